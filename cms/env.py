@@ -1,0 +1,64 @@
+"""Reading settings from the environment, and choosing embedded or server-backed services.
+
+With nothing configured the whole system runs in one process on SQLite with an in-memory channel
+layer and in-process task execution. ``DATABASE_URL`` moves the database to PostgreSQL; ``REDIS_URL``
+moves the channel layer and the Celery broker to Redis so that several daphne and worker processes
+share them.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import dj_database_url
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    if name not in environ:
+        return default
+    return environ[name].strip().lower() in TRUE_WORDS
+
+
+def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    if not environ.get(name):
+        return default
+    return [item.strip() for item in environ[name].split(",") if item.strip()]
+
+
+def database_config(environ: Mapping[str, str], base_dir: Path) -> dict:
+    url = environ.get("DATABASE_URL")
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(base_dir / "var" / "voltgrid.sqlite3"),
+            "OPTIONS": {"timeout": 20},
+        }
+    config = dj_database_url.parse(url, conn_max_age=int(environ.get("DATABASE_CONN_MAX_AGE", "60")))
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def channel_layers_config(environ: Mapping[str, str]) -> dict:
+    url = environ.get("REDIS_URL")
+    if not url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [url],
+                "prefix": environ.get("CHANNELS_PREFIX", "voltgrid"),
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+
+
+def celery_config(environ: Mapping[str, str]) -> dict:
+    """Broker and execution mode. Without a broker, tasks run in the calling process."""
+    url = environ.get("CELERY_BROKER_URL") or environ.get("REDIS_URL")
+    if not url:
+        return {"broker_url": "memory://", "task_always_eager": True, "task_eager_propagates": True}
+    return {"broker_url": url, "task_always_eager": False}

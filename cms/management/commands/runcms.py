@@ -1,0 +1,67 @@
+"""Run the whole system: migrate, collect static files, then the portal, the OCPP endpoint and background jobs.
+
+With a broker configured (``REDIS_URL``) a Celery worker with beat runs beside daphne as a child process;
+without one, tasks run in-process and beat runs in a thread of this process (the embedded default).
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+
+from celery.beat import EmbeddedService
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from cms.celery import app as celery_app
+
+
+class Command(BaseCommand):
+    help = "Set up the database and run the portal, the OCPP endpoint and the background jobs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-worker", action="store_true", help="Do not start background jobs here.")
+
+    def handle(self, *args, host, port, no_worker, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self._ensure_admin()
+
+        worker = None
+        if not no_worker:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                EmbeddedService(celery_app, thread=True).start()
+                self.stdout.write("Background jobs: in-process (no broker configured).")
+            else:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "cms", "worker", "--beat", "--loglevel", "INFO"]
+                )
+                self.stdout.write(f"Background jobs: Celery worker with beat (pid {worker.pid}).")
+
+        self.stdout.write(
+            f"Portal:        http://{host}:{port}/\n"
+            f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols ocpp1.6, ocpp2.0.1)\n"
+        )
+        from daphne.cli import CommandLineInterface
+
+        try:
+            CommandLineInterface().run(["-b", host, "-p", str(port), "cms.asgi:application"])
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+    def _ensure_admin(self):
+        """On first start, create an operator admin so that someone can log in."""
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        email = os.environ.get("CMS_ADMIN_EMAIL", "admin@localhost")
+        password = os.environ.get("CMS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(email=email, password=password)
+        shown = password if "CMS_ADMIN_PASSWORD" not in os.environ else "(from CMS_ADMIN_PASSWORD)"
+        self.stdout.write(self.style.WARNING(f"Created operator admin {email} with password {shown}"))

@@ -1,0 +1,87 @@
+"""Charging transactions and the meter samples measured during them."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Transaction(models.Model):
+    """One charging session. ``id`` is the transactionId the CSMS hands to a 1.6 station.
+
+    A station replaying its offline queue sends the same StartTransaction again; the unique
+    ``(station, connector_id, started_at, meter_start)`` key makes the replay find the first row.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETED = "completed"
+
+    station = models.ForeignKey("stations.Station", on_delete=models.PROTECT, related_name="transactions")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField(max_length=36, blank=True)
+    id_token = models.ForeignKey(
+        "accounts.IdToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
+    )
+    # OCPP 2.0.1 stations choose their own transaction id.
+    ocpp_transaction_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001 - NULL stays unique
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    authorization_status = models.CharField(max_length=16, blank=True)
+    meter_start = models.BigIntegerField(help_text="Wh")
+    meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
+    energy_wh = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=32, blank=True)
+    stop_id_tag = models.CharField(max_length=36, blank=True)
+    reservation_id = models.IntegerField(null=True, blank=True)
+    remote_start_id = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "connector_id", "started_at", "meter_start"], name="unique_transaction_start"
+            ),
+            models.UniqueConstraint(
+                fields=["station", "ocpp_transaction_id"], name="unique_station_transaction_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["station", "status"]),
+            models.Index(fields=["id_tag", "status"]),
+            models.Index(fields=["started_at"]),
+        ]
+
+    def __str__(self):
+        return f"Transaction {self.pk} on {self.station_id}/{self.connector_id}"
+
+
+class MeterSample(models.Model):
+    """One sampled value, normalised: energy in Wh, power in W, current in A, voltage in V."""
+
+    transaction = models.ForeignKey(
+        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
+    )
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="meter_samples")
+    connector_id = models.PositiveIntegerField()
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=64, default="Energy.Active.Import.Register")
+    phase = models.CharField(max_length=8, blank=True)
+    location = models.CharField(max_length=8, blank=True)
+    context = models.CharField(max_length=32, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["timestamp"]
+        indexes = [
+            models.Index(fields=["transaction", "timestamp"]),
+            models.Index(fields=["station", "timestamp"]),
+        ]
+
+    def __str__(self):
+        return f"{self.measurand} {self.value} {self.unit} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,200 @@
+"""Charging stations, their connectors, status history, the OCPP frame log and commands sent to them."""
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.validators import RegexValidator
+from django.db import models
+
+# OCPP 2.0.1 limits the identity to 48 characters; ':' is reserved by Basic auth.
+station_id_validator = RegexValidator(
+    r"^[A-Za-z0-9*\-_=+|@.]{1,48}$",
+    "Use 1 to 48 letters, digits or * - _ = + | @ . (no spaces, no ':').",
+)
+
+
+class Site(models.Model):
+    """A location with one or more stations (a car park, a depot, a street)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    address = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Station(models.Model):
+    """A charge point as registered by the operator and as it described itself at boot."""
+
+    class RegistrationStatus(models.TextChoices):
+        ACCEPTED = "Accepted"
+        PENDING = "Pending"
+        REJECTED = "Rejected"
+
+    class OcppVersion(models.TextChoices):
+        V16 = "1.6", "OCPP 1.6J"
+        V201 = "2.0.1", "OCPP 2.0.1"
+
+    ocpp_id = models.CharField("OCPP id", max_length=48, unique=True, validators=[station_id_validator])
+    name = models.CharField(max_length=120, blank=True)
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="stations")
+    password_hash = models.CharField(max_length=255, blank=True, editable=False)
+    registration_status = models.CharField(
+        max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
+    )
+    ocpp_version = models.CharField(max_length=8, choices=OcppVersion.choices, blank=True)
+
+    # What the station told us in BootNotification.
+    vendor = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=50, blank=True)
+    serial_number = models.CharField(max_length=50, blank=True)
+    charge_box_serial_number = models.CharField(max_length=50, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    iccid = models.CharField("ICCID", max_length=20, blank=True)
+    imsi = models.CharField("IMSI", max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+
+    # Connection state, kept by the OCPP consumer.
+    is_online = models.BooleanField(default=False)
+    channel_name = models.CharField(max_length=120, blank=True, editable=False)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    firmware_status = models.CharField(max_length=32, blank=True)
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(max_length=32, blank=True)
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ocpp_id"]
+
+    def __str__(self):
+        return self.ocpp_id
+
+    def set_password(self, raw_password: str | None) -> None:
+        self.password_hash = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+
+
+class Connector(models.Model):
+    """The unit that holds one transaction at a time: the 1.6 connectorId, the 2.0.1 evseId.
+
+    Live values (status, power, state of charge) are updated as the station reports them.
+    """
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=32, default="Unknown")
+    error_code = models.CharField(max_length=50, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    status_at = models.DateTimeField(null=True, blank=True)
+    power_w = models.IntegerField(null=True, blank=True)
+    soc_percent = models.FloatField(null=True, blank=True)
+    energy_register_wh = models.BigIntegerField(null=True, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["station", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")
+        ]
+
+    def __str__(self):
+        return f"{self.station.ocpp_id}/{self.connector_id}"
+
+
+class ConnectorStatusEvent(models.Model):
+    """Every status change a station reports, kept for uptime and fault analytics."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="status_events")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=32)
+    error_code = models.CharField(max_length=50, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        indexes = [models.Index(fields=["station", "connector_id", "timestamp"])]
+
+    def __str__(self):
+        return f"{self.station_id}/{self.connector_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class OcppMessage(models.Model):
+    """One OCPP frame on the wire, in either direction (the station's message log)."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "station → CSMS"
+        OUT = "out", "CSMS → station"
+
+    class MessageType(models.IntegerChoices):
+        CALL = 2
+        CALL_RESULT = 3
+        CALL_ERROR = 4
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.PositiveSmallIntegerField(choices=MessageType.choices, null=True)
+    action = models.CharField(max_length=64, blank=True)
+    unique_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(null=True)
+    raw = models.TextField(blank=True, help_text="The frame as received, when it could not be parsed.")
+    error_code = models.CharField(max_length=40, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.action or self.message_type} {self.unique_id}"
+
+
+class StationCommand(models.Model):
+    """A CSMS-initiated OCPP call and its outcome, whoever issued it (portal, API, Celery, shell)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ANSWERED = "answered"
+        CALL_ERROR = "call_error"
+        TIMEOUT = "timeout"
+        OFFLINE = "offline"
+        INVALID = "invalid"
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    response = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.action} → {self.station_id} ({self.status})"

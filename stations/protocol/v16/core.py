@@ -1,0 +1,37 @@
+"""OCPP 1.6 Core profile: boot and heartbeat (transactions, metering and status join as they land)."""
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from stations import services
+from stations.app_settings import app_settings
+
+BOOT_FIELDS = {
+    "charge_point_vendor": "vendor",
+    "charge_point_model": "model",
+    "charge_point_serial_number": "serial_number",
+    "charge_box_serial_number": "charge_box_serial_number",
+    "firmware_version": "firmware_version",
+    "iccid": "iccid",
+    "imsi": "imsi",
+    "meter_type": "meter_type",
+    "meter_serial_number": "meter_serial_number",
+}
+
+
+class CoreHandlers:
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, **payload):
+        fields = {model_field: payload.get(ocpp_field) for ocpp_field, model_field in BOOT_FIELDS.items()}
+        status = await database_sync_to_async(services.station_boot)(station=self.station, boot_fields=fields)
+        return call_result.BootNotification(
+            current_time=timezone.now().isoformat(), interval=app_settings.HEARTBEAT_INTERVAL, status=status
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self):
+        now = await database_sync_to_async(services.station_heartbeat)(station=self.station)
+        return call_result.Heartbeat(current_time=now.isoformat())

@@ -1,0 +1,82 @@
+"""Shared fixtures: real PostgreSQL and Redis, a real daphne server, and OCPP clients from the `ocpp` library."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import *  # noqa: F403 - factories are fixtures too
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        pytest.exit(
+            "The tests run against real PostgreSQL and Redis: set DATABASE_URL and REDIS_URL, "
+            "or run scripts/test, which sets them up.",
+            returncode=2,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class LiveServer:
+    def __init__(self, port: int):
+        self.port = port
+        self.http_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    """daphne serving cms.asgi in a child process, on the test database and the test Redis."""
+    port = _free_port()
+    with django_db_blocker.unblock():
+        env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    env.setdefault("CMS_OCPP_RESPONSE_TIMEOUT", "5")
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / f"test-daphne-{port}.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cms.asgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"daphne did not start; see {log.name}")
+        time.sleep(0.1)
+    yield LiveServer(port)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+    with django_db_blocker.unblock():
+        _close_other_sessions_on_the_test_database()
+
+
+def _close_other_sessions_on_the_test_database():
+    """The test database is dropped next: end the sessions left by the server and by async tests' ORM thread."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
