@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations import services
+from stations.protocol import commands
 from stations.protocol.connection import ConsumerConnection
 from stations.protocol.v16 import ChargePoint16
 
@@ -80,6 +81,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: str) -> None:
         await self.send(text_data=frame)
+
+    async def station_call(self, event):
+        """A command from any process (see stations.protocol.commands); answered on the caller's reply channel.
+
+        Run as a task: the station's answer arrives as a frame through this same consumer.
+        """
+        asyncio.create_task(commands.serve_call(self.charge_point, event, self.channel_layer))  # noqa: RUF006
 
     async def station_replaced(self, event):
         if event["by"] != self.channel_name:

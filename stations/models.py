@@ -189,6 +189,14 @@ class StationCommand(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    transaction = models.ForeignKey(
+        "charging_sessions.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="commands",
+        help_text="The session a remote start led to, or the one a remote stop ended.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     answered_at = models.DateTimeField(null=True, blank=True)
 
