@@ -82,7 +82,7 @@ class Station(models.Model):
         return self.ocpp_id
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password_hash = make_password(raw_password) if raw_password else ""
+        self.password_hash = make_password(raw_password, hasher="station_pbkdf2_sha256") if raw_password else ""
 
     def check_password(self, raw_password: str) -> bool:
         return bool(self.password_hash) and check_password(raw_password, self.password_hash)

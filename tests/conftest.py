@@ -45,17 +45,15 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker):
+def _start_daphne(django_db_blocker, endpoint_args: list[str], port: int) -> tuple[subprocess.Popen, object]:
     """daphne serving cms.asgi in a child process, on the test database and the test Redis."""
-    port = _free_port()
     with django_db_blocker.unblock():
         env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
     env.setdefault("CMS_OCPP_RESPONSE_TIMEOUT", "5")
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / f"test-daphne-{port}.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cms.asgi:application"],
+        [sys.executable, "-m", "daphne", *endpoint_args, "cms.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -65,12 +63,23 @@ def daphne_server(django_db_setup, django_db_blocker):
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"daphne did not start; see {log.name}")
         time.sleep(0.1)
-    yield LiveServer(port)
+    return process, log
+
+
+def _stop_daphne(process, log, django_db_blocker) -> None:
     process.terminate()
     process.wait(timeout=10)
     log.close()
     with django_db_blocker.unblock():
         _close_other_sessions_on_the_test_database()
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    port = _free_port()
+    process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
+    yield LiveServer(port)
+    _stop_daphne(process, log, django_db_blocker)
 
 
 def _close_other_sessions_on_the_test_database():
