@@ -2,8 +2,18 @@
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+# OCPP 2.0.1 IdToken is a 36-character identifier string (1.6 idTag: 20); printable ASCII, no spaces.
+id_token_validator = RegexValidator(r"^[!-~]{1,36}$", "Use 1 to 36 letters, digits or punctuation, without spaces.")
+
+
+def normalize_token(value: str) -> str:
+    """The stored form of a token: OCPP compares idTags case-insensitively, so tokens are kept upper-case."""
+    return (value or "").strip().upper()
 
 
 class UserManager(BaseUserManager):
@@ -68,7 +78,7 @@ class IdToken(models.Model):
         EXPIRED = "Expired"
         INVALID = "Invalid"
 
-    token = models.CharField(max_length=36, unique=True)
+    token = models.CharField(max_length=36, unique=True, validators=[id_token_validator])
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.ISO14443)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -84,6 +94,21 @@ class IdToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="id_tokens"
     )
     label = models.CharField(max_length=100, blank=True)
+    allowed_stations = models.ManyToManyField(
+        "stations.Station",
+        blank=True,
+        related_name="+",
+        help_text="Only at these stations (or the sites below); none here and no sites means everywhere.",
+    )
+    allowed_sites = models.ManyToManyField(
+        "stations.Site", blank=True, related_name="+", help_text="Only at stations of these sites."
+    )
+    list_version = models.BigIntegerField(
+        default=0,
+        db_index=True,
+        editable=False,
+        help_text="Local authorization list version of the token's last change (see LocalListVersion).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,9 +120,89 @@ class IdToken(models.Model):
         return self.token
 
     def save(self, *args, **kwargs):
-        self.token = self.token.strip().upper()
+        self.token = normalize_token(self.token)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        self.token = normalize_token(self.token)
+        ancestor, seen = self.parent, set()
+        while ancestor is not None:
+            if ancestor.pk == self.pk or ancestor.token == self.token or ancestor.pk in seen:
+                raise ValidationError({"parent": "A token cannot be its own group, directly or through its groups."})
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
 
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def display_status(self) -> str:
+        """What a driver sees: an accepted token past its expiry date is expired."""
+        if self.status == self.Status.ACCEPTED and self.is_expired:
+            return self.Status.EXPIRED
+        return self.status
+
+
+class IdTokenEvent(models.Model):
+    """The history of a token: who changed what, and every authorisation outcome at a station.
+
+    Authorisations of unknown tokens are kept too (``id_token`` empty), so that operators see which cards
+    are being presented that they have not issued.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        CHANGED = "changed"
+        AUTHORIZATION = "authorization"
+        DELETED = "deleted"
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        PORTAL = "portal", "Driver portal"
+        OPERATOR = "operator", "Operator portal"
+        API = "api", "API"
+        IMPORT = "import", "CSV import"
+        COMMAND = "command", "Management command"
+        STATION = "station", "Station"
+
+    id_token = models.ForeignKey(IdToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    token = models.CharField(max_length=36, db_index=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, blank=True, help_text="The new status, or the authorisation outcome.")
+    changes = models.JSONField(default=dict, blank=True, help_text='{"field": [old, new], ...}')
+    station = models.ForeignKey(
+        "stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=100, blank=True, help_text="Why an authorisation was refused, ...")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "ID token event"
+        indexes = [models.Index(fields=["id_token", "-created_at"]), models.Index(fields=["kind", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.token} {self.kind} {self.status}".strip()
+
+
+class LocalListVersion(models.Model):
+    """The one row counting changes to the tokens, for stations' local authorization lists (SendLocalList).
+
+    Every change takes the next ``version`` while holding this row's lock, so versions are handed out in
+    commit order: a station that has received version N needs the tokens with ``list_version > N``
+    (a differential update), or a full update when a token was deleted after N (``full_update_from``).
+    """
+
+    version = models.BigIntegerField(default=0)
+    full_update_from = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "local list version"
+
+    def __str__(self):
+        return f"local list version {self.version}"

@@ -1,9 +1,36 @@
-"""Business rules for drivers and their credentials, above all: may this ID token charge here?"""
+"""Business rules for drivers and their credentials, above all: may this ID token charge here?
 
-from dataclasses import dataclass
+Every change to a token goes through ``id_token_create`` / ``id_token_update`` / ``id_tokens_delete``
+(admin, portal, API, CSV import and management commands alike): they validate, record an
+``IdTokenEvent`` for the token's history and advance the local authorization list version.
+"""
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from accounts.models import IdToken
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from accounts.app_settings import app_settings
+from accounts.csv_import import TokenRow, read_token_rows
+from accounts.models import IdToken, IdTokenEvent, LocalListVersion, id_token_validator, normalize_token
+from accounts.roles import user_roles
+from accounts.rules import load_rule_context, token_verdict
+
+logger = logging.getLogger(__name__)
+
+CONCURRENT_TX = "ConcurrentTx"
+EDITABLE_FIELDS = ("type", "status", "expires_at", "parent", "owner", "label")
+ALLOW_LIST_FIELDS = ("allowed_stations", "allowed_sites")
+# A change of these reaches the stations' local authorization lists, for the token and its group's members.
+LIST_FIELDS = frozenset({"type", "status", "expires_at", "parent", *ALLOW_LIST_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -14,6 +41,9 @@ class Authorization:
     expires_at: datetime | None = None
     parent_id: str | None = None
     id_token: IdToken | None = None
+    # Why it was refused (unknown, token_blocked, group_expired, not_at_this_location, concurrent_tx, ...):
+    # lets OCPP 2.0.1 answer Unknown / NotAtThisLocation where 1.6 can only say Invalid.
+    reason: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -21,27 +51,404 @@ class Authorization:
 
 
 def id_token_authorize(*, token: str, station=None, for_start: bool = False) -> Authorization:
-    """Whether ``token`` may charge at ``station``.
+    """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history.
 
-    Unknown tokens are Invalid; a blocked or expired token (or one whose group is blocked) is refused.
-    With ``for_start`` a token that already has a session in progress gets ConcurrentTx.
+    Unknown tokens are Invalid; a token that is not Accepted, or past its expiry, is refused with its
+    status, and so is one whose group (parent, or the parent's parent) is; a token or group with an
+    allow list of stations/sites is Invalid at other stations. With ``for_start`` a token that already
+    has a session in progress gets ConcurrentTx.
     """
     from sessions.models import Transaction
 
-    id_token = IdToken.objects.select_related("parent").filter(token=token.strip().upper()).first()
+    normalized = normalize_token(token)
+    id_token = IdToken.objects.select_related("parent").filter(token=normalized).first()
     if id_token is None:
-        return Authorization(status=IdToken.Status.INVALID)
-    parent_id = id_token.parent.token if id_token.parent else None
+        result = Authorization(status=IdToken.Status.INVALID, reason="unknown")
+    else:
+        verdict = token_verdict(id_token, load_rule_context([id_token], with_allow_lists=station is not None),
+                                station=station)
+        status, reason = verdict.status, verdict.reason
+        if (
+            status == IdToken.Status.ACCEPTED
+            and for_start
+            and Transaction.objects.filter(id_token=id_token, status=Transaction.Status.ACTIVE).exists()
+        ):
+            status, reason = CONCURRENT_TX, "concurrent_tx"
+        result = Authorization(
+            status=status,
+            expires_at=verdict.expires_at,
+            parent_id=id_token.parent.token if id_token.parent_id else None,
+            id_token=id_token,
+            reason=reason,
+        )
+    IdTokenEvent.objects.create(
+        id_token=id_token, token=normalized[:36], kind=IdTokenEvent.Kind.AUTHORIZATION, status=result.status,
+        note=result.reason, station=station, source=IdTokenEvent.Source.STATION,
+    )
+    if not result.accepted:
+        logger.info(
+            "authorization refused",
+            extra={"id_token": normalized, "status": result.status, "reason": result.reason,
+                   "station_id": getattr(station, "ocpp_id", None)},
+        )
+    return result
 
-    def answer(status):
-        return Authorization(status=status, expires_at=id_token.expires_at, parent_id=parent_id, id_token=id_token)
 
-    if id_token.status != IdToken.Status.ACCEPTED:
-        return answer(id_token.status)
-    if id_token.is_expired:
-        return answer(IdToken.Status.EXPIRED)
-    if id_token.parent and id_token.parent.status == IdToken.Status.BLOCKED:
-        return answer(IdToken.Status.BLOCKED)
-    if for_start and Transaction.objects.filter(id_token=id_token, status=Transaction.Status.ACTIVE).exists():
-        return answer("ConcurrentTx")
-    return answer(IdToken.Status.ACCEPTED)
+def _next_list_version(*, full_update: bool = False) -> int:
+    """Take the next local list version; the row lock orders versions as their transactions commit."""
+    row = LocalListVersion.objects.select_for_update().filter(pk=1).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                LocalListVersion.objects.create(pk=1)
+        except IntegrityError:
+            pass  # created by a concurrent change
+        row = LocalListVersion.objects.select_for_update().get(pk=1)
+    row.version += 1
+    if full_update:
+        row.full_update_from = row.version
+    row.save(update_fields=["version", "full_update_from"])
+    return row.version
+
+
+def _bump_members(group_pks: Iterable[int], version: int) -> None:
+    """A group's change changes what its members are answered: give them (all levels down) the new version."""
+    seen: set[int] = set(group_pks)
+    frontier = set(seen)
+    while frontier:
+        frontier = set(IdToken.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)) - seen
+        seen |= frontier
+        IdToken.objects.filter(pk__in=frontier).update(list_version=version)
+
+
+def _shown(value):
+    """A JSON-friendly form of a field value for the history."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return str(value)
+    return sorted(str(item) for item in value)
+
+
+def _split(data: Mapping) -> tuple[dict, dict]:
+    unknown = set(data) - set(EDITABLE_FIELDS) - set(ALLOW_LIST_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable on an ID token: {', '.join(sorted(unknown))}")
+    fields = {name: value for name, value in data.items() if name in EDITABLE_FIELDS}
+    allow_lists = {name: list(value) for name, value in data.items() if name in ALLOW_LIST_FIELDS}
+    return fields, allow_lists
+
+
+def _record(id_token: IdToken, *, kind: str, changes: dict, actor, source: str) -> IdTokenEvent:
+    status = changes["status"][1] if "status" in changes else ""
+    return IdTokenEvent.objects.create(
+        id_token=id_token, token=id_token.token, kind=kind, status=status, changes=changes,
+        actor=actor if getattr(actor, "pk", None) else None, source=source,
+    )
+
+
+@transaction.atomic
+def id_token_create(*, token: str, data: Mapping | None = None, actor=None, source: str) -> IdToken:
+    """Create a token with ``data`` (any of EDITABLE_FIELDS and the allow lists); ValidationError if invalid."""
+    fields, allow_lists = _split(data or {})
+    id_token = IdToken(token=normalize_token(token), **fields)
+    id_token.full_clean()
+    id_token.list_version = _next_list_version()
+    try:
+        with transaction.atomic():
+            id_token.save()
+    except IntegrityError as exc:
+        raise ValidationError({"token": "An ID token with this number exists already."}) from exc
+    for name, objects in allow_lists.items():
+        getattr(id_token, name).set(objects)
+    changes = {name: [None, _shown(value)] for name, value in fields.items() if value not in (None, "")}
+    changes.update({name: [[], _shown(objects)] for name, objects in allow_lists.items() if objects})
+    changes.setdefault("status", [None, id_token.status])
+    _record(id_token, kind=IdTokenEvent.Kind.CREATED, changes=changes, actor=actor, source=source)
+    logger.info("id token created", extra={"id_token": id_token.token, "source": source})
+    return id_token
+
+
+@transaction.atomic
+def id_token_update(*, id_token: IdToken, data: Mapping, actor=None, source: str) -> IdToken:
+    """Change the fields in ``data``; a change that makes no difference records nothing."""
+    fields, allow_lists = _split(data)
+    changes = {}
+    for name, value in fields.items():
+        old = getattr(id_token, name)
+        if old != value:
+            changes[name] = [_shown(old), _shown(value)]
+            setattr(id_token, name, value)
+    for name, objects in allow_lists.items():
+        old_objects = list(getattr(id_token, name).all())
+        if {obj.pk for obj in old_objects} != {obj.pk for obj in objects}:
+            changes[name] = [_shown(old_objects), _shown(objects)]
+    if not changes:
+        return id_token
+    id_token.full_clean()
+    if LIST_FIELDS & set(changes):
+        id_token.list_version = _next_list_version()
+        _bump_members([id_token.pk], id_token.list_version)
+    id_token.save()
+    for name, objects in allow_lists.items():
+        if name in changes:
+            getattr(id_token, name).set(objects)
+    _record(id_token, kind=IdTokenEvent.Kind.CHANGED, changes=changes, actor=actor, source=source)
+    logger.info("id token changed", extra={"id_token": id_token.token, "fields": sorted(changes), "source": source})
+    return id_token
+
+
+@transaction.atomic
+def id_token_upsert(*, token: str, data: Mapping, actor=None, source: str) -> tuple[IdToken, bool]:
+    """Create the token, or update it if it exists; answers (token, created)."""
+    existing = IdToken.objects.select_for_update().filter(token=normalize_token(token)).first()
+    if existing is not None:
+        return id_token_update(id_token=existing, data=data, actor=actor, source=source), False
+    return id_token_create(token=token, data=data, actor=actor, source=source), True
+
+
+def id_token_block(*, id_token: IdToken, actor=None, source: str) -> IdToken:
+    """Block a token at once (a lost or stolen card); its group's members are not affected."""
+    return id_token_update(id_token=id_token, data={"status": IdToken.Status.BLOCKED}, actor=actor, source=source)
+
+
+@transaction.atomic
+def id_tokens_delete(*, id_tokens: Iterable[IdToken], actor=None, source: str) -> int:
+    """Delete tokens; their history and sessions stay (without the link). Stations need a full list next."""
+    id_tokens = list(id_tokens)
+    if not id_tokens:
+        return 0
+    version = _next_list_version(full_update=True)
+    pks = [id_token.pk for id_token in id_tokens]
+    _bump_members(pks, version)
+    for id_token in id_tokens:
+        _record(id_token, kind=IdTokenEvent.Kind.DELETED, changes={}, actor=actor, source=source)
+    deleted, _ = IdToken.objects.filter(pk__in=pks).delete()
+    logger.info("id tokens deleted", extra={"id_tokens": [t.token for t in id_tokens], "source": source})
+    return deleted
+
+
+class TooManyClaims(Exception):
+    """A driver's attempts to add a card were refused too often lately (someone guessing card numbers?)."""
+
+
+def id_token_claim(
+    *, user, number: str, label: str = "", source: str = IdTokenEvent.Source.PORTAL
+) -> IdToken:
+    """A driver adds a card by its printed number: a new token, or an operator-issued one nobody owns yet.
+
+    A token owned by someone else is refused, and so is one the driver has already. After
+    CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR refusals the driver must wait (TooManyClaims): the refusal
+    tells that a number exists, so it must not serve to probe numbers.
+    """
+    key = f"accounts:claim-refusals:{user.pk}"
+    if cache.get(key, 0) >= app_settings.IDTOKEN_CLAIM_REFUSALS_PER_HOUR:
+        raise TooManyClaims("Too many cards could not be added. Please try again in an hour.")
+    try:
+        return _claim(user=user, number=number, label=label, source=source)
+    except ValidationError:
+        if not cache.add(key, 1, timeout=3600):
+            with contextlib.suppress(ValueError):  # expired in between
+                cache.incr(key)
+        raise
+
+
+@transaction.atomic
+def _claim(*, user, number: str, label: str, source: str) -> IdToken:
+    token = normalize_token("".join((number or "").split()))
+    try:
+        id_token_validator(token)
+    except ValidationError as exc:
+        raise ValidationError(
+            {"token": "Enter the number printed on the card: 1 to 36 letters and digits."}, code="invalid"
+        ) from exc
+    existing = IdToken.objects.select_for_update().filter(token=token).first()
+    if existing is None:
+        try:
+            return id_token_create(token=token, data={"owner": user, "label": label}, actor=user, source=source)
+        except ValidationError:
+            existing = IdToken.objects.select_for_update().filter(token=token).first()
+            if existing is None:
+                raise
+    if existing.owner_id == user.pk:
+        raise ValidationError({"token": "This card is already on your account."}, code="already_yours")
+    if existing.owner_id is not None:
+        raise ValidationError(
+            {"token": "This card is registered to another account. If it is yours, please contact support."},
+            code="owned_by_another",
+        )
+    data = {"owner": user, **({"label": label} if label else {})}
+    return id_token_update(id_token=existing, data=data, actor=user, source=source)
+
+
+def user_sync_staff_status(*, user) -> bool:
+    """Holders of a staff role need ``is_staff`` to use the admin; grant it. Answers whether it changed."""
+    if user.is_staff or not user_roles(user):
+        return False
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return True
+
+
+@transaction.atomic
+def api_token_issue(*, user) -> Token:
+    """A new API token for an integration user, replacing (and so revoking) the one they had."""
+    Token.objects.filter(user=user).delete()
+    token = Token.objects.create(user=user)
+    logger.info("api token issued", extra={"user": user.email})
+    return token
+
+
+def api_token_revoke(*, user) -> bool:
+    deleted, _ = Token.objects.filter(user=user).delete()
+    if deleted:
+        logger.info("api token revoked", extra={"user": user.email})
+    return bool(deleted)
+
+
+@dataclass
+class ImportResult:
+    """What an ID token import did, or would do (``dry_run``); with errors, nothing was written."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def _in_chunks(values: list, size: int = 500):
+    # SQLite (the embedded default) limits the parameters of one statement.
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _tokens_by_number(numbers: Iterable[str]) -> dict[str, IdToken]:
+    found = {}
+    for chunk in _in_chunks(sorted(set(numbers))):
+        found.update({id_token.token: id_token for id_token in IdToken.objects.filter(token__in=chunk)})
+    return found
+
+
+def _users_by_email(emails: Iterable[str]) -> dict:
+    from django.contrib.auth import get_user_model
+
+    found = {}
+    for chunk in _in_chunks(sorted(set(emails))):
+        users = get_user_model().objects.annotate(email_lower=Lower("email")).filter(email_lower__in=chunk)
+        found.update({user.email_lower: user for user in users})
+    return found
+
+
+def id_tokens_import(
+    *, text: str, actor=None, source: str = IdTokenEvent.Source.IMPORT, dry_run: bool = False
+) -> ImportResult:
+    """Issue or update many tokens from CSV text (see accounts.csv_import): all rows or, on any error, none.
+
+    ``dry_run`` does the whole import and rolls it back, so its counts and errors are exact.
+    """
+    rows, errors = read_token_rows(text)
+    result = ImportResult(errors=errors, dry_run=dry_run)
+    if not errors:
+        with transaction.atomic():
+            _import_rows(rows, result, actor=actor, source=source)
+            if result.errors or dry_run:
+                transaction.set_rollback(True)
+    if result.errors:
+        result.created = result.updated = result.unchanged = 0
+    else:
+        logger.info(
+            "id tokens imported",
+            extra={"tokens_created": result.created, "tokens_updated": result.updated,
+                   "tokens_unchanged": result.unchanged, "dry_run": dry_run, "source": source},
+        )
+    return result
+
+
+def _import_rows(rows: list[TokenRow], result: ImportResult, *, actor, source: str) -> None:
+    numbers = {row.token for row in rows}
+    existing = _tokens_by_number(numbers)
+    groups = _tokens_by_number({row.values["parent"] for row in rows if "parent" in row.values} - numbers)
+    owners = _users_by_email(row.values["owner"] for row in rows if "owner" in row.values)
+    for row in rows:
+        parent = row.values.get("parent")
+        if parent and parent not in numbers and parent not in groups:
+            result.errors.append(f"line {row.line}: group token {parent} does not exist; add it first, or in this file")
+        if "owner" in row.values and row.values["owner"] not in owners:
+            result.errors.append(f"line {row.line}: there is no user with the e-mail address {row.values['owner']}")
+    if result.errors:
+        return
+
+    version = _next_list_version()
+    now = timezone.now()
+    plan = []
+    for row in rows:
+        is_new = row.token not in existing
+        id_token = IdToken(token=row.token, list_version=version) if is_new else existing[row.token]
+        data = {
+            "type": row.values.get("type"), "status": row.values.get("status"),
+            "expires_at": row.values.get("expiry"), "label": row.values.get("label"),
+            "owner": owners.get(row.values.get("owner")),
+        }
+        plan.append((row, id_token, is_new, _assign(id_token, data, is_new=is_new)))
+    created = [id_token for _, id_token, is_new, _ in plan if is_new]
+    try:
+        with transaction.atomic():
+            IdToken.objects.bulk_create(created, batch_size=1000)
+    except IntegrityError:
+        result.errors.append("Some of these tokens were created by someone else meanwhile; run the import again.")
+        return
+
+    # Groups are linked once every token of the file exists.
+    by_number = {**groups, **existing, **{id_token.token: id_token for id_token in created}}
+    events, new_in_groups, changed, list_changed = [], [], [], []
+    for row, id_token, is_new, changes in plan:
+        parent = by_number.get(row.values.get("parent"))
+        if parent is not None and (is_new or id_token.parent_id != parent.pk):
+            changes["parent"] = [None if is_new else _shown(id_token.parent), _shown(parent)]
+            id_token.parent = parent
+            try:
+                id_token.clean()
+            except ValidationError as exc:
+                result.errors.append(f"line {row.line}: {'; '.join(exc.messages)}")
+            if is_new:
+                new_in_groups.append(id_token)
+        if is_new:
+            changes.setdefault("status", [None, id_token.status])
+            result.created += 1
+        elif changes:
+            result.updated += 1
+            id_token.updated_at = now
+            changed.append(id_token)
+            if LIST_FIELDS & set(changes):
+                id_token.list_version = version
+                list_changed.append(id_token.pk)
+        else:
+            result.unchanged += 1
+            continue
+        kind = IdTokenEvent.Kind.CREATED if is_new else IdTokenEvent.Kind.CHANGED
+        events.append(IdTokenEvent(
+            id_token=id_token, token=id_token.token, kind=kind, status=changes.get("status", [None, ""])[1],
+            changes=changes, actor=actor if getattr(actor, "pk", None) else None, source=source, created_at=now,
+        ))
+    if result.errors:
+        return
+    IdToken.objects.bulk_update(new_in_groups, ["parent"], batch_size=1000)
+    IdToken.objects.bulk_update(changed, [*EDITABLE_FIELDS, "list_version", "updated_at"], batch_size=1000)
+    _bump_members(list_changed, version)
+    IdTokenEvent.objects.bulk_create(events, batch_size=1000)
+
+
+def _assign(id_token: IdToken, data: dict, *, is_new: bool) -> dict:
+    """Set the given (not None) values on ``id_token``; answers the changes, {field: [old, new]}."""
+    changes = {}
+    for name, value in data.items():
+        if value is None:
+            continue
+        old = None if is_new else getattr(id_token, name)
+        if is_new or old != value:
+            changes[name] = [_shown(old), _shown(value)]
+            setattr(id_token, name, value)
+    return changes

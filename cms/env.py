@@ -56,6 +56,14 @@ def channel_layers_config(environ: Mapping[str, str]) -> dict:
     }
 
 
+def cache_config(environ: Mapping[str, str]) -> dict:
+    """Rate limits (logins, card claims) must hold across processes, so the cache is shared when Redis is."""
+    url = environ.get("REDIS_URL")
+    if not url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "cms"}}
+
+
 def celery_config(environ: Mapping[str, str]) -> dict:
     """Broker and execution mode. Without a broker, tasks run in the calling process."""
     url = environ.get("CELERY_BROKER_URL") or environ.get("REDIS_URL")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cms.env import celery_config, channel_layers_config, database_config, env_bool, env_list
+from cms.env import cache_config, celery_config, channel_layers_config, database_config, env_bool, env_list
 
 BASE = Path("/srv/voltgrid")
 
@@ -37,6 +37,13 @@ def test_redis_url_serves_the_channel_layer_and_the_celery_broker():
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://cache:6379/2"]
     assert celery_config(environ) == {"broker_url": "redis://cache:6379/2", "task_always_eager": False}
+
+
+def test_the_cache_is_shared_through_redis_when_configured():
+    assert cache_config({})["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    shared = cache_config({"REDIS_URL": "redis://cache:6379/2"})["default"]
+    assert shared["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert shared["LOCATION"] == "redis://cache:6379/2"
 
 
 def test_a_separate_celery_broker_url_wins_over_redis_url():

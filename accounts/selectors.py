@@ -1,0 +1,99 @@
+"""Reads of accounts data: a driver's own tokens and sessions, a token's history, the local authorization list."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+
+from accounts.models import IdToken, IdTokenEvent, LocalListVersion
+from accounts.rules import load_rule_context, token_verdict
+
+
+def driver_id_tokens(*, user) -> QuerySet[IdToken]:
+    """The tokens ``user`` owns; every driver-facing lookup of a token starts here (others' are not found)."""
+    return IdToken.objects.filter(owner=user).select_related("parent")
+
+
+def driver_transactions(*, user) -> QuerySet:
+    """The sessions charged to ``user``; every driver-facing lookup of a session starts here."""
+    from sessions.models import Transaction
+
+    return Transaction.objects.filter(user=user).select_related("station", "station__site", "id_token")
+
+
+def id_token_events(*, id_token: IdToken) -> QuerySet[IdTokenEvent]:
+    return IdTokenEvent.objects.filter(id_token=id_token).select_related("station", "actor")
+
+
+def id_token_transactions(*, id_token: IdToken) -> QuerySet:
+    from sessions.models import Transaction
+
+    return Transaction.objects.filter(id_token=id_token).select_related("station", "user")
+
+
+def id_token_stats(*, id_token: IdToken) -> dict:
+    """Counts for a token's history page: sessions, authorisations and how many of those were refused."""
+    from sessions.models import Transaction
+
+    authorizations = IdTokenEvent.objects.filter(id_token=id_token, kind=IdTokenEvent.Kind.AUTHORIZATION).aggregate(
+        total=Count("id"), refused=Count("id", filter=~Q(status=IdToken.Status.ACCEPTED))
+    )
+    return {
+        "sessions": Transaction.objects.filter(id_token=id_token).count(),
+        "authorizations": authorizations["total"],
+        "refused": authorizations["refused"],
+    }
+
+
+def authorization_events(*, outcome: str = "", station=None, search: str = "") -> QuerySet[IdTokenEvent]:
+    """Authorisation outcomes, newest first. ``outcome``: accepted, refused or unknown (tokens never issued)."""
+    events = IdTokenEvent.objects.filter(kind=IdTokenEvent.Kind.AUTHORIZATION).select_related("station", "id_token")
+    if outcome == "accepted":
+        events = events.filter(status=IdToken.Status.ACCEPTED)
+    elif outcome == "refused":
+        events = events.exclude(status=IdToken.Status.ACCEPTED)
+    elif outcome == "unknown":
+        events = events.filter(note="unknown")
+    if station is not None:
+        events = events.filter(station=station)
+    if search:
+        events = events.filter(token__icontains=search.strip())
+    return events
+
+
+@dataclass(frozen=True)
+class LocalListEntry:
+    """One entry of a station's local authorization list (SendLocalList), in OCPP terms."""
+
+    token: str
+    type: str
+    status: str
+    expires_at: datetime | None
+    parent_id: str | None
+
+
+def local_list_version() -> LocalListVersion:
+    """The current version (``version``) and from which version on only a full update is correct."""
+    return LocalListVersion.objects.filter(pk=1).first() or LocalListVersion(pk=1)
+
+
+def local_list_entries(*, station, since_version: int | None = None) -> list[LocalListEntry]:
+    """The entries for ``station``: every token (full update), or those changed after ``since_version``.
+
+    Each entry says what ``id_token_authorize`` would answer at this station, so a token another station
+    is restricted to appears here as Invalid. Sessions in progress (ConcurrentTx) are not a list matter.
+    """
+    id_tokens = IdToken.objects.all()
+    if since_version is not None:
+        id_tokens = id_tokens.filter(list_version__gt=since_version)
+    id_tokens = list(id_tokens)
+    context = load_rule_context(id_tokens)
+    entries = []
+    for id_token in id_tokens:
+        verdict = token_verdict(id_token, context, station=station)
+        parent = context.tokens.get(id_token.parent_id)
+        entries.append(LocalListEntry(
+            token=id_token.token, type=id_token.type, status=verdict.status, expires_at=verdict.expires_at,
+            parent_id=parent.token if parent else None,
+        ))
+    return entries
