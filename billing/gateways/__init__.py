@@ -1,0 +1,14 @@
+"""Payment gateways: one provider interface (``base.PaymentGateway``), one class per provider."""
+
+from billing.gateways.base import PaymentGateway
+
+
+def get_gateway(method: str) -> PaymentGateway:
+    """The gateway for a payment method (``billing.models.PaymentMethod``)."""
+    from billing.gateways.stripe import StripeGateway
+    from billing.gateways.wallet import WalletGateway
+
+    gateways = {"wallet": WalletGateway, "card": StripeGateway}
+    if method not in gateways:
+        raise ValueError(f"No gateway for payment method {method!r}.")
+    return gateways[method]()

@@ -1,0 +1,294 @@
+"""Reads of the billing app: which tariff and issuer apply, what a session costs so far, may a driver charge."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from billing.app_settings import app_settings
+from billing.models import (
+    BillingProfile,
+    Invoice,
+    Operator,
+    OperatorSite,
+    Payment,
+    PaymentMethod,
+    SessionCharge,
+    Subscription,
+    Tariff,
+    Wallet,
+)
+from billing.money import ZERO
+from billing.pricing import Allowance, Price, TariffSpec, Usage, planned_usage, price_session
+from billing.usage import build_usage
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+# Readings of what the car received (blank: a sample stored without a location).
+DELIVERY_LOCATIONS = ("", "Outlet", "Cable", "EV")
+LINE_PHASES = ("L1", "L2", "L3")
+
+
+def tariff_for(*, station, user=None, at: datetime) -> Tariff | None:
+    """The tariff in force at ``at`` for ``user`` charging at ``station`` (precedence: see ``Tariff``)."""
+    place = Q(station=station) | Q(station__isnull=True, site__isnull=True)
+    if station.site_id:
+        place |= Q(station__isnull=True, site_id=station.site_id)
+    for_whom = Q(driver_group__isnull=True)
+    if user is not None and user.pk:
+        for_whom |= Q(driver_group__members=user)
+    candidates = Tariff.objects.filter(
+        place,
+        for_whom,
+        Q(valid_until__isnull=True) | Q(valid_until__gt=at),
+        valid_from__lte=at,
+    ).prefetch_related("periods")
+    return min(
+        candidates,
+        key=lambda tariff: (_precedence(tariff, station), -tariff.valid_from.timestamp(), -tariff.pk),
+        default=None,
+    )
+
+
+def _precedence(tariff: Tariff, station) -> int:
+    """0 is the most specific: a group's tariff at the station; 5 the public network-wide tariff."""
+    place = 0 if tariff.station_id == station.pk else 1 if tariff.site_id else 2
+    return place if tariff.driver_group_id else 3 + place
+
+
+def operator_for(station) -> Operator | None:
+    """The operator billing sessions at ``station``: its site's, else the default one."""
+    if not station.site_id:
+        return Operator.objects.filter(is_default=True).first()
+    candidates = Operator.objects.filter(Q(is_default=True) | Q(site_links__site_id=station.site_id)).annotate(
+        for_site=Exists(OperatorSite.objects.filter(operator=OuterRef("pk"), site_id=station.site_id))
+    )
+    return max(candidates, key=lambda operator: operator.for_site, default=None)
+
+
+def timezone_for(station, operator: Operator | None = None) -> str:
+    if station.site_id and station.site.timezone:
+        return station.site.timezone
+    return operator.timezone if operator else settings.TIME_ZONE
+
+
+def live_subscription(user, *, at: datetime | None = None) -> Subscription | None:
+    if user is None or not user.pk:
+        return None
+    at = at or timezone.now()
+    return (
+        Subscription.objects.select_related("plan")
+        .filter(user=user, status=Subscription.Status.ACTIVE, current_period_start__lte=at, current_period_end__gt=at)
+        .first()
+    )
+
+
+def allowance_of(subscription: Subscription | None, currency: str) -> Allowance:
+    if subscription is None or subscription.plan.currency != currency:
+        return Allowance()
+    plan = subscription.plan
+    return Allowance(
+        included_wh=max(0, plan.included_energy_wh - subscription.included_wh_used),
+        energy_discount_percent=plan.energy_discount_percent,
+    )
+
+
+def session_usage(transaction, *, until: datetime | None = None) -> Usage:
+    """The usage of a session from its meter samples and its connector's status history."""
+    from sessions.models import MeterSample
+    from stations.models import ConnectorStatusEvent
+
+    ended_at = transaction.stopped_at or until or timezone.now()
+    samples = (
+        MeterSample.objects.filter(
+            transaction=transaction, measurand=ENERGY_REGISTER, location__in=DELIVERY_LOCATIONS, value__isnull=False,
+            timestamp__gte=transaction.started_at, timestamp__lte=ended_at,
+        )
+        .order_by("timestamp", "pk")
+        .values_list("timestamp", "phase", "value")
+    )
+    readings = [] if transaction.meter_start is None else [(transaction.started_at, transaction.meter_start)]
+    readings += _register_totals(samples)
+    if transaction.stopped_at and transaction.meter_stop is not None:
+        readings.append((transaction.stopped_at, transaction.meter_stop))
+    events = (
+        ConnectorStatusEvent.objects.filter(
+            station_id=transaction.station_id, connector_id=transaction.connector_id,
+            timestamp__gte=transaction.started_at, timestamp__lt=ended_at,
+        )
+        .order_by("timestamp", "pk")
+        .values_list("timestamp", "status")
+    )
+    return build_usage(
+        started_at=transaction.started_at, ended_at=ended_at, readings=readings, status_events=list(events),
+        max_power_w=app_settings.MAX_CHARGER_POWER_W,
+    )
+
+
+def _register_totals(samples) -> list[tuple[datetime, int]]:
+    """One register value per moment: the reading without a phase, else the sum of the line phases."""
+    by_moment: dict[datetime, dict[str, float]] = {}
+    for moment, phase, value in samples:
+        by_moment.setdefault(moment, {})[phase] = value
+    totals = []
+    for moment, values in by_moment.items():
+        if "" in values:
+            totals.append((moment, round(values[""])))
+        elif any(phase in values for phase in LINE_PHASES):
+            totals.append((moment, round(sum(values.get(phase, 0) for phase in LINE_PHASES))))
+    return totals
+
+
+def driver_of(transaction):
+    """The driver to bill: the session's user, else the owner of the ID token used."""
+    if transaction.user_id:
+        return transaction.user
+    if transaction.id_token_id and transaction.id_token.owner_id:
+        return transaction.id_token.owner
+    return None
+
+
+@dataclass(frozen=True)
+class RunningCost:
+    price: Price | None
+    tariff: Tariff | None
+    energy_wh: int
+    as_of: datetime
+
+
+def session_running_cost(transaction, *, at: datetime | None = None) -> RunningCost:
+    """What a session costs so far (or cost, once stopped): for the live session page and the API.
+
+    Nothing is stored; the subscription's included energy is read, not consumed.
+    """
+    if hasattr(transaction, "charge"):
+        charge = transaction.charge
+        tariff = charge.tariff
+        price = _stored_price(charge)
+        return RunningCost(price=price, tariff=tariff, energy_wh=charge.energy_wh, as_of=charge.priced_at)
+    at = at or timezone.now()
+    usage = session_usage(transaction, until=at)
+    user = driver_of(transaction)
+    tariff = tariff_for(station=transaction.station, user=user, at=transaction.started_at)
+    if tariff is None:
+        return RunningCost(price=None, tariff=None, energy_wh=usage.energy_wh, as_of=at)
+    spec = TariffSpec.from_model(tariff, timezone_for(transaction.station, operator_for(transaction.station)))
+    allowance = allowance_of(live_subscription(user, at=transaction.started_at), tariff.currency)
+    return RunningCost(price=price_session(spec, usage, allowance), tariff=tariff, energy_wh=usage.energy_wh, as_of=at)
+
+
+def _stored_price(charge: SessionCharge) -> Price:
+    return Price(
+        currency=charge.currency, tax_rate=charge.tax_rate, net=charge.net_amount, tax=charge.tax_amount,
+        gross=charge.gross_amount, subtotal=Decimal(charge.breakdown.get("subtotal", charge.net_amount)),
+        energy_wh=charge.energy_wh, charging_seconds=charge.charging_seconds, idle_seconds=charge.idle_seconds,
+        included_wh=charge.included_energy_wh, tariff_id=charge.tariff_id,
+        free_reason=charge.breakdown.get("free_reason", ""),
+    )
+
+
+def session_price_estimate(
+    *, station, user=None, energy_wh: int, minutes: int, starts_at: datetime | None = None
+) -> tuple[Tariff | None, Price | None]:
+    """The price of a planned session (energy delivered evenly, no idle time), shown before starting."""
+    starts_at = starts_at or timezone.now()
+    tariff = tariff_for(station=station, user=user, at=starts_at)
+    if tariff is None:
+        return None, None
+    spec = TariffSpec.from_model(tariff, timezone_for(station, operator_for(station)))
+    allowance = allowance_of(live_subscription(user, at=starts_at), tariff.currency)
+    usage = planned_usage(starts_at=starts_at, energy_wh=energy_wh, minutes=minutes)
+    return tariff, price_session(spec, usage, allowance)
+
+
+def profile_of(user) -> BillingProfile:
+    """The user's billing profile, unsaved defaults if they have none yet."""
+    return BillingProfile.objects.filter(user=user).first() or BillingProfile(user=user)
+
+
+def unbilled_amount(user, currency: str) -> Decimal:
+    """Priced sessions not yet on an issued invoice (a monthly statement still open), gross."""
+    total = SessionCharge.objects.filter(
+        Q(invoice__isnull=True) | Q(invoice__status=Invoice.Status.DRAFT),
+        user=user, currency=currency, status=SessionCharge.Status.BILLABLE,
+    ).aggregate(total=Sum("gross_amount"))["total"]
+    return total or ZERO
+
+
+def wallet_available_balance(user) -> tuple[Decimal, str]:
+    """The wallet balance less what is already owed and not yet collected."""
+    wallet = Wallet.objects.filter(user=user).first()
+    currency = wallet.currency if wallet else app_settings.CURRENCY
+    balance = wallet.balance if wallet else ZERO
+    owed = Payment.objects.filter(
+        user=user, currency=currency, method=PaymentMethod.WALLET,
+        status__in=[Payment.Status.PENDING, Payment.Status.FAILED, Payment.Status.PROCESSING],
+    ).aggregate(total=Sum("amount"))["total"] or ZERO
+    return balance - owed - unbilled_amount(user, currency), currency
+
+
+def user_can_start_charging(user, *, station=None) -> tuple[bool, str]:
+    """Whether ``user`` may start a session now as far as money goes, and if not, why (for the driver)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False, "Log in to charge."
+    if Payment.objects.filter(user=user, status__in=[Payment.Status.FAILED, Payment.Status.UNCOLLECTIBLE]).exists():
+        return False, "A payment failed: settle your open invoice or update your payment method first."
+    if station is not None:
+        tariff = tariff_for(station=station, user=user, at=timezone.now())
+        if tariff is not None and _is_free(tariff):
+            return True, ""
+    profile = profile_of(user)
+    if profile.payment_method == PaymentMethod.CARD:
+        if not profile.has_card:
+            return False, "Add a payment card first."
+        return True, ""
+    available, currency = wallet_available_balance(user)
+    if available <= app_settings.WALLET_MIN_BALANCE:
+        return False, f"Your wallet is empty ({available:.2f} {currency} available): top it up to charge."
+    return True, ""
+
+
+def _is_free(tariff: Tariff) -> bool:
+    prices = [tariff.price_per_kwh, tariff.price_per_minute, tariff.start_fee, tariff.idle_price_per_minute,
+              tariff.min_price or ZERO]
+    prices += [value or ZERO for period in tariff.periods.all()
+               for value in (period.price_per_kwh, period.price_per_minute, period.idle_price_per_minute)]
+    return not any(prices)
+
+
+def invoices_of(user) -> QuerySet[Invoice]:
+    """A driver's issued invoices and credit notes (drafts are not documents yet)."""
+    return Invoice.objects.filter(customer=user).exclude(status=Invoice.Status.DRAFT).select_related("operator")
+
+
+def invoices_for_staff(*, filters: dict) -> QuerySet[Invoice]:
+    """All invoices, filtered by status, kind, purpose, operator, customer e-mail, issue date range, number."""
+    queryset = Invoice.objects.select_related("operator", "customer", "payment")
+    if filters.get("status"):
+        queryset = queryset.filter(status=filters["status"])
+    if filters.get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])
+    if filters.get("purpose"):
+        queryset = queryset.filter(purpose=filters["purpose"])
+    if filters.get("operator"):
+        queryset = queryset.filter(operator=filters["operator"])
+    if filters.get("customer"):
+        queryset = queryset.filter(customer__email__icontains=filters["customer"])
+    if filters.get("number"):
+        queryset = queryset.filter(number__icontains=filters["number"])
+    if filters.get("issued_from"):
+        queryset = queryset.filter(issued_at__date__gte=filters["issued_from"])
+    if filters.get("issued_to"):
+        queryset = queryset.filter(issued_at__date__lte=filters["issued_to"])
+    return queryset.order_by("-issued_at", "-id")
+
+
+def dunning_list() -> QuerySet[Payment]:
+    """Payments that failed and are being retried, or failed for good: the operator's dunning list."""
+    return (
+        Payment.objects.filter(status__in=[Payment.Status.FAILED, Payment.Status.UNCOLLECTIBLE])
+        .select_related("invoice", "user", "invoice__operator")
+        .order_by("next_retry_at", "-updated_at")
+    )

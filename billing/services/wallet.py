@@ -1,0 +1,103 @@
+"""The prepaid wallet: every movement is a ledger entry with a unique reference, booked under the wallet's lock."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from billing.app_settings import app_settings
+from billing.models import PaymentMethod, Wallet, WalletEntry
+from billing.money import round_money
+
+
+class InsufficientFunds(Exception):
+    pass
+
+
+class WrongCurrency(Exception):
+    pass
+
+
+def _locked_wallet(user_id: int, currency: str) -> Wallet:
+    Wallet.objects.bulk_create([Wallet(user_id=user_id, currency=currency)], ignore_conflicts=True)
+    return Wallet.objects.select_for_update().get(user_id=user_id)
+
+
+@transaction.atomic
+def wallet_post(
+    *,
+    user_id: int,
+    amount: Decimal,
+    currency: str,
+    kind: str,
+    reference: str,
+    description: str = "",
+    allow_negative: bool = True,
+    created_by=None,
+) -> WalletEntry:
+    """Book ``amount`` (negative for a debit) once per ``reference``; a replay returns the first entry."""
+    wallet = _locked_wallet(user_id, currency)
+    existing = WalletEntry.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    if wallet.currency != currency:
+        raise WrongCurrency(f"The wallet holds {wallet.currency}, not {currency}.")
+    balance = wallet.balance + amount
+    if amount < 0 and balance < 0 and not allow_negative:
+        raise InsufficientFunds(f"The wallet holds {wallet.balance:.2f} {wallet.currency}; {-amount:.2f} is due.")
+    wallet.balance = balance
+    wallet.save(update_fields=["balance", "updated_at"])
+    return WalletEntry.objects.create(
+        wallet=wallet, kind=kind, amount=amount, balance_after=balance, reference=reference,
+        description=description[:255], created_by=created_by,
+    )
+
+
+def wallet_top_up_confirmed(*, user_id: int, amount: Decimal, currency: str, reference: str) -> WalletEntry:
+    """Credit a top-up paid at the provider, then try again what the empty wallet could not pay."""
+    from billing.services.payments import payments_retry_now
+
+    entry = wallet_post(
+        user_id=user_id, amount=amount, currency=currency, kind=WalletEntry.Kind.TOP_UP, reference=reference,
+        description="Top-up by card",
+    )
+    payments_retry_now(user_id=user_id, method=PaymentMethod.WALLET)
+    return entry
+
+
+def wallet_adjust(*, user, amount: Decimal, reason: str, by, reference: str) -> WalletEntry:
+    """An operator's manual credit or debit (goodwill, bank transfer received, correction)."""
+    from billing.services.payments import payments_retry_now
+
+    if not reason.strip():
+        raise ValidationError("Say why the wallet is adjusted.")
+    wallet = Wallet.objects.filter(user=user).first()
+    currency = wallet.currency if wallet else app_settings.CURRENCY
+    entry = wallet_post(
+        user_id=user.pk, amount=round_money(amount, currency), currency=currency, kind=WalletEntry.Kind.ADJUSTMENT,
+        reference=reference, description=reason, created_by=by,
+    )
+    if amount > 0:
+        payments_retry_now(user_id=user.pk, method=PaymentMethod.WALLET)
+    return entry
+
+
+def wallet_top_up_start(*, user, amount: Decimal):
+    """A card PaymentIntent for a top-up, confirmed by the driver in the browser (client secret returned)."""
+    from billing.gateways.stripe import StripeGateway
+    from billing.services.profiles import billing_profile_with_customer
+
+    wallet = Wallet.objects.filter(user=user).first()
+    currency = wallet.currency if wallet else app_settings.CURRENCY
+    low, high = app_settings.TOP_UP_LIMITS
+    if not low <= amount <= high:
+        raise ValidationError(f"Top up between {low} and {high} {currency}.")
+    amount = round_money(amount, currency)
+    gateway = StripeGateway()
+    profile = billing_profile_with_customer(user=user, gateway=gateway)
+    count = WalletEntry.objects.filter(wallet__user=user, kind=WalletEntry.Kind.TOP_UP).count()
+    return gateway.create_top_up_intent(
+        customer_id=profile.stripe_customer_id, user_id=user.pk, amount=amount, currency=currency,
+        key=f"top-up-{user.pk}-{count}-{amount}",
+    )
+
