@@ -182,7 +182,10 @@ def _create_database_if_missing(db: dict) -> None:
 
 
 def run_server(argv: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """The server under test; its output goes to var/bench-server.log."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "bench-server.log", "w")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(port, process)
     return process
 

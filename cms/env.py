@@ -47,7 +47,9 @@ def channel_layers_config(environ: Mapping[str, str]) -> dict:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [url],
+                # channels_redis blocks on Redis for up to 5 s per receive; redis-py's default 5 s socket
+                # timeout would kill an idle consumer (and its station's connection) mid-wait.
+                "hosts": [{"address": url, "socket_timeout": 30}],
                 "prefix": environ.get("CHANNELS_PREFIX", "voltgrid"),
                 "capacity": 1000,
                 "expiry": 60,

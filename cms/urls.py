@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("billing.api.urls")),
     path("", include("accounts.urls")),
+    path("", include("sessions.urls")),
+    path("", include("stations.urls")),
     path("billing/", include("billing.urls")),
     path("analytics/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -9,11 +9,14 @@ class Transaction(models.Model):
 
     A station replaying its offline queue sends the same StartTransaction again; the unique
     ``(station, connector_id, started_at, meter_start)`` key makes the replay find the first row.
+    ``started_at``/``stopped_at`` are the station's timestamps, ``created_at`` the CSMS's own clock.
     """
 
     class Status(models.TextChoices):
         ACTIVE = "active"
         COMPLETED = "completed"
+        # A StopTransaction for a transaction id the CSMS never issued, kept as the station sent it.
+        UNMATCHED = "unmatched", "Stop for an unknown transaction"
 
     station = models.ForeignKey("stations.Station", on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
@@ -24,13 +27,17 @@ class Transaction(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
     )
-    # OCPP 2.0.1 stations choose their own transaction id.
+    # The station's own transaction id: chosen by 2.0.1 stations; for 1.6, only on an unmatched stop.
     ocpp_transaction_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001 - NULL stays unique
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     authorization_status = models.CharField(max_length=16, blank=True)
-    meter_start = models.BigIntegerField(help_text="Wh")
+    meter_start = models.BigIntegerField(null=True, blank=True, help_text="Wh; unknown for an unmatched stop")
     meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
     energy_wh = models.BigIntegerField(null=True, blank=True)
+    meter_mismatch = models.BooleanField(
+        default=False,
+        help_text="meterStart/meterStop disagree with the energy register readings, or the meter ran backwards.",
+    )
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=32, blank=True)
@@ -61,7 +68,11 @@ class Transaction(models.Model):
 
 
 class MeterSample(models.Model):
-    """One sampled value, normalised: energy in Wh, power in W, current in A, voltage in V."""
+    """One sampled value, normalised (see ``sessions.metering``): energy Wh, power W, current A, voltage V.
+
+    Connector 0 is the station's main meter. A signed reading (format SignedData, for calibration
+    law) keeps its blob in ``signed_data``; its ``value`` is empty.
+    """
 
     transaction = models.ForeignKey(
         Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
@@ -74,14 +85,24 @@ class MeterSample(models.Model):
     location = models.CharField(max_length=8, blank=True)
     context = models.CharField(max_length=32, blank=True)
     unit = models.CharField(max_length=16, blank=True)
-    value = models.FloatField()
+    value = models.FloatField(null=True, blank=True)
+    signed_data = models.TextField(blank=True)
 
     class Meta:
         ordering = ["timestamp"]
+        constraints = [
+            # MeterValues replayed from the station's offline queue, or repeated in StopTransaction's
+            # transactionData, add nothing.
+            models.UniqueConstraint(
+                fields=["station", "connector_id", "timestamp", "measurand", "phase", "location", "context"],
+                name="unique_meter_sample",
+            )
+        ]
         indexes = [
             models.Index(fields=["transaction", "timestamp"]),
             models.Index(fields=["station", "timestamp"]),
         ]
 
     def __str__(self):
-        return f"{self.measurand} {self.value} {self.unit} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+        value = "signed" if self.value is None else f"{self.value:g}"
+        return f"{self.measurand} {value} {self.unit} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

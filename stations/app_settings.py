@@ -1,5 +1,6 @@
 """Settings of the stations app, each with its default, overridable in Django settings or the environment."""
 
+import json
 import os
 
 from django.conf import settings
@@ -35,11 +36,31 @@ class AppSettings:
 
     @property
     def MAX_FRAME_BYTES(self) -> int:
+        """Largest frame accepted from a station; a larger one is answered with FormationViolation.
+
+        daphne itself closes the socket on a message over its ``--websocket_max_message_size`` (1 MiB).
+        """
         return _setting("CMS_OCPP_MAX_FRAME_BYTES", 64 * 1024, int)
 
     @property
     def MESSAGE_RETENTION_DAYS(self) -> int:
+        """Days the OCPP message log is kept (purged hourly by a Celery beat task); 0 keeps it forever."""
         return _setting("CMS_OCPP_MESSAGE_RETENTION_DAYS", 30, int)
+
+    @property
+    def FRAME_LOG_FLUSH_MS(self) -> float:
+        """Longest time a frame waits in a daphne process before the message log is written."""
+        return _setting("CMS_OCPP_FRAME_LOG_FLUSH_MS", 20.0, float)
+
+    @property
+    def FRAME_LOG_BATCH(self) -> int:
+        """Frames that make the message log write at once, without waiting for the flush interval."""
+        return _setting("CMS_OCPP_FRAME_LOG_BATCH", 500, int)
+
+    @property
+    def DATA_TRANSFER_HANDLERS(self) -> dict[str, str]:
+        """vendorId → dotted path of the callable answering a station's DataTransfer (JSON in the environment)."""
+        return _setting("CMS_OCPP_DATA_TRANSFER_HANDLERS", {}, json.loads)
 
 
 app_settings = AppSettings()

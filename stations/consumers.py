@@ -72,12 +72,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(services.station_connected)(
             station=self.station, ocpp_version=OCPP_VERSIONS[subprotocol], channel_name=self.channel_name
         )
-        self.connection = ConsumerConnection(self)
+        self.connection = ConsumerConnection(self, station_pk=self.station.pk)
         self.charge_point = CHARGE_POINT_CLASSES[subprotocol](self.station, self.connection)
         self.serve_task = asyncio.create_task(self.charge_point.start())
 
     async def receive(self, text_data=None, bytes_data=None):
-        self.connection.feed(text_data if text_data is not None else bytes_data.decode("utf-8", "replace"))
+        # OCPP-J uses text frames; a binary one is still parsed (and refused if it is not UTF-8 JSON).
+        self.connection.feed(text_data if text_data is not None else bytes_data)
 
     async def send_frame(self, frame: str) -> None:
         await self.send(text_data=frame)
@@ -99,6 +100,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         if self.charge_point is not None:
             self.serve_task.cancel()
+            await self.connection.close()
         await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
         await database_sync_to_async(services.station_disconnected)(
             station=self.station, channel_name=self.channel_name

@@ -91,7 +91,8 @@ class Station(models.Model):
 class Connector(models.Model):
     """The unit that holds one transaction at a time: the 1.6 connectorId, the 2.0.1 evseId.
 
-    Live values (status, power, state of charge) are updated as the station reports them.
+    Live values (status, power, state of charge) are updated as the station reports them. Connector 0
+    is the station as a whole: its status, and the readings of its main meter.
     """
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="connectors")
@@ -99,6 +100,7 @@ class Connector(models.Model):
     status = models.CharField(max_length=32, default="Unknown")
     error_code = models.CharField(max_length=50, blank=True)
     info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
     vendor_error_code = models.CharField(max_length=50, blank=True)
     status_at = models.DateTimeField(null=True, blank=True)
     power_w = models.IntegerField(null=True, blank=True)
@@ -131,7 +133,12 @@ class ConnectorStatusEvent(models.Model):
 
     class Meta:
         ordering = ["-timestamp"]
-        indexes = [models.Index(fields=["station", "connector_id", "timestamp"])]
+        constraints = [
+            # A notification replayed from the station's offline queue adds no second row.
+            models.UniqueConstraint(
+                fields=["station", "connector_id", "timestamp", "status", "error_code"], name="unique_status_event"
+            )
+        ]
 
     def __str__(self):
         return f"{self.station_id}/{self.connector_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -1,6 +1,338 @@
-"""Commands to a station (CSMS-initiated OCPP calls) from any process, over the channel layer."""
+"""Commands to a station (CSMS-initiated OCPP calls) from any process, over the channel layer.
+
+The caller (portal view, DRF view, Celery task, shell) validates the payload against the official
+schema, records a ``StationCommand`` and sends a ``station.call`` event to the channel of the
+connection that holds the station's socket, wherever that daphne process runs; then it waits on a
+reply channel of its own. ``serve_call`` runs on that daphne process: it makes the OCPP CALL through
+the ``ocpp`` library's ChargePoint and sends the outcome back. Only the caller writes the record.
+"""
+
+import asyncio
+import datetime
+import decimal
+import json
+import logging
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+from django.utils import timezone
+from ocpp.messages import Call, CallError, MessageType, get_validator
+from redis.exceptions import RedisError
+
+from sessions.models import Transaction
+from stations.app_settings import app_settings
+from stations.models import Station, StationCommand
+
+logger = logging.getLogger(__name__)
+
+Status = StationCommand.Status
+
+# What a CSMS may send to a station, per OCPP version.
+CSMS_ACTIONS: dict[str, frozenset[str]] = {
+    "1.6": frozenset(
+        {
+            "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
+            "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
+            "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
+            "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+            # The 1.6 security extension (security whitepaper, edition 3).
+            "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage", "GetInstalledCertificateIds",
+            "GetLog", "InstallCertificate", "SignedUpdateFirmware",
+        }
+    ),
+    "2.0.1": frozenset(
+        {
+            "CancelReservation", "CertificateSigned", "ChangeAvailability", "ClearCache", "ClearChargingProfile",
+            "ClearDisplayMessage", "ClearVariableMonitoring", "CostUpdated", "CustomerInformation", "DataTransfer",
+            "DeleteCertificate", "GetBaseReport", "GetChargingProfiles", "GetCompositeSchedule",
+            "GetDisplayMessages", "GetInstalledCertificateIds", "GetLocalListVersion", "GetLog",
+            "GetMonitoringReport", "GetReport", "GetTransactionStatus", "GetVariables", "InstallCertificate",
+            "PublishFirmware", "RequestStartTransaction", "RequestStopTransaction", "ReserveNow", "Reset",
+            "SendLocalList", "SetChargingProfile", "SetDisplayMessage", "SetMonitoringBase", "SetMonitoringLevel",
+            "SetNetworkProfile", "SetVariableMonitoring", "SetVariables", "TriggerMessage", "UnlockConnector",
+            "UnpublishFirmware", "UpdateFirmware",
+        }
+    ),
+}
+
+# The ocpp library parses the numbers of these messages as Decimal, so that a limit of 21.4 passes the
+# schema's "multipleOf": 0.1 (as a float it does not). Its validator cache ignores how numbers are parsed,
+# so we must parse exactly as it does, or we would hand it a float validator for these schemas.
+DECIMAL_MESSAGES = {
+    ("1.6", MessageType.Call, "SetChargingProfile"),
+    ("1.6", MessageType.Call, "RemoteStartTransaction"),
+    ("1.6", MessageType.CallResult, "GetCompositeSchedule"),
+}
+
+# How much longer than the station's own timeout the caller waits for the outcome: the channel-layer
+# hops there and back, and the daphne process getting round to the event.
+REPLY_MARGIN = 2.0
+
+# A remote start is followed by the station's StartTransaction; how often to look for it.
+TRANSACTION_POLL_INTERVAL = 0.2
+
+
+class InvalidPayload(ValueError):
+    pass
+
+
+def _to_json(value):
+    """The payload as plain JSON values (Python callers may pass Decimals, datetimes or dataclass-free dicts)."""
+
+    def default(obj):
+        if isinstance(obj, decimal.Decimal):
+            return float(obj)
+        if isinstance(obj, datetime.datetime):
+            return obj.isoformat()
+        raise TypeError(f"{type(obj).__name__} is not a JSON value")
+
+    try:
+        return json.loads(json.dumps(value, default=default))
+    except (TypeError, ValueError) as error:
+        raise InvalidPayload(f"The payload is not JSON: {error}") from error
+
+
+def payload_errors(*, action: str, payload: dict, ocpp_version: str, message_type: int = MessageType.Call) -> list[str]:
+    """Every violation of the official JSON schema, as ``path: problem`` lines (empty when the payload is valid)."""
+    parse_float = decimal.Decimal if (ocpp_version, message_type, action) in DECIMAL_MESSAGES else float
+    validator = get_validator(message_type, action, ocpp_version, parse_float=parse_float)
+    instance = json.loads(json.dumps(payload), parse_float=parse_float)
+    errors = []
+    for error in validator.iter_errors(instance):
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        errors.append(f"{path.lstrip('.') or '(payload)'}: {error.message}")
+    return sorted(errors)
+
+
+def _check_request(action: str, payload, ocpp_version: str) -> dict:
+    """The payload as JSON, or InvalidPayload saying clearly what is wrong with the command."""
+    if action not in CSMS_ACTIONS.get(ocpp_version, ()):
+        raise InvalidPayload(f"{action!r} is not a command a CSMS can send to an OCPP {ocpp_version} station.")
+    if not isinstance(payload, dict):
+        raise InvalidPayload("The payload must be a JSON object.")
+    payload = _to_json(payload)
+    errors = payload_errors(action=action, payload=payload, ocpp_version=ocpp_version)
+    if errors:
+        problems = "; ".join(errors)
+        raise InvalidPayload(f"The payload does not match the OCPP {ocpp_version} {action} schema: {problems}")
+    return payload
+
+
+def _referenced_transaction_id(station: Station, action: str, payload: dict) -> int | None:
+    """The session a remote stop names, when it is one of this station's."""
+    if action == "RemoteStopTransaction":
+        query = {"pk": payload.get("transactionId")}
+    elif action == "RequestStopTransaction":
+        query = {"ocpp_transaction_id": payload.get("transactionId")}
+    else:
+        return None
+    return Transaction.objects.filter(station=station, **query).values_list("pk", flat=True).first()
+
+
+async def station_call(
+    *,
+    station: Station,
+    action: str,
+    payload: dict,
+    requested_by=None,
+    timeout: float | None = None,  # noqa: ASYNC109 - the station's time to answer, enforced where the socket is
+) -> StationCommand:
+    """Send ``action`` to ``station`` and return the recorded command with the station's answer.
+
+    Never raises for the station's behaviour: the outcome is in ``command.status`` (answered,
+    call_error, timeout, offline or invalid, the last when nothing was sent).
+    """
+    timeout = app_settings.RESPONSE_TIMEOUT if timeout is None else float(timeout)
+    station = await Station.objects.aget(pk=station.pk)  # the connection state of this very moment
+    if requested_by is not None and not requested_by.is_authenticated:
+        requested_by = None
+    command = StationCommand(station=station, action=action[:64], requested_by=requested_by)
+    command.payload = _as_recorded(payload)
+
+    if not station.ocpp_version:
+        return await _finish(command, Status.OFFLINE, description="The station has never connected.")
+    try:
+        command.payload = _check_request(action, payload, station.ocpp_version)
+    except InvalidPayload as error:
+        return await _finish(command, Status.INVALID, description=str(error))
+    if not (station.is_online and station.channel_name):
+        return await _finish(command, Status.OFFLINE, description="The station is not connected.")
+
+    command.transaction_id = await sync_to_async(_referenced_transaction_id)(station, action, command.payload)
+    await command.asave()
+    outcome = await _send_and_wait(station.channel_name, command, timeout)
+    return await _finish(
+        command,
+        outcome["status"],
+        response=outcome.get("response"),
+        code=outcome.get("error_code", ""),
+        description=outcome.get("error_description", ""),
+        answered=outcome.get("answered", False),
+    )
+
+
+def station_call_sync(
+    *, station: Station, action: str, payload: dict, requested_by=None, timeout: float | None = None
+) -> StationCommand:
+    """``station_call`` for synchronous code: views, Celery tasks, the shell."""
+    return async_to_sync(station_call)(
+        station=station, action=action, payload=payload, requested_by=requested_by, timeout=timeout
+    )
+
+
+def _as_recorded(payload) -> dict:
+    """What the record keeps of a payload, even one that is not a JSON object."""
+    try:
+        value = _to_json(payload)
+    except InvalidPayload:
+        return {"repr": repr(payload)[:2000]}
+    return value if isinstance(value, dict) else {"payload": value}
+
+
+async def _finish(command, status, *, response=None, code="", description="", answered=False) -> StationCommand:
+    command.status = status
+    command.response = response
+    command.error_code = code[:40]
+    command.error_description = description
+    command.answered_at = timezone.now() if answered else None
+    await command.asave()
+    log = logger.info if status == Status.ANSWERED else logger.warning
+    log(
+        "station command",
+        extra={
+            "station_id": command.station.ocpp_id, "action": command.action, "command_id": command.pk,
+            "status": status, "error_code": command.error_code, "error_description": description,
+        },
+    )
+    return command
+
+
+async def _send_and_wait(channel_name: str, command: StationCommand, answer_within: float) -> dict:
+    layer = get_channel_layer()
+    reply_channel = await layer.new_channel()
+    event = {
+        "type": "station.call",
+        "command_id": command.pk,
+        "action": command.action,
+        "payload": command.payload,
+        "timeout": answer_within,
+        "reply_channel": reply_channel,
+    }
+    try:
+        await layer.send(channel_name, event)
+    except ChannelFull:
+        return {"status": Status.TIMEOUT, "error_description": "The station's connection is not taking commands."}
+    except (RedisError, OSError) as error:
+        logger.exception("station command not sent", extra={"command_id": command.pk})
+        return {"status": Status.TIMEOUT, "error_description": f"The command could not be sent: {error}"}
+    try:
+        async with asyncio.timeout(answer_within + REPLY_MARGIN):
+            while True:
+                try:
+                    return await layer.receive(reply_channel)
+                except (RedisError, OSError) as error:
+                    # A failed Redis read loses nothing (channels_redis keeps the message until it is taken).
+                    logger.warning("reading the answer failed; reading again", extra={"error": str(error)})
+                    await asyncio.sleep(0.05)
+    except TimeoutError:
+        # The connection's process did not answer at all: it has gone, or is too busy.
+        return {
+            "status": Status.TIMEOUT,
+            "error_description": f"No answer from the station's connection within {answer_within:g} s.",
+        }
 
 
 async def serve_call(charge_point, event, channel_layer) -> None:
     """Run on the daphne process that holds the station's socket: make the call, send back the outcome."""
-    raise NotImplementedError
+    timeout = event["timeout"]
+    try:
+        if charge_point is None:
+            outcome = {"status": Status.OFFLINE, "error_description": "The station's connection is not ready."}
+        else:
+            outcome = await asyncio.wait_for(_call(charge_point, event["action"], event["payload"], timeout), timeout)
+    except TimeoutError:
+        outcome = {"status": Status.TIMEOUT, "error_description": f"The station did not answer within {timeout:g} s."}
+    except asyncio.CancelledError:
+        # The connection closed while the station still owed the answer.
+        await channel_layer.send(
+            event["reply_channel"],
+            {"status": Status.OFFLINE, "error_description": "The station disconnected before answering."},
+        )
+        raise
+    except Exception as error:
+        logger.exception("station command failed", extra={"action": event["action"]})
+        outcome = {
+            "status": Status.CALL_ERROR,
+            "error_code": "InternalError",
+            "error_description": f"The call could not be made: {error}",
+        }
+    await channel_layer.send(event["reply_channel"], outcome)
+
+
+async def _call(charge_point, action: str, payload: dict, answer_within: float) -> dict:
+    """One OCPP CALL with a JSON payload as given, the way the library's ``ChargePoint.call`` makes it.
+
+    ``call()`` wants a payload dataclass and renames keys snake → camel case; a command is already the
+    wire payload, so this sends it unchanged, under the same lock (one CALL at a time) and with the
+    same matching of the answer by message id.
+    """
+    call = Call(unique_id=str(charge_point._unique_id_generator()), action=action, payload=payload)
+    async with charge_point._call_lock:
+        await charge_point._send(call.to_json())
+        response = await charge_point._get_specific_response(call.unique_id, answer_within)
+    if isinstance(response, CallError):
+        return {
+            "status": Status.CALL_ERROR,
+            "answered": True,
+            "response": response.error_details or None,
+            "error_code": str(response.error_code),
+            "error_description": str(response.error_description or ""),
+        }
+    errors = payload_errors(
+        action=action, payload=response.payload, ocpp_version=charge_point._ocpp_version,
+        message_type=MessageType.CallResult,
+    )
+    if errors:
+        return {
+            "status": Status.CALL_ERROR,
+            "answered": True,
+            "response": response.payload,
+            "error_code": "InvalidResponse",
+            "error_description": "The station's answer does not match the schema: " + "; ".join(errors),
+        }
+    return {"status": Status.ANSWERED, "answered": True, "response": response.payload}
+
+
+def command_link_transaction(*, command: StationCommand) -> Transaction | None:
+    """The session a remote start led to, once the station has started it; stored on the command."""
+    if command.transaction_id:
+        return command.transaction
+    if command.status != Status.ANSWERED or (command.response or {}).get("status") != "Accepted":
+        return None
+    sessions = Transaction.objects.filter(station_id=command.station_id, created_at__gte=command.created_at)
+    payload = command.payload
+    if command.action == "RemoteStartTransaction":
+        sessions = sessions.filter(id_tag__iexact=payload["idTag"])
+        if payload.get("connectorId"):
+            sessions = sessions.filter(connector_id=payload["connectorId"])
+    elif command.action == "RequestStartTransaction":
+        sessions = sessions.filter(remote_start_id=payload["remoteStartId"])
+    else:
+        return None
+    found = sessions.order_by("created_at").first()
+    if found is not None:
+        StationCommand.objects.filter(pk=command.pk).update(transaction=found)
+        command.transaction = found
+    return found
+
+
+async def command_wait_for_transaction(*, command: StationCommand, wait: float) -> Transaction | None:
+    """Wait up to ``wait`` seconds for the session of an accepted remote start."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        found = await sync_to_async(command_link_transaction)(command=command)
+        if found is not None or asyncio.get_running_loop().time() >= deadline:
+            return found
+        await asyncio.sleep(TRANSACTION_POLL_INTERVAL)
+

@@ -1,4 +1,4 @@
-"""OCPP 1.6 Core profile: boot and heartbeat (transactions, metering and status join as they land)."""
+"""OCPP 1.6 Core profile, provisioning: BootNotification and Heartbeat."""
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -27,6 +27,8 @@ class CoreHandlers:
     async def on_boot_notification(self, **payload):
         fields = {model_field: payload.get(ocpp_field) for ocpp_field, model_field in BOOT_FIELDS.items()}
         status = await database_sync_to_async(services.station_boot)(station=self.station, boot_fields=fields)
+        # What this connection may send from now on (see RpcDispatch._check_registration).
+        self.registration_status = status
         return call_result.BootNotification(
             current_time=timezone.now().isoformat(), interval=app_settings.HEARTBEAT_INTERVAL, status=status
         )

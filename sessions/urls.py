@@ -1,0 +1,3 @@
+"""Portal routes of this app."""
+
+urlpatterns: list = []

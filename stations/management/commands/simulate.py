@@ -1,0 +1,126 @@
+"""``manage.py simulate``: connect N simulated OCPP 1.6J charge points to a server and let drivers charge."""
+
+import asyncio
+import contextlib
+import io
+import signal
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from stations.simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
+
+
+def seconds_range(value: str) -> tuple[float, float]:
+    """``120`` or ``60-600``: a fixed length or a range to draw from."""
+    low, _, high = value.partition("-")
+    try:
+        pair = (float(low), float(high or low))
+    except ValueError as error:
+        raise ValueError(f"not seconds or a range of seconds: {value!r}") from error
+    if not 0 <= pair[0] <= pair[1]:
+        raise ValueError(f"not a range of seconds: {value!r}")
+    return pair
+
+
+class Command(BaseCommand):
+    help = (
+        "Run simulated OCPP 1.6J charge points against a Voltgrid server: they boot, heartbeat, report status, "
+        "and drivers authorise and charge with realistic meter values. Every command from the portal or the API "
+        "gets a sensible answer. With --create the stations (and the tags) are registered first, for a demo."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("-n", "--stations", type=int, default=3, help="How many stations (default 3).")
+        parser.add_argument(
+            "--url", default="ws://127.0.0.1:8000/ocpp", help="The OCPP endpoint without the station id."
+        )
+        parser.add_argument("--prefix", default="SIM-", help="Station ids are <prefix>001, <prefix>002, ...")
+        parser.add_argument("--password", default=DEFAULT_PASSWORD, help="The stations' Basic-auth password.")
+        parser.add_argument(
+            "--tags",
+            help="Comma-separated idTags the drivers present (default: one driver per connector, SIMTAG0001, ...).",
+        )
+        parser.add_argument("--duration", type=float, help="Seconds to run (default: until Ctrl-C).")
+        parser.add_argument("--connectors", type=int, default=2, help="Connectors per station (default 2).")
+        parser.add_argument("--max-power", type=int, default=22_000, help="W per connector (default 22000).")
+        parser.add_argument("--meter-interval", type=float, default=10, help="Seconds between meter values.")
+        parser.add_argument("--session-seconds", type=seconds_range, default="120-600", help="Session length range.")
+        parser.add_argument("--idle-seconds", type=seconds_range, default="10-60", help="Pause between sessions.")
+        parser.add_argument(
+            "--no-autostart", action="store_true", help="No drivers of their own: only remote starts charge."
+        )
+        parser.add_argument("--seed", type=int, help="Seed for reproducible behaviour.")
+        parser.add_argument("--report", type=float, default=30, help="Seconds between progress lines (0: none).")
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="Register the stations with --password (updating existing ones) and the tags as Accepted first.",
+        )
+
+    def handle(self, *args, **options):
+        if options["stations"] < 1 or options["connectors"] < 1:
+            raise CommandError("--stations and --connectors must be at least 1.")
+        ids = Simulation.station_ids(options["prefix"], options["stations"])
+        if options["tags"] is None:
+            tags = tuple(f"SIMTAG{n:04d}" for n in range(1, options["stations"] * options["connectors"] + 1))
+        else:
+            tags = tuple(tag.strip() for tag in options["tags"].split(",") if tag.strip())
+        if options["create"]:
+            self._create(ids, options["password"], tags)
+        config = SimulatorConfig(
+            url=options["url"],
+            password=options["password"],
+            connectors=options["connectors"],
+            max_power_w=options["max_power"],
+            id_tags=tags,
+            autostart=not options["no_autostart"],
+            session_seconds=options["session_seconds"],
+            idle_seconds=options["idle_seconds"],
+            meter_interval=options["meter_interval"],
+            seed=options["seed"],
+        )
+        self.stdout.write(f"Simulating {len(ids)} station(s) {ids[0]}..{ids[-1]} against {config.url}")
+        stats = asyncio.run(self._run(Simulation(ids, config), options["duration"], options["report"]))
+        self.stdout.write(self.style.SUCCESS(f"Done: {self._summary(stats)}"))
+
+    def _create(self, ids: list[str], password: str, tags: tuple[str, ...]) -> None:
+        from accounts.models import IdToken, IdTokenEvent, normalize_token
+        from accounts.services import id_token_create
+
+        for ocpp_id in ids:
+            # create_station's checks and messages; --update keeps reruns working and resets the password.
+            call_command("create_station", ocpp_id, password=password, update=True, stdout=io.StringIO())
+        for tag in tags:
+            if not IdToken.objects.filter(token=normalize_token(tag)).exists():
+                id_token_create(token=tag, data={"label": "Simulator"}, source=IdTokenEvent.Source.COMMAND)
+        self.stdout.write(f"Registered {len(ids)} station(s) and {len(tags)} tag(s).")
+
+    async def _run(self, simulation: Simulation, duration: float | None, report: float):
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # not on Windows
+                loop.add_signal_handler(sig, simulation.stop)
+        reporter = asyncio.create_task(self._report(simulation, report)) if report > 0 else None
+        try:
+            return await simulation.run(duration)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+
+    async def _report(self, simulation: Simulation, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            online = sum(station.booted.is_set() for station in simulation.stations)
+            charging = sum(
+                connector.busy for station in simulation.stations for connector in station.connectors.values()
+            )
+            self.stdout.write(f"{online} online, {charging} charging; {self._summary(simulation.stats())}")
+
+    @staticmethod
+    def _summary(stats) -> str:
+        return (
+            f"{stats.boots} boots, {stats.sessions_started} sessions started, {stats.sessions_completed} completed, "
+            f"{stats.sessions_refused} refused, {stats.energy_wh / 1000:.1f} kWh, {stats.commands_answered} "
+            f"commands answered, {stats.calls_sent} calls sent ({stats.calls_failed} failed)"
+        )

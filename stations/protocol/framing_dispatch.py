@@ -1,0 +1,156 @@
+"""The CSMS side of the OCPP-J RPC framework, mixed into each version's `ocpp` library ChargePoint.
+
+The library's own ``route_message`` only logs a frame it cannot parse, answers an unknown action with
+the two "not implemented/supported" codes swapped, and reports a schema violation of *our* answer to
+the station as if the station were at fault. This replaces its routing of incoming frames (already
+parsed by ``ConsumerConnection``) and its handling of a CALL; ``@on``/``@after`` handlers, the library's
+JSON-schema validation, payload conversion and ``call()`` for outgoing commands stay the library's.
+"""
+
+import asyncio
+import inspect
+import logging
+from collections import Counter
+
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError, SecurityError
+from ocpp.messages import Call, CallResult, validate_payload
+
+from stations.models import Station
+from stations.protocol.framing import CALL, Frame, call_error_frame, validate_call
+
+logger = logging.getLogger(__name__)
+
+Registration = Station.RegistrationStatus
+
+# What a station not (yet) Accepted may send (OCPP 1.6 §4.2; 2.0.1 B02.FR.09 and B03.FR.07), besides a
+# message the CSMS asked for with TriggerMessage while Pending. Anything else gets SecurityError.
+ALLOWED_BEFORE_ACCEPTED = {
+    Registration.PENDING: frozenset({"BootNotification", "Heartbeat"}),
+    Registration.REJECTED: frozenset({"BootNotification"}),
+}
+TRIGGER_ACTIONS = frozenset({"TriggerMessage", "ExtendedTriggerMessage"})
+
+
+class RpcDispatch:
+    """Routes parsed frames; answers every CALL with its CALLRESULT or the right CALLERROR.
+
+    The class using it sets ``known_actions`` (every action of its OCPP version) and
+    ``registration_status``, and updates the latter when it answers a BootNotification.
+    """
+
+    known_actions: frozenset[str] = frozenset()
+    registration_status: str = Registration.ACCEPTED
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Messages the CSMS asked for with TriggerMessage, which a Pending station may send once each.
+        self._triggered: Counter[str] = Counter()
+        self._after_tasks: set[asyncio.Task] = set()
+
+    async def start(self):
+        while True:
+            frame = await self._connection.recv()
+            try:
+                await self.route_message(frame)
+            except Exception:
+                # A bug in routing must not end the connection's serving loop.
+                logger.exception("OCPP frame could not be routed", extra={"station_id": self.id})
+
+    async def route_message(self, frame: Frame):
+        if frame.error is not None:
+            if frame.answerable:
+                await self._send_call_error(frame.unique_id, frame.error)
+            else:
+                logger.warning(
+                    "malformed answer from station ignored",
+                    extra={"station_id": self.id, "message_id": frame.unique_id, "error": frame.error.description},
+                )
+        elif frame.message_type == CALL:
+            await self._handle_call(frame.message)
+        elif self._call_lock.locked():
+            # A CALLRESULT or CALLERROR: call() (and the command layer) match it by message id.
+            self._response_queue.put_nowait(frame.message)
+        else:
+            # Nothing is waiting (the call timed out, or was never made): queued, it would only pile up.
+            logger.info(
+                "answer to no pending call ignored", extra={"station_id": self.id, "message_id": frame.unique_id}
+            )
+
+    async def _handle_call(self, msg: Call):
+        try:
+            response, handlers, kwargs = await self._answer(msg)
+        except OCPPError as error:
+            await self._send_call_error(msg.unique_id, error)
+            return
+        except Exception:
+            # Whatever the handler's service committed before failing stays committed; the frame is in
+            # the message log, so nothing the station sent is lost.
+            logger.exception("OCPP handler failed", extra={"station_id": self.id, "action": msg.action})
+            await self._send_call_error(
+                msg.unique_id, InternalError(f"The CSMS could not process {msg.action}; it has been logged.")
+            )
+            return
+        await self._send(response.to_json())
+        if after := handlers.get("_after_action"):
+            result = after(**kwargs)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._after_tasks.add(task)
+                task.add_done_callback(self._after_tasks.discard)
+
+    async def _answer(self, msg: Call) -> tuple[CallResult, dict, dict]:
+        handlers = self.route_map.get(msg.action)
+        if not handlers or "_on_action" not in handlers:
+            # OCPP-J §4.2.3: NotImplemented is "not known by receiver", NotSupported "recognized but not
+            # supported" (the library has the two the other way round).
+            if msg.action in self.known_actions:
+                raise NotSupportedError(f"{msg.action} is not a message a charge point sends to the CSMS.")
+            raise NotImplementedError(f"{msg.action!r} is not an OCPP {self._ocpp_version} action.")
+        self._check_registration(msg.action)
+        validate = not handlers.get("_skip_schema_validation", False)
+        if validate:
+            await validate_call(msg, self._ocpp_version)
+
+        kwargs = camel_to_snake_case(msg.payload)
+        handler = handlers["_on_action"]
+        if "call_unique_id" in inspect.signature(handler).parameters:
+            result = handler(**kwargs, call_unique_id=msg.unique_id)
+        else:
+            result = handler(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+
+        response = msg.create_call_result(snake_to_camel_case(remove_nones(serialize_as_dict(result))))
+        if validate:
+            try:
+                await validate_payload(response, self._ocpp_version)
+            except OCPPError as error:
+                logger.error(
+                    "our answer does not match the schema",
+                    extra={"station_id": self.id, "action": msg.action, "error": str(error)},
+                )
+                raise InternalError(f"The CSMS produced an invalid {msg.action} answer.") from None
+        return response, handlers, kwargs
+
+    def _check_registration(self, action: str) -> None:
+        allowed = ALLOWED_BEFORE_ACCEPTED.get(self.registration_status)
+        if allowed is None or action in allowed:
+            return
+        if self.registration_status == Registration.PENDING and self._triggered[action] > 0:
+            self._triggered[action] -= 1
+            return
+        raise SecurityError(
+            f"The station's registration is {self.registration_status}: only "
+            f"{' and '.join(sorted(allowed))} may be sent until the CSMS accepts it."
+        )
+
+    async def _send(self, message: str):
+        frame = await self._connection.send(message)
+        if frame is not None and frame.message_type == CALL and frame.action in TRIGGER_ACTIONS:
+            requested = frame.payload.get("requestedMessage")
+            if isinstance(requested, str):
+                self._triggered[requested] += 1
+
+    async def _send_call_error(self, unique_id: str, error: OCPPError) -> None:
+        await self._send(call_error_frame(unique_id, error, self._ocpp_version))

@@ -1,0 +1,21 @@
+"""OCPP 1.6 Core profile, authorization: Authorize, and the idTagInfo every idTag check answers with."""
+
+from channels.db import database_sync_to_async
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action
+
+from accounts.services import Authorization, id_token_authorize
+
+
+def id_tag_info(authorization: Authorization) -> IdTagInfo:
+    expiry = authorization.expires_at.isoformat() if authorization.expires_at else None
+    return IdTagInfo(status=authorization.status, parent_id_tag=authorization.parent_id, expiry_date=expiry)
+
+
+class AuthorizationHandlers:
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag, **_):
+        authorization = await database_sync_to_async(id_token_authorize)(token=id_tag, station=self.station)
+        return call_result.Authorize(id_tag_info=id_tag_info(authorization))

@@ -1,0 +1,28 @@
+"""OCPP 1.6 Core profile, metering: MeterValues, normalised and kept per connector and session."""
+
+from channels.db import database_sync_to_async
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from sessions import services
+from sessions.metering import Reading, normalise
+from stations.protocol.framing import parse_timestamp
+
+
+def readings_of(meter_values, *, field: str) -> list[Reading]:
+    """The readings of a MeterValue list (MeterValues.meterValue, StopTransaction.transactionData)."""
+    return normalise(
+        (parse_timestamp(value["timestamp"], field=f"{field}/{index}/timestamp"), value["sampled_value"])
+        for index, value in enumerate(meter_values)
+    )
+
+
+class MeteringHandlers:
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id, meter_value, transaction_id=None, **_):
+        await database_sync_to_async(services.meter_values_record)(
+            station=self.station, connector_id=connector_id, transaction_id=transaction_id,
+            readings=readings_of(meter_value, field="meterValue"),
+        )
+        return call_result.MeterValues()

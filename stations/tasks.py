@@ -1,0 +1,17 @@
+"""Celery tasks of the stations app (scheduled in CELERY_BEAT_SCHEDULE)."""
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from stations import services
+from stations.app_settings import app_settings
+
+
+@shared_task(name="stations.purge_ocpp_messages")
+def purge_ocpp_messages(batch_size: int = 10_000) -> int:
+    """Delete the OCPP message log older than CMS_OCPP_MESSAGE_RETENTION_DAYS (0 keeps it all)."""
+    days = app_settings.MESSAGE_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    return services.ocpp_messages_purge(older_than=timedelta(days=days), batch_size=batch_size)
