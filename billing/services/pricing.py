@@ -84,7 +84,9 @@ def sessions_price_missing(*, now: datetime | None = None, settle_minutes: int =
     now = now or timezone.now()
     missing = (
         Transaction.objects.filter(
-            started_at__gte=now - timedelta(days=days), stopped_at__lte=now - timedelta(minutes=settle_minutes)
+            status=Transaction.Status.COMPLETED,
+            started_at__gte=now - timedelta(days=days),
+            stopped_at__lte=now - timedelta(minutes=settle_minutes),
         )
         .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
         .values_list("pk", flat=True)

@@ -280,3 +280,13 @@ def test_included_energy_of_a_subscription_is_consumed_once(make_session, make_t
     assert subscription.included_wh_used == 15_000
     assert (first.included_energy_wh, first.net_amount) == (10_000, D("0.00"))
     assert (second.included_energy_wh, second.net_amount) == (5_000, D("2.50"))
+
+
+def test_the_sweep_leaves_stops_of_unknown_transactions_unpriced(make_session, make_tariff, operator, driver):
+    from sessions.models import Transaction
+
+    make_tariff()
+    unmatched = make_session(user=driver)
+    Transaction.objects.filter(pk=unmatched.pk).update(status=Transaction.Status.UNMATCHED)
+    assert services.sessions_price_missing(now=unmatched.stopped_at + timedelta(hours=1)) == 0
+    assert not SessionCharge.objects.exists()

@@ -30,6 +30,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._ensure_admin()
+        self._ensure_invoice_issuer()
 
         worker = None
         if not no_worker:
@@ -54,6 +55,16 @@ class Command(BaseCommand):
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
+
+    def _ensure_invoice_issuer(self):
+        """Invoices need an issuer; on first start the operator's name comes from CMS_OPERATOR_NAME."""
+        from billing.models import Operator
+
+        if Operator.objects.exists():
+            return
+        name = os.environ.get("CMS_OPERATOR_NAME", "Voltgrid operator")
+        Operator.objects.create(name=name, legal_name=name, is_default=True)
+        self.stdout.write(f"Created the default invoice issuer {name!r}; complete its details in the admin.")
 
     def _ensure_admin(self):
         """On first start, create an operator admin so that someone can log in."""
