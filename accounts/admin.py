@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
-from accounts.models import IdToken, IdTokenEvent, LocalListVersion, User
+from accounts.models import IdToken, IdTokenEvent, LocalListVersion, StationLocalList, User
 from accounts.roles import user_roles
 
 SOURCE = IdTokenEvent.Source.ADMIN
@@ -199,3 +199,27 @@ class IdTokenEventAdmin(ReadOnlyAdmin):
 @admin.register(LocalListVersion)
 class LocalListVersionAdmin(ReadOnlyAdmin):
     list_display = ["version", "full_update_from"]
+
+
+@admin.register(StationLocalList)
+class StationLocalListAdmin(ReadOnlyAdmin):
+    """Where each station's local authorization list stands; kept by accounts.local_list, resent from here."""
+
+    list_display = [
+        "station", "status", "synced_version", "station_version", "entries", "last_update_type", "synced_at",
+        "last_attempt_at", "last_error",
+    ]
+    list_filter = ["status", "last_update_type"]
+    search_fields = ["station__ocpp_id", "last_error"]
+    list_select_related = ["station"]
+    actions = ["send_full_list"]
+
+    @admin.action(description="Send the full list again (online stations now, the others when they connect)")
+    def send_full_list(self, request, queryset):
+        from accounts.tasks import sync_station_local_list
+
+        # Forgetting what the station holds makes the next sync, now or on reconnection, a Full one.
+        count = queryset.update(synced_version=None, status=StationLocalList.Status.PENDING, checked_connection_at=None)
+        for station_pk in queryset.values_list("station_id", flat=True):
+            sync_station_local_list.delay(station_pk, force_full=True)
+        self.message_user(request, f"A full list is on its way to {count} station(s).", messages.SUCCESS)

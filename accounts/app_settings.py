@@ -29,5 +29,10 @@ class AppSettings:
         """How many refused attempts to add a card a driver may make per hour."""
         return _setting("CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR", 10, int)
 
+    @property
+    def LOCAL_LIST_CHUNK(self) -> int:
+        """Entries per SendLocalList to a station that does not tell its SendLocalListMaxLength."""
+        return _setting("CMS_LOCAL_LIST_CHUNK", 500, int)
+
 
 app_settings = AppSettings()

@@ -206,3 +206,46 @@ class LocalListVersion(models.Model):
 
     def __str__(self):
         return f"local list version {self.version}"
+
+
+class StationLocalList(models.Model):
+    """What a station's local authorization list holds, as far as the CSMS knows (kept by accounts.local_list).
+
+    ``synced_version`` is the LocalListVersion the station's list reflects (None: unknown, the next update
+    is Full); ``station_version`` is the listVersion the station itself holds, a counter of this station's
+    own, so that a list sent in several chunks takes strictly increasing versions.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        IN_SYNC = "in_sync", "In sync"
+        FAILED = "failed", "Last update failed"
+        NOT_SUPPORTED = "not_supported", "Station has no local list"
+
+    station = models.OneToOneField(
+        "stations.Station", on_delete=models.CASCADE, primary_key=True, related_name="local_list"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    synced_version = models.BigIntegerField(null=True, blank=True)
+    station_version = models.BigIntegerField(default=0)
+    entries = models.PositiveIntegerField(default=0, help_text="Entries sent in the last full update.")
+    send_max_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="SendLocalListMaxLength: entries per SendLocalList (unknown: no limit)."
+    )
+    list_max_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="LocalAuthListMaxLength: entries the station can hold (unknown: no limit)."
+    )
+    checked_connection_at = models.DateTimeField(
+        null=True, blank=True, help_text="The connection on which the station's list version and limits were read."
+    )
+    last_update_type = models.CharField(max_length=16, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["station"]
+        verbose_name = "station local list"
+
+    def __str__(self):
+        return f"local list of {self.station_id}: {self.get_status_display()}"

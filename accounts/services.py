@@ -108,7 +108,15 @@ def _next_list_version(*, full_update: bool = False) -> int:
     if full_update:
         row.full_update_from = row.version
     row.save(update_fields=["version", "full_update_from"])
+    # The stations' local lists follow once the change is committed (and the beat catches up on any missed).
+    transaction.on_commit(_local_lists_changed, robust=True)
     return row.version
+
+
+def _local_lists_changed() -> None:
+    from accounts.tasks import sync_local_lists
+
+    sync_local_lists.delay()
 
 
 def _bump_members(group_pks: Iterable[int], version: int) -> None:

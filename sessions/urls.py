@@ -1,3 +1,18 @@
-"""Portal routes of this app."""
+"""Portal routes of this app: the public connector pages (/c/<station>/<connector>/, the QR codes' target),
+starting and stopping from them, and the operators' QR sheets."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from sessions import views
+
+app_name = "charging"
+
+urlpatterns = [
+    path("c/<str:ocpp_id>/<int:connector_id>/", views.connector_page, name="connector"),
+    path("c/<str:ocpp_id>/<int:connector_id>/live/", views.connector_live, name="connector_live"),
+    path("c/<str:ocpp_id>/<int:connector_id>/start/", views.connector_start, name="connector_start"),
+    path("me/sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
+    path("operator/qr/", views.qr_index, name="qr_index"),
+    path("operator/qr/stations/<str:ocpp_id>/", views.qr_station, name="qr_station"),
+    path("operator/qr/sites/<int:pk>/", views.qr_site, name="qr_site"),
+]
