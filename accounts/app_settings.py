@@ -1,38 +1,28 @@
 """Settings of the accounts app, each with its default, overridable in Django settings or the environment."""
 
-import os
-
-from django.conf import settings
-
-
-def _setting(name: str, default, cast=str):
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    if name in os.environ:
-        return cast(os.environ[name])
-    return default
+from cms.app_settings import setting
 
 
 class AppSettings:
     @property
     def IDTOKEN_IMPORT_MAX_ROWS(self) -> int:
         """The most rows one CSV import of ID tokens may hold."""
-        return _setting("CMS_IDTOKEN_IMPORT_MAX_ROWS", 50_000, int)
+        return setting("CMS_IDTOKEN_IMPORT_MAX_ROWS", 50_000, int)
 
     @property
     def IDTOKEN_IMPORT_MAX_BYTES(self) -> int:
         """The largest CSV file of ID tokens the operator page accepts."""
-        return _setting("CMS_IDTOKEN_IMPORT_MAX_BYTES", 5 * 1024 * 1024, int)
+        return setting("CMS_IDTOKEN_IMPORT_MAX_BYTES", 5 * 1024 * 1024, int)
 
     @property
     def IDTOKEN_CLAIM_REFUSALS_PER_HOUR(self) -> int:
         """How many refused attempts to add a card a driver may make per hour."""
-        return _setting("CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR", 10, int)
+        return setting("CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR", 10, int)
 
     @property
     def LOCAL_LIST_CHUNK(self) -> int:
         """Entries per SendLocalList to a station that does not tell its SendLocalListMaxLength."""
-        return _setting("CMS_LOCAL_LIST_CHUNK", 500, int)
+        return setting("CMS_LOCAL_LIST_CHUNK", 500, int)
 
 
 app_settings = AppSettings()

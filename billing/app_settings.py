@@ -5,56 +5,44 @@ Stripe's secrets are read from the environment only (never from a settings file 
 
 import os
 
-from django.conf import settings
-
-
-def _setting(name: str, default, cast=str):
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    if name in os.environ:
-        return cast(os.environ[name])
-    return default
-
-
-def _int_list(value: str) -> list[int]:
-    return [int(item) for item in value.split(",") if item.strip()]
+from cms.app_settings import as_int_list, setting
 
 
 class AppSettings:
     @property
     def CURRENCY(self) -> str:
         """Currency of new wallets and the default of new tariffs (ISO 4217)."""
-        return _setting("CMS_BILLING_CURRENCY", "EUR").upper()
+        return setting("CMS_BILLING_CURRENCY", "EUR").upper()
 
     @property
     def WALLET_MIN_BALANCE(self):
         """A wallet must hold more than this (after unbilled sessions) for its owner to start charging."""
         from decimal import Decimal
 
-        return Decimal(str(_setting("CMS_BILLING_WALLET_MIN_BALANCE", "0")))
+        return Decimal(str(setting("CMS_BILLING_WALLET_MIN_BALANCE", "0")))
 
     @property
     def PAYMENT_RETRY_MINUTES(self) -> list[int]:
         """Back-off between attempts to collect a failed payment; after the last one it is uncollectible."""
-        return _setting("CMS_BILLING_PAYMENT_RETRY_MINUTES", [60, 360, 1440, 4320], _int_list)
+        return setting("CMS_BILLING_PAYMENT_RETRY_MINUTES", [60, 360, 1440, 4320], as_int_list)
 
     @property
     def TOP_UP_LIMITS(self):
         """Smallest and largest wallet top-up a driver may pay by card, in the wallet's currency."""
         from decimal import Decimal
 
-        low, high = str(_setting("CMS_BILLING_TOP_UP_LIMITS", "5,500")).split(",")
+        low, high = str(setting("CMS_BILLING_TOP_UP_LIMITS", "5,500")).split(",")
         return Decimal(low), Decimal(high)
 
     @property
     def PORTAL_URL(self) -> str:
         """The portal's public address, for links in e-mails (e.g. https://charge.example.com)."""
-        return _setting("CMS_PORTAL_URL", "").rstrip("/")
+        return setting("CMS_PORTAL_URL", "").rstrip("/")
 
     @property
     def MAX_CHARGER_POWER_W(self) -> int:
         """Upper bound of a plausible power; meter jumps beyond it are resets, rollovers or glitches."""
-        return _setting("CMS_BILLING_MAX_CHARGER_POWER_W", 400_000, int)
+        return setting("CMS_BILLING_MAX_CHARGER_POWER_W", 400_000, int)
 
     @property
     def STRIPE_API_KEY(self) -> str:
@@ -71,12 +59,12 @@ class AppSettings:
     @property
     def STRIPE_API_BASE(self) -> str:
         """Stripe's API address; a local server speaking its API (tests, stripe-mock) can stand in."""
-        return _setting("CMS_BILLING_STRIPE_API_BASE", "https://api.stripe.com")
+        return setting("CMS_BILLING_STRIPE_API_BASE", "https://api.stripe.com")
 
     @property
     def TEST_HOOK_DIR(self) -> str:
         """Test-only: a directory where tasks announce a pause point and wait for a release file."""
-        return _setting("CMS_BILLING_TEST_HOOK_DIR", "")
+        return setting("CMS_BILLING_TEST_HOOK_DIR", "")
 
 
 app_settings = AppSettings()
