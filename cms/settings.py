@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
 
-from cms.env import celery_config, channel_layers_config, database_config, env_bool, env_list
+from cms.env import cache_config, celery_config, channel_layers_config, database_config, env_bool, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV = os.environ
@@ -81,6 +81,7 @@ TEMPLATES = [
 DATABASES = {"default": database_config(ENV, BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHANNEL_LAYERS = channel_layers_config(ENV)
+CACHES = cache_config(ENV)
 REDIS_URL = ENV.get("REDIS_URL", "")
 
 AUTH_USER_MODEL = "accounts.User"
@@ -110,7 +111,25 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = ENV.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Voltgrid] "
+# Drivers have one address; changing it keeps the old one until the new one is confirmed.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_MAX_EMAIL_ADDRESSES = 2
+# Changing the e-mail address asks for the password again; password changes and resets are mailed to the user.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_SIGNUP_FORM_HONEYPOT_FIELD = "website"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if env_bool(ENV, "SECURE_COOKIES", False) else "http"
+# Tighter than allauth's defaults: failed logins per address also capped per hour, reset mails per address.
+# Counters live in Django's cache: per process unless CACHES points at a shared cache.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key,20/h/key",
+    "login": "30/m/ip",
+    "signup": "10/m/ip",
+    "reset_password": "10/m/ip,3/15m/key",
+    "reset_password_from_key": "20/m/ip",
+}
 
 EMAIL_BACKEND = ENV.get(
     "EMAIL_BACKEND",
@@ -143,6 +162,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.js for the analytics dashboards, from the installed plotly package (no CDN).
+    "analytics.staticfiles.PlotlyJsFinder",
+]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(ENV.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 STORAGES = {
@@ -169,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "IdTokenTypeEnum": "accounts.models.IdToken.Type",
+        "IdTokenStatusEnum": "accounts.models.IdToken.Status",
+    },
 }
 
 _celery = celery_config(ENV)
@@ -181,7 +210,27 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The OCPP message log beyond CMS_OCPP_MESSAGE_RETENTION_DAYS, deleted in batches.
+    "purge-ocpp-messages": {"task": "stations.purge_ocpp_messages", "schedule": 3600.0},
+    # Alerts: open and close them from the stations' state; retry notifications that failed. Maintenance
+    # jobs: follow firmware updates and diagnostics uploads to their end. Each run is idempotent.
+    "stations-evaluate-alerts": {"task": "stations.evaluate_alerts", "schedule": 30.0},
+    "stations-retry-alert-notifications": {"task": "stations.retry_alert_notifications", "schedule": 60.0},
+    "stations-refresh-maintenance-jobs": {"task": "stations.refresh_maintenance_jobs", "schedule": 15.0},
+    # Local authorization lists: stations that were offline at a token change, or reconnected, catch up.
+    "accounts-sync-local-lists": {"task": "accounts.sync_local_lists", "schedule": 60.0},
+    # Billing: each job is idempotent, so a missed or doubled run is harmless.
+    "billing-price-missing-sessions": {"task": "billing.tasks.price_missing_sessions", "schedule": 900.0},
+    "billing-retry-failed-payments": {"task": "billing.tasks.retry_failed_payments", "schedule": 600.0},
+    "billing-renew-subscriptions": {"task": "billing.tasks.renew_subscriptions", "schedule": 900.0},
+    "billing-issue-monthly-statements": {"task": "billing.tasks.issue_monthly_statements", "schedule": 3600.0},
+    # Analytics: offline periods from the stations' connection state, rollups of the recent days, and the
+    # previous month's report, sent once (an hourly check, so a worker down on the 1st still sends it).
+    "analytics-track-station-connectivity": {"task": "analytics.tasks.track_station_connectivity", "schedule": 60.0},
+    "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 300.0},
+    "analytics-send-monthly-report": {"task": "analytics.tasks.send_monthly_report", "schedule": 3600.0},
+}
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -41,4 +41,15 @@ def healthz(request):
 
 
 def home(request):
-    return render(request, "cms/home.html")
+    context = {}
+    if request.user.is_staff and connection.vendor == "postgresql":
+        from accounts.roles import Role, user_has_role
+
+        if user_has_role(request.user, *Role):
+            from analytics.selectors import home_kpis
+
+            # Network figures for any staff role; the revenue figure only for those who see the money.
+            context["kpis"] = home_kpis(
+                with_revenue=user_has_role(request.user, Role.OPERATOR_ADMIN, Role.ANALYST, Role.FINANCE)
+            )
+    return render(request, "cms/home.html", context)

@@ -1,0 +1,166 @@
+"""Plotly figures of each dashboard, drawn from the dashboard's tables (the same numbers the CSV export has)."""
+
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analytics.selectors import WEEKDAYS
+from analytics.tables import Dashboard
+
+ACCENT, SECOND, THIRD, DANGER = "#0a7d4f", "#2f6fb0", "#b54708", "#b42318"
+CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def _num(values) -> list:
+    return [float(v) if isinstance(v, Decimal) else v for v in values]
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}}, template="plotly_white", height=340,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2}, **kwargs,
+    )
+    return fig
+
+
+def usage(dash: Dashboard) -> dict[str, go.Figure]:
+    t = dash.tables["sessions"]
+    periods = t.column("period")
+    volume = make_subplots(specs=[[{"secondary_y": True}]])
+    volume.add_bar(x=periods, y=t.column("sessions"), name="Sessions", marker_color=SECOND)
+    volume.add_scatter(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
+                       line_color=ACCENT, secondary_y=True)
+    volume.update_yaxes(title_text="Sessions", secondary_y=False)
+    volume.update_yaxes(title_text="kWh", secondary_y=True)
+    averages = make_subplots(specs=[[{"secondary_y": True}]])
+    averages.add_scatter(x=periods, y=_num(t.column("avg_session_kwh")), name="Average session energy (kWh)",
+                         mode="lines+markers", line_color=ACCENT)
+    averages.add_scatter(x=periods, y=_num(t.column("avg_duration_h")), name="Average duration (h)",
+                         mode="lines+markers", line_color=THIRD, secondary_y=True)
+    drivers = go.Figure(go.Bar(x=periods, y=t.column("unique_drivers"), name="Unique drivers", marker_color=ACCENT))
+    heat = dash.tables["heatmap"]
+    matrix = [[0] * 24 for _ in WEEKDAYS]
+    for weekday, hour, sessions in heat.rows:
+        matrix[WEEKDAYS.index(weekday)][hour] = sessions
+    heatmap = go.Figure(go.Heatmap(z=matrix, x=list(range(24)), y=WEEKDAYS, colorscale="Greens",
+                                   hovertemplate="%{y} %{x}:00: %{z} sessions<extra></extra>"))
+    heatmap.update_yaxes(autorange="reversed")
+    return {
+        "volume": _layout(volume, t.title + " and energy delivered"),
+        "averages": _layout(averages, "Average session energy and duration"),
+        "drivers": _layout(drivers, "Unique drivers"),
+        "heatmap": _layout(heatmap, heat.title, xaxis_title="Hour of day"),
+    }
+
+
+def _station_bars(table, title: str) -> go.Figure:
+    fig = go.Figure()
+    stations = table.column("station")
+    fig.add_bar(y=stations, x=_num(table.column("charging_pct")), name="Charging", orientation="h",
+                marker_color=ACCENT)
+    fig.add_bar(y=stations, x=_num(table.column("idle_pct")), name="Idle, plugged in", orientation="h",
+                marker_color=THIRD)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, barmode="stack", xaxis_title="% of the period")
+
+
+def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
+    daily = dash.tables["daily"]
+    days = daily.column("day")
+    trend = go.Figure()
+    trend.add_scatter(x=days, y=_num(daily.column("charging_pct")), name="Charging", stackgroup="occupied",
+                      line_color=ACCENT)
+    trend.add_scatter(x=days, y=_num(daily.column("idle_pct")), name="Idle, plugged in", stackgroup="occupied",
+                      line_color=THIRD)
+    return {
+        "trend": _layout(trend, "Occupied time per day", yaxis_title="% of the day"),
+        "busiest": _station_bars(dash.tables["busiest"], "Busiest stations (occupied time)"),
+        "idlest": _station_bars(dash.tables["idlest"], "Idlest stations (occupied time)"),
+    }
+
+
+def reliability(dash: Dashboard) -> dict[str, go.Figure]:
+    daily = dash.tables["daily"]
+    trend = go.Figure()
+    trend.add_scatter(x=daily.column("day"), y=_num(daily.column("availability_pct")), name="Availability",
+                      mode="lines+markers", line_color=ACCENT)
+    trend.add_scatter(x=daily.column("day"), y=_num(daily.column("uptime_pct")), name="Uptime",
+                      mode="lines+markers", line_color=SECOND)
+    codes = dash.tables["error_codes"]
+    faults = go.Figure(go.Bar(x=codes.column("error_code"), y=codes.column("faults"), marker_color=DANGER))
+    models = dash.tables["models"]
+    labels = [f"{v} {m} {f}".strip() or "(unknown)" for v, m, f in
+              zip(models.column("vendor"), models.column("model"), models.column("firmware"), strict=True)]
+    by_model = go.Figure(go.Bar(x=labels, y=_num(models.column("faults_per_station")), marker_color=THIRD,
+                                customdata=models.column("faults"),
+                                hovertemplate="%{x}: %{y} per station (%{customdata} faults)<extra></extra>"))
+    worst = dash.tables["stations"].rows[:20]
+    stations = go.Figure(go.Bar(y=[r[0] for r in worst], x=_num([r[4] for r in worst]), orientation="h",
+                                marker_color=SECOND))
+    stations.update_yaxes(autorange="reversed")
+    return {
+        "trend": _layout(trend, "Availability and uptime per day", yaxis_title="%"),
+        "error_codes": _layout(faults, codes.title),
+        "models": _layout(by_model, "Faults per station by model and firmware"),
+        "stations": _layout(stations, "Least available stations", xaxis_title="Availability (%)"),
+    }
+
+
+def energy(dash: Dashboard) -> dict[str, go.Figure]:
+    daily = dash.tables["daily"]
+    per_day = make_subplots(specs=[[{"secondary_y": True}]])
+    per_day.add_bar(x=daily.column("day"), y=_num(daily.column("energy_kwh")), name="Energy (kWh)",
+                    marker_color=ACCENT)
+    per_day.add_scatter(x=daily.column("day"), y=_num(daily.column("peak_kw")), name="Peak demand (kW)",
+                        mode="lines+markers", line_color=DANGER, secondary_y=True)
+    figures = {"daily": _layout(per_day, daily.title)}
+    if "load" in dash.tables:
+        load = dash.tables["load"]
+        curve = go.Figure()
+        curve.add_scatter(x=load.column("hour"), y=_num(load.column("avg_kw")), name="Average power (kW)",
+                          mode="lines", line_color=ACCENT, fill="tozeroy")
+        curve.add_scatter(x=load.column("hour"), y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)",
+                          mode="lines", line_color=DANGER)
+        figures["load"] = _layout(curve, "Load across the network", yaxis_title="kW")
+    return figures
+
+
+def money(dash: Dashboard) -> dict[str, go.Figure]:
+    daily = dash.tables["daily"]
+    revenue = go.Figure()
+    for code in sorted(set(daily.column("currency"))):
+        rows = [r for r in daily.rows if r[1] == code]
+        revenue.add_bar(x=[r[0] for r in rows], y=_num([r[4] for r in rows]), name=f"Gross ({code})")
+    tariffs = dash.tables["tariffs"]
+    by_tariff = go.Figure(go.Bar(x=[f"{t} ({c})" for t, c in zip(tariffs.column("tariff"), tariffs.column("currency"),
+                                                                    strict=True)],
+                                 y=_num(tariffs.column("gross")), marker_color=ACCENT))
+    methods = dash.tables["methods"]
+    by_method = go.Figure(go.Bar(x=[f"{m} ({c})" for m, c in zip(methods.column("method"), methods.column("currency"),
+                                                                   strict=True)],
+                                 y=_num(methods.column("net_collected")), marker_color=SECOND))
+    return {
+        "daily": _layout(revenue, daily.title, barmode="stack"),
+        "tariffs": _layout(by_tariff, tariffs.title),
+        "methods": _layout(by_method, methods.title),
+    }
+
+
+def driver(dash: Dashboard) -> dict[str, go.Figure]:
+    t = dash.tables["periods"]
+    periods = t.column("period")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_bar(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", marker_color=ACCENT)
+    fig.add_scatter(x=periods, y=t.column("sessions"), name="Sessions", mode="lines+markers", line_color=SECOND,
+                    secondary_y=True)
+    figures = {"energy": _layout(fig, t.title)}
+    if any(v is not None for v in t.column("cost")):
+        figures["cost"] = _layout(go.Figure(go.Bar(x=periods, y=_num(t.column("cost")), marker_color=THIRD)),
+                                  t.columns[-1].label)
+    return figures
+
+
+def to_html(figure: go.Figure) -> str:
+    """The figure's div and script; plotly.js itself is loaded once by the page from our static files."""
+    return figure.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
