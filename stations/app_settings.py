@@ -5,6 +5,8 @@ import os
 
 from django.conf import settings
 
+from cms.app_settings import as_int_list
+
 
 def _setting(name: str, default, cast=str):
     if hasattr(settings, name):
@@ -61,6 +63,63 @@ class AppSettings:
     def DATA_TRANSFER_HANDLERS(self) -> dict[str, str]:
         """vendorId → dotted path of the callable answering a station's DataTransfer (JSON in the environment)."""
         return _setting("CMS_OCPP_DATA_TRANSFER_HANDLERS", {}, json.loads)
+
+    # Alerts (stations.alerts) and remote maintenance (stations.maintenance).
+
+    @property
+    def ALERT_OFFLINE_HEARTBEATS(self) -> float:
+        """A station that has sent nothing for this many heartbeat intervals is alerted as offline."""
+        return _setting("CMS_ALERT_OFFLINE_HEARTBEATS", 3.0, float)
+
+    @property
+    def ALERT_STUCK_SESSION_MINUTES(self) -> float:
+        """A session of a connected station without meter values for this long is alerted as stuck; 0: never."""
+        return _setting("CMS_ALERT_STUCK_SESSION_MINUTES", 30.0, float)
+
+    @property
+    def ALERT_RETRY_MINUTES(self) -> list[int]:
+        """Waits between attempts to deliver an alert notification (comma-separated); after the last, given up."""
+        return _setting("CMS_ALERT_RETRY_MINUTES", [1, 5, 15, 60, 240], as_int_list)
+
+    @property
+    def ALERT_WEBHOOK_TIMEOUT(self) -> float:
+        """Seconds an alert webhook has to answer."""
+        return _setting("CMS_ALERT_WEBHOOK_TIMEOUT", 10.0, float)
+
+    @property
+    def PORTAL_URL(self) -> str:
+        """The portal's public address, for links in alert notifications."""
+        return _setting("CMS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+
+    @property
+    def STATION_FILES_URL(self) -> str:
+        """The address stations download firmware from and upload diagnostics to (the portal's by default)."""
+        return (_setting("CMS_STATION_FILES_URL", "") or self.PORTAL_URL).rstrip("/")
+
+    @property
+    def MAINTENANCE_CONCURRENCY(self) -> int:
+        """Stations a bulk maintenance job commands at the same time."""
+        return _setting("CMS_MAINTENANCE_CONCURRENCY", 20, int)
+
+    @property
+    def DIAGNOSTICS_MAX_BYTES(self) -> int:
+        """Largest diagnostics file a station may upload."""
+        return _setting("CMS_DIAGNOSTICS_MAX_BYTES", 50 * 1024 * 1024, int)
+
+    @property
+    def DIAGNOSTICS_WAIT_MINUTES(self) -> float:
+        """How long a diagnostics job waits for the station's upload before it fails."""
+        return _setting("CMS_DIAGNOSTICS_WAIT_MINUTES", 60.0, float)
+
+    @property
+    def FIRMWARE_MAX_BYTES(self) -> int:
+        """Largest firmware file an operator may upload."""
+        return _setting("CMS_FIRMWARE_MAX_BYTES", 1024 * 1024 * 1024, int)
+
+    @property
+    def FIRMWARE_WAIT_HOURS(self) -> float:
+        """How long a firmware update may take (download, install, reboot) before the job fails it."""
+        return _setting("CMS_FIRMWARE_WAIT_HOURS", 6.0, float)
 
 
 app_settings = AppSettings()

@@ -5,7 +5,8 @@ Each ``SimulatedStation`` connects with Basic auth, boots, heartbeats, reports s
 target state of charge and maximum power, charging along a constant-current/constant-voltage curve,
 capped by the station and by charging profiles, with an energy register that only goes up. It answers
 every CSMS-initiated 1.6 call the way a station would, reconnects when the connection drops, and
-reboots (reconnects and boots again) on Reset, a new AuthorizationKey or a firmware update.
+reboots (reconnects and boots again) on Reset, a new AuthorizationKey or a firmware update. With
+``transfer_files`` it downloads the firmware and uploads its diagnostics over HTTP(S) for real.
 ``Simulation`` runs a fleet of them; ``manage.py simulate`` is its command line. Tests and benchmarks
 import both.
 """
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import requests
 import websockets
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PASSWORD = "voltgrid-simulator"
 VENDOR_ID = "Voltgrid"  # DataTransfer vendorId the simulator understands (it echoes the data)
 TRANSACTION_MESSAGES = (call.StartTransaction, call.StopTransaction, call.MeterValues)
+FIRMWARE_EXTENSIONS = (".tar.gz", ".tgz", ".zip", ".bin", ".img", ".fw")
 
 
 def now_iso() -> str:
@@ -74,6 +77,8 @@ class SimulatorConfig:
     response_timeout: float = 30.0
     reconnect_delay: float = 1.0  # first retry; doubles up to 30 s
     step_delay: float = 0.5  # between the steps of a firmware update or a diagnostics upload
+    # Download firmware from, and upload diagnostics to, HTTP(S) locations for real (others are pretended).
+    transfer_files: bool = False
     seed: int | None = None
 
 
@@ -214,6 +219,7 @@ class SimulatedStation(ChargePoint):
         self.registration_status: str | None = None
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
+        self.downloaded_firmware: bytes | None = None
         self.stats = Stats()
         self.connected = asyncio.Event()
         self.booted = asyncio.Event()
@@ -711,11 +717,58 @@ class SimulatedStation(ChargePoint):
         return call_result.GetDiagnostics(file_name=f"diagnostics-{self.id}-{int(time.time())}.log")
 
     @after(Action.get_diagnostics)
-    async def after_get_diagnostics(self, **_):
-        for status in ("Uploading", "Uploaded"):
-            await asyncio.sleep(self.config.step_delay)
-            self.diagnostics_status = status
-            await self._call(call.DiagnosticsStatusNotification(status=status))
+    async def after_get_diagnostics(self, location, **_):
+        await asyncio.sleep(self.config.step_delay)
+        await self._diagnostics_status("Uploading")
+        uploaded = True
+        if self._transfers(location):
+            name = f"diagnostics-{self.id}-{int(time.time())}.log"
+            uploaded = await asyncio.to_thread(self._upload, location, name, self.diagnostics_log().encode())
+        await asyncio.sleep(self.config.step_delay)
+        await self._diagnostics_status("Uploaded" if uploaded else "UploadFailed")
+
+    def _transfers(self, location: str) -> bool:
+        return self.config.transfer_files and location.startswith(("http://", "https://"))
+
+    def _upload(self, location: str, name: str, content: bytes) -> bool:
+        """POST the file as multipart/form-data, as stations with HTTP diagnostics upload do."""
+        try:
+            response = requests.post(location, files={"file": (name, content, "text/plain")}, timeout=30)
+        except requests.RequestException as error:
+            logger.warning("diagnostics upload failed", extra={"station_id": self.id, "error": str(error)})
+            return False
+        if not response.ok:
+            logger.warning("diagnostics upload refused", extra={"station_id": self.id, "status": response.status_code})
+        return response.ok
+
+    def _download(self, location: str) -> bytes | None:
+        try:
+            response = requests.get(location, timeout=60)
+        except requests.RequestException as error:
+            logger.warning("firmware download failed", extra={"station_id": self.id, "error": str(error)})
+            return None
+        if not response.ok or not response.content:
+            logger.warning("firmware download refused", extra={"station_id": self.id, "status": response.status_code})
+            return None
+        return response.content
+
+    def diagnostics_log(self) -> str:
+        """What the station would put in its diagnostics: identity, configuration, connectors, counters."""
+        lines = [
+            f"{now_iso()} {self.id} {self.config.vendor} {self.config.model} firmware {self.firmware_version}",
+            f"registration {self.registration_status} firmware_status {self.firmware_status}",
+            *(f"config {key}={value}" for key, value in sorted(self.configuration.items())),
+            *(
+                f"connector {c.connector_id} status {c.status} error {c.error_code} energy {int(c.energy_wh)} Wh"
+                for c in self.connectors.values()
+            ),
+            *(f"stats {name}={getattr(self.stats, name)}" for name in self.stats.__dataclass_fields__),
+        ]
+        return "\n".join(lines) + "\n"
+
+    async def _diagnostics_status(self, status: str) -> None:
+        self.diagnostics_status = status
+        await self._call(call.DiagnosticsStatusNotification(status=status))
 
     @on(Action.get_local_list_version)
     async def on_get_local_list_version(self, **_):
@@ -900,13 +953,25 @@ class SimulatedStation(ChargePoint):
     async def after_update_firmware(self, location, retrieve_date, **_):
         wait = (parse_time(retrieve_date) - datetime.now(UTC)).total_seconds()
         await asyncio.sleep(min(max(0.0, wait), 3600))
-        for status in ("Downloading", "Downloaded", "Installing"):
+        await self._firmware_status("Downloading")
+        if self._transfers(location):
+            image = await asyncio.to_thread(self._download, location)
+            if image is None:
+                await self._firmware_status("DownloadFailed")
+                return
+            self.downloaded_firmware = image
+        await asyncio.sleep(self.config.step_delay)
+        for status in ("Downloaded", "Installing"):
             await self._firmware_status(status)
             await asyncio.sleep(self.config.step_delay)
         # Installs once no one is charging, then boots into the new version (and reports Installed).
         while sessions := [c.session_task for c in self.connectors.values() if c.busy]:
             await asyncio.wait(sessions)
-        self.firmware_version = location.rstrip("/").rsplit("/", 1)[-1][:50] or self.firmware_version
+        # The version is the file's name without a firmware file extension (…/fw-2.0.0.bin → fw-2.0.0).
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        for extension in FIRMWARE_EXTENSIONS:
+            name = name.removesuffix(extension)
+        self.firmware_version = name[:50] or self.firmware_version
         self.reboot("Reboot")
 
     async def _firmware_status(self, status: str) -> None:

@@ -1,0 +1,35 @@
+"""Plotly figures of the station page: the power curve of a session in progress."""
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analytics.figures import ACCENT, SECOND, THIRD
+from sessions.models import Transaction
+from stations.selectors import session_power_series
+
+
+def power_curve(session: Transaction) -> go.Figure:
+    """Power (kW) and energy delivered (kWh) over the session, with the car's state of charge when sent."""
+    series = session_power_series(session=session)
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_scatter(
+        x=series.times, y=[watts / 1000 for watts in series.power_w], name="Power (kW)", mode="lines",
+        line={"color": ACCENT, "shape": "hv"}, meta={"role": "power"},
+    )
+    figure.add_scatter(
+        x=series.times, y=[None if wh is None else wh / 1000 for wh in series.energy_wh], name="Energy (kWh)",
+        mode="lines", line={"color": SECOND, "dash": "dot"}, secondary_y=True,
+    )
+    if series.soc:
+        figure.add_scatter(
+            x=[moment for moment, _ in series.soc], y=[value for _, value in series.soc], name="SoC (%)",
+            mode="lines", line={"color": THIRD}, secondary_y=True,
+        )
+    figure.update_yaxes(title_text="kW", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title_text="kWh / %", rangemode="tozero", secondary_y=True)
+    figure.update_layout(
+        title={"text": f"Session {session.pk} on connector {session.connector_id}", "x": 0, "font": {"size": 15}},
+        template="plotly_white", height=320, margin={"l": 50, "r": 50, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure

@@ -1,0 +1,244 @@
+"""Reads for the operator portal: the live network board, a station's page, its message log, alerts and jobs."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+
+from django.db.models import Count, Prefetch, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
+from sessions.models import MeterSample, Transaction
+from stations.models import Alert, Connector, MaintenanceJob, MaintenanceTarget, OcppMessage, Site, Station
+
+# What a connector's reported status means on the board. A disconnected station's connectors are
+# "offline" whatever they last reported; a status not listed here is "unknown".
+BOARD_STATES = {
+    "available": "Available",
+    "occupied": "Occupied",
+    "charging": "Charging",
+    "faulted": "Faulted",
+    "unavailable": "Unavailable",
+    "offline": "Offline",
+    "unknown": "Unknown",
+}
+STATUS_STATES = {
+    # OCPP 1.6
+    "Available": "available",
+    "Preparing": "occupied",
+    "Finishing": "occupied",
+    "Reserved": "occupied",
+    "Charging": "charging",
+    "SuspendedEV": "charging",
+    "SuspendedEVSE": "charging",
+    "Faulted": "faulted",
+    "Unavailable": "unavailable",
+    # OCPP 2.0.1 (Occupied with a session in progress is charging)
+    "Occupied": "occupied",
+}
+
+
+def connector_state(*, online: bool, status: str, charging: bool = False) -> str:
+    if not online:
+        return "offline"
+    state = STATUS_STATES.get(status, "unknown")
+    return "charging" if state == "occupied" and charging else state
+
+
+@dataclass
+class BoardRow:
+    station: Station
+    connector: Connector | None
+    session: Transaction | None
+    state: str
+
+    @property
+    def energy_wh(self) -> int | None:
+        """Energy of the session in progress so far, from the connector's register."""
+        if self.session is None or self.connector is None:
+            return None
+        register, start = self.connector.energy_register_wh, self.session.meter_start
+        return register - start if register is not None and start is not None and register >= start else None
+
+
+def board_stations(*, site: Site | None = None, search: str = "") -> QuerySet:
+    stations = Station.objects.select_related("site").annotate(
+        open_alerts=Count("alerts", filter=Q(alerts__closed_at__isnull=True))
+    ).prefetch_related(
+        Prefetch("connectors", queryset=Connector.objects.filter(connector_id__gt=0).order_by("connector_id"))
+    )
+    if site is not None:
+        stations = stations.filter(site=site)
+    if search:
+        stations = stations.filter(Q(ocpp_id__icontains=search) | Q(name__icontains=search))
+    return stations.order_by("site__name", "ocpp_id")
+
+
+def board_rows(*, site: Site | None = None, state: str = "", search: str = "", station: Station | None = None):
+    """One row per connector (a station without known connectors gets one row), with its state and session."""
+    stations = board_stations(site=site, search=search)
+    if station is not None:
+        stations = stations.filter(pk=station.pk)
+    stations = list(stations)
+    sessions = {
+        (session.station_id, session.connector_id): session
+        for session in Transaction.objects.filter(
+            station__in=[s.pk for s in stations], status=Transaction.Status.ACTIVE
+        ).order_by("started_at")
+    }
+    rows = []
+    for each in stations:
+        connectors = list(each.connectors.all()) or [None]
+        for connector in connectors:
+            number = connector.connector_id if connector else None
+            session = sessions.get((each.pk, number))
+            status = connector.status if connector else "Unknown"
+            row = BoardRow(
+                station=each, connector=connector, session=session,
+                state=connector_state(online=each.is_online, status=status, charging=session is not None),
+            )
+            if not state or row.state == state:
+                rows.append(row)
+    return rows
+
+
+def board_counts(rows: list[BoardRow]) -> dict[str, int]:
+    counts = dict.fromkeys(BOARD_STATES, 0)
+    for row in rows:
+        counts[row.state] += 1
+    return counts
+
+
+@dataclass
+class PowerSeries:
+    times: list[datetime]
+    power_w: list[float]
+    energy_wh: list[float]
+    soc: list[tuple[datetime, float]]
+
+
+def session_power_series(*, session: Transaction) -> PowerSeries:
+    """The power curve of a session: measured power (the sum of the phases when no total is sent), else the
+    power derived from the energy register; with the energy delivered and the car's state of charge."""
+    samples = (
+        MeterSample.objects.filter(
+            transaction=session, measurand__in=[POWER, ENERGY_REGISTER, SOC], value__isnull=False,
+            location__in=[*DELIVERY_LOCATIONS, ""],
+        )
+        .order_by("timestamp")
+        .values_list("timestamp", "measurand", "phase", "value")
+    )
+    power: dict[datetime, dict[str, float]] = {}
+    energy: dict[datetime, float] = {}
+    soc: dict[datetime, float] = {}
+    for moment, measurand, phase, value in samples:
+        if measurand == POWER:
+            power.setdefault(moment, {})[phase] = value
+        elif measurand == ENERGY_REGISTER and not phase:
+            energy[moment] = value
+        elif measurand == SOC:
+            soc[moment] = value
+    start = session.meter_start
+    if power:
+        times = sorted(power)
+        watts = [_total(power[moment]) for moment in times]
+    else:
+        times, watts = [], []
+        ordered = sorted(energy.items())
+        for (t0, e0), (t1, e1) in pairwise(ordered):
+            hours = (t1 - t0).total_seconds() / 3600
+            if hours > 0:
+                times.append(t1)
+                watts.append(max(0.0, (e1 - e0) / hours))
+    delivered = [energy[t] - start if start is not None and t in energy else None for t in times]
+    return PowerSeries(times=times, power_w=watts, energy_wh=delivered, soc=sorted(soc.items()))
+
+
+def _total(by_phase: dict[str, float]) -> float:
+    """The reading without a phase, else the sum of the line phases."""
+    if "" in by_phase:
+        return by_phase[""]
+    return sum(value for phase, value in by_phase.items() if phase in ("L1", "L2", "L3"))
+
+
+def station_messages(*, station: Station, search: str = "", direction: str = "", action: str = "") -> QuerySet:
+    """The station's OCPP frames, newest first; ``search`` looks in the action, message id, error and payload."""
+    messages = OcppMessage.objects.filter(station=station)
+    if direction in OcppMessage.Direction.values:
+        messages = messages.filter(direction=direction)
+    if action:
+        messages = messages.filter(action=action)
+    if search:
+        messages = messages.annotate(payload_text=Cast("payload", TextField())).filter(
+            Q(action__icontains=search) | Q(unique_id=search) | Q(error_code__icontains=search)
+            | Q(payload_text__icontains=search) | Q(raw__icontains=search)
+        )
+    return messages.order_by("-created_at", "-pk")
+
+
+def station_message_actions(*, station: Station) -> list[str]:
+    return list(
+        OcppMessage.objects.filter(station=station).exclude(action="").order_by("action")
+        .values_list("action", flat=True).distinct()
+    )
+
+
+def alerts_list(*, state: str = "open", kind: str = "", site: Site | None = None, search: str = "") -> QuerySet:
+    alerts = Alert.objects.select_related("station__site", "acknowledged_by")
+    if state == "open":
+        alerts = alerts.filter(closed_at__isnull=True)
+    elif state == "closed":
+        alerts = alerts.filter(closed_at__isnull=False)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    if site is not None:
+        alerts = alerts.filter(station__site=site)
+    if search:
+        alerts = alerts.filter(Q(station__ocpp_id__icontains=search) | Q(summary__icontains=search))
+    return alerts.order_by("-opened_at", "-pk")
+
+
+def jobs_list(*, station: Station | None = None, kind: str = "", status: str = "") -> QuerySet:
+    jobs = MaintenanceJob.objects.select_related("created_by", "firmware").annotate(
+        total=Count("targets"),
+        done=Count("targets", filter=~Q(targets__status__in=["pending", "running", "waiting"])),
+        succeeded=Count("targets", filter=Q(targets__status="succeeded")),
+    )
+    if station is not None:
+        jobs = jobs.filter(targets__station=station)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-created_at", "-pk")
+
+
+def job_targets(*, job: MaintenanceJob) -> QuerySet:
+    return MaintenanceTarget.objects.filter(job=job).select_related("station__site", "command", "job")
+
+
+def stations_select(
+    *, ocpp_ids: list[str] | None = None, site: Site | None = None, vendor: str = "", model: str = "",
+    online_only: bool = False,
+) -> QuerySet:
+    """The stations a bulk job is for: named ones, and/or all of a site, a vendor, a model."""
+    stations = Station.objects.all()
+    if ocpp_ids:
+        stations = stations.filter(ocpp_id__in=ocpp_ids)
+    if site is not None:
+        stations = stations.filter(site=site)
+    if vendor:
+        stations = stations.filter(vendor__iexact=vendor)
+    if model:
+        stations = stations.filter(model__iexact=model)
+    if online_only:
+        stations = stations.filter(is_online=True)
+    return stations.order_by("ocpp_id")
+
+
+def station_models() -> list[tuple[str, str, int]]:
+    """(vendor, model, stations) of the network, for choosing a roll-out."""
+    return list(
+        Station.objects.exclude(model="").values_list("vendor", "model").annotate(n=Count("pk"))
+        .order_by("vendor", "model")
+    )
