@@ -47,7 +47,12 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
 
 
 # Records of what happened (message log, status history, token history): only operator admins may alter them.
-RECORDS = [("stations", "ocppmessage"), ("stations", "connectorstatusevent"), ("accounts", "idtokenevent")]
+RECORDS = [
+    ("stations", "ocppmessage"),
+    ("stations", "connectorstatusevent"),
+    ("stations", "alertevent"),
+    ("accounts", "idtokenevent"),
+]
 
 
 def role_grants(role: Role, *, app_label: str, model: str, action: str) -> bool:
