@@ -1,20 +1,6 @@
 """Settings of the analytics app, each with its default, overridable in Django settings or the environment."""
 
-import os
-
-from django.conf import settings
-
-
-def _setting(name: str, default, cast=str):
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    if name in os.environ:
-        return cast(os.environ[name])
-    return default
-
-
-def _list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
+from cms.app_settings import as_list, setting
 
 
 class AppSettings:
@@ -23,27 +9,27 @@ class AppSettings:
         """Seconds of silence after which a station still holding a socket counts as offline."""
         from stations.app_settings import app_settings as stations_settings
 
-        return _setting("CMS_ANALYTICS_OFFLINE_AFTER", 3 * stations_settings.HEARTBEAT_INTERVAL, int)
+        return setting("CMS_ANALYTICS_OFFLINE_AFTER", 3 * stations_settings.HEARTBEAT_INTERVAL, int)
 
     @property
     def SESSION_LOOKBACK_DAYS(self) -> int:
         """How far back a session may have started and still add energy or be refreshed in a later day's rollup."""
-        return _setting("CMS_ANALYTICS_SESSION_LOOKBACK_DAYS", 7, int)
+        return setting("CMS_ANALYTICS_SESSION_LOOKBACK_DAYS", 7, int)
 
     @property
     def REPORT_RECIPIENTS(self) -> list[str]:
         """Who gets the monthly report; empty means every active analyst and operator admin."""
-        return _setting("CMS_ANALYTICS_REPORT_RECIPIENTS", [], _list)
+        return setting("CMS_ANALYTICS_REPORT_RECIPIENTS", [], as_list)
 
     @property
     def DEFAULT_RANGE_DAYS(self) -> int:
         """The dashboards' date range when none is chosen."""
-        return _setting("CMS_ANALYTICS_DEFAULT_RANGE_DAYS", 30, int)
+        return setting("CMS_ANALYTICS_DEFAULT_RANGE_DAYS", 30, int)
 
     @property
     def MAX_RANGE_DAYS(self) -> int:
         """The longest date range a dashboard accepts (the rollups make a year cheap)."""
-        return _setting("CMS_ANALYTICS_MAX_RANGE_DAYS", 3 * 366, int)
+        return setting("CMS_ANALYTICS_MAX_RANGE_DAYS", 3 * 366, int)
 
 
 app_settings = AppSettings()

@@ -1,40 +1,25 @@
 """Settings of the stations app, each with its default, overridable in Django settings or the environment."""
 
 import json
-import os
 
-from django.conf import settings
-
-from cms.app_settings import as_int_list
-
-
-def _setting(name: str, default, cast=str):
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    if name in os.environ:
-        return cast(os.environ[name])
-    return default
-
-
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+from cms.app_settings import as_bool, as_int_list, setting
 
 
 class AppSettings:
     @property
     def HEARTBEAT_INTERVAL(self) -> int:
         """Seconds between heartbeats asked of a station in BootNotification."""
-        return _setting("CMS_OCPP_HEARTBEAT_INTERVAL", 300, int)
+        return setting("CMS_OCPP_HEARTBEAT_INTERVAL", 300, int)
 
     @property
     def AUTO_REGISTER(self) -> bool:
         """Accept unknown station ids as Pending instead of refusing them."""
-        return _setting("CMS_OCPP_AUTO_REGISTER", False, _bool)
+        return setting("CMS_OCPP_AUTO_REGISTER", False, as_bool)
 
     @property
     def RESPONSE_TIMEOUT(self) -> float:
         """Seconds to wait for a station's answer to a command."""
-        return _setting("CMS_OCPP_RESPONSE_TIMEOUT", 30.0, float)
+        return setting("CMS_OCPP_RESPONSE_TIMEOUT", 30.0, float)
 
     @property
     def MAX_FRAME_BYTES(self) -> int:
@@ -42,84 +27,84 @@ class AppSettings:
 
         daphne itself closes the socket on a message over its ``--websocket_max_message_size`` (1 MiB).
         """
-        return _setting("CMS_OCPP_MAX_FRAME_BYTES", 64 * 1024, int)
+        return setting("CMS_OCPP_MAX_FRAME_BYTES", 64 * 1024, int)
 
     @property
     def MESSAGE_RETENTION_DAYS(self) -> int:
         """Days the OCPP message log is kept (purged hourly by a Celery beat task); 0 keeps it forever."""
-        return _setting("CMS_OCPP_MESSAGE_RETENTION_DAYS", 30, int)
+        return setting("CMS_OCPP_MESSAGE_RETENTION_DAYS", 30, int)
 
     @property
     def FRAME_LOG_FLUSH_MS(self) -> float:
         """Longest time a frame waits in a daphne process before the message log is written."""
-        return _setting("CMS_OCPP_FRAME_LOG_FLUSH_MS", 20.0, float)
+        return setting("CMS_OCPP_FRAME_LOG_FLUSH_MS", 20.0, float)
 
     @property
     def FRAME_LOG_BATCH(self) -> int:
         """Frames that make the message log write at once, without waiting for the flush interval."""
-        return _setting("CMS_OCPP_FRAME_LOG_BATCH", 500, int)
+        return setting("CMS_OCPP_FRAME_LOG_BATCH", 500, int)
 
     @property
     def DATA_TRANSFER_HANDLERS(self) -> dict[str, str]:
         """vendorId → dotted path of the callable answering a station's DataTransfer (JSON in the environment)."""
-        return _setting("CMS_OCPP_DATA_TRANSFER_HANDLERS", {}, json.loads)
+        return setting("CMS_OCPP_DATA_TRANSFER_HANDLERS", {}, json.loads)
 
     # Alerts (stations.alerts) and remote maintenance (stations.maintenance).
 
     @property
     def ALERT_OFFLINE_HEARTBEATS(self) -> float:
         """A station that has sent nothing for this many heartbeat intervals is alerted as offline."""
-        return _setting("CMS_ALERT_OFFLINE_HEARTBEATS", 3.0, float)
+        return setting("CMS_ALERT_OFFLINE_HEARTBEATS", 3.0, float)
 
     @property
     def ALERT_STUCK_SESSION_MINUTES(self) -> float:
         """A session of a connected station without meter values for this long is alerted as stuck; 0: never."""
-        return _setting("CMS_ALERT_STUCK_SESSION_MINUTES", 30.0, float)
+        return setting("CMS_ALERT_STUCK_SESSION_MINUTES", 30.0, float)
 
     @property
     def ALERT_RETRY_MINUTES(self) -> list[int]:
         """Waits between attempts to deliver an alert notification (comma-separated); after the last, given up."""
-        return _setting("CMS_ALERT_RETRY_MINUTES", [1, 5, 15, 60, 240], as_int_list)
+        return setting("CMS_ALERT_RETRY_MINUTES", [1, 5, 15, 60, 240], as_int_list)
 
     @property
     def ALERT_WEBHOOK_TIMEOUT(self) -> float:
         """Seconds an alert webhook has to answer."""
-        return _setting("CMS_ALERT_WEBHOOK_TIMEOUT", 10.0, float)
+        return setting("CMS_ALERT_WEBHOOK_TIMEOUT", 10.0, float)
 
     @property
     def PORTAL_URL(self) -> str:
         """The portal's public address, for links in alert notifications."""
-        return _setting("CMS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+        return setting("CMS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
     @property
     def STATION_FILES_URL(self) -> str:
         """The address stations download firmware from and upload diagnostics to (the portal's by default)."""
-        return (_setting("CMS_STATION_FILES_URL", "") or self.PORTAL_URL).rstrip("/")
+        return (setting("CMS_STATION_FILES_URL", "") or self.PORTAL_URL).rstrip("/")
 
     @property
     def MAINTENANCE_CONCURRENCY(self) -> int:
         """Stations a bulk maintenance job commands at the same time."""
-        return _setting("CMS_MAINTENANCE_CONCURRENCY", 20, int)
+        return setting("CMS_MAINTENANCE_CONCURRENCY", 20, int)
 
     @property
     def DIAGNOSTICS_MAX_BYTES(self) -> int:
         """Largest diagnostics file a station may upload."""
-        return _setting("CMS_DIAGNOSTICS_MAX_BYTES", 50 * 1024 * 1024, int)
+        return setting("CMS_DIAGNOSTICS_MAX_BYTES", 50 * 1024 * 1024, int)
 
     @property
     def DIAGNOSTICS_WAIT_MINUTES(self) -> float:
         """How long a diagnostics job waits for the station's upload before it fails."""
-        return _setting("CMS_DIAGNOSTICS_WAIT_MINUTES", 60.0, float)
+        return setting("CMS_DIAGNOSTICS_WAIT_MINUTES", 60.0, float)
 
     @property
     def FIRMWARE_MAX_BYTES(self) -> int:
         """Largest firmware file an operator may upload."""
-        return _setting("CMS_FIRMWARE_MAX_BYTES", 1024 * 1024 * 1024, int)
+        return setting("CMS_FIRMWARE_MAX_BYTES", 1024 * 1024 * 1024, int)
 
     @property
     def FIRMWARE_WAIT_HOURS(self) -> float:
         """How long a firmware update may take (download, install, reboot) before the job fails it."""
-        return _setting("CMS_FIRMWARE_WAIT_HOURS", 6.0, float)
+        return setting("CMS_FIRMWARE_WAIT_HOURS", 6.0, float)
 
 
 app_settings = AppSettings()
