@@ -48,8 +48,9 @@ def channel_layers_config(environ: Mapping[str, str]) -> dict:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # channels_redis blocks on Redis for up to 5 s per receive; redis-py's default 5 s socket
-                # timeout would kill an idle consumer (and its station's connection) mid-wait.
-                "hosts": [{"address": url, "socket_timeout": 30}],
+                # timeout would kill an idle consumer (and its station's connection) mid-wait. redis-py's
+                # pool refuses a 101st concurrent command: a reconnect storm of stations makes thousands.
+                "hosts": [{"address": url, "socket_timeout": 30, "max_connections": 2000}],
                 "prefix": environ.get("CHANNELS_PREFIX", "voltgrid"),
                 "capacity": 1000,
                 "expiry": 60,

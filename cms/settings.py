@@ -197,6 +197,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IdTokenTypeEnum": "accounts.models.IdToken.Type",
         "IdTokenStatusEnum": "accounts.models.IdToken.Status",
+        "AlertKindEnum": "stations.models.Alert.Kind",
+        "AlertEventKindEnum": "stations.models.AlertEvent.Kind",
+        "MaintenanceJobKindEnum": "stations.models.MaintenanceJob.Kind",
+        "MaintenanceJobStatusEnum": "stations.models.MaintenanceJob.Status",
+        "MaintenanceTargetStatusEnum": "stations.models.MaintenanceTarget.Status",
     },
 }
 

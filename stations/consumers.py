@@ -6,12 +6,15 @@ import binascii
 import logging
 from urllib.parse import unquote
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations import services
+from stations.live_outbox import live_outbox
 from stations.protocol import commands
 from stations.protocol.connection import ConsumerConnection
+from stations.protocol.db import in_db_pool
+from stations.protocol.group_commit import group_commit
 from stations.protocol.v16 import ChargePoint16
 
 logger = logging.getLogger(__name__)
@@ -19,6 +22,7 @@ logger = logging.getLogger(__name__)
 # Offered subprotocols, in order of preference when a station offers several.
 CHARGE_POINT_CLASSES = {"ocpp1.6": ChargePoint16}
 OCPP_VERSIONS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+HANDSHAKES_AT_ONCE = 16
 
 
 def station_group(ocpp_id: str) -> str:
@@ -42,12 +46,51 @@ def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> str
     return None
 
 
+_handshake_slots: asyncio.Semaphore | None = None
+
+
+def _handshakes() -> asyncio.Semaphore:
+    """Handshakes of this process in progress at once. In a reconnect storm of thousands of stations, the
+    first come are accepted first, instead of all of them together (and late, past the server's
+    handshake timeout), and the channel layer's Redis pool is not asked for a connection per station."""
+    global _handshake_slots
+    if _handshake_slots is None:
+        _handshake_slots = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
+    return _handshake_slots
+
+
+def _record_connections(changes: list[tuple[str, dict]]) -> list:
+    """Connection state of many stations in one transaction (a reconnect storm is thousands)."""
+    record = {"connected": services.station_connected, "disconnected": services.station_disconnected}
+    return [record[change](**arguments) for change, arguments in changes]
+
+
 class OcppConsumer(AsyncWebsocketConsumer):
     station = None
     charge_point = None
+    # Set once the connection is accepted, until everything it started is ended and it is recorded offline.
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A consumer that crashed (or was cancelled by the server) never gets its disconnect(): the
+            # station must not stay online in the database for ever, nor its serving tasks run on.
+            if self.accepted:
+                await asyncio.shield(self._end())
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections of its one sync thread before every message, a
+        # thread hop per frame; this consumer does no database work there (see stations.protocol.db).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.ocpp_id = unquote(self.scope["url_route"]["kwargs"]["station_id"])
+        self.calls: set[asyncio.Task] = set()  # commands in flight, held until done (see station_call)
         subprotocol = next((p for p in self.scope["subprotocols"] if p in CHARGE_POINT_CLASSES), None)
         if subprotocol is None:
             logger.warning(
@@ -56,22 +99,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
             )
             await self.close()
             return
-        password = basic_auth_password(self.scope["headers"], self.ocpp_id)
-        self.station = await database_sync_to_async(services.station_authenticate)(
-            ocpp_id=self.ocpp_id, password=password
-        )
-        if self.station is None:
-            await self.close()
-            return
-
-        group = station_group(self.ocpp_id)
-        # An older connection of the same station closes itself on this event.
-        await self.channel_layer.group_send(group, {"type": "station.replaced", "by": self.channel_name})
-        await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept(subprotocol)
-        await database_sync_to_async(services.station_connected)(
-            station=self.station, ocpp_version=OCPP_VERSIONS[subprotocol], channel_name=self.channel_name
-        )
+        async with _handshakes():
+            password = basic_auth_password(self.scope["headers"], self.ocpp_id)
+            self.station = await in_db_pool(services.station_authenticate)(ocpp_id=self.ocpp_id, password=password)
+            if self.station is None:
+                await self.close()
+                return
+            live_outbox.bind(asyncio.get_running_loop())
+            group = station_group(self.ocpp_id)
+            # An older connection of the same station closes itself on this event.
+            await self.channel_layer.group_send(group, {"type": "station.replaced", "by": self.channel_name})
+            await self.channel_layer.group_add(group, self.channel_name)
+            await self.accept(subprotocol)
+        self.accepted = True
+        connected = {
+            "station": self.station, "ocpp_version": OCPP_VERSIONS[subprotocol], "channel_name": self.channel_name
+        }
+        await group_commit().submit(_record_connections, ("connected", connected))
         self.connection = ConsumerConnection(self, station_pk=self.station.pk)
         self.charge_point = CHARGE_POINT_CLASSES[subprotocol](self.station, self.connection)
         self.serve_task = asyncio.create_task(self.charge_point.start())
@@ -86,9 +130,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def station_call(self, event):
         """A command from any process (see stations.protocol.commands); answered on the caller's reply channel.
 
-        Run as a task: the station's answer arrives as a frame through this same consumer.
+        Run as a task: the station's answer arrives as a frame through this same consumer. A call still
+        waiting for it when the connection ends gets its caller told at once that the station is offline.
         """
-        asyncio.create_task(commands.serve_call(self.charge_point, event, self.channel_layer))  # noqa: RUF006
+        task = asyncio.create_task(commands.serve_call(self.charge_point, event, self.channel_layer))
+        self.calls.add(task)
+        task.add_done_callback(self.calls.discard)
 
     async def station_replaced(self, event):
         if event["by"] != self.channel_name:
@@ -96,12 +143,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close(code=4000)
 
     async def disconnect(self, code):
-        if self.station is None:
-            return
+        if self.accepted:
+            await self._end()
+
+    async def _end(self) -> None:
+        """Stop serving, end the commands still in flight, write the log, record the station offline."""
+        self.accepted = False
         if self.charge_point is not None:
             self.serve_task.cancel()
+            # Not a cancel of the calls' tasks: an answer that arrived just before the close (a station that
+            # answers, then reconnects) would be lost with them. The calls end, offline, after reading them.
+            self.charge_point.connection_lost(self.connection.take_unread())
             await self.connection.close()
-        await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
-        await database_sync_to_async(services.station_disconnected)(
-            station=self.station, channel_name=self.channel_name
-        )
+        try:
+            await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
+        finally:
+            disconnected = {"station": self.station, "channel_name": self.channel_name}
+            try:
+                await group_commit().submit(_record_connections, ("disconnected", disconnected))
+            except Exception:
+                logger.exception("station could not be recorded offline", extra={"station_id": self.ocpp_id})

@@ -35,7 +35,9 @@ def test_redis_url_serves_the_channel_layer_and_the_celery_broker():
     environ = {"REDIS_URL": "redis://cache:6379/2"}
     layer = channel_layers_config(environ)["default"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == [{"address": "redis://cache:6379/2", "socket_timeout": 30}]
+    assert layer["CONFIG"]["hosts"] == [
+        {"address": "redis://cache:6379/2", "socket_timeout": 30, "max_connections": 2000}
+    ]
     assert celery_config(environ) == {"broker_url": "redis://cache:6379/2", "task_always_eager": False}
 
 

@@ -40,6 +40,13 @@ class ConsumerConnection:
     async def recv(self) -> Frame:
         return await self._incoming.get()
 
+    def take_unread(self) -> list[Frame]:
+        """The frames received but not yet taken by ``recv()`` (the connection has ended)."""
+        unread = []
+        while not self._incoming.empty():
+            unread.append(self._incoming.get_nowait())
+        return unread
+
     async def send(self, text: str) -> Frame:
         frame = parse_frame(text)
         self._record(OUT, frame, opened=self._open_out, answered=self._open_in, answerable=False)

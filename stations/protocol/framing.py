@@ -9,7 +9,7 @@ kept on purpose: 1.6 spells ``FormationViolation`` and ``OccurenceConstraintViol
 - a message type id that is not 2, 3 or 4: PropertyConstraintViolation; one that is not a number,
   a message id, action or payload of the wrong JSON type, a message id over 36 characters:
   TypeConstraintViolation;
-- schema violations by JSON-schema keyword (see ``SCHEMA_ERRORS``).
+- schema violations by JSON-schema keyword (see ``framing_schema.SCHEMA_ERRORS``).
 
 When the message id cannot be read the CALLERROR carries ``"-1"`` (the OCPP-J 2.0.1 rule; 1.6 has
 none). A malformed CALLRESULT or CALLERROR from the station is logged and never answered: a CALLERROR
@@ -22,17 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jsonschema.exceptions import best_match
 from ocpp.exceptions import (
     FormationViolationError,
-    FormatViolationError,
-    OccurenceConstraintViolationError,
     OCPPError,
     PropertyConstraintViolationError,
     ProtocolError,
     TypeConstraintViolationError,
 )
-from ocpp.messages import Call, CallError, CallResult, get_validator, validate_payload
+from ocpp.messages import Call, CallError, CallResult
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 FRAME_LENGTHS = {CALL: 4, CALL_RESULT: 3, CALL_ERROR: 5}
@@ -55,27 +52,6 @@ _WIRE_CODES = {
     "1.6": {"FormatViolation": "FormationViolation", "OccurrenceConstraintViolation": "OccurenceConstraintViolation"},
     "2.0.1": {"FormationViolation": "FormatViolation", "OccurrenceConstraintViolation": "OccurenceConstraintViolation"},
 }
-
-# A schema violation, by the JSON-schema keyword that failed. A missing required field violates its
-# occurrence constraint (1.6 comes from XSD's minOccurs), as do too few or too many array items.
-SCHEMA_ERRORS = {
-    "type": TypeConstraintViolationError,
-    "maxLength": TypeConstraintViolationError,
-    "minLength": TypeConstraintViolationError,
-    "enum": PropertyConstraintViolationError,
-    "pattern": PropertyConstraintViolationError,
-    "format": PropertyConstraintViolationError,
-    "minimum": PropertyConstraintViolationError,
-    "maximum": PropertyConstraintViolationError,
-    "exclusiveMinimum": PropertyConstraintViolationError,
-    "exclusiveMaximum": PropertyConstraintViolationError,
-    "multipleOf": PropertyConstraintViolationError,
-    "required": OccurenceConstraintViolationError,
-    "minItems": OccurenceConstraintViolationError,
-    "maxItems": OccurenceConstraintViolationError,
-    "additionalProperties": FormationViolationError,
-}
-
 
 @dataclass(slots=True)
 class Frame:
@@ -180,26 +156,6 @@ def call_error_frame(unique_id: str, error: OCPPError, ocpp_version: str) -> str
     description = str(error.description or "")[:MAX_DESCRIPTION]
     details = error.details if isinstance(error.details, dict) else {}
     return CallError(unique_id, wire_error_code(error, ocpp_version), description, details).to_json()
-
-
-async def validate_call(message: Call, ocpp_version: str) -> None:
-    """The `ocpp` library's JSON-schema validation, with the error code chosen by the failing keyword."""
-    try:
-        await validate_payload(message, ocpp_version)
-    except OCPPError as error:
-        raise _schema_error(message, ocpp_version) or error from None
-
-
-def _schema_error(message: Call, ocpp_version: str) -> OCPPError | None:
-    try:
-        violation = best_match(get_validator(CALL, message.action, ocpp_version).iter_errors(message.payload))
-    except (OSError, ValueError):
-        return None
-    if violation is None:
-        return None
-    path = "/" + "/".join(str(part) for part in violation.absolute_path)
-    error_class = SCHEMA_ERRORS.get(violation.validator, FormatViolationError)
-    return error_class(f"{path}: {violation.message}"[:MAX_DESCRIPTION], details={"path": path})
 
 
 def parse_timestamp(value: str, *, field: str) -> datetime:

@@ -3,21 +3,25 @@
 The library's own ``route_message`` only logs a frame it cannot parse, answers an unknown action with
 the two "not implemented/supported" codes swapped, and reports a schema violation of *our* answer to
 the station as if the station were at fault. This replaces its routing of incoming frames (already
-parsed by ``ConsumerConnection``) and its handling of a CALL; ``@on``/``@after`` handlers, the library's
-JSON-schema validation, payload conversion and ``call()`` for outgoing commands stay the library's.
+parsed by ``ConsumerConnection``), its handling of a CALL (validated against the library's official
+schemas by ``framing_schema``, compiled) and its wait for the answer to our own CALL (which must end
+when the connection does); ``@on``/``@after`` handlers, payload conversion and ``call()`` for outgoing
+commands stay the library's.
 """
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections import Counter
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError, SecurityError
-from ocpp.messages import Call, CallResult, validate_payload
+from ocpp.messages import Call, CallResult
 
 from stations.models import Station
-from stations.protocol.framing import CALL, Frame, call_error_frame, validate_call
+from stations.protocol.framing import CALL, Frame, call_error_frame
+from stations.protocol.framing_schema import result_is_valid, validate_call
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +34,32 @@ ALLOWED_BEFORE_ACCEPTED = {
     Registration.REJECTED: frozenset({"BootNotification"}),
 }
 TRIGGER_ACTIONS = frozenset({"TriggerMessage", "ExtendedTriggerMessage"})
+# Queued behind the station's last answers when its connection ends: a call still waiting then has none coming.
+CONNECTION_LOST = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def _snake_case_key(key: str) -> str:
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+def snake_case_keys(data):
+    """The library's ``camel_to_snake_case``, with each key's conversion (two regexes) done once per process."""
+    if isinstance(data, dict):
+        return {_snake_case_key(key): snake_case_keys(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [snake_case_keys(value) for value in data]
+    return data
+
+
+def _wants_call_unique_id(handler) -> bool:
+    # Cached by the function, not the bound method: that would keep every connection's ChargePoint alive.
+    return _takes_call_unique_id(getattr(handler, "__func__", handler))
+
+
+@functools.cache
+def _takes_call_unique_id(function) -> bool:
+    return "call_unique_id" in inspect.signature(function).parameters
 
 
 class RpcDispatch:
@@ -47,6 +77,7 @@ class RpcDispatch:
         # Messages the CSMS asked for with TriggerMessage, which a Pending station may send once each.
         self._triggered: Counter[str] = Counter()
         self._after_tasks: set[asyncio.Task] = set()
+        self._connection_lost = False
 
     async def start(self):
         while True:
@@ -112,9 +143,9 @@ class RpcDispatch:
         if validate:
             await validate_call(msg, self._ocpp_version)
 
-        kwargs = camel_to_snake_case(msg.payload)
         handler = handlers["_on_action"]
-        if "call_unique_id" in inspect.signature(handler).parameters:
+        kwargs = snake_case_keys(msg.payload)
+        if _wants_call_unique_id(handler):
             result = handler(**kwargs, call_unique_id=msg.unique_id)
         else:
             result = handler(**kwargs)
@@ -122,16 +153,44 @@ class RpcDispatch:
             result = await result
 
         response = msg.create_call_result(snake_to_camel_case(remove_nones(serialize_as_dict(result))))
-        if validate:
-            try:
-                await validate_payload(response, self._ocpp_version)
-            except OCPPError as error:
-                logger.error(
-                    "our answer does not match the schema",
-                    extra={"station_id": self.id, "action": msg.action, "error": str(error)},
-                )
-                raise InternalError(f"The CSMS produced an invalid {msg.action} answer.") from None
+        if validate and not await result_is_valid(response, self._ocpp_version):
+            logger.error(
+                "our answer does not match the schema",
+                extra={"station_id": self.id, "action": msg.action, "payload": response.payload},
+            )
+            raise InternalError(f"The CSMS produced an invalid {msg.action} answer.")
         return response, handlers, kwargs
+
+    def connection_lost(self, unread: list[Frame]) -> None:
+        """The socket is gone. A command waiting for the station's answer ends at once as offline, unless
+        the answer is among the frames received before the end (``unread``: not yet routed)."""
+        self._connection_lost = True
+        for frame in unread:
+            if frame.error is None and frame.message_type != CALL and self._call_lock.locked():
+                self._response_queue.put_nowait(frame.message)
+        self._response_queue.put_nowait(CONNECTION_LOST)
+
+    async def _get_specific_response(self, unique_id, timeout):  # noqa: ASYNC109 - the library's signature
+        """The station's answer to our CALL ``unique_id`` (the library's, ending when the connection does).
+
+        Raises CancelledError when the connection has ended first, as if the waiting command had been
+        cancelled: the command layer answers its caller that the station disconnected before answering.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._connection_lost:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            response = await asyncio.wait_for(self._response_queue.get(), remaining)
+            if response is CONNECTION_LOST:
+                break
+            if response.unique_id == unique_id:
+                return response
+            logger.info(
+                "answer to an earlier call ignored", extra={"station_id": self.id, "message_id": response.unique_id}
+            )
+        raise asyncio.CancelledError("The station disconnected before answering.")
 
     def _check_registration(self, action: str) -> None:
         allowed = ALLOWED_BEFORE_ACCEPTED.get(self.registration_status)
@@ -146,6 +205,9 @@ class RpcDispatch:
         )
 
     async def _send(self, message: str):
+        if self._connection_lost:
+            # A command that was waiting its turn: the station is gone (see _get_specific_response).
+            raise asyncio.CancelledError("The station disconnected.")
         frame = await self._connection.send(message)
         if frame is not None and frame.message_type == CALL and frame.action in TRIGGER_ACTIONS:
             requested = frame.payload.get("requestedMessage")

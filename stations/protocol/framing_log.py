@@ -1,23 +1,22 @@
 """The station message log: every OCPP frame goes to ``stations.OcppMessage`` in batches, off the event loop.
 
-Writing one row per frame would put a database round trip (and the async ORM's single thread) on the
-path of every message. Instead each daphne process keeps one buffer: a frame is appended in
-microseconds, and a dedicated writer thread inserts the buffer with one ``bulk_create`` every
-``CMS_OCPP_FRAME_LOG_FLUSH_MS`` milliseconds, or as soon as ``CMS_OCPP_FRAME_LOG_BATCH`` frames wait.
-The log is a record of the wire, not the domain data: handlers store that themselves before they
-answer. If the database is unavailable the rows wait (up to ``MAX_WAITING``) and are retried.
+Writing one row per frame would put a database round trip on the path of every message. Instead each
+daphne process keeps one buffer: a frame is appended in microseconds, and the buffer is written in one
+statement (``stations.services.ocpp_messages_store``) every ``CMS_OCPP_FRAME_LOG_FLUSH_MS``
+milliseconds, or as soon as ``CMS_OCPP_FRAME_LOG_BATCH`` frames wait, in the next transaction of the
+process's group commit (``group_commit``), beside the hot path's own writes. The log is a record of
+the wire, not the domain data: handlers store that themselves before they answer. If the database is
+unavailable the rows wait (up to ``MAX_WAITING``) and are retried.
 """
 
 import asyncio
 import atexit
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db import close_old_connections, connections
-
 from stations.app_settings import app_settings
+from stations.protocol.group_commit import group_commit
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ class FrameLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-frame-log")
 
     def record(self, record: FrameRecord) -> None:
         """Called on the event loop for every frame; returns at once."""
@@ -85,7 +83,7 @@ class FrameLog:
         batch, self._waiting = self._waiting, []
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._writer, _store, batch)
+            await group_commit().submit(_store, batch)
         except Exception:
             logger.exception("OCPP message log write failed; retrying", extra={"frames": len(batch)})
             self._waiting[:0] = batch
@@ -98,29 +96,21 @@ class FrameLog:
             elif self._timer is None:
                 self._timer = loop.call_later(self.flush_interval, self._start_write)
 
-    def shutdown(self) -> None:
-        """Close the writer thread and its database connection (what is still waiting is not written)."""
-        self._writer.submit(connections.close_all).result()
-        self._writer.shutdown()
-
     def write_remaining(self) -> None:
         """At interpreter exit, when no event loop runs any more: write what is left, in this thread."""
         if self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                _store(batch)
+                _store([batch])
             except Exception:
                 logger.exception("OCPP message log: frames lost at exit", extra={"frames": len(batch)})
 
 
-def _store(batch: list[FrameRecord]) -> None:
+def _store(batches: list[list[FrameRecord]]) -> list[None]:
     from stations.services import ocpp_messages_store
 
-    try:
-        ocpp_messages_store(records=batch)
-    finally:
-        # This thread holds its own connection: honour CONN_MAX_AGE and drop a broken one.
-        close_old_connections()
+    ocpp_messages_store(records=[record for batch in batches for record in batch])
+    return [None] * len(batches)
 
 
 _frame_log: FrameLog | None = None

@@ -93,7 +93,7 @@ async def test_commands_to_the_station_and_its_answers_are_logged_with_its_laten
     assert rows[5].latency_ms >= 0 and rows[2].unique_id == rows[3].unique_id
 
 
-async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make_station):
+async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make_station, group_commit_here):
     from stations.protocol.framing_log import FrameLog, FrameRecord
 
     station = await sync_to_async(make_station)("CP-1")
@@ -102,18 +102,15 @@ async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make
     def record(unique_id):
         log.record(FrameRecord(station.pk, IN, 2, "Heartbeat", unique_id, {}, "", "", None, timezone.now()))
 
-    try:
-        record("1")
-        record("2")
-        await asyncio.sleep(0.05)
-        assert not await OcppMessage.objects.aexists()  # two frames, and the interval is an hour away
-        record("3")
-        assert len(await logged(3)) == 3
-        record("4")
-        await log.flush()
-        assert await OcppMessage.objects.acount() == 4
-    finally:
-        await sync_to_async(log.shutdown, thread_sensitive=False)()
+    record("1")
+    record("2")
+    await asyncio.sleep(0.05)
+    assert not await OcppMessage.objects.aexists()  # two frames, and the interval is an hour away
+    record("3")
+    assert len(await logged(3)) == 3
+    record("4")
+    await log.flush()
+    assert await OcppMessage.objects.acount() == 4
 
 
 def test_retention_purges_older_frames_in_batches(make_station, settings):

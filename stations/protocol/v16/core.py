@@ -1,6 +1,5 @@
 """OCPP 1.6 Core profile, provisioning: BootNotification and Heartbeat."""
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import call_result
@@ -8,6 +7,8 @@ from ocpp.v16.enums import Action
 
 from stations import services
 from stations.app_settings import app_settings
+from stations.protocol.db import in_db_pool
+from stations.protocol.group_commit import group_commit
 
 BOOT_FIELDS = {
     "charge_point_vendor": "vendor",
@@ -26,7 +27,7 @@ class CoreHandlers:
     @on(Action.boot_notification)
     async def on_boot_notification(self, **payload):
         fields = {model_field: payload.get(ocpp_field) for ocpp_field, model_field in BOOT_FIELDS.items()}
-        status = await database_sync_to_async(services.station_boot)(station=self.station, boot_fields=fields)
+        status = await in_db_pool(services.station_boot)(station=self.station, boot_fields=fields)
         # What this connection may send from now on (see RpcDispatch._check_registration).
         self.registration_status = status
         return call_result.BootNotification(
@@ -35,5 +36,10 @@ class CoreHandlers:
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
-        now = await database_sync_to_async(services.station_heartbeat)(station=self.station)
+        now = await group_commit().submit(_record_heartbeats, self.station)
         return call_result.Heartbeat(current_time=now.isoformat())
+
+
+def _record_heartbeats(stations: list) -> list:
+    now = services.station_heartbeats_record(stations=stations)
+    return [now] * len(stations)

@@ -1,6 +1,5 @@
 """OCPP 1.6 Core profile, metering: MeterValues, normalised and kept per connector and session."""
 
-from channels.db import database_sync_to_async
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -8,6 +7,7 @@ from ocpp.v16.enums import Action
 from sessions import services
 from sessions.metering import Reading, normalise
 from stations.protocol.framing import parse_timestamp
+from stations.protocol.group_commit import group_commit
 
 
 def readings_of(meter_values, *, field: str) -> list[Reading]:
@@ -21,8 +21,13 @@ def readings_of(meter_values, *, field: str) -> list[Reading]:
 class MeteringHandlers:
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id, meter_value, transaction_id=None, **_):
-        await database_sync_to_async(services.meter_values_record)(
+        report = services.MeterValuesReport(
             station=self.station, connector_id=connector_id, transaction_id=transaction_id,
             readings=readings_of(meter_value, field="meterValue"),
         )
+        await group_commit().submit(_record_meter_values, report)
         return call_result.MeterValues()
+
+
+def _record_meter_values(reports: list) -> list:
+    return services.meter_values_record_many(reports=reports)

@@ -1,11 +1,11 @@
 """OCPP 1.6 Core profile, transactions: StartTransaction and StopTransaction (with its transactionData)."""
 
-from channels.db import database_sync_to_async
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from sessions import services
+from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp
 from stations.protocol.v16.authorization import id_tag_info
 from stations.protocol.v16.metering import readings_of
@@ -14,7 +14,7 @@ from stations.protocol.v16.metering import readings_of
 class TransactionHandlers:
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None, **_):
-        started = await database_sync_to_async(services.session_start)(
+        started = await in_db_pool(services.session_start)(
             station=self.station, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
             started_at=parse_timestamp(timestamp, field="timestamp"), reservation_id=reservation_id,
         )
@@ -26,7 +26,7 @@ class TransactionHandlers:
     async def on_stop_transaction(
         self, transaction_id, meter_stop, timestamp, id_tag="", reason="", transaction_data=(), **_
     ):
-        stopped = await database_sync_to_async(services.session_stop)(
+        stopped = await in_db_pool(services.session_stop)(
             station=self.station, transaction_id=transaction_id, meter_stop=meter_stop,
             stopped_at=parse_timestamp(timestamp, field="timestamp"), reason=reason, id_tag=id_tag,
             readings=readings_of(transaction_data, field="transactionData"),

@@ -1,0 +1,58 @@
+"""Where the OCPP layer runs database work off the event loop.
+
+The hot path (Heartbeat, MeterValues, StatusNotification, connection state) goes through the group
+commit (``group_commit``). The rest (handshakes, boot, authorisation, transactions: a few queries
+each, and rarer) runs in a small pool of its own rather than Django's one thread for async code, which
+also serves the portal's views one call at a time; each pool thread keeps its own database connection.
+
+Channels' ``database_sync_to_async`` closes old connections before and after every call, which with
+``CONN_HEALTH_CHECKS`` costs a ``SELECT 1`` per call; here a thread does that every few seconds, and
+after a call that failed (which is when a broken connection has to go).
+"""
+
+import functools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, connections
+
+POOL_SIZE = 4
+CONNECTION_CHECK_INTERVAL = 10.0
+
+_pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="ocpp-db")
+_checked = threading.local()
+
+
+def in_db_pool(function):
+    """``function`` as a coroutine function run in the pool."""
+    return SyncToAsync(_with_connection_care(function), thread_sensitive=False, executor=_pool)
+
+
+def _with_connection_care(function):
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        now = time.monotonic()
+        if now - getattr(_checked, "at", 0.0) > CONNECTION_CHECK_INTERVAL:
+            _checked.at = now
+            close_old_connections()  # honours CONN_MAX_AGE
+        try:
+            return function(*args, **kwargs)
+        except Exception:
+            close_old_connections()
+            raise
+
+    return call
+
+
+def pool_close_connections() -> None:
+    """Close the database connection of every pool thread (tests do, before their database is dropped)."""
+    barrier = threading.Barrier(POOL_SIZE)
+
+    def close() -> None:
+        barrier.wait(5)  # holds each thread until all have a task: one task per thread
+        connections.close_all()
+
+    for done in [_pool.submit(close) for _ in range(POOL_SIZE)]:
+        done.result()

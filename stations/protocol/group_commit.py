@@ -1,0 +1,146 @@
+"""Group commit: the hot-path writes of many stations in one transaction, each answered after the commit.
+
+A station may not be answered before what it sent is durable, and a transaction per message costs a
+commit (an fsync) and a trip through the async ORM's one thread each: a few hundred messages a second
+per process. Instead each daphne process has one writer thread with its own database connection. A
+handler submits an item with the batch service that stores it (``fn(items) -> results``, one result
+per item, in order) and waits. The writer takes everything submitted while its previous transaction
+was being written, calls each service once with all of its items, commits, and only then wakes each
+waiting handler with its own result. Idle, a message is written at once; under load a transaction
+carries the messages of hundreds of stations and nobody waits more than about two of them.
+
+If the transaction fails, each item is written again alone, in a transaction of its own: an item the
+database refuses fails only its own call (its handler raises, the station gets InternalError), and
+the other items are stored. Callbacks registered with ``transaction.on_commit`` (live events) run in
+the writer thread once the data is committed.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections, connection, connections, transaction
+
+logger = logging.getLogger(__name__)
+
+BatchFunction = Callable[[list], Sequence]
+
+# Items per transaction: large enough to carry a storm, small enough to keep one commit short.
+MAX_BATCH = 500
+# A write waiting this long for a lock gives up (and is retried alone) before PostgreSQL's deadlock
+# detection (deadlock_timeout, 1 s) would pick a victim, which could be a migration or a TRUNCATE.
+LOCK_TIMEOUT = "500ms"
+# How often the writer lets Django retire its connection (CONN_MAX_AGE) or replace a broken one.
+CONNECTION_CHECK_INTERVAL = 10.0
+
+
+class GroupCommit:
+    def __init__(self, *, max_batch: int = MAX_BATCH):
+        self.max_batch = max_batch
+        self._waiting: list[tuple[BatchFunction, Any, asyncio.Future]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-group-commit")
+        self._connection_checked = time.monotonic()
+        self._prepared = None  # the database connection whose session settings are made
+
+    async def submit(self, fn: BatchFunction, item):
+        """Store ``item`` with ``fn`` in the next transaction; its result once committed (or its error).
+
+        A caller cancelled meanwhile (its station disconnected) does not withdraw the item: what the
+        station sent is stored all the same.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # First use, or a new event loop (tests): the old one's task and callers will never run again.
+            self._loop, self._running, self._waiting = loop, None, []
+        future = loop.create_future()
+        self._waiting.append((fn, item, future))
+        if self._running is None:
+            self._running = loop.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                try:
+                    outcomes = await loop.run_in_executor(self._thread, self._write, [job[:2] for job in batch])
+                except Exception as error:  # the writer itself failed: nothing of the batch is known stored
+                    outcomes = [error] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._running = None
+
+    def _write(self, jobs: list[tuple[BatchFunction, Any]]) -> list:
+        """In the writer thread: all the jobs in one transaction, or each alone if that fails."""
+        self._prepare_connection()
+        by_function: dict[BatchFunction, list[int]] = {}
+        for index, (fn, _) in enumerate(jobs):
+            by_function.setdefault(fn, []).append(index)
+        outcomes: list = [None] * len(jobs)
+        try:
+            with transaction.atomic():
+                for fn, indexes in by_function.items():
+                    results = fn([jobs[index][1] for index in indexes])
+                    for index, result in zip(indexes, results, strict=True):
+                        outcomes[index] = result
+            return outcomes
+        except Exception as error:
+            logger.warning(
+                "group commit failed; writing its items one by one",
+                extra={"items": len(jobs), "error": f"{type(error).__name__}: {error}"},
+            )
+        close_old_connections()
+        failures = 0
+        for index, (fn, item) in enumerate(jobs):
+            try:
+                self._prepare_connection()
+                with transaction.atomic():
+                    outcomes[index] = fn([item])[0]
+            except Exception as error:
+                failures += 1
+                if failures == 1:
+                    logger.exception("OCPP message not stored", extra={"service": getattr(fn, "__name__", str(fn))})
+                outcomes[index] = error
+                close_old_connections()
+        if failures > 1:
+            logger.error("OCPP messages not stored", extra={"items": failures})
+        return outcomes
+
+    def _prepare_connection(self) -> None:
+        now = time.monotonic()
+        if now - self._connection_checked > CONNECTION_CHECK_INTERVAL:
+            self._connection_checked = now
+            close_old_connections()
+        connection.ensure_connection()
+        if connection.connection is not self._prepared and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            self._prepared = connection.connection
+
+    def shutdown(self) -> None:
+        """Close the writer thread and its database connection (for tests)."""
+        self._thread.submit(connections.close_all).result()
+        self._thread.shutdown()
+
+
+_group_commit: GroupCommit | None = None
+
+
+def group_commit() -> GroupCommit:
+    """The process's writer, created on first use."""
+    global _group_commit
+    if _group_commit is None:
+        _group_commit = GroupCommit()
+    return _group_commit
