@@ -50,7 +50,10 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface
 
         try:
-            CommandLineInterface().run(["-b", host, "-p", str(port), "cms.asgi:application"])
+            # Stations reconnecting all at once after a restart queue for their handshake; give them time.
+            CommandLineInterface().run(
+                ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
+            )
         finally:
             if worker is not None:
                 worker.terminate()
