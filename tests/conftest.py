@@ -42,6 +42,23 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def server_settles_before_teardown(request):
+    """After a test, wait until the server has finished with its connections (marked them offline and
+    written their message log) before the test database is flushed: the flush's TRUNCATE would
+    otherwise race, and deadlock, with those last writes."""
+    if "daphne_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so torn down after this fixture
+    yield
+    from stations.models import Station
+
+    deadline = time.monotonic() + 5.0
+    while Station.objects.filter(is_online=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import inspect
 import io
 
 import pytest
@@ -15,6 +14,7 @@ from sessions.models import MeterSample, Transaction
 from stations.models import ConnectorStatusEvent, Station
 from stations.protocol.commands import command_wait_for_transaction, station_call
 from stations.simulator import DEFAULT_PASSWORD, Car, SimulatedStation, Simulation, SimulatorConfig
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,20 +48,6 @@ def register(ocpp_id="SIM-001", tags=("SIMTAG01",)):
     for tag in tags:
         id_token_create(token=tag, source=IdTokenEvent.Source.COMMAND)
     return Station.objects.get(ocpp_id=ocpp_id)
-
-
-async def until(condition, within=5.0):
-    """Poll a condition (a database read may be async) until it holds; its last value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

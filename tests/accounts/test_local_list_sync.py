@@ -6,8 +6,6 @@ to the daphne child process holding the simulated station's socket.
 
 import asyncio
 import contextlib
-import inspect
-import time
 from datetime import timedelta
 
 import pytest
@@ -22,6 +20,7 @@ from cms.celery import app as celery_app
 from stations.models import Station, StationCommand
 from stations.services import station_create
 from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOURCE = IdTokenEvent.Source.COMMAND
@@ -39,29 +38,6 @@ def eager_tasks():
     celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
-
-
-@pytest.fixture(autouse=True)
-def _server_settles(request):
-    """The server marks its stations offline before the database is flushed (the flush would race with it)."""
-    yield
-    if "daphne_server" in request.fixturenames:
-        deadline = time.monotonic() + 5
-        while Station.objects.filter(is_online=True).exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-async def until(condition, within=5.0):
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @sync_to_async

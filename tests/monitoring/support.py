@@ -3,7 +3,6 @@ webhook receiver."""
 
 import asyncio
 import contextlib
-import inspect
 import io
 import json
 import threading
@@ -59,20 +58,6 @@ async def simulated(server, station_ids, **overrides):
     finally:
         simulation.stop()
         await task
-
-
-async def until(condition, within=8.0, what="condition"):
-    """Poll a condition (sync or async) until it holds; its last value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not met in time")
-        await asyncio.sleep(0.05)
 
 
 class WebhookReceiver:

@@ -11,8 +11,8 @@ from ocpp.v16 import call
 from stations import alerts
 from stations.models import Alert, AlertChannel, Station
 from tests.factories import STATION_PASSWORD
-from tests.monitoring.support import until
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

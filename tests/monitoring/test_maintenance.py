@@ -20,8 +20,9 @@ from stations.models import ConfigurationKey, MaintenanceJob, MaintenanceTarget,
 from stations.simulator import CONFIGURATION
 from tests.conftest import ROOT, _database_url
 from tests.factories import STATION_PASSWORD
-from tests.monitoring.support import client_for, register, simulated, until
+from tests.monitoring.support import client_for, register, simulated
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,8 +4,6 @@ the Redis channel layer to the daphne child process, and the simulated charge po
 
 import asyncio
 import contextlib
-import inspect
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,6 +20,7 @@ from sessions.models import Transaction
 from stations.models import Connector, Station, StationCommand
 from stations.services import station_create
 from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OCPP_ID = "WEB-1"
@@ -30,29 +29,6 @@ OCPP_ID = "WEB-1"
 @pytest.fixture(autouse=True)
 def _short_response_timeout(settings):
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
-
-
-@pytest.fixture(autouse=True)
-def _server_settles(request):
-    """The server marks its stations offline before the database is flushed (the flush would race with it)."""
-    yield
-    if "daphne_server" in request.fixturenames:
-        deadline = time.monotonic() + 5
-        while Station.objects.filter(is_online=True).exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-async def until(condition, within=5.0):
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @sync_to_async
