@@ -35,6 +35,9 @@ class Command(BaseCommand):
         worker = None
         if not no_worker:
             if settings.CELERY_TASK_ALWAYS_EAGER:
+                # Beat runs a registered task in this process (eagerly); an unregistered one it would
+                # only send to the in-memory broker, where nothing consumes it.
+                celery_app.loader.import_default_modules()
                 EmbeddedService(celery_app, thread=True).start()
                 self.stdout.write("Background jobs: in-process (no broker configured).")
             else:
@@ -43,9 +46,11 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"Background jobs: Celery worker with beat (pid {worker.pid}).")
 
+        from stations.consumers import CHARGE_POINT_CLASSES
+
         self.stdout.write(
             f"Portal:        http://{host}:{port}/\n"
-            f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols ocpp1.6, ocpp2.0.1)\n"
+            f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols {', '.join(CHARGE_POINT_CLASSES)})\n"
         )
         from daphne.cli import CommandLineInterface
 
