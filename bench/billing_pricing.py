@@ -29,6 +29,8 @@ from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
+from benchdb import create_database_if_missing
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "BENCH billing"
 STATIONS = 200
@@ -41,18 +43,6 @@ def setup_django() -> None:
     import django
 
     django.setup()
-
-
-def create_database_if_missing(db: dict) -> None:
-    import psycopg
-
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-        password=db["PASSWORD"] or None,
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def delete_previous_run() -> None:

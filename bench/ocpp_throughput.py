@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import websockets
+from benchdb import create_database_if_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-station-password-0001"
@@ -209,7 +210,7 @@ def prepare_voltgrid_database(stations: int) -> None:
 
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database for a meaningful figure.")
-    _create_database_if_missing(settings.DATABASES["default"])
+    create_database_if_missing(settings.DATABASES["default"])
     call_command("migrate", verbosity=0, interactive=False)
     from stations.models import Connector, Station
 
@@ -231,18 +232,6 @@ def prepare_voltgrid_database(stations: int) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Station._meta.db_table}, {Connector._meta.db_table}")
-
-
-def _create_database_if_missing(db: dict) -> None:
-    import psycopg
-
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-        password=db["PASSWORD"] or None,
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def run_server(argv: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
