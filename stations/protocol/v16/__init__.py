@@ -11,6 +11,7 @@ from stations.protocol.v16.core import CoreHandlers
 from stations.protocol.v16.data_transfer import DataTransferHandlers
 from stations.protocol.v16.firmware import FirmwareHandlers
 from stations.protocol.v16.metering import MeteringHandlers
+from stations.protocol.v16.security import SecurityHandlers
 from stations.protocol.v16.transactions import TransactionHandlers
 
 
@@ -23,6 +24,7 @@ class ChargePoint16(
     AvailabilityHandlers,
     FirmwareHandlers,
     DataTransferHandlers,
+    SecurityHandlers,
     LibraryChargePoint,
 ):
     """The CSMS side of one 1.6J connection; ``self.station`` is the authenticated Station."""
