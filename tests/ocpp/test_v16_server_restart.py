@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from ocpp.v16 import call
 
 from sessions.models import MeterSample, Transaction
-from tests.conftest import LiveServer, _free_port, _start_daphne, _stop_daphne
+from tests.conftest import LiveServer, _free_port, _start_daphne
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 
@@ -35,11 +35,12 @@ def killable_server(django_db_blocker, transactional_db):
         return server
 
     yield start
+    # Only these processes end here: the session's shared server keeps its database connections.
     for process, log in servers:
         if process.poll() is None:
-            _stop_daphne(process, log, django_db_blocker)
-        else:
-            log.close()
+            process.terminate()
+            process.wait(timeout=10)
+        log.close()
 
 
 async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_changes_nothing(
