@@ -1028,6 +1028,17 @@ class Simulation:
     async def wait_booted(self, within: float = 30.0) -> None:
         await asyncio.wait_for(asyncio.gather(*(s.booted.wait() for s in self.stations)), within)
 
+    @contextlib.asynccontextmanager
+    async def running(self, boot_within: float = 10.0):
+        """The stations connected and booted for the duration of the block (for tests and benchmarks)."""
+        task = asyncio.create_task(self.run())
+        try:
+            await self.wait_booted(within=boot_within)
+            yield self
+        finally:
+            self.stop()
+            await task
+
     def stats(self) -> Stats:
         total = Stats()
         for station in self.stations:

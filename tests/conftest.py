@@ -59,6 +59,17 @@ def server_settles_before_teardown(request):
         time.sleep(0.02)
 
 
+@pytest.fixture
+def celery_eager():
+    """Tasks queued on commit run in-process, as in the embedded mode (a test may still turn it off)."""
+    from cms.celery import app as celery_app
+
+    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,7 +1,6 @@
 """The charge point simulator against a real daphne server: sessions end to end, and commands it answers."""
 
 import asyncio
-import contextlib
 import io
 
 import pytest
@@ -50,16 +49,8 @@ def register(ocpp_id="SIM-001", tags=("SIMTAG01",)):
     return Station.objects.get(ocpp_id=ocpp_id)
 
 
-@contextlib.asynccontextmanager
-async def running(station_ids, config):
-    simulation = Simulation(station_ids, config)
-    task = asyncio.create_task(simulation.run())
-    try:
-        await simulation.wait_booted(within=10)
-        yield simulation
-    finally:
-        simulation.stop()
-        await task
+def running(station_ids, config):
+    return Simulation(station_ids, config).running()
 
 
 async def test_a_simulated_station_boots_and_drivers_charge_end_to_end(daphne_server):

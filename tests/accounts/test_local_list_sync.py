@@ -16,7 +16,6 @@ from accounts import services
 from accounts.local_list import local_lists_due, station_local_list_sync
 from accounts.models import IdToken, IdTokenEvent, StationLocalList
 from accounts.tasks import sync_local_lists
-from cms.celery import app as celery_app
 from stations.models import Station, StationCommand
 from stations.services import station_create
 from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
@@ -29,15 +28,6 @@ SOURCE = IdTokenEvent.Source.COMMAND
 @pytest.fixture(autouse=True)
 def _short_response_timeout(settings):
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks queued on commit run in-process, as in the embedded mode: a token change syncs at once."""
-    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 @sync_to_async
@@ -116,7 +106,7 @@ def current_version() -> int:
     return local_list_version().version
 
 
-async def test_a_token_change_sends_a_differential_update_with_just_that_token(daphne_server, eager_tasks):
+async def test_a_token_change_sends_a_differential_update_with_just_that_token(daphne_server, celery_eager):
     station = await register()
     card, _ = await tokens("CARD-1", "CARD-2")
     async with connected(daphne_server) as simulated:
@@ -134,7 +124,7 @@ async def test_a_token_change_sends_a_differential_update_with_just_that_token(d
         assert (await state_of(station)).synced_version == await current_version()
 
 
-async def test_a_blocked_token_arrives_as_blocked(daphne_server, eager_tasks):
+async def test_a_blocked_token_arrives_as_blocked(daphne_server, celery_eager):
     station = await register()
     card, _ = await tokens("CARD-1", "CARD-2")
     async with connected(daphne_server) as simulated:
@@ -146,7 +136,7 @@ async def test_a_blocked_token_arrives_as_blocked(daphne_server, eager_tasks):
         assert simulated.local_list["CARD-2"]["status"] == "Accepted"
 
 
-async def test_a_group_change_reaches_its_members(daphne_server, eager_tasks):
+async def test_a_group_change_reaches_its_members(daphne_server, celery_eager):
     station = await register()
     group, member = await tokens("FLEET", "DRIVER-1")
     await sync_to_async(services.id_token_update)(id_token=member, data={"parent": group}, source=SOURCE)
@@ -158,7 +148,7 @@ async def test_a_group_change_reaches_its_members(daphne_server, eager_tasks):
         assert simulated.local_list["DRIVER-1"]["status"] == "Blocked"
 
 
-async def test_a_deleted_token_forces_a_full_update(daphne_server, eager_tasks):
+async def test_a_deleted_token_forces_a_full_update(daphne_server, celery_eager):
     station = await register()
     card, _ = await tokens("CARD-1", "CARD-2")
     async with connected(daphne_server) as simulated:
@@ -170,7 +160,7 @@ async def test_a_deleted_token_forces_a_full_update(daphne_server, eager_tasks):
         assert set(simulated.local_list) == {"CARD-2"}
 
 
-async def test_an_offline_station_is_skipped_then_synced_when_it_is_back(daphne_server, eager_tasks):
+async def test_an_offline_station_is_skipped_then_synced_when_it_is_back(daphne_server, celery_eager):
     station = await register()
     await tokens("CARD-1")  # the change's task finds no station online: nothing is sent, nothing fails
     assert (await sync(station=station)).outcome == "offline"

@@ -5,19 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from cms.celery import app as celery_app
-
 ENERGY = "Energy.Active.Import.Register"
 T0 = datetime(2025, 3, 12, 9, 0, tzinfo=UTC)  # a Wednesday
 
 
 @pytest.fixture(autouse=True)
-def celery_eager():
-    """Tasks queued on commit run in-process (Celery's embedded mode); the worker tests use the real broker."""
-    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+def _jobs_run_in_process(celery_eager):
+    """Jobs queued on commit run in-process here; the worker tests switch to the real broker."""
 
 
 @pytest.fixture

@@ -6,19 +6,14 @@ import time
 
 import pytest
 
-from cms.celery import app as celery_app
 from tests.monitoring.support import WebhookReceiver
 
 SETTLE_TIMEOUT = 5.0
 
 
 @pytest.fixture(autouse=True)
-def celery_eager():
-    """Jobs queued on commit run in-process (Celery's embedded mode); the worker test uses the real broker."""
-    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+def _jobs_run_in_process(celery_eager):
+    """Jobs queued on commit run in-process here; the worker tests switch to the real broker."""
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """Helpers of the monitoring tests: a logged-in client, simulated stations over real sockets, polling, a
 webhook receiver."""
 
-import asyncio
 import contextlib
 import io
 import json
@@ -50,14 +49,8 @@ async def simulated(server, station_ids, **overrides):
     """Simulated stations connected and booted for the duration of the block."""
     from stations.simulator import Simulation
 
-    simulation = Simulation(list(station_ids), simulator_config(server, **overrides))
-    task = asyncio.create_task(simulation.run())
-    try:
-        await simulation.wait_booted(within=10)
+    async with Simulation(list(station_ids), simulator_config(server, **overrides)).running() as simulation:
         yield simulation
-    finally:
-        simulation.stop()
-        await task
 
 
 class WebhookReceiver:
