@@ -17,6 +17,8 @@ class Transaction(models.Model):
         COMPLETED = "completed"
         # A StopTransaction for a transaction id the CSMS never issued, kept as the station sent it.
         UNMATCHED = "unmatched", "Stop for an unknown transaction"
+        # A start the station was told not to go ahead with (refused idTag, ConcurrentTx, ...): never open.
+        REFUSED = "refused", "Start refused"
 
     station = models.ForeignKey("stations.Station", on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
@@ -37,6 +39,12 @@ class Transaction(models.Model):
     meter_mismatch = models.BooleanField(
         default=False,
         help_text="meterStart/meterStop disagree with the energy register readings, or the meter ran backwards.",
+    )
+    anomalies = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the CSMS corrected or discarded in this session's data, for the operator: "
+        '[{"code", "detail", "at"}]; see sessions.anomalies.',
     )
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)

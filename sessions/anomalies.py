@@ -1,0 +1,34 @@
+"""Anomalies: what the CSMS corrected or discarded in a session's data, kept on the session for the operator.
+
+Bad input is never silently rewritten: every rule that clamps a timestamp, drops a meter glitch or closes
+a session left open records one entry here, and the session is shown as flagged. Codes are short stable
+identifiers (``meter_glitch``, ``start_clamped``, ...); ``detail`` says what was sent and what was kept.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from sessions.models import Transaction
+
+
+def anomaly(code: str, detail: str) -> dict:
+    """One entry of ``Transaction.anomalies``."""
+    return {"code": code, "detail": detail[:500], "at": timezone.now().isoformat()}
+
+
+def anomalies_record(*, transaction_id: int, entries: list[dict]) -> None:
+    """Append entries to a stored session, skipping any it already carries with the same code and detail
+    (so a replay or a second pricing run adds nothing). Locks the row: concurrent writers don't lose entries."""
+    if not entries:
+        return
+    with transaction.atomic():
+        session = Transaction.objects.select_for_update().only("anomalies").get(pk=transaction_id)
+        known = {(entry.get("code"), entry.get("detail")) for entry in session.anomalies}
+        new = [entry for entry in entries if (entry["code"], entry["detail"]) not in known]
+        if new:
+            session.anomalies = [*session.anomalies, *new]
+            session.save(update_fields=["anomalies"])
+
+
+def anomaly_codes(session: Transaction) -> list[str]:
+    return [entry.get("code", "") for entry in session.anomalies]
