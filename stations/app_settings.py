@@ -78,8 +78,10 @@ class AppSettings:
 
     @property
     def STATION_FILES_URL(self) -> str:
-        """The address stations download firmware from and upload diagnostics to (the portal's by default)."""
-        return (setting("CMS_STATION_FILES_URL", "") or self.PORTAL_URL).rstrip("/")
+        """The address stations download firmware from and upload diagnostics to: CMS_STATION_FILES_URL, else
+        CMS_PORTAL_URL, else the address runcms listens on (CMS_SERVER_URL, which it sets itself)."""
+        explicit = setting("CMS_STATION_FILES_URL", "") or setting("CMS_PORTAL_URL", "")
+        return (explicit or setting("CMS_SERVER_URL", "") or "http://127.0.0.1:8000").rstrip("/")
 
     @property
     def MAINTENANCE_CONCURRENCY(self) -> int:
