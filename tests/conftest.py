@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -79,6 +80,8 @@ def _free_port() -> int:
 def _database_url() -> str:
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    if (db["HOST"] or "").startswith("/"):  # a unix socket directory (the embedded PostgreSQL)
+        return f"postgres://{db['USER']}{password}@{quote(db['HOST'], safe='')}/{db['NAME']}"
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
