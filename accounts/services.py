@@ -328,7 +328,7 @@ class ImportResult:
 
 
 def _in_chunks(values: list, size: int = 500):
-    # SQLite (the embedded default) limits the parameters of one statement.
+    # A CSV of many thousand cards: statements of a bounded size rather than one giant IN list.
     for start in range(0, len(values), size):
         yield values[start : start + size]
 

@@ -7,7 +7,6 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
@@ -76,10 +75,6 @@ def dashboard_access(view):
     return wrapped
 
 
-def _needs_postgresql(request, base: str):
-    return render(request, "analytics/unsupported.html", {"base_template": base}, status=503)
-
-
 def _export(dashboard: Dashboard, table: str, kind: str, filename: str) -> HttpResponse:
     if table not in dashboard.tables or kind not in EXPORT_TYPES:
         raise Http404("No such table.")
@@ -102,8 +97,6 @@ def index(request):
 @require_GET
 @dashboard_access
 def dashboard(request, name: str, spec: Spec):
-    if connection.vendor != "postgresql":
-        return _needs_postgresql(request, "operator/base.html")
     default = Filters.default()
     form = FilterForm(request.GET or None, with_tariff=spec.tariff and money.available(), with_grain=spec.grain,
                       initial={"start": default.start, "end": default.end, "grain": default.grain})
@@ -125,8 +118,6 @@ def dashboard(request, name: str, spec: Spec):
 @require_GET
 @dashboard_access
 def export(request, name: str, spec: Spec, table: str, kind: str):
-    if connection.vendor != "postgresql":
-        return _needs_postgresql(request, "operator/base.html")
     form = FilterForm(request.GET, with_tariff=spec.tariff and money.available(), with_grain=spec.grain)
     if request.GET and not form.is_valid():
         return HttpResponse("; ".join(form.errors.get("__all__", [])) or form.errors.as_text(), status=400,
@@ -149,8 +140,6 @@ def _driver_filters(request) -> tuple[FilterForm, Filters | None]:
 @require_GET
 @login_required
 def mine(request):
-    if connection.vendor != "postgresql":
-        return _needs_postgresql(request, "driver/base.html")
     form, filters = _driver_filters(request)
     context = {"form": form, "plotly_js": STATIC_PATH, "base_template": "driver/base.html"}
     if filters is None:
@@ -166,8 +155,6 @@ def mine(request):
 @require_GET
 @login_required
 def mine_export(request, table: str, kind: str):
-    if connection.vendor != "postgresql":
-        return _needs_postgresql(request, "driver/base.html")
     _, filters = _driver_filters(request)
     if filters is None:
         return HttpResponse("Invalid filter.", status=400, content_type="text/plain; charset=utf-8")

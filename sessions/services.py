@@ -265,12 +265,6 @@ def _store_readings_of(groups: Sequence[tuple[Station, int, Transaction | None, 
     ]
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        names = [MeterSample._meta.get_field(name).attname for name in SAMPLE_COLUMNS]
-        MeterSample.objects.bulk_create(
-            [MeterSample(**dict(zip(names, row, strict=True))) for row in rows], ignore_conflicts=True
-        )
-        return
     # The ORM's bulk INSERT costs twice as much per row as one array per column (and the hot path writes
     # thousands of readings a second).
     with connection.cursor() as cursor:

@@ -253,7 +253,7 @@ def connectors_measurements_update(*, measurements: Sequence[Measurement]) -> li
     """The live values of many connectors (the OCPP layer batches MeterValues); returns those applied.
 
     A measurement older than the values a connector holds is ignored; several for one connector are
-    applied in turn. On PostgreSQL one statement updates them all (two more for a new connector).
+    applied in turn. One statement updates them all (two more for a new connector).
     """
     # Round n holds the n-th measurement of each connector, so that no statement updates a row twice.
     rounds: list[list[Measurement]] = []
@@ -267,13 +267,7 @@ def connectors_measurements_update(*, measurements: Sequence[Measurement]) -> li
             rounds[seen[key]].append(measurement)
     applied = []
     for measurements_round in rounds:
-        if connection.vendor == "postgresql":
-            applied += _measurements_apply(measurements_round)
-        else:
-            applied += [
-                m for m in measurements_round
-                if _connector_update(m.station, m.connector_id, "measured_at", m.measured_at, m.values)
-            ]
+        applied += _measurements_apply(measurements_round)
     for measurement in applied:
         live_event_on_commit(
             {"kind": "connector", "station": measurement.station.ocpp_id, "connector_id": measurement.connector_id,
@@ -338,7 +332,7 @@ def _connector_update(station: Station, connector_id: int, moment_field: str, mo
 def ocpp_messages_store(*, records: Sequence) -> None:
     """Write a batch of frames (``stations.protocol.framing_log.FrameRecord``) to the message log.
 
-    One COPY (on PostgreSQL; an INSERT elsewhere) for the batch and one UPDATE of the stations'
+    One COPY for the batch and one UPDATE of the stations'
     ``last_seen_at``. A row the database refuses (a station deleted meanwhile, a NUL character in a
     payload) is dropped alone, not the batch.
     """
@@ -346,10 +340,7 @@ def ocpp_messages_store(*, records: Sequence) -> None:
         return
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                _copy_messages(records)
-            else:
-                OcppMessage.objects.bulk_create([OcppMessage(**record._asdict()) for record in records])
+            _copy_messages(records)
     except (IntegrityError, DataError, ValueError):
         _store_one_by_one([OcppMessage(**record._asdict()) for record in records])
     incoming = [record for record in records if record.direction == OcppMessage.Direction.IN]

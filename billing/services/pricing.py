@@ -67,7 +67,7 @@ def session_charge_create(*, transaction_id: int) -> SessionCharge | None:
                 charge.save()
             pause_point("price_session")
     except IntegrityError:
-        # Lost a race the row lock could not prevent (e.g. SQLite): the other pricing stands.
+        # Lost a race the row lock could not prevent: the other pricing stands.
         return SessionCharge.objects.filter(transaction_id=transaction_id).first()
     logger.info(
         "session priced",

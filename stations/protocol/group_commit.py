@@ -124,7 +124,7 @@ class GroupCommit:
             self._connection_checked = now
             close_old_connections()
         connection.ensure_connection()
-        if connection.connection is not self._prepared and connection.vendor == "postgresql":
+        if connection.connection is not self._prepared:
             with connection.cursor() as cursor:
                 cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
             self._prepared = connection.connection
