@@ -1,32 +1,63 @@
-"""`manage.py runcms`, as scripts/run starts it: embedded, a portal a person logs into and an OCPP endpoint."""
+"""`manage.py runcms`, as scripts/run starts it with nothing configured: the embedded PostgreSQL, in-process
+channels and jobs, a first admin who logs in at once, an OCPP endpoint that stores a 1.6 session, analytics
+that answer, and station file URLs on the address the system listens on."""
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
+import psycopg
 import pytest
 import requests
-import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call, call_result
 
-from tests.conftest import ROOT, _free_port
-from tests.ocpp_client import basic_auth_header
+from cms import embedded_postgres
+from tests.conftest import ROOT, LiveServer, _free_port
+from tests.ocpp_client import ocpp_connection
+
+pytestmark = pytest.mark.embedded
+
+ADMIN_PASSWORD = "first-start-admin-pw-7"
+STATION_PASSWORD = "embedded-station-pass"
 
 
-@pytest.fixture
-def embedded_system(tmp_path):
-    """The whole system on SQLite with in-process channels and jobs: no DATABASE_URL, no REDIS_URL."""
+def _manage(env, *args) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def embedded_system(tmp_path_factory):
+    """The whole system as `scripts/run --port N` starts it: no DATABASE_URL, no REDIS_URL; the embedded
+    PostgreSQL keeps its data in a temporary directory instead of var/postgres."""
+    tmp_path = tmp_path_factory.mktemp("embedded")
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/embedded.sqlite3", MEDIA_ROOT=str(tmp_path / "media"))
+    env.update(
+        EMBEDDED_POSTGRES_DIR=str(tmp_path / "pg"),
+        MEDIA_ROOT=str(tmp_path / "media"),
+        CMS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    )
+    for name in ("CMS_STATION_FILES_URL", "CMS_PORTAL_URL", "CMS_SERVER_URL"):
+        env.pop(name, None)
     log_path = tmp_path / "runcms.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runcms", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     while "OCPP endpoint" not in log_path.read_text():
         assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
         time.sleep(0.2)
@@ -39,17 +70,35 @@ def embedded_system(tmp_path):
             time.sleep(0.2)
     yield port, log_path, env
     process.terminate()
-    process.wait(timeout=20)
+    process.wait(timeout=30)
+
+
+def _login(port: int, email: str, password: str) -> requests.Session:
+    """Log in through allauth's login page, as a person would."""
+    browser = requests.Session()
+    page = browser.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    landed = browser.post(
+        f"http://127.0.0.1:{port}/accounts/login/",
+        data={"login": email, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"http://127.0.0.1:{port}/accounts/login/"},
+        timeout=10,
+    )
+    assert "/accounts/confirm-email/" not in landed.url, "the first admin was sent to confirm the e-mail"
+    assert landed.url == f"http://127.0.0.1:{port}/", landed.url
+    return browser
 
 
 def test_first_start_creates_an_admin_who_logs_into_the_portal(embedded_system):
     port, log_path, _ = embedded_system
     output = log_path.read_text()
-    password = re.search(r"Created operator admin admin@localhost with password (\S+)", output).group(1)
+    assert "Created operator admin admin@localhost" in output
     assert "Created the default invoice issuer" in output
     assert "subprotocols ocpp1.6" in output
+    assert "Database:      embedded PostgreSQL" in output
+    assert f"Station files: http://127.0.0.1:{port}/" in output
     # Periodic jobs run in-process: beat finds the tasks registered instead of sending them nowhere.
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 20
     while "Sending due task" not in output and time.monotonic() < deadline:
         time.sleep(0.2)
         output = log_path.read_text()
@@ -59,30 +108,98 @@ def test_first_start_creates_an_admin_who_logs_into_the_portal(embedded_system):
     health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
     assert health == {"status": "ok", "database": "ok", "redis": "not configured"}
 
-    browser = requests.Session()
-    login_page = browser.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text).group(1)
-    landed = browser.post(
-        f"http://127.0.0.1:{port}/admin/login/?next=/admin/",
-        data={"username": "admin@localhost", "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"}, timeout=5,
-    )
-    assert landed.url.endswith("/admin/")
-    assert "Voltgrid administration" in landed.text
-    assert "Log out" in landed.text
+    browser = _login(port, "admin@localhost", ADMIN_PASSWORD)
+    admin = browser.get(f"http://127.0.0.1:{port}/admin/", timeout=10)
+    assert "Voltgrid administration" in admin.text
     assert browser.get(f"http://127.0.0.1:{port}/static/css/app.css", timeout=5).status_code == 200
 
 
-async def test_the_ocpp_endpoint_accepts_a_registered_station(embedded_system):
+class RecordingStation(ChargePoint16):
+    """Answers GetDiagnostics, keeping the upload address the server gave."""
+
+    diagnostics_locations: list[str]
+
+    @on("GetDiagnostics")
+    async def on_get_diagnostics(self, location, **_):
+        self.diagnostics_locations.append(location)
+        return call_result.GetDiagnostics(file_name="diagnostics.zip")
+
+
+async def test_a_station_charges_and_the_session_is_stored_and_analysed(embedded_system):
     port, _, env = embedded_system
-    subprocess.run(
-        [sys.executable, "manage.py", "create_station", "EMB-1", "--password", "embedded-station-pass"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )
-    async with websockets.connect(
-        f"ws://127.0.0.1:{port}/ocpp/EMB-1", subprotocols=["ocpp1.6"],
-        additional_headers=basic_auth_header("EMB-1", "embedded-station-pass"),
-    ) as ws:
-        await ws.send('[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
-        reply = await ws.recv()
-    assert reply.startswith('[3,"b1",{') and '"status":"Accepted"' in reply.replace(" ", "")
+    # manage.py commands beside the running system attach to its embedded PostgreSQL.
+    _manage(env, "create_station", "EMB-1", "--password", STATION_PASSWORD)
+    _manage(env, "create_idtoken", "EMBTAG1")
+    api_token = _manage(env, "api_token", "admin@localhost").strip()
+    now = datetime.now(UTC).isoformat()
+
+    async with ocpp_connection(LiveServer(port), "EMB-1", STATION_PASSWORD, client_class=RecordingStation) as station:
+        station.diagnostics_locations = []
+        # suppress=False: a CALLERROR from the server raises instead of passing for an answer.
+        boot = await station.call(
+            call.BootNotification(charge_point_vendor="Voltgrid", charge_point_model="Embedded"), suppress=False
+        )
+        assert boot.status == "Accepted"
+        await station.call(
+            call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing"), suppress=False
+        )
+        started = await station.call(
+            call.StartTransaction(connector_id=1, id_tag="EMBTAG1", meter_start=1000, timestamp=now), suppress=False
+        )
+        assert started.id_tag_info["status"] == "Accepted"
+        await station.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[
+                    {
+                        "timestamp": now,
+                        "sampled_value": [
+                            {"value": "3500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                        ],
+                    }
+                ],
+            ),
+            suppress=False,
+        )
+        stopped = await station.call(
+            call.StopTransaction(
+                transaction_id=started.transaction_id,
+                meter_stop=8400,
+                timestamp=datetime.now(UTC).isoformat(),
+                id_tag="EMBTAG1",
+            ),
+            suppress=False,
+        )
+        assert stopped.id_tag_info["status"] == "Accepted"
+
+        # A diagnostics job: the station is told to upload to the address runcms listens on, not port 8000.
+        created = await asyncio.to_thread(
+            requests.post,
+            f"http://127.0.0.1:{port}/api/maintenance/jobs/",
+            json={"kind": "diagnostics", "stations": ["EMB-1"]},
+            headers={"Authorization": f"Token {api_token}"},
+            timeout=30,
+        )
+        assert created.status_code == 202, created.text
+        deadline = time.monotonic() + 30
+        while not station.diagnostics_locations and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    assert station.diagnostics_locations
+    assert station.diagnostics_locations[0].startswith(f"http://127.0.0.1:{port}/"), station.diagnostics_locations
+
+    with psycopg.connect(
+        host=env["EMBEDDED_POSTGRES_DIR"], user="postgres", dbname=embedded_postgres.DATABASE_NAME
+    ) as database:
+        stored = database.execute(
+            "SELECT meter_start, meter_stop, stopped_at IS NOT NULL FROM charging_sessions_transaction"
+            " WHERE id_tag = 'EMBTAG1'"
+        ).fetchall()
+        errors = database.execute("SELECT count(*) FROM stations_ocppmessage WHERE message_type = 4").fetchone()[0]
+    assert stored == [(1000, 8400, True)]
+    assert errors == 0
+
+    browser = await asyncio.to_thread(_login, port, "admin@localhost", ADMIN_PASSWORD)
+    usage = await asyncio.to_thread(browser.get, f"http://127.0.0.1:{port}/analytics/usage/", timeout=60)
+    assert usage.status_code == 200
+    assert "Usage" in usage.text
