@@ -237,9 +237,9 @@ async def test_a_station_without_a_local_list_is_left_alone(daphne_server):
     async with connected(daphne_server, LocalAuthListEnabled="false"):
         result = await sync(station=station)
 
-        assert result.outcome == "not_supported"
+        assert result.outcome == "disabled"
         assert await sent_lists(station) == []
-        assert (await state_of(station)).status == "not_supported"
+        assert (await state_of(station)).status == "disabled"
         assert await sync_to_async(local_lists_due)() == []  # not asked again on this connection
         await tokens("CARD-2")
         assert await sync_to_async(local_lists_due)() == []
