@@ -16,7 +16,7 @@ station whose list is disabled, or that lacks the LocalAuthListManagement profil
 anything but success the station's automatic sync waits (``CMS_LOCAL_LIST_RETRY_MINUTES``, the last wait
 repeating; a disabled or unsupported list waits the longest), and the next attempt reads the station's
 list version and settings again, so it sends a Full list whenever the station's list is in doubt. A new
-connection, a new boot or a change of those settings (an accepted ChangeConfiguration) ends the wait.
+boot or a change of those settings (an accepted ChangeConfiguration) ends the wait.
 """
 
 import logging
@@ -99,15 +99,15 @@ def local_list_retry_delay(attempts: int, *, longest: bool = False) -> timedelta
 
 
 def _fresh_start(station: Station, state: StationLocalList, known: dict[str, ConfigurationKey]) -> str:
-    """Why the station's list must be looked at now, whatever the backoff ("" when nothing says so)."""
-    if state.checked_connection_at != station.connected_at:
+    """Why the station's list must be looked at now ("" when nothing says so). A boot or changed settings end
+    any wait; a new connection alone does not (a station that keeps reconnecting would be asked each time)."""
+    if state.checked_at is not None:
+        if station.last_boot_at is not None and station.last_boot_at > state.checked_at:
+            return "new boot"
+        if _values(known) != state.settings:
+            return "settings changed"
+    if state.checked_connection_at != station.connected_at and state.next_attempt_at is None:
         return "new connection"
-    if state.checked_at is None:
-        return ""
-    if station.last_boot_at is not None and station.last_boot_at > state.checked_at:
-        return "new boot"
-    if _values(known) != state.settings:
-        return "settings changed"
     return ""
 
 

@@ -215,7 +215,7 @@ class StationLocalList(models.Model):
     is Full); ``station_version`` is the listVersion the station itself holds, a counter of this station's
     own, so that a list sent in several chunks takes strictly increasing versions. After anything but
     success the automatic sync waits until ``next_attempt_at`` (a backoff growing with ``attempts``); a new
-    connection, a new boot or a change of the station's local-list settings ends the wait.
+    boot or a change of the station's local-list settings ends the wait.
     """
 
     class Status(models.TextChoices):

@@ -432,14 +432,14 @@ async def test_enabling_the_list_with_change_configuration_ends_the_wait(daphne_
         assert set(simulated.local_list) == {"CARD-1"}
 
 
-async def test_a_new_connection_ends_the_wait(daphne_server, celery_eager):
+async def test_a_station_booting_again_ends_the_wait(daphne_server, celery_eager):
     station = await register()
     await tokens("CARD-1")
     async with connected(daphne_server, kind=VendorStation) as simulated:
         simulated.answer = "Failed"
         await beat()
         assert (await state_of(station)).status == "failed"
-    async with connected(daphne_server) as replaced:  # back with a working controller
+    async with connected(daphne_server) as replaced:  # back, booted, with a working controller
         assert await sync_to_async(local_lists_due)() == [station.pk]
         await beat()
 
@@ -488,8 +488,10 @@ def test_a_waiting_station_is_due_when_its_wait_is_over():
     assert local_lists_due(now=timezone.now() + timedelta(minutes=11)) == [station.pk]
 
 
-def test_a_new_boot_ends_the_wait():
+def test_a_new_boot_ends_the_wait_and_a_reconnection_alone_does_not():
     station = _waiting_station()
+    Station.objects.filter(pk=station.pk).update(connected_at=timezone.now())  # a network blip, no reboot
+    assert local_lists_due() == []
     Station.objects.filter(pk=station.pk).update(last_boot_at=timezone.now())
     assert local_lists_due() == [station.pk]
 
