@@ -207,7 +207,7 @@ class StationLocalListAdmin(ReadOnlyAdmin):
 
     list_display = [
         "station", "status", "synced_version", "station_version", "entries", "last_update_type", "synced_at",
-        "last_attempt_at", "last_error",
+        "last_attempt_at", "last_error", "attempts", "next_attempt_at",
     ]
     list_filter = ["status", "last_update_type"]
     search_fields = ["station__ocpp_id", "last_error"]
@@ -219,7 +219,10 @@ class StationLocalListAdmin(ReadOnlyAdmin):
         from accounts.tasks import sync_station_local_list
 
         # Forgetting what the station holds makes the next sync, now or on reconnection, a Full one.
-        count = queryset.update(synced_version=None, status=StationLocalList.Status.PENDING, checked_connection_at=None)
+        count = queryset.update(
+            synced_version=None, status=StationLocalList.Status.PENDING, checked_connection_at=None, attempts=0,
+            next_attempt_at=None,
+        )
         for station_pk in queryset.values_list("station_id", flat=True):
             sync_station_local_list.delay(station_pk, force_full=True)
         self.message_user(request, f"A full list is on its way to {count} station(s).", messages.SUCCESS)

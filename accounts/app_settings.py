@@ -1,6 +1,6 @@
 """Settings of the accounts app, each with its default, overridable in Django settings or the environment."""
 
-from cms.app_settings import setting
+from cms.app_settings import as_int_list, setting
 
 
 class AppSettings:
@@ -23,6 +23,11 @@ class AppSettings:
     def LOCAL_LIST_CHUNK(self) -> int:
         """Entries per SendLocalList to a station that does not tell its SendLocalListMaxLength."""
         return setting("CMS_LOCAL_LIST_CHUNK", 500, int)
+
+    @property
+    def LOCAL_LIST_RETRY_MINUTES(self) -> list[int]:
+        """The waits after the 1st, 2nd, ... unsuccessful local-list sync of a station; the last one repeats."""
+        return setting("CMS_LOCAL_LIST_RETRY_MINUTES", [1, 5, 15, 60, 240], as_int_list)
 
 
 app_settings = AppSettings()

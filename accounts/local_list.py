@@ -8,10 +8,20 @@ SendLocalListMaxLength goes in chunks: the first Full, the rest Differential, ea
 of the station's own counter (``StationLocalList.station_version``: a differential must carry a higher
 version than the list it applies to). A list longer than LocalAuthListMaxLength keeps the accepted tokens
 first. Offline stations are skipped and caught up by the next run (``local_lists_due``).
+
+What the station can take comes from its configuration: LocalAuthListEnabled, LocalAuthListMaxLength,
+SendLocalListMaxLength and SupportedFeatureProfiles, as already read on this connection (the stations app
+keeps every station's last known configuration), else asked with GetConfiguration and kept there. A
+station whose list is disabled, or that lacks the LocalAuthListManagement profile, is sent nothing. After
+anything but success the station's automatic sync waits (``CMS_LOCAL_LIST_RETRY_MINUTES``, the last wait
+repeating; a disabled or unsupported list waits the longest), and the next attempt reads the station's
+list version and settings again, so it sends a Full list whenever the station's list is in doubt. A new
+boot or a change of those settings (an accepted ChangeConfiguration) ends the wait.
 """
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -19,8 +29,10 @@ from django.utils import timezone
 from accounts.app_settings import app_settings
 from accounts.models import IdToken, StationLocalList
 from accounts.selectors import LocalListEntry, local_list_entries, local_list_version
-from stations.models import Station, StationCommand
+from stations.maintenance import configuration_store
+from stations.models import ConfigurationKey, Station, StationCommand
 from stations.protocol.commands import station_call_sync
+from stations.selectors import station_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +46,19 @@ MAX_ROUNDS = 3
 # Long enough for a full list in chunks to a slow station; a crashed worker's lock expires by itself.
 LOCK_SECONDS = 600
 UNSUPPORTED_ERRORS = {"NotImplemented", "NotSupported"}
+ANSWERS = {"Accepted", "Failed", "NotSupported", "VersionMismatch"}  # SendLocalList's UpdateStatus
 LIMIT_KEYS = {"SendLocalListMaxLength": "send_max_length", "LocalAuthListMaxLength": "list_max_length"}
+# The configuration keys a sync depends on; a change of any of them ends a station's backoff.
+SETTING_KEYS = ("LocalAuthListEnabled", *LIMIT_KEYS, "SupportedFeatureProfiles")
+PROFILE = "LocalAuthListManagement"
+# A station left in one of these is looked at afresh (list version, settings) on the next attempt.
+RECHECK_AFTER = {Status.FAILED, Status.DISABLED, Status.NOT_SUPPORTED}
 
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did: ``outcome`` is in_sync (nothing to send), updated, offline, busy, not_supported or
-    failed; ``update_type`` Full or Differential when something was sent."""
+    """What one sync did: ``outcome`` is in_sync (nothing to send), updated, offline, busy, disabled,
+    not_supported or failed; ``update_type`` Full or Differential when something was sent."""
 
     outcome: str
     update_type: str = ""
@@ -48,24 +66,53 @@ class SyncResult:
     detail: str = ""
 
 
-def local_lists_due() -> list[int]:
-    """The online stations whose list is behind, unknown, or not yet checked on their current connection."""
+def local_lists_due(*, now: datetime | None = None) -> list[int]:
+    """The online stations whose list is behind, unknown, or not yet checked on their current connection,
+    leaving out those waiting after an unsuccessful sync (unless something ended their wait)."""
+    now = now or timezone.now()
     current = local_list_version().version
-    rows = (
+    stations = list(
         Station.objects.filter(is_online=True, registration_status=Station.RegistrationStatus.ACCEPTED)
         .exclude(ocpp_version="")
-        .values_list(
-            "pk", "connected_at", "local_list__status", "local_list__synced_version",
-            "local_list__checked_connection_at",
-        )
+        .select_related("local_list")
     )
+    known = station_configuration(station_ids=[station.pk for station in stations], keys=SETTING_KEYS)
     due = []
-    for pk, connected_at, status, synced_version, checked_connection_at in rows:
-        if status is None or checked_connection_at != connected_at:
-            due.append(pk)
-        elif status != Status.NOT_SUPPORTED and (synced_version is None or synced_version != current):
-            due.append(pk)
+    for station in stations:
+        state = getattr(station, "local_list", None)
+        if state is None or _fresh_start(station, state, known.get(station.pk, {})):
+            due.append(station.pk)
+        elif state.next_attempt_at is not None:
+            if state.next_attempt_at <= now:
+                due.append(station.pk)
+        elif state.status not in (Status.DISABLED, Status.NOT_SUPPORTED) and state.synced_version != current:
+            due.append(station.pk)
     return due
+
+
+def local_list_retry_delay(attempts: int, *, longest: bool = False) -> timedelta:
+    """The wait after ``attempts`` unsuccessful syncs in a row: the configured steps, the last one repeating
+    (at once when ``longest``)."""
+    minutes = app_settings.LOCAL_LIST_RETRY_MINUTES
+    step = len(minutes) if longest else min(max(attempts, 1), len(minutes))
+    return timedelta(minutes=minutes[step - 1])
+
+
+def _fresh_start(station: Station, state: StationLocalList, known: dict[str, ConfigurationKey]) -> str:
+    """Why the station's list must be looked at now ("" when nothing says so). A boot or changed settings end
+    any wait; a new connection alone does not (a station that keeps reconnecting would be asked each time)."""
+    if state.checked_at is not None:
+        if station.last_boot_at is not None and station.last_boot_at > state.checked_at:
+            return "new boot"
+        if _values(known) != state.settings:
+            return "settings changed"
+    if state.checked_connection_at != station.connected_at and state.next_attempt_at is None:
+        return "new connection"
+    return ""
+
+
+def _values(known: dict[str, ConfigurationKey]) -> dict[str, str | None]:
+    return {key: row.value for key, row in sorted(known.items())}
 
 
 def station_local_list_sync(*, station: Station, force_full: bool = False) -> SyncResult:
@@ -87,13 +134,19 @@ def station_local_list_sync(*, station: Station, force_full: bool = False) -> Sy
 def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncResult:
     if station.ocpp_version != "1.6":
         state.checked_connection_at = station.connected_at
-        return _stop(state, Status.NOT_SUPPORTED, f"Local lists of OCPP {station.ocpp_version} are not synced yet.")
-    if state.checked_connection_at != station.connected_at:
-        failure = _check_station(station, state)
+        return _stop(
+            state, Status.NOT_SUPPORTED, f"Local lists of OCPP {station.ocpp_version} are not synced yet.", retry=False
+        )
+    known = station_configuration(station_ids=[station.pk], keys=SETTING_KEYS).get(station.pk, {})
+    reason = _fresh_start(station, state, known)
+    if reason and state.attempts:
+        logger.info("local list backoff ended", extra={"station_id": station.ocpp_id, "reason": reason})
+    if reason:
+        state.attempts, state.next_attempt_at = 0, None
+    if reason or state.status in RECHECK_AFTER:
+        failure = _check_station(station, state, known)
         if failure is not None:
             return failure
-    elif state.status == Status.NOT_SUPPORTED:
-        return SyncResult("not_supported", detail=state.last_error)
 
     sent = None
     for _ in range(MAX_ROUNDS):
@@ -110,6 +163,7 @@ def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncRe
         if answer == "Accepted":
             state.synced_version = current.version
             state.synced_at = timezone.now()
+            state.attempts = 0
             if full:
                 state.entries = len(entries)
             sent = SyncResult("updated", "Full" if full else "Differential", len(entries))
@@ -121,36 +175,62 @@ def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncRe
             continue
         if answer == "NotSupported":
             return _stop(state, Status.NOT_SUPPORTED, "The station answered NotSupported: it keeps no local list.")
+        if answer in ANSWERS:
+            answer = f"The station answered {answer} to a {'Full' if full else 'Differential'} SendLocalList."
         return _stop(state, Status.FAILED, answer)
     result = _stop(state, Status.PENDING, "Tokens kept changing; the rest goes out on the next run.")
     return sent or result
 
 
-def _check_station(station: Station, state: StationLocalList) -> SyncResult | None:
-    """On a new connection: read the station's list version (a reset may have emptied it) and its limits."""
+def _check_station(
+    station: Station, state: StationLocalList, known: dict[str, ConfigurationKey]
+) -> SyncResult | None:
+    """Read the station's local-list settings and its list version (a reset may have emptied the list).
+
+    The settings are taken from the stations app's record when the station reported them since it last
+    connected or booted and since the previous check; otherwise the station is asked (GetConfiguration).
+    """
+    moments = [station.connected_at, station.last_boot_at, state.checked_at]
+    since = max((moment for moment in moments if moment is not None), default=None)
+    # Whatever comes of it, this connection and boot have been looked at: the backoff applies from here.
+    state.checked_connection_at, state.checked_at = station.connected_at, timezone.now()
+    if not all(
+        key in known and (since is None or known[key].reported_at > since)
+        for key in ("LocalAuthListEnabled", *LIMIT_KEYS)
+    ):
+        config = station_call_sync(station=station, action="GetConfiguration", payload={"key": list(SETTING_KEYS)})
+        if config.status == Command.ANSWERED:
+            configuration_store(
+                station=station, keys=config.response.get("configurationKey") or [], now=state.checked_at
+            )
+            known = station_configuration(station_ids=[station.pk], keys=SETTING_KEYS).get(station.pk, {})
+        elif not (config.status == Command.CALL_ERROR and config.error_code in UNSUPPORTED_ERRORS):
+            return _stop(state, Status.FAILED, _failure(config))
+    state.settings = _values(known)
+    for key, field in LIMIT_KEYS.items():
+        setattr(state, field, _positive_int(state.settings.get(key)))
+    profiles = state.settings.get("SupportedFeatureProfiles")
+    if profiles is not None and PROFILE.lower() not in {name.strip().lower() for name in profiles.split(",")}:
+        return _stop(state, Status.NOT_SUPPORTED, f"The station does not support the {PROFILE} feature profile.")
+    if (state.settings.get("LocalAuthListEnabled") or "").strip().lower() == "false":
+        return _stop(state, Status.DISABLED, "LocalAuthListEnabled is false on the station.")
+
     command = station_call_sync(station=station, action="GetLocalListVersion", payload={})
     if command.status == Command.CALL_ERROR and command.error_code in UNSUPPORTED_ERRORS:
-        state.checked_connection_at = station.connected_at
         return _stop(state, Status.NOT_SUPPORTED, "The station does not support local lists.")
     if command.status != Command.ANSWERED:
         return _stop(state, Status.FAILED, _failure(command))
     version = command.response["listVersion"]
-    state.checked_connection_at = station.connected_at
     if version < 0:  # -1: the station has no local authorization list
-        return _stop(state, Status.NOT_SUPPORTED, "The station does not support local lists.")
+        return _stop(state, Status.NOT_SUPPORTED, "The station has no local list (its list version is -1).")
     if version != state.station_version:
         logger.info(
             "station local list version differs; a full update follows",
             extra={"station_id": station.ocpp_id, "station_version": version, "expected": state.station_version},
         )
         state.station_version, state.synced_version = version, None
-    if state.status == Status.NOT_SUPPORTED:
-        state.status = Status.PENDING  # it may have been enabled meanwhile (new firmware, configuration)
-    config = station_call_sync(station=station, action="GetConfiguration", payload={"key": list(LIMIT_KEYS)})
-    if config.status == Command.ANSWERED:
-        for item in config.response.get("configurationKey") or []:
-            if item.get("key") in LIMIT_KEYS:
-                setattr(state, LIMIT_KEYS[item["key"]], _positive_int(item.get("value")))
+    if state.status in RECHECK_AFTER:
+        state.status = Status.PENDING
     state.save()
     return None
 
@@ -236,11 +316,22 @@ def _failure(command: StationCommand) -> str:
 
 
 OUTCOMES = {Status.IN_SYNC: "in_sync", Status.PENDING: "failed", Status.FAILED: "failed",
-            Status.NOT_SUPPORTED: "not_supported"}
+            Status.DISABLED: "disabled", Status.NOT_SUPPORTED: "not_supported"}
 
 
-def _stop(state: StationLocalList, status: str, error: str) -> SyncResult:
+def _stop(state: StationLocalList, status: str, error: str, *, retry: bool = True) -> SyncResult:
+    """Record where the sync ended; anything but success schedules the next attempt (``retry``) or none."""
     state.status = status
     state.last_error = error[:255]
+    if status in (Status.IN_SYNC, Status.PENDING):
+        state.attempts, state.next_attempt_at = 0, None
+    elif retry:
+        state.attempts += 1
+        # A disabled or unsupported list is a setting, not a fault that may pass: looked at again only rarely.
+        state.next_attempt_at = timezone.now() + local_list_retry_delay(
+            state.attempts, longest=status != Status.FAILED
+        )
+    else:
+        state.next_attempt_at = None
     state.save()
     return SyncResult(OUTCOMES[status], detail=state.last_error)

@@ -221,14 +221,17 @@ class StationLocalList(models.Model):
 
     ``synced_version`` is the LocalListVersion the station's list reflects (None: unknown, the next update
     is Full); ``station_version`` is the listVersion the station itself holds, a counter of this station's
-    own, so that a list sent in several chunks takes strictly increasing versions.
+    own, so that a list sent in several chunks takes strictly increasing versions. After anything but
+    success the automatic sync waits until ``next_attempt_at`` (a backoff growing with ``attempts``); a new
+    boot or a change of the station's local-list settings ends the wait.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
         IN_SYNC = "in_sync", "In sync"
         FAILED = "failed", "Last update failed"
-        NOT_SUPPORTED = "not_supported", "Station has no local list"
+        DISABLED = "disabled", "Disabled on the station"
+        NOT_SUPPORTED = "not_supported", "Not supported by the station"
 
     station = models.OneToOneField(
         "stations.Station", on_delete=models.CASCADE, primary_key=True, related_name="local_list"
@@ -250,6 +253,17 @@ class StationLocalList(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=255, blank=True)
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the station's list version and local-list settings were last read."
+    )
+    settings = models.JSONField(
+        default=dict, blank=True,
+        help_text="The station's local-list configuration keys as last read (LocalAuthListEnabled, ...).",
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Unsuccessful attempts since the last success.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="No automatic sync before this time (the backoff after an unsuccessful one)."
+    )
 
     class Meta:
         ordering = ["station"]

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
-from accounts.models import IdToken, IdTokenEvent, LocalListVersion
+from accounts.models import IdToken, IdTokenEvent, LocalListVersion, StationLocalList
 from accounts.rules import load_rule_context, token_verdict
 
 
@@ -70,6 +70,24 @@ class LocalListEntry:
     status: str
     expires_at: datetime | None
     parent_id: str | None
+
+
+@dataclass(frozen=True)
+class StationLocalListState:
+    """A station's local list for its page: where its sync stands (None: never synced) and the version to reach."""
+
+    state: StationLocalList | None
+    current_version: int
+
+    @property
+    def behind(self) -> bool:
+        return self.state is None or self.state.synced_version != self.current_version
+
+
+def station_local_list_state(*, station) -> StationLocalListState:
+    return StationLocalListState(
+        state=StationLocalList.objects.filter(station=station).first(), current_version=local_list_version().version
+    )
 
 
 def local_list_version() -> LocalListVersion:

@@ -1,5 +1,6 @@
 """Reads for the operator portal: the live network board, a station's page, its message log, alerts and jobs."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -9,7 +10,16 @@ from django.db.models.functions import Cast
 
 from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
 from sessions.models import MeterSample, Transaction
-from stations.models import Alert, Connector, MaintenanceJob, MaintenanceTarget, OcppMessage, Site, Station
+from stations.models import (
+    Alert,
+    ConfigurationKey,
+    Connector,
+    MaintenanceJob,
+    MaintenanceTarget,
+    OcppMessage,
+    Site,
+    Station,
+)
 
 # What a connector's reported status means on the board. A disconnected station's connectors are
 # "offline" whatever they last reported; a status not listed here is "unknown".
@@ -242,3 +252,13 @@ def station_models() -> list[tuple[str, str, int]]:
         Station.objects.exclude(model="").values_list("vendor", "model").annotate(n=Count("pk"))
         .order_by("vendor", "model")
     )
+
+
+def station_configuration(*, station_ids: Iterable[int], keys: Iterable[str]) -> dict[int, dict[str, ConfigurationKey]]:
+    """The last known value of each of ``keys`` by station (as GetConfiguration read it or ChangeConfiguration set
+    it); a key the station never reported is absent."""
+    rows = ConfigurationKey.objects.filter(station_id__in=list(station_ids), key__in=list(keys))
+    known: dict[int, dict[str, ConfigurationKey]] = {}
+    for row in rows:
+        known.setdefault(row.station_id, {})[row.key] = row
+    return known

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_required, user_has_role
+from accounts.selectors import station_local_list_state
 from analytics.figures import to_html
 from analytics.staticfiles import STATIC_PATH as PLOTLY_JS
 from sessions.models import Transaction
@@ -109,6 +110,7 @@ def station_detail(request, ocpp_id: str):
         "sessions": Transaction.objects.filter(station=station).order_by("-started_at")[:15],
         "status_events": ConnectorStatusEvent.objects.filter(station=station).order_by("-timestamp")[:40],
         "configuration": station.configuration.all(),
+        "local_list": station_local_list_state(station=station),
         "open_alerts": station.alerts.filter(closed_at__isnull=True).order_by("-opened_at"),
         "closed_alerts": station.alerts.filter(closed_at__isnull=False).order_by("-opened_at")[:10],
         "commands": station.commands.select_related("requested_by").order_by("-created_at")[:20],
