@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.app_settings import app_settings
 from billing.hooks import pause_point
 from billing.models import SessionCharge, Subscription, Tariff, TariffPeriod
+from billing.money import ZERO
 from billing.pricing import Price, TariffSpec, price_session
 from billing.selectors import (
     allowance_of,
@@ -212,10 +213,10 @@ def _priced(session) -> SessionCharge:
         included_energy_wh=price.included_wh if price else 0,
         charging_seconds=max(0, int((usage.charging_until - usage.started_at).total_seconds())),
         idle_seconds=max(0, int((usage.ended_at - usage.charging_until).total_seconds())),
-        net_amount=price.net if price else 0,
-        tax_rate=price.tax_rate if price else 0,
-        tax_amount=price.tax if price else 0,
-        gross_amount=price.gross if price else 0,
+        net_amount=price.net if price else ZERO,
+        tax_rate=price.tax_rate if price else ZERO,
+        tax_amount=price.tax if price else ZERO,
+        gross_amount=price.gross if price else ZERO,
         breakdown={**price.as_dict(), "detail": price.detail} if price else {},
         session_started_at=session.started_at,
     )
@@ -227,7 +228,8 @@ def _held(session, user, operator, reason: str) -> SessionCharge:
     anomalies_record(transaction_id=session.pk, entries=[anomaly("pricing_held", reason)])
     return SessionCharge(
         transaction=session, status=SessionCharge.Status.HELD, operator=operator, user=user, currency="",
-        energy_wh=0, charging_seconds=0, idle_seconds=0, net_amount=0, tax_rate=0, tax_amount=0, gross_amount=0,
+        energy_wh=0, charging_seconds=0, idle_seconds=0, net_amount=ZERO, tax_rate=ZERO, tax_amount=ZERO,
+        gross_amount=ZERO,
         breakdown={"held": reason}, session_started_at=session.started_at,
     )
 
