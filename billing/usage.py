@@ -117,7 +117,7 @@ def _between_agreeing_ends(readings: Sequence[Reading]) -> MeterCurve:
     candidates = [index for index, (_, value) in enumerate(inner) if first[1] <= value <= last[1]]
     kept = {candidates[index] for index in _longest_non_decreasing([inner[index][1] for index in candidates])}
     anomalies = [
-        _glitch(reading, "outside the run from meterStart to meterStop")
+        _glitch(reading, "off the rising run from the first reading to the last")
         for index, reading in enumerate(inner)
         if index not in kept
     ]

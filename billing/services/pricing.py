@@ -67,6 +67,7 @@ def session_charge_create(*, transaction_id: int) -> SessionCharge | None:
 _DATA_ERRORS = (DataError, ArithmeticError, ValueError)
 # The largest amount a charge can store (``AMOUNT``: 14 digits, 4 decimals).
 _AMOUNT_LIMIT = Decimal(10) ** 10
+_MAX_METER_ANOMALIES = 20
 # A station's clock may run a little ahead of ours; beyond this a timestamp is not a real moment yet.
 _CLOCK_TOLERANCE = timedelta(hours=1)
 
@@ -182,9 +183,7 @@ def _priced(session) -> SessionCharge:
     if reason:
         return _held(session, user, operator, reason)
     usage = session_usage(session)
-    anomalies_record(
-        transaction_id=session.pk, entries=[anomaly(code, detail) for code, detail in usage.anomalies]
-    )
+    anomalies_record(transaction_id=session.pk, entries=_meter_anomalies(usage.anomalies))
     tariff = tariff_for(station=session.station, user=user, at=session.started_at)
     subscription = None
     if tariff is None:
@@ -220,6 +219,15 @@ def _priced(session) -> SessionCharge:
         breakdown={**price.as_dict(), "detail": price.detail} if price else {},
         session_started_at=session.started_at,
     )
+
+
+def _meter_anomalies(found: tuple[tuple[str, str], ...]) -> list[dict]:
+    """The session's record of the meter readings set aside; a station sending thousands of bad readings
+    gets the first ones and a count, not thousands of entries."""
+    entries = [anomaly(code, detail) for code, detail in found[:_MAX_METER_ANOMALIES]]
+    if len(found) > _MAX_METER_ANOMALIES:
+        entries.append(anomaly("meter_glitch", f"and {len(found) - _MAX_METER_ANOMALIES} more readings set aside"))
+    return entries
 
 
 def _held(session, user, operator, reason: str) -> SessionCharge:

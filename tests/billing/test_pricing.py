@@ -229,7 +229,7 @@ def test_one_low_or_absurd_reading_is_discarded_and_flagged_not_taken_for_a_rese
     assert curve.energy_wh == 5_000
     assert [point[1] for point in curve.points] == [0, 1_000, 2_000, 3_000, 4_000, 5_000]
     assert curve.anomalies == (("meter_glitch", f"reading {glitch} Wh at {at(45).isoformat()} discarded: "
-                                + ("outside the run from meterStart to meterStop" if glitch == 0
+                                + ("off the rising run from the first reading to the last" if glitch == 0
                                    else "negative" if glitch < 0 else "beyond any register")),)
 
 

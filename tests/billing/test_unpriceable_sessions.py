@@ -135,3 +135,13 @@ def _station_at(site):
     from stations.models import Station
 
     return Station.objects.create(ocpp_id="CP-BROKEN", site=site)
+
+
+def test_a_station_sending_many_bad_readings_gets_the_first_ones_and_a_count(make_session, make_tariff, driver):
+    make_tariff()
+    zeros = [(T0 + timedelta(minutes=minute), 0) for minute in range(1, 31)]
+    session = make_session(user=driver, meter_start=50_000, energy_wh=3_000, samples=zeros)
+    assert services.session_charge_create(transaction_id=session.pk).energy_wh == 3_000
+    session.refresh_from_db()
+    assert anomaly_codes(session) == ["meter_glitch"] * 21
+    assert session.anomalies[-1]["detail"] == "and 10 more readings set aside"
