@@ -45,6 +45,11 @@ class AppSettings:
         return setting("CMS_BILLING_MAX_CHARGER_POWER_W", 400_000, int)
 
     @property
+    def MAX_SESSION_DAYS(self) -> int:
+        """A session lasting longer than this (by its own timestamps) is held for review, not priced."""
+        return setting("CMS_BILLING_MAX_SESSION_DAYS", 31, int)
+
+    @property
     def STRIPE_API_KEY(self) -> str:
         return os.environ.get("STRIPE_API_KEY", "")
 

@@ -3,6 +3,7 @@
 Inactive unless ``CMS_BILLING_TEST_HOOK_DIR`` is set (never in production settings).
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -12,10 +13,11 @@ PAUSE_SECONDS = 60
 
 
 def pause_point(name: str) -> None:
+    """Announce ``name`` with the id of the process that reached it (a pool child or the worker itself)."""
     directory = app_settings.TEST_HOOK_DIR
     if not directory:
         return
-    Path(directory, f"{name}.paused").touch()
+    Path(directory, f"{name}.paused").write_text(str(os.getpid()))
     deadline = time.monotonic() + PAUSE_SECONDS
     while not Path(directory, f"{name}.release").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

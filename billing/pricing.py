@@ -105,13 +105,15 @@ class TariffSpec:
 class Usage:
     """What a session used: delivered energy over time, and when charging ended (idle began), if it did.
 
-    ``curve`` holds (moment, Wh delivered since the start), non-decreasing, from ``(started_at, 0)``.
+    ``curve`` holds (moment, Wh delivered since the start), non-decreasing, from ``(started_at, 0)``;
+    ``anomalies`` the ``(code, detail)`` of each meter reading set aside to build it (see ``billing.usage``).
     """
 
     started_at: datetime
     ended_at: datetime
     curve: tuple[tuple[datetime, int], ...]
     charging_ended_at: datetime | None = None
+    anomalies: tuple[tuple[str, str], ...] = ()
 
     @property
     def energy_wh(self) -> int:

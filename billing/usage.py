@@ -1,14 +1,25 @@
 """From raw meter readings and status history to a session's ``Usage``: delivered energy and idle time.
 
-Meter registers are not always kind. Between two readings the delivered energy is the increase of the
-register, except:
+Meter registers are not always kind: stations send zero, negative or absurd readings, registers roll over
+and meters get reset or replaced. The rules, in order (every reading set aside is reported as an anomaly
+so that the operator sees why the billed energy differs from what the station sent):
 
-- an increase faster than a charger can deliver (``CMS_BILLING_MAX_CHARGER_POWER_W``) is a glitch: the
-  reading is ignored;
-- a decrease is a rollover when the register wrapped at a power of ten (from 10^7 Wh) or 2^31/2^32 and the wrapped
-  increase is plausible; otherwise a reset to zero when the new value is itself plausible (energy counted
-  from zero since the reset); otherwise (meter replaced, register set to another value) the energy of
-  that interval is unknown and not billed, and counting resumes from the new value.
+- A reading below zero or of a terawatt-hour or more (``REGISTER_LIMIT_WH``) is never a register value:
+  it is a glitch, discarded.
+- When the first and last readings (meterStart and meterStop) agree -- the register rose by no more than
+  a charger can deliver in that time (``CMS_BILLING_MAX_CHARGER_POWER_W``) -- they prove the energy: the
+  billed energy is their difference, and the readings in between only shape the curve. The readings
+  kept are the longest non-decreasing run between the two; the others are glitches.
+- Otherwise the register broke somewhere (rolled over, reset, replaced, or an endpoint is a glitch) and
+  the readings are followed one by one. A reading that continues from the last accepted one (not lower,
+  and no faster than a charger) is accepted. One that breaks away waits for evidence: if the next reading
+  continues from the last accepted one, it was a glitch; if the next continues from it, the register
+  really broke there. A lone break at the very end is a glitch, unless it is a rollover.
+- A break is a rollover only where a register can roll over -- at 2^31, 2^32 or a power of ten from
+  10^7 Wh, the reading before it in the top 1 % of the range and the one after in the bottom 1 %, the
+  wrapped increase no faster than a charger. Another decrease is a reset: counted from zero when that is
+  plausible, else (meter replaced, register set to some value) that interval's energy is unknown and not
+  billed. An implausible increase that the following readings confirm is a jump, likewise not billed.
 
 Idle time (the car plugged in, no longer charging) is the trailing part of the session after charging
 ended. The status history says when (SuspendedEV, SuspendedEVSE or Finishing after the last Charging);
@@ -16,48 +27,169 @@ it is never taken earlier than the last reading at which energy was still rising
 the energy curve says it: from the first reading of a flat tail (two or more readings at the final value).
 """
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from billing.pricing import Usage
 
 IDLE_STATUSES = frozenset({"SuspendedEV", "SuspendedEVSE", "Finishing"})
+# No charger's register reaches 1 TWh: at 400 kW that is 285 years of charging.
+REGISTER_LIMIT_WH = 10**12
 _BINARY_MODULI = (2**31, 2**32)
 # No energy register wraps below 10 MWh (10^7 Wh).
 _SMALLEST_DECIMAL_MODULUS_DIGITS = 7
+# A rollover leaves the top of the register's range for the bottom: the last 1 % before the wrap, the first after.
+_WRAP_MARGIN = 100
+_MIN_INTERVAL_SECONDS = 60
+
+Reading = tuple[datetime, int]
 
 
-def _wrapped_increase(previous: int, value: int, plausible: float) -> int:
-    decimal = 10 ** max(len(str(previous)), _SMALLEST_DECIMAL_MODULUS_DIGITS)
-    moduli = [decimal] + [modulus for modulus in _BINARY_MODULI if modulus > previous]
-    for modulus in moduli:
-        increase = modulus - previous + value
-        if 0 <= increase <= plausible:
+@dataclass(frozen=True)
+class MeterCurve:
+    """Cumulative delivered Wh at each accepted reading, from ``(first moment, 0)``, and what was set aside:
+    ``anomalies`` holds ``(code, detail)`` pairs (codes ``meter_glitch``, ``meter_rollover``, ``meter_reset``)."""
+
+    points: tuple[Reading, ...]
+    anomalies: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def energy_wh(self) -> int:
+        return self.points[-1][1] if self.points else 0
+
+
+def _plausible_wh(earlier: Reading, later: Reading, max_power_w: int) -> float:
+    seconds = max((later[0] - earlier[0]).total_seconds(), _MIN_INTERVAL_SECONDS)
+    return max_power_w * seconds / 3600
+
+
+def _continues(anchor: Reading, reading: Reading, max_power_w: int) -> bool:
+    return 0 <= reading[1] - anchor[1] <= _plausible_wh(anchor, reading, max_power_w)
+
+
+def _rollover_increase(previous: Reading, reading: Reading, max_power_w: int) -> int | None:
+    """The energy across a register wrap from ``previous`` to ``reading``, or None if it cannot be one."""
+    before, after = previous[1], reading[1]
+    if after >= before:
+        return None
+    decimal = 10 ** max(len(str(before)), _SMALLEST_DECIMAL_MODULUS_DIGITS)
+    for modulus in (decimal, *(modulus for modulus in _BINARY_MODULI if modulus > before)):
+        margin = modulus // _WRAP_MARGIN
+        increase = modulus - before + after
+        if modulus - before <= margin and after < margin and increase <= _plausible_wh(previous, reading, max_power_w):
             return increase
-    if value <= plausible:
-        return value
-    return 0
+    return None
 
 
-def delivered_curve(readings: Sequence[tuple[datetime, int]], max_power_w: int) -> tuple[tuple[datetime, int], ...]:
-    """Cumulative delivered Wh at each accepted reading, from ``(first moment, 0)``."""
-    if not readings:
-        return ()
-    start, previous = readings[0]
-    previous_at = start
-    delivered = 0
-    points = [(start, 0)]
-    for moment, value in readings[1:]:
-        plausible = max_power_w * max((moment - previous_at).total_seconds(), 60) / 3600
-        if value >= previous:
-            if value - previous > plausible:
-                continue
-            delivered += value - previous
+def _describe(reading: Reading) -> str:
+    return f"{reading[1]} Wh at {reading[0].isoformat()}"
+
+
+def _glitch(reading: Reading, why: str) -> tuple[str, str]:
+    return "meter_glitch", f"reading {_describe(reading)} discarded: {why}"
+
+
+def _longest_non_decreasing(values: Sequence[int]) -> set[int]:
+    """Indexes of a longest non-decreasing subsequence of ``values`` (patience sorting, O(n log n))."""
+    tails: list[int] = []  # tails[k]: smallest last value of a run of length k + 1
+    tail_index: list[int] = []
+    parent = [-1] * len(values)
+    for index, value in enumerate(values):
+        length = bisect_right(tails, value)
+        parent[index] = tail_index[length - 1] if length else -1
+        if length == len(tails):
+            tails.append(value)
+            tail_index.append(index)
         else:
-            delivered += _wrapped_increase(previous, value, plausible)
-        points.append((moment, delivered))
-        previous, previous_at = value, moment
-    return tuple(points)
+            tails[length], tail_index[length] = value, index
+    kept, index = set(), tail_index[-1] if tail_index else -1
+    while index >= 0:
+        kept.add(index)
+        index = parent[index]
+    return kept
+
+
+def _between_agreeing_ends(readings: Sequence[Reading]) -> MeterCurve:
+    first, last = readings[0], readings[-1]
+    inner = readings[1:-1]
+    candidates = [index for index, (_, value) in enumerate(inner) if first[1] <= value <= last[1]]
+    kept = {candidates[index] for index in _longest_non_decreasing([inner[index][1] for index in candidates])}
+    anomalies = [
+        _glitch(reading, "off the rising run from the first reading to the last")
+        for index, reading in enumerate(inner)
+        if index not in kept
+    ]
+    points = [(first[0], 0)]
+    points += [(moment, value - first[1]) for index, (moment, value) in enumerate(inner) if index in kept]
+    points.append((last[0], last[1] - first[1]))
+    return MeterCurve(tuple(points), tuple(anomalies))
+
+
+def _followed(readings: Sequence[Reading], max_power_w: int) -> MeterCurve:
+    anchor = readings[0]
+    delivered = 0
+    points = [(anchor[0], 0)]
+    anomalies: list[tuple[str, str]] = []
+    pending: Reading | None = None  # broke away from the anchor; the next reading tells whether it was a glitch
+
+    def cross_break(to: Reading) -> int:
+        """Energy from the anchor to ``to``, a break the next reading confirmed (or a trailing rollover)."""
+        rolled = _rollover_increase(anchor, to, max_power_w)
+        if rolled is not None:
+            anomalies.append(("meter_rollover", f"register rolled over from {_describe(anchor)} to {_describe(to)}"))
+            return rolled
+        moved = f"from {_describe(anchor)} to {_describe(to)}"
+        if to[1] < anchor[1] and to[1] <= _plausible_wh(anchor, to, max_power_w):
+            anomalies.append(("meter_reset", f"register reset {moved}: {to[1]} Wh counted from zero"))
+            return to[1]
+        anomalies.append(("meter_reset", f"register jumped {moved}: that interval's energy is unknown, not billed"))
+        return 0
+
+    for reading in readings[1:]:
+        if _continues(anchor, reading, max_power_w):
+            if pending is not None:
+                anomalies.append(_glitch(pending, "the next reading continues from the one before"))
+                pending = None
+            delivered += reading[1] - anchor[1]
+        elif pending is not None and _continues(pending, reading, max_power_w):
+            delivered += cross_break(pending)
+            points.append((pending[0], delivered))
+            delivered += reading[1] - pending[1]
+            pending = None
+        else:
+            if pending is not None:
+                anomalies.append(_glitch(pending, "no reading continues from it"))
+            pending = reading
+            continue
+        points.append((reading[0], delivered))
+        anchor = reading
+    if pending is not None:
+        if _rollover_increase(anchor, pending, max_power_w) is not None:
+            delivered += cross_break(pending)
+            points.append((pending[0], delivered))
+        else:
+            anomalies.append(_glitch(pending, "no reading continues from it"))
+    return MeterCurve(tuple(points), tuple(anomalies))
+
+
+def delivered_curve(readings: Sequence[Reading], max_power_w: int) -> MeterCurve:
+    """The delivered energy along ``readings`` (register Wh, the first at the start, the last at the stop)."""
+    ordered = sorted(readings, key=lambda reading: reading[0])
+    valid = [reading for reading in ordered if 0 <= reading[1] < REGISTER_LIMIT_WH]
+    invalid = tuple(
+        _glitch(reading, "negative" if reading[1] < 0 else "beyond any register")
+        for reading in ordered
+        if not 0 <= reading[1] < REGISTER_LIMIT_WH
+    )
+    if not valid:
+        return MeterCurve((), invalid)
+    if len(valid) > 1 and _continues(valid[0], valid[-1], max_power_w):
+        curve = _between_agreeing_ends(valid)
+    else:
+        curve = _followed(valid, max_power_w)
+    return MeterCurve(curve.points, invalid + curve.anomalies)
 
 
 def idle_start(
@@ -90,15 +222,17 @@ def build_usage(
     *,
     started_at: datetime,
     ended_at: datetime,
-    readings: Sequence[tuple[datetime, int]],
+    readings: Sequence[Reading],
     status_events: Iterable[tuple[datetime, str]],
     max_power_w: int,
 ) -> Usage:
-    """``readings`` are register values in Wh in time order, the first one being the meter at the start."""
-    curve = delivered_curve(readings, max_power_w) or ((started_at, 0),)
+    """``readings`` are register values in Wh, the first one being the meter at the start (see above)."""
+    meter = delivered_curve(readings, max_power_w)
+    curve = meter.points or ((started_at, 0),)
     return Usage(
         started_at=started_at,
         ended_at=ended_at,
         curve=curve,
         charging_ended_at=idle_start(curve, status_events, ended_at),
+        anomalies=meter.anomalies,
     )

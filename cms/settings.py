@@ -213,6 +213,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands an unacknowledged message to another worker after this long. It must outlast every ETA
+# (retries back off up to 10 minutes), so it stays long; a worker killed inside pricing is covered by the
+# pricing sweep instead (see billing.tasks).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
@@ -226,7 +230,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Local authorization lists: stations that were offline at a token change, or reconnected, catch up.
     "accounts-sync-local-lists": {"task": "accounts.sync_local_lists", "schedule": 60.0},
     # Billing: each job is idempotent, so a missed or doubled run is harmless.
-    "billing-price-missing-sessions": {"task": "billing.tasks.price_missing_sessions", "schedule": 900.0},
+    # Pricing sweep every minute: a session whose task died with its worker is priced within two minutes.
+    "billing-price-missing-sessions": {"task": "billing.tasks.price_missing_sessions", "schedule": 60.0},
     "billing-retry-failed-payments": {"task": "billing.tasks.retry_failed_payments", "schedule": 600.0},
     "billing-renew-subscriptions": {"task": "billing.tasks.renew_subscriptions", "schedule": 900.0},
     "billing-issue-monthly-statements": {"task": "billing.tasks.issue_monthly_statements", "schedule": 3600.0},

@@ -15,6 +15,9 @@ class SessionCharge(models.Model):
         FREE = "free", "Free"
         NO_TARIFF = "no_tariff", "No tariff applied"
         NO_CUSTOMER = "no_customer", "No customer to bill"
+        # The session's data cannot be priced by any rule (it stopped before it started, lasted months, or
+        # prices beyond any amount): nothing billed, the reason in ``breakdown["held"]`` and on the session.
+        HELD = "held", "Held for review"
 
     transaction = models.OneToOneField(
         "charging_sessions.Transaction", on_delete=models.PROTECT, related_name="charge"

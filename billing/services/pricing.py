@@ -2,15 +2,18 @@
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db import transaction as db_transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from billing.app_settings import app_settings
 from billing.hooks import pause_point
 from billing.models import SessionCharge, Subscription, Tariff, TariffPeriod
+from billing.money import ZERO
 from billing.pricing import Price, TariffSpec, price_session
 from billing.selectors import (
     allowance_of,
@@ -22,6 +25,7 @@ from billing.selectors import (
     timezone_for,
 )
 from billing.services.invoices import invoice_add_session
+from sessions.anomalies import anomalies_record, anomaly
 
 logger = logging.getLogger(__name__)
 
@@ -38,71 +42,149 @@ def session_charge_create(*, transaction_id: int) -> SessionCharge | None:
     """Price a stopped session and bill it. Idempotent: a second call returns the first charge.
 
     The session row is locked first, so concurrent calls wait and then find the charge; the charge's
-    one-to-one key on the session is the database's own guarantee behind that.
+    one-to-one key on the session is the database's own guarantee behind that. Never raises for the
+    session's own data: what no rule can price is held for review (see ``SessionCharge.Status.HELD``),
+    and every meter reading set aside is recorded on the session.
     """
-    from sessions.models import Transaction
-
     try:
-        with db_transaction.atomic():
-            priced = SessionCharge.objects.filter(transaction_id=OuterRef("pk"))
-            session = (
-                Transaction.objects.select_for_update(of=("self",))
-                .select_related("station__site", "user", "id_token__owner")
-                .annotate(already_priced=Exists(priced))
-                .filter(pk=transaction_id)
-                .first()
-            )
-            if session is None:
-                logger.warning("pricing: no such session", extra={"transaction_id": transaction_id})
-                return None
-            if session.already_priced:
-                return SessionCharge.objects.get(transaction_id=session.pk)
-            if session.stopped_at is None:
-                logger.warning("pricing: session not stopped yet", extra={"transaction_id": transaction_id})
-                return None
-            charge = _priced(session)
-            if charge.status == SessionCharge.Status.BILLABLE:
-                invoice_add_session(charge=charge)
-            else:
-                charge.save()
-            pause_point("price_session")
+        charge = _charge_create(transaction_id)
     except IntegrityError:
         # Lost a race the row lock could not prevent: the other pricing stands.
         return SessionCharge.objects.filter(transaction_id=transaction_id).first()
-    logger.info(
-        "session priced",
-        extra={"transaction_id": transaction_id, "status": charge.status, "gross": str(charge.gross_amount)},
-    )
+    except _DATA_ERRORS as error:
+        # A rule below should have caught it; hold the session rather than fail on it again and again.
+        logger.exception("pricing: the session's data broke pricing", extra={"transaction_id": transaction_id})
+        charge = _charge_hold(transaction_id, f"pricing failed: {type(error).__name__}: {error}")
+    if charge is not None:
+        logger.info(
+            "session priced",
+            extra={"transaction_id": transaction_id, "status": charge.status, "gross": str(charge.gross_amount)},
+        )
     return charge
 
 
-def sessions_price_missing(*, now: datetime | None = None, settle_minutes: int = 10, days: int = 7) -> int:
-    """Price the stopped sessions of the last ``days`` that have no charge (a pricing task that was never
-    queued, e.g. the broker was down at the stop). Run by Celery beat; pricing is idempotent anyway."""
+# Raised by bad data, not by a broken database connection (OperationalError) or a bug (TypeError, ...).
+_DATA_ERRORS = (DataError, ArithmeticError, ValueError)
+# The largest amount a charge can store (``AMOUNT``: 14 digits, 4 decimals).
+_AMOUNT_LIMIT = Decimal(10) ** 10
+_MAX_METER_ANOMALIES = 20
+# A station's clock may run a little ahead of ours; beyond this a timestamp is not a real moment yet.
+_CLOCK_TOLERANCE = timedelta(hours=1)
+
+
+def _locked_session(transaction_id: int):
+    from sessions.models import Transaction
+
+    priced = SessionCharge.objects.filter(transaction_id=OuterRef("pk"))
+    return (
+        Transaction.objects.select_for_update(of=("self",))
+        .select_related("station__site", "user", "id_token__owner")
+        .annotate(already_priced=Exists(priced))
+        .filter(pk=transaction_id)
+        .first()
+    )
+
+
+def _charge_create(transaction_id: int) -> SessionCharge | None:
+    with db_transaction.atomic():
+        session = _locked_session(transaction_id)
+        if session is None:
+            logger.warning("pricing: no such session", extra={"transaction_id": transaction_id})
+            return None
+        if session.already_priced:
+            return SessionCharge.objects.get(transaction_id=session.pk)
+        if session.stopped_at is None:
+            logger.warning("pricing: session not stopped yet", extra={"transaction_id": transaction_id})
+            return None
+        charge = _priced(session)
+        if charge.status == SessionCharge.Status.BILLABLE:
+            invoice_add_session(charge=charge)
+        else:
+            charge.save()
+        pause_point("price_session")
+    return charge
+
+
+def _charge_hold(transaction_id: int, reason: str) -> SessionCharge | None:
+    with db_transaction.atomic():
+        session = _locked_session(transaction_id)
+        if session is None:
+            return None
+        if session.already_priced:
+            return SessionCharge.objects.get(transaction_id=session.pk)
+        charge = _held(session, driver_of(session), operator_for(session.station), reason)
+        charge.save()
+    return charge
+
+
+def sessions_price_missing(*, now: datetime | None = None, settle_seconds: int = 60, days: int = 7) -> int:
+    """Price the stopped sessions of the last ``days`` that have no charge: a pricing task that was never
+    queued (the broker was down at the stop) or died with its worker. Run by Celery beat every minute and
+    by each worker as it starts; pricing is idempotent, so racing the session's own task costs nothing.
+
+    Ages are read from our own clock (``created_at``, ``updated_at``), never the station's timestamps, so
+    a session stamped 1970 or 2099 is still found. One session failing never stops the others: it is
+    logged, recorded on the session, and tried again on the next run. Returns how many were priced.
+    """
     from sessions.models import Transaction
 
     now = now or timezone.now()
     missing = (
         Transaction.objects.filter(
             status=Transaction.Status.COMPLETED,
-            started_at__gte=now - timedelta(days=days),
-            stopped_at__lte=now - timedelta(minutes=settle_minutes),
+            created_at__gte=now - timedelta(days=days),
+            updated_at__lte=now - timedelta(seconds=settle_seconds),
         )
         .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
+        .order_by("created_at")
         .values_list("pk", flat=True)
     )
     count = 0
     for transaction_id in list(missing[:1000]):
-        count += session_charge_create(transaction_id=transaction_id) is not None
+        try:
+            count += session_charge_create(transaction_id=transaction_id) is not None
+        except Exception as error:
+            logger.exception("pricing sweep: session not priced, going on", extra={"transaction_id": transaction_id})
+            _record_failure(transaction_id, error)
     return count
 
 
+def _record_failure(transaction_id: int, error: Exception) -> None:
+    try:
+        anomalies_record(
+            transaction_id=transaction_id,
+            entries=[anomaly("pricing_failed", f"{type(error).__name__}: {error}; retried by the next sweep")],
+        )
+    except Exception:  # the database itself may be what failed; the log above has it
+        logger.exception("pricing sweep: could not record the failure", extra={"transaction_id": transaction_id})
+
+
+def _unpriceable(session) -> str:
+    """Why no rule can price this session's times, or ""."""
+    started, stopped = session.started_at, session.stopped_at
+    if stopped < started:
+        return f"stopped ({stopped.isoformat()}) before it started ({started.isoformat()})"
+    if stopped > timezone.now() + _CLOCK_TOLERANCE:
+        return f"stopped in the future ({stopped.isoformat()})"
+    if stopped - started > timedelta(days=app_settings.MAX_SESSION_DAYS):
+        return (f"lasted from {started.isoformat()} to {stopped.isoformat()}, longer than "
+                f"{app_settings.MAX_SESSION_DAYS} days")
+    return ""
+
+
 def _priced(session) -> SessionCharge:
-    """The session's charge, not saved yet; the subscription's included energy is consumed here."""
+    """The session's charge, not saved yet; the subscription's included energy is consumed here.
+
+    Should be called while holding a SELECT FOR UPDATE lock on the session.
+    """
     user = driver_of(session)
     operator = operator_for(session.station)
-    tariff = tariff_for(station=session.station, user=user, at=session.started_at)
+    reason = _unpriceable(session)
+    if reason:
+        return _held(session, user, operator, reason)
     usage = session_usage(session)
+    anomalies_record(transaction_id=session.pk, entries=_meter_anomalies(usage.anomalies))
+    tariff = tariff_for(station=session.station, user=user, at=session.started_at)
     subscription = None
     if tariff is None:
         price = None
@@ -112,6 +194,8 @@ def _priced(session) -> SessionCharge:
             subscription = Subscription.objects.select_for_update().select_related("plan").get(pk=live.pk)
         spec = TariffSpec.from_model(tariff, timezone_for(session.station, operator))
         price = price_session(spec, usage, allowance_of(subscription, tariff.currency))
+        if abs(price.gross) >= _AMOUNT_LIMIT:
+            return _held(session, user, operator, f"{usage.energy_wh} Wh would cost {price.gross} {price.currency}")
     if subscription is not None and price.included_wh:
         Subscription.objects.filter(pk=subscription.pk).update(
             included_wh_used=F("included_wh_used") + price.included_wh
@@ -126,14 +210,35 @@ def _priced(session) -> SessionCharge:
         currency=price.currency if price else "",
         energy_wh=usage.energy_wh,
         included_energy_wh=price.included_wh if price else 0,
-        charging_seconds=int((usage.charging_until - usage.started_at).total_seconds()),
-        idle_seconds=int((usage.ended_at - usage.charging_until).total_seconds()),
-        net_amount=price.net if price else 0,
-        tax_rate=price.tax_rate if price else 0,
-        tax_amount=price.tax if price else 0,
-        gross_amount=price.gross if price else 0,
+        charging_seconds=max(0, int((usage.charging_until - usage.started_at).total_seconds())),
+        idle_seconds=max(0, int((usage.ended_at - usage.charging_until).total_seconds())),
+        net_amount=price.net if price else ZERO,
+        tax_rate=price.tax_rate if price else ZERO,
+        tax_amount=price.tax if price else ZERO,
+        gross_amount=price.gross if price else ZERO,
         breakdown={**price.as_dict(), "detail": price.detail} if price else {},
         session_started_at=session.started_at,
+    )
+
+
+def _meter_anomalies(found: tuple[tuple[str, str], ...]) -> list[dict]:
+    """The session's record of the meter readings set aside; a station sending thousands of bad readings
+    gets the first ones and a count, not thousands of entries."""
+    entries = [anomaly(code, detail) for code, detail in found[:_MAX_METER_ANOMALIES]]
+    if len(found) > _MAX_METER_ANOMALIES:
+        entries.append(anomaly("meter_glitch", f"and {len(found) - _MAX_METER_ANOMALIES} more readings set aside"))
+    return entries
+
+
+def _held(session, user, operator, reason: str) -> SessionCharge:
+    """A charge that bills nothing and says why, for the operator to review; recorded on the session too."""
+    logger.warning("pricing: session held for review", extra={"transaction_id": session.pk, "reason": reason})
+    anomalies_record(transaction_id=session.pk, entries=[anomaly("pricing_held", reason)])
+    return SessionCharge(
+        transaction=session, status=SessionCharge.Status.HELD, operator=operator, user=user, currency="",
+        energy_wh=0, charging_seconds=0, idle_seconds=0, net_amount=ZERO, tax_rate=ZERO, tax_amount=ZERO,
+        gross_amount=ZERO,
+        breakdown={"held": reason}, session_started_at=session.started_at,
     )
 
 

@@ -218,32 +218,80 @@ def at(minute: int) -> datetime:
     ids=["plain", "rollover-decimal", "rollover-binary", "reset", "replaced", "glitch"],
 )
 def test_meter_register_resets_rollovers_and_glitches(readings, delivered):
-    assert delivered_curve(readings, max_power_w=400_000)[-1][1] == delivered
+    assert delivered_curve(readings, max_power_w=400_000).energy_wh == delivered
+
+
+@pytest.mark.parametrize("glitch", [0, -1, -5_000, 10**18])
+def test_one_low_or_absurd_reading_is_discarded_and_flagged_not_taken_for_a_reset(glitch):
+    # The session: meterStart 100000, one bad reading among five, meterStop 105000.
+    values = [100_000, 101_000, 102_000, glitch, 103_000, 104_000, 105_000]
+    curve = delivered_curve([(at(15 * index), value) for index, value in enumerate(values)], 400_000)
+    assert curve.energy_wh == 5_000
+    assert [point[1] for point in curve.points] == [0, 1_000, 2_000, 3_000, 4_000, 5_000]
+    assert curve.anomalies == (("meter_glitch", f"reading {glitch} Wh at {at(45).isoformat()} discarded: "
+                                + ("off the rising run from the first reading to the last" if glitch == 0
+                                   else "negative" if glitch < 0 else "beyond any register")),)
+
+
+def test_a_glitch_in_a_session_that_rolled_over_is_discarded_too():
+    values = [999_990_000, 999_995_000, 0, 999_999_000, 2_000, 6_000]
+    curve = delivered_curve([(at(15 * index), value) for index, value in enumerate(values)], 400_000)
+    assert curve.energy_wh == 16_000
+    assert [code for code, _ in curve.anomalies] == ["meter_glitch", "meter_rollover"]
+
+
+def test_a_drop_far_from_a_wrap_boundary_is_no_rollover():
+    # 50 kWh on the register, then 100 Wh after a 30-hour gap: wrapping at 10^7 would be plausible energy
+    # at 400 kW, but 50 kWh is nowhere near the top of the range. Confirmed by the stop, it is a reset.
+    readings = [(at(0), 50_000), (at(1800), 100), (at(1815), 1_100)]
+    curve = delivered_curve(readings, 400_000)
+    assert curve.energy_wh == 1_100
+    assert [code for code, _ in curve.anomalies] == ["meter_reset"]
+
+
+def test_a_lone_low_meter_stop_is_a_glitch_and_the_last_good_reading_counts():
+    readings = [(at(0), 100_000), (at(15), 101_000), (at(30), 102_000), (at(45), 0)]
+    curve = delivered_curve(readings, 400_000)
+    assert curve.energy_wh == 2_000
+    assert [code for code, _ in curve.anomalies] == ["meter_glitch"]
+
+
+def test_an_implausible_jump_that_persists_is_not_billed_but_counting_goes_on():
+    readings = [(at(0), 10_000), (at(15), 12_000), (at(30), 900_000), (at(45), 902_000), (at(60), 903_000)]
+    curve = delivered_curve(readings, 400_000)
+    assert curve.energy_wh == 2_000 + 3_000
+    assert [code for code, _ in curve.anomalies] == ["meter_reset"]
+
+
+def test_a_negative_meter_start_counts_from_the_first_valid_reading():
+    curve = delivered_curve([(at(0), -100), (at(15), 5_000), (at(30), 7_000)], 400_000)
+    assert curve.energy_wh == 2_000
+    assert [code for code, _ in curve.anomalies] == ["meter_glitch"]
 
 
 def test_idle_starts_when_the_status_says_charging_stopped():
     curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(60), 10_000), (at(90), 10_000)], 400_000)
     events = [(at(0), "Preparing"), (at(1), "Charging"), (at(58), "SuspendedEV"), (at(59), "Finishing")]
-    assert idle_start(curve, events, at(100)) == at(58)
+    assert idle_start(curve.points, events, at(100)) == at(58)
 
 
 def test_idle_never_starts_before_energy_stopped_rising():
     # The station said SuspendedEV at 20 min, but the register was still below its final value at 60 min.
     curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(60), 8_000), (at(90), 10_000), (at(99), 10_000)],
                             400_000)
-    assert idle_start(curve, [(at(20), "SuspendedEV")], at(100)) == at(60)
+    assert idle_start(curve.points, [(at(20), "SuspendedEV")], at(100)) == at(60)
 
 
 def test_idle_from_a_flat_energy_tail_without_status_history():
     curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(45), 7_000), (at(60), 7_000), (at(90), 7_000)],
                             400_000)
-    assert idle_start(curve, [], at(95)) == at(45)
+    assert idle_start(curve.points, [], at(95)) == at(45)
 
 
 def test_a_pause_in_the_middle_is_not_idle_time():
     curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(45), 5_000), (at(60), 9_000)], 400_000)
     events = [(at(1), "Charging"), (at(30), "SuspendedEVSE"), (at(46), "Charging")]
-    assert idle_start(curve, events, at(60)) is None
+    assert idle_start(curve.points, events, at(60)) is None
 
 
 def test_usage_of_a_session_with_a_status_after_the_stop_only_counts_until_the_stop():

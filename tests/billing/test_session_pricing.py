@@ -89,15 +89,20 @@ def test_session_ended_prices_the_session_after_the_commit(
 
 
 def test_the_sweep_prices_stopped_sessions_whose_task_was_lost(make_session, make_tariff, operator, driver):
+    from sessions.models import Transaction
+
     make_tariff()
     lost = make_session(user=driver)
     running = make_session(user=driver, stopped=False, started_at=T0 + timedelta(hours=3))
     just_stopped = make_session(user=driver, started_at=T0 + timedelta(hours=5), minutes=60)
-    now = just_stopped.stopped_at + timedelta(minutes=5)
+    now = timezone.now()
+    # Ages come from our own clock: the lost one was stored two minutes ago, the other one just now.
+    Transaction.objects.filter(pk__in=[lost.pk, running.pk]).update(updated_at=now - timedelta(minutes=2))
     assert services.sessions_price_missing(now=now) == 1
     assert services.sessions_price_missing(now=now) == 0
     assert SessionCharge.objects.get().transaction == lost
-    assert services.sessions_price_missing(now=now + timedelta(minutes=10)) == 1
+    assert services.sessions_price_missing(now=now + timedelta(minutes=1)) == 1
+    assert SessionCharge.objects.filter(transaction=just_stopped).exists()
     assert not SessionCharge.objects.filter(transaction=running).exists()
 
 
@@ -288,5 +293,5 @@ def test_the_sweep_leaves_stops_of_unknown_transactions_unpriced(make_session, m
     make_tariff()
     unmatched = make_session(user=driver)
     Transaction.objects.filter(pk=unmatched.pk).update(status=Transaction.Status.UNMATCHED)
-    assert services.sessions_price_missing(now=unmatched.stopped_at + timedelta(hours=1)) == 0
+    assert services.sessions_price_missing(now=timezone.now() + timedelta(hours=1)) == 0
     assert not SessionCharge.objects.exists()
