@@ -222,6 +222,16 @@ class FleetStation:
             else:
                 await asyncio.sleep(1.0)  # the CSMS failed: the same message again in a moment
 
+    async def replay(self, messages: list[Queued]) -> list[Outcome]:
+        """Send queued messages again, in the given order, whatever was answered before (a station that lost
+        track of what it delivered); each with the payload it was first sent with."""
+        outcomes = []
+        for message in messages:
+            if message.payload is None:
+                message.payload = message.build()
+            outcomes.append(await self._call(message.action, _payload(message.action, message.payload), message.key))
+        return outcomes
+
     async def drained(self) -> None:
         while self.queue:
             await asyncio.sleep(0.05)
@@ -267,26 +277,7 @@ class FleetStation:
         await self._status(connector_id, "Available")
 
     def _meter_values(self, session: str, connector_id: int, value: int, at: datetime):
-        def build():
-            sample = {
-                "timestamp": iso(at),
-                "sampled_value": [
-                    {
-                        "value": str(value),
-                        "measurand": ENERGY,
-                        "unit": "Wh",
-                        "context": "Sample.Periodic",
-                        "location": "Outlet",
-                    },
-                ],
-            }
-            return {
-                "connector_id": connector_id,
-                "transaction_id": self.transaction_ids[session],
-                "meter_value": [sample],
-            }
-
-        return build
+        return lambda: meter_values(self.transaction_ids[session], connector_id, value, at)
 
     async def _status(self, connector_id: int, status: str) -> None:
         await self._live(
@@ -305,6 +296,22 @@ class FleetStation:
             await self._live(call.Heartbeat())
             await asyncio.sleep(0.2)
         return count
+
+
+def meter_values(transaction_id: int, connector_id: int, value: int, at: datetime) -> dict:
+    """A MeterValues payload with one energy register reading."""
+    sampled = {
+        "value": str(value),
+        "measurand": ENERGY,
+        "unit": "Wh",
+        "context": "Sample.Periodic",
+        "location": "Outlet",
+    }
+    return {
+        "connector_id": connector_id,
+        "transaction_id": transaction_id,
+        "meter_value": [{"timestamp": iso(at), "sampled_value": [sampled]}],
+    }
 
 
 def _action(payload) -> str:
