@@ -61,6 +61,7 @@ def nodes(django_db_blocker, transactional_db):
 
 @pytest.fixture
 def postgres_proxy():
+    """A proxy in front of PostgreSQL; list it before ``nodes`` in a test, so the node stops first."""
     db = settings.DATABASES["default"]
     with FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
         yield proxy
@@ -68,6 +69,7 @@ def postgres_proxy():
 
 @pytest.fixture
 def redis_proxy():
+    """A proxy in front of Redis; list it before ``nodes`` in a test, so the node stops first."""
     target = urlsplit(settings.REDIS_URL)
     with FaultProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
         yield proxy

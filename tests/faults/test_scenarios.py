@@ -2,6 +2,8 @@
 database holds exactly what the stations were answered (see ``tests.faults.fleet.ledger_check``)."""
 
 import asyncio
+import json
+import os
 import random
 import signal
 import time
@@ -11,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from tests.conftest import _database_url, _free_port
+from tests.conftest import ROOT, _database_url, _free_port
 from tests.factories import STATION_PASSWORD
 from tests.faults.conftest import PRICE_PER_KWH
 from tests.faults.fleet import (
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 # How long PostgreSQL or Redis stays away (the issue asks for 30 s).
 OUTAGE_SECONDS = 30
 FLEET_SIZE = 12
+FIGURES = ROOT / "var" / "faults-figures.jsonl"
 # Sessions of about 10 s through an outage: each station is mid-session at the cut, and the backlog is a few
 # sessions per station (drivers keep charging while the CSMS answers errors).
 OUTAGE_SESSIONS = {"samples": 4, "interval": 2.0}
@@ -44,7 +47,9 @@ async def checked(fleet: Fleet, started: float, **measured) -> dict:
     figures = measured | await sync_to_async(sessions_priced)(within=20)
     figures |= await sync_to_async(ledger_check)(fleet.ledger, price_per_kwh=PRICE_PER_KWH)
     figures["seconds"] = round(time.monotonic() - started, 1)
-    print("\nfigures:", figures)  # the lane runs with -s: the figures of each scenario
+    scenario = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    with open(FIGURES, "a") as lane_report:  # scripts/test-faults prints them at the end
+        lane_report.write(json.dumps({"scenario": scenario, **figures}) + "\n")
     return figures
 
 
