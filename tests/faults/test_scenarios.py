@@ -2,6 +2,7 @@
 database holds exactly what the stations were answered (see ``tests.faults.fleet.ledger_check``)."""
 
 import asyncio
+import copy
 import json
 import os
 import random
@@ -69,6 +70,29 @@ async def test_a_fleet_without_faults_matches_its_ledger(nodes, fleet_ids, prici
     figures = await checked(fleet, started)
     assert figures["callerrors"] == {} and figures["lost"] == {}
     assert figures["completed"] >= FLEET_SIZE
+    await sync_to_async(_the_check_sees_a_difference)(fleet.ledger)
+
+
+def _the_check_sees_a_difference(ledger) -> None:
+    """A reading the ledger lacks, a different meterStop, a missing invoice line, a lost reading: each fails it."""
+    from billing.models import InvoiceLine
+    from sessions.models import MeterSample
+
+    def fails(ledger, what):
+        with pytest.raises(AssertionError):
+            ledger_check(ledger, price_per_kwh=PRICE_PER_KWH)
+            pytest.fail(f"ledger_check missed {what}")
+
+    without_a_reading = copy.deepcopy(ledger)
+    without_a_reading.outcomes.remove(without_a_reading.accepted("MeterValues")[0])
+    fails(without_a_reading, "a stored reading no station was answered for")
+    other_stop = copy.deepcopy(ledger)
+    other_stop.accepted("StopTransaction")[0].payload["meter_stop"] += 1
+    fails(other_stop, "a meterStop other than the one accepted")
+    InvoiceLine.objects.filter(pk=InvoiceLine.objects.exclude(session_charge=None).first().pk).delete()
+    fails(ledger, "a priced session missing from the invoices")
+    MeterSample.objects.filter(pk=MeterSample.objects.first().pk).delete()
+    fails(ledger, "a lost reading")
 
 
 async def _deliver_offline_queue_twice_out_of_order(station, node_url: str, dead_url: str, rng) -> list:
