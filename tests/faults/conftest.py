@@ -77,7 +77,8 @@ def redis_proxy():
 
 @pytest.fixture
 def fleet_ids(request, transactional_db, django_user_model):
-    """``fleet_ids(n)``: n registered stations, each with a driver whose tag it charges, one tariff, one operator."""
+    """``fleet_ids(n)``: n registered stations, a driver with a tag for each of their two connectors, one tariff,
+    one operator."""
     from accounts.models import IdToken
     from billing.models import Operator, Tariff
     from stations.services import station_create
@@ -95,8 +96,11 @@ def fleet_ids(request, transactional_db, django_user_model):
         ids = [f"{prefix}-{n:02d}" for n in range(count)]
         for ocpp_id in ids:
             station_create(ocpp_id=ocpp_id, password=STATION_PASSWORD)
-            driver = django_user_model.objects.create_user(email=f"{ocpp_id.lower()}@drivers.example", password="x")
-            IdToken.objects.create(token=tag_of(ocpp_id), owner=driver)
+            for connector_id in (1, 2):
+                driver = django_user_model.objects.create_user(
+                    email=f"{tag_of(ocpp_id, connector_id).lower()}@drivers.example", password="x"
+                )
+                IdToken.objects.create(token=tag_of(ocpp_id, connector_id), owner=driver)
         return ids
 
     return make

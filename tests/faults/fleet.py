@@ -53,6 +53,7 @@ class Outcome:
     payload: dict
     key: str  # the station's own name for the message: replays of one message share it
     at: float  # time.monotonic() when sent
+    answered_at: float | None = None
     result: dict | None = None
     error: str = ""  # CALLERROR code
     lost: str = ""  # "timeout" (socket open, no answer) or "closed" (the socket went while waiting)
@@ -61,6 +62,7 @@ class Outcome:
 @dataclass
 class Ledger:
     outcomes: list[Outcome] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # queued messages a station gave up on
 
     def accepted(self, action: str | None = None) -> list[Outcome]:
         return [o for o in self.outcomes if o.result is not None and action in (None, o.action)]
@@ -80,6 +82,7 @@ class Ledger:
             "accepted": len(self.accepted()),
             "callerrors": dict(Counter(o.error for o in self.errors())),
             "lost": dict(Counter(o.lost for o in self.lost())),
+            "dropped": len(self.dropped),
         }
 
 
@@ -179,6 +182,7 @@ class FleetStation:
             raise
         finally:
             closed.cancel()
+        outcome.answered_at = time.monotonic()
         if answer not in done:
             answer.cancel()
             outcome.lost = "closed"
@@ -214,6 +218,10 @@ class FleetStation:
                 continue
             message = self.queue[0]
             if message.payload is None:
+                if message.action != "StartTransaction" and message.session not in self.transaction_ids:
+                    self.queue.popleft()  # its start was refused outright: there is no transactionId to send
+                    self.ledger.dropped.append(message.key)
+                    continue
                 message.payload = message.build()
             outcome = await self._call(message.action, _payload(message.action, message.payload), message.key)
             if outcome.result is not None:
@@ -222,6 +230,7 @@ class FleetStation:
                 self.queue.popleft()
             elif outcome.error and outcome.error not in RETRIED_ERRORS:
                 self.queue.popleft()  # the message itself is wrong: sending it again cannot help
+                self.ledger.dropped.append(message.key)
             elif outcome.lost:
                 return  # reconnect, then send it again
             else:
@@ -397,8 +406,9 @@ class Fleet:
         await asyncio.gather(*self._tasks, *self._sessions, return_exceptions=True)
 
 
-def tag_of(station_id: str) -> str:
-    return f"TAG-{station_id}"
+def tag_of(station_id: str, connector_id: int = 1) -> str:
+    """The tag of the driver who charges at this station's connector (each connector has its own)."""
+    return f"TAG-{station_id}" if connector_id == 1 else f"TAG-{station_id}-{connector_id}"
 
 
 # --- the database compared with the ledger ---
@@ -416,6 +426,13 @@ def ledger_check(ledger: Ledger, *, price_per_kwh: Decimal) -> dict:
         expected_starts[o.result["transaction_id"]] = o
     for key, ids in ids_of_start.items():
         assert len(ids) == 1, f"replays of one StartTransaction got different transaction ids: {key} {ids}"
+    refused = [
+        (o.key, o.result["id_tag_info"])
+        for o in ledger.accepted("StartTransaction")
+        if o.result["id_tag_info"]["status"] != "Accepted"
+    ]
+    assert refused == [], f"starts of valid tags refused: {refused}"
+    assert ledger.dropped == [], f"queued messages the stations had to give up on: {ledger.dropped}"
     sessions = {t.pk: t for t in Transaction.objects.select_related("station")}
     assert set(sessions) == set(expected_starts), (
         f"transactions in the database {sorted(sessions)} != accepted starts {sorted(expected_starts)}"
