@@ -184,6 +184,12 @@ async def test_offline_queues_replayed_twice_out_of_order_count_once(nodes, flee
     assert figures["replayed"] == 5 * 20
 
 
+def in_flight(ledger, stations: set[str]) -> bool:
+    return any(
+        o.answered_at is None and o.station in stations and o.action in TRANSACTION_ACTIONS for o in ledger.outcomes
+    )
+
+
 def spanning(ledger, stations: set[str], moment: float) -> list[int]:
     """Transactions of ``stations`` started (answered) before ``moment`` and stopped (answered) after it."""
     started = {o.result["transaction_id"]: o.at for o in ledger.accepted("StartTransaction") if o.station in stations}
@@ -202,6 +208,10 @@ async def test_a_node_killed_mid_transaction_its_stations_move_and_nothing_is_lo
     try:
         await fleet.connected()
         await asyncio.sleep(3)
+        doomed_ids = {s.id for s in fleet.stations[::2]}
+        deadline = time.monotonic() + 3  # kill with a transaction message in flight, if one comes soon
+        while not in_flight(fleet.ledger, doomed_ids) and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
         killed_at = time.monotonic()
         doomed.process.send_signal(signal.SIGKILL)  # no goodbye, no flush: only what was committed survives
         await sync_to_async(doomed.process.wait)(10)
