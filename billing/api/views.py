@@ -58,6 +58,7 @@ class TariffViewSet(viewsets.ModelViewSet):
     """Tariffs: finance and operator admins manage them, analysts read them."""
 
     serializer_class = TariffSerializer
+    lookup_value_converter = "int"
     permission_classes = [role_permission(*MONEY_ROLES, read_only=(Role.ANALYST,))]
     queryset = Tariff.objects.prefetch_related("periods").order_by("name", "-valid_from")
 
@@ -70,6 +71,7 @@ class TariffViewSet(viewsets.ModelViewSet):
 )
 class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = InvoiceSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         user = self.request.user
@@ -160,6 +162,7 @@ class DunningViewSet(viewsets.ReadOnlyModelViewSet):
     """Failed payments being retried, and those given up on."""
 
     serializer_class = PaymentSerializer
+    lookup_value_converter = "int"
     permission_classes = [role_permission(*MONEY_ROLES)]
 
     def get_queryset(self):

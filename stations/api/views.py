@@ -96,7 +96,7 @@ class StationViewSet(
     permission_classes = [IsOperatorAdmin]
     lookup_field = "ocpp_id"
     lookup_url_kwarg = "ocpp_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_converter = "str"
     queryset = Station.objects.select_related("site").prefetch_related(
         Prefetch("connectors", queryset=Connector.objects.order_by("connector_id"))
     )
@@ -217,6 +217,7 @@ class StationViewSet(
 )
 class StationCommandViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsOperatorAdmin]
+    lookup_value_converter = "int"
     serializer_class = StationCommandSerializer
     queryset = StationCommand.objects.select_related("station", "requested_by")
 
