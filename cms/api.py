@@ -5,6 +5,8 @@ Wired in ``REST_FRAMEWORK`` and ``SPECTACULAR_SETTINGS``: an endpoint gets them 
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, pagination, status
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -84,6 +86,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
 
 ERROR_COMPONENT = "Error"
+ERROR_REF = f"#/components/schemas/{ERROR_COMPONENT}"
 ERROR_SCHEMA = {
     "type": "object",
     "description": "`detail` says what is wrong with the request as a whole; a field's problems are listed under "
@@ -105,7 +108,7 @@ ERROR_DESCRIPTIONS = {
 def _error_response(description: str) -> dict:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}},
+        "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
     }
 
 
@@ -130,6 +133,27 @@ def error_responses_hook(result, generator, request, public):
             for code in sorted(wanted - set(responses)):
                 responses[code] = _error_response(ERROR_DESCRIPTIONS[code])
             for code, response in responses.items():
-                if code in ERROR_DESCRIPTIONS and "content" not in response:
+                if code not in ERROR_DESCRIPTIONS:
+                    continue
+                if "content" not in response:
                     response.update(_error_response(response.get("description") or ERROR_DESCRIPTIONS[code]))
+                    continue
+                # A body of its own (a command's outcome), or the generic error (field errors, the NUL guard).
+                for media in response["content"].values():
+                    if media.get("schema", {}).get("$ref") != ERROR_REF:
+                        media["schema"] = {"anyOf": [media["schema"], {"$ref": ERROR_REF}]}
     return result
+
+
+def bad_request(request, exception):
+    """``handler400`` (a malformed body Django itself refuses, e.g. too many fields): JSON under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "The request is malformed."}, status=status.HTTP_400_BAD_REQUEST)
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request, exception):
+    """``handler404``: an unknown URL under /api/ is answered in JSON, like every other API error; pages get HTML."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

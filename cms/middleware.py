@@ -5,6 +5,7 @@ import json
 from django.http import JsonResponse
 
 NUL = "\x00"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _holds_nul(value) -> bool:
@@ -39,8 +40,11 @@ def _where_nul(request) -> str | None:
     if content_type == "application/json" or content_type.endswith("+json"):
         if _json_body_holds_nul(request):
             return "the JSON body"
-    elif content_type == "application/x-www-form-urlencoded" and _holds_nul(dict(request.POST.lists())):
-        return "the form"
+    elif content_type in FORM_TYPES and request.method == "POST":
+        # Django parses these bodies for POST only (DRF reuses what it parsed); file names count, contents not.
+        fields = dict(request.POST.lists())
+        if _holds_nul(fields) or _holds_nul([upload.name for upload in request.FILES.values()]):
+            return "the form"
     return None
 
 
@@ -49,7 +53,6 @@ class RejectNulCharactersMiddleware:
 
     PostgreSQL cannot store or compare text holding NUL (psycopg raises ValueError, jsonb a DataError), and no
     legitimate request carries one; refusing here spares every filter, lookup and JSON field its own check.
-    Multipart bodies (file uploads) are left to their forms, whose text fields refuse NUL.
     """
 
     def __init__(self, get_response):

@@ -193,6 +193,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Operator and integrator API of the Voltgrid charging management system.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: write-only fields (passwords, uploads) are not in responses.
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

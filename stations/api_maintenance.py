@@ -56,8 +56,8 @@ class MaintenanceTargetSerializer(serializers.ModelSerializer):
 
 class MaintenanceJobSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="maintenance-job-detail")
-    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
-    firmware = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+    firmware = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     targets = MaintenanceTargetSerializer(many=True, read_only=True)
     counts = serializers.SerializerMethodField(help_text="Stations per target status.")
 
@@ -124,7 +124,7 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
 
 
 class FirmwareImageSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     file = serializers.FileField(write_only=True, help_text="The firmware file (multipart/form-data).")
 
     class Meta:
@@ -135,7 +135,7 @@ class FirmwareImageSerializer(serializers.ModelSerializer):
 
 
 class AlertEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = AlertEvent
@@ -146,7 +146,7 @@ class AlertEventSerializer(serializers.ModelSerializer):
 class AlertSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="alert-detail")
     station = serializers.CharField(source="station.ocpp_id", read_only=True)
-    acknowledged_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     transaction_id = serializers.IntegerField(read_only=True, allow_null=True)
     timeline = AlertEventSerializer(source="events", many=True, read_only=True)
 

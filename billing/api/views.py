@@ -6,7 +6,13 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +26,7 @@ from billing.api.serializers import (
     CanStartSerializer,
     EstimateQuerySerializer,
     InvoiceSerializer,
+    NoPriceSerializer,
     PaymentSerializer,
     PriceSerializer,
     TariffSerializer,
@@ -38,6 +45,12 @@ INVOICE_FILTERS = [
     OpenApiParameter("issued_from", OpenApiTypes.DATE),
     OpenApiParameter("issued_to", OpenApiTypes.DATE),
 ]
+
+
+PRICE_OR_NONE = PolymorphicProxySerializer(
+    component_name="PriceOrNoTariff", serializers=[PriceSerializer, NoPriceSerializer], resource_type_field_name=None
+)
+NO_STATION = OpenApiResponse(description="There is no station with this id.")
 
 
 def _price_body(tariff, price) -> dict:
@@ -112,7 +125,8 @@ class MyWalletView(APIView):
 
 
 class CanStartView(APIView):
-    @extend_schema(summary="May I start charging (as far as money goes)?", responses=CanStartSerializer,
+    @extend_schema(summary="May I start charging (as far as money goes)?",
+                   responses={200: CanStartSerializer, 404: NO_STATION},
                    parameters=[OpenApiParameter("station", OpenApiTypes.STR, description="OCPP id (optional).")])
     def get(self, request):
         from stations.models import Station
@@ -128,7 +142,7 @@ class EstimateView(APIView):
     @extend_schema(
         summary="What a planned session would cost, before starting it",
         parameters=[EstimateQuerySerializer],
-        responses={200: PriceSerializer, 400: OpenApiResponse(description="Field errors.")},
+        responses={200: PRICE_OR_NONE, 400: OpenApiResponse(description="Field errors."), 404: NO_STATION},
     )
     def get(self, request):
         from stations.models import Station
@@ -144,7 +158,7 @@ class EstimateView(APIView):
 
 
 class SessionCostView(APIView):
-    @extend_schema(summary="What a session costs so far (or cost, once priced)", responses=PriceSerializer)
+    @extend_schema(summary="What a session costs so far (or cost, once priced)", responses=PRICE_OR_NONE)
     def get(self, request, transaction_id: int):
         from sessions.models import Transaction
 
