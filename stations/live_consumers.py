@@ -11,7 +11,7 @@ from django.urls import re_path
 from accounts.roles import Role, user_has_role
 from stations.live import NETWORK_GROUP
 
-BOARD_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.ANALYST)
+BOARD_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)  # as the live board page
 
 
 class LiveBoardConsumer(AsyncJsonWebsocketConsumer):

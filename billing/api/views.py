@@ -37,11 +37,13 @@ from billing.models import Invoice, Tariff, Wallet
 from billing.pdf import invoice_pdf
 from billing.views import MONEY_ROLES
 
+MONEY_READ_ROLES = (*MONEY_ROLES, Role.ANALYST)  # analysts read all of billing, change nothing
+
 INVOICE_FILTERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Invoice.Status.values),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=Invoice.Kind.values),
     OpenApiParameter("purpose", OpenApiTypes.STR, enum=Invoice.Purpose.values),
-    OpenApiParameter("customer", OpenApiTypes.STR, description="Customer e-mail contains (finance only)."),
+    OpenApiParameter("customer", OpenApiTypes.STR, description="Customer e-mail contains (finance and analysts)."),
     OpenApiParameter("issued_from", OpenApiTypes.DATE),
     OpenApiParameter("issued_to", OpenApiTypes.DATE),
 ]
@@ -78,7 +80,7 @@ class TariffViewSet(viewsets.ModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List invoices: a driver's own, or every invoice for finance", parameters=INVOICE_FILTERS
+        summary="List invoices: a driver's own, or every invoice for finance and analysts", parameters=INVOICE_FILTERS
     ),
     retrieve=extend_schema(summary="An invoice with its lines"),
 )
@@ -92,7 +94,7 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
         if not form.is_valid():
             raise ValidationError(form.errors)
         filters = form.cleaned_data
-        if user_has_role(user, *MONEY_ROLES):
+        if user_has_role(user, *MONEY_READ_ROLES):
             queryset = selectors.invoices_for_staff(filters=filters).exclude(status=Invoice.Status.DRAFT)
         else:
             queryset = selectors.invoices_for_staff(filters={**filters, "customer": None, "operator": None})
@@ -163,7 +165,7 @@ class SessionCostView(APIView):
         from sessions.models import Transaction
 
         sessions = Transaction.objects.select_related("station__site", "user", "id_token")
-        if not user_has_role(request.user, *MONEY_ROLES):
+        if not user_has_role(request.user, *MONEY_READ_ROLES):
             sessions = sessions.filter(Q(user=request.user) | Q(user__isnull=True, id_token__owner=request.user))
         session = sessions.filter(pk=transaction_id).first()
         if session is None:
@@ -177,7 +179,7 @@ class DunningViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = PaymentSerializer
     lookup_value_converter = "int"
-    permission_classes = [role_permission(*MONEY_ROLES)]
+    permission_classes = [role_permission(*MONEY_READ_ROLES)]
 
     def get_queryset(self):
         return selectors.dunning_list()
