@@ -33,7 +33,7 @@ def exception_handler(exc, context):
     own validation error is 400; every error body is an object (a bare list becomes ``non_field_errors``)."""
     if isinstance(exc, (ProtectedError, RestrictedError)):
         refs = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-        exc = Conflict(f"It cannot be deleted: {_count_phrase(refs)} refer to it.")
+        exc = Conflict(f"It cannot be deleted: other records refer to it ({_count_phrase(refs)}).")
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     response = drf_exception_handler(exc, context)
