@@ -125,3 +125,19 @@ def test_the_schema_documents_the_errors_with_the_error_schema(admin_api):
     station = schema["components"]["schemas"]["Station"]["properties"]
     assert station["ocpp_version"]["oneOf"][1]["$ref"].endswith("/BlankEnum")
     assert station["last_boot_at"]["nullable"] is True
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "-1", "abc", "0"])
+def test_portal_lists_answer_any_page_number_with_a_page(network, client, operator_admin, page):
+    client.force_login(operator_admin)
+    for path in (
+        "/operator/alerts/",
+        "/operator/maintenance/",
+        "/operator/stations/CP-1/messages/",
+        "/operator/authorizations/",
+        "/billing/operator/invoices/",
+        "/billing/operator/dunning/",
+        "/me/sessions/",
+        "/me/cards/",
+    ):
+        assert client.get(path, {"page": page}).status_code == 200, path
