@@ -23,7 +23,6 @@ def role_permission(*roles: Role, read_only: tuple[Role, ...] = ()) -> type[Base
     return HasRole
 
 
-IsOperatorAdmin = role_permission(Role.OPERATOR_ADMIN)
 # Every staff role may read; only operator admins may write.
 IsStaffReadOperatorAdminWrite = role_permission(
     Role.OPERATOR_ADMIN, read_only=(Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)

@@ -18,7 +18,9 @@ from analytics.services import rollups_refreshed_at
 from analytics.staticfiles import STATIC_PATH
 from analytics.tables import Dashboard, table_csv, table_xlsx
 
-STAFF = (Role.OPERATOR_ADMIN, Role.ANALYST)
+# Usage, utilisation, reliability and energy: every staff role. Money: those who read billing.
+STAFF = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)
+MONEY_READ_ROLES = (Role.OPERATOR_ADMIN, Role.FINANCE, Role.ANALYST)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ DASHBOARDS = {
     "utilisation": Spec("Utilisation", selectors.utilisation_dashboard, figures.utilisation),
     "reliability": Spec("Reliability", selectors.reliability_dashboard, figures.reliability),
     "energy": Spec("Energy and peak load", selectors.energy_dashboard, figures.energy),
-    "money": Spec("Money", money.money_dashboard, figures.money, roles=(*STAFF, Role.FINANCE), tariff=True,
+    "money": Spec("Money", money.money_dashboard, figures.money, roles=MONEY_READ_ROLES, tariff=True,
                   needs_billing=True),
 }
 EXPORT_TYPES = {

@@ -15,6 +15,7 @@ from billing.forms import InvoiceFilterForm
 from billing.models import Payment
 
 MONEY_ROLES = (Role.FINANCE, Role.OPERATOR_ADMIN)
+MONEY_READ_ROLES = (*MONEY_ROLES, Role.ANALYST)  # analysts read billing, change nothing
 CSV_COLUMNS = [
     "number", "kind", "purpose", "status", "operator", "customer_email", "customer_name", "issued_at", "due_at",
     "paid_at", "period_start", "period_end", "currency", "net_total", "tax_total", "gross_total",
@@ -44,7 +45,7 @@ def _csv_row(invoice) -> list:
     ]
 
 
-@role_required(*MONEY_ROLES)
+@role_required(*MONEY_READ_ROLES)
 @require_GET
 def invoices(request):
     form = InvoiceFilterForm(request.GET or None)
@@ -67,7 +68,7 @@ def invoices(request):
     return render(request, "billing/operator/invoices.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
-@role_required(*MONEY_ROLES)
+@role_required(*MONEY_READ_ROLES)
 @require_GET
 def dunning(request):
     page = Paginator(selectors.dunning_list(), 50).get_page(request.GET.get("page"))

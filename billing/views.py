@@ -59,7 +59,7 @@ def invoice_list(request):
 def invoice_download(request, pk: int):
     """The PDF of an issued invoice: the driver's own, or any for finance staff; anything else is 404."""
     invoices = Invoice.objects.exclude(status=Invoice.Status.DRAFT).select_related("operator", "credited_invoice")
-    if not user_has_role(request.user, *MONEY_ROLES):
+    if not user_has_role(request.user, *MONEY_ROLES, Role.ANALYST):  # analysts read billing
         invoices = invoices.filter(customer=request.user)
     invoice = get_object_or_404(invoices, pk=pk)
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")

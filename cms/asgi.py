@@ -10,15 +10,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from stations.live_consumers import PortalOriginValidator  # noqa: E402
 from stations.live_consumers import websocket_urlpatterns as live_routes  # noqa: E402
 from stations.routing import websocket_urlpatterns as station_routes  # noqa: E402
 
 # Chargers send no Origin header and authenticate per station, so the OCPP routes are not wrapped in
 # the browser's session and origin checks; the browser routes under /ws/ are.
-browser_routes = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(live_routes)))
+browser_routes = PortalOriginValidator(AuthMiddlewareStack(URLRouter(live_routes)))
 
 application = ProtocolTypeRouter(
     {

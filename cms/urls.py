@@ -8,6 +8,8 @@ from cms import views
 
 admin.site.site_header = "Voltgrid administration"
 admin.site.site_title = "Voltgrid"
+handler400 = "cms.api.bad_request"
+handler404 = "cms.api.not_found"
 
 urlpatterns = [
     path("", views.home, name="home"),

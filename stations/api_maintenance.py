@@ -56,8 +56,8 @@ class MaintenanceTargetSerializer(serializers.ModelSerializer):
 
 class MaintenanceJobSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="maintenance-job-detail")
-    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
-    firmware = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+    firmware = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     targets = MaintenanceTargetSerializer(many=True, read_only=True)
     counts = serializers.SerializerMethodField(help_text="Stations per target status.")
 
@@ -124,7 +124,7 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
 
 
 class FirmwareImageSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     file = serializers.FileField(write_only=True, help_text="The firmware file (multipart/form-data).")
 
     class Meta:
@@ -135,7 +135,7 @@ class FirmwareImageSerializer(serializers.ModelSerializer):
 
 
 class AlertEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = AlertEvent
@@ -146,7 +146,7 @@ class AlertEventSerializer(serializers.ModelSerializer):
 class AlertSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="alert-detail")
     station = serializers.CharField(source="station.ocpp_id", read_only=True)
-    acknowledged_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     transaction_id = serializers.IntegerField(read_only=True, allow_null=True)
     timeline = AlertEventSerializer(source="events", many=True, read_only=True)
 
@@ -186,6 +186,7 @@ class MaintenanceJobViewSet(
 ):
     permission_classes = [CommandOrRead]
     serializer_class = MaintenanceJobSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         jobs = MaintenanceJob.objects.select_related("created_by").prefetch_related("targets__station")
@@ -239,7 +240,7 @@ class MaintenanceJobViewSet(
         summary="Download the diagnostics a station uploaded",
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: OpenApiResponse(description="None.")},
     )
-    @action(detail=True, methods=["get"], url_path=r"targets/(?P<station_id>[^/]+)/diagnostics")
+    @action(detail=True, methods=["get"], url_path="targets/<str:station_id>/diagnostics")
     def diagnostics(self, request, pk=None, station_id=None):
         if not user_has_role(request.user, *COMMAND_ROLES):
             self.permission_denied(request, message="Your role does not allow this.")
@@ -261,6 +262,7 @@ class FirmwareImageViewSet(
 ):
     permission_classes = [CommandOrRead]
     serializer_class = FirmwareImageSerializer
+    lookup_value_converter = "int"
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     queryset = FirmwareImage.objects.select_related("uploaded_by").order_by("-created_at")
 
@@ -297,6 +299,7 @@ ALERT_FILTERS = [
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CommandOrRead]
     serializer_class = AlertSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         params = self.request.query_params
@@ -335,7 +338,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(self.get_object()).data)
 
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # typed path converters: /jobs/abc/ is 404
 router.register("maintenance/jobs", MaintenanceJobViewSet, basename="maintenance-job")
 router.register("firmware", FirmwareImageViewSet, basename="firmware-image")
 router.register("alerts", AlertViewSet, basename="alert")

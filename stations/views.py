@@ -37,6 +37,9 @@ from stations.models import (
 
 logger = logging.getLogger(__name__)
 
+# Who may do what: the README's "Staff roles and access". Finance reads stations (what is billed where) but not
+# alerts, maintenance or commands.
+STATION_READ_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)
 VIEW_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.ANALYST)
 COMMAND_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN)
 Kind = MaintenanceJob.Kind
@@ -70,7 +73,7 @@ def _board_context(request):
 
 
 @require_GET
-@role_required(*VIEW_ROLES)
+@role_required(*STATION_READ_ROLES)
 def live_board(request):
     context = _board_context(request)
     context |= {"states": selectors.BOARD_STATES, "status_states": selectors.STATUS_STATES}
@@ -78,7 +81,7 @@ def live_board(request):
 
 
 @require_GET
-@role_required(*VIEW_ROLES)
+@role_required(*STATION_READ_ROLES)
 def live_board_rows(request):
     """The board's rows and counts, fetched again by the page when events name something it does not show."""
     if request.GET.get("station"):
@@ -96,7 +99,7 @@ def live_board_rows(request):
 
 
 @require_GET
-@role_required(*VIEW_ROLES)
+@role_required(*STATION_READ_ROLES)
 def station_detail(request, ocpp_id: str):
     station = get_object_or_404(Station.objects.select_related("site"), ocpp_id=ocpp_id)
     rows = selectors.board_rows(station=station)
@@ -135,7 +138,7 @@ class MessageFilterForm(forms.Form):
 
 
 @require_GET
-@role_required(*VIEW_ROLES)
+@role_required(*STATION_READ_ROLES)
 def station_messages(request, ocpp_id: str):
     station = get_object_or_404(Station, ocpp_id=ocpp_id)
     form = MessageFilterForm(request.GET or None)

@@ -75,8 +75,8 @@ class IdTokenSerializer(serializers.ModelSerializer):
 
 
 class IdTokenEventSerializer(serializers.ModelSerializer):
-    station = serializers.SlugRelatedField(slug_field="ocpp_id", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    station = serializers.SlugRelatedField(slug_field="ocpp_id", read_only=True, allow_null=True)
+    actor = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = IdTokenEvent
@@ -85,8 +85,8 @@ class IdTokenEventSerializer(serializers.ModelSerializer):
 
 
 class MyIdTokenSerializer(serializers.ModelSerializer):
-    expiry = serializers.DateTimeField(source="expires_at", read_only=True)
-    parent = serializers.SlugRelatedField(slug_field="token", read_only=True)
+    expiry = serializers.DateTimeField(source="expires_at", read_only=True, allow_null=True)
+    parent = serializers.SlugRelatedField(slug_field="token", read_only=True, allow_null=True)
     effective_status = serializers.CharField(source="display_status", read_only=True)
 
     class Meta:
@@ -103,13 +103,13 @@ class MyIdTokenAddSerializer(serializers.Serializer):
 class MySessionSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     station = serializers.CharField(source="station.ocpp_id", read_only=True)
-    site = serializers.CharField(source="station.site.name", read_only=True, default=None)
+    site = serializers.CharField(source="station.site.name", read_only=True, default=None, allow_null=True)
     connector_id = serializers.IntegerField(read_only=True)
     id_tag = serializers.CharField(read_only=True)
     status = serializers.CharField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True)
-    stopped_at = serializers.DateTimeField(read_only=True)
+    stopped_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null while charging.")
     meter_start = serializers.IntegerField(read_only=True, help_text="Wh")
-    meter_stop = serializers.IntegerField(read_only=True, help_text="Wh")
-    energy_wh = serializers.IntegerField(read_only=True)
+    meter_stop = serializers.IntegerField(read_only=True, allow_null=True, help_text="Wh; null while charging.")
+    energy_wh = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null while charging.")
     stop_reason = serializers.CharField(read_only=True)

@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import IdTokenViewSet, MyIdTokenViewSet, MySessionViewSet
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # typed path converters: /jobs/abc/ is 404
 router.register("id-tokens", IdTokenViewSet, basename="id-token")
 router.register("me/id-tokens", MyIdTokenViewSet, basename="my-id-token")
 router.register("me/sessions", MySessionViewSet, basename="my-session")

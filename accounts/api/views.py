@@ -54,7 +54,7 @@ class IdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = IdTokenSerializer
     permission_classes = [IsStaffReadOperatorAdminWrite]
     lookup_field = "token"
-    lookup_value_regex = "[^/]+"
+    lookup_value_converter = "str"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -123,6 +123,7 @@ class MyIdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     """The signed-in driver's own cards; another driver's card is not found (404)."""
 
     serializer_class = MyIdTokenSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation, without a user
@@ -167,6 +168,7 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
     """The signed-in driver's own sessions, read only; another driver's session is not found (404)."""
 
     serializer_class = MySessionSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

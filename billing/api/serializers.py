@@ -51,7 +51,9 @@ class TariffSerializer(serializers.ModelSerializer):
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
-    transaction_id = serializers.IntegerField(source="session_charge.transaction_id", default=None, read_only=True)
+    transaction_id = serializers.IntegerField(
+        source="session_charge.transaction_id", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = InvoiceLine
@@ -63,8 +65,11 @@ class InvoiceSerializer(serializers.ModelSerializer):
     lines = InvoiceLineSerializer(many=True, read_only=True)
     operator = serializers.CharField(source="operator.name", read_only=True)
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
-    credited_invoice = serializers.CharField(source="credited_invoice.number", default=None, read_only=True)
-    payment_status = serializers.CharField(source="payment.status", default=None, read_only=True)
+    credited_invoice = serializers.CharField(
+        source="credited_invoice.number", default=None, read_only=True, allow_null=True,
+        help_text="For a credit note, the number of the invoice it credits.",
+    )
+    payment_status = serializers.CharField(source="payment.status", default=None, read_only=True, allow_null=True)
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -132,6 +137,13 @@ class PriceSerializer(serializers.Serializer):
     gross = serializers.DecimalField(max_digits=14, decimal_places=4)
     free_reason = serializers.CharField()
     lines = PriceLineSerializer(many=True)
+
+
+class NoPriceSerializer(serializers.Serializer):
+    """Where no tariff applies: nothing to price."""
+
+    tariff = serializers.CharField(allow_null=True, help_text="Always null.")
+    detail = serializers.CharField()
 
 
 class EstimateQuerySerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from billing.api import views
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # typed path converters: /jobs/abc/ is 404
 router.register("billing/tariffs", views.TariffViewSet, basename="billing-tariff")
 router.register("billing/invoices", views.InvoiceViewSet, basename="billing-invoice")
 router.register("billing/dunning", views.DunningViewSet, basename="billing-dunning")

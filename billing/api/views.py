@@ -6,7 +6,13 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +26,7 @@ from billing.api.serializers import (
     CanStartSerializer,
     EstimateQuerySerializer,
     InvoiceSerializer,
+    NoPriceSerializer,
     PaymentSerializer,
     PriceSerializer,
     TariffSerializer,
@@ -30,14 +37,22 @@ from billing.models import Invoice, Tariff, Wallet
 from billing.pdf import invoice_pdf
 from billing.views import MONEY_ROLES
 
+MONEY_READ_ROLES = (*MONEY_ROLES, Role.ANALYST)  # analysts read all of billing, change nothing
+
 INVOICE_FILTERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Invoice.Status.values),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=Invoice.Kind.values),
     OpenApiParameter("purpose", OpenApiTypes.STR, enum=Invoice.Purpose.values),
-    OpenApiParameter("customer", OpenApiTypes.STR, description="Customer e-mail contains (finance only)."),
+    OpenApiParameter("customer", OpenApiTypes.STR, description="Customer e-mail contains (finance and analysts)."),
     OpenApiParameter("issued_from", OpenApiTypes.DATE),
     OpenApiParameter("issued_to", OpenApiTypes.DATE),
 ]
+
+
+PRICE_OR_NONE = PolymorphicProxySerializer(
+    component_name="PriceOrNoTariff", serializers=[PriceSerializer, NoPriceSerializer], resource_type_field_name=None
+)
+NO_STATION = OpenApiResponse(description="There is no station with this id.")
 
 
 def _price_body(tariff, price) -> dict:
@@ -58,18 +73,20 @@ class TariffViewSet(viewsets.ModelViewSet):
     """Tariffs: finance and operator admins manage them, analysts read them."""
 
     serializer_class = TariffSerializer
+    lookup_value_converter = "int"
     permission_classes = [role_permission(*MONEY_ROLES, read_only=(Role.ANALYST,))]
     queryset = Tariff.objects.prefetch_related("periods").order_by("name", "-valid_from")
 
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List invoices: a driver's own, or every invoice for finance", parameters=INVOICE_FILTERS
+        summary="List invoices: a driver's own, or every invoice for finance and analysts", parameters=INVOICE_FILTERS
     ),
     retrieve=extend_schema(summary="An invoice with its lines"),
 )
 class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = InvoiceSerializer
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         user = self.request.user
@@ -77,7 +94,7 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
         if not form.is_valid():
             raise ValidationError(form.errors)
         filters = form.cleaned_data
-        if user_has_role(user, *MONEY_ROLES):
+        if user_has_role(user, *MONEY_READ_ROLES):
             queryset = selectors.invoices_for_staff(filters=filters).exclude(status=Invoice.Status.DRAFT)
         else:
             queryset = selectors.invoices_for_staff(filters={**filters, "customer": None, "operator": None})
@@ -110,7 +127,8 @@ class MyWalletView(APIView):
 
 
 class CanStartView(APIView):
-    @extend_schema(summary="May I start charging (as far as money goes)?", responses=CanStartSerializer,
+    @extend_schema(summary="May I start charging (as far as money goes)?",
+                   responses={200: CanStartSerializer, 404: NO_STATION},
                    parameters=[OpenApiParameter("station", OpenApiTypes.STR, description="OCPP id (optional).")])
     def get(self, request):
         from stations.models import Station
@@ -126,7 +144,7 @@ class EstimateView(APIView):
     @extend_schema(
         summary="What a planned session would cost, before starting it",
         parameters=[EstimateQuerySerializer],
-        responses={200: PriceSerializer, 400: OpenApiResponse(description="Field errors.")},
+        responses={200: PRICE_OR_NONE, 400: OpenApiResponse(description="Field errors."), 404: NO_STATION},
     )
     def get(self, request):
         from stations.models import Station
@@ -142,12 +160,12 @@ class EstimateView(APIView):
 
 
 class SessionCostView(APIView):
-    @extend_schema(summary="What a session costs so far (or cost, once priced)", responses=PriceSerializer)
+    @extend_schema(summary="What a session costs so far (or cost, once priced)", responses=PRICE_OR_NONE)
     def get(self, request, transaction_id: int):
         from sessions.models import Transaction
 
         sessions = Transaction.objects.select_related("station__site", "user", "id_token")
-        if not user_has_role(request.user, *MONEY_ROLES):
+        if not user_has_role(request.user, *MONEY_READ_ROLES):
             sessions = sessions.filter(Q(user=request.user) | Q(user__isnull=True, id_token__owner=request.user))
         session = sessions.filter(pk=transaction_id).first()
         if session is None:
@@ -160,7 +178,8 @@ class DunningViewSet(viewsets.ReadOnlyModelViewSet):
     """Failed payments being retried, and those given up on."""
 
     serializer_class = PaymentSerializer
-    permission_classes = [role_permission(*MONEY_ROLES)]
+    lookup_value_converter = "int"
+    permission_classes = [role_permission(*MONEY_READ_ROLES)]
 
     def get_queryset(self):
         return selectors.dunning_list()

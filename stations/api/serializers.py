@@ -48,6 +48,10 @@ class StationSerializer(serializers.ModelSerializer):
     site = serializers.SlugRelatedField(
         slug_field="name", queryset=Site.objects.all(), allow_null=True, required=False, help_text="The site's name."
     )
+    ocpp_version = serializers.ChoiceField(
+        choices=Station.OcppVersion.choices, allow_blank=True, read_only=True,
+        help_text="The OCPP version the station connects with; empty until it first connects.",
+    )
     connectors = ConnectorSerializer(many=True, read_only=True)
 
     class Meta:
@@ -107,7 +111,9 @@ class StationCommandSerializer(serializers.ModelSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="station-command-detail")
     station = serializers.CharField(source="station.ocpp_id", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="email", read_only=True, allow_null=True, help_text="Who sent it; null for the system's own."
+    )
     transaction_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The session a remote start led to, or the one a remote stop ended."
     )

@@ -9,7 +9,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.permissions import IsOperatorAdmin
+from accounts.permissions import role_permission
+from accounts.roles import Role
 from stations.api.serializers import (
     RemoteStartRequestSerializer,
     RemoteStopRequestSerializer,
@@ -24,6 +25,14 @@ from stations.models import Connector, Station, StationCommand
 from stations.protocol.commands import command_link_transaction, command_wait_for_transaction, station_call_sync
 
 Status = StationCommand.Status
+
+# The README's roles: technicians run stations and send commands; finance reads stations but not their commands;
+# analysts read both.
+StationAccess = role_permission(
+    Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.FINANCE, Role.ANALYST)
+)
+CommandAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.ANALYST,))
+COMMAND_ACTIONS = {"calls", "remote_start", "remote_stop", "reset", "unlock"}
 
 # The HTTP status of each command outcome; the body is always the recorded command.
 COMMAND_HTTP_STATUS = {
@@ -93,13 +102,18 @@ class StationViewSet(
     mixins.ListModelMixin,
     viewsets.GenericViewSet,
 ):
-    permission_classes = [IsOperatorAdmin]
+    permission_classes = [StationAccess]
     lookup_field = "ocpp_id"
     lookup_url_kwarg = "ocpp_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_converter = "str"
     queryset = Station.objects.select_related("site").prefetch_related(
         Prefetch("connectors", queryset=Connector.objects.order_by("connector_id"))
     )
+
+    def get_permissions(self):
+        if self.action in COMMAND_ACTIONS:
+            return [CommandAccess()]
+        return super().get_permissions()
 
     def get_serializer_class(self):
         return StationCreateSerializer if self.action == "create" else StationSerializer
@@ -216,7 +230,8 @@ class StationViewSet(
     ),
 )
 class StationCommandViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsOperatorAdmin]
+    permission_classes = [CommandAccess]
+    lookup_value_converter = "int"
     serializer_class = StationCommandSerializer
     queryset = StationCommand.objects.select_related("station", "requested_by")
 

@@ -8,8 +8,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.roles import Role
 from stations.models import Site, Station, StationCommand
 from stations.services import connector_status_report, station_authenticate, station_connected
+from tests.api.conftest import token_client
 from tests.factories import STATION_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -29,14 +31,16 @@ def test_anonymous_requests_are_unauthenticated(db):
     assert not Station.objects.exists()
 
 
-def test_drivers_and_other_staff_roles_are_forbidden(driver_api, technician_api, make_station):
+def test_drivers_are_forbidden_and_finance_reads_but_neither_changes_nor_commands(driver_api, make_staff, make_station):
+    """The whole role table is in test_role_access.py; this is the part that must never let a write through."""
     make_station("CP-1")
-    for client in (driver_api, technician_api):
-        assert client.get("/api/stations/").status_code == 403
-        assert client.get("/api/stations/CP-1/").status_code == 403
+    finance_api = token_client(make_staff(Role.FINANCE))
+    assert finance_api.get("/api/stations/CP-1/").status_code == 200
+    for client in (driver_api, finance_api):
         assert client.patch("/api/stations/CP-1/", {"password": NEW_PASSWORD}, format="json").status_code == 403
         assert client.post("/api/stations/CP-1/calls/", {"action": "Reset"}, format="json").status_code == 403
         assert client.get("/api/commands/").status_code == 403
+    assert driver_api.get("/api/stations/").status_code == 403
     assert station_authenticate(ocpp_id="CP-1", password=STATION_PASSWORD) is not None
     assert not StationCommand.objects.exists()
 
@@ -161,16 +165,17 @@ def test_typed_endpoints_speak_1_6_and_point_2_0_1_stations_to_calls(admin_api, 
     make_station("CP-2", ocpp_version="2.0.1")
     response = admin_api.post("/api/stations/CP-2/reset/", {"type": "Hard"}, format="json")
     assert response.status_code == 400
-    assert "/api/stations/CP-2/calls/" in response.json()[0]
+    assert "/api/stations/CP-2/calls/" in response.json()["non_field_errors"][0]
 
 
 def test_the_openapi_schema_documents_the_command_outcomes(admin_api):
     schema = admin_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     calls = schema["paths"]["/api/stations/{ocpp_id}/calls/"]
-    assert set(calls["post"]["responses"]) == {"200", "400", "409", "502", "504"}
-    assert calls["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/StationCall")
+    assert set(calls["post"]["responses"]) == {"200", "400", "401", "403", "404", "409", "502", "504"}
+    assert calls["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/StationCallRequest")
     assert "202" in schema["paths"]["/api/stations/{ocpp_id}/remote-start/"]["post"]["responses"]
-    assert "password" in schema["components"]["schemas"]["StationCreate"]["required"]
+    assert "password" in schema["components"]["schemas"]["StationCreateRequest"]["required"]
+    assert "password" not in schema["components"]["schemas"]["Station"]["properties"]  # write-only
 
 
 # The management command registers stations with the same checks as the API.

@@ -69,13 +69,12 @@ async def test_staff_with_a_role_receive_the_events_published_on_the_channel_lay
         assert await next_event(first) == {"kind": "pong"}
 
 
-@pytest.mark.parametrize("who", ["anonymous", "driver", "finance", "staff without a role"])
-async def test_the_board_socket_is_refused_to_anyone_without_a_board_role(daphne_server, who, driver, make_staff,
+@pytest.mark.parametrize("who", ["anonymous", "driver", "staff without a role"])
+async def test_the_board_socket_is_refused_to_anyone_without_a_board_role(daphne_server, who, driver,
                                                                            django_user_model):
     user = {
         "anonymous": None,
         "driver": driver,
-        "finance": await sync_to_async(make_staff)("finance"),
         "staff without a role": await sync_to_async(django_user_model.objects.create_user)(
             email="plain@example.com", password="plain-pass-123", is_staff=True
         ),
@@ -87,6 +86,20 @@ async def test_the_board_socket_refuses_pages_of_other_sites(daphne_server, anal
     assert await handshake_status(daphne_server, await headers_for(daphne_server, analyst)) == 101
     foreign = await headers_for(daphne_server, analyst, origin="https://evil.example.com")
     assert await handshake_status(daphne_server, foreign) == 403
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:9999", "https://127.0.0.1:{port}", "http://127.0.0.1", "null", ""],
+)
+async def test_the_board_socket_refuses_another_port_or_scheme_of_the_portal_host(daphne_server, finance_user,
+                                                                                  origin):
+    """Finance reads the live board; a page on another port of the same host (another app) must not."""
+    headers = await headers_for(daphne_server, finance_user, origin=origin.format(port=daphne_server.port) or None)
+    if not origin:
+        del headers["Origin"]
+    assert await handshake_status(daphne_server, headers) == 403
+    assert await handshake_status(daphne_server, await headers_for(daphne_server, finance_user)) == 101
 
 
 async def test_a_real_station_status_change_reaches_the_board(daphne_server, make_station, analyst):
