@@ -1,6 +1,8 @@
 """Plotly figures of each dashboard, drawn from the dashboard's tables (the same numbers the CSV export has)."""
 
+from datetime import timedelta
 from decimal import Decimal
+from html import escape
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -9,7 +11,12 @@ from analytics.selectors import WEEKDAYS
 from analytics.tables import Dashboard
 
 ACCENT, SECOND, THIRD, DANGER = "#0a7d4f", "#2f6fb0", "#b54708", "#b42318"
+# One palette across the portal: traces without a colour of their own take these, in this order.
+PALETTE = [ACCENT, SECOND, THIRD, DANGER, "#6b4fa3", "#0f8b8d", "#8a6d1d", "#5b6776"]
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+DAY_MS = 86_400_000
+# A date axis spans at least this many periods, so that one day of data is one bar among days, not the chart.
+MIN_PERIODS = 7
 
 
 def _num(values) -> list:
@@ -17,11 +24,55 @@ def _num(values) -> list:
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0, "font": {"size": 15}}, template="plotly_white", height=340,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2}, **kwargs,
-    )
+    layout = {
+        "title": {"text": title, "x": 0, "font": {"size": 15}}, "template": "plotly_white", "height": 340,
+        "margin": {"l": 50, "r": 20, "t": 50, "b": 40}, "legend": {"orientation": "h", "y": -0.2},
+        "colorway": PALETTE,
+    }
+    fig.update_layout(layout | kwargs)
     return fig
+
+
+def _quantities(fig: go.Figure) -> go.Figure:
+    """Every y axis starts at zero: sessions, energy, hours, shares and money here are never negative."""
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x") -> go.Figure:
+    """Ticks on whole days (weeks, months) whatever the number of points, half a period of margin each side."""
+    days = [p for p in periods if p is not None]
+    if not days:
+        return fig
+    step = {"day": timedelta(days=1), "week": timedelta(weeks=1), "month": timedelta(days=30)}[grain]
+    first, last = min(days), max(days)
+    first = min(first, last - step * (MIN_PERIODS - 1))
+    span = (last - first) / step + 1
+    ticks = {
+        "day": {"dtick": DAY_MS * max(1, round(span / 10)), "tickformat": "%-d %b"},
+        "week": {"dtick": DAY_MS * 7 * max(1, round(span / 10)), "tickformat": "%-d %b"},
+        "month": {"dtick": f"M{max(1, round(span / 12))}", "tickformat": "%b %Y"},
+    }[grain]
+    fig.update_layout({
+        f"{axis}axis": {
+            "type": "date", "range": [str(first - step / 2), str(last + step / 2)], "hoverformat": "%Y-%m-%d",
+            **ticks,
+        }
+    })
+    return fig
+
+
+def is_empty(fig: go.Figure) -> bool:
+    """Whether no trace has a single value to draw."""
+
+    def values(trace) -> list:
+        for name in ("z", "y", "x", "values"):
+            data = getattr(trace, name, None)
+            if data is not None:
+                return [v for v in data if v is not None]
+        return []
+
+    return not any(values(trace) for trace in fig.data)
 
 
 def usage(dash: Dashboard) -> dict[str, go.Figure]:
@@ -161,6 +212,32 @@ def driver(dash: Dashboard) -> dict[str, go.Figure]:
     return figures
 
 
+def overview(dash: Dashboard) -> dict[str, go.Figure]:
+    """The operator overview's small trend: sessions and energy per day, revenue per day and currency."""
+    days = dash.tables["days"]
+    periods = days.column("day")
+    trend = make_subplots(specs=[[{"secondary_y": True}]])
+    trend.add_bar(x=periods, y=days.column("sessions"), name="Sessions", marker_color=SECOND)
+    trend.add_scatter(x=periods, y=_num(days.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
+                      line_color=ACCENT, secondary_y=True)
+    trend.update_yaxes(title_text="Sessions", secondary_y=False)
+    trend.update_yaxes(title_text="kWh", secondary_y=True)
+    figures = {"trend": date_axis(_quantities(_layout(trend, days.title, height=280)), periods)}
+    if "revenue" in dash.tables:
+        revenue = dash.tables["revenue"]
+        chart = go.Figure()
+        for code in sorted(set(revenue.column("currency"))):
+            rows = [r for r in revenue.rows if r[1] == code]
+            chart.add_bar(x=[r[0] for r in rows], y=_num([r[2] for r in rows]), name=code)
+        figures["revenue"] = date_axis(_quantities(_layout(chart, revenue.title, height=280, barmode="group")),
+                                       periods)
+    return figures
+
+
 def to_html(figure: go.Figure) -> str:
-    """The figure's div and script; plotly.js itself is loaded once by the page from our static files."""
+    """The figure's div and script, or an empty-state message when there is nothing to draw; plotly.js itself
+    is loaded once by the page from our static files."""
+    if is_empty(figure):
+        title = figure.layout.title.text or ""
+        return f'<div class="empty-state"><strong>{escape(title)}</strong><br>No data in this period.</div>'
     return figure.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)

@@ -113,12 +113,16 @@ def test_the_tariff_choice_is_offered_and_checked(client, billed, staff_user):
     assert response.status_code == 400
 
 
-def test_home_shows_revenue_this_month_to_those_who_see_money(client, billed, staff_user):
-    from analytics.selectors import home_kpis
+def test_the_overview_shows_todays_revenue_and_the_trend_to_those_who_see_money(billed, staff_user):
+    from analytics.selectors import overview_trend
+    from cms.overview import operator_overview
 
-    kpis = {k.key: k.value for k in home_kpis(now=at(20, 12), with_revenue=True)}
-    assert kpis["revenue_mtd"] == "15.47 EUR"
-    assert "revenue_mtd" not in {k.key for k in home_kpis(now=at(20, 12))}
+    trend = overview_trend(days=14, now=at(3, 12), with_revenue=True)
+    assert trend.tables["revenue"].rows == [(MON, "EUR", D("14.2800")), (TUE, "EUR", D("1.1900"))]
+    tiles = {t.label: t.value for t in operator_overview(staff_user(Role.FINANCE), now=at(3, 12)).tiles}
+    assert tiles["Revenue today"] == "1.19 EUR"
+    technician = staff_user(Role.TECHNICIAN, email="tech@example.com")
+    assert "Revenue today" not in {t.label for t in operator_overview(technician, now=at(3, 12)).tiles}
 
 
 def test_a_session_priced_later_adds_its_revenue_at_the_next_refresh(billed):
