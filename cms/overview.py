@@ -44,8 +44,10 @@ def _board(state: str) -> str:
 
 
 def _amounts(rows: list[tuple], day) -> str:
+    from analytics.money import currency
+
     today = [(code, amount) for d, code, amount in rows if d == day]
-    return ", ".join(f"{amount:,.2f} {code}" for code, amount in today) or "0.00"
+    return ", ".join(f"{amount:,.2f} {code}" for code, amount in today) or f"0.00 {currency()}"
 
 
 def operator_overview(user, now: datetime | None = None) -> Overview:
@@ -101,6 +103,7 @@ def _add_rollup_figures(overview: Overview, now: datetime, with_revenue: bool) -
     today = timezone.localtime(now).date()
     days = trend.tables["days"]
     sessions, energy = next(((s, e) for d, s, e in days.rows if d == today), (0, Decimal(0)))
+    energy = energy.quantize(Decimal("0.1"))
     overview.tiles += [
         Tile("Energy today", energy, "kWh", note=f"{sessions} session{'s' if sessions != 1 else ''} started"),
     ]

@@ -52,7 +52,7 @@ def test_overview_counts_the_network_right_now(busy_network, staff_user):
     assert tiles["Stations with a fault"].value == 1
     assert tiles["Charging sessions now"].value == 1  # T4
     assert (tiles["Open alerts"].value, tiles["Open alerts"].note) == (1, "1 critical")
-    assert tiles["Energy today"].value == D("7.000")  # T2's 4 kWh after midnight and T3's 3 kWh
+    assert tiles["Energy today"].value == D("7.0")  # T2's 4 kWh after midnight and T3's 3 kWh
     assert tiles["Energy today"].note == "1 session started"
     assert "Revenue today" not in tiles  # technicians see no money
 
@@ -61,7 +61,7 @@ def test_overview_shows_revenue_to_those_who_see_the_money(busy_network, staff_u
     from cms.overview import operator_overview
 
     tiles = _tiles(operator_overview(staff_user(Role.FINANCE), now=at(3, 12)))
-    assert tiles["Revenue today"].value == "0.00"  # nothing priced in this network
+    assert tiles["Revenue today"].value == "0.00 EUR"  # nothing priced in this network
     # Finance cannot open the live board: its tiles do not link there.
     assert tiles["Stations offline"].url == ""
 
