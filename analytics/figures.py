@@ -52,8 +52,8 @@ def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x"
     span = (last - first) / step + 1
     ticks = {
         "hour": {"dtick": 3_600_000 * max(1, round(span / 12)), "tickformat": "%-d %b %H:%M"},
-        "day": {"dtick": DAY_MS * max(1, round(span / 10)), "tickformat": "%-d %b"},
-        "week": {"dtick": DAY_MS * 7 * max(1, round(span / 10)), "tickformat": "%-d %b"},
+        "day": {"dtick": DAY_MS * max(1, round(span / 8)), "tickformat": "%-d %b"},
+        "week": {"dtick": DAY_MS * 7 * max(1, round(span / 8)), "tickformat": "%-d %b"},
         "month": {"dtick": f"M{max(1, round(span / 12))}", "tickformat": "%b %Y"},
     }[grain]
     hover = "%Y-%m-%d %H:%M" if grain == "hour" else "%Y-%m-%d"
