@@ -1,6 +1,8 @@
 """Plotly figures of each dashboard, drawn from the dashboard's tables (the same numbers the CSV export has)."""
 
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from html import escape
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -9,7 +11,12 @@ from analytics.selectors import WEEKDAYS
 from analytics.tables import Dashboard
 
 ACCENT, SECOND, THIRD, DANGER = "#0a7d4f", "#2f6fb0", "#b54708", "#b42318"
+# One palette across the portal: traces without a colour of their own take these, in this order.
+PALETTE = [ACCENT, SECOND, THIRD, DANGER, "#6b4fa3", "#0f8b8d", "#8a6d1d", "#5b6776"]
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+DAY_MS = 86_400_000
+# A date axis spans at least this many periods, so that one day of data is one bar among days, not the chart.
+MIN_PERIODS = 7
 
 
 def _num(values) -> list:
@@ -17,16 +24,77 @@ def _num(values) -> list:
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0, "font": {"size": 15}}, template="plotly_white", height=340,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2}, **kwargs,
-    )
+    layout = {
+        "title": {"text": title, "x": 0, "font": {"size": 15}}, "template": "plotly_white", "height": 340,
+        "margin": {"l": 50, "r": 20, "t": 50, "b": 40}, "legend": {"orientation": "h", "y": -0.2},
+        "colorway": PALETTE,
+    }
+    fig.update_layout(layout | kwargs)
     return fig
+
+
+def _quantities(fig: go.Figure) -> go.Figure:
+    """Every y axis starts at zero: sessions, energy, hours, shares and money here are never negative."""
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x") -> go.Figure:
+    """Ticks on whole days (weeks, months) whatever the number of points, half a period of margin each side."""
+    # Dates become midnights: half a day of margin cannot be taken from a date.
+    days = [p if isinstance(p, datetime) else datetime.combine(p, time.min) for p in periods if p is not None]
+    if not days:
+        return fig
+    step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1),
+            "month": timedelta(days=30)}[grain]
+    first, last = min(days), max(days)
+    first = min(first, last - step * (MIN_PERIODS - 1))
+    span = (last - first) / step + 1
+    ticks = {
+        "hour": {"dtick": 3_600_000 * max(1, round(span / 12)), "tickformat": "%-d %b %H:%M"},
+        "day": {"dtick": DAY_MS * max(1, round(span / 8)), "tickformat": "%-d %b"},
+        "week": {"dtick": DAY_MS * 7 * max(1, round(span / 8)), "tickformat": "%-d %b"},
+        "month": {"dtick": f"M{max(1, round(span / 12))}", "tickformat": "%b %Y"},
+    }[grain]
+    hover = "%Y-%m-%d %H:%M" if grain == "hour" else "%Y-%m-%d"
+    # plotly sizes bars on a date axis from the gap between points: one point would get a 1 ms wide bar.
+    fig.update_traces(width=step.total_seconds() * 1000 * 0.8, selector={"type": "bar"})
+    fig.update_layout({
+        f"{axis}axis": {
+            "type": "date", "range": [(first - step / 2).isoformat(), (last + step / 2).isoformat()],
+            "hoverformat": hover, **ticks,
+        }
+    })
+    return fig
+
+
+def _over_time(fig: go.Figure, periods: list, grain: str = "day") -> go.Figure:
+    return date_axis(_quantities(fig), periods, grain)
+
+
+def _categories(fig: go.Figure, count: int) -> go.Figure:
+    """Bars over a few categories keep a bar's width instead of filling the chart (one tariff, one code)."""
+    fig.update_layout(bargap=max(0.2, 1 - count / 6))
+    return _quantities(fig)
+
+
+def is_empty(fig: go.Figure) -> bool:
+    """Whether no trace has a single value to draw."""
+
+    def values(trace) -> list:
+        for name in ("z", "y", "x", "values"):
+            data = getattr(trace, name, None)
+            if data is not None:
+                return [v for v in data if v is not None]
+        return []
+
+    return not any(values(trace) for trace in fig.data)
 
 
 def usage(dash: Dashboard) -> dict[str, go.Figure]:
     t = dash.tables["sessions"]
     periods = t.column("period")
+    grain = t.columns[0].label.lower()
     volume = make_subplots(specs=[[{"secondary_y": True}]])
     volume.add_bar(x=periods, y=t.column("sessions"), name="Sessions", marker_color=SECOND)
     volume.add_scatter(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
@@ -47,9 +115,9 @@ def usage(dash: Dashboard) -> dict[str, go.Figure]:
                                    hovertemplate="%{y} %{x}:00: %{z} sessions<extra></extra>"))
     heatmap.update_yaxes(autorange="reversed")
     return {
-        "volume": _layout(volume, t.title + " and energy delivered"),
-        "averages": _layout(averages, "Average session energy and duration"),
-        "drivers": _layout(drivers, "Unique drivers"),
+        "volume": _over_time(_layout(volume, t.title + " and energy delivered"), periods, grain),
+        "averages": _over_time(_layout(averages, "Average session energy and duration"), periods, grain),
+        "drivers": _over_time(_layout(drivers, "Unique drivers"), periods, grain),
         "heatmap": _layout(heatmap, heat.title, xaxis_title="Hour of day"),
     }
 
@@ -62,6 +130,7 @@ def _station_bars(table, title: str) -> go.Figure:
     fig.add_bar(y=stations, x=_num(table.column("idle_pct")), name="Idle, plugged in", orientation="h",
                 marker_color=THIRD)
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(rangemode="tozero")
     return _layout(fig, title, barmode="stack", xaxis_title="% of the period")
 
 
@@ -69,12 +138,13 @@ def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
     daily = dash.tables["daily"]
     days = daily.column("day")
     trend = go.Figure()
+    # Markers too: a single day is a visible point, not an invisible line of length zero.
     trend.add_scatter(x=days, y=_num(daily.column("charging_pct")), name="Charging", stackgroup="occupied",
-                      line_color=ACCENT)
+                      mode="lines+markers", line_color=ACCENT)
     trend.add_scatter(x=days, y=_num(daily.column("idle_pct")), name="Idle, plugged in", stackgroup="occupied",
-                      line_color=THIRD)
+                      mode="lines+markers", line_color=THIRD)
     return {
-        "trend": _layout(trend, "Occupied time per day", yaxis_title="% of the day"),
+        "trend": _over_time(_layout(trend, "Occupied time per day", yaxis_title="% of the day"), days),
         "busiest": _station_bars(dash.tables["busiest"], "Busiest stations (occupied time)"),
         "idlest": _station_bars(dash.tables["idlest"], "Idlest stations (occupied time)"),
     }
@@ -99,10 +169,11 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
     stations = go.Figure(go.Bar(y=[r[0] for r in worst], x=_num([r[4] for r in worst]), orientation="h",
                                 marker_color=SECOND))
     stations.update_yaxes(autorange="reversed")
+    stations.update_xaxes(rangemode="tozero")
     return {
-        "trend": _layout(trend, "Availability and uptime per day", yaxis_title="%"),
-        "error_codes": _layout(faults, codes.title),
-        "models": _layout(by_model, "Faults per station by model and firmware"),
+        "trend": _over_time(_layout(trend, "Availability and uptime per day", yaxis_title="%"), daily.column("day")),
+        "error_codes": _categories(_layout(faults, codes.title), len(codes.rows)),
+        "models": _categories(_layout(by_model, "Faults per station by model and firmware"), len(labels)),
         "stations": _layout(stations, "Least available stations", xaxis_title="Availability (%)"),
     }
 
@@ -114,15 +185,17 @@ def energy(dash: Dashboard) -> dict[str, go.Figure]:
                     marker_color=ACCENT)
     per_day.add_scatter(x=daily.column("day"), y=_num(daily.column("peak_kw")), name="Peak demand (kW)",
                         mode="lines+markers", line_color=DANGER, secondary_y=True)
-    figures = {"daily": _layout(per_day, daily.title)}
+    figures = {"daily": _over_time(_layout(per_day, daily.title), daily.column("day"))}
     if "load" in dash.tables:
         load = dash.tables["load"]
+        hours = load.column("hour")
+        mode = "lines+markers" if len(hours) <= 48 else "lines"  # a few hours of data stay visible
         curve = go.Figure()
-        curve.add_scatter(x=load.column("hour"), y=_num(load.column("avg_kw")), name="Average power (kW)",
-                          mode="lines", line_color=ACCENT, fill="tozeroy")
-        curve.add_scatter(x=load.column("hour"), y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)",
-                          mode="lines", line_color=DANGER)
-        figures["load"] = _layout(curve, "Load across the network", yaxis_title="kW")
+        curve.add_scatter(x=hours, y=_num(load.column("avg_kw")), name="Average power (kW)",
+                          mode=mode, line_color=ACCENT, fill="tozeroy")
+        curve.add_scatter(x=hours, y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)",
+                          mode=mode, line_color=DANGER)
+        figures["load"] = _over_time(_layout(curve, "Load across the network", yaxis_title="kW"), hours, "hour")
     return figures
 
 
@@ -141,9 +214,9 @@ def money(dash: Dashboard) -> dict[str, go.Figure]:
                                                                    strict=True)],
                                  y=_num(methods.column("net_collected")), marker_color=SECOND))
     return {
-        "daily": _layout(revenue, daily.title, barmode="stack"),
-        "tariffs": _layout(by_tariff, tariffs.title),
-        "methods": _layout(by_method, methods.title),
+        "daily": _over_time(_layout(revenue, daily.title, barmode="stack"), daily.column("day")),
+        "tariffs": _categories(_layout(by_tariff, tariffs.title), len(tariffs.rows)),
+        "methods": _categories(_layout(by_method, methods.title), len(methods.rows)),
     }
 
 
@@ -154,13 +227,39 @@ def driver(dash: Dashboard) -> dict[str, go.Figure]:
     fig.add_bar(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", marker_color=ACCENT)
     fig.add_scatter(x=periods, y=t.column("sessions"), name="Sessions", mode="lines+markers", line_color=SECOND,
                     secondary_y=True)
-    figures = {"energy": _layout(fig, t.title)}
+    grain = t.columns[0].label.lower()
+    figures = {"energy": _over_time(_layout(fig, t.title), periods, grain)}
     if any(v is not None for v in t.column("cost")):
-        figures["cost"] = _layout(go.Figure(go.Bar(x=periods, y=_num(t.column("cost")), marker_color=THIRD)),
-                                  t.columns[-1].label)
+        cost = go.Figure(go.Bar(x=periods, y=_num(t.column("cost")), marker_color=THIRD))
+        figures["cost"] = _over_time(_layout(cost, t.columns[-1].label), periods, grain)
+    return figures
+
+
+def overview(dash: Dashboard) -> dict[str, go.Figure]:
+    """The operator overview's small trend: sessions and energy per day, revenue per day and currency."""
+    days = dash.tables["days"]
+    periods = days.column("day")
+    trend = make_subplots(specs=[[{"secondary_y": True}]])
+    trend.add_bar(x=periods, y=days.column("sessions"), name="Sessions", marker_color=SECOND)
+    trend.add_scatter(x=periods, y=_num(days.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
+                      line_color=ACCENT, secondary_y=True)
+    trend.update_yaxes(title_text="Sessions", secondary_y=False)
+    trend.update_yaxes(title_text="kWh", secondary_y=True)
+    figures = {"trend": _over_time(_layout(trend, days.title, height=280), periods)}
+    if "revenue" in dash.tables:
+        revenue = dash.tables["revenue"]
+        chart = go.Figure()
+        for code in sorted(set(revenue.column("currency"))):
+            rows = [r for r in revenue.rows if r[1] == code]
+            chart.add_bar(x=[r[0] for r in rows], y=_num([r[2] for r in rows]), name=code)
+        figures["revenue"] = _over_time(_layout(chart, revenue.title, height=280, barmode="group"), periods)
     return figures
 
 
 def to_html(figure: go.Figure) -> str:
-    """The figure's div and script; plotly.js itself is loaded once by the page from our static files."""
+    """The figure's div and script, or an empty-state message when there is nothing to draw; plotly.js itself
+    is loaded once by the page from our static files."""
+    if is_empty(figure):
+        title = figure.layout.title.text or ""
+        return f'<div class="empty-state"><strong>{escape(title)}</strong><br>No data in this period.</div>'
     return figure.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)

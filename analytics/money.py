@@ -6,7 +6,6 @@ they succeeded); unpaid invoices are those awaiting payment or given up on. Amou
 a network that bills in two currencies gets two rows, never a sum of both.
 """
 
-from datetime import date
 from functools import cache
 
 from django.db import connection
@@ -89,16 +88,6 @@ def session_cost_sql(alias: str) -> str:
     if not available():
         return "NULL::numeric"
     return f"(SELECT sc.gross_amount FROM {table('charge')} sc WHERE sc.transaction_id = {alias}.id)"
-
-
-def revenue_month_to_date(today: date) -> str | None:
-    """Gross revenue of sessions started this month, per currency, as a short text for the home page."""
-    rows = fetch(
-        f"""SELECT currency, sum(gross_amount) FROM {rollups.TABLES["rday"]}
-        WHERE day BETWEEN %(month)s AND %(today)s GROUP BY 1 HAVING sum(billable_sessions) > 0 ORDER BY 1""",
-        {"month": today.replace(day=1), "today": today},
-    )
-    return ", ".join(f"{amount:,.2f} {code}" for code, amount in rows) or None
 
 
 def money_dashboard(filters: Filters, full: bool = True) -> Dashboard:

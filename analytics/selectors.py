@@ -471,38 +471,39 @@ def driver_dashboard(user, filters: Filters) -> Dashboard:
     return dashboard
 
 
-# ---------------------------------------------------------------- home page
+# ---------------------------------------------------------------- operator overview
 
 
-def home_kpis(now: datetime | None = None, with_revenue: bool = False) -> list[Kpi]:
-    """The operator's home page figures: today so far, the network right now, the last 7 days' availability."""
+def overview_trend(*, days: int = 14, now: datetime | None = None, with_revenue: bool = False) -> Dashboard:
+    """The overview's small trend: sessions and energy per day over the last ``days`` days (today included),
+    and, for those who see the money, gross revenue per day and currency. From the rollups, like the dashboards."""
     now = now or timezone.now()
     today = timezone.localtime(now).date()
-    params = {"today": today, "week": today - timedelta(days=6)}
-    sessions_today, energy_today = fetch(
-        f"SELECT coalesce(sum(sessions), 0), coalesce(sum(energy_wh), 0) FROM {TABLES['cday']} WHERE day = %(today)s",
-        params,
-    )[0]
-    availability = fetch(
-        f"""SELECT {_share("sum(period_s - down_s)", "sum(period_s)")} FROM {TABLES["cday"]}
-        WHERE day BETWEEN %(week)s AND %(today)s""",
-        params,
-    )[0][0]
-    online, stations = fetch(f"SELECT count(*) FILTER (WHERE is_online), count(*) FROM {TABLES['st']}", {})[0]
-    charging, faulted = fetch(
-        f"""SELECT count(*) FILTER (WHERE status = 'Charging'), count(*) FILTER (WHERE status = 'Faulted')
-        FROM {TABLES["conn"]} WHERE connector_id > 0""",
-        {},
-    )[0]
-    kpis = [
-        Kpi("sessions_today", "Sessions today", sessions_today),
-        Kpi("energy_today_kwh", "Energy today", _ratio(energy_today, 1000, 1), "kWh"),
-        Kpi("charging_now", "Charging now", charging),
-        Kpi("stations_online", "Stations online", f"{online} / {stations}"),
-        Kpi("faulted_now", "Faulted connectors", faulted),
-        Kpi("availability_7d_pct", "Availability, 7 days", availability, "%"),
-    ]
-    revenue = money.revenue_month_to_date(today) if with_revenue and money.available() else None
-    if revenue:
-        kpis.append(Kpi("revenue_mtd", "Revenue this month", revenue))
-    return kpis
+    params = {"start": today - timedelta(days=days - 1), "end": today}
+    dashboard = Dashboard()
+    dashboard.add(Table(
+        "days", f"Sessions and energy, last {days} days",
+        [Column("day", "Day", "date"), Column("sessions", "Sessions", "int"),
+         Column("energy_kwh", "Energy (kWh)", "number")],
+        fetch(
+            f"""
+            WITH d AS (SELECT day, sum(sessions) AS sessions, sum(energy_wh) AS wh FROM {TABLES["cday"]}
+                       WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1)
+            SELECT p::date, coalesce(d.sessions, 0)::int, {_kwh("coalesce(d.wh, 0)")}
+            FROM generate_series(%(start)s::date, %(end)s::date, interval '1 day') p
+            LEFT JOIN d ON d.day = p::date ORDER BY 1""",
+            params,
+        ),
+    ))
+    if with_revenue and money.available():
+        dashboard.add(Table(
+            "revenue", f"Revenue, last {days} days",
+            [Column("day", "Day", "date"), Column("currency", "Currency"), Column("gross", "Gross", "number")],
+            fetch(
+                f"""SELECT day, currency, sum(gross_amount) FROM {TABLES["rday"]}
+                WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2 HAVING sum(billable_sessions) > 0
+                ORDER BY 1, 2""",
+                params,
+            ),
+        ))
+    return dashboard

@@ -105,8 +105,11 @@ def wallet(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def card_setup(request):
+    if request.method == "GET":
+        # Saving a card starts with the button on the billing page (a POST); a bookmarked or reloaded URL lands there.
+        return redirect("billing:overview")
     try:
         intent = services.card_setup_start(user=request.user)
     except (StripeNotConfigured, stripe.StripeError) as error:

@@ -43,13 +43,10 @@ def healthz(request):
 def home(request):
     context = {}
     if request.user.is_staff:
-        from accounts.roles import Role, user_has_role
+        from accounts.roles import user_roles
+        from cms.overview import operator_overview
 
-        if user_has_role(request.user, *Role):
-            from analytics.selectors import home_kpis
-
-            # Network figures for any staff role; the revenue figure only for those who see the money.
-            context["kpis"] = home_kpis(
-                with_revenue=user_has_role(request.user, Role.OPERATOR_ADMIN, Role.ANALYST, Role.FINANCE)
-            )
+        # Staff without a role yet see the frame only, until an operator admin gives them one.
+        if user_roles(request.user):
+            context["overview"] = operator_overview(request.user)
     return render(request, "cms/home.html", context)

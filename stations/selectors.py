@@ -262,3 +262,38 @@ def station_configuration(*, station_ids: Iterable[int], keys: Iterable[str]) ->
     for row in rows:
         known.setdefault(row.station_id, {})[row.key] = row
     return known
+
+
+@dataclass(frozen=True)
+class NetworkStatus:
+    """The network right now, for the operator's overview."""
+
+    stations: int
+    online: int
+    faulted: int  # online stations with at least one connector reporting Faulted
+    open_alerts: int
+    critical_alerts: int
+
+    @property
+    def offline(self) -> int:
+        return self.stations - self.online
+
+
+def network_status() -> NetworkStatus:
+    stations = Station.objects.aggregate(total=Count("pk"), online=Count("pk", filter=Q(is_online=True)))
+    faulted = (
+        Station.objects.filter(is_online=True, connectors__connector_id__gt=0, connectors__status="Faulted")
+        .distinct()
+        .count()
+    )
+    alerts = Alert.objects.filter(closed_at__isnull=True).aggregate(
+        open=Count("pk"), critical=Count("pk", filter=Q(severity=Alert.Severity.CRITICAL))
+    )
+    return NetworkStatus(
+        stations=stations["total"], online=stations["online"], faulted=faulted,
+        open_alerts=alerts["open"], critical_alerts=alerts["critical"],
+    )
+
+
+def recent_open_alerts(*, limit: int = 5) -> list[Alert]:
+    return list(alerts_list(state="open")[:limit])

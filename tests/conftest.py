@@ -125,7 +125,15 @@ def _stop_daphne(process, log, django_db_blocker) -> None:
 
 
 @pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker):
+def collected_static():
+    """The live server serves static files as in production, from var/static (whitenoise, DEBUG off)."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker, collected_static):
     port = _free_port()
     process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
     yield LiveServer(port)

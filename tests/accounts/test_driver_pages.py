@@ -40,7 +40,7 @@ def test_my_cards_shows_status_expiry_and_group_of_my_cards_only(alice_client, a
     make_token("MINE-OLD", owner=alice, expires_at=timezone.now() - timedelta(days=1))
     make_token("BOBS-CARD", owner=bob)
     html = alice_client.get(reverse("accounts:id_tokens")).content.decode()
-    rows = {token: row for token, row in re.findall(r"<tr>\s*<td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", html, re.S)}
+    rows = {token: row for token, row in re.findall(r"<tr>\s*<td[^>]*><a [^>]*>([^<]+)</a></td>(.*?)</tr>", html, re.S)}
     assert set(rows) == {"MINE-ACTIVE", "MINE-LOST", "MINE-OLD"}
     assert "Active" in rows["MINE-ACTIVE"] and "FLEET" in rows["MINE-ACTIVE"]
     assert "Blocked" in rows["MINE-LOST"]

@@ -114,3 +114,47 @@ def staff_user(db, django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture
+def billed(rolled_up):
+    """T1 and T2 on 'Standard' (8.00 and 4.00 net, 19 % tax), T3 on 'Fleet' (1.00); T5 had no customer.
+
+    Invoice 1 (driver1, 9.52) was paid by card on Tuesday; invoice 2 (driver2, 4.76) is open, due Tuesday.
+    """
+    from decimal import Decimal as D
+
+    from analytics.rollups import rebuild_days
+    from billing.models import Invoice, Operator, Payment, SessionCharge, Tariff
+    from sessions.models import Transaction
+
+    operator = Operator.objects.create(name="Op", legal_name="Op Ltd", is_default=True)
+    standard = Tariff.objects.create(name="Standard", valid_from=at(1, 0), price_per_kwh=D("0.40"), tax_rate=19)
+    fleet = Tariff.objects.create(name="Fleet", valid_from=at(1, 0), price_per_kwh=D("0.33"), tax_rate=19)
+    sessions = {(t.station.ocpp_id, t.connector_id, t.started_at): t for t in Transaction.objects.all()}
+
+    def charge(key, tariff, net, user=None, status="billable"):
+        tx = sessions[key]
+        net = D(net)
+        tax = (net * D("0.19")).quantize(D("0.01"))
+        SessionCharge.objects.create(
+            transaction=tx, status=status, tariff=tariff, operator=operator, user=user, currency="EUR",
+            energy_wh=tx.energy_wh, charging_seconds=0, idle_seconds=0, net_amount=net, tax_rate=19, tax_amount=tax,
+            gross_amount=net + tax, session_started_at=tx.started_at,
+        )
+
+    charge(("CP-A", 1, at(2, 10)), standard, "8.00", rolled_up["driver1"])
+    charge(("CP-A", 2, at(2, 23)), standard, "4.00", rolled_up["driver2"])
+    charge(("CP-B", 1, at(3, 8)), fleet, "1.00")
+    charge(("CP-B", 1, at(2, 10)), None, "0.00", status="no_customer")
+    paid = Invoice.objects.create(operator=operator, customer=rolled_up["driver1"], purpose="session", status="paid",
+                                  number="INV-1", currency="EUR", issued_at=at(2, 12), gross_total=D("9.52"))
+    Payment.objects.create(invoice=paid, user=rolled_up["driver1"], method="card", amount=D("9.52"), currency="EUR",
+                           status="succeeded", succeeded_at=at(3, 10))
+    unpaid = Invoice.objects.create(operator=operator, customer=rolled_up["driver2"], purpose="session",
+                                    status="open", number="INV-2", currency="EUR", issued_at=at(3, 1),
+                                    due_at=at(3, 1), gross_total=D("4.76"))
+    Payment.objects.create(invoice=unpaid, user=rolled_up["driver2"], method="wallet", amount=D("4.76"),
+                           currency="EUR", status="failed", attempts=2)
+    rebuild_days(d0=MON.date(), d1=at(3, 0).date(), now=NOW)
+    return {**rolled_up, "standard": standard, "fleet": fleet}

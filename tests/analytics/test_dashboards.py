@@ -132,19 +132,3 @@ def test_a_driver_sees_only_their_own_sessions(rolled_up):
     ]
     assert [row[2] for row in dash.tables["sessions"].rows] == ["CP-A", "CP-A"]
     assert driver_dashboard(rolled_up["driver2"], filters()).kpi("energy_kwh") == D("10.000")
-
-
-def test_home_page_kpis(rolled_up):
-    from analytics.rollups import rebuild_days
-    from analytics.selectors import home_kpis
-    from stations.models import Connector, Station
-
-    Station.objects.filter(ocpp_id="CP-A").update(is_online=True)
-    Connector.objects.filter(station__ocpp_id="CP-B").update(status="Faulted")
-    rebuild_days(d0=TUE, d1=TUE, now=at(3, 12))
-    kpis = {k.key: k.value for k in home_kpis(now=at(3, 12))}
-    assert kpis["sessions_today"] == 1  # T3 at 08:00; T4 starts at 22:00
-    assert kpis["energy_today_kwh"] == D("7.0")  # T2's 4 kWh after midnight and T3's 3 kWh
-    assert kpis["stations_online"] == "1 / 2"
-    assert kpis["faulted_now"] == 1
-    assert "revenue_mtd" not in kpis
