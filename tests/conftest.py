@@ -89,10 +89,13 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{port}"
 
 
-def _start_daphne(django_db_blocker, endpoint_args: list[str], port: int) -> tuple[subprocess.Popen, object]:
-    """daphne serving cms.asgi in a child process, on the test database and the test Redis."""
+def _start_daphne(
+    django_db_blocker, endpoint_args: list[str], port: int, **env_overrides: str
+) -> tuple[subprocess.Popen, object]:
+    """daphne serving cms.asgi in a child process, on the test database and the test Redis (or, through
+    ``env_overrides``, e.g. a DATABASE_URL or REDIS_URL of a fault proxy in front of them)."""
     with django_db_blocker.unblock():
-        env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+        env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0", **env_overrides}
     env.setdefault("CMS_OCPP_RESPONSE_TIMEOUT", "5")
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / f"test-daphne-{port}.log", "w")

@@ -1,0 +1,98 @@
+"""Fixtures of the fault suite: server nodes of the test's own (killable, or behind a fault proxy), a
+registered fleet with its drivers and a tariff, and a real Celery worker that prices what the fleet charged."""
+
+import uuid
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.billing.test_worker import start_worker, stop
+from tests.conftest import LiveServer, _close_other_sessions_on_the_test_database, _free_port, _start_daphne
+from tests.factories import STATION_PASSWORD
+from tests.faults.fleet import tag_of
+from tests.faults.proxy import FaultProxy
+
+PRICE_PER_KWH = Decimal("0.40")
+
+
+@pytest.fixture
+def nodes(django_db_blocker, transactional_db):
+    """``nodes(**env)``: a daphne process of this test's own (a "node"), killable; env overrides its settings."""
+    started = []
+
+    def start(**env) -> LiveServer:
+        port = _free_port()
+        process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
+        started.append((process, log))
+        node = LiveServer(port)
+        node.process = process
+        return node
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        log.close()
+    with django_db_blocker.unblock():
+        _close_other_sessions_on_the_test_database()  # a killed node's sessions, before the flush
+
+
+@pytest.fixture
+def postgres_proxy():
+    db = settings.DATABASES["default"]
+    with FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def redis_proxy():
+    target = urlsplit(settings.REDIS_URL)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def fleet_ids(request, transactional_db, django_user_model):
+    """``fleet_ids(n)``: n registered stations, each with a driver whose tag it charges, one tariff, one operator."""
+    from accounts.models import IdToken
+    from billing.models import Operator, Tariff
+    from stations.services import station_create
+
+    Operator.objects.create(name="Faults Energy", legal_name="Faults Energy GmbH", is_default=True)
+    Tariff.objects.create(
+        name="Flat",
+        currency="EUR",
+        tax_rate=Decimal("0"),
+        price_per_kwh=PRICE_PER_KWH,
+        valid_from="2020-01-01T00:00:00Z",
+    )
+
+    def make(count: int, prefix: str = "FLT") -> list[str]:
+        ids = [f"{prefix}-{n:02d}" for n in range(count)]
+        for ocpp_id in ids:
+            station_create(ocpp_id=ocpp_id, password=STATION_PASSWORD)
+            driver = django_user_model.objects.create_user(email=f"{ocpp_id.lower()}@drivers.example", password="x")
+            IdToken.objects.create(token=tag_of(ocpp_id), owner=driver)
+        return ids
+
+    return make
+
+
+@pytest.fixture
+def pricing_worker(celery_eager):
+    """A real Celery worker on the test broker; stale tasks of earlier runs are dropped first (their
+    transaction ids mean other sessions in this database)."""
+    from cms.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = False
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete("celery")
+    worker = start_worker("celery", f"test-faults-worker-{uuid.uuid4().hex[:8]}.log")
+    yield worker
+    stop(worker)
+    broker.delete("celery")
+    broker.close()
