@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -17,7 +16,6 @@ from stations.nodes import node_lease_acquire, node_lease_renew
 from stations.protocol.commands import station_call
 from stations.tasks import sweep_dead_nodes
 from tests.factories import STATION_PASSWORD
-from tests.faults.conftest import nodes  # noqa: F401 - the fault suite's killable servers
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
 
@@ -31,13 +29,10 @@ NODE_ENV = {
 
 
 @pytest.fixture
-async def lease_settings(settings):
+def lease_settings(settings):
     """This process (the API's and the sweep's) reads the same lease time as the servers."""
     settings.CMS_OCPP_NODE_LEASE_SECONDS = LEASE_SECONDS
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 10
-    # An earlier test's servers, at their teardown, ended every other session on the test database: the
-    # async ORM's thread here must not start with one of those.
-    await sync_to_async(connections.close_all)()
 
 
 def kill(server) -> None:
@@ -59,13 +54,13 @@ async def lease_ended(pk: int) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_killed_nodes_stations_go_offline_and_those_of_live_nodes_stay_online(
-    nodes,  # noqa: F811
+    node_servers,
     make_station,
     lease_settings,
 ):
     for ocpp_id in ("CP-A", "CP-B", "CP-MOVES"):
         await sync_to_async(make_station)(ocpp_id)
-    node_a, node_b = nodes(**NODE_ENV), nodes(**NODE_ENV)
+    node_a, node_b = node_servers(**NODE_ENV), node_servers(**NODE_ENV)
     async with contextlib.AsyncExitStack() as stack:
         # CP-B keeps its socket alive with WebSocket pings only: it sends no Heartbeat in this test.
         await stack.enter_async_context(ocpp_connection(node_b, "CP-B", STATION_PASSWORD))
@@ -109,13 +104,13 @@ async def test_a_killed_nodes_stations_go_offline_and_those_of_live_nodes_stay_o
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_command_to_a_station_whose_node_was_killed_answers_409_at_once(
-    nodes,  # noqa: F811
+    node_servers,
     make_station,
     operator_admin,
     lease_settings,
 ):
     await sync_to_async(make_station)("CP-1")
-    node = nodes(**NODE_ENV)
+    node = node_servers(**NODE_ENV)
     async with ocpp_connection(node, "CP-1", STATION_PASSWORD):
         await until(lambda: online("CP-1"), what="CP-1 online")
         lease = (await station("CP-1")).node_id

@@ -11,7 +11,6 @@ import pytest
 import requests
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -22,11 +21,10 @@ from sessions.models import MeterSample, Transaction
 from stations.models import Station, StationCommand
 from stations.protocol.commands import station_call
 from tests.factories import STATION_PASSWORD
-from tests.faults.conftest import nodes, redis_proxy  # noqa: F401 - the fault suite's servers and Redis proxy
+from tests.faults.conftest import redis_proxy  # noqa: F401 - the fault suite's Redis proxy
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
 
-ROOT = Path(__file__).resolve().parents[2]
 START, STOP = "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z"
 
 
@@ -55,17 +53,16 @@ async def serve_a_whole_session(cp) -> int:
 
 @pytest.mark.django_db(transaction=True)
 async def test_stations_are_served_while_redis_is_away_and_commands_reach_them_once_it_is_back(
-    nodes,  # noqa: F811
+    node_servers,
     redis_proxy,  # noqa: F811
     make_station,
     operator_admin,
 ):
-    await sync_to_async(connections.close_all)()  # an earlier test's servers ended this thread's session
     for ocpp_id in ("CP-1", "CP-2"):
         await sync_to_async(make_station)(ocpp_id)
     await IdToken.objects.acreate(token="TAG-1")
     api = {"Authorization": f"Token {(await Token.objects.acreate(user=operator_admin)).key}"}
-    node = nodes(REDIS_URL=redis_proxy.through(settings.REDIS_URL), CMS_OCPP_NODE_RENEW_SECONDS="0.5")
+    node = node_servers(REDIS_URL=redis_proxy.through(settings.REDIS_URL), CMS_OCPP_NODE_RENEW_SECONDS="0.5")
 
     async with ocpp_connection(node, "CP-1", STATION_PASSWORD, client_class=Station16) as cp1:
         await until(lambda: Station.objects.filter(ocpp_id="CP-1", is_online=True).aexists(), what="CP-1 online")
@@ -116,7 +113,7 @@ async def test_stations_are_served_while_redis_is_away_and_commands_reach_them_o
 
     # The station's goodbye after the outage meets no broken pooled connection either.
     await until(lambda: Station.objects.filter(ocpp_id="CP-1", is_online=False).aexists(), what="CP-1 offline")
-    log = (ROOT / "var" / f"test-daphne-{node.port}.log").read_text()
+    log = Path(node.log_path).read_text()
     assert log.count("channel layer unreachable") == 1, "the outage is logged once, and nothing fails after it"
     assert "group commit failed" not in log
 
