@@ -1,6 +1,7 @@
 """Fixtures of the fault suite: server nodes of the test's own (killable, or behind a fault proxy), a
 registered fleet with its drivers and a tariff, and a real Celery worker that prices what the fleet charged."""
 
+import logging
 import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -16,6 +17,25 @@ from tests.faults.fleet import tag_of
 from tests.faults.proxy import FaultProxy
 
 PRICE_PER_KWH = Decimal("0.40")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_ocpp_client_log():
+    """Each CALLERROR a station receives is a warning of the `ocpp` library; an outage makes thousands."""
+    client_log = logging.getLogger("ocpp")
+    before = client_log.level
+    client_log.setLevel(logging.ERROR)
+    yield
+    client_log.setLevel(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_released(django_db_setup, django_db_blocker):
+    """The async tests' ORM thread keeps a connection of its own: end it before the test database is dropped
+    (the session's daphne_server fixture does the same when other tests ran)."""
+    yield
+    with django_db_blocker.unblock():
+        _close_other_sessions_on_the_test_database()
 
 
 @pytest.fixture
@@ -37,12 +57,11 @@ def nodes(django_db_blocker, transactional_db):
             process.terminate()
             process.wait(timeout=10)
         log.close()
-    with django_db_blocker.unblock():
-        _close_other_sessions_on_the_test_database()  # a killed node's sessions, before the flush
 
 
 @pytest.fixture
 def postgres_proxy():
+    """A proxy in front of PostgreSQL; list it before ``nodes`` in a test, so the node stops first."""
     db = settings.DATABASES["default"]
     with FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
         yield proxy
@@ -50,6 +69,7 @@ def postgres_proxy():
 
 @pytest.fixture
 def redis_proxy():
+    """A proxy in front of Redis; list it before ``nodes`` in a test, so the node stops first."""
     target = urlsplit(settings.REDIS_URL)
     with FaultProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
         yield proxy

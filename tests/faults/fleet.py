@@ -169,9 +169,14 @@ class FleetStation:
         outcome = Outcome(self.id, action, _as_dict(payload), key, time.monotonic())
         self.ledger.outcomes.append(outcome)
         answer = asyncio.ensure_future(self._cp.call(payload, suppress=False))
+        answer.add_done_callback(_consume)  # an abandoned call's late error is expected, not news
         closed = asyncio.ensure_future(self._websocket.wait_closed())
         try:
             done, _ = await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            answer.cancel()
+            outcome.lost = "closed"  # the connection was torn down around the call
+            raise
         finally:
             closed.cancel()
         if answer not in done:
@@ -314,6 +319,11 @@ def meter_values(transaction_id: int, connector_id: int, value: int, at: datetim
     }
 
 
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _action(payload) -> str:
     return type(payload).__name__
 
@@ -329,7 +339,7 @@ def _payload(action: str, values: dict):
 class Fleet:
     """N stations in this event loop, each running sessions; ``stop_sessions()`` then ``finish()``."""
 
-    def __init__(self, station_ids: list[str], password: str, urls_of, *, samples=4, interval=0.5):
+    def __init__(self, station_ids: list[str], password: str, urls_of, *, samples=4, interval=1.0):
         self.ledger = Ledger()
         self.stations = [FleetStation(sid, password, urls_of(i), self.ledger) for i, sid in enumerate(station_ids)]
         self.samples, self.interval = samples, interval
@@ -356,12 +366,28 @@ class Fleet:
     async def connected(self, within: float = 30.0) -> None:
         await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in self.stations)), within)
 
+    def stop_new_sessions(self) -> None:
+        """Sessions in progress go on to their end; no station starts another."""
+        self._no_more_sessions.set()
+
     async def finish(self, within: float = 60.0) -> None:
         """No new sessions; the running ones end, every queue is delivered, then the stations disconnect."""
-        self._no_more_sessions.set()
+        self.stop_new_sessions()
         await asyncio.wait_for(asyncio.gather(*self._sessions), within)
         await asyncio.wait_for(asyncio.gather(*(s.drained() for s in self.stations)), within)
         await self.close()
+
+    async def backlog_delivered(self, within: float = 60.0) -> float:
+        """Wait until everything queued so far has been answered with a CALLRESULT; seconds it took."""
+        started = time.monotonic()
+        backlog = {q.key for station in self.stations for q in station.queue}
+
+        async def delivered():
+            while backlog & {q.key for station in self.stations for q in station.queue}:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(delivered(), within)
+        return round(time.monotonic() - started, 1)
 
     async def close(self) -> None:
         self._stop.set()
@@ -448,7 +474,7 @@ def ledger_check(ledger: Ledger, *, price_per_kwh: Decimal) -> dict:
     }
 
 
-def sessions_priced(*, within: float) -> dict:
+def sessions_priced(*, within: float, idle: float = 4.0) -> dict:
     """Wait for the worker to price every completed session; then the product's sweep prices what was never
     queued (a stop while the broker was away). How many each priced, for the report."""
     from billing.models import SessionCharge
@@ -457,8 +483,13 @@ def sessions_priced(*, within: float) -> dict:
 
     completed = Transaction.objects.filter(status=Transaction.Status.COMPLETED)
     deadline = time.monotonic() + within
-    while SessionCharge.objects.count() < completed.count() and time.monotonic() < deadline:
+    priced, progress_at = -1, time.monotonic()
+    while priced < completed.count() and time.monotonic() < deadline:
+        if SessionCharge.objects.count() != priced:
+            priced, progress_at = SessionCharge.objects.count(), time.monotonic()
+        elif time.monotonic() - progress_at > idle:
+            break  # the worker has nothing left to price: the rest was never queued
         time.sleep(0.2)
-    by_worker = SessionCharge.objects.count()
+    by_worker, waited = SessionCharge.objects.count(), within - (deadline - time.monotonic())
     by_sweep = sessions_price_missing(settle_minutes=0)
-    return {"priced_by_worker": by_worker, "priced_by_sweep": by_sweep}
+    return {"priced_by_worker": by_worker, "priced_by_sweep": by_sweep, "pricing_wait": round(waited, 1)}
