@@ -121,9 +121,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 return
             live_outbox.bind(asyncio.get_running_loop())
             self.connected_at = time.time()
-            if layer_health.worth_trying():
+            if not layer_health.down:
                 await self.join_station_group()
-            # else: Redis is known to be away; the node joins the group once it is back (see node_runtime).
+            # else: not in the handshake (an unreachable host may take seconds to refuse): the node joins the
+            # group once Redis is back (see stations.protocol.node_runtime).
             await self.accept(subprotocol)
         self.accepted = True
         await node_runtime().hold(self)
