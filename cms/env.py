@@ -37,18 +37,35 @@ def database_config(environ: Mapping[str, str], base_dir: Path) -> dict:
     return config
 
 
+# Redis connections of the channel layer and the cache. A pooled connection idle for a while is checked
+# (PING) before use, and a command that meets a broken connection (Redis restarted meanwhile) is sent
+# again on a new one: after an outage nothing fails once more on a stale socket. An unreachable Redis
+# is found out within seconds, never by waiting for the operating system's TCP timeout.
+REDIS_CONNECTION_OPTIONS = {"health_check_interval": 10, "socket_connect_timeout": 2, "socket_keepalive": True}
+REDIS_RETRIES = 2
+
+
 def channel_layers_config(environ: Mapping[str, str]) -> dict:
     url = environ.get("REDIS_URL")
     if not url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis whose receive waits a Redis outage out: OCPP goes on from the database.
+            "BACKEND": "stations.protocol.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # channels_redis blocks on Redis for up to 5 s per receive; redis-py's default 5 s socket
                 # timeout would kill an idle consumer (and its station's connection) mid-wait. redis-py's
                 # pool refuses a 101st concurrent command: a reconnect storm of stations makes thousands.
-                "hosts": [{"address": url, "socket_timeout": 30, "max_connections": 2000}],
+                "hosts": [
+                    {
+                        "address": url, "socket_timeout": 30, "max_connections": 2000, **REDIS_CONNECTION_OPTIONS,
+                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
+                    }
+                ],
                 "prefix": environ.get("CHANNELS_PREFIX", "voltgrid"),
                 "capacity": 1000,
                 "expiry": 60,
@@ -62,7 +79,17 @@ def cache_config(environ: Mapping[str, str]) -> dict:
     url = environ.get("REDIS_URL")
     if not url:
         return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "cms"}}
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES)
+    options = {**REDIS_CONNECTION_OPTIONS, "socket_timeout": 5, "retry": retry}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "cms",
+            "OPTIONS": options,
+        }
+    }
 
 
 def celery_config(environ: Mapping[str, str]) -> dict:

@@ -232,6 +232,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-ocpp-messages": {"task": "stations.purge_ocpp_messages", "schedule": 3600.0},
     # Alerts: open and close them from the stations' state; retry notifications that failed. Maintenance
     # jobs: follow firmware updates and diagnostics uploads to their end. Each run is idempotent.
+    # Stations of daphne nodes killed outright (lease expired) recorded offline; the nodes sweep too.
+    "stations-sweep-dead-nodes": {"task": "stations.sweep_dead_nodes", "schedule": 15.0},
     "stations-evaluate-alerts": {"task": "stations.evaluate_alerts", "schedule": 30.0},
     "stations-retry-alert-notifications": {"task": "stations.retry_alert_notifications", "schedule": 60.0},
     "stations-refresh-maintenance-jobs": {"task": "stations.refresh_maintenance_jobs", "schedule": 15.0},

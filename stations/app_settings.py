@@ -22,6 +22,16 @@ class AppSettings:
         return setting("CMS_OCPP_RESPONSE_TIMEOUT", 30.0, float)
 
     @property
+    def NODE_LEASE_SECONDS(self) -> float:
+        """A daphne node that has not renewed its lease for this long is dead: its stations go offline."""
+        return setting("CMS_OCPP_NODE_LEASE_SECONDS", 30.0, float)
+
+    @property
+    def NODE_RENEW_SECONDS(self) -> float:
+        """How often a daphne node renews its lease (and looks for expired ones); well under the lease."""
+        return setting("CMS_OCPP_NODE_RENEW_SECONDS", 5.0, float)
+
+    @property
     def MAX_FRAME_BYTES(self) -> int:
         """Largest frame accepted from a station; a larger one is answered with FormationViolation.
 

@@ -4,17 +4,20 @@ import asyncio
 import base64
 import binascii
 import logging
+import time
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from stations import services
+from stations import nodes, services
 from stations.live_outbox import live_outbox
 from stations.protocol import commands
+from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.connection import ConsumerConnection
 from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
+from stations.protocol.node_runtime import node_runtime
 from stations.protocol.v16 import ChargePoint16
 
 logger = logging.getLogger(__name__)
@@ -61,13 +64,23 @@ def _handshakes() -> asyncio.Semaphore:
 
 def _record_connections(changes: list[tuple[str, dict]]) -> list:
     """Connection state of many stations in one transaction (a reconnect storm is thousands)."""
-    record = {"connected": services.station_connected, "disconnected": services.station_disconnected}
-    return [record[change](**arguments) for change, arguments in changes]
+    outcomes = []
+    for change, arguments in changes:
+        if change == "connected":
+            station, version, channel = arguments["station"], arguments["ocpp_version"], arguments["channel_name"]
+            services.station_connected(station=station, ocpp_version=version, channel_name=channel)
+            nodes.stations_held(node=arguments["node"], connections=[(station.pk, channel)])
+            outcomes.append(None)
+        else:
+            outcomes.append(services.station_disconnected(**arguments))
+    return outcomes
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
     station = None
     charge_point = None
+    # The channel-layer outage count when the station's group was last joined (None: never joined).
+    layer_generation = None
     # Set once the connection is accepted, until everything it started is ended and it is recorded offline.
     accepted = False
 
@@ -92,6 +105,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.ocpp_id = unquote(self.scope["url_route"]["kwargs"]["station_id"])
         self.calls: set[asyncio.Task] = set()  # commands in flight, held until done (see station_call)
         subprotocol = next((p for p in self.scope["subprotocols"] if p in CHARGE_POINT_CLASSES), None)
+        self.subprotocol = subprotocol
         if subprotocol is None:
             logger.warning(
                 "station refused: no supported subprotocol",
@@ -106,19 +120,45 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 await self.close()
                 return
             live_outbox.bind(asyncio.get_running_loop())
-            group = station_group(self.ocpp_id)
-            # An older connection of the same station closes itself on this event.
-            await self.channel_layer.group_send(group, {"type": "station.replaced", "by": self.channel_name})
-            await self.channel_layer.group_add(group, self.channel_name)
+            self.connected_at = time.time()
+            if not layer_health.down:
+                await self.join_station_group()
+            # else: not in the handshake (an unreachable host may take seconds to refuse): the node joins the
+            # group once Redis is back (see stations.protocol.node_runtime).
             await self.accept(subprotocol)
         self.accepted = True
-        connected = {
-            "station": self.station, "ocpp_version": OCPP_VERSIONS[subprotocol], "channel_name": self.channel_name
-        }
-        await group_commit().submit(_record_connections, ("connected", connected))
+        await node_runtime().hold(self)
+        await self.record_online()
         self.connection = ConsumerConnection(self, station_pk=self.station.pk)
         self.charge_point = CHARGE_POINT_CLASSES[subprotocol](self.station, self.connection)
         self.serve_task = asyncio.create_task(self.charge_point.start())
+
+    async def record_online(self) -> None:
+        """Record this connection as the station's, held by this node (by its current lease)."""
+        connected = {
+            "station": self.station, "ocpp_version": OCPP_VERSIONS[self.subprotocol], "channel_name": self.channel_name,
+            "node": node_runtime().node,
+        }
+        await group_commit().submit(_record_connections, ("connected", connected))
+
+    async def join_station_group(self) -> bool:
+        """Join the station's group (the first time, telling an older connection of the station to close).
+
+        False when Redis is away: the station is served all the same (only commands from other nodes and
+        the replacement notice need Redis), and the node tries again once it is back.
+        """
+        group, generation = station_group(self.ocpp_id), layer_health.outages
+        try:
+            if self.layer_generation is None:
+                replaced = {"type": "station.replaced", "by": self.channel_name, "at": self.connected_at}
+                await self.channel_layer.group_send(group, replaced)
+            await self.channel_layer.group_add(group, self.channel_name)
+        except LAYER_ERRORS as error:
+            layer_health.failed(error)
+            return False
+        layer_health.succeeded()
+        self.layer_generation = generation
+        return True
 
     async def receive(self, text_data=None, bytes_data=None):
         # OCPP-J uses text frames; a binary one is still parsed (and refused if it is not UTF-8 JSON).
@@ -138,7 +178,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.calls.discard)
 
     async def station_replaced(self, event):
-        if event["by"] != self.channel_name:
+        # Connections that joined late (Redis was away) announce themselves late: only a newer one replaces.
+        if event["by"] != self.channel_name and event.get("at", float("inf")) >= self.connected_at:
             logger.info("connection replaced by a newer one", extra={"station_id": self.ocpp_id})
             await self.close(code=4000)
 
@@ -155,11 +196,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # answers, then reconnects) would be lost with them. The calls end, offline, after reading them.
             self.charge_point.connection_lost(self.connection.take_unread())
             await self.connection.close()
-        try:
-            await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
-        finally:
-            disconnected = {"station": self.station, "channel_name": self.channel_name}
+        if self.layer_generation is not None:
             try:
-                await group_commit().submit(_record_connections, ("disconnected", disconnected))
-            except Exception:
-                logger.exception("station could not be recorded offline", extra={"station_id": self.ocpp_id})
+                await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
+            except LAYER_ERRORS as error:
+                layer_health.failed(error)  # the membership expires with the group (channels_redis group_expiry)
+        disconnected = {"station": self.station, "channel_name": self.channel_name}
+        try:
+            await group_commit().submit(_record_connections, ("disconnected", disconnected))
+        except Exception:
+            logger.exception("station could not be recorded offline", extra={"station_id": self.ocpp_id})
+        await node_runtime().release(self)

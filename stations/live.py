@@ -15,17 +15,30 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
+
 logger = logging.getLogger(__name__)
 
 NETWORK_GROUP = "network.live"
 
 
 async def live_publish(event: dict) -> None:
-    """Publish one event; a failure to publish never breaks the OCPP exchange that caused it."""
+    """Publish one event; a failure to publish never breaks the OCPP exchange that caused it.
+
+    While Redis is away, events are dropped (the outage is logged once, not per event): the board
+    shows the state again from the next events, or from the database when it is reloaded.
+    """
+    if not layer_health.worth_trying():
+        return
     try:
         await get_channel_layer().group_send(NETWORK_GROUP, {"type": "live.event", "event": event})
+    except LAYER_ERRORS as error:
+        layer_health.failed(error)
+        return
     except Exception:
         logger.warning("live event not published", exc_info=True, extra={"station_id": event.get("station")})
+        return
+    layer_health.succeeded()
 
 
 def live_publish_sync(event: dict) -> None:

@@ -11,7 +11,6 @@ process with no bound event loop (a Celery worker, a management command) publish
 """
 
 import asyncio
-import functools
 import threading
 
 from django.db import transaction
@@ -86,5 +85,6 @@ live_outbox = LiveOutbox()
 
 def live_event_on_commit(event: dict) -> None:
     """Publish ``event`` for the live board once the current transaction commits (at once outside one)."""
-    # Robust: a failure here must not look like a failed write to the caller (the data is committed).
-    transaction.on_commit(functools.partial(live_outbox.put, event), robust=True)
+    # Robust: a failure here must not look like a failed write to the caller (the data is committed). Not a
+    # functools.partial: Django logs a robust callback's failure by its __qualname__, which a partial lacks.
+    transaction.on_commit(lambda: live_outbox.put(event), robust=True)

@@ -392,7 +392,7 @@ def outcome(kind: str, command: StationCommand, *, ocpp_version: str) -> tuple[s
         return TargetStatus.OFFLINE, command.error_description or "The station is not connected.", None
     if command.status == CommandStatus.TIMEOUT:
         return TargetStatus.TIMEOUT, command.error_description or "The station did not answer.", None
-    if command.status == CommandStatus.INVALID:
+    if command.status in (CommandStatus.INVALID, CommandStatus.UNAVAILABLE):
         return TargetStatus.FAILED, command.error_description, None
     if command.status == CommandStatus.CALL_ERROR:
         error = f"{command.error_code} {command.error_description}".strip()

@@ -28,6 +28,29 @@ class Site(models.Model):
         return self.name
 
 
+class Node(models.Model):
+    """A daphne process serving OCPP, alive while it renews its lease (``stations.nodes``).
+
+    A process killed outright says no goodbye: its stations are recorded offline by whoever sees its
+    lease expire (another node, the Celery beat sweep, or its own successor at start-up).
+    """
+
+    name = models.CharField(max_length=100, unique=True, help_text="host:pid:random, unique per process start.")
+    channel_prefix = models.CharField(
+        max_length=120, blank=True, help_text="The channel-layer prefix of the channels of its connections."
+    )
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    renewed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self):
+        return self.name
+
+
 class Station(models.Model):
     """A charge point as registered by the operator and as it described itself at boot."""
 
@@ -63,6 +86,10 @@ class Station(models.Model):
     # Connection state, kept by the OCPP consumer.
     is_online = models.BooleanField(default=False)
     channel_name = models.CharField(max_length=120, blank=True, editable=False)
+    node = models.ForeignKey(
+        Node, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="stations",
+        help_text="The daphne process holding the station's socket (while online).",
+    )
     connected_at = models.DateTimeField(null=True, blank=True)
     last_boot_at = models.DateTimeField(null=True, blank=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -186,6 +213,8 @@ class StationCommand(models.Model):
         TIMEOUT = "timeout"
         OFFLINE = "offline"
         INVALID = "invalid"
+        # Nothing was sent: the channel layer (Redis) that carries commands to the station's node is away.
+        UNAVAILABLE = "unavailable"
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="commands")
     action = models.CharField(max_length=64)

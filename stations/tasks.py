@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from stations import alerts, maintenance, services
+from stations import alerts, maintenance, nodes, services
 from stations.app_settings import app_settings
 
 
@@ -15,6 +15,12 @@ def purge_ocpp_messages(batch_size: int = 10_000) -> int:
     if days <= 0:
         return 0
     return services.ocpp_messages_purge(older_than=timedelta(days=days), batch_size=batch_size)
+
+
+@shared_task(name="stations.sweep_dead_nodes", ignore_result=True)
+def sweep_dead_nodes() -> int:
+    """Record offline the stations of daphne nodes whose lease expired (killed without a goodbye)."""
+    return nodes.nodes_sweep()
 
 
 @shared_task(name="stations.evaluate_alerts", ignore_result=True)

@@ -49,10 +49,11 @@ def test_without_redis_url_channels_and_celery_stay_in_process():
 def test_redis_url_serves_the_channel_layer_and_the_celery_broker():
     environ = {"REDIS_URL": "redis://cache:6379/2"}
     layer = channel_layers_config(environ)["default"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == [
-        {"address": "redis://cache:6379/2", "socket_timeout": 30, "max_connections": 2000}
-    ]
+    assert layer["BACKEND"] == "stations.protocol.channel_layer.ResilientRedisChannelLayer"
+    [host] = layer["CONFIG"]["hosts"]
+    assert (host["address"], host["socket_timeout"], host["max_connections"]) == ("redis://cache:6379/2", 30, 2000)
+    # Stale pooled connections are checked before use and a broken one is replaced, not failed once more.
+    assert host["health_check_interval"] > 0 and host["retry"].get_retries() > 0
     assert celery_config(environ) == {"broker_url": "redis://cache:6379/2", "task_always_eager": False}
 
 
@@ -105,7 +106,7 @@ def test_the_real_settings_module_uses_postgresql_and_redis_when_configured():
     servers = {key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL")}
     chosen = _settings_in_fresh_process({**servers, "ALLOWED_HOSTS": "cms.example"})
     assert chosen["db"] == "django.db.backends.postgresql"
-    assert chosen["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert chosen["layer"] == "stations.protocol.channel_layer.ResilientRedisChannelLayer"
     assert chosen["eager"] is False
     assert chosen["hosts"] == ["cms.example"]
 

@@ -42,6 +42,7 @@ COMMAND_HTTP_STATUS = {
     Status.OFFLINE: status.HTTP_409_CONFLICT,
     Status.CALL_ERROR: status.HTTP_502_BAD_GATEWAY,
     Status.TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
+    Status.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
@@ -61,6 +62,10 @@ COMMAND_RESPONSES = {
         "errorDetails), or with an answer that breaks the schema (`error_code` InvalidResponse)."
     ),
     504: outcome("timeout: the station did not answer in time."),
+    503: outcome(
+        "unavailable: the channel layer (Redis) that carries commands to the station's server is unreachable "
+        "(`error_description` says why). Nothing was sent; try again once it is back."
+    ),
 }
 TYPED_RESPONSES = {**COMMAND_RESPONSES, 400: OpenApiResponse(description="Field errors; or as for /calls/.")}
 STATION_FILTERS = [
@@ -140,7 +145,7 @@ class StationViewSet(
         description="The payload is checked against the official JSON schema of the station's OCPP version, "
         "then the call travels to the process holding the station's socket. The body is always the recorded "
         "command; the status code tells its outcome: 200 answered, 400 invalid, 409 offline, 502 call_error, "
-        "504 timeout.",
+        "503 unavailable, 504 timeout.",
         request=StationCallSerializer,
         responses=COMMAND_RESPONSES,
     )

@@ -18,11 +18,12 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.utils import timezone
 from ocpp.messages import Call, CallError, MessageType, get_validator
-from redis.exceptions import RedisError
 
 from sessions.models import Transaction
 from stations.app_settings import app_settings
 from stations.models import Station, StationCommand
+from stations.nodes import node_lease_expired, nodes_sweep
+from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ async def station_call(
     """Send ``action`` to ``station`` and return the recorded command with the station's answer.
 
     Never raises for the station's behaviour: the outcome is in ``command.status`` (answered,
-    call_error, timeout, offline or invalid, the last when nothing was sent).
+    call_error, timeout, offline, invalid or unavailable, the last three when nothing was sent).
     """
     timeout = app_settings.RESPONSE_TIMEOUT if timeout is None else float(timeout)
     station = await Station.objects.aget(pk=station.pk)  # the connection state of this very moment
@@ -158,6 +159,14 @@ async def station_call(
         return await _finish(command, Status.INVALID, description=str(error))
     if not (station.is_online and station.channel_name):
         return await _finish(command, Status.OFFLINE, description="The station is not connected.")
+    if station.node_id is not None and await sync_to_async(node_lease_expired)(node_id=station.node_id):
+        # Its node was killed: nobody would answer. Its stations are recorded offline now, not at the next sweep.
+        await sync_to_async(nodes_sweep)()
+        return await _finish(
+            command, Status.OFFLINE, description="The station is not connected (the server holding it has stopped)."
+        )
+    if not layer_health.worth_trying():
+        return await _finish(command, Status.UNAVAILABLE, description=layer_health.reason())
 
     command.transaction_id = await sync_to_async(_referenced_transaction_id)(station, action, command.payload)
     await command.asave()
@@ -223,18 +232,14 @@ async def _send_and_wait(channel_name: str, command: StationCommand, answer_with
         await layer.send(channel_name, event)
     except ChannelFull:
         return {"status": Status.TIMEOUT, "error_description": "The station's connection is not taking commands."}
-    except (RedisError, OSError) as error:
-        logger.exception("station command not sent", extra={"command_id": command.pk})
-        return {"status": Status.TIMEOUT, "error_description": f"The command could not be sent: {error}"}
+    except LAYER_ERRORS as error:
+        layer_health.failed(error)
+        return {"status": Status.UNAVAILABLE, "error_description": layer_health.reason()}
     try:
+        # The layer's receive waits a Redis outage out (a failed read loses nothing: channels_redis keeps
+        # the message until it is taken); the station's answer is lost only if Redis itself loses it.
         async with asyncio.timeout(answer_within + REPLY_MARGIN):
-            while True:
-                try:
-                    return await layer.receive(reply_channel)
-                except (RedisError, OSError) as error:
-                    # A failed Redis read loses nothing (channels_redis keeps the message until it is taken).
-                    logger.warning("reading the answer failed; reading again", extra={"error": str(error)})
-                    await asyncio.sleep(0.05)
+            return await layer.receive(reply_channel)
     except TimeoutError:
         # The connection's process did not answer at all: it has gone, or is too busy.
         return {
@@ -255,8 +260,8 @@ async def serve_call(charge_point, event, channel_layer) -> None:
         outcome = {"status": Status.TIMEOUT, "error_description": f"The station did not answer within {timeout:g} s."}
     except asyncio.CancelledError:
         # The connection closed while the station still owed the answer.
-        await channel_layer.send(
-            event["reply_channel"],
+        await _reply(
+            channel_layer, event,
             {"status": Status.OFFLINE, "error_description": "The station disconnected before answering."},
         )
         raise
@@ -267,7 +272,16 @@ async def serve_call(charge_point, event, channel_layer) -> None:
             "error_code": "InternalError",
             "error_description": f"The call could not be made: {error}",
         }
-    await channel_layer.send(event["reply_channel"], outcome)
+    await _reply(channel_layer, event, outcome)
+
+
+async def _reply(channel_layer, event: dict, outcome: dict) -> None:
+    try:
+        await channel_layer.send(event["reply_channel"], outcome)
+    except LAYER_ERRORS as error:
+        # Redis went away meanwhile: the caller times out waiting; the station's answer is in the message log.
+        layer_health.failed(error)
+        logger.warning("command outcome not returned to its caller", extra={"command_id": event.get("command_id")})
 
 
 async def _call(charge_point, action: str, payload: dict, answer_within: float) -> dict:
