@@ -266,10 +266,6 @@ async def test_postgres_away_stations_get_callerrors_and_nothing_accepted_is_los
     assert figures["completed"] >= FLEET_SIZE
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs h/liveness: OCPP served from PostgreSQL while Redis is away (issue 17, defect 5)",
-)
 async def test_redis_away_ocpp_keeps_being_served(redis_proxy, nodes, fleet_ids, pricing_worker):
     started = time.monotonic()
     ids = await sync_to_async(fleet_ids)(FLEET_SIZE, prefix="RDS")
