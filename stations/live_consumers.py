@@ -5,6 +5,7 @@ this portal (same scheme, host and port), opened by a logged-in user, reach it; 
 that reads stations.
 """
 
+import contextlib
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
@@ -17,6 +18,7 @@ from django.urls import re_path
 from accounts.roles import Role, user_has_role
 from stations.app_settings import app_settings
 from stations.live import NETWORK_GROUP
+from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -84,19 +86,30 @@ class LiveBoardConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(user_has_role)(self.scope.get("user"), *BOARD_ROLES):
             await self.close()  # before accepting: the handshake is refused (403)
             return
-        await self.channel_layer.group_add(NETWORK_GROUP, self.channel_name)
-        self.joined = True
+        await self._join()
         await self.accept()
+
+    async def _join(self) -> None:
+        """Join the network group; while Redis is away the board still opens, and the next ping joins."""
+        try:
+            await self.channel_layer.group_add(NETWORK_GROUP, self.channel_name)
+        except LAYER_ERRORS as error:
+            layer_health.failed(error)
+            return
+        layer_health.succeeded()
+        self.joined = True
 
     async def disconnect(self, code):
         if self.joined:
-            await self.channel_layer.group_discard(NETWORK_GROUP, self.channel_name)
+            with contextlib.suppress(*LAYER_ERRORS):
+                await self.channel_layer.group_discard(NETWORK_GROUP, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        # The page pings every minute; joining again renews the membership, which Redis would expire after a day.
+        # The page pings every minute; joining again renews the membership, which Redis would expire after a day,
+        # and rejoins after a Redis outage.
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.channel_layer.group_add(NETWORK_GROUP, self.channel_name)
-            await self.send_json({"kind": "pong"})
+            await self._join()
+            await self.send_json({"kind": "pong", "live": self.joined})
 
     async def live_event(self, message):
         await self.send_json(message["event"])

@@ -5,10 +5,12 @@ connection reset, new ones refused) and restores; the system Redis the other tes
 """
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 import requests
+import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from ocpp.routing import on
@@ -22,6 +24,7 @@ from stations.models import Station, StationCommand
 from stations.protocol.commands import station_call
 from tests.factories import STATION_PASSWORD
 from tests.faults.conftest import redis_proxy  # noqa: F401 - the fault suite's Redis proxy
+from tests.monitoring.test_live_board import headers_for
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
 
@@ -87,6 +90,12 @@ async def test_stations_are_served_while_redis_is_away_and_commands_reach_them_o
             assert refused.status_code == 503, refused.text
             assert refused.json()["status"] == "unavailable" and "Redis" in refused.json()["error_description"]
             assert not cp1.websocket.close_code and not cp2_during.websocket.close_code
+            # The live board still opens; it says it is not live until its next ping joins after the outage.
+            board = await websockets.connect(
+                f"{node.ws_url}/ws/live/", additional_headers=await headers_for(node, operator_admin)
+            )
+            await board.send(json.dumps({"type": "ping"}))
+            assert json.loads(await board.recv()) == {"kind": "pong", "live": False}
 
             redis_proxy.restore()
             await until(lambda: _healthy(node), within=15, what="the server's health check passes again")
@@ -96,6 +105,9 @@ async def test_stations_are_served_while_redis_is_away_and_commands_reach_them_o
             async with ocpp_connection(node, "CP-2", STATION_PASSWORD) as cp2_again:
                 await until(lambda: cp2_during.websocket.close_code == 4000, what="the older CP-2 socket replaced")
                 await cp2_again.call(call.Heartbeat())
+            await board.send(json.dumps({"type": "ping"}))
+            assert json.loads(await board.recv()) == {"kind": "pong", "live": True}
+            await board.close()
 
         # Pooled Redis connections broken by the outage are replaced, not failed once more: first try.
         answered = await http(
