@@ -12,7 +12,7 @@ from stations.services import Measurement, connectors_measurements_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T1 = datetime(2030, 1, 1, 10, tzinfo=UTC)
+T1 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 T2 = T1 + timedelta(minutes=1)
 T0 = T1 - timedelta(minutes=1)
 
