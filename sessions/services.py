@@ -281,9 +281,11 @@ def connector_statuses_record(*, reports: Sequence[dict]) -> list[ConnectorStatu
         except ValueRejected as rejected:
             results.append(rejected)
             continue
-        event = connector_status_report(**report)
-        if event.status == "Available" and event.connector_id > 0:
-            _close_on_available(event)
+        # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
+        with transaction.atomic(savepoint=False):
+            event = connector_status_report(**report)
+            if event.status == "Available" and event.connector_id > 0:
+                _close_on_available(event)
         results.append(event)
     return results
 

@@ -38,9 +38,9 @@ def connector_limits(*, stations: list) -> dict[int, int]:
     from stations.models import ConfigurationKey  # this module is also read by the pure framing code
 
     limits = dict.fromkeys((station.pk for station in stations), MAX_CONNECTOR_ID)
-    configured = ConfigurationKey.objects.filter(
-        station__in=list(limits), key="NumberOfConnectors"
-    ).values_list("station_id", "value")
+    configured = ConfigurationKey.objects.filter(station__in=list(limits), key="NumberOfConnectors").values_list(
+        "station_id", "value"
+    )
     for station_id, value in configured:
         try:
             limits[station_id] = max(1, int(value))
