@@ -15,14 +15,15 @@ StartTransaction again, every field the same           a replay: the first answe
 connectorId < 1 or over the station's connectors       refused: ValueRejected (NumberOfConnectors, else 32)
 meterStart < 0 or over 10^12 Wh                        refused: ValueRejected
 timestamp before 2015 or over 5 min after receipt      started at the receipt time [start_clamped], sent value kept
-idTag refused (Invalid, Blocked, Expired, ConcurrentTx) stored ``refused``, ended at its start; never open, not priced
+refused idTag (Invalid/Blocked/Expired/ConcurrentTx)   stored ``refused``, ended at its start; never open, not priced
 a start while the tag charges elsewhere                ConcurrentTx, counting accepted open sessions only
-an accepted start on a connector with an open session  that one completed at this start [superseded_by_start]
+an accepted start on a connector with a session open   that one completed at this start [superseded_by_start]
+  there since before it
 StatusNotification Available, session open there       completed at the status's time [closed_by_status]
-  (both: energy to the session's last register reading, priced as any stopped session)
+                                                       (both: energy to its last register reading; priced)
 StopTransaction for a session closed that way          the station's figures replace the estimate [late_stop]
 StopTransaction for a refused start                    its stop figures kept; stays refused
-stop timestamp before the start, 2015 or in the future stopped at max(start, receipt) [stop_clamped]
+stop time before the start, 2015, or in the future     stopped at max(start, receipt) [stop_clamped]
 meterStop < 0 or over 10^12 Wh                         the last register reading, else meterStart, kept instead
                                                        [meter_stop_discarded]
 transactionData value that is not a plausible number   that reading dropped [reading_discarded]; the stop accepted
@@ -214,7 +215,9 @@ def _supersede_open_sessions(new: Transaction) -> None:
     """A connector charges one session at a time: one still open there was lost by the station."""
     left_open = (
         Transaction.objects.select_for_update()
-        .filter(station_id=new.station_id, connector_id=new.connector_id, status=Transaction.Status.ACTIVE)
+        .filter(station_id=new.station_id, connector_id=new.connector_id, status=Transaction.Status.ACTIVE,
+                # An older start replayed from the station's queue does not end the session after it.
+                started_at__lt=new.started_at)
         .exclude(pk=new.pk)
     )
     for session in left_open:
@@ -550,9 +553,12 @@ def meter_values_record(
     connector's live power, state of charge and energy register. Returns the session, if found.
 
     A transactionId this station was never given is logged and the readings kept without a session.
+    Raises ValueRejected for a connector the station does not have.
     """
-    report = MeterValuesReport(station, connector_id, readings, transaction_id)
-    return meter_values_record_many(reports=[report])[0]
+    outcome = meter_values_record_many(reports=[MeterValuesReport(station, connector_id, readings, transaction_id)])[0]
+    if isinstance(outcome, ValueRejected):
+        raise outcome
+    return outcome
 
 
 def meter_values_record_many(

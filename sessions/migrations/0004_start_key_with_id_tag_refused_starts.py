@@ -51,8 +51,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(fill_start_keys, migrations.RunPython.noop),
         migrations.RunPython(refuse_refused_starts, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name="transaction",
-            constraint=models.UniqueConstraint(fields=("station", "start_key"), name="unique_transaction_start"),
-        ),
+        # The new unique key is added by 0005: PostgreSQL alters no table with updates pending in its transaction.
     ]

@@ -145,6 +145,15 @@ def test_an_accepted_start_on_a_connector_closes_the_session_left_open_there(sta
     assert Transaction.objects.get(pk=again.transaction.pk).status == Transaction.Status.ACTIVE
 
 
+def test_an_older_start_replayed_from_the_queue_does_not_close_the_session_after_it(station):
+    IdToken.objects.create(token="TAG-1")
+    IdToken.objects.create(token="TAG-2")
+    newer = start(station, id_tag="TAG-2", started_at=START + timedelta(hours=1)).transaction
+    start(station, id_tag="TAG-1", started_at=START)
+    newer.refresh_from_db()
+    assert (newer.status, newer.anomalies) == (Transaction.Status.ACTIVE, [])
+
+
 def test_a_refused_start_does_not_close_the_session_open_on_its_connector(station):
     IdToken.objects.create(token="TAG-1")
     open_session = start(station).transaction
@@ -346,3 +355,13 @@ def test_transaction_data_values_refused_are_flagged_and_the_stop_accepted(stati
         ["reading_discarded"],
     )
     assert [sample.value for sample in MeterSample.objects.all()] == [120]
+
+
+def test_the_station_page_shows_refused_starts_and_flagged_sessions(station, client, operator_admin):
+    IdToken.objects.create(token="TAG-1")
+    start(station, id_tag="NOBODY")
+    start(station, started_at=datetime(2099, 1, 1, tzinfo=UTC), received_at=RECEIVED)
+    client.force_login(operator_admin)
+    html = client.get("/operator/stations/CP-1/").content.decode()
+    assert "refused (Invalid)" in html
+    assert "flagged" in html and "start_clamped: timestamp 2099-01-01T00:00:00+00:00" in html
