@@ -323,13 +323,13 @@ def session_stop(
     is kept as an ``unmatched`` session, a replayed stop changes nothing, implausible values are
     replaced and flagged (``rejected_readings``: transactionData values the adapter could not take).
     """
+    if not -MAX_ID <= transaction_id <= MAX_ID:
+        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
     authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
     reason = reason or "Local"  # the 1.6 default when the station gives none
     received_at = received_at or timezone.now()
     readings, anomalies = _readings_in_time(readings, received_at=received_at)
     anomalies += [anomaly("reading_discarded", str(problem)) for problem in rejected_readings]
-    if not -MAX_ID <= transaction_id <= MAX_ID:
-        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
     with transaction.atomic():
         session = Transaction.objects.select_for_update().filter(station=station, pk=transaction_id).first()
         if session is None:
