@@ -34,7 +34,8 @@ a register reading lower than the one before           stored as sent: billing's
                                                        rollover, with the whole curve in hand
 reading timestamp before 2015 or in the future         reading dropped [reading_time_discarded]; the connector's
                                                        live values take it as measured at receipt
-MeterValues for a transaction this station never had   readings kept on the connector, without a session
+MeterValues for a transaction this station never had   readings kept on an ``unmatched`` session of that id
+                                                       [unknown_transaction], completed by its StopTransaction
 =====================================================  ==========================================================
 """
 
@@ -420,18 +421,15 @@ def _unmatched_stop(
     station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
 ):
     station_tx_id = str(transaction_id)
-    known = Transaction.objects.filter(
+    known = Transaction.objects.select_for_update().filter(
         station=station, ocpp_transaction_id=station_tx_id, status=Transaction.Status.UNMATCHED
     ).first()
     if known is not None:
-        return SessionStop(known, authorization, "replayed")
-    if not time_is_plausible(stopped_at, received_at=received_at):
-        clamped = anomaly("stop_clamped", f"timestamp {_sent(stopped_at)} replaced by the receipt time.")
-        anomalies = [*anomalies, clamped]
-        stopped_at = received_at
-    if not 0 <= meter_stop <= MAX_MAGNITUDE:
-        anomalies = [*anomalies, anomaly("meter_stop_discarded", f"meterStop {meter_stop} Wh is not a register value")]
-        meter_stop = None
+        if known.stop_reason:
+            return SessionStop(known, authorization, "replayed")
+        return _unmatched_stop_of_known(known, meter_stop, stopped_at, reason, id_tag, readings, authorization,
+                                        anomalies, received_at)
+    stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
     registers = energy_registers(readings)
     if meter_stop is None:
         check = energy_cross_check(meter_start=None, meter_stop=0, registers=registers)
@@ -464,6 +462,67 @@ def _unmatched_stop(
     logger.warning(
         "stop for an unknown transaction recorded",
         extra={"station_id": station.ocpp_id, "station_transaction_id": transaction_id, "session_id": session.pk},
+    )
+    return SessionStop(session, authorization, "unmatched")
+
+
+def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading], *, received_at: datetime):
+    """MeterValues naming a transaction this station was never given: its readings are kept on an ``unmatched``
+    session of that id, flagged, spanning the readings; the station's StopTransaction for it completes it."""
+    logger.warning(
+        "meter values for an unknown transaction",
+        extra={"station_id": report.station.ocpp_id, "transaction_id": report.transaction_id},
+    )
+    times = [reading.timestamp for reading in readings] or [received_at]
+    session, created = Transaction.objects.get_or_create(
+        station=report.station, ocpp_transaction_id=str(report.transaction_id),
+        defaults={
+            "status": Transaction.Status.UNMATCHED, "connector_id": report.connector_id,
+            "started_at": min(times), "stopped_at": max(times),
+            "anomalies": [anomaly("unknown_transaction", f"MeterValues for transaction {report.transaction_id}, "
+                                                         "which this station was never given")],
+        },
+    )
+    if session.status != Transaction.Status.UNMATCHED:
+        return None
+    if not created and not session.stop_reason and max(times) > session.stopped_at:
+        Transaction.objects.filter(pk=session.pk).update(stopped_at=max(times))
+    return session
+
+
+def _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at):
+    """The stop time and meter of an unmatched stop, implausible ones replaced (no start to fall back on)."""
+    if not time_is_plausible(stopped_at, received_at=received_at):
+        clamped = anomaly("stop_clamped", f"timestamp {_sent(stopped_at)} replaced by the receipt time.")
+        anomalies = [*anomalies, clamped]
+        stopped_at = received_at
+    if not 0 <= meter_stop <= MAX_MAGNITUDE:
+        anomalies = [*anomalies, anomaly("meter_stop_discarded", f"meterStop {meter_stop} Wh is not a register value")]
+        meter_stop = None
+    return stopped_at, meter_stop, anomalies
+
+
+def _unmatched_stop_of_known(
+    session, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+):
+    """The stop of a transaction only known from its MeterValues (``_unknown_transaction``): its readings
+    and the stop's give its energy."""
+    _store_readings(session.station, session.connector_id, session, readings)
+    stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
+    registers = energy_registers(_register_readings(session)) + ([] if meter_stop is None else [meter_stop])
+    check = energy_cross_check(meter_start=None, meter_stop=meter_stop or 0, registers=registers)
+    session.meter_stop, session.energy_wh = meter_stop, check.energy_wh
+    session.stopped_at = max(stopped_at, session.started_at)
+    session.stop_reason, session.stop_id_tag = reason[:32], id_tag
+    session.id_tag = id_tag
+    session.id_token = authorization.id_token if authorization else None
+    session.user_id = authorization.id_token.owner_id if authorization and authorization.id_token else None
+    session.anomalies = [*session.anomalies, *anomalies]
+    session.save()
+    logger.warning(
+        "stop for an unknown transaction recorded",
+        extra={"station_id": session.station.ocpp_id, "station_transaction_id": session.ocpp_transaction_id,
+               "session_id": session.pk},
     )
     return SessionStop(session, authorization, "unmatched")
 
@@ -566,7 +625,8 @@ def meter_values_record_many(
 ) -> list[Transaction | ValueRejected | None]:
     """``meter_values_record`` for many messages at once (the OCPP layer batches them), in a few statements:
     the sessions named, the readings, the connectors' live values. Returns each report's session, or
-    ValueRejected (not raised: the other reports are stored) for a connector the station does not have."""
+    ValueRejected (not raised: the other reports are stored) for a connector the station does not have or
+    a transaction id beyond any."""
     received_at = received_at or timezone.now()
     limits = connector_limits(stations=list({report.station.pk: report.station for report in reports}.values()))
     outcomes: list[Transaction | ValueRejected | None] = []
@@ -580,15 +640,15 @@ def meter_values_record_many(
         except ValueRejected as rejected:
             outcomes.append(rejected)
             continue
+        if report.transaction_id is not None and not -MAX_ID <= report.transaction_id <= MAX_ID:
+            outcomes.append(ValueRejected("/transactionId", f"{report.transaction_id} is not a transaction id."))
+            continue
+        readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
         session = found.get(report.transaction_id)
         if session is not None and session.station_id != report.station.pk:
             session = None
         if report.transaction_id is not None and session is None:
-            logger.warning(
-                "meter values for an unknown transaction",
-                extra={"station_id": report.station.ocpp_id, "transaction_id": report.transaction_id},
-            )
-        readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
+            session = _unknown_transaction(report, readings, received_at=received_at)
         if anomalies and session is not None:
             flagged.setdefault(session.pk, []).extend(anomalies)
         accepted.append((report, session, readings))

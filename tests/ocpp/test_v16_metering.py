@@ -122,14 +122,15 @@ async def test_samples_attach_to_the_transaction_named_and_a_replay_adds_nothing
         for _ in range(2):
             await cp.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
                                            meter_value=[message]))
-        # A transactionId the station was never given: kept, without a session.
+        # A transactionId the station was never given: kept on an unmatched session of that id.
         await cp.call(call.MeterValues(connector_id=1, transaction_id=999_999, meter_value=[
             {"timestamp": "2026-01-01T10:02:00Z", "sampledValue": [sampled("3", "Energy.Active.Import.Register",
                                                                             "kWh")]}
         ]))
     session = await Transaction.objects.aget(pk=started.transaction_id)
     assert await MeterSample.objects.filter(transaction=session).acount() == 2
-    assert await MeterSample.objects.filter(transaction__isnull=True).acount() == 1
+    unknown = await Transaction.objects.aget(status=Transaction.Status.UNMATCHED, ocpp_transaction_id="999999")
+    assert await MeterSample.objects.filter(transaction=unknown).acount() == 1
 
 
 async def test_signed_reading_is_kept_with_its_plain_value(daphne_server, station):

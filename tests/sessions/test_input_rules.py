@@ -219,6 +219,43 @@ def test_a_stop_for_a_refused_start_is_recorded_and_it_stays_refused(station, ce
     assert not SessionCharge.objects.exists()
 
 
+def test_meter_values_for_an_unknown_transaction_are_kept_on_an_unmatched_session_its_stop_completes(station):
+    IdToken.objects.create(token="TAG-1")
+    first = [register(START + timedelta(minutes=10), 1500)]
+    second = [register(START + timedelta(minutes=20), 2500)]
+    for readings in (first, second, second):  # the second one replayed
+        meter_values_record_many(reports=[MeterValuesReport(station, 2, readings, transaction_id=4711)])
+    unknown = Transaction.objects.get()
+    assert (unknown.status, unknown.ocpp_transaction_id, unknown.connector_id, anomaly_codes(unknown)) == (
+        Transaction.Status.UNMATCHED,
+        "4711",
+        2,
+        ["unknown_transaction"],
+    )
+    assert (unknown.started_at, unknown.stopped_at) == (START + timedelta(minutes=10), START + timedelta(minutes=20))
+    stop = session_stop(
+        station=station, transaction_id=4711, meter_stop=3000, stopped_at=START + timedelta(hours=1), id_tag="TAG-1"
+    )
+    assert (stop.outcome, stop.transaction.pk) == ("unmatched", unknown.pk)
+    unknown.refresh_from_db()
+    assert (unknown.meter_stop, unknown.energy_wh, unknown.stopped_at, unknown.id_tag) == (
+        3000,
+        1500,
+        START + timedelta(hours=1),
+        "TAG-1",
+    )
+    again = session_stop(station=station, transaction_id=4711, meter_stop=3000, stopped_at=START + timedelta(hours=1))
+    assert again.outcome == "replayed"
+    assert Transaction.objects.count() == 1 and MeterSample.objects.filter(transaction=unknown).count() == 2
+
+
+def test_meter_values_naming_a_transaction_id_beyond_any_are_rejected(station):
+    outcome = meter_values_record_many(
+        reports=[MeterValuesReport(station, 1, [register(START, 5)], transaction_id=2**64)]
+    )
+    assert isinstance(outcome[0], ValueRejected) and not MeterSample.objects.exists()
+
+
 # Defect 2: implausible timestamps.
 
 
