@@ -50,13 +50,17 @@ class Authorization:
         return self.status == IdToken.Status.ACCEPTED
 
 
-def id_token_authorize(*, token: str, station=None, for_start: bool = False) -> Authorization:
+def id_token_authorize(
+    *, token: str, station=None, for_start: bool = False, connector_id: int | None = None
+) -> Authorization:
     """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history.
 
     Unknown tokens are Invalid; a token that is not Accepted, or past its expiry, is refused with its
     status, and so is one whose group (parent, or the parent's parent) is; a token or group with an
     allow list of stations/sites is Invalid at other stations. With ``for_start`` a token that already
-    has a session in progress gets ConcurrentTx.
+    has a session in progress gets ConcurrentTx: an accepted session still open (refused starts never
+    are), on another connector than ``connector_id`` of ``station`` (one left open there is superseded
+    by this start, see ``sessions.services.session_start``).
     """
     from sessions.models import Transaction
 
@@ -71,7 +75,9 @@ def id_token_authorize(*, token: str, station=None, for_start: bool = False) -> 
         if (
             status == IdToken.Status.ACCEPTED
             and for_start
-            and Transaction.objects.filter(id_token=id_token, status=Transaction.Status.ACTIVE).exists()
+            and Transaction.objects.filter(id_token=id_token, status=Transaction.Status.ACTIVE)
+            .exclude(station=station, connector_id=connector_id)
+            .exists()
         ):
             status, reason = CONCURRENT_TX, "concurrent_tx"
         result = Authorization(

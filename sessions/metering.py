@@ -7,17 +7,19 @@ except the unit: the spec's default Wh is wrong for every measurand but energy, 
 leave it out mean the measurand's natural unit.
 """
 
-import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-logger = logging.getLogger(__name__)
+from stations.plausibility import ValueRejected
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 SOC = "SoC"
 SIGNED = "SignedData"
+# No meter shows more than this in the stored unit (a TWh register, a TW of power): larger is a broken value.
+MAX_MAGNITUDE = 1e12
 # Where a reading measures what the car receives; "Inlet" and "Body" measure the station itself.
 DELIVERY_LOCATIONS = frozenset({"Outlet", "Cable", "EV"})
 
@@ -78,14 +80,33 @@ def natural_unit(measurand: str) -> str:
 def normalise(meter_values: Iterable[tuple[datetime, Sequence[dict]]]) -> list[Reading]:
     """Readings from ``(timestamp, sampledValue list)`` pairs (sampled values with snake_case keys).
 
-    A value that is not a number is skipped (and logged); a SignedData value is kept as the signature
-    of the plain reading of the same measurand, or alone when there is none.
+    Raises ``ValueRejected`` for the first value that is not a plausible number (see ``readings_parse``).
+    """
+    readings, rejected = readings_parse(meter_values)
+    if rejected:
+        raise rejected[0]
+    return readings
+
+
+def readings_parse(
+    meter_values: Iterable[tuple[datetime, Sequence[dict]]],
+) -> tuple[list[Reading], list[ValueRejected]]:
+    """The readings, and each value refused (its path ``<index>/sampledValue/<index>/value`` and why).
+
+    Refused: a value that is not a finite decimal number ("abc", "NaN", "Infinity"), one beyond
+    ``MAX_MAGNITUDE`` once in the stored unit (9.99e307, 1e18 Wh), a negative energy register. A
+    register that decreases is kept: only the whole curve shows which reading is wrong (billing's rule).
+    A SignedData value is kept as the signature of the plain reading of the same measurand, or alone.
     """
     readings: dict[tuple, Reading] = {}
-    for timestamp, sampled_values in meter_values:
-        for sampled in sampled_values:
-            reading = _reading(timestamp, sampled)
-            if reading is None:
+    rejected: list[ValueRejected] = []
+    for index, (timestamp, sampled_values) in enumerate(meter_values):
+        for position, sampled in enumerate(sampled_values):
+            try:
+                reading = _reading(timestamp, sampled)
+            except ValueRejected as problem:
+                path = f"{index}/sampledValue/{position}/value"
+                rejected.append(ValueRejected(path, problem.message))
                 continue
             known = readings.get(reading.key)
             if known is None:
@@ -94,10 +115,10 @@ def normalise(meter_values: Iterable[tuple[datetime, Sequence[dict]]]) -> list[R
                 readings[reading.key] = replace(known, signed_data=reading.signed_data)
             elif known.value is None and reading.value is not None:
                 readings[reading.key] = replace(reading, signed_data=known.signed_data)
-    return list(readings.values())
+    return list(readings.values()), rejected
 
 
-def _reading(timestamp: datetime, sampled: dict) -> Reading | None:
+def _reading(timestamp: datetime, sampled: dict) -> Reading:
     measurand = sampled.get("measurand") or ENERGY_REGISTER
     unit = sampled.get("unit") or natural_unit(measurand)
     common = {
@@ -114,12 +135,17 @@ def _reading(timestamp: datetime, sampled: dict) -> Reading | None:
     try:
         number = float(raw)
     except (TypeError, ValueError):
-        logger.warning("meter value is not a number; skipped", extra={"measurand": measurand, "value": str(raw)[:50]})
-        return None
+        raise ValueRejected("value", f"{measurand} {str(raw)[:40]!r} is not a decimal number.") from None
     if unit in TEMPERATURES:
-        return Reading(**common, unit="Celsius", value=TEMPERATURES[unit](number))
-    stored_unit, factor = UNIT_SCALES.get(unit, (unit, 1))
-    return Reading(**common, unit=stored_unit, value=number * factor)
+        stored_unit, value = "Celsius", TEMPERATURES[unit](number)
+    else:
+        stored_unit, factor = UNIT_SCALES.get(unit, (unit, 1))
+        value = number * factor
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ValueRejected("value", f"{measurand} {str(raw)[:40]} {unit} is beyond what a meter can show.")
+    if value < 0 and measurand.startswith("Energy") and measurand.endswith(".Register"):
+        raise ValueRejected("value", f"{measurand} {str(raw)[:40]} {unit}: an energy register cannot be negative.")
+    return Reading(**common, unit=stored_unit, value=value)
 
 
 def _total(readings: list[Reading]) -> float | None:
@@ -153,6 +179,11 @@ def live_values(readings: Sequence[Reading]) -> LiveValues | None:
         soc_percent=soc,
         energy_register_wh=None if energy is None else round(energy),
     )
+
+
+def last_register(readings: Sequence[Reading]) -> float | None:
+    """The latest active import register total (Wh) among the readings, if any."""
+    return _latest_total(readings, ENERGY_REGISTER)[1]
 
 
 def energy_registers(readings: Iterable[Reading]) -> list[float]:

@@ -8,8 +8,9 @@ class Transaction(models.Model):
     """One charging session. ``id`` is the transactionId the CSMS hands to a 1.6 station.
 
     A station replaying its offline queue sends the same StartTransaction again; the unique
-    ``(station, connector_id, started_at, meter_start)`` key makes the replay find the first row.
-    ``started_at``/``stopped_at`` are the station's timestamps, ``created_at`` the CSMS's own clock.
+    ``(station, start_key)`` (everything the station sent in it) makes the replay find the first row.
+    ``started_at``/``stopped_at`` are the station's timestamps (its receipt time where the station's
+    was implausible, see ``anomalies``), ``created_at`` the CSMS's own clock.
     """
 
     class Status(models.TextChoices):
@@ -47,6 +48,8 @@ class Transaction(models.Model):
         '[{"code", "detail", "at"}]; see sessions.anomalies.',
     )
     started_at = models.DateTimeField()
+    # connectorId|timestamp as sent (µs since 1970)|meterStart|reservationId|idTag: the replay key of a start.
+    start_key = models.CharField(max_length=120, null=True, blank=True, editable=False)  # noqa: DJ001 - NULL stays unique
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=32, blank=True)
     stop_id_tag = models.CharField(max_length=36, blank=True)
@@ -58,9 +61,7 @@ class Transaction(models.Model):
     class Meta:
         ordering = ["-started_at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["station", "connector_id", "started_at", "meter_start"], name="unique_transaction_start"
-            ),
+            models.UniqueConstraint(fields=["station", "start_key"], name="unique_transaction_start"),
             models.UniqueConstraint(
                 fields=["station", "ocpp_transaction_id"], name="unique_station_transaction_id"
             ),

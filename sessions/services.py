@@ -1,26 +1,77 @@
-"""Business rules of charging sessions: start, stop, and the meter values measured during them.
+"""Business rules of charging sessions: start, stop, the meter values measured during them, and sessions
+a station left open. Version-neutral: the OCPP 1.6 (and 2.0.1) adapters only translate to these calls,
+and answer ``ValueRejected`` with their PropertyConstraintViolation.
 
 Stations replay what they could not deliver while offline, sometimes more than once; every service
-here is idempotent for such a replay. Timestamps are the station's, meter values Wh.
+here is idempotent for such a replay. Timestamps are the station's, meter values Wh. What a rule
+corrects or discards is kept on the session as an anomaly (``sessions.anomalies``, code in brackets);
+what is refused as a CALLERROR is kept in the station's message log.
+
+=====================================================  ==========================================================
+What the station sends                                 Rule
+=====================================================  ==========================================================
+StartTransaction again, every field the same           a replay: the first answer and transaction, nothing stored
+... with another idTag (or any other field)            its own authorization and its own transaction
+connectorId < 1 or over the station's connectors       refused: ValueRejected (NumberOfConnectors, else 32)
+meterStart < 0 or over 10^12 Wh                        refused: ValueRejected
+timestamp before 2015 or over 5 min after receipt      started at the receipt time [start_clamped], sent value kept
+refused idTag (Invalid/Blocked/Expired/ConcurrentTx)   stored ``refused``, ended at its start; never open, not priced
+a start while the tag charges elsewhere                ConcurrentTx, counting accepted open sessions only
+an accepted start on a connector with a session open   that one completed at this start [superseded_by_start]
+  there since before it
+StatusNotification Available, session open there       completed at the status's time [closed_by_status]
+                                                       (both: energy to its last register reading; priced)
+StopTransaction for a session closed that way          the station's figures replace the estimate [late_stop]
+StopTransaction for a refused start                    its stop figures kept; stays refused
+stop time before the start, 2015, or in the future     stopped at max(start, receipt) [stop_clamped]
+meterStop < 0 or over 10^12 Wh                         the last register reading, else meterStart, kept instead
+                                                       [meter_stop_discarded]
+transactionData value that is not a plausible number   that reading dropped [reading_discarded]; the stop accepted
+MeterValues value: "abc", NaN, ±Infinity, over 10^12,  the message refused: ValueRejected (``metering.readings_parse``)
+  a negative energy register
+MeterValues connectorId over the station's connectors  the message refused: ValueRejected
+a register reading lower than the one before           stored as sent: billing's meter curve tells a glitch from a
+                                                       rollover, with the whole curve in hand
+reading timestamp before 2015 or in the future         reading dropped [reading_time_discarded]; the connector's
+                                                       live values take it as measured at receipt
+MeterValues for a transaction this station never had   readings kept on an ``unmatched`` session of that id
+                                                       [unknown_transaction], completed by its StopTransaction
+=====================================================  ==========================================================
 """
 
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from accounts.services import Authorization, id_token_authorize
-from sessions.metering import Reading, energy_cross_check, energy_registers, live_values
+from sessions.anomalies import anomalies_record, anomaly, anomaly_codes
+from sessions.metering import (
+    MAX_MAGNITUDE,
+    Reading,
+    energy_cross_check,
+    energy_registers,
+    last_register,
+    live_values,
+)
 from sessions.models import MeterSample, Transaction
 from stations.live_outbox import live_event_on_commit
-from stations.models import Station
+from stations.models import ConnectorStatusEvent, Station
+from stations.plausibility import (
+    ValueRejected,
+    connector_id_check,
+    connector_limits,
+    time_is_plausible,
+)
 from stations.services import (
     Measurement,
     connector_ensure,
     connector_measurements_update,
+    connector_status_report,
     connectors_measurements_update,
 )
 
@@ -28,6 +79,13 @@ logger = logging.getLogger(__name__)
 
 # A StopTransaction carries no connectorId: an unmatched stop and its readings are kept on connector 0.
 UNKNOWN_CONNECTOR = 0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The largest transaction id (a bigint primary key); a larger one names no session.
+MAX_ID = 2**63 - 1
+# Sessions a station left open, completed by the CSMS: a later StopTransaction reconciles them.
+CLOSED_BY_CSMS = ("closed_by_status", "superseded_by_start")
+# The stop reason of a session the CSMS completed (OCPP 1.6 Reason "Other").
+CLOSED_BY_CSMS_REASON = "Other"
 
 
 @dataclass(frozen=True)
@@ -42,7 +100,19 @@ class SessionStop:
     transaction: Transaction
     # The stop's idTag checked again, for the station's authorization cache (None without an idTag).
     authorization: Authorization | None
-    outcome: str  # "stopped", "replayed" or "unmatched"
+    outcome: str  # "stopped", "replayed", "unmatched", "reconciled" (a late stop) or "refused"
+
+
+def start_key(*, connector_id: int, id_tag: str, meter_start: int, started_at: datetime, reservation_id) -> str:
+    """Everything a StartTransaction says, as sent: its replay key (see the model's ``start_key``)."""
+    sent_at = (started_at - EPOCH) // timedelta(microseconds=1)
+    reservation = "" if reservation_id is None else reservation_id
+    return f"{connector_id}|{sent_at}|{meter_start}|{reservation}|{id_tag}"
+
+
+def _meter_register_check(value: int, path: str) -> None:
+    if not 0 <= value <= MAX_MAGNITUDE:
+        raise ValueRejected(path, f"{value} Wh is not a meter register value (0..{MAX_MAGNITUDE:.0e} Wh).")
 
 
 def session_start(
@@ -53,18 +123,32 @@ def session_start(
     meter_start: int,
     started_at: datetime,
     reservation_id: int | None = None,
+    received_at: datetime | None = None,
 ) -> SessionStart:
     """StartTransaction: a new session with a CSMS-assigned id (its pk), or the same one for a replay.
 
-    A start the idTag rules refuse is still recorded (the station may be charging already, and will
-    stop when it reads the refusal) and answered with that refusal.
+    A start the idTag rules refuse is recorded as ``refused`` (the station may have begun, and will
+    stop when it reads the refusal) and answered with that refusal. Raises ValueRejected for a
+    connector the station does not have or a meter start no meter shows.
     """
-    existing = _started(station, connector_id, started_at, meter_start)
+    limit = connector_limits(stations=[station])[station.pk]
+    connector_id_check(connector_id, limit=limit, allow_station=False)
+    _meter_register_check(meter_start, "/meterStart")
+    key = start_key(
+        connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, started_at=started_at,
+        reservation_id=reservation_id,
+    )
+    existing = _started(station, key)
     if existing is not None:
         logger.info("replayed start transaction", extra={"station_id": station.ocpp_id, "transaction_id": existing.pk})
         return SessionStart(existing, _authorization_of(existing), replayed=True)
 
-    authorization = id_token_authorize(token=id_tag, station=station, for_start=True)
+    received_at = received_at or timezone.now()
+    anomalies = []
+    if not time_is_plausible(started_at, received_at=received_at):
+        anomalies.append(anomaly("start_clamped", f"timestamp {_sent(started_at)} replaced by the receipt time."))
+        started_at = received_at
+    authorization = id_token_authorize(token=id_tag, station=station, for_start=True, connector_id=connector_id)
     id_token = authorization.id_token
     connector_ensure(station=station, connector_id=connector_id)
     session = Transaction(
@@ -74,25 +158,33 @@ def session_start(
         id_token=id_token,
         user_id=id_token.owner_id if id_token else None,
         authorization_status=authorization.status,
+        status=Transaction.Status.ACTIVE if authorization.accepted else Transaction.Status.REFUSED,
         meter_start=meter_start,
         started_at=started_at,
+        # A refused start never opens: it ends where it began (unless the station sends its stop).
+        stopped_at=None if authorization.accepted else started_at,
         reservation_id=reservation_id,
+        start_key=key,
+        anomalies=anomalies,
     )
     try:
         with transaction.atomic():
             session.save(force_insert=True)
+            if authorization.accepted:
+                _supersede_open_sessions(session)
     except IntegrityError:
         # The same start arrived twice at once (two connections, or a retry racing the first): one wins.
-        existing = _started(station, connector_id, started_at, meter_start)
+        existing = _started(station, key)
         if existing is None:
             raise
         return SessionStart(existing, _authorization_of(existing), replayed=True)
-    live_event_on_commit(
-        {"kind": "transaction", "station": station.ocpp_id, "connector_id": connector_id,
-         "transaction_id": session.pk, "state": "started", "energy_wh": 0}
-    )
+    if authorization.accepted:
+        live_event_on_commit(
+            {"kind": "transaction", "station": station.ocpp_id, "connector_id": connector_id,
+             "transaction_id": session.pk, "state": "started", "energy_wh": 0}
+        )
     logger.info(
-        "transaction started",
+        "transaction started" if authorization.accepted else "transaction start refused",
         extra={
             "station_id": station.ocpp_id, "transaction_id": session.pk, "connector_id": connector_id,
             "authorization": authorization.status,
@@ -101,12 +193,12 @@ def session_start(
     return SessionStart(session, authorization, replayed=False)
 
 
-def _started(station, connector_id, started_at, meter_start) -> Transaction | None:
-    return (
-        Transaction.objects.select_related("id_token__parent")
-        .filter(station=station, connector_id=connector_id, started_at=started_at, meter_start=meter_start)
-        .first()
-    )
+def _sent(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _started(station, key: str) -> Transaction | None:
+    return Transaction.objects.select_related("id_token__parent").filter(station=station, start_key=key).first()
 
 
 def _authorization_of(session: Transaction) -> Authorization:
@@ -120,6 +212,100 @@ def _authorization_of(session: Transaction) -> Authorization:
     )
 
 
+def _supersede_open_sessions(new: Transaction) -> None:
+    """A connector charges one session at a time: one still open there was lost by the station."""
+    left_open = (
+        Transaction.objects.select_for_update()
+        .filter(station_id=new.station_id, connector_id=new.connector_id, status=Transaction.Status.ACTIVE,
+                # An older start replayed from the station's queue does not end the session after it.
+                started_at__lt=new.started_at)
+        .exclude(pk=new.pk)
+    )
+    for session in left_open:
+        _close_left_open(
+            session, at=new.started_at, code="superseded_by_start",
+            detail=f"transaction {new.pk} started on this connector at {new.started_at.isoformat()}",
+        )
+
+
+def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: str) -> None:
+    """Complete a session the station never stopped, at ``at``, with the energy its last register reading
+    shows (else none). Priced like any stopped session. The caller holds the session's row lock."""
+    stopped_at = max(at, session.started_at)
+    _adopt_readings(session, until=stopped_at)
+    registers = [reading for reading in _register_readings(session) if reading.timestamp <= stopped_at]
+    last = last_register(registers)
+    meter_stop = round(last) if last is not None else session.meter_start
+    check = energy_cross_check(
+        meter_start=session.meter_start, meter_stop=meter_stop, registers=energy_registers(registers)
+    )
+    session.meter_stop, session.stopped_at, session.energy_wh = meter_stop, stopped_at, check.energy_wh
+    session.meter_mismatch, session.stop_reason = check.mismatch, CLOSED_BY_CSMS_REASON
+    session.status = Transaction.Status.COMPLETED
+    source = "its last register reading" if last is not None else "no register reading: meterStart"
+    note = f"{detail}; closed with meter {meter_stop} Wh ({source})"
+    session.anomalies = [*session.anomalies, anomaly(code, note)]
+    session.save(
+        update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
+                       "anomalies", "updated_at"]
+    )
+    _announce_stop(session)
+    logger.warning(
+        "session left open closed", extra={"station_id": session.station_id, "transaction_id": session.pk, "code": code}
+    )
+
+
+def _adopt_readings(session: Transaction, *, until: datetime) -> None:
+    """Readings sent without a transactionId during the session belong to it too."""
+    MeterSample.objects.filter(
+        station_id=session.station_id, connector_id=session.connector_id, transaction__isnull=True,
+        timestamp__gte=session.started_at, timestamp__lte=until,
+    ).update(transaction=session)
+
+
+def _announce_stop(session: Transaction) -> None:
+    """A session has stopped: billing prices it once committed (pricing is idempotent, and billing's sweep
+    prices what it missed, e.g. a broker down at this moment); the live board shows it."""
+    transaction.on_commit(lambda: _price(session.pk), robust=True)
+    live_event_on_commit(
+        {"kind": "transaction", "station": session.station.ocpp_id, "connector_id": session.connector_id,
+         "transaction_id": session.pk, "state": "stopped", "energy_wh": session.energy_wh}
+    )
+
+
+def connector_statuses_record(*, reports: Sequence[dict]) -> list[ConnectorStatusEvent | ValueRejected]:
+    """StatusNotifications (the OCPP layer batches them; each report holds ``connector_status_report``'s
+    arguments): each stored, or ValueRejected for a connector the station does not have. A connector
+    reporting Available has no session: one left open there, started before, is completed."""
+    limits = connector_limits(stations=list({report["station"].pk: report["station"] for report in reports}.values()))
+    results: list[ConnectorStatusEvent | ValueRejected] = []
+    for report in reports:
+        try:
+            connector_id_check(report["connector_id"], limit=limits[report["station"].pk])
+        except ValueRejected as rejected:
+            results.append(rejected)
+            continue
+        # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
+        with transaction.atomic(savepoint=False):
+            event = connector_status_report(**report)
+            if event.status == "Available" and event.connector_id > 0:
+                _close_on_available(event)
+        results.append(event)
+    return results
+
+
+def _close_on_available(event: ConnectorStatusEvent) -> None:
+    left_open = Transaction.objects.select_for_update().filter(
+        station_id=event.station_id, connector_id=event.connector_id, status=Transaction.Status.ACTIVE,
+        started_at__lt=event.timestamp,
+    )
+    for session in left_open.select_related("station"):
+        _close_left_open(
+            session, at=event.timestamp, code="closed_by_status",
+            detail=f"connector reported Available at {event.timestamp.isoformat()}",
+        )
+
+
 def session_stop(
     *,
     station: Station,
@@ -129,66 +315,90 @@ def session_stop(
     reason: str = "",
     id_tag: str = "",
     readings: Sequence[Reading] = (),
+    rejected_readings: Sequence[ValueRejected] = (),
+    received_at: datetime | None = None,
 ) -> SessionStop:
     """StopTransaction: close the session, store its transactionData, compute and cross-check its energy.
 
-    Always accepted: a stop for a transaction id this station was never given is kept as an
-    ``unmatched`` session, and a replayed stop changes nothing.
+    Always accepted, so that no stop is lost: a stop for a transaction id this station was never given
+    is kept as an ``unmatched`` session, a replayed stop changes nothing, implausible values are
+    replaced and flagged (``rejected_readings``: transactionData values the adapter could not take).
     """
+    if not -MAX_ID <= transaction_id <= MAX_ID:
+        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
     authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
     reason = reason or "Local"  # the 1.6 default when the station gives none
+    received_at = received_at or timezone.now()
+    readings, anomalies = _readings_in_time(readings, received_at=received_at)
+    anomalies += [anomaly("reading_discarded", str(problem)) for problem in rejected_readings]
     with transaction.atomic():
         session = Transaction.objects.select_for_update().filter(station=station, pk=transaction_id).first()
         if session is None:
             return _unmatched_stop(
-                station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization
+                station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
+                anomalies, received_at,
             )
-        if session.status != Transaction.Status.ACTIVE:
+        codes = anomaly_codes(session)
+        late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in CLOSED_BY_CSMS)
+        refused = session.status == Transaction.Status.REFUSED and session.meter_stop is None
+        if not (session.status == Transaction.Status.ACTIVE or refused or (late and "late_stop" not in codes)):
             logger.info(
                 "replayed stop transaction", extra={"station_id": station.ocpp_id, "transaction_id": session.pk}
             )
             return SessionStop(session, authorization, "replayed")
+        if late:
+            anomalies.append(anomaly(
+                "late_stop",
+                f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
+                f"({session.energy_wh} Wh); the station's stop replaces that",
+            ))
+        if not (session.started_at <= stopped_at and time_is_plausible(stopped_at, received_at=received_at)):
+            anomalies.append(anomaly("stop_clamped", f"timestamp {_sent(stopped_at)} replaced by the receipt time."))
+            stopped_at = max(session.started_at, received_at)
 
         _store_readings(station, session.connector_id, session, readings)
-        # Readings sent without a transactionId during the session belong to it too.
-        MeterSample.objects.filter(
-            station=station, connector_id=session.connector_id, transaction__isnull=True,
-            timestamp__gte=session.started_at, timestamp__lte=stopped_at,
-        ).update(transaction=session)
-        registers = energy_registers(_register_readings(session))
-        check = energy_cross_check(meter_start=session.meter_start, meter_stop=meter_stop, registers=registers)
+        _adopt_readings(session, until=stopped_at)
+        registers = _register_readings(session)
+        try:
+            _meter_register_check(meter_stop, "/meterStop")
+        except ValueRejected as problem:
+            last = last_register(registers)
+            sent, meter_stop = meter_stop, round(last) if last is not None else session.meter_start
+            anomalies.append(anomaly("meter_stop_discarded", f"{problem}; {meter_stop} Wh kept instead (sent {sent})"))
+        check = energy_cross_check(
+            meter_start=session.meter_start, meter_stop=meter_stop, registers=energy_registers(registers)
+        )
         session.meter_stop = meter_stop
         session.stopped_at = stopped_at
         session.stop_reason = reason[:32]
         session.stop_id_tag = id_tag
         session.energy_wh = check.energy_wh
         session.meter_mismatch = check.mismatch
-        session.status = Transaction.Status.COMPLETED
+        if not refused:
+            session.status = Transaction.Status.COMPLETED
+        session.anomalies = [*session.anomalies, *anomalies]
         session.save(
             update_fields=[
                 "meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_mismatch", "status",
-                "updated_at",
+                "anomalies", "updated_at",
             ]
         )
         connector_measurements_update(
             station=station, connector_id=session.connector_id, measured_at=stopped_at,
             power_w=0, energy_register_wh=meter_stop,
         )
-        # Pricing is idempotent, and billing re-prices what it missed (a broker down at this moment).
-        transaction.on_commit(lambda: _price(session.pk), robust=True)
-        live_event_on_commit(
-            {"kind": "transaction", "station": station.ocpp_id, "connector_id": session.connector_id,
-             "transaction_id": session.pk, "state": "stopped", "energy_wh": check.energy_wh}
-        )
-    log = logger.warning if check.mismatch else logger.info
+        if not refused:
+            _announce_stop(session)
+    log = logger.warning if check.mismatch or anomalies else logger.info
     log(
         "transaction stopped",
         extra={
             "station_id": station.ocpp_id, "transaction_id": session.pk, "energy_wh": check.energy_wh,
             "reason": reason, "meter_mismatch": check.detail if check.mismatch else "",
+            "anomalies": [entry["code"] for entry in anomalies],
         },
     )
-    return SessionStop(session, authorization, "stopped")
+    return SessionStop(session, authorization, "refused" if refused else "reconciled" if late else "stopped")
 
 
 def _price(transaction_id: int) -> None:
@@ -207,15 +417,24 @@ def _register_readings(session: Transaction) -> list[Reading]:
     ]
 
 
-def _unmatched_stop(station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization):
+def _unmatched_stop(
+    station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+):
     station_tx_id = str(transaction_id)
-    known = Transaction.objects.filter(
+    known = Transaction.objects.select_for_update().filter(
         station=station, ocpp_transaction_id=station_tx_id, status=Transaction.Status.UNMATCHED
     ).first()
     if known is not None:
-        return SessionStop(known, authorization, "replayed")
+        if known.stop_reason:
+            return SessionStop(known, authorization, "replayed")
+        return _unmatched_stop_of_known(known, meter_stop, stopped_at, reason, id_tag, readings, authorization,
+                                        anomalies, received_at)
+    stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
     registers = energy_registers(readings)
-    check = energy_cross_check(meter_start=None, meter_stop=meter_stop, registers=registers)
+    if meter_stop is None:
+        check = energy_cross_check(meter_start=None, meter_stop=0, registers=registers)
+    else:
+        check = energy_cross_check(meter_start=None, meter_stop=meter_stop, registers=registers)
     session = Transaction(
         station=station,
         connector_id=UNKNOWN_CONNECTOR,
@@ -226,10 +445,12 @@ def _unmatched_stop(station, transaction_id, meter_stop, stopped_at, reason, id_
         status=Transaction.Status.UNMATCHED,
         meter_stop=meter_stop,
         energy_wh=check.energy_wh,
-        started_at=min((reading.timestamp for reading in readings), default=stopped_at),
+        started_at=min((reading.timestamp for reading in readings if reading.timestamp <= stopped_at),
+                       default=stopped_at),
         stopped_at=stopped_at,
         stop_reason=reason[:32],
         stop_id_tag=id_tag,
+        anomalies=anomalies,
     )
     try:
         with transaction.atomic():
@@ -243,6 +464,92 @@ def _unmatched_stop(station, transaction_id, meter_stop, stopped_at, reason, id_
         extra={"station_id": station.ocpp_id, "station_transaction_id": transaction_id, "session_id": session.pk},
     )
     return SessionStop(session, authorization, "unmatched")
+
+
+def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading], *, received_at: datetime):
+    """MeterValues naming a transaction this station was never given: its readings are kept on an ``unmatched``
+    session of that id, flagged, spanning the readings; the station's StopTransaction for it completes it."""
+    logger.warning(
+        "meter values for an unknown transaction",
+        extra={"station_id": report.station.ocpp_id, "transaction_id": report.transaction_id},
+    )
+    times = [reading.timestamp for reading in readings] or [received_at]
+    session, created = Transaction.objects.get_or_create(
+        station=report.station, ocpp_transaction_id=str(report.transaction_id),
+        defaults={
+            "status": Transaction.Status.UNMATCHED, "connector_id": report.connector_id,
+            "started_at": min(times), "stopped_at": max(times),
+            "anomalies": [anomaly("unknown_transaction", f"MeterValues for transaction {report.transaction_id}, "
+                                                         "which this station was never given")],
+        },
+    )
+    if session.status != Transaction.Status.UNMATCHED:
+        return None
+    if not created and not session.stop_reason and max(times) > session.stopped_at:
+        Transaction.objects.filter(pk=session.pk).update(stopped_at=max(times))
+    return session
+
+
+def _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at):
+    """The stop time and meter of an unmatched stop, implausible ones replaced (no start to fall back on)."""
+    if not time_is_plausible(stopped_at, received_at=received_at):
+        clamped = anomaly("stop_clamped", f"timestamp {_sent(stopped_at)} replaced by the receipt time.")
+        anomalies = [*anomalies, clamped]
+        stopped_at = received_at
+    if not 0 <= meter_stop <= MAX_MAGNITUDE:
+        anomalies = [*anomalies, anomaly("meter_stop_discarded", f"meterStop {meter_stop} Wh is not a register value")]
+        meter_stop = None
+    return stopped_at, meter_stop, anomalies
+
+
+def _unmatched_stop_of_known(
+    session, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+):
+    """The stop of a transaction only known from its MeterValues (``_unknown_transaction``): its readings
+    and the stop's give its energy."""
+    _store_readings(session.station, session.connector_id, session, readings)
+    stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
+    registers = energy_registers(_register_readings(session)) + ([] if meter_stop is None else [meter_stop])
+    check = energy_cross_check(meter_start=None, meter_stop=meter_stop or 0, registers=registers)
+    session.meter_stop, session.energy_wh = meter_stop, check.energy_wh
+    session.stopped_at = max(stopped_at, session.started_at)
+    session.stop_reason, session.stop_id_tag = reason[:32], id_tag
+    session.id_tag = id_tag
+    session.id_token = authorization.id_token if authorization else None
+    session.user_id = authorization.id_token.owner_id if authorization and authorization.id_token else None
+    session.anomalies = [*session.anomalies, *anomalies]
+    session.save()
+    logger.warning(
+        "stop for an unknown transaction recorded",
+        extra={"station_id": session.station.ocpp_id, "station_transaction_id": session.ocpp_transaction_id,
+               "session_id": session.pk},
+    )
+    return SessionStop(session, authorization, "unmatched")
+
+
+def _readings_in_time(readings: Sequence[Reading], *, received_at: datetime) -> tuple[list[Reading], list[dict]]:
+    """The readings whose timestamp is plausible; the anomaly for those that are not, if any.
+
+    They are dropped, not moved to the receipt time: a replay would store them again at another time,
+    and an old register value stored after newer ones reads as a meter running backwards.
+    """
+    kept = [reading for reading in readings if time_is_plausible(reading.timestamp, received_at=received_at)]
+    if len(kept) == len(readings):
+        return kept, []
+    wrong = sorted({reading.timestamp for reading in readings} - {reading.timestamp for reading in kept})
+    detail = f"{len(readings) - len(kept)} reading(s) timed {_sent(wrong[0])}" + (
+        f" to {_sent(wrong[-1])}" if len(wrong) > 1 else ""
+    ) + " dropped: not a plausible time"
+    return kept, [anomaly("reading_time_discarded", detail)]
+
+
+def _live_now(readings: Sequence[Reading], *, received_at: datetime) -> list[Reading]:
+    """Readings for the connector's live values: those of an implausible time count as measured at receipt."""
+    return [
+        reading if time_is_plausible(reading.timestamp, received_at=received_at)
+        else replace(reading, timestamp=received_at)
+        for reading in readings
+    ]
 
 
 def _store_readings(station, connector_id: int, session: Transaction | None, readings: Sequence[Reading]) -> None:
@@ -299,39 +606,60 @@ def meter_values_record(
     connector's live power, state of charge and energy register. Returns the session, if found.
 
     A transactionId this station was never given is logged and the readings kept without a session.
+    Raises ValueRejected for a connector the station does not have.
     """
-    report = MeterValuesReport(station, connector_id, readings, transaction_id)
-    return meter_values_record_many(reports=[report])[0]
+    outcome = meter_values_record_many(reports=[MeterValuesReport(station, connector_id, readings, transaction_id)])[0]
+    if isinstance(outcome, ValueRejected):
+        raise outcome
+    return outcome
 
 
-def meter_values_record_many(*, reports: Sequence[MeterValuesReport]) -> list[Transaction | None]:
-    """``meter_values_record`` for many messages at once (the OCPP layer batches them), in three statements:
-    the sessions named, the readings, the connectors' live values. Returns each report's session."""
+def meter_values_record_many(
+    *, reports: Sequence[MeterValuesReport], received_at: datetime | None = None
+) -> list[Transaction | ValueRejected | None]:
+    """``meter_values_record`` for many messages at once (the OCPP layer batches them), in a few statements:
+    the sessions named, the readings, the connectors' live values. Returns each report's session, or
+    ValueRejected (not raised: the other reports are stored) for a connector the station does not have or
+    a transaction id beyond any."""
+    received_at = received_at or timezone.now()
+    limits = connector_limits(stations=list({report.station.pk: report.station for report in reports}.values()))
+    outcomes: list[Transaction | ValueRejected | None] = []
+    accepted: list[tuple[MeterValuesReport, Transaction | None, list[Reading]]] = []
     named = {report.transaction_id for report in reports if report.transaction_id is not None}
-    found = Transaction.objects.in_bulk(named) if named else {}
-    sessions = []
+    found = Transaction.objects.in_bulk([pk for pk in named if 0 < pk <= MAX_ID]) if named else {}
+    flagged: dict[int, list[dict]] = {}
     for report in reports:
+        try:
+            connector_id_check(report.connector_id, limit=limits[report.station.pk])
+        except ValueRejected as rejected:
+            outcomes.append(rejected)
+            continue
+        if report.transaction_id is not None and not -MAX_ID <= report.transaction_id <= MAX_ID:
+            outcomes.append(ValueRejected("/transactionId", f"{report.transaction_id} is not a transaction id."))
+            continue
+        readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
         session = found.get(report.transaction_id)
         if session is not None and session.station_id != report.station.pk:
             session = None
         if report.transaction_id is not None and session is None:
-            logger.warning(
-                "meter values for an unknown transaction",
-                extra={"station_id": report.station.ocpp_id, "transaction_id": report.transaction_id},
-            )
-        sessions.append(session)
+            session = _unknown_transaction(report, readings, received_at=received_at)
+        if anomalies and session is not None:
+            flagged.setdefault(session.pk, []).extend(anomalies)
+        accepted.append((report, session, readings))
+        outcomes.append(session)
     # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
     with transaction.atomic(savepoint=False):
         _store_readings_of(
-            [(report.station, report.connector_id, session, report.readings)
-             for report, session in zip(reports, sessions, strict=True)]
+            [(report.station, report.connector_id, session, readings) for report, session, readings in accepted]
         )
         connectors_measurements_update(
             measurements=[
                 Measurement(report.station, report.connector_id, live.measured_at, live.power_w, live.soc_percent,
                             live.energy_register_wh)
-                for report in reports
-                if (live := live_values(report.readings)) is not None
+                for report, _, _ in accepted
+                if (live := live_values(_live_now(report.readings, received_at=received_at))) is not None
             ]
         )
-    return sessions
+        for session_pk, anomalies in flagged.items():
+            anomalies_record(transaction_id=session_pk, entries=anomalies)
+    return outcomes

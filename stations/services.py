@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 from stations.app_settings import app_settings
 from stations.live_outbox import live_event_on_commit
 from stations.models import Connector, ConnectorStatusEvent, OcppMessage, Station
+from stations.plausibility import time_is_plausible
 
 # How much of a frame the message log keeps as text when its payload cannot be stored as JSON.
 RAW_KEEP = 8192
@@ -193,9 +194,13 @@ def connector_status_report(
     """StatusNotification: the connector's current status, and a row of its history.
 
     A notification older than the status already known (a station emptying its offline queue) goes
-    into the history but does not overwrite the newer status; a replayed one changes nothing.
+    into the history but does not overwrite the newer status; a replayed one changes nothing. An
+    implausible timestamp (a station without clock sync, a year 9999 that would hide every later
+    status) is replaced by the receipt time; the message log keeps the one sent.
     """
-    timestamp = timestamp or timezone.now()
+    now = timezone.now()
+    if timestamp is None or not time_is_plausible(timestamp, received_at=now):
+        timestamp = now
     fields = {
         "status": status[:32], "error_code": error_code[:50], "info": info[:50],
         "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50],

@@ -16,6 +16,7 @@ none). A malformed CALLRESULT or CALLERROR from the station is logged and never 
 answers only a CALL.
 """
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from ocpp.exceptions import (
     TypeConstraintViolationError,
 )
 from ocpp.messages import Call, CallError, CallResult
+
+from stations.plausibility import ValueRejected
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 FRAME_LENGTHS = {CALL: 4, CALL_RESULT: 3, CALL_ERROR: 5}
@@ -172,3 +175,16 @@ def parse_timestamp(value: str, *, field: str) -> datetime:
             f"{field}: {value!r} is not an RFC 3339 date-time.", details={"path": f"/{field}"}
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def property_violation(prefix: str = ""):
+    """A value the services refuse (``ValueRejected``) answered as PropertyConstraintViolation (OCPP-J
+    §4.2.3: "at least one field contains an invalid value"); ``prefix`` is the path of the values checked."""
+    try:
+        yield
+    except ValueRejected as rejected:
+        path = f"{prefix}/{rejected.path.lstrip('/')}" if prefix else rejected.path
+        raise PropertyConstraintViolationError(
+            f"{path}: {rejected.message}"[:MAX_DESCRIPTION], details={"path": path}
+        ) from None

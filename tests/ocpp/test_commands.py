@@ -31,8 +31,8 @@ def _short_response_timeout(settings):
     """The caller's wait for a station (the server under test already uses 5 s): a lost answer fails fast."""
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
 
-T1 = "2030-01-01T10:00:00Z"
-T2 = "2030-01-01T12:00:00Z"
+T1 = "2026-01-01T10:00:00Z"
+T2 = "2026-01-01T12:00:00Z"
 PROFILE = {
     "chargingProfileId": 11,
     "stackLevel": 1,

@@ -13,6 +13,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16 import call as ocpp_call
 from ocpp.v16.enums import Action
 
+from accounts.models import IdToken
 from sessions.models import Transaction
 from stations.models import Station
 from stations.protocol.commands import station_call
@@ -22,7 +23,7 @@ from tests.ocpp_client import basic_auth_header, ocpp_connection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-T0 = "2030-01-01T10:00:00Z"
+T0 = "2026-01-01T10:00:00Z"
 
 
 @contextlib.asynccontextmanager
@@ -144,18 +145,19 @@ async def test_malformed_answer_from_the_station_is_not_answered(daphne_server, 
 
 async def test_handler_failure_answers_internal_error_and_loses_nothing_stored(daphne_server, make_station):
     await sync_to_async(make_station)("CP-1")
+    await IdToken.objects.acreate(token="T")
     async with raw_station(daphne_server) as ws:
         started = await call(ws, "s1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 100,
                                                              "timestamp": T0})
         transaction_id = started[2]["transactionId"]
-        # A meter reading beyond PostgreSQL's bigint: the database refuses the stop.
-        answer = await call(ws, "s2", "StopTransaction", {"transactionId": transaction_id, "meterStop": 2**63,
-                                                          "timestamp": "2030-01-01T11:00:00Z"})
+        # A NUL character in the idTag (the schema allows any string): the database refuses the stop.
+        answer = await call(ws, "s2", "StopTransaction", {"transactionId": transaction_id, "meterStop": 900,
+                                                          "idTag": "T\u0000", "timestamp": "2026-01-01T11:00:00Z"})
         assert answer[:3] == [4, "s2", "InternalError"]
         session = await Transaction.objects.aget(pk=transaction_id)
         assert session.status == Transaction.Status.ACTIVE and session.meter_start == 100
         answer = await call(ws, "s3", "StopTransaction", {"transactionId": transaction_id, "meterStop": 900,
-                                                          "timestamp": "2030-01-01T11:00:00Z"})
+                                                          "timestamp": "2026-01-01T11:00:00Z"})
         assert answer[:2] == [3, "s3"]
     session = await Transaction.objects.aget(pk=transaction_id)
     assert (session.status, session.energy_wh) == (Transaction.Status.COMPLETED, 800)

@@ -19,13 +19,13 @@ from tests.ocpp.test_v16_framing import call, raw_station
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T1 = datetime(2030, 1, 1, 10, tzinfo=UTC)
-# PostgreSQL's integer column refuses it; the schema (an integer, no maximum) does not.
-CONNECTOR_BEYOND_INTEGER = 2**40
+T1 = datetime(2026, 1, 1, 10, tzinfo=UTC)
+# PostgreSQL's text columns refuse it; the schema (any string for a signed value) and our checks do not.
+SIGNATURE_WITH_NUL = "\x00"
 
 
-def report(station, connector_id, wh):
-    reading = Reading(T1, "Energy.Active.Import.Register", "", "Outlet", "Sample.Periodic", "Wh", wh)
+def report(station, connector_id, wh, signed_data=""):
+    reading = Reading(T1, "Energy.Active.Import.Register", "", "Outlet", "Sample.Periodic", "Wh", wh, signed_data)
     return MeterValuesReport(station=station, connector_id=connector_id, readings=[reading])
 
 
@@ -102,14 +102,14 @@ async def test_an_item_the_database_refuses_fails_alone_and_the_rest_of_its_batc
     release, held = await hold_the_writer(group_commit_here)
     answers = [
         asyncio.create_task(group_commit_here.submit(record, item))
-        for item in (report(good_1, 1, 10), report(bad, CONNECTOR_BEYOND_INTEGER, 20), report(good_2, 1, 30))
+        for item in (report(good_1, 1, 10), report(bad, 1, 20, SIGNATURE_WITH_NUL), report(good_2, 1, 30))
     ]
     await asyncio.sleep(0.05)
     release.set()
     await held
     outcomes = await asyncio.gather(*answers, return_exceptions=True)
     assert outcomes[0] is None and outcomes[2] is None
-    assert isinstance(outcomes[1], Exception) and "out of range" in str(outcomes[1])
+    assert isinstance(outcomes[1], Exception) and "NUL" in str(outcomes[1])
     # The batch of three failed whole; each was then written alone.
     assert batches == [3, 1, 1, 1]
     stored = sorted([(s.station_id, s.value) async for s in MeterSample.objects.all()])
@@ -122,8 +122,8 @@ async def test_the_next_batch_is_written_after_a_failure(group_commit_here, make
     def record(reports):
         return meter_values_record_many(reports=reports)
 
-    with pytest.raises(Exception, match="out of range"):
-        await group_commit_here.submit(record, report(station, CONNECTOR_BEYOND_INTEGER, 1))
+    with pytest.raises(Exception, match="NUL"):
+        await group_commit_here.submit(record, report(station, 1, 1, SIGNATURE_WITH_NUL))
     assert await group_commit_here.submit(record, report(station, 1, 2)) is None
     assert [s.value async for s in MeterSample.objects.all()] == [2]
 
@@ -133,9 +133,10 @@ async def test_a_station_whose_meter_values_the_database_refuses_gets_internal_e
 ):
     await sync_to_async(make_station)("CP-1")
     await sync_to_async(make_station)("CP-2")
-    sample = {"timestamp": "2030-01-01T10:00:00Z", "sampledValue": [{"value": "1500"}]}
+    sample = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": "1500"}]}
     async with raw_station(daphne_server, "CP-1") as refused, raw_station(daphne_server, "CP-2") as served:
-        bad = {"connectorId": CONNECTOR_BEYOND_INTEGER, "meterValue": [sample]}
+        signed = {"value": SIGNATURE_WITH_NUL, "format": "SignedData", "context": "Transaction.End"}
+        bad = {"connectorId": 1, "meterValue": [{**sample, "sampledValue": [signed]}]}
         good = {"connectorId": 1, "meterValue": [sample]}
         # Both in flight at once: they may share a transaction.
         answers = await asyncio.gather(call(refused, "m1", "MeterValues", bad), call(served, "m2", "MeterValues", good))
@@ -155,7 +156,7 @@ async def test_many_stations_at_once_are_each_answered_with_their_own_result(dap
     async def one(ocpp_id):
         async with raw_station(daphne_server, ocpp_id) as ws:
             beat = await call(ws, f"{ocpp_id}-h", "Heartbeat", {})
-            sample = {"timestamp": "2030-01-01T10:00:00Z", "sampledValue": [{"value": ocpp_id[3:]}]}
+            sample = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": ocpp_id[3:]}]}
             values = await call(ws, f"{ocpp_id}-m", "MeterValues", {"connectorId": 1, "meterValue": [sample]})
             return beat, values
 

@@ -14,7 +14,7 @@ from tests.ocpp_client import ocpp_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T1 = "2030-01-01T10:00:00Z"
+T1 = "2026-01-01T10:00:00Z"
 
 
 class Subscriber:
@@ -67,7 +67,7 @@ async def test_a_station_s_connection_boot_status_meter_values_and_transactions_
             event = await board.until(about("transaction", transaction_id=started.transaction_id, state="started"))
             assert (event["station"], event["connector_id"]) == ("CP-1", 1)
 
-            await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": "2030-01-01T10:05:00Z",
+            await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": "2026-01-01T10:05:00Z",
                                                                          "sampledValue": [
                 {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
                 {"value": "41", "measurand": "SoC", "unit": "Percent", "location": "EV"},
@@ -77,7 +77,7 @@ async def test_a_station_s_connection_boot_status_meter_values_and_transactions_
                                     energy_register_wh=1600))
 
             await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2500,
-                                               timestamp="2030-01-01T11:00:00Z"))
+                                               timestamp="2026-01-01T11:00:00Z"))
             stopped = await board.until(about("transaction", transaction_id=started.transaction_id, state="stopped"))
             assert stopped["energy_wh"] == 1500
         await board.until(about("station", station="CP-1", online=False))
@@ -87,11 +87,11 @@ async def test_a_stale_status_replayed_from_the_station_s_queue_is_not_published
     await sync_to_async(make_station)("CP-1")
     async with Subscriber() as board, ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available",
-                                              timestamp="2030-01-01T10:00:00Z"))
+                                              timestamp="2026-01-01T10:00:00Z"))
         await board.until(about("connector", station="CP-1", status="Available"))
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted",
-                                              timestamp="2030-01-01T09:00:00Z"))
+                                              timestamp="2026-01-01T09:00:00Z"))
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing",
-                                              timestamp="2030-01-01T10:01:00Z"))
+                                              timestamp="2026-01-01T10:01:00Z"))
         await board.until(about("connector", station="CP-1", status="Preparing"))
     assert not [event for event in board.events if event.get("status") == "Faulted"]

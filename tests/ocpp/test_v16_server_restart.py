@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from ocpp.v16 import call
 
+from accounts.models import IdToken
 from sessions.models import MeterSample, Transaction
 from tests.conftest import LiveServer, _free_port, _start_daphne
 from tests.factories import STATION_PASSWORD
@@ -13,7 +14,7 @@ from tests.ocpp_client import ocpp_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-START = "2030-01-01T10:00:00+00:00"
+START = "2026-01-01T10:00:00+00:00"
 
 
 def meter(timestamp: str, wh: int, transaction_id: int) -> call.MeterValues:
@@ -47,10 +48,11 @@ async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_cha
     killable_server, make_station
 ):
     await sync_to_async(make_station)("CP-R")
+    await IdToken.objects.acreate(token="ANY")
     first = await sync_to_async(killable_server)()
     async with ocpp_connection(first, "CP-R", STATION_PASSWORD) as cp:
         started = await cp.call(call.StartTransaction(connector_id=1, id_tag="ANY", meter_start=1000, timestamp=START))
-        await cp.call(meter("2030-01-01T10:15:00+00:00", 1600, started.transaction_id))
+        await cp.call(meter("2026-01-01T10:15:00+00:00", 1600, started.transaction_id))
         first.process.send_signal(signal.SIGKILL)  # no disconnect handling, no flush: only what was committed
         first.process.wait(timeout=10)
 
@@ -60,11 +62,11 @@ async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_cha
         replayed = await cp.call(
             call.StartTransaction(connector_id=1, id_tag="ANY", meter_start=1000, timestamp=START)
         )
-        await cp.call(meter("2030-01-01T10:15:00+00:00", 1600, started.transaction_id))
-        await cp.call(meter("2030-01-01T10:30:00+00:00", 2200, started.transaction_id))
+        await cp.call(meter("2026-01-01T10:15:00+00:00", 1600, started.transaction_id))
+        await cp.call(meter("2026-01-01T10:30:00+00:00", 2200, started.transaction_id))
         await cp.call(
             call.StopTransaction(
-                transaction_id=started.transaction_id, meter_stop=2500, timestamp="2030-01-01T10:45:00+00:00"
+                transaction_id=started.transaction_id, meter_stop=2500, timestamp="2026-01-01T10:45:00+00:00"
             )
         )
 

@@ -14,8 +14,8 @@ from tests.ocpp_client import ocpp_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T_START = "2030-01-01T10:00:00Z"
-T_STOP = "2030-01-01T11:00:00Z"
+T_START = "2026-01-01T10:00:00Z"
+T_STOP = "2026-01-01T11:00:00Z"
 
 
 def start(id_tag="TAG-1", meter_start=1000, timestamp=T_START, connector_id=1):
@@ -50,7 +50,7 @@ async def test_start_creates_a_session_with_a_csms_assigned_id_linked_to_the_tok
     assert (session.station_id, session.connector_id, session.id_tag, session.meter_start) == (
         station.pk, 1, "TAG-1", 1000,
     )
-    assert session.started_at == datetime(2030, 1, 1, 10, tzinfo=UTC)
+    assert session.started_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert session.user_id == driver.pk and session.id_token.token == "TAG-1"
     assert (session.status, session.authorization_status) == (Transaction.Status.ACTIVE, "Accepted")
     assert await Connector.objects.filter(station=station, connector_id=1).aexists()
@@ -91,7 +91,7 @@ async def test_stop_stores_transaction_data_and_energy_and_answers_the_id_tag(da
                 reason="EVDisconnected",
                 transaction_data=[
                     register(T_START, "1.0", "Transaction.Begin"),
-                    register("2030-01-01T10:30:00Z", "4.75"),
+                    register("2026-01-01T10:30:00Z", "4.75"),
                     register(T_STOP, "8.5", "Transaction.End"),
                 ],
             )
@@ -100,7 +100,7 @@ async def test_stop_stores_transaction_data_and_energy_and_answers_the_id_tag(da
     session = await Transaction.objects.aget(pk=started.transaction_id)
     assert (session.status, session.meter_stop, session.energy_wh) == (Transaction.Status.COMPLETED, 8500, 7500)
     assert (session.stop_reason, session.stop_id_tag, session.meter_mismatch) == ("EVDisconnected", "TAG-1", False)
-    assert session.stopped_at == datetime(2030, 1, 1, 11, tzinfo=UTC)
+    assert session.stopped_at == datetime(2026, 1, 1, 11, tzinfo=UTC)
     values = [(s.context, s.value, s.unit) async for s in MeterSample.objects.filter(transaction=session)]
     assert values == [
         ("Transaction.Begin", 1000, "Wh"), ("Sample.Periodic", 4750, "Wh"), ("Transaction.End", 8500, "Wh"),
@@ -127,8 +127,8 @@ async def test_replayed_stop_changes_nothing(daphne_server, station):
         await cp.call(stop)
         before = await Transaction.objects.aget(pk=started.transaction_id)
         replay = call.StopTransaction(
-            transaction_id=started.transaction_id, meter_stop=2500, timestamp="2030-01-01T12:00:00Z",
-            reason="Remote", transaction_data=[register("2030-01-01T11:30:00Z", "2.4")],
+            transaction_id=started.transaction_id, meter_stop=2500, timestamp="2026-01-01T12:00:00Z",
+            reason="Remote", transaction_data=[register("2026-01-01T11:30:00Z", "2.4")],
         )
         assert await cp.call(replay) is not None
     after = await Transaction.objects.aget(pk=started.transaction_id)
@@ -151,11 +151,12 @@ async def test_stop_for_an_unknown_transaction_is_accepted_and_recorded_once(dap
     unmatched = await Transaction.objects.aget()
     assert (unmatched.status, unmatched.ocpp_transaction_id) == (Transaction.Status.UNMATCHED, "424242")
     assert (unmatched.meter_start, unmatched.meter_stop, unmatched.energy_wh) == (None, 5000, 2000)
-    assert unmatched.started_at == datetime(2030, 1, 1, 10, tzinfo=UTC)
+    assert unmatched.started_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert await MeterSample.objects.filter(transaction=unmatched).acount() == 2
 
 
 async def test_stop_of_another_stations_transaction_is_not_applied_to_it(daphne_server, make_station):
+    await IdToken.objects.acreate(token="TAG-1")
     await sync_to_async(make_station)("CP-1")
     await sync_to_async(make_station)("CP-2")
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
@@ -172,7 +173,7 @@ async def test_register_readings_that_disagree_with_meter_start_and_stop_flag_th
         started = await cp.call(start(meter_start=1000))
         await cp.call(
             call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                             meter_value=[register("2030-01-01T10:30:00Z", "25.0")])
+                             meter_value=[register("2026-01-01T10:30:00Z", "25.0")])
         )
         await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=3000, timestamp=T_STOP))
     session = await Transaction.objects.aget(pk=started.transaction_id)
@@ -180,6 +181,7 @@ async def test_register_readings_that_disagree_with_meter_start_and_stop_flag_th
 
 
 async def test_meter_running_backwards_leaves_energy_unknown_and_flags_the_session(daphne_server, station):
+    await IdToken.objects.acreate(token="TAG-1")
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start(meter_start=5000))
         await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=10, timestamp=T_STOP))
@@ -188,12 +190,13 @@ async def test_meter_running_backwards_leaves_energy_unknown_and_flags_the_sessi
 
 
 async def test_reconnect_mid_transaction_continues_the_same_session(daphne_server, station):
+    await IdToken.objects.acreate(token="TAG-1")
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start())
     transaction_id = started.transaction_id
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         await cp.call(call.MeterValues(connector_id=1, transaction_id=transaction_id,
-                                       meter_value=[register("2030-01-01T10:30:00Z", "2.5")]))
+                                       meter_value=[register("2026-01-01T10:30:00Z", "2.5")]))
         stopped = await cp.call(call.StopTransaction(transaction_id=transaction_id, meter_stop=4000, timestamp=T_STOP))
     assert stopped is not None
     session = await Transaction.objects.aget(pk=transaction_id)
@@ -204,8 +207,8 @@ async def test_reconnect_mid_transaction_continues_the_same_session(daphne_serve
 async def test_meter_values_sent_without_transaction_id_join_the_session_at_its_stop(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start())
-        await cp.call(call.MeterValues(connector_id=1, meter_value=[register("2030-01-01T10:15:00Z", "1.5")]))
-        await cp.call(call.MeterValues(connector_id=2, meter_value=[register("2030-01-01T10:15:00Z", "7.0")]))
+        await cp.call(call.MeterValues(connector_id=1, meter_value=[register("2026-01-01T10:15:00Z", "1.5")]))
+        await cp.call(call.MeterValues(connector_id=2, meter_value=[register("2026-01-01T10:15:00Z", "7.0")]))
         await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2000, timestamp=T_STOP))
     samples = {s.connector_id: s.transaction_id async for s in MeterSample.objects.all()}
     assert samples == {1: started.transaction_id, 2: None}

@@ -12,7 +12,7 @@ from stations.services import Measurement, connectors_measurements_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T1 = datetime(2030, 1, 1, 10, tzinfo=UTC)
+T1 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 T2 = T1 + timedelta(minutes=1)
 T0 = T1 - timedelta(minutes=1)
 
@@ -56,13 +56,14 @@ def test_reports_of_many_stations_are_stored_each_on_its_own_session(make_statio
     session = session_start(station=first, connector_id=1, id_tag="TAG-1", meter_start=0, started_at=T0).transaction
     sessions = meter_values_record_many(reports=[
         MeterValuesReport(first, 1, [power(T1, 7000)], transaction_id=session.pk),
-        # The other station names a session that is not its own: kept, without a session.
+        # The other station names a session that is not its own: kept on an unmatched session of its own.
         MeterValuesReport(second, 1, [power(T1, 3000)], transaction_id=session.pk),
         MeterValuesReport(second, 2, [power(T1, 1000), power(T1, 1000)]),
     ])
-    assert sessions == [session, None, None]
+    unknown = Transaction.objects.get(station=second, status=Transaction.Status.UNMATCHED)
+    assert sessions == [session, unknown, None]
     stored = sorted(MeterSample.objects.values_list("station__ocpp_id", "connector_id", "transaction_id", "value"))
-    assert stored == [("CP-1", 1, session.pk, 7000), ("CP-2", 1, None, 3000), ("CP-2", 2, None, 1000)]
+    assert stored == [("CP-1", 1, session.pk, 7000), ("CP-2", 1, unknown.pk, 3000), ("CP-2", 2, None, 1000)]
     assert [live(first)[1], live(second, 1)[1], live(second, 2)[1]] == [7000, 3000, 1000]
 
 

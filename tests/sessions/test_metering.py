@@ -6,7 +6,7 @@ import pytest
 
 from sessions.metering import energy_cross_check, energy_registers, live_values, natural_unit, normalise
 
-T1 = datetime(2030, 1, 1, 10, tzinfo=UTC)
+T1 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 T2 = T1 + timedelta(minutes=1)
 
 

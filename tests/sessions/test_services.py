@@ -12,7 +12,7 @@ from sessions.services import session_start, session_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STARTED = datetime(2030, 1, 1, 10, tzinfo=UTC)
+STARTED = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 def test_the_same_start_racing_on_two_threads_makes_one_session(make_station):
@@ -72,6 +72,7 @@ def test_a_stopped_session_is_priced_by_billing(make_station, tasks_run_in_proce
     from billing.models import SessionCharge
 
     station = make_station("CP-1")
+    IdToken.objects.create(token="TAG-1")
     started = session_start(station=station, connector_id=1, id_tag="TAG-1", meter_start=10, started_at=STARTED)
     session_stop(station=station, transaction_id=started.transaction.pk, meter_stop=5010, stopped_at=STARTED)
     session_stop(station=station, transaction_id=started.transaction.pk, meter_stop=5010, stopped_at=STARTED)

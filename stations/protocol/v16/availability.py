@@ -4,13 +4,13 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from stations import services
-from stations.protocol.framing import parse_timestamp
+from sessions import services
+from stations.protocol.framing import parse_timestamp, property_violation
 from stations.protocol.group_commit import group_commit
 
 
 def _record_statuses(reports: list[dict]) -> list:
-    return [services.connector_status_report(**report) for report in reports]
+    return services.connector_statuses_record(reports=reports)
 
 
 class AvailabilityHandlers:
@@ -23,5 +23,6 @@ class AvailabilityHandlers:
             vendor_id=vendor_id, vendor_error_code=vendor_error_code,
             timestamp=parse_timestamp(timestamp, field="timestamp") if timestamp else None,
         )
-        await group_commit().submit(_record_statuses, report)
+        with property_violation():
+            await group_commit().submit(_record_statuses, report)
         return call_result.StatusNotification()

@@ -5,27 +5,33 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from sessions import services
-from sessions.metering import Reading, normalise
-from stations.protocol.framing import parse_timestamp
+from sessions.metering import Reading, readings_parse
+from stations.plausibility import ValueRejected
+from stations.protocol.framing import parse_timestamp, property_violation
 from stations.protocol.group_commit import group_commit
 
 
-def readings_of(meter_values, *, field: str) -> list[Reading]:
-    """The readings of a MeterValue list (MeterValues.meterValue, StopTransaction.transactionData)."""
-    return normalise(
+def readings_of(meter_values, *, field: str) -> tuple[list[Reading], list[ValueRejected]]:
+    """The readings of a MeterValue list (MeterValues.meterValue, StopTransaction.transactionData), and the
+    values refused (paths from ``field``)."""
+    readings, rejected = readings_parse(
         (parse_timestamp(value["timestamp"], field=f"{field}/{index}/timestamp"), value["sampled_value"])
         for index, value in enumerate(meter_values)
     )
+    return readings, [ValueRejected(f"/{field}/{problem.path}", problem.message) for problem in rejected]
 
 
 class MeteringHandlers:
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id, meter_value, transaction_id=None, **_):
-        report = services.MeterValuesReport(
-            station=self.station, connector_id=connector_id, transaction_id=transaction_id,
-            readings=readings_of(meter_value, field="meterValue"),
-        )
-        await group_commit().submit(_record_meter_values, report)
+        readings, rejected = readings_of(meter_value, field="meterValue")
+        with property_violation():
+            if rejected:
+                raise rejected[0]
+            report = services.MeterValuesReport(
+                station=self.station, connector_id=connector_id, transaction_id=transaction_id, readings=readings
+            )
+            await group_commit().submit(_record_meter_values, report)
         return call_result.MeterValues()
 
 

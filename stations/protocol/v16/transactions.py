@@ -6,7 +6,7 @@ from ocpp.v16.enums import Action
 
 from sessions import services
 from stations.protocol.db import in_db_pool
-from stations.protocol.framing import parse_timestamp
+from stations.protocol.framing import parse_timestamp, property_violation
 from stations.protocol.v16.authorization import id_tag_info
 from stations.protocol.v16.metering import readings_of
 
@@ -14,10 +14,11 @@ from stations.protocol.v16.metering import readings_of
 class TransactionHandlers:
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None, **_):
-        started = await in_db_pool(services.session_start)(
-            station=self.station, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
-            started_at=parse_timestamp(timestamp, field="timestamp"), reservation_id=reservation_id,
-        )
+        with property_violation():
+            started = await in_db_pool(services.session_start)(
+                station=self.station, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+                started_at=parse_timestamp(timestamp, field="timestamp"), reservation_id=reservation_id,
+            )
         return call_result.StartTransaction(
             transaction_id=started.transaction.pk, id_tag_info=id_tag_info(started.authorization)
         )
@@ -26,10 +27,13 @@ class TransactionHandlers:
     async def on_stop_transaction(
         self, transaction_id, meter_stop, timestamp, id_tag="", reason="", transaction_data=(), **_
     ):
-        stopped = await in_db_pool(services.session_stop)(
-            station=self.station, transaction_id=transaction_id, meter_stop=meter_stop,
-            stopped_at=parse_timestamp(timestamp, field="timestamp"), reason=reason, id_tag=id_tag,
-            readings=readings_of(transaction_data, field="transactionData"),
-        )
+        # Values of transactionData that cannot be taken are dropped (and flagged), not the stop with them.
+        readings, rejected = readings_of(transaction_data, field="transactionData")
+        with property_violation():
+            stopped = await in_db_pool(services.session_stop)(
+                station=self.station, transaction_id=transaction_id, meter_stop=meter_stop,
+                stopped_at=parse_timestamp(timestamp, field="timestamp"), reason=reason, id_tag=id_tag,
+                readings=readings, rejected_readings=rejected,
+            )
         authorization = stopped.authorization
         return call_result.StopTransaction(id_tag_info=id_tag_info(authorization) if authorization else None)
