@@ -224,6 +224,8 @@ async def test_a_driver_whose_app_access_is_blocked_cannot_start(daphne_server):
         session = await Transaction.objects.select_related("id_token").aget(station=station)
         await post(alice, reverse("charging:session_stop", args=[session.pk]))
         await until(lambda: Transaction.objects.filter(pk=session.pk, status="completed").aexists())
+        # The connector is free again (the station reports Available after the stop): only the token stands in the way.
+        await until(lambda: Connector.objects.filter(station=station, connector_id=1, status="Available").aexists())
         await sync_to_async(id_token_block)(id_token=session.id_token, source=IdTokenEvent.Source.PORTAL)
 
         refused = await post(alice, start_url(), follow=True)
