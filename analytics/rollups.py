@@ -37,8 +37,9 @@ from stations.models import Connector, ConnectorStatusEvent, Site, Station
 OCCUPIED = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied")
 IDLE = ("Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing")
 ENERGY_REGISTER = "Energy.Active.Import.Register"
-# A stop for a transaction the CSMS never issued has no start to count from: left out of every figure.
-COUNTED = "{t}.status <> 'unmatched' AND {t}.meter_start IS NOT NULL"
+# A stop for a transaction the CSMS never issued has no start to count from, and a refused start is no session
+# (even where the station charged anyway): both are left out of every figure.
+COUNTED = "{t}.status NOT IN ('unmatched', 'refused') AND {t}.meter_start IS NOT NULL"
 # A month per statement keeps the intermediate tables of a full rebuild in memory-sized pieces.
 CHUNK_DAYS = 31
 

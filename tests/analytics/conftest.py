@@ -8,6 +8,8 @@ Monday 2 and Tuesday 3 March 2026, UTC (the test settings' TIME_ZONE):
 - T5 CP-B/1 card CARD-X Mon 10:00-10:30, 2 kWh, no samples (split linearly).
 - T3 CP-B/1 card CARD-X Tue 08:00-08:30, 3 kWh, no samples.
 - T4 CP-A/1 driver1 Tue 22:00, still charging, register sample 22:30 at +2 kWh.
+- CP-B/1 Mon 09:00-09:20: a start refused (Invalid card) that the station charged 1.5 kWh for anyway, and
+  a stop for a transaction the CSMS never issued: neither is a session, so no figure counts them.
 - CP-A/1 Faulted (GroundFailure) Tue 14:00-16:00; CP-A connector 0 Unavailable Tue 03:00-04:00;
   CP-A offline Tue 03:30-05:00.
 - CP-B/1 Faulted (PowerMeterFailure) Mon 18:00-Tue 02:00 (repeated at 18:30: the same fault);
@@ -47,11 +49,11 @@ def network(db, django_user_model):
 
     card = IdToken.objects.create(token="CARD-X")
 
-    def session(station, connector_id, start, stop, meter_start, energy, user=None, token=None, samples=()):
+    def session(station, connector_id, start, stop, meter_start, energy, user=None, token=None, samples=(), status=""):
         tx = Transaction.objects.create(
             station=station, connector_id=connector_id, started_at=start, stopped_at=stop, meter_start=meter_start,
             meter_stop=None if stop is None else meter_start + energy, energy_wh=None if stop is None else energy,
-            status="active" if stop is None else "completed", user=user, id_token=token,
+            status=status or ("active" if stop is None else "completed"), user=user, id_token=token,
             id_tag=token.token if token else user.email[:20],
         )
         for timestamp, register in samples:
@@ -71,6 +73,11 @@ def network(db, django_user_model):
     session(cp_b, 1, at(2, 10), at(2, 10, 30), 0, 2000, token=card)
     session(cp_b, 1, at(3, 8), at(3, 8, 30), 500, 3000, token=card)
     session(cp_a, 1, at(3, 22), None, 5000, None, user=driver1, samples=[(at(3, 22, 30), 2000)])
+    session(cp_b, 1, at(2, 9), at(2, 9, 20), 100, 1500, token=card, status="refused")
+    Transaction.objects.create(
+        station=cp_b, connector_id=0, status="unmatched", ocpp_transaction_id="77", started_at=at(2, 9),
+        stopped_at=at(2, 9, 20), meter_stop=4000, energy_wh=None,
+    )
 
     def statuses(station, connector_id, *events):
         for timestamp, status, *error in events:

@@ -62,8 +62,9 @@ def test_overview_shows_revenue_to_those_who_see_the_money(busy_network, staff_u
 
     tiles = _tiles(operator_overview(staff_user(Role.FINANCE), now=at(3, 12)))
     assert tiles["Revenue today"].value == "0.00 EUR"  # nothing priced in this network
-    # Finance cannot open the live board: its tiles do not link there.
-    assert tiles["Stations offline"].url == ""
+    # Finance reads the live board but not the alerts: each tile links only where the role may go.
+    assert tiles["Stations offline"].url == "/operator/live/?state=offline"
+    assert tiles["Open alerts"].url == ""
 
 
 def test_overview_trend_covers_fourteen_days_ending_today(busy_network):
