@@ -86,7 +86,7 @@ def cache_config(environ: Mapping[str, str]) -> dict:
     options = {**REDIS_CONNECTION_OPTIONS, "socket_timeout": 5, "retry": retry}
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "cms",
+            "BACKEND": "cms.cache.DegradingRedisCache", "LOCATION": url, "KEY_PREFIX": "cms",
             "OPTIONS": options,
         }
     }

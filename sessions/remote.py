@@ -237,6 +237,10 @@ def _command_failure(command: StationCommand, doing: str) -> RemoteChargingError
     Status = StationCommand.Status
     if command.status == Status.OFFLINE:
         return RemoteChargingError("offline", "The charger went offline. Please try again in a moment.")
+    if command.status == Status.UNAVAILABLE:
+        return RemoteChargingError(
+            "unavailable", "We cannot reach the charger from here right now. Please try again in a few minutes."
+        )
     if command.status == Status.TIMEOUT:
         return RemoteChargingError(
             "timeout", f"The charger did not answer in time, so we cannot tell whether it will {doing}. "

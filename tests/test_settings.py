@@ -60,7 +60,7 @@ def test_redis_url_serves_the_channel_layer_and_the_celery_broker():
 def test_the_cache_is_shared_through_redis_when_configured():
     assert cache_config({})["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
     shared = cache_config({"REDIS_URL": "redis://cache:6379/2"})["default"]
-    assert shared["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert shared["BACKEND"] == "cms.cache.DegradingRedisCache"
     assert shared["LOCATION"] == "redis://cache:6379/2"
 
 
