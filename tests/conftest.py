@@ -132,6 +132,31 @@ def collected_static():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture
+def node_servers(django_db_blocker, transactional_db):
+    """``node_servers(**env)``: a daphne process of this test's own (a node), killable; env overrides its settings.
+
+    Ends no database session but its own processes': the session's shared server and this process's
+    connections serve the tests that follow.
+    """
+    started = []
+
+    def start(**env) -> LiveServer:
+        port = _free_port()
+        process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
+        started.append((process, log))
+        server = LiveServer(port)
+        server.process, server.log_path = process, log.name
+        return server
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def daphne_server(django_db_setup, django_db_blocker, collected_static):
     port = _free_port()

@@ -11,7 +11,7 @@ import redis
 from django.conf import settings
 
 from tests.billing.test_worker import start_worker, stop
-from tests.conftest import LiveServer, _close_other_sessions_on_the_test_database, _free_port, _start_daphne
+from tests.conftest import _close_other_sessions_on_the_test_database
 from tests.factories import STATION_PASSWORD
 from tests.faults.fleet import tag_of
 from tests.faults.proxy import FaultProxy
@@ -38,30 +38,10 @@ def _test_database_released(django_db_setup, django_db_blocker):
         _close_other_sessions_on_the_test_database()
 
 
-@pytest.fixture
-def nodes(django_db_blocker, transactional_db):
-    """``nodes(**env)``: a daphne process of this test's own (a "node"), killable; env overrides its settings."""
-    started = []
-
-    def start(**env) -> LiveServer:
-        port = _free_port()
-        process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
-        started.append((process, log))
-        node = LiveServer(port)
-        node.process = process
-        return node
-
-    yield start
-    for process, log in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-        log.close()
-
 
 @pytest.fixture
 def postgres_proxy():
-    """A proxy in front of PostgreSQL; list it before ``nodes`` in a test, so the node stops first."""
+    """A proxy in front of PostgreSQL; list it before ``node_servers`` in a test, so the node stops first."""
     db = settings.DATABASES["default"]
     with FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
         yield proxy
@@ -69,7 +49,7 @@ def postgres_proxy():
 
 @pytest.fixture
 def redis_proxy():
-    """A proxy in front of Redis; list it before ``nodes`` in a test, so the node stops first."""
+    """A proxy in front of Redis; list it before ``node_servers`` in a test, so the node stops first."""
     target = urlsplit(settings.REDIS_URL)
     with FaultProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
         yield proxy

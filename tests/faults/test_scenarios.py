@@ -54,11 +54,11 @@ async def checked(fleet: Fleet, started: float, **measured) -> dict:
     return figures
 
 
-async def test_a_fleet_without_faults_matches_its_ledger(nodes, fleet_ids, pricing_worker):
+async def test_a_fleet_without_faults_matches_its_ledger(node_servers, fleet_ids, pricing_worker):
     """The control: with nothing failing, the ledger check holds (and a broken check would show here first)."""
     started = time.monotonic()
     ids = await sync_to_async(fleet_ids)(FLEET_SIZE)
-    node = await sync_to_async(nodes)()
+    node = await sync_to_async(node_servers)()
     fleet = Fleet(ids, STATION_PASSWORD, lambda i: [node.ws_url])
     fleet.start()
     try:
@@ -157,10 +157,10 @@ async def _deliver_offline_queue_twice_out_of_order(station, node_url: str, dead
     return outcomes
 
 
-async def test_offline_queues_replayed_twice_out_of_order_count_once(nodes, fleet_ids, pricing_worker):
+async def test_offline_queues_replayed_twice_out_of_order_count_once(node_servers, fleet_ids, pricing_worker):
     started = time.monotonic()
     ids = await sync_to_async(fleet_ids)(5, prefix="RPL")
-    node = await sync_to_async(nodes)()
+    node = await sync_to_async(node_servers)()
     dead_url = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there: the station is offline
     fleet = Fleet(ids, STATION_PASSWORD, lambda i: [node.ws_url])
     fleet.start(sessions=False)
@@ -197,10 +197,12 @@ def spanning(ledger, stations: set[str], moment: float) -> list[int]:
     return [pk for pk, at in started.items() if at < moment < stopped.get(pk, 0)]
 
 
-async def test_a_node_killed_mid_transaction_its_stations_move_and_nothing_is_lost(nodes, fleet_ids, pricing_worker):
+async def test_a_node_killed_mid_transaction_its_stations_move_and_nothing_is_lost(
+    node_servers, fleet_ids, pricing_worker
+):
     started = time.monotonic()
     ids = await sync_to_async(fleet_ids)(FLEET_SIZE, prefix="KIL")
-    doomed, survivor = await sync_to_async(nodes)(), await sync_to_async(nodes)()
+    doomed, survivor = await sync_to_async(node_servers)(), await sync_to_async(node_servers)()
     servers = [doomed, survivor]
     # Half the fleet on each node; each station knows both addresses, as stations behind a load balancer do.
     fleet = Fleet(ids, STATION_PASSWORD, lambda i: [servers[i % 2].ws_url, servers[(i + 1) % 2].ws_url])
@@ -229,21 +231,17 @@ async def test_a_node_killed_mid_transaction_its_stations_move_and_nothing_is_lo
     assert figures["completed"] >= FLEET_SIZE
 
 
-async def test_postgres_away_stations_get_callerrors_and_nothing_accepted_is_lost(
-    postgres_proxy, nodes, fleet_ids, pricing_worker
-):
-    started = time.monotonic()
-    ids = await sync_to_async(fleet_ids)(FLEET_SIZE, prefix="PG")
-    node = await sync_to_async(nodes)(DATABASE_URL=postgres_proxy.through(_database_url()))
-    fleet = Fleet(ids, STATION_PASSWORD, lambda i: [node.ws_url], **OUTAGE_SESSIONS)
+async def run_through_outage(fleet: Fleet, proxy) -> tuple[float, float, float]:
+    """The fleet charges, ``proxy`` is cut for OUTAGE_SECONDS and restored, and the fleet delivers its backlog
+    and finishes: (cut at, restored at, seconds the backlog took after the restore)."""
     fleet.start()
     try:
         await fleet.connected()
         await asyncio.sleep(3)
         cut_at = time.monotonic()
-        postgres_proxy.cut()
+        proxy.cut()
         await asyncio.sleep(OUTAGE_SECONDS)
-        postgres_proxy.restore()
+        proxy.restore()
         restored_at = time.monotonic()
         fleet.stop_new_sessions()
         await fleet.backlog_delivered()
@@ -251,6 +249,17 @@ async def test_postgres_away_stations_get_callerrors_and_nothing_accepted_is_los
         await fleet.finish()
     finally:
         await fleet.close()
+    return cut_at, restored_at, recovered_in
+
+
+async def test_postgres_away_stations_get_callerrors_and_nothing_accepted_is_lost(
+    postgres_proxy, node_servers, fleet_ids, pricing_worker
+):
+    started = time.monotonic()
+    ids = await sync_to_async(fleet_ids)(FLEET_SIZE, prefix="PG")
+    node = await sync_to_async(node_servers)(DATABASE_URL=postgres_proxy.through(_database_url()))
+    fleet = Fleet(ids, STATION_PASSWORD, lambda i: [node.ws_url], **OUTAGE_SESSIONS)
+    cut_at, restored_at, recovered_in = await run_through_outage(fleet, postgres_proxy)
 
     ledger = fleet.ledger
     during = ledger.between(cut_at + 0.5, restored_at)
@@ -266,27 +275,13 @@ async def test_postgres_away_stations_get_callerrors_and_nothing_accepted_is_los
     assert figures["completed"] >= FLEET_SIZE
 
 
-async def test_redis_away_ocpp_keeps_being_served(redis_proxy, nodes, fleet_ids, pricing_worker):
+async def test_redis_away_ocpp_keeps_being_served(redis_proxy, node_servers, fleet_ids, pricing_worker):
     started = time.monotonic()
     ids = await sync_to_async(fleet_ids)(FLEET_SIZE, prefix="RDS")
     through = redis_proxy.through(settings.REDIS_URL)
-    node = await sync_to_async(nodes)(REDIS_URL=through, CELERY_BROKER_URL=through)
+    node = await sync_to_async(node_servers)(REDIS_URL=through, CELERY_BROKER_URL=through)
     fleet = Fleet(ids, STATION_PASSWORD, lambda i: [node.ws_url], **OUTAGE_SESSIONS)
-    fleet.start()
-    try:
-        await fleet.connected()
-        await asyncio.sleep(3)
-        cut_at = time.monotonic()
-        redis_proxy.cut()
-        await asyncio.sleep(OUTAGE_SECONDS)
-        redis_proxy.restore()
-        restored_at = time.monotonic()
-        fleet.stop_new_sessions()
-        await fleet.backlog_delivered()
-        recovered_in = round(time.monotonic() - restored_at, 1)
-        await fleet.finish()
-    finally:
-        await fleet.close()
+    cut_at, restored_at, recovered_in = await run_through_outage(fleet, redis_proxy)
 
     during = fleet.ledger.between(cut_at, restored_at)
     failed = [(o.station, o.action, o.error or o.lost) for o in during if o.result is None]

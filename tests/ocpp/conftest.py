@@ -25,29 +25,3 @@ def consumer_here(group_commit_here):
     yield URLRouter(websocket_urlpatterns)
     pool_close_connections()
 
-
-@pytest.fixture
-def node_servers(django_db_blocker, transactional_db):
-    """``node_servers(**env)``: a daphne process of this test's own (a node), killable; env overrides its settings.
-
-    Unlike the fault suite's ``nodes``, ends no database session but its own processes': the session's
-    shared server and this process's connections serve the tests that follow.
-    """
-    from tests.conftest import LiveServer, _free_port, _start_daphne
-
-    started = []
-
-    def start(**env) -> LiveServer:
-        port = _free_port()
-        process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
-        started.append((process, log))
-        server = LiveServer(port)
-        server.process, server.log_path = process, log.name
-        return server
-
-    yield start
-    for process, log in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-        log.close()

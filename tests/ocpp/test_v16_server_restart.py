@@ -8,7 +8,6 @@ from ocpp.v16 import call
 
 from accounts.models import IdToken
 from sessions.models import MeterSample, Transaction
-from tests.conftest import LiveServer, _free_port, _start_daphne
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 
@@ -22,41 +21,20 @@ def meter(timestamp: str, wh: int, transaction_id: int) -> call.MeterValues:
     return call.MeterValues(connector_id=1, transaction_id=transaction_id, meter_value=[sample])
 
 
-@pytest.fixture
-def killable_server(django_db_blocker, transactional_db):
-    """A daphne process of this test's own, so that it can be killed without a goodbye."""
-    servers = []
-
-    def start() -> LiveServer:
-        port = _free_port()
-        process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
-        servers.append((process, log))
-        server = LiveServer(port)
-        server.process = process
-        return server
-
-    yield start
-    # Only these processes end here: the session's shared server keeps its database connections.
-    for process, log in servers:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-        log.close()
-
 
 async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_changes_nothing(
-    killable_server, make_station
+    node_servers, make_station
 ):
     await sync_to_async(make_station)("CP-R")
     await IdToken.objects.acreate(token="ANY")
-    first = await sync_to_async(killable_server)()
+    first = await sync_to_async(node_servers)()
     async with ocpp_connection(first, "CP-R", STATION_PASSWORD) as cp:
         started = await cp.call(call.StartTransaction(connector_id=1, id_tag="ANY", meter_start=1000, timestamp=START))
         await cp.call(meter("2026-01-01T10:15:00+00:00", 1600, started.transaction_id))
         first.process.send_signal(signal.SIGKILL)  # no disconnect handling, no flush: only what was committed
         first.process.wait(timeout=10)
 
-    second = await sync_to_async(killable_server)()
+    second = await sync_to_async(node_servers)()
     async with ocpp_connection(second, "CP-R", STATION_PASSWORD) as cp:
         # The station never saw answers it could trust after the crash, so it replays its whole queue.
         replayed = await cp.call(
