@@ -45,6 +45,12 @@ class AppSettings:
         return setting("CMS_BILLING_MAX_CHARGER_POWER_W", 400_000, int)
 
     @property
+    def ESTIMATE_GRACE_MINUTES(self) -> int:
+        """A session the station left open, closed by the CSMS with an estimate, is priced only this long after
+        (a StopTransaction from the station's offline queue replaces the estimate meanwhile)."""
+        return setting("CMS_BILLING_ESTIMATE_GRACE_MINUTES", 30, int)
+
+    @property
     def MAX_SESSION_DAYS(self) -> int:
         """A session lasting longer than this (by its own timestamps) is held for review, not priced."""
         return setting("CMS_BILLING_MAX_SESSION_DAYS", 31, int)

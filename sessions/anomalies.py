@@ -6,9 +6,14 @@ identifiers (``meter_glitch``, ``start_clamped``, ...); ``detail`` says what was
 """
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sessions.models import Transaction
+
+# A session the station left open and the CSMS completed with an estimate (its last register reading): a
+# StopTransaction still in the station's queue may replace that estimate, so billing waits before pricing it.
+ESTIMATED_STOP_CODES = ("closed_by_status", "superseded_by_start")
 
 
 def anomaly(code: str, detail: str) -> dict:
@@ -32,3 +37,11 @@ def anomalies_record(*, transaction_id: int, entries: list[dict]) -> None:
 
 def anomaly_codes(session: Transaction) -> list[str]:
     return [entry.get("code", "") for entry in session.anomalies]
+
+
+def estimated_stop_q() -> Q:
+    """Sessions whose stop is the CSMS's estimate (see ESTIMATED_STOP_CODES), for a queryset filter."""
+    condition = Q()
+    for code in ESTIMATED_STOP_CODES:
+        condition |= Q(anomalies__contains=[{"code": code}])
+    return condition

@@ -49,7 +49,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.services import Authorization, id_token_authorize
-from sessions.anomalies import anomalies_record, anomaly, anomaly_codes
+from sessions.anomalies import ESTIMATED_STOP_CODES, anomalies_record, anomaly, anomaly_codes
 from sessions.metering import (
     MAX_MAGNITUDE,
     Reading,
@@ -82,8 +82,6 @@ UNKNOWN_CONNECTOR = 0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The largest transaction id (a bigint primary key); a larger one names no session.
 MAX_ID = 2**63 - 1
-# Sessions a station left open, completed by the CSMS: a later StopTransaction reconciles them.
-CLOSED_BY_CSMS = ("closed_by_status", "superseded_by_start")
 # The stop reason of a session the CSMS completed (OCPP 1.6 Reason "Other").
 CLOSED_BY_CSMS_REASON = "Other"
 
@@ -249,7 +247,8 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
         update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
                        "anomalies", "updated_at"]
     )
-    _announce_stop(session)
+    # Not queued for pricing: billing's sweep prices an estimate once a late stop had its chance to replace it.
+    _announce_stop(session, price=False)
     logger.warning(
         "session left open closed", extra={"station_id": session.station_id, "transaction_id": session.pk, "code": code}
     )
@@ -263,10 +262,11 @@ def _adopt_readings(session: Transaction, *, until: datetime) -> None:
     ).update(transaction=session)
 
 
-def _announce_stop(session: Transaction) -> None:
+def _announce_stop(session: Transaction, *, price: bool = True) -> None:
     """A session has stopped: billing prices it once committed (pricing is idempotent, and billing's sweep
     prices what it missed, e.g. a broker down at this moment); the live board shows it."""
-    transaction.on_commit(lambda: _price(session.pk), robust=True)
+    if price:
+        transaction.on_commit(lambda: _price(session.pk), robust=True)
     live_event_on_commit(
         {"kind": "transaction", "station": session.station.ocpp_id, "connector_id": session.connector_id,
          "transaction_id": session.pk, "state": "stopped", "energy_wh": session.energy_wh}
@@ -339,7 +339,7 @@ def session_stop(
                 anomalies, received_at,
             )
         codes = anomaly_codes(session)
-        late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in CLOSED_BY_CSMS)
+        late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in ESTIMATED_STOP_CODES)
         refused = session.status == Transaction.Status.REFUSED and session.meter_stop is None
         if not (session.status == Transaction.Status.ACTIVE or refused or (late and "late_stop" not in codes)):
             logger.info(

@@ -123,9 +123,12 @@ def sessions_price_missing(*, now: datetime | None = None, settle_seconds: int =
     by each worker as it starts; pricing is idempotent, so racing the session's own task costs nothing.
 
     Ages are read from our own clock (``created_at``, ``updated_at``), never the station's timestamps, so
-    a session stamped 1970 or 2099 is still found. One session failing never stops the others: it is
+    a session stamped 1970 or 2099 is still found. A session the CSMS closed with an estimate waits
+    ``ESTIMATE_GRACE_MINUTES``, so that a stop still in the station's queue prices it with the station's own
+    figures instead. One session failing never stops the others: it is
     logged, recorded on the session, and tried again on the next run. Returns how many were priced.
     """
+    from sessions.anomalies import estimated_stop_q
     from sessions.models import Transaction
 
     now = now or timezone.now()
@@ -136,6 +139,7 @@ def sessions_price_missing(*, now: datetime | None = None, settle_seconds: int =
             updated_at__lte=now - timedelta(seconds=settle_seconds),
         )
         .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
+        .exclude(estimated_stop_q(), updated_at__gt=now - timedelta(minutes=app_settings.ESTIMATE_GRACE_MINUTES))
         .order_by("created_at")
         .values_list("pk", flat=True)
     )

@@ -508,5 +508,5 @@ def sessions_priced(*, within: float, idle: float = 4.0) -> dict:
             break  # the worker has nothing left to price: the rest was never queued
         time.sleep(0.2)
     by_worker, waited = SessionCharge.objects.count(), within - (deadline - time.monotonic())
-    by_sweep = sessions_price_missing(settle_minutes=0)
+    by_sweep = sessions_price_missing(settle_seconds=0)
     return {"priced_by_worker": by_worker, "priced_by_sweep": by_sweep, "pricing_wait": round(waited, 1)}
