@@ -66,7 +66,7 @@ async def test_staff_with_a_role_receive_the_events_published_on_the_channel_lay
         await live_publish({"kind": "station", "station": "CP-9", "online": False})
         assert (await next_event(first))["online"] is False
         await first.send(json.dumps({"type": "ping"}))
-        assert await next_event(first) == {"kind": "pong"}
+        assert await next_event(first) == {"kind": "pong", "live": True}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "driver", "staff without a role"])

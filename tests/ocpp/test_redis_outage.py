@@ -28,7 +28,7 @@ from tests.monitoring.test_live_board import headers_for
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
 
-START, STOP = "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z"
+START, STOP = "2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"
 
 
 class Station16(ChargePoint):
@@ -48,7 +48,7 @@ async def serve_a_whole_session(cp) -> int:
     await cp.call(call.Heartbeat())
     started = await cp.call(call.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=1000, timestamp=START))
     assert started.id_tag_info["status"] == "Accepted"
-    sample = {"timestamp": "2030-01-01T10:30:00Z", "sampled_value": [{"value": "1600", "unit": "Wh"}]}
+    sample = {"timestamp": "2026-01-01T10:30:00Z", "sampled_value": [{"value": "1600", "unit": "Wh"}]}
     await cp.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[sample]))
     await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2500, timestamp=STOP))
     return started.transaction_id
