@@ -14,6 +14,8 @@ from sessions.models import Transaction
 # A session the station left open and the CSMS completed with an estimate (its last register reading): a
 # StopTransaction still in the station's queue may replace that estimate, so billing waits before pricing it.
 ESTIMATED_STOP_CODES = ("closed_by_status", "superseded_by_start")
+# The station's own StopTransaction arrived after such an estimate and replaced it.
+LATE_STOP_CODE = "late_stop"
 
 
 def anomaly(code: str, detail: str) -> dict:
@@ -40,8 +42,9 @@ def anomaly_codes(session: Transaction) -> list[str]:
 
 
 def estimated_stop_q() -> Q:
-    """Sessions whose stop is the CSMS's estimate (see ESTIMATED_STOP_CODES), for a queryset filter."""
-    condition = Q()
+    """Sessions whose stop is still the CSMS's estimate (see ESTIMATED_STOP_CODES): no late StopTransaction
+    has replaced it. For a queryset filter."""
+    estimated = Q()
     for code in ESTIMATED_STOP_CODES:
-        condition |= Q(anomalies__contains=[{"code": code}])
-    return condition
+        estimated |= Q(anomalies__contains=[{"code": code}])
+    return estimated & ~Q(anomalies__contains=[{"code": LATE_STOP_CODE}])

@@ -49,7 +49,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.services import Authorization, id_token_authorize
-from sessions.anomalies import ESTIMATED_STOP_CODES, anomalies_record, anomaly, anomaly_codes
+from sessions.anomalies import ESTIMATED_STOP_CODES, LATE_STOP_CODE, anomalies_record, anomaly, anomaly_codes
 from sessions.metering import (
     MAX_MAGNITUDE,
     Reading,
@@ -341,14 +341,14 @@ def session_stop(
         codes = anomaly_codes(session)
         late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in ESTIMATED_STOP_CODES)
         refused = session.status == Transaction.Status.REFUSED and session.meter_stop is None
-        if not (session.status == Transaction.Status.ACTIVE or refused or (late and "late_stop" not in codes)):
+        if not (session.status == Transaction.Status.ACTIVE or refused or (late and LATE_STOP_CODE not in codes)):
             logger.info(
                 "replayed stop transaction", extra={"station_id": station.ocpp_id, "transaction_id": session.pk}
             )
             return SessionStop(session, authorization, "replayed")
         if late:
             anomalies.append(anomaly(
-                "late_stop",
+                LATE_STOP_CODE,
                 f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
                 f"({session.energy_wh} Wh); the station's stop replaces that",
             ))

@@ -167,6 +167,16 @@ def test_a_refused_start_does_not_close_the_session_open_on_its_connector(statio
     assert open_session.status == Transaction.Status.ACTIVE
 
 
+def test_a_late_stop_whose_pricing_was_never_queued_is_priced_by_the_next_sweep(station):
+    """No eager Celery here: the stop's own pricing task is never run, as with a broker down at the stop."""
+    IdToken.objects.create(token="TAG-1")
+    session = start(station, meter_start=1000).transaction
+    status(station, at=START + timedelta(minutes=40))
+    session_stop(station=station, transaction_id=session.pk, meter_stop=2600, stopped_at=START + timedelta(minutes=35))
+    assert sessions_price_missing(settle_seconds=0) == 1  # the station's stop, not an estimate: no grace
+    assert SessionCharge.objects.get(transaction=session).energy_wh == 1600
+
+
 def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_priced_once(station, celery_eager):
     IdToken.objects.create(token="TAG-1")
     session = start(station, meter_start=1000).transaction
