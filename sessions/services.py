@@ -20,7 +20,8 @@ a start while the tag charges elsewhere                ConcurrentTx, counting ac
 an accepted start on a connector with a session open   that one completed at this start [superseded_by_start]
   there since before it
 StatusNotification Available, session open there       completed at the status's time [closed_by_status]
-                                                       (both: energy to its last register reading; priced)
+                                                       (both: energy to its last register reading; billing
+                                                       prices this estimate after its grace, see below)
 StopTransaction for a session closed that way          the station's figures replace the estimate [late_stop]
 StopTransaction for a refused start                    its stop figures kept; stays refused
 stop time before the start, 2015, or in the future     stopped at max(start, receipt) [stop_clamped]
@@ -106,6 +107,11 @@ def start_key(*, connector_id: int, id_tag: str, meter_start: int, started_at: d
     sent_at = (started_at - EPOCH) // timedelta(microseconds=1)
     reservation = "" if reservation_id is None else reservation_id
     return f"{connector_id}|{sent_at}|{meter_start}|{reservation}|{id_tag}"
+
+
+def _transaction_id_check(transaction_id: int) -> None:
+    if not -MAX_ID <= transaction_id <= MAX_ID:
+        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
 
 
 def _meter_register_check(value: int, path: str) -> None:
@@ -228,7 +234,8 @@ def _supersede_open_sessions(new: Transaction) -> None:
 
 def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: str) -> None:
     """Complete a session the station never stopped, at ``at``, with the energy its last register reading
-    shows (else none). Priced like any stopped session. The caller holds the session's row lock."""
+    shows (else none). Not queued for pricing: billing's sweep prices the estimate after its grace, unless the
+    station's own stop replaces it first. The caller holds the session's row lock."""
     stopped_at = max(at, session.started_at)
     _adopt_readings(session, until=stopped_at)
     registers = [reading for reading in _register_readings(session) if reading.timestamp <= stopped_at]
@@ -247,7 +254,6 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
         update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
                        "anomalies", "updated_at"]
     )
-    # Not queued for pricing: billing's sweep prices an estimate once a late stop had its chance to replace it.
     _announce_stop(session, price=False)
     logger.warning(
         "session left open closed", extra={"station_id": session.station_id, "transaction_id": session.pk, "code": code}
@@ -324,8 +330,7 @@ def session_stop(
     is kept as an ``unmatched`` session, a replayed stop changes nothing, implausible values are
     replaced and flagged (``rejected_readings``: transactionData values the adapter could not take).
     """
-    if not -MAX_ID <= transaction_id <= MAX_ID:
-        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
+    _transaction_id_check(transaction_id)
     authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
     reason = reason or "Local"  # the 1.6 default when the station gives none
     received_at = received_at or timezone.now()
@@ -431,10 +436,7 @@ def _unmatched_stop(
                                         anomalies, received_at)
     stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
     registers = energy_registers(readings)
-    if meter_stop is None:
-        check = energy_cross_check(meter_start=None, meter_stop=0, registers=registers)
-    else:
-        check = energy_cross_check(meter_start=None, meter_stop=meter_stop, registers=registers)
+    check = energy_cross_check(meter_start=None, meter_stop=meter_stop or 0, registers=registers)
     session = Transaction(
         station=station,
         connector_id=UNKNOWN_CONNECTOR,
@@ -605,7 +607,7 @@ def meter_values_record(
     """MeterValues: store the readings (on the session when the station names it) and update the
     connector's live power, state of charge and energy register. Returns the session, if found.
 
-    A transactionId this station was never given is logged and the readings kept without a session.
+    A transactionId this station was never given keeps the readings on a flagged ``unmatched`` session.
     Raises ValueRejected for a connector the station does not have.
     """
     outcome = meter_values_record_many(reports=[MeterValuesReport(station, connector_id, readings, transaction_id)])[0]
@@ -631,11 +633,10 @@ def meter_values_record_many(
     for report in reports:
         try:
             connector_id_check(report.connector_id, limit=limits[report.station.pk])
+            if report.transaction_id is not None:
+                _transaction_id_check(report.transaction_id)
         except ValueRejected as rejected:
             outcomes.append(rejected)
-            continue
-        if report.transaction_id is not None and not -MAX_ID <= report.transaction_id <= MAX_ID:
-            outcomes.append(ValueRejected("/transactionId", f"{report.transaction_id} is not a transaction id."))
             continue
         readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
         session = found.get(report.transaction_id)

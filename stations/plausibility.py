@@ -35,15 +35,13 @@ def time_is_plausible(moment: datetime, *, received_at: datetime) -> bool:
 
 def connector_limits(*, stations: list) -> dict[int, int]:
     """The highest connector id of each station: its NumberOfConnectors when known, else ``MAX_CONNECTOR_ID``."""
-    from stations.models import ConfigurationKey  # this module is also read by the pure framing code
+    from stations.selectors import station_configuration  # this module is also read by the pure framing code
 
     limits = dict.fromkeys((station.pk for station in stations), MAX_CONNECTOR_ID)
-    configured = ConfigurationKey.objects.filter(station__in=list(limits), key="NumberOfConnectors").values_list(
-        "station_id", "value"
-    )
-    for station_id, value in configured:
+    configured = station_configuration(station_ids=limits, keys=["NumberOfConnectors"])
+    for station_id, keys in configured.items():
         try:
-            limits[station_id] = max(1, int(value))
+            limits[station_id] = max(1, int(keys["NumberOfConnectors"].value))
         except (TypeError, ValueError):
             continue  # a value the station reported badly: the default bound stands
     return limits
