@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from stations import nodes, services
+from stations import services
 from stations.live_outbox import live_outbox
 from stations.protocol import commands
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
@@ -64,16 +64,8 @@ def _handshakes() -> asyncio.Semaphore:
 
 def _record_connections(changes: list[tuple[str, dict]]) -> list:
     """Connection state of many stations in one transaction (a reconnect storm is thousands)."""
-    outcomes = []
-    for change, arguments in changes:
-        if change == "connected":
-            station, version, channel = arguments["station"], arguments["ocpp_version"], arguments["channel_name"]
-            services.station_connected(station=station, ocpp_version=version, channel_name=channel)
-            nodes.stations_held(node=arguments["node"], connections=[(station.pk, channel)])
-            outcomes.append(None)
-        else:
-            outcomes.append(services.station_disconnected(**arguments))
-    return outcomes
+    record = {"connected": services.station_connected, "disconnected": services.station_disconnected}
+    return [record[change](**arguments) for change, arguments in changes]
 
 
 class OcppConsumer(AsyncWebsocketConsumer):

@@ -87,8 +87,3 @@ def node_lease_expired(*, node_id: int) -> bool:
     renewed_at = Node.objects.filter(pk=node_id).values_list("renewed_at", flat=True).first()
     return renewed_at is None or timezone.now() - renewed_at > timedelta(seconds=app_settings.NODE_LEASE_SECONDS)
 
-
-def stations_held(*, node: Node, connections: list[tuple[int, str]]) -> None:
-    """Record ``node`` as the holder of these (station pk, channel name) connections, if still current."""
-    for station_pk, channel_name in connections:
-        Station.objects.filter(pk=station_pk, channel_name=channel_name).update(node=node)

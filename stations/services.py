@@ -93,10 +93,12 @@ class _VerifiedPasswords:
 _verified_passwords = _VerifiedPasswords(size=100_000)
 
 
-def station_connected(*, station: Station, ocpp_version: str, channel_name: str) -> None:
+def station_connected(*, station: Station, ocpp_version: str, channel_name: str, node=None) -> None:
+    """The connection ``channel_name`` is the station's now, held by the daphne ``node`` (see stations.nodes)."""
     now = timezone.now()
     Station.objects.filter(pk=station.pk).update(
-        is_online=True, ocpp_version=ocpp_version, channel_name=channel_name, connected_at=now, last_seen_at=now
+        is_online=True, ocpp_version=ocpp_version, channel_name=channel_name, connected_at=now, last_seen_at=now,
+        node=node,
     )
     live_event_on_commit(
         {"kind": "station", "station": station.ocpp_id, "online": True, "last_seen_at": now.isoformat()}
