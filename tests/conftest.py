@@ -45,18 +45,22 @@ def _fresh_cache():
 
 @pytest.fixture(autouse=True)
 def server_settles_before_teardown(request):
-    """After a test, wait until the server has finished with its connections (marked them offline and
-    written their message log) before the test database is flushed: the flush's TRUNCATE would
-    otherwise race, and deadlock, with those last writes."""
+    """After a test, wait until the server has finished with its connections (marked them offline, written
+    their message log, released its node lease with the last of them) before the test database is flushed:
+    the flush's TRUNCATE would otherwise race, and deadlock, with those last writes."""
     if "daphne_server" not in request.fixturenames:
         yield
         return
+    server = request.getfixturevalue("daphne_server")
     request.getfixturevalue("transactional_db")  # set up first, so torn down after this fixture
     yield
-    from stations.models import Station
+    from stations.models import Node, Station
+
+    def busy() -> bool:
+        return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
 
     deadline = time.monotonic() + 5.0
-    while Station.objects.filter(is_online=True).exists() and time.monotonic() < deadline:
+    while busy() and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -161,7 +165,9 @@ def node_servers(django_db_blocker, transactional_db):
 def daphne_server(django_db_setup, django_db_blocker, collected_static):
     port = _free_port()
     process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
-    yield LiveServer(port)
+    server = LiveServer(port)
+    server.process = process
+    yield server
     _stop_daphne(process, log, django_db_blocker)
 
 
