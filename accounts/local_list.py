@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts.app_settings import app_settings
 from accounts.models import IdToken, StationLocalList
 from accounts.selectors import LocalListEntry, local_list_entries, local_list_version
-from stations.maintenance import configuration_store
+from monitoring.maintenance import configuration_store
 from stations.models import ConfigurationKey, Station, StationCommand
 from stations.protocol.commands import station_call_sync
 from stations.selectors import station_configuration

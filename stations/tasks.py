@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from stations import alerts, maintenance, nodes, services
+from monitoring import alerts, maintenance
+from stations import nodes, services
 from stations.app_settings import app_settings
 
 

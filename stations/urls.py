@@ -3,7 +3,8 @@ download and upload URLs of remote maintenance, and the maintenance and alerts A
 
 from django.urls import include, path
 
-from stations import api_maintenance, views
+from monitoring.api import views as api_maintenance
+from stations import views
 
 portal = [
     path("operator/live/", views.live_board, name="live"),

@@ -19,8 +19,9 @@ from accounts.roles import Role, role_required, user_has_role
 from accounts.selectors import station_local_list_state
 from analytics.figures import to_html
 from analytics.staticfiles import STATIC_PATH as PLOTLY_JS
+from monitoring import alerts, maintenance
 from sessions.models import Transaction
-from stations import alerts, maintenance, selectors
+from stations import selectors
 from stations.app_settings import app_settings
 from stations.figures import power_curve
 from stations.models import (

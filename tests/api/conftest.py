@@ -75,8 +75,8 @@ def network(db, operator_admin, driver, make_station, settings, tmp_path) -> Net
     from accounts.models import IdTokenEvent
     from billing.models import Operator, Payment, Tariff
     from billing.services import session_charge_create
+    from monitoring import alerts, maintenance
     from sessions.models import Transaction
-    from stations import alerts, maintenance
     from stations.models import Connector, Site, Station, StationCommand
 
     settings.MEDIA_ROOT = tmp_path

@@ -6,8 +6,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from monitoring import alerts
 from sessions.models import MeterSample, Transaction
-from stations import alerts
 from stations.models import Alert, AlertChannel, AlertDelivery, AlertEvent, ConfigurationKey, Connector, Site, Station
 
 Kind = Alert.Kind

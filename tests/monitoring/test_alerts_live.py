@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 from ocpp.v16 import call
 
-from stations import alerts
+from monitoring import alerts
 from stations.models import Alert, AlertChannel, Station
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection

@@ -15,7 +15,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from cms.celery import app as celery_app
-from stations import maintenance
+from monitoring import maintenance
 from stations.models import ConfigurationKey, MaintenanceJob, MaintenanceTarget, Site, Station, StationCommand
 from stations.simulator import CONFIGURATION
 from tests.conftest import ROOT, _database_url
@@ -197,7 +197,7 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
 
 
 async def test_a_failed_firmware_download_fails_the_station_and_opens_an_alert(daphne_server, files_url, technician):
-    from stations import alerts
+    from monitoring import alerts
     from stations.models import FirmwareImage
 
     station = await register("SIM-F9")

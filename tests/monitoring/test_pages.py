@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
+from monitoring import alerts
 from sessions.models import MeterSample, Transaction
-from stations import alerts
 from stations.models import (
     Alert,
     ConfigurationKey,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stations import maintenance
+from monitoring import maintenance
 from stations.models import FirmwareImage, MaintenanceJob, MaintenanceTarget, Station
 from stations.protocol.commands import payload_errors
 

@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from stations import maintenance
+from monitoring import maintenance
 from stations.models import MaintenanceJob, MaintenanceTarget
 
 Kind = MaintenanceJob.Kind

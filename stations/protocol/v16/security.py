@@ -8,8 +8,8 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
+from monitoring.alerts import alert_security_event
 from stations import services
-from stations.alerts import alert_security_event
 from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp
 

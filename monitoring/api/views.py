@@ -17,7 +17,8 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.permissions import role_permission
 from accounts.roles import Role, user_has_role
-from stations import alerts, maintenance, selectors
+from monitoring import alerts, maintenance
+from stations import selectors
 from stations.models import Alert, AlertEvent, FirmwareImage, MaintenanceJob, MaintenanceTarget, Site, Station
 
 COMMAND_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN)

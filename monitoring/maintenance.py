@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from rest_framework import serializers
 
-from stations.alerts import FIRMWARE_FAILURES
+from monitoring.alerts import FIRMWARE_FAILURES
 from stations.app_settings import app_settings
 from stations.models import ConfigurationKey, FirmwareImage, MaintenanceJob, MaintenanceTarget, Station, StationCommand
 from stations.protocol.commands import REPLY_MARGIN, station_call
