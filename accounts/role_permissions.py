@@ -14,9 +14,11 @@ VIEW = ("view",)
 
 ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.OPERATOR_ADMIN: [("*", "*", ALL)],
-    # Stations, connectors, status history, message log and commands; alerts wherever they live. No money.
+    # Stations, connectors, status history, message log and commands; alerts wherever they live, maintenance
+    # jobs and firmware. No money.
     Role.TECHNICIAN: [
         ("stations", "*", ALL),
+        ("monitoring", "*", ALL),
         ("analytics", "*alert*", ALL),
         ("analytics", "*", VIEW),
         ("charging_sessions", "*", VIEW),
@@ -38,6 +40,7 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     # Dashboards and reports: reads the network, sessions and revenue, changes nothing.
     Role.ANALYST: [
         ("stations", "*", VIEW),
+        ("monitoring", "*", VIEW),
         ("charging_sessions", "*", VIEW),
         ("billing", "*", VIEW),
         ("analytics", "*", VIEW),
@@ -50,7 +53,7 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
 RECORDS = [
     ("stations", "ocppmessage"),
     ("stations", "connectorstatusevent"),
-    ("stations", "alertevent"),
+    ("monitoring", "alertevent"),
     ("accounts", "idtokenevent"),
 ]
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "cms",
     "accounts",
     "stations",
+    "monitoring",
     "sessions.apps.ChargingSessionsConfig",
     "billing",
     "analytics",
@@ -205,11 +206,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IdTokenTypeEnum": "accounts.models.IdToken.Type",
         "IdTokenStatusEnum": "accounts.models.IdToken.Status",
-        "AlertKindEnum": "stations.models.Alert.Kind",
-        "AlertEventKindEnum": "stations.models.AlertEvent.Kind",
-        "MaintenanceJobKindEnum": "stations.models.MaintenanceJob.Kind",
-        "MaintenanceJobStatusEnum": "stations.models.MaintenanceJob.Status",
-        "MaintenanceTargetStatusEnum": "stations.models.MaintenanceTarget.Status",
+        "AlertKindEnum": "monitoring.models.Alert.Kind",
+        "AlertEventKindEnum": "monitoring.models.AlertEvent.Kind",
+        "MaintenanceJobKindEnum": "monitoring.models.MaintenanceJob.Kind",
+        "MaintenanceJobStatusEnum": "monitoring.models.MaintenanceJob.Status",
+        "MaintenanceTargetStatusEnum": "monitoring.models.MaintenanceTarget.Status",
     },
 }
 

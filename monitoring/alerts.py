@@ -24,9 +24,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from monitoring.models import Alert, AlertChannel, AlertDelivery, AlertEvent
 from sessions.models import MeterSample, Transaction
 from stations.app_settings import app_settings
-from stations.models import Alert, AlertChannel, AlertDelivery, AlertEvent, ConfigurationKey, Connector, Station
+from stations.models import ConfigurationKey, Connector, Station
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,9 @@ from django.utils.text import get_valid_filename
 from rest_framework import serializers
 
 from monitoring.alerts import FIRMWARE_FAILURES
+from monitoring.models import FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations.app_settings import app_settings
-from stations.models import ConfigurationKey, FirmwareImage, MaintenanceJob, MaintenanceTarget, Station, StationCommand
+from stations.models import ConfigurationKey, Station, StationCommand
 from stations.protocol.commands import REPLY_MARGIN, station_call
 
 logger = logging.getLogger(__name__)

@@ -8,18 +8,10 @@ from itertools import pairwise
 from django.db.models import Count, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
+from monitoring.models import Alert, MaintenanceJob, MaintenanceTarget
 from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
 from sessions.models import MeterSample, Transaction
-from stations.models import (
-    Alert,
-    ConfigurationKey,
-    Connector,
-    MaintenanceJob,
-    MaintenanceTarget,
-    OcppMessage,
-    Site,
-    Station,
-)
+from stations.models import ConfigurationKey, Connector, OcppMessage, Site, Station
 
 # What a connector's reported status means on the board. A disconnected station's connectors are
 # "offline" whatever they last reported; a status not listed here is "unknown".

@@ -20,21 +20,12 @@ from accounts.selectors import station_local_list_state
 from analytics.figures import to_html
 from analytics.staticfiles import STATIC_PATH as PLOTLY_JS
 from monitoring import alerts, maintenance
+from monitoring.models import Alert, AlertEvent, FirmwareImage, MaintenanceJob, MaintenanceTarget
 from sessions.models import Transaction
 from stations import selectors
 from stations.app_settings import app_settings
 from stations.figures import power_curve
-from stations.models import (
-    Alert,
-    AlertEvent,
-    ConnectorStatusEvent,
-    FirmwareImage,
-    MaintenanceJob,
-    MaintenanceTarget,
-    OcppMessage,
-    Site,
-    Station,
-)
+from stations.models import ConnectorStatusEvent, OcppMessage, Site, Station
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from rest_framework.routers import SimpleRouter
 from accounts.permissions import role_permission
 from accounts.roles import Role, user_has_role
 from monitoring import alerts, maintenance
+from monitoring.models import Alert, AlertEvent, FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations import selectors
-from stations.models import Alert, AlertEvent, FirmwareImage, MaintenanceJob, MaintenanceTarget, Site, Station
+from stations.models import Site, Station
 
 COMMAND_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN)
 CommandOrRead = role_permission(*COMMAND_ROLES, read_only=(Role.ANALYST,))

@@ -23,7 +23,8 @@ from accounts.local_list import local_list_retry_delay, local_lists_due, station
 from accounts.models import IdToken, IdTokenEvent, StationLocalList
 from accounts.tasks import sync_local_lists
 from monitoring import maintenance
-from stations.models import ConfigurationKey, MaintenanceJob, Station, StationCommand
+from monitoring.models import MaintenanceJob
+from stations.models import ConfigurationKey, Station, StationCommand
 from stations.services import station_create
 from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from tests.waiting import until

@@ -15,7 +15,8 @@ TUE = at(3, 0).date()
 def busy_network(rolled_up):
     """The hand-computed network at Tuesday noon: CP-A online with connector 2 faulted, CP-B offline."""
     from analytics.rollups import rebuild_days
-    from stations.models import Alert, Connector, Station
+    from monitoring.models import Alert
+    from stations.models import Connector, Station
 
     Station.objects.filter(ocpp_id="CP-A").update(is_online=True)
     Connector.objects.filter(station__ocpp_id="CP-A", connector_id=2).update(status="Faulted")

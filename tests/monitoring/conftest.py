@@ -43,7 +43,7 @@ def _remove_maintenance_files(request):
     yield
     if "db" not in request.fixturenames and "transactional_db" not in request.fixturenames:
         return
-    from stations.models import FirmwareImage, MaintenanceTarget
+    from monitoring.models import FirmwareImage, MaintenanceTarget
 
     with contextlib.suppress(Exception):
         for image in FirmwareImage.objects.all():

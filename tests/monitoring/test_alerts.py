@@ -7,8 +7,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from monitoring import alerts
+from monitoring.models import Alert, AlertChannel, AlertDelivery, AlertEvent
 from sessions.models import MeterSample, Transaction
-from stations.models import Alert, AlertChannel, AlertDelivery, AlertEvent, ConfigurationKey, Connector, Site, Station
+from stations.models import ConfigurationKey, Connector, Site, Station
 
 Kind = Alert.Kind
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from ocpp.v16 import call
 
 from monitoring import alerts
-from stations.models import Alert, AlertChannel, Station
+from monitoring.models import Alert, AlertChannel
+from stations.models import Station
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until

@@ -16,7 +16,8 @@ from ocpp.v16.enums import Action
 
 from cms.celery import app as celery_app
 from monitoring import maintenance
-from stations.models import ConfigurationKey, MaintenanceJob, MaintenanceTarget, Site, Station, StationCommand
+from monitoring.models import MaintenanceJob, MaintenanceTarget
+from stations.models import ConfigurationKey, Site, Station, StationCommand
 from stations.simulator import CONFIGURATION
 from tests.conftest import ROOT, _database_url
 from tests.factories import STATION_PASSWORD
@@ -166,7 +167,7 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
         "file": upload,
     })
     assert response.status_code == 302, response.content
-    from stations.models import FirmwareImage
+    from monitoring.models import FirmwareImage
 
     image = await FirmwareImage.objects.aget()
     assert image.size == len(FIRMWARE) and len(image.sha256) == 64
@@ -198,7 +199,7 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
 
 async def test_a_failed_firmware_download_fails_the_station_and_opens_an_alert(daphne_server, files_url, technician):
     from monitoring import alerts
-    from stations.models import FirmwareImage
+    from monitoring.models import FirmwareImage
 
     station = await register("SIM-F9")
     image = await sync_to_async(maintenance.firmware_upload)(

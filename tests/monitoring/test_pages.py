@@ -8,17 +8,9 @@ from django.test import Client
 from django.utils import timezone
 
 from monitoring import alerts
+from monitoring.models import Alert, MaintenanceJob
 from sessions.models import MeterSample, Transaction
-from stations.models import (
-    Alert,
-    ConfigurationKey,
-    Connector,
-    MaintenanceJob,
-    OcppMessage,
-    Site,
-    Station,
-    StationCommand,
-)
+from stations.models import ConfigurationKey, Connector, OcppMessage, Site, Station, StationCommand
 from tests.monitoring.support import client_for
 
 

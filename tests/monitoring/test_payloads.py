@@ -3,7 +3,8 @@
 import pytest
 
 from monitoring import maintenance
-from stations.models import FirmwareImage, MaintenanceJob, MaintenanceTarget, Station
+from monitoring.models import FirmwareImage, MaintenanceJob, MaintenanceTarget
+from stations.models import Station
 from stations.protocol.commands import payload_errors
 
 Kind = MaintenanceJob.Kind

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from monitoring import maintenance
-from stations.models import MaintenanceJob, MaintenanceTarget
+from monitoring.models import MaintenanceJob, MaintenanceTarget
 
 Kind = MaintenanceJob.Kind
 Status = MaintenanceTarget.Status

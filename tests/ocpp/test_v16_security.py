@@ -5,7 +5,8 @@ from asgiref.sync import sync_to_async
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
-from stations.models import Alert, AlertEvent, Station
+from monitoring.models import Alert, AlertEvent
+from stations.models import Station
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 
