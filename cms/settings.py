@@ -231,10 +231,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # The OCPP message log beyond CMS_OCPP_MESSAGE_RETENTION_DAYS, deleted in batches.
     "purge-ocpp-messages": {"task": "stations.purge_ocpp_messages", "schedule": 3600.0},
-    # Alerts: open and close them from the stations' state; retry notifications that failed. Maintenance
-    # jobs: follow firmware updates and diagnostics uploads to their end. Each run is idempotent.
     # Stations of daphne nodes killed outright (lease expired) recorded offline; the nodes sweep too.
     "stations-sweep-dead-nodes": {"task": "stations.sweep_dead_nodes", "schedule": 15.0},
+    # Alerts: open and close them from the stations' state; retry notifications that failed. Maintenance
+    # jobs: follow firmware updates and diagnostics uploads to their end. Each run is idempotent. (These are
+    # monitoring.tasks, registered under the names they had in the stations app.)
     "stations-evaluate-alerts": {"task": "stations.evaluate_alerts", "schedule": 30.0},
     "stations-retry-alert-notifications": {"task": "stations.retry_alert_notifications", "schedule": 60.0},
     "stations-refresh-maintenance-jobs": {"task": "stations.refresh_maintenance_jobs", "schedule": 15.0},

@@ -376,7 +376,7 @@ def _queue_deliveries(alert: Alert, trigger: str) -> None:
     )
 
     def send():
-        from stations.tasks import deliver_alert_notification
+        from monitoring.tasks import deliver_alert_notification
 
         for pk in ids:
             try:

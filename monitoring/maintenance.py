@@ -202,7 +202,7 @@ def maintenance_job_create(
 
 
 def _dispatch(job_id: int) -> None:
-    from stations.tasks import run_maintenance_job
+    from monitoring.tasks import run_maintenance_job
 
     MaintenanceJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
     try:

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from monitoring import alerts, maintenance
 from stations import nodes, services
 from stations.app_settings import app_settings
 
@@ -22,29 +21,3 @@ def purge_ocpp_messages(batch_size: int = 10_000) -> int:
 def sweep_dead_nodes() -> int:
     """Record offline the stations of daphne nodes whose lease expired (killed without a goodbye)."""
     return nodes.nodes_sweep()
-
-
-@shared_task(name="stations.evaluate_alerts", ignore_result=True)
-def evaluate_alerts() -> None:
-    alerts.alerts_evaluate()
-
-
-@shared_task(name="stations.deliver_alert_notification", ignore_result=True)
-def deliver_alert_notification(delivery_id: int) -> None:
-    alerts.alert_delivery_send(delivery_id=delivery_id)
-
-
-@shared_task(name="stations.retry_alert_notifications", ignore_result=True)
-def retry_alert_notifications() -> None:
-    alerts.alert_deliveries_retry_due()
-
-
-@shared_task(name="stations.run_maintenance_job", ignore_result=True)
-def run_maintenance_job(job_id: int) -> None:
-    maintenance.maintenance_job_run(job_id=job_id)
-
-
-@shared_task(name="stations.refresh_maintenance_jobs", ignore_result=True)
-def refresh_maintenance_jobs() -> None:
-    maintenance.maintenance_jobs_refresh()
-    maintenance.maintenance_jobs_requeue_lost()
