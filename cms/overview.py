@@ -50,8 +50,9 @@ def _amounts(rows: list[tuple], day) -> str:
 
 
 def operator_overview(user, now: datetime | None = None) -> Overview:
+    from monitoring.selectors import recent_open_alerts
     from sessions.selectors import active_sessions_count
-    from stations.selectors import network_status, recent_open_alerts
+    from stations.selectors import network_status
 
     now = now or timezone.now()
     roles = set(user_roles(user))

@@ -7,6 +7,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cms import views
+from monitoring import urls as monitoring_urls
+from stations import urls as stations_urls
 
 admin.site.site_header = "Voltgrid administration"
 admin.site.site_title = "Voltgrid"
@@ -24,9 +26,11 @@ urlpatterns = [
     path("api/", include("stations.api.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/", include("billing.api.urls")),
+    path("api/", include("monitoring.api.urls")),
     path("", include("accounts.urls")),
     path("", include("sessions.urls")),
-    path("", include("stations.urls")),
+    # Monitoring's pages kept the names they had when they were the stations app's ("stations:alert", ...).
+    path("", include((stations_urls.portal + monitoring_urls.portal, "stations"))),
     path("billing/", include("billing.urls")),
     path("analytics/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -412,8 +412,8 @@ def _send(delivery: AlertDelivery) -> None:
     payload = alert_payload(alert, delivery.trigger)
     if channel.kind == AlertChannel.Kind.EMAIL:
         context = {"alert": alert, "payload": payload["alert"], "trigger": delivery.trigger}
-        subject = render_to_string("stations/email/alert_subject.txt", context).strip()
-        body = render_to_string("stations/email/alert.txt", context)
+        subject = render_to_string("monitoring/email/alert_subject.txt", context).strip()
+        body = render_to_string("monitoring/email/alert.txt", context)
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, channel.recipients(), fail_silently=False)
         return
     body = json.dumps(payload, separators=(",", ":")).encode()

@@ -1,4 +1,4 @@
-"""Reads for the operator portal: the live network board, a station's page, its message log, alerts and jobs."""
+"""Reads for the operator portal: the live network board, a station's page, its message log."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from itertools import pairwise
 from django.db.models import Count, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from monitoring.models import Alert, MaintenanceJob, MaintenanceTarget
+from monitoring.models import Alert
 from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
 from sessions.models import MeterSample, Transaction
 from stations.models import ConfigurationKey, Connector, OcppMessage, Site, Station
@@ -185,40 +185,6 @@ def station_message_actions(*, station: Station) -> list[str]:
     )
 
 
-def alerts_list(*, state: str = "open", kind: str = "", site: Site | None = None, search: str = "") -> QuerySet:
-    alerts = Alert.objects.select_related("station__site", "acknowledged_by")
-    if state == "open":
-        alerts = alerts.filter(closed_at__isnull=True)
-    elif state == "closed":
-        alerts = alerts.filter(closed_at__isnull=False)
-    if kind:
-        alerts = alerts.filter(kind=kind)
-    if site is not None:
-        alerts = alerts.filter(station__site=site)
-    if search:
-        alerts = alerts.filter(Q(station__ocpp_id__icontains=search) | Q(summary__icontains=search))
-    return alerts.order_by("-opened_at", "-pk")
-
-
-def jobs_list(*, station: Station | None = None, kind: str = "", status: str = "") -> QuerySet:
-    jobs = MaintenanceJob.objects.select_related("created_by", "firmware").annotate(
-        total=Count("targets"),
-        done=Count("targets", filter=~Q(targets__status__in=["pending", "running", "waiting"])),
-        succeeded=Count("targets", filter=Q(targets__status="succeeded")),
-    )
-    if station is not None:
-        jobs = jobs.filter(targets__station=station)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    if status:
-        jobs = jobs.filter(status=status)
-    return jobs.order_by("-created_at", "-pk")
-
-
-def job_targets(*, job: MaintenanceJob) -> QuerySet:
-    return MaintenanceTarget.objects.filter(job=job).select_related("station__site", "command", "job")
-
-
 def stations_select(
     *, ocpp_ids: list[str] | None = None, site: Site | None = None, vendor: str = "", model: str = "",
     online_only: bool = False,
@@ -285,7 +251,3 @@ def network_status() -> NetworkStatus:
         stations=stations["total"], online=stations["online"], faulted=faulted,
         open_alerts=alerts["open"], critical_alerts=alerts["critical"],
     )
-
-
-def recent_open_alerts(*, limit: int = 5) -> list[Alert]:
-    return list(alerts_list(state="open")[:limit])

@@ -89,7 +89,7 @@ def test_an_upload_too_large_is_refused_and_nothing_is_kept(stations, small_limi
 
 
 def test_a_raw_body_without_a_length_is_cut_off_at_the_limit(stations, small_limit, rf):
-    from stations.views import diagnostics_upload
+    from monitoring.views import diagnostics_upload
 
     target = waiting_target(stations[0], Kind.DIAGNOSTICS)
     request = rf.put(upload_url("CP-U1", target.token), b"x" * 3000, content_type="application/octet-stream")
