@@ -59,7 +59,7 @@ class AppSettings:
         """vendorId → dotted path of the callable answering a station's DataTransfer (JSON in the environment)."""
         return setting("CMS_OCPP_DATA_TRANSFER_HANDLERS", {}, json.loads)
 
-    # Alerts (stations.alerts) and remote maintenance (stations.maintenance).
+    # Alerts (monitoring.alerts) and remote maintenance (monitoring.maintenance).
 
     @property
     def ALERT_OFFLINE_HEARTBEATS(self) -> float:
