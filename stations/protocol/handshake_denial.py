@@ -8,10 +8,9 @@ reaches into daphne's (and autobahn's) internals for it; ``tests/ocpp/test_hands
 when either changes shape.
 """
 
+import functools
 import http
-
-from daphne.server import Server
-from daphne.ws_protocol import WebSocketProtocol
+import sys
 
 EXTENSION = "websocket.http.response"
 _installed = False
@@ -23,18 +22,26 @@ def supported(scope) -> bool:
 
 
 def install() -> None:
-    """Patch daphne once per process (called by ``cms.asgi`` before daphne builds its server)."""
+    """Patch daphne once per process, when daphne is the server (its command line imports it before loading
+    ``cms.asgi``, which calls this); other processes are left alone. A server with the extension built in
+    (uvicorn) declares it itself."""
     global _installed
-    if _installed:
+    daphne_server = sys.modules.get("daphne.server")
+    if _installed or daphne_server is None:
         return
+    from daphne.ws_protocol import WebSocketProtocol
+
     _installed = True
+    Server = daphne_server.Server
     create_application, handle_reply = Server.create_application, WebSocketProtocol.handle_reply
 
+    @functools.wraps(create_application)
     def create_application_declaring(self, protocol, scope):
         if scope.get("type") == "websocket":
             scope.setdefault("extensions", {})[EXTENSION] = {}
         return create_application(self, protocol, scope)
 
+    @functools.wraps(handle_reply)
     def handle_reply_with_denial(self, message):
         kind = message.get("type")
         if kind == "websocket.http.response.start" and self.state == self.STATE_CONNECTING:
@@ -49,7 +56,7 @@ def install() -> None:
     WebSocketProtocol.handle_reply = handle_reply_with_denial
 
 
-def _deny(protocol: WebSocketProtocol, status: int, headers: list) -> None:
+def _deny(protocol, status: int, headers: list) -> None:
     """What daphne's ``serverReject`` does, with our status and headers (it has only 403 and none)."""
     protocol._denial = None
     del protocol.handshake_deferred  # never fired: the handshake ends here, not in autobahn's callbacks

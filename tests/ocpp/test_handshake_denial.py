@@ -15,7 +15,7 @@ def parameters(function) -> list[str]:
 
 
 def test_daphne_still_has_the_hooks_the_denial_response_patches():
-    handshake_denial.install()
+    handshake_denial.install()  # signatures are read through the patches (functools.wraps) to daphne's own
     assert parameters(Server.create_application) == ["self", "protocol", "scope"]
     assert parameters(WebSocketProtocol.handle_reply) == ["self", "message"]
     # The reject path mirrored by _deny: the pending handshake deferred, then the disconnect bookkeeping.
