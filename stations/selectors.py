@@ -270,7 +270,7 @@ def station_has_device_model(*, station: Station) -> bool:
     return DeviceModelVariable.objects.filter(station=station).exists()
 
 
-def station_evse_counts(*, station_ids: Iterable[int]) -> dict[int, int]:
+def station_highest_evse_ids(*, station_ids: Iterable[int]) -> dict[int, int]:
     """The highest EVSE id each station's device model names (stations without one are absent)."""
     rows = (
         DeviceModelVariable.objects.filter(station_id__in=list(station_ids), evse_id__isnull=False)
