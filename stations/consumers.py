@@ -12,20 +12,25 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations import services
 from stations.live_outbox import live_outbox
-from stations.protocol import commands
+from stations.protocol import commands, handshake_denial
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.connection import ConsumerConnection
 from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
 from stations.protocol.node_runtime import node_runtime
 from stations.protocol.v16 import ChargePoint16
+from stations.protocol.v201.charge_point import ChargePoint201
 
 logger = logging.getLogger(__name__)
 
-# Offered subprotocols, in order of preference when a station offers several.
-CHARGE_POINT_CLASSES = {"ocpp1.6": ChargePoint16}
+# Supported subprotocols, in order of preference when a station offers several (the newest first).
+CHARGE_POINT_CLASSES = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
 OCPP_VERSIONS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 HANDSHAKES_AT_ONCE = 16
+# OCPP 2.0.1 Part 2, security profiles 1 and 2 (A00.FR.207: the CSMS validates the Basic-auth user and
+# password; the profile's handshake answers a request without valid credentials "401 Unauthorized").
+# 1.6 and its security whitepaper name no status: those handshakes keep daphne's 403.
+REFUSED_CREDENTIALS_STATUS = {"ocpp2.0.1": 401}
 
 
 def station_group(ocpp_id: str) -> str:
@@ -96,7 +101,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.ocpp_id = unquote(self.scope["url_route"]["kwargs"]["station_id"])
         self.calls: set[asyncio.Task] = set()  # commands in flight, held until done (see station_call)
-        subprotocol = next((p for p in self.scope["subprotocols"] if p in CHARGE_POINT_CLASSES), None)
+        subprotocol = next((p for p in CHARGE_POINT_CLASSES if p in self.scope["subprotocols"]), None)
         self.subprotocol = subprotocol
         if subprotocol is None:
             logger.warning(
@@ -109,7 +114,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             password = basic_auth_password(self.scope["headers"], self.ocpp_id)
             self.station = await in_db_pool(services.station_authenticate)(ocpp_id=self.ocpp_id, password=password)
             if self.station is None:
-                await self.close()
+                await self.refuse_credentials()
                 return
             live_outbox.bind(asyncio.get_running_loop())
             self.connected_at = time.time()
@@ -124,6 +129,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.connection = ConsumerConnection(self, station_pk=self.station.pk)
         self.charge_point = CHARGE_POINT_CLASSES[subprotocol](self.station, self.connection)
         self.serve_task = asyncio.create_task(self.charge_point.start())
+
+    async def refuse_credentials(self) -> None:
+        """Missing, wrong or unknown credentials: the status the chosen OCPP version names (one answer for
+        all three, so the handshake does not tell which station ids exist)."""
+        status = REFUSED_CREDENTIALS_STATUS.get(self.subprotocol)
+        if status is None or not handshake_denial.supported(self.scope):
+            await self.close()
+            return
+        headers = [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')]
+        await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await self.base_send({"type": "websocket.http.response.body", "body": b""})
 
     async def record_online(self) -> None:
         """Record this connection as the station's, held by this node (by its current lease)."""

@@ -1,5 +1,6 @@
-"""Charging stations, their connectors, status history, the OCPP frame log and commands sent to them, and
-their last known configuration. (Alerts, maintenance jobs and firmware images are in ``monitoring.models``.)"""
+"""Charging stations, their connectors, status history, the OCPP frame log and commands sent to them, the
+device model of OCPP 2.0.1 stations and their last known configuration. (Alerts, maintenance jobs and
+firmware images are in ``monitoring.models``.)"""
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -170,6 +171,60 @@ class ConnectorStatusEvent(models.Model):
 
     def __str__(self):
         return f"{self.station_id}/{self.connector_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class DeviceModelVariable(models.Model):
+    """One attribute of one variable of an OCPP 2.0.1 station's device model, as its NotifyReport described it.
+
+    A report comes in parts (``tbc``); each part updates the rows it names, so parts may arrive in any
+    order. The characteristics are the variable's (repeated on each of its attributes' rows).
+    """
+
+    class AttributeType(models.TextChoices):
+        ACTUAL = "Actual"
+        TARGET = "Target"
+        MIN_SET = "MinSet"
+        MAX_SET = "MaxSet"
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="device_model")
+    component_name = models.CharField(max_length=50)
+    component_instance = models.CharField(max_length=50, blank=True)
+    evse_id = models.PositiveIntegerField("EVSE id", null=True, blank=True)
+    connector_id = models.PositiveIntegerField(null=True, blank=True, help_text="Within the EVSE.")
+    variable_name = models.CharField(max_length=50)
+    variable_instance = models.CharField(max_length=50, blank=True)
+    attribute_type = models.CharField(max_length=8, choices=AttributeType.choices, default=AttributeType.ACTUAL)
+    # NULL: the station reported the attribute without a value (a WriteOnly one), which is not the empty string.
+    value = models.TextField(null=True, blank=True)  # noqa: DJ001
+    mutability = models.CharField(max_length=10, blank=True, help_text="ReadOnly, WriteOnly or ReadWrite.")
+    persistent = models.BooleanField(null=True, blank=True)
+    constant = models.BooleanField(null=True, blank=True)
+    data_type = models.CharField(max_length=16, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    min_limit = models.FloatField(null=True, blank=True)
+    max_limit = models.FloatField(null=True, blank=True)
+    values_list = models.TextField(blank=True, help_text="The allowed values, comma separated (OptionList, ...).")
+    supports_monitoring = models.BooleanField(default=False)
+    report_request_id = models.IntegerField(null=True, blank=True, help_text="The report that last described it.")
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["station", "component_name", "component_instance", "evse_id", "connector_id", "variable_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "station", "component_name", "component_instance", "evse_id", "connector_id", "variable_name",
+                    "variable_instance", "attribute_type",
+                ],
+                name="unique_device_model_attribute",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self):
+        component = ":".join(filter(None, [self.component_name, self.component_instance]))
+        variable = ":".join(filter(None, [self.variable_name, self.variable_instance]))
+        return f"{self.station_id} {component}.{variable} {self.attribute_type}={self.value}"
 
 
 class OcppMessage(models.Model):

@@ -34,10 +34,14 @@ def time_is_plausible(moment: datetime, *, received_at: datetime) -> bool:
 
 
 def connector_limits(*, stations: list) -> dict[int, int]:
-    """The highest connector id of each station: its NumberOfConnectors when known, else ``MAX_CONNECTOR_ID``."""
-    from stations.selectors import station_configuration  # this module is also read by the pure framing code
+    """The highest connector id of each station: its NumberOfConnectors (1.6) or the highest EVSE id of its
+    device model (2.0.1, where the connector of a session is the EVSE) when known, else ``MAX_CONNECTOR_ID``."""
+    # Imported here: the pure framing code reads this module.
+    from stations.selectors import station_configuration, station_highest_evse_ids
 
     limits = dict.fromkeys((station.pk for station in stations), MAX_CONNECTOR_ID)
+    described = station_highest_evse_ids(station_ids=list(limits))
+    limits.update({pk: max(1, highest) for pk, highest in described.items()})
     configured = station_configuration(station_ids=limits, keys=["NumberOfConnectors"])
     for station_id, keys in configured.items():
         try:

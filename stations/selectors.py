@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
-from django.db.models import Count, Prefetch, Q, QuerySet, TextField
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from monitoring.models import Alert
 from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
 from sessions.models import MeterSample, Transaction
-from stations.models import ConfigurationKey, Connector, OcppMessage, Site, Station
+from stations.models import ConfigurationKey, Connector, DeviceModelVariable, OcppMessage, Site, Station
 
 # What a connector's reported status means on the board. A disconnected station's connectors are
 # "offline" whatever they last reported; a status not listed here is "unknown".
@@ -220,6 +220,20 @@ def station_configuration(*, station_ids: Iterable[int], keys: Iterable[str]) ->
     for row in rows:
         known.setdefault(row.station_id, {})[row.key] = row
     return known
+
+
+def station_has_device_model(*, station: Station) -> bool:
+    """Whether an OCPP 2.0.1 station has described its device model (NotifyReport) at least once."""
+    return DeviceModelVariable.objects.filter(station=station).exists()
+
+
+def station_highest_evse_ids(*, station_ids: Iterable[int]) -> dict[int, int]:
+    """The highest EVSE id each station's device model names (stations without one are absent)."""
+    rows = (
+        DeviceModelVariable.objects.filter(station_id__in=list(station_ids), evse_id__isnull=False)
+        .values("station_id").annotate(highest=Max("evse_id"))
+    )
+    return {row["station_id"]: row["highest"] for row in rows}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from stations.app_settings import app_settings
 from stations.live_outbox import live_event_on_commit
-from stations.models import Connector, ConnectorStatusEvent, OcppMessage, Station
+from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Station
 from stations.plausibility import time_is_plausible
 
 # How much of a frame the message log keeps as text when its payload cannot be stored as JSON.
@@ -174,6 +174,72 @@ def station_data_transfer(*, station: Station, vendor_id: str, message_id: str =
     if not path:
         return "UnknownVendorId", None
     return import_string(path)(station=station, message_id=message_id, data=data)
+
+
+DEVICE_MODEL_KEY = (
+    "station", "component_name", "component_instance", "evse_id", "connector_id", "variable_name", "variable_instance",
+    "attribute_type",
+)
+DEVICE_MODEL_FIELDS = (
+    "value", "mutability", "persistent", "constant", "data_type", "unit", "min_limit", "max_limit", "values_list",
+    "supports_monitoring", "report_request_id", "reported_at",
+)
+
+
+def device_model_report_store(
+    *, station: Station, request_id: int, report_data: Sequence[dict], reported_at: datetime | None = None
+) -> int:
+    """One part of a NotifyReport (OCPP 2.0.1): each variable attribute it describes, created or updated.
+
+    ``report_data`` is the message's reportData with snake_case keys. Parts of one report may come in any
+    order (each carries whole variables); an attribute described again replaces what was known of it.
+    Returns how many attributes were stored.
+    """
+    now = reported_at or timezone.now()
+    rows: dict[tuple, DeviceModelVariable] = {}  # by key: one statement may not update a row twice
+    for item in report_data:
+        component, variable = item["component"], item["variable"]
+        evse = component.get("evse") or {}
+        characteristics = item.get("variable_characteristics") or {}
+        for attribute in item["variable_attribute"]:
+            row = DeviceModelVariable(
+                station=station, component_name=component["name"], component_instance=component.get("instance", ""),
+                evse_id=evse.get("id"), connector_id=evse.get("connector_id"), variable_name=variable["name"],
+                variable_instance=variable.get("instance", ""),
+                attribute_type=attribute.get("type", DeviceModelVariable.AttributeType.ACTUAL),
+                value=attribute.get("value"), mutability=attribute.get("mutability", ""),
+                persistent=attribute.get("persistent"), constant=attribute.get("constant"),
+                data_type=characteristics.get("data_type", ""), unit=characteristics.get("unit", ""),
+                min_limit=characteristics.get("min_limit"), max_limit=characteristics.get("max_limit"),
+                values_list=characteristics.get("values_list", ""),
+                supports_monitoring=characteristics.get("supports_monitoring", False),
+                report_request_id=request_id, reported_at=now,
+            )
+            rows[tuple(getattr(row, name) for name in DEVICE_MODEL_KEY)] = row
+    DeviceModelVariable.objects.bulk_create(
+        list(rows.values()), update_conflicts=True, update_fields=DEVICE_MODEL_FIELDS, unique_fields=DEVICE_MODEL_KEY
+    )
+    logger.info(
+        "device model reported",
+        extra={"station_id": station.ocpp_id, "request_id": request_id, "attributes": len(rows)},
+    )
+    return len(rows)
+
+
+def device_model_events_record(*, station: Station, events: Sequence[dict]) -> int:
+    """NotifyEvent (OCPP 2.0.1): each event's actualValue becomes the Actual value of its variable, when the
+    device model has it (a report adds variables; events only update them). Returns how many were updated."""
+    updated = 0
+    for event in events:
+        component, variable = event["component"], event["variable"]
+        evse = component.get("evse") or {}
+        updated += DeviceModelVariable.objects.filter(
+            station=station, component_name=component["name"], component_instance=component.get("instance", ""),
+            evse_id=evse.get("id"), connector_id=evse.get("connector_id"), variable_name=variable["name"],
+            variable_instance=variable.get("instance", ""), attribute_type=DeviceModelVariable.AttributeType.ACTUAL,
+        ).update(value=event["actual_value"], reported_at=timezone.now())
+    logger.info("device model events", extra={"station_id": station.ocpp_id, "events": len(events), "updated": updated})
+    return updated
 
 
 def connector_ensure(*, station: Station, connector_id: int) -> Connector:

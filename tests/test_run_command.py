@@ -94,7 +94,7 @@ def test_first_start_creates_an_admin_who_logs_into_the_portal(embedded_system):
     output = log_path.read_text()
     assert "Created operator admin admin@localhost" in output
     assert "Created the default invoice issuer" in output
-    assert "subprotocols ocpp1.6" in output
+    assert "subprotocols ocpp2.0.1, ocpp1.6" in output
     assert "Database:      embedded PostgreSQL" in output
     assert f"Station files: http://127.0.0.1:{port}/" in output
     # Periodic jobs run in-process: beat finds the tasks registered instead of sending them nowhere.

@@ -1,0 +1,69 @@
+"""daphne gains the ASGI "WebSocket Denial Response" extension, so a handshake can be refused with a status
+of our choosing (401 for OCPP 2.0.1 credentials) instead of daphne's fixed 403.
+
+daphne 4 answers every refused handshake ``403 Access denied``. The ASGI spec lets a server declare
+``scope["extensions"]["websocket.http.response"]``; the application may then answer the upgrade with
+``websocket.http.response.start`` / ``.body``, as for plain HTTP. This module is the one place that
+reaches into daphne's (and autobahn's) internals for it; ``tests/ocpp/test_handshake_denial.py`` fails
+when either changes shape.
+"""
+
+import functools
+import http
+import sys
+
+EXTENSION = "websocket.http.response"
+_installed = False
+
+
+def supported(scope) -> bool:
+    """Whether the server of this scope takes a denial response (in-process test communicators do not)."""
+    return EXTENSION in (scope.get("extensions") or {})
+
+
+def install() -> None:
+    """Patch daphne once per process, when daphne is the server (its command line imports it before loading
+    ``cms.asgi``, which calls this); other processes are left alone. A server with the extension built in
+    (uvicorn) declares it itself."""
+    global _installed
+    daphne_server = sys.modules.get("daphne.server")
+    if _installed or daphne_server is None:
+        return
+    from daphne.ws_protocol import WebSocketProtocol
+
+    _installed = True
+    Server = daphne_server.Server
+    create_application, handle_reply = Server.create_application, WebSocketProtocol.handle_reply
+
+    @functools.wraps(create_application)
+    def create_application_declaring(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope.setdefault("extensions", {})[EXTENSION] = {}
+        return create_application(self, protocol, scope)
+
+    @functools.wraps(handle_reply)
+    def handle_reply_with_denial(self, message):
+        kind = message.get("type")
+        if kind == "websocket.http.response.start" and self.state == self.STATE_CONNECTING:
+            self._denial = (message["status"], list(message.get("headers", ())))
+        elif kind == "websocket.http.response.body" and getattr(self, "_denial", None):
+            if not message.get("more_body", False):
+                _deny(self, *self._denial)
+        else:
+            handle_reply(self, message)
+
+    Server.create_application = create_application_declaring
+    WebSocketProtocol.handle_reply = handle_reply_with_denial
+
+
+def _deny(protocol, status: int, headers: list) -> None:
+    """What daphne's ``serverReject`` does, with our status and headers (it has only 403 and none)."""
+    protocol._denial = None
+    del protocol.handshake_deferred  # never fired: the handshake ends here, not in autobahn's callbacks
+    response_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    if not any(name.lower() == "content-length" for name, _ in response_headers):
+        response_headers.append(("Content-Length", "0"))
+    protocol.failHandshake(http.HTTPStatus(status).phrase, status, response_headers)
+    protocol.server.protocol_disconnected(protocol)
+    client = "{}:{}".format(*protocol.client_addr) if protocol.client_addr else None
+    protocol.server.log_action("websocket", "rejected", {"path": protocol.request.path, "client": client})
