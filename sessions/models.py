@@ -1,11 +1,14 @@
 """Charging transactions and the meter samples measured during them."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 
 class Transaction(models.Model):
-    """One charging session. ``id`` is the transactionId the CSMS hands to a 1.6 station.
+    """One charging session: ``id`` is our own key, ``ocpp_transaction_id`` the station's.
+
+    A 2.0.1 station chooses its transactionId (a string); a 1.6 station is handed one by the CSMS, which
+    gives it our own key: a session saved without a station-side id gets ``str(id)`` (see ``save``).
 
     A station replaying its offline queue sends the same StartTransaction again; the unique
     ``(station, start_key)`` (everything the station sent in it) makes the replay find the first row.
@@ -30,8 +33,11 @@ class Transaction(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
     )
-    # The station's own transaction id: chosen by 2.0.1 stations; for 1.6, only on an unmatched stop.
+    # The transaction id the station uses: chosen by a 2.0.1 station; str(id) for a session the CSMS numbered
+    # (OCPP 1.6); for an unmatched stop, what the station sent. Unique per station.
     ocpp_transaction_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001 - NULL stays unique
+    # The idToken's type (OCPP 2.0.1 IdTokenEnumType); see sessions.services.PresentedIdToken for 1.6 idTags.
+    id_token_type = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     authorization_status = models.CharField(max_length=16, blank=True)
     meter_start = models.BigIntegerField(null=True, blank=True, help_text="Wh; unknown for an unmatched stop")
@@ -74,6 +80,20 @@ class Transaction(models.Model):
 
     def __str__(self):
         return f"Transaction {self.pk} on {self.station_id}/{self.connector_id}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and self.pk is None and self.ocpp_transaction_id is None:
+            # Numbered by the CSMS: the station is handed our own key, taken before the INSERT so that one
+            # statement stores both.
+            self.pk = _next_id()
+            self.ocpp_transaction_id = str(self.pk)
+        super().save(*args, **kwargs)
+
+
+def _next_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Transaction._meta.db_table])
+        return cursor.fetchone()[0]
 
 
 class MeterSample(models.Model):

@@ -60,6 +60,7 @@ from sessions.metering import (
     live_values,
 )
 from sessions.models import MeterSample, Transaction
+from sessions.signals import session_stopped
 from stations.live_outbox import live_event_on_commit
 from stations.models import ConnectorStatusEvent, Station
 from stations.plausibility import (
@@ -81,10 +82,22 @@ logger = logging.getLogger(__name__)
 # A StopTransaction carries no connectorId: an unmatched stop and its readings are kept on connector 0.
 UNKNOWN_CONNECTOR = 0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The largest transaction id (a bigint primary key); a larger one names no session.
-MAX_ID = 2**63 - 1
+# The longest transaction id a station may use (OCPP 2.0.1 identifierString[36]; a 1.6 integer is shorter).
+MAX_TRANSACTION_ID_LENGTH = 36
 # The stop reason of a session the CSMS completed (OCPP 1.6 Reason "Other").
 CLOSED_BY_CSMS_REASON = "Other"
+
+
+@dataclass(frozen=True)
+class PresentedIdToken:
+    """The id token a driver or the CSMS presented for a session: its value and its type.
+
+    OCPP 2.0.1 sends the type (IdTokenEnumType); a 1.6 idTag has none, and is most often an RFID card's UID,
+    so it is taken as "ISO14443", the type OCPP 2.0.1 gives such cards.
+    """
+
+    value: str
+    type: str = "ISO14443"
 
 
 @dataclass(frozen=True)
@@ -109,9 +122,11 @@ def start_key(*, connector_id: int, id_tag: str, meter_start: int, started_at: d
     return f"{connector_id}|{sent_at}|{meter_start}|{reservation}|{id_tag}"
 
 
-def _transaction_id_check(transaction_id: int) -> None:
-    if not -MAX_ID <= transaction_id <= MAX_ID:
-        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
+def _transaction_id_check(transaction_id: str) -> None:
+    if not 0 < len(transaction_id) <= MAX_TRANSACTION_ID_LENGTH:
+        raise ValueRejected(
+            "/transactionId", f"{transaction_id!r} is not a transaction id (1..{MAX_TRANSACTION_ID_LENGTH} characters)."
+        )
 
 
 def _meter_register_check(value: int, path: str) -> None:
@@ -123,21 +138,23 @@ def session_start(
     *,
     station: Station,
     connector_id: int,
-    id_tag: str,
+    id_token: PresentedIdToken,
     meter_start: int,
     started_at: datetime,
     reservation_id: int | None = None,
     received_at: datetime | None = None,
 ) -> SessionStart:
-    """StartTransaction: a new session with a CSMS-assigned id (its pk), or the same one for a replay.
+    """A session starts: a new one, known to the station by the transaction id the CSMS hands it (our own
+    key, ``Transaction.ocpp_transaction_id``), or the same one for a replay.
 
-    A start the idTag rules refuse is recorded as ``refused`` (the station may have begun, and will
+    A start the id token rules refuse is recorded as ``refused`` (the station may have begun, and will
     stop when it reads the refusal) and answered with that refusal. Raises ValueRejected for a
     connector the station does not have or a meter start no meter shows.
     """
     limit = connector_limits(stations=[station])[station.pk]
     connector_id_check(connector_id, limit=limit, allow_station=False)
     _meter_register_check(meter_start, "/meterStart")
+    id_tag = id_token.value
     key = start_key(
         connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, started_at=started_at,
         reservation_id=reservation_id,
@@ -153,14 +170,15 @@ def session_start(
         anomalies.append(anomaly("start_clamped", f"timestamp {_sent(started_at)} replaced by the receipt time."))
         started_at = received_at
     authorization = id_token_authorize(token=id_tag, station=station, for_start=True, connector_id=connector_id)
-    id_token = authorization.id_token
+    known_token = authorization.id_token
     connector_ensure(station=station, connector_id=connector_id)
     session = Transaction(
         station=station,
         connector_id=connector_id,
         id_tag=id_tag,
-        id_token=id_token,
-        user_id=id_token.owner_id if id_token else None,
+        id_token_type=id_token.type,
+        id_token=known_token,
+        user_id=known_token.owner_id if known_token else None,
         authorization_status=authorization.status,
         status=Transaction.Status.ACTIVE if authorization.accepted else Transaction.Status.REFUSED,
         meter_start=meter_start,
@@ -171,17 +189,23 @@ def session_start(
         start_key=key,
         anomalies=anomalies,
     )
-    try:
-        with transaction.atomic():
-            session.save(force_insert=True)
-            if authorization.accepted:
-                _supersede_open_sessions(session)
-    except IntegrityError:
-        # The same start arrived twice at once (two connections, or a retry racing the first): one wins.
-        existing = _started(station, key)
-        if existing is None:
-            raise
-        return SessionStart(existing, _authorization_of(existing), replayed=True)
+    while True:
+        try:
+            with transaction.atomic():
+                session.save(force_insert=True)
+                if authorization.accepted:
+                    _supersede_open_sessions(session)
+            break
+        except IntegrityError as error:
+            if _violated(error) == "unique_station_transaction_id":
+                # An unmatched stop already holds the id on this station: the session takes the next one.
+                session.pk = session.ocpp_transaction_id = None
+                continue
+            # The same start arrived twice at once (two connections, or a retry racing the first): one wins.
+            existing = _started(station, key)
+            if existing is None:
+                raise
+            return SessionStart(existing, _authorization_of(existing), replayed=True)
     if authorization.accepted:
         live_event_on_commit(
             {"kind": "transaction", "station": station.ocpp_id, "connector_id": connector_id,
@@ -199,6 +223,12 @@ def session_start(
 
 def _sent(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def _violated(error: IntegrityError) -> str | None:
+    """The name of the constraint an INSERT or UPDATE violated (psycopg's diagnostics)."""
+    diagnostics = getattr(error.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", None)
 
 
 def _started(station, key: str) -> Transaction | None:
@@ -254,7 +284,7 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
         update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
                        "anomalies", "updated_at"]
     )
-    _announce_stop(session, price=False)
+    _announce_stop(session, estimated=True)
     logger.warning(
         "session left open closed", extra={"station_id": session.station_id, "transaction_id": session.pk, "code": code}
     )
@@ -268,11 +298,10 @@ def _adopt_readings(session: Transaction, *, until: datetime) -> None:
     ).update(transaction=session)
 
 
-def _announce_stop(session: Transaction, *, price: bool = True) -> None:
-    """A session has stopped: billing prices it once committed (pricing is idempotent, and billing's sweep
-    prices what it missed, e.g. a broker down at this moment); the live board shows it."""
-    if price:
-        transaction.on_commit(lambda: _price(session.pk), robust=True)
+def _announce_stop(session: Transaction, *, estimated: bool = False) -> None:
+    """A session has stopped: ``session_stopped`` tells the apps that follow sessions (billing prices it);
+    the live board shows it. ``estimated``: closed by the CSMS, not by the station's stop."""
+    session_stopped.send(sender=Transaction, transaction=session, estimated=estimated)
     live_event_on_commit(
         {"kind": "transaction", "station": session.station.ocpp_id, "connector_id": session.connector_id,
          "transaction_id": session.pk, "state": "stopped", "energy_wh": session.energy_wh}
@@ -315,32 +344,37 @@ def _close_on_available(event: ConnectorStatusEvent) -> None:
 def session_stop(
     *,
     station: Station,
-    transaction_id: int,
+    transaction_id: str,
     meter_stop: int,
     stopped_at: datetime,
     reason: str = "",
-    id_tag: str = "",
+    id_token: PresentedIdToken | None = None,
     readings: Sequence[Reading] = (),
     rejected_readings: Sequence[ValueRejected] = (),
     received_at: datetime | None = None,
 ) -> SessionStop:
-    """StopTransaction: close the session, store its transactionData, compute and cross-check its energy.
+    """A session stops (the station's transaction id): close it, store the readings sent with the stop, compute
+    and cross-check its energy.
 
-    Always accepted, so that no stop is lost: a stop for a transaction id this station was never given
+    Always accepted, so that no stop is lost: a stop for a transaction id this station never used
     is kept as an ``unmatched`` session, a replayed stop changes nothing, implausible values are
-    replaced and flagged (``rejected_readings``: transactionData values the adapter could not take).
+    replaced and flagged (``rejected_readings``: readings the adapter could not take). Raises ValueRejected
+    only for a transaction id no station may use.
     """
     _transaction_id_check(transaction_id)
+    id_tag = id_token.value if id_token else ""
     authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
     reason = reason or "Local"  # the 1.6 default when the station gives none
     received_at = received_at or timezone.now()
     readings, anomalies = _readings_in_time(readings, received_at=received_at)
     anomalies += [anomaly("reading_discarded", str(problem)) for problem in rejected_readings]
     with transaction.atomic():
-        session = Transaction.objects.select_for_update().filter(station=station, pk=transaction_id).first()
-        if session is None:
+        session = (
+            Transaction.objects.select_for_update().filter(station=station, ocpp_transaction_id=transaction_id).first()
+        )
+        if session is None or session.status == Transaction.Status.UNMATCHED:
             return _unmatched_stop(
-                station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
+                station, session, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
                 anomalies, received_at,
             )
         codes = anomaly_codes(session)
@@ -406,12 +440,6 @@ def session_stop(
     return SessionStop(session, authorization, "refused" if refused else "reconciled" if late else "stopped")
 
 
-def _price(transaction_id: int) -> None:
-    from billing.tasks import price_session
-
-    price_session.delay(transaction_id)
-
-
 def _register_readings(session: Transaction) -> list[Reading]:
     rows = MeterSample.objects.filter(
         transaction=session, measurand="Energy.Active.Import.Register", value__isnull=False
@@ -423,12 +451,11 @@ def _register_readings(session: Transaction) -> list[Reading]:
 
 
 def _unmatched_stop(
-    station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+    station, known, station_tx_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies,
+    received_at,
 ):
-    station_tx_id = str(transaction_id)
-    known = Transaction.objects.select_for_update().filter(
-        station=station, ocpp_transaction_id=station_tx_id, status=Transaction.Status.UNMATCHED
-    ).first()
+    """A stop for a transaction id the station never started a session with (``known``: the unmatched session
+    its MeterValues left, if any). The caller holds ``known``'s row lock."""
     if known is not None:
         if known.stop_reason:
             return SessionStop(known, authorization, "replayed")
@@ -463,7 +490,7 @@ def _unmatched_stop(
     _store_readings(station, UNKNOWN_CONNECTOR, session, readings)
     logger.warning(
         "stop for an unknown transaction recorded",
-        extra={"station_id": station.ocpp_id, "station_transaction_id": transaction_id, "session_id": session.pk},
+        extra={"station_id": station.ocpp_id, "station_transaction_id": station_tx_id, "session_id": session.pk},
     )
     return SessionStop(session, authorization, "unmatched")
 
@@ -477,7 +504,7 @@ def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading
     )
     times = [reading.timestamp for reading in readings] or [received_at]
     session, created = Transaction.objects.get_or_create(
-        station=report.station, ocpp_transaction_id=str(report.transaction_id),
+        station=report.station, ocpp_transaction_id=report.transaction_id,
         defaults={
             "status": Transaction.Status.UNMATCHED, "connector_id": report.connector_id,
             "started_at": min(times), "stopped_at": max(times),
@@ -490,6 +517,19 @@ def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading
     if not created and not session.stop_reason and max(times) > session.stopped_at:
         Transaction.objects.filter(pk=session.pk).update(stopped_at=max(times))
     return session
+
+
+def _sessions_named(reports: Sequence["MeterValuesReport"]) -> dict[tuple[int, str], Transaction]:
+    """The sessions the reports name, by (station, the station's transaction id)."""
+    named = {(report.station.pk, report.transaction_id) for report in reports if report.transaction_id is not None}
+    if not named:
+        return {}
+    candidates = Transaction.objects.filter(
+        station_id__in={station for station, _ in named}, ocpp_transaction_id__in={tx for _, tx in named}
+    )
+    return {
+        key: session for session in candidates if (key := (session.station_id, session.ocpp_transaction_id)) in named
+    }
 
 
 def _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at):
@@ -598,19 +638,28 @@ class MeterValuesReport:
     station: Station
     connector_id: int
     readings: Sequence[Reading]
-    transaction_id: int | None = None
+    # The station's transaction id, when it names the session the readings were measured in.
+    transaction_id: str | None = None
 
 
-def meter_values_record(
-    *, station: Station, connector_id: int, readings: Sequence[Reading], transaction_id: int | None = None
+def session_update(
+    *,
+    station: Station,
+    transaction_id: str,
+    connector_id: int,
+    readings: Sequence[Reading] = (),
+    received_at: datetime | None = None,
 ) -> Transaction | None:
-    """MeterValues: store the readings (on the session when the station names it) and update the
-    connector's live power, state of charge and energy register. Returns the session, if found.
+    """Something a station reports during a session (its transaction id): the readings measured, stored on
+    the session, and the connector's live power, state of charge and energy register updated. Returns the
+    session (None for one that is no longer unmatched, see ``_unknown_transaction``).
 
-    A transactionId this station was never given keeps the readings on a flagged ``unmatched`` session.
-    Raises ValueRejected for a connector the station does not have.
+    A transaction id this station never used keeps the readings on a flagged ``unmatched`` session, which
+    its stop completes. Raises ValueRejected for a connector the station does not have or a transaction id
+    no station may use. ``meter_values_record_many`` is the batched form the OCPP layer's group commit uses.
     """
-    outcome = meter_values_record_many(reports=[MeterValuesReport(station, connector_id, readings, transaction_id)])[0]
+    report = MeterValuesReport(station, connector_id, readings, transaction_id)
+    outcome = meter_values_record_many(reports=[report], received_at=received_at)[0]
     if isinstance(outcome, ValueRejected):
         raise outcome
     return outcome
@@ -619,16 +668,15 @@ def meter_values_record(
 def meter_values_record_many(
     *, reports: Sequence[MeterValuesReport], received_at: datetime | None = None
 ) -> list[Transaction | ValueRejected | None]:
-    """``meter_values_record`` for many messages at once (the OCPP layer batches them), in a few statements:
-    the sessions named, the readings, the connectors' live values. Returns each report's session, or
-    ValueRejected (not raised: the other reports are stored) for a connector the station does not have or
-    a transaction id beyond any."""
+    """Readings of many messages at once (the OCPP layer batches them), each during the session it names
+    (``session_update``) or of its connector alone, in a few statements: the sessions named, the readings,
+    the connectors' live values. Returns each report's session, or ValueRejected (not raised: the other
+    reports are stored) for a connector the station does not have or a transaction id no station may use."""
     received_at = received_at or timezone.now()
     limits = connector_limits(stations=list({report.station.pk: report.station for report in reports}.values()))
     outcomes: list[Transaction | ValueRejected | None] = []
     accepted: list[tuple[MeterValuesReport, Transaction | None, list[Reading]]] = []
-    named = {report.transaction_id for report in reports if report.transaction_id is not None}
-    found = Transaction.objects.in_bulk([pk for pk in named if 0 < pk <= MAX_ID]) if named else {}
+    found = _sessions_named(reports)
     flagged: dict[int, list[dict]] = {}
     for report in reports:
         try:
@@ -639,10 +687,8 @@ def meter_values_record_many(
             outcomes.append(rejected)
             continue
         readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
-        session = found.get(report.transaction_id)
-        if session is not None and session.station_id != report.station.pk:
-            session = None
-        if report.transaction_id is not None and session is None:
+        session = found.get((report.station.pk, report.transaction_id))
+        if report.transaction_id is not None and (session is None or session.status == Transaction.Status.UNMATCHED):
             session = _unknown_transaction(report, readings, received_at=received_at)
         if anomalies and session is not None:
             flagged.setdefault(session.pk, []).extend(anomalies)
