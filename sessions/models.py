@@ -135,3 +135,38 @@ class MeterSample(models.Model):
     def __str__(self):
         value = "signed" if self.value is None else f"{self.value:g}"
         return f"{self.measurand} {value} {self.unit} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class TransactionEvent(models.Model):
+    """One TransactionEvent a station sent (OCPP 2.0.1), stored once: the unique ``(transaction, seq_no)`` makes
+    a replay find the first row. A session's state is folded from its events in seqNo order
+    (``sessions.services.session_event_record``), so an offline queue delivered out of order ends the same."""
+
+    class Type(models.TextChoices):
+        STARTED = "Started"
+        UPDATED = "Updated"
+        ENDED = "Ended"
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    seq_no = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=8, choices=Type.choices)
+    timestamp = models.DateTimeField(help_text="The station's")
+    trigger_reason = models.CharField(max_length=32)
+    offline = models.BooleanField(default=False, help_text="Sent from the station's offline queue.")
+    stopped_reason = models.CharField(max_length=32, blank=True)
+    charging_state = models.CharField(max_length=16, blank=True)
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    id_token = models.CharField(max_length=36, blank=True)
+    id_token_type = models.CharField(max_length=20, blank=True)
+    # The event's own energy register reading (Wh), if it carried one: the session's start and stop meter.
+    energy_register_wh = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["transaction", "seq_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["transaction", "seq_no"], name="unique_transaction_event_seq_no")
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.seq_no} of {self.transaction_id}"

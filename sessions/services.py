@@ -59,7 +59,7 @@ from sessions.metering import (
     last_register,
     live_values,
 )
-from sessions.models import MeterSample, Transaction
+from sessions.models import MeterSample, Transaction, TransactionEvent
 from sessions.signals import session_stopped
 from stations.live_outbox import live_event_on_commit
 from stations.models import ConnectorStatusEvent, Station
@@ -710,3 +710,168 @@ def meter_values_record_many(
         for session_pk, anomalies in flagged.items():
             anomalies_record(transaction_id=session_pk, entries=anomalies)
     return outcomes
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """One event of a session the station numbers itself (OCPP 2.0.1 TransactionEvent): Started, Updated or
+    Ended, its seqNo, why it was sent (triggerReason) and, for Ended, why the session stopped."""
+
+    transaction_id: str
+    event_type: str  # "Started", "Updated" or "Ended"
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    offline: bool = False
+    stopped_reason: str = ""
+    charging_state: str = ""
+    evse_id: int | None = None
+    id_token: PresentedIdToken | None = None
+    readings: Sequence[Reading] = ()
+    reservation_id: int | None = None
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionEventOutcome:
+    transaction: Transaction
+    # The answer for the event's id token (None without one): the first answer again for a replay.
+    authorization: Authorization | None
+    replayed: bool
+
+
+def session_event_record(
+    *, station: Station, event: SessionEvent, received_at: datetime | None = None
+) -> SessionEventOutcome:
+    """A session event: stored once, and the session folded again from all of its events in seqNo order.
+
+    Whatever arrives first (an offline queue may deliver Ended before the Updated ones) creates the session
+    under the station's transaction id; a replayed seqNo changes nothing and is answered as the first time.
+    The first id token a session gets (with Started or later) is authorized once; a refused one makes the
+    session ``refused`` (never priced). The first Ended stored announces the stop. Raises ValueRejected for
+    a transaction id no station may use, a seqNo below 0 or an EVSE the station does not have.
+    """
+    _transaction_id_check(event.transaction_id)
+    if event.seq_no < 0:
+        raise ValueRejected("/seqNo", f"{event.seq_no} is not a sequence number.")
+    if event.evse_id is not None:
+        connector_id_check(event.evse_id, limit=connector_limits(stations=[station])[station.pk], allow_station=False)
+    received_at = received_at or timezone.now()
+    readings, time_anomalies = _readings_in_time(event.readings, received_at=received_at)
+    with transaction.atomic():
+        session = _session_of_event(station, event, received_at)
+        stored = TransactionEvent.objects.filter(transaction=session, seq_no=event.seq_no).first()
+        if stored is not None:
+            logger.info("replayed transaction event", extra={"station_id": station.ocpp_id, "seq_no": event.seq_no,
+                                                             "transaction_id": session.pk})
+            return SessionEventOutcome(session, _authorization_of(session) if event.id_token else None, True)
+        was_ended = session.events.filter(event_type=TransactionEvent.Type.ENDED).exists()
+        registers = [reading.value for reading in readings if _is_energy_register(reading)]
+        TransactionEvent.objects.create(
+            transaction=session, seq_no=event.seq_no, event_type=event.event_type, timestamp=event.timestamp,
+            trigger_reason=event.trigger_reason[:32], offline=event.offline, stopped_reason=event.stopped_reason[:32],
+            charging_state=event.charging_state[:16], evse_id=event.evse_id,
+            id_token=event.id_token.value if event.id_token else "",
+            id_token_type=event.id_token.type if event.id_token else "",
+            energy_register_wh=registers[-1] if registers else None,
+        )
+        if session.connector_id == UNKNOWN_CONNECTOR and event.evse_id is not None:
+            connector_ensure(station=station, connector_id=event.evse_id)
+            # Readings of events that arrived before the one naming the EVSE move to it.
+            MeterSample.objects.filter(transaction=session, connector_id=UNKNOWN_CONNECTOR).update(
+                connector_id=event.evse_id
+            )
+        _store_readings(station, event.evse_id or session.connector_id, session, readings)
+        authorization = _event_authorization(session, event)
+        if time_anomalies:
+            session.anomalies = [*session.anomalies, *time_anomalies]
+        _session_fold(session)
+        if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
+            if session.status != Transaction.Status.REFUSED:
+                _announce_stop(session)
+        if (live := live_values(_live_now(event.readings, received_at=received_at))) is not None:
+            connector_measurements_update(
+                station=station, connector_id=session.connector_id, measured_at=live.measured_at,
+                power_w=live.power_w, soc_percent=live.soc_percent, energy_register_wh=live.energy_register_wh,
+            )
+    return SessionEventOutcome(session, authorization, False)
+
+
+def _is_energy_register(reading: Reading) -> bool:
+    return reading.measurand == "Energy.Active.Import.Register" and not reading.phase and reading.value is not None
+
+
+def _session_of_event(station: Station, event: SessionEvent, received_at: datetime) -> Transaction:
+    """The session the event names, locked; created by the first event to arrive, whichever it is."""
+    session = (
+        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
+        .filter(station=station, ocpp_transaction_id=event.transaction_id).first()
+    )
+    if session is not None:
+        return session
+    try:
+        with transaction.atomic():
+            Transaction.objects.create(
+                station=station, ocpp_transaction_id=event.transaction_id, connector_id=UNKNOWN_CONNECTOR,
+                started_at=min(event.timestamp, received_at), reservation_id=event.reservation_id,
+                remote_start_id=event.remote_start_id,
+            )
+    except IntegrityError:
+        pass  # created meanwhile by the same event arriving on another connection
+    return (
+        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
+        .get(station=station, ocpp_transaction_id=event.transaction_id)
+    )
+
+
+def _event_authorization(session: Transaction, event: SessionEvent) -> Authorization | None:
+    """The answer for the event's id token. The session's first token is authorized once, as a start (another
+    token later, e.g. the one that stops the session, is only checked)."""
+    if event.id_token is None:
+        return None
+    if session.id_tag == event.id_token.value and session.authorization_status:
+        return _authorization_of(session)
+    if session.authorization_status:
+        return id_token_authorize(token=event.id_token.value, station=session.station)
+    authorization = id_token_authorize(
+        token=event.id_token.value, station=session.station, for_start=True,
+        connector_id=event.evse_id or session.connector_id or None,
+    )
+    session.id_token = authorization.id_token
+    session.user_id = authorization.id_token.owner_id if authorization.id_token else None
+    session.authorization_status = authorization.status
+    return authorization
+
+
+def _session_fold(session: Transaction) -> None:
+    """The session's fields from all of its events in seqNo order (and its readings): the same whatever
+    order they arrived in. The caller holds the session's row lock."""
+    events = list(session.events.order_by("seq_no"))
+    started = next((event for event in events if event.event_type == TransactionEvent.Type.STARTED), events[0])
+    ended = next((event for event in events if event.event_type == TransactionEvent.Type.ENDED), None)
+    with_token = next((event for event in events if event.id_token), None)
+    session.connector_id = next((event.evse_id for event in events if event.evse_id is not None), UNKNOWN_CONNECTOR)
+    session.started_at = started.timestamp
+    if with_token is not None:
+        session.id_tag, session.id_token_type = with_token.id_token, with_token.id_token_type
+    metered = [event.energy_register_wh for event in events if event.energy_register_wh is not None]
+    registers = _register_readings(session)
+    session.meter_start = round(metered[0]) if metered else None
+    accepted = not session.authorization_status or session.authorization_status == "Accepted"
+    if ended is None:
+        session.status = Transaction.Status.ACTIVE if accepted else Transaction.Status.REFUSED
+        session.stopped_at = None if accepted else session.started_at
+    else:
+        last = last_register(registers)
+        stop_meter = ended.energy_register_wh if ended.energy_register_wh is not None else last
+        session.meter_stop = round(stop_meter) if stop_meter is not None else session.meter_start
+        session.stopped_at = max(ended.timestamp, session.started_at)
+        session.stop_reason = ended.stopped_reason or "Local"
+        session.stop_id_tag = ended.id_token
+        check = energy_cross_check(
+            meter_start=session.meter_start, meter_stop=session.meter_stop or 0, registers=energy_registers(registers)
+        ) if session.meter_stop is not None else None
+        session.energy_wh = check.energy_wh if check else None
+        session.meter_mismatch = check.mismatch if check else False
+        session.status = Transaction.Status.COMPLETED if accepted else Transaction.Status.REFUSED
+    session.save()
