@@ -1,6 +1,13 @@
-"""Business rules of charging sessions: start, stop, the meter values measured during them, and sessions
-a station left open. Version-neutral: the OCPP 1.6 (and 2.0.1) adapters only translate to these calls,
-and answer ``ValueRejected`` with their PropertyConstraintViolation.
+"""Business rules of charging sessions: start, update, stop, the meter values measured during them, and
+sessions a station left open. Version-neutral: the OCPP 1.6 and 2.0.1 adapters only translate to these
+calls, and answer ``ValueRejected`` with their PropertyConstraintViolation.
+
+A session is known by the transaction id its station uses (``Transaction.ocpp_transaction_id``, a string): a
+2.0.1 station chooses it; a 1.6 station is handed our own key (``session_start``). An id token comes with its
+type (``PresentedIdToken``). The CSMS numbers the session: ``session_start`` / ``session_update`` /
+``session_stop``; the station numbers it (2.0.1): ``session_event_record``, each event stored once per seqNo
+and the session folded from all of them in seqNo order. A stopped session is announced through
+``sessions.signals.session_stopped`` (billing prices it); nothing here imports the apps that follow sessions.
 
 Stations replay what they could not deliver while offline, sometimes more than once; every service
 here is idempotent for such a replay. Timestamps are the station's, meter values Wh. What a rule
@@ -37,6 +44,14 @@ reading timestamp before 2015 or in the future         reading dropped [reading_
                                                        live values take it as measured at receipt
 MeterValues for a transaction this station never had   readings kept on an ``unmatched`` session of that id
                                                        [unknown_transaction], completed by its StopTransaction
+TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of its transactionId if none yet
+  first
+... a seqNo the session already has                    a replay: nothing stored, the first answer again
+... delivered out of seqNo order (offline queue)       the session is the same as in order (folded by seqNo)
+... an idToken after Started                           authorized once, as the start's; a refused one: ``refused``
+... Ended                                              completed (meter: its register reading, else the last
+                                                       one); the first Ended stored announces the stop
+... evse over the station's connectors, seqNo < 0      refused: ValueRejected
 =====================================================  ==========================================================
 """
 
@@ -110,7 +125,7 @@ class SessionStart:
 @dataclass(frozen=True)
 class SessionStop:
     transaction: Transaction
-    # The stop's idTag checked again, for the station's authorization cache (None without an idTag).
+    # The stop's id token checked again, for the station's authorization cache (None without one).
     authorization: Authorization | None
     outcome: str  # "stopped", "replayed", "unmatched", "reconciled" (a late stop) or "refused"
 
