@@ -193,3 +193,11 @@ def test_any_delivery_order_and_duplication_of_the_same_events_gives_the_same_se
     Transaction.objects.all().delete()
     session = record(station, delivered)[0].transaction
     assert summary(session) == expected
+
+
+def test_the_admin_shows_the_events_a_session_was_folded_from(station, client, operator_admin):
+    session = record(station, charging())[0].transaction
+    client.force_login(operator_admin)
+    page = client.get(f"/admin/charging_sessions/transaction/{session.pk}/change/")
+    assert page.status_code == 200
+    assert b"StopAuthorized" in page.content and b"CablePluggedIn" in page.content
