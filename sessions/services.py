@@ -800,7 +800,15 @@ def session_event_record(
         authorization = _event_authorization(session, event)
         if time_anomalies:
             session.anomalies = [*session.anomalies, *time_anomalies]
-        _session_fold(session)
+        codes = anomaly_codes(session)
+        closed_by_csms = any(code in codes for code in ESTIMATED_STOP_CODES)
+        if closed_by_csms and event.event_type == TransactionEvent.Type.ENDED and LATE_STOP_CODE not in codes:
+            session.anomalies = [*session.anomalies, anomaly(
+                LATE_STOP_CODE,
+                f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
+                f"({session.energy_wh} Wh); the station's Ended replaces that",
+            )]
+        _session_fold(session, closed_by_csms=closed_by_csms)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
             if session.status != Transaction.Status.REFUSED:
                 _announce_stop(session)
@@ -858,9 +866,10 @@ def _event_authorization(session: Transaction, event: SessionEvent) -> Authoriza
     return authorization
 
 
-def _session_fold(session: Transaction) -> None:
+def _session_fold(session: Transaction, *, closed_by_csms: bool = False) -> None:
     """The session's fields from all of its events in seqNo order (and its readings): the same whatever
-    order they arrived in. The caller holds the session's row lock."""
+    order they arrived in. A session the CSMS closed (``_close_left_open``) stays closed until its Ended
+    arrives. The caller holds the session's row lock."""
     events = list(session.events.order_by("seq_no"))
     started = next((event for event in events if event.event_type == TransactionEvent.Type.STARTED), events[0])
     ended = next((event for event in events if event.event_type == TransactionEvent.Type.ENDED), None)
@@ -873,10 +882,10 @@ def _session_fold(session: Transaction) -> None:
     registers = _register_readings(session)
     session.meter_start = round(metered[0]) if metered else None
     accepted = not session.authorization_status or session.authorization_status == "Accepted"
-    if ended is None:
+    if ended is None and not closed_by_csms:
         session.status = Transaction.Status.ACTIVE if accepted else Transaction.Status.REFUSED
         session.stopped_at = None if accepted else session.started_at
-    else:
+    elif ended is not None:
         last = last_register(registers)
         stop_meter = ended.energy_register_wh if ended.energy_register_wh is not None else last
         session.meter_stop = round(stop_meter) if stop_meter is not None else session.meter_start

@@ -201,3 +201,34 @@ def test_the_admin_shows_the_events_a_session_was_folded_from(station, client, o
     page = client.get(f"/admin/charging_sessions/transaction/{session.pk}/change/")
     assert page.status_code == 200
     assert b"StopAuthorized" in page.content and b"CablePluggedIn" in page.content
+
+
+def test_a_session_the_csms_closed_stays_closed_until_its_ended_replaces_the_estimate(station, announced):
+    from sessions.anomalies import anomaly_codes
+    from sessions.services import connector_statuses_record
+
+    started, authorized, metered, ended = charging()
+    session = record(station, [started, authorized])[0].transaction
+    connector_statuses_record(
+        reports=[
+            {
+                "station": station,
+                "connector_id": 1,
+                "status": "Available",
+                "error_code": "NoError",
+                "timestamp": START + timedelta(minutes=40),
+            }
+        ]
+    )
+    record(station, [metered])  # from the station's queue, after the close
+    session.refresh_from_db()
+    assert (session.status, session.stopped_at) == (Transaction.Status.COMPLETED, START + timedelta(minutes=40))
+    record(station, [ended])
+    session.refresh_from_db()
+    assert (session.status, session.stopped_at, session.energy_wh) == (
+        Transaction.Status.COMPLETED,
+        START + timedelta(minutes=60),
+        3000,
+    )
+    assert anomaly_codes(session) == ["closed_by_status", "late_stop"]
+    assert announced == [(session.pk, True), (session.pk, False)]
