@@ -50,13 +50,6 @@ def tariff_choices() -> list[tuple[int, str]]:
     return [(t.pk, str(t)) for t in tariff.objects.order_by("name", "-valid_from")]
 
 
-def tariff_join(alias: str, params: dict) -> str:
-    """A join keeping only sessions priced with the chosen tariff (nothing when no tariff is chosen)."""
-    if not params.get("tariff_id"):
-        return ""
-    return f"JOIN {table('charge')} tf_sc ON tf_sc.transaction_id = {alias}.id AND tf_sc.tariff_id = %(tariff_id)s"
-
-
 def usage_totals_by_tariff_sql(grain: str, params: dict) -> str:
     """The usage totals of one tariff's priced sessions, from the revenue rollup; energy counts on the start day."""
     scope = "" if params["station_ids"] is None else " AND r.station_id = ANY(%(station_ids)s)"

@@ -2,7 +2,22 @@
 
 from django.contrib import admin
 
-from sessions.models import MeterSample, Transaction
+from sessions.models import MeterSample, Transaction, TransactionEvent
+
+
+class TransactionEventInline(admin.TabularInline):
+    """The OCPP 2.0.1 events the session was folded from, as the station sent them."""
+
+    model = TransactionEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "seq_no", "event_type", "timestamp", "trigger_reason", "offline", "stopped_reason", "charging_state",
+        "evse_id", "id_token", "energy_register_wh", "received_at",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Transaction)
@@ -16,6 +31,7 @@ class TransactionAdmin(admin.ModelAdmin):
     raw_id_fields = ["station", "id_token", "user"]
     readonly_fields = ["created_at", "updated_at"]
     date_hierarchy = "started_at"
+    inlines = [TransactionEventInline]
 
 
 @admin.register(MeterSample)

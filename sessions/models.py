@@ -1,11 +1,14 @@
 """Charging transactions and the meter samples measured during them."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 
 class Transaction(models.Model):
-    """One charging session. ``id`` is the transactionId the CSMS hands to a 1.6 station.
+    """One charging session: ``id`` is our own key, ``ocpp_transaction_id`` the station's.
+
+    A 2.0.1 station chooses its transactionId (a string); a 1.6 station is handed one by the CSMS, which
+    gives it our own key: a session saved without a station-side id gets ``str(id)`` (see ``save``).
 
     A station replaying its offline queue sends the same StartTransaction again; the unique
     ``(station, start_key)`` (everything the station sent in it) makes the replay find the first row.
@@ -30,8 +33,11 @@ class Transaction(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
     )
-    # The station's own transaction id: chosen by 2.0.1 stations; for 1.6, only on an unmatched stop.
+    # The transaction id the station uses: chosen by a 2.0.1 station; str(id) for a session the CSMS numbered
+    # (OCPP 1.6); for an unmatched stop, what the station sent. Unique per station.
     ocpp_transaction_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001 - NULL stays unique
+    # The idToken's type (OCPP 2.0.1 IdTokenEnumType); see sessions.services.PresentedIdToken for 1.6 idTags.
+    id_token_type = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     authorization_status = models.CharField(max_length=16, blank=True)
     meter_start = models.BigIntegerField(null=True, blank=True, help_text="Wh; unknown for an unmatched stop")
@@ -75,6 +81,20 @@ class Transaction(models.Model):
     def __str__(self):
         return f"Transaction {self.pk} on {self.station_id}/{self.connector_id}"
 
+    def save(self, *args, **kwargs):
+        if self._state.adding and self.pk is None and self.ocpp_transaction_id is None:
+            # Numbered by the CSMS: the station is handed our own key, taken before the INSERT so that one
+            # statement stores both.
+            self.pk = _next_id()
+            self.ocpp_transaction_id = str(self.pk)
+        super().save(*args, **kwargs)
+
+
+def _next_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Transaction._meta.db_table])
+        return cursor.fetchone()[0]
+
 
 class MeterSample(models.Model):
     """One sampled value, normalised (see ``sessions.metering``): energy Wh, power W, current A, voltage V.
@@ -115,3 +135,38 @@ class MeterSample(models.Model):
     def __str__(self):
         value = "signed" if self.value is None else f"{self.value:g}"
         return f"{self.measurand} {value} {self.unit} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class TransactionEvent(models.Model):
+    """One TransactionEvent a station sent (OCPP 2.0.1), stored once: the unique ``(transaction, seq_no)`` makes
+    a replay find the first row. A session's state is folded from its events in seqNo order
+    (``sessions.services.session_event_record``), so an offline queue delivered out of order ends the same."""
+
+    class Type(models.TextChoices):
+        STARTED = "Started"
+        UPDATED = "Updated"
+        ENDED = "Ended"
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    seq_no = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=8, choices=Type.choices)
+    timestamp = models.DateTimeField(help_text="The station's")
+    trigger_reason = models.CharField(max_length=32)
+    offline = models.BooleanField(default=False, help_text="Sent from the station's offline queue.")
+    stopped_reason = models.CharField(max_length=32, blank=True)
+    charging_state = models.CharField(max_length=16, blank=True)
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    id_token = models.CharField(max_length=36, blank=True)
+    id_token_type = models.CharField(max_length=20, blank=True)
+    # The event's own energy register reading (Wh), if it carried one: the session's start and stop meter.
+    energy_register_wh = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["transaction", "seq_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["transaction", "seq_no"], name="unique_transaction_event_seq_no")
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.seq_no} of {self.transaction_id}"

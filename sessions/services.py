@@ -1,6 +1,13 @@
-"""Business rules of charging sessions: start, stop, the meter values measured during them, and sessions
-a station left open. Version-neutral: the OCPP 1.6 (and 2.0.1) adapters only translate to these calls,
-and answer ``ValueRejected`` with their PropertyConstraintViolation.
+"""Business rules of charging sessions: start, update, stop, the meter values measured during them, and
+sessions a station left open. Version-neutral: the OCPP 1.6 and 2.0.1 adapters only translate to these
+calls, and answer ``ValueRejected`` with their PropertyConstraintViolation.
+
+A session is known by the transaction id its station uses (``Transaction.ocpp_transaction_id``, a string): a
+2.0.1 station chooses it; a 1.6 station is handed our own key (``session_start``). An id token comes with its
+type (``PresentedIdToken``). The CSMS numbers the session: ``session_start`` / ``session_update`` /
+``session_stop``; the station numbers it (2.0.1): ``session_event_record``, each event stored once per seqNo
+and the session folded from all of them in seqNo order. A stopped session is announced through
+``sessions.signals.session_stopped`` (billing prices it); nothing here imports the apps that follow sessions.
 
 Stations replay what they could not deliver while offline, sometimes more than once; every service
 here is idempotent for such a replay. Timestamps are the station's, meter values Wh. What a rule
@@ -37,6 +44,14 @@ reading timestamp before 2015 or in the future         reading dropped [reading_
                                                        live values take it as measured at receipt
 MeterValues for a transaction this station never had   readings kept on an ``unmatched`` session of that id
                                                        [unknown_transaction], completed by its StopTransaction
+TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of its transactionId if none yet
+  first
+... a seqNo the session already has                    a replay: nothing stored, the first answer again
+... delivered out of seqNo order (offline queue)       the session is the same as in order (folded by seqNo)
+... an idToken after Started                           authorized once, as the start's; a refused one: ``refused``
+... Ended                                              completed (meter: its register reading, else the last
+                                                       one); the first Ended stored announces the stop
+... evse over the station's connectors, seqNo < 0      refused: ValueRejected
 =====================================================  ==========================================================
 """
 
@@ -59,7 +74,8 @@ from sessions.metering import (
     last_register,
     live_values,
 )
-from sessions.models import MeterSample, Transaction
+from sessions.models import MeterSample, Transaction, TransactionEvent
+from sessions.signals import session_stopped
 from stations.live_outbox import live_event_on_commit
 from stations.models import ConnectorStatusEvent, Station
 from stations.plausibility import (
@@ -81,10 +97,22 @@ logger = logging.getLogger(__name__)
 # A StopTransaction carries no connectorId: an unmatched stop and its readings are kept on connector 0.
 UNKNOWN_CONNECTOR = 0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The largest transaction id (a bigint primary key); a larger one names no session.
-MAX_ID = 2**63 - 1
+# The longest transaction id a station may use (OCPP 2.0.1 identifierString[36]; a 1.6 integer is shorter).
+MAX_TRANSACTION_ID_LENGTH = 36
 # The stop reason of a session the CSMS completed (OCPP 1.6 Reason "Other").
 CLOSED_BY_CSMS_REASON = "Other"
+
+
+@dataclass(frozen=True)
+class PresentedIdToken:
+    """The id token a driver or the CSMS presented for a session: its value and its type.
+
+    OCPP 2.0.1 sends the type (IdTokenEnumType); a 1.6 idTag has none, and is most often an RFID card's UID,
+    so it is taken as "ISO14443", the type OCPP 2.0.1 gives such cards.
+    """
+
+    value: str
+    type: str = "ISO14443"
 
 
 @dataclass(frozen=True)
@@ -97,7 +125,7 @@ class SessionStart:
 @dataclass(frozen=True)
 class SessionStop:
     transaction: Transaction
-    # The stop's idTag checked again, for the station's authorization cache (None without an idTag).
+    # The stop's id token checked again, for the station's authorization cache (None without one).
     authorization: Authorization | None
     outcome: str  # "stopped", "replayed", "unmatched", "reconciled" (a late stop) or "refused"
 
@@ -109,9 +137,11 @@ def start_key(*, connector_id: int, id_tag: str, meter_start: int, started_at: d
     return f"{connector_id}|{sent_at}|{meter_start}|{reservation}|{id_tag}"
 
 
-def _transaction_id_check(transaction_id: int) -> None:
-    if not -MAX_ID <= transaction_id <= MAX_ID:
-        raise ValueRejected("/transactionId", f"{transaction_id} is not a transaction id.")
+def _transaction_id_check(transaction_id: str) -> None:
+    if not 0 < len(transaction_id) <= MAX_TRANSACTION_ID_LENGTH:
+        raise ValueRejected(
+            "/transactionId", f"{transaction_id!r} is not a transaction id (1..{MAX_TRANSACTION_ID_LENGTH} characters)."
+        )
 
 
 def _meter_register_check(value: int, path: str) -> None:
@@ -123,21 +153,23 @@ def session_start(
     *,
     station: Station,
     connector_id: int,
-    id_tag: str,
+    id_token: PresentedIdToken,
     meter_start: int,
     started_at: datetime,
     reservation_id: int | None = None,
     received_at: datetime | None = None,
 ) -> SessionStart:
-    """StartTransaction: a new session with a CSMS-assigned id (its pk), or the same one for a replay.
+    """A session starts: a new one, known to the station by the transaction id the CSMS hands it (our own
+    key, ``Transaction.ocpp_transaction_id``), or the same one for a replay.
 
-    A start the idTag rules refuse is recorded as ``refused`` (the station may have begun, and will
+    A start the id token rules refuse is recorded as ``refused`` (the station may have begun, and will
     stop when it reads the refusal) and answered with that refusal. Raises ValueRejected for a
     connector the station does not have or a meter start no meter shows.
     """
     limit = connector_limits(stations=[station])[station.pk]
     connector_id_check(connector_id, limit=limit, allow_station=False)
     _meter_register_check(meter_start, "/meterStart")
+    id_tag = id_token.value
     key = start_key(
         connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, started_at=started_at,
         reservation_id=reservation_id,
@@ -153,14 +185,15 @@ def session_start(
         anomalies.append(anomaly("start_clamped", f"timestamp {_sent(started_at)} replaced by the receipt time."))
         started_at = received_at
     authorization = id_token_authorize(token=id_tag, station=station, for_start=True, connector_id=connector_id)
-    id_token = authorization.id_token
+    known_token = authorization.id_token
     connector_ensure(station=station, connector_id=connector_id)
     session = Transaction(
         station=station,
         connector_id=connector_id,
         id_tag=id_tag,
-        id_token=id_token,
-        user_id=id_token.owner_id if id_token else None,
+        id_token_type=id_token.type,
+        id_token=known_token,
+        user_id=known_token.owner_id if known_token else None,
         authorization_status=authorization.status,
         status=Transaction.Status.ACTIVE if authorization.accepted else Transaction.Status.REFUSED,
         meter_start=meter_start,
@@ -171,17 +204,23 @@ def session_start(
         start_key=key,
         anomalies=anomalies,
     )
-    try:
-        with transaction.atomic():
-            session.save(force_insert=True)
-            if authorization.accepted:
-                _supersede_open_sessions(session)
-    except IntegrityError:
-        # The same start arrived twice at once (two connections, or a retry racing the first): one wins.
-        existing = _started(station, key)
-        if existing is None:
-            raise
-        return SessionStart(existing, _authorization_of(existing), replayed=True)
+    while True:
+        try:
+            with transaction.atomic():
+                session.save(force_insert=True)
+                if authorization.accepted:
+                    _supersede_open_sessions(session)
+            break
+        except IntegrityError as error:
+            if _violated(error) == "unique_station_transaction_id":
+                # An unmatched stop already holds the id on this station: the session takes the next one.
+                session.pk = session.ocpp_transaction_id = None
+                continue
+            # The same start arrived twice at once (two connections, or a retry racing the first): one wins.
+            existing = _started(station, key)
+            if existing is None:
+                raise
+            return SessionStart(existing, _authorization_of(existing), replayed=True)
     if authorization.accepted:
         live_event_on_commit(
             {"kind": "transaction", "station": station.ocpp_id, "connector_id": connector_id,
@@ -199,6 +238,12 @@ def session_start(
 
 def _sent(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def _violated(error: IntegrityError) -> str | None:
+    """The name of the constraint an INSERT or UPDATE violated (psycopg's diagnostics)."""
+    diagnostics = getattr(error.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", None)
 
 
 def _started(station, key: str) -> Transaction | None:
@@ -254,7 +299,7 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
         update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
                        "anomalies", "updated_at"]
     )
-    _announce_stop(session, price=False)
+    _announce_stop(session, estimated=True)
     logger.warning(
         "session left open closed", extra={"station_id": session.station_id, "transaction_id": session.pk, "code": code}
     )
@@ -268,11 +313,10 @@ def _adopt_readings(session: Transaction, *, until: datetime) -> None:
     ).update(transaction=session)
 
 
-def _announce_stop(session: Transaction, *, price: bool = True) -> None:
-    """A session has stopped: billing prices it once committed (pricing is idempotent, and billing's sweep
-    prices what it missed, e.g. a broker down at this moment); the live board shows it."""
-    if price:
-        transaction.on_commit(lambda: _price(session.pk), robust=True)
+def _announce_stop(session: Transaction, *, estimated: bool = False) -> None:
+    """A session has stopped: ``session_stopped`` tells the apps that follow sessions (billing prices it);
+    the live board shows it. ``estimated``: closed by the CSMS, not by the station's stop."""
+    session_stopped.send(sender=Transaction, transaction=session, estimated=estimated)
     live_event_on_commit(
         {"kind": "transaction", "station": session.station.ocpp_id, "connector_id": session.connector_id,
          "transaction_id": session.pk, "state": "stopped", "energy_wh": session.energy_wh}
@@ -315,32 +359,37 @@ def _close_on_available(event: ConnectorStatusEvent) -> None:
 def session_stop(
     *,
     station: Station,
-    transaction_id: int,
+    transaction_id: str,
     meter_stop: int,
     stopped_at: datetime,
     reason: str = "",
-    id_tag: str = "",
+    id_token: PresentedIdToken | None = None,
     readings: Sequence[Reading] = (),
     rejected_readings: Sequence[ValueRejected] = (),
     received_at: datetime | None = None,
 ) -> SessionStop:
-    """StopTransaction: close the session, store its transactionData, compute and cross-check its energy.
+    """A session stops (the station's transaction id): close it, store the readings sent with the stop, compute
+    and cross-check its energy.
 
-    Always accepted, so that no stop is lost: a stop for a transaction id this station was never given
+    Always accepted, so that no stop is lost: a stop for a transaction id this station never used
     is kept as an ``unmatched`` session, a replayed stop changes nothing, implausible values are
-    replaced and flagged (``rejected_readings``: transactionData values the adapter could not take).
+    replaced and flagged (``rejected_readings``: readings the adapter could not take). Raises ValueRejected
+    only for a transaction id no station may use.
     """
     _transaction_id_check(transaction_id)
+    id_tag = id_token.value if id_token else ""
     authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
     reason = reason or "Local"  # the 1.6 default when the station gives none
     received_at = received_at or timezone.now()
     readings, anomalies = _readings_in_time(readings, received_at=received_at)
     anomalies += [anomaly("reading_discarded", str(problem)) for problem in rejected_readings]
     with transaction.atomic():
-        session = Transaction.objects.select_for_update().filter(station=station, pk=transaction_id).first()
-        if session is None:
+        session = (
+            Transaction.objects.select_for_update().filter(station=station, ocpp_transaction_id=transaction_id).first()
+        )
+        if session is None or session.status == Transaction.Status.UNMATCHED:
             return _unmatched_stop(
-                station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
+                station, session, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
                 anomalies, received_at,
             )
         codes = anomaly_codes(session)
@@ -406,12 +455,6 @@ def session_stop(
     return SessionStop(session, authorization, "refused" if refused else "reconciled" if late else "stopped")
 
 
-def _price(transaction_id: int) -> None:
-    from billing.tasks import price_session
-
-    price_session.delay(transaction_id)
-
-
 def _register_readings(session: Transaction) -> list[Reading]:
     rows = MeterSample.objects.filter(
         transaction=session, measurand="Energy.Active.Import.Register", value__isnull=False
@@ -423,12 +466,11 @@ def _register_readings(session: Transaction) -> list[Reading]:
 
 
 def _unmatched_stop(
-    station, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+    station, known, station_tx_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies,
+    received_at,
 ):
-    station_tx_id = str(transaction_id)
-    known = Transaction.objects.select_for_update().filter(
-        station=station, ocpp_transaction_id=station_tx_id, status=Transaction.Status.UNMATCHED
-    ).first()
+    """A stop for a transaction id the station never started a session with (``known``: the unmatched session
+    its MeterValues left, if any). The caller holds ``known``'s row lock."""
     if known is not None:
         if known.stop_reason:
             return SessionStop(known, authorization, "replayed")
@@ -463,7 +505,7 @@ def _unmatched_stop(
     _store_readings(station, UNKNOWN_CONNECTOR, session, readings)
     logger.warning(
         "stop for an unknown transaction recorded",
-        extra={"station_id": station.ocpp_id, "station_transaction_id": transaction_id, "session_id": session.pk},
+        extra={"station_id": station.ocpp_id, "station_transaction_id": station_tx_id, "session_id": session.pk},
     )
     return SessionStop(session, authorization, "unmatched")
 
@@ -477,7 +519,7 @@ def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading
     )
     times = [reading.timestamp for reading in readings] or [received_at]
     session, created = Transaction.objects.get_or_create(
-        station=report.station, ocpp_transaction_id=str(report.transaction_id),
+        station=report.station, ocpp_transaction_id=report.transaction_id,
         defaults={
             "status": Transaction.Status.UNMATCHED, "connector_id": report.connector_id,
             "started_at": min(times), "stopped_at": max(times),
@@ -490,6 +532,19 @@ def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading
     if not created and not session.stop_reason and max(times) > session.stopped_at:
         Transaction.objects.filter(pk=session.pk).update(stopped_at=max(times))
     return session
+
+
+def _sessions_named(reports: Sequence["MeterValuesReport"]) -> dict[tuple[int, str], Transaction]:
+    """The sessions the reports name, by (station, the station's transaction id)."""
+    named = {(report.station.pk, report.transaction_id) for report in reports if report.transaction_id is not None}
+    if not named:
+        return {}
+    candidates = Transaction.objects.filter(
+        station_id__in={station for station, _ in named}, ocpp_transaction_id__in={tx for _, tx in named}
+    )
+    return {
+        key: session for session in candidates if (key := (session.station_id, session.ocpp_transaction_id)) in named
+    }
 
 
 def _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at):
@@ -598,19 +653,28 @@ class MeterValuesReport:
     station: Station
     connector_id: int
     readings: Sequence[Reading]
-    transaction_id: int | None = None
+    # The station's transaction id, when it names the session the readings were measured in.
+    transaction_id: str | None = None
 
 
-def meter_values_record(
-    *, station: Station, connector_id: int, readings: Sequence[Reading], transaction_id: int | None = None
+def session_update(
+    *,
+    station: Station,
+    transaction_id: str,
+    connector_id: int,
+    readings: Sequence[Reading] = (),
+    received_at: datetime | None = None,
 ) -> Transaction | None:
-    """MeterValues: store the readings (on the session when the station names it) and update the
-    connector's live power, state of charge and energy register. Returns the session, if found.
+    """Something a station reports during a session (its transaction id): the readings measured, stored on
+    the session, and the connector's live power, state of charge and energy register updated. Returns the
+    session (None for one that is no longer unmatched, see ``_unknown_transaction``).
 
-    A transactionId this station was never given keeps the readings on a flagged ``unmatched`` session.
-    Raises ValueRejected for a connector the station does not have.
+    A transaction id this station never used keeps the readings on a flagged ``unmatched`` session, which
+    its stop completes. Raises ValueRejected for a connector the station does not have or a transaction id
+    no station may use. ``meter_values_record_many`` is the batched form the OCPP layer's group commit uses.
     """
-    outcome = meter_values_record_many(reports=[MeterValuesReport(station, connector_id, readings, transaction_id)])[0]
+    report = MeterValuesReport(station, connector_id, readings, transaction_id)
+    outcome = meter_values_record_many(reports=[report], received_at=received_at)[0]
     if isinstance(outcome, ValueRejected):
         raise outcome
     return outcome
@@ -619,16 +683,15 @@ def meter_values_record(
 def meter_values_record_many(
     *, reports: Sequence[MeterValuesReport], received_at: datetime | None = None
 ) -> list[Transaction | ValueRejected | None]:
-    """``meter_values_record`` for many messages at once (the OCPP layer batches them), in a few statements:
-    the sessions named, the readings, the connectors' live values. Returns each report's session, or
-    ValueRejected (not raised: the other reports are stored) for a connector the station does not have or
-    a transaction id beyond any."""
+    """Readings of many messages at once (the OCPP layer batches them), each during the session it names
+    (``session_update``) or of its connector alone, in a few statements: the sessions named, the readings,
+    the connectors' live values. Returns each report's session, or ValueRejected (not raised: the other
+    reports are stored) for a connector the station does not have or a transaction id no station may use."""
     received_at = received_at or timezone.now()
     limits = connector_limits(stations=list({report.station.pk: report.station for report in reports}.values()))
     outcomes: list[Transaction | ValueRejected | None] = []
     accepted: list[tuple[MeterValuesReport, Transaction | None, list[Reading]]] = []
-    named = {report.transaction_id for report in reports if report.transaction_id is not None}
-    found = Transaction.objects.in_bulk([pk for pk in named if 0 < pk <= MAX_ID]) if named else {}
+    found = _sessions_named(reports)
     flagged: dict[int, list[dict]] = {}
     for report in reports:
         try:
@@ -639,10 +702,8 @@ def meter_values_record_many(
             outcomes.append(rejected)
             continue
         readings, anomalies = _readings_in_time(report.readings, received_at=received_at)
-        session = found.get(report.transaction_id)
-        if session is not None and session.station_id != report.station.pk:
-            session = None
-        if report.transaction_id is not None and session is None:
+        session = found.get((report.station.pk, report.transaction_id))
+        if report.transaction_id is not None and (session is None or session.status == Transaction.Status.UNMATCHED):
             session = _unknown_transaction(report, readings, received_at=received_at)
         if anomalies and session is not None:
             flagged.setdefault(session.pk, []).extend(anomalies)
@@ -664,3 +725,177 @@ def meter_values_record_many(
         for session_pk, anomalies in flagged.items():
             anomalies_record(transaction_id=session_pk, entries=anomalies)
     return outcomes
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """One event of a session the station numbers itself (OCPP 2.0.1 TransactionEvent): Started, Updated or
+    Ended, its seqNo, why it was sent (triggerReason) and, for Ended, why the session stopped."""
+
+    transaction_id: str
+    event_type: str  # "Started", "Updated" or "Ended"
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    offline: bool = False
+    stopped_reason: str = ""
+    charging_state: str = ""
+    evse_id: int | None = None
+    id_token: PresentedIdToken | None = None
+    readings: Sequence[Reading] = ()
+    reservation_id: int | None = None
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionEventOutcome:
+    transaction: Transaction
+    # The answer for the event's id token (None without one): the first answer again for a replay.
+    authorization: Authorization | None
+    replayed: bool
+
+
+def session_event_record(
+    *, station: Station, event: SessionEvent, received_at: datetime | None = None
+) -> SessionEventOutcome:
+    """A session event: stored once, and the session folded again from all of its events in seqNo order.
+
+    Whatever arrives first (an offline queue may deliver Ended before the Updated ones) creates the session
+    under the station's transaction id; a replayed seqNo changes nothing and is answered as the first time.
+    The first id token a session gets (with Started or later) is authorized once; a refused one makes the
+    session ``refused`` (never priced). The first Ended stored announces the stop. Raises ValueRejected for
+    a transaction id no station may use, a seqNo below 0 or an EVSE the station does not have.
+    """
+    _transaction_id_check(event.transaction_id)
+    if event.seq_no < 0:
+        raise ValueRejected("/seqNo", f"{event.seq_no} is not a sequence number.")
+    if event.evse_id is not None:
+        connector_id_check(event.evse_id, limit=connector_limits(stations=[station])[station.pk], allow_station=False)
+    received_at = received_at or timezone.now()
+    readings, time_anomalies = _readings_in_time(event.readings, received_at=received_at)
+    with transaction.atomic():
+        session = _session_of_event(station, event, received_at)
+        stored = TransactionEvent.objects.filter(transaction=session, seq_no=event.seq_no).first()
+        if stored is not None:
+            logger.info("replayed transaction event", extra={"station_id": station.ocpp_id, "seq_no": event.seq_no,
+                                                             "transaction_id": session.pk})
+            return SessionEventOutcome(session, _authorization_of(session) if event.id_token else None, True)
+        was_ended = session.events.filter(event_type=TransactionEvent.Type.ENDED).exists()
+        registers = [reading.value for reading in readings if _is_energy_register(reading)]
+        TransactionEvent.objects.create(
+            transaction=session, seq_no=event.seq_no, event_type=event.event_type, timestamp=event.timestamp,
+            trigger_reason=event.trigger_reason[:32], offline=event.offline, stopped_reason=event.stopped_reason[:32],
+            charging_state=event.charging_state[:16], evse_id=event.evse_id,
+            id_token=event.id_token.value if event.id_token else "",
+            id_token_type=event.id_token.type if event.id_token else "",
+            energy_register_wh=registers[-1] if registers else None,
+        )
+        if session.connector_id == UNKNOWN_CONNECTOR and event.evse_id is not None:
+            connector_ensure(station=station, connector_id=event.evse_id)
+            # Readings of events that arrived before the one naming the EVSE move to it.
+            MeterSample.objects.filter(transaction=session, connector_id=UNKNOWN_CONNECTOR).update(
+                connector_id=event.evse_id
+            )
+        _store_readings(station, event.evse_id or session.connector_id, session, readings)
+        authorization = _event_authorization(session, event)
+        if time_anomalies:
+            session.anomalies = [*session.anomalies, *time_anomalies]
+        codes = anomaly_codes(session)
+        closed_by_csms = any(code in codes for code in ESTIMATED_STOP_CODES)
+        if closed_by_csms and event.event_type == TransactionEvent.Type.ENDED and LATE_STOP_CODE not in codes:
+            session.anomalies = [*session.anomalies, anomaly(
+                LATE_STOP_CODE,
+                f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
+                f"({session.energy_wh} Wh); the station's Ended replaces that",
+            )]
+        _session_fold(session, closed_by_csms=closed_by_csms)
+        if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
+            if session.status != Transaction.Status.REFUSED:
+                _announce_stop(session)
+        if (live := live_values(_live_now(event.readings, received_at=received_at))) is not None:
+            connector_measurements_update(
+                station=station, connector_id=session.connector_id, measured_at=live.measured_at,
+                power_w=live.power_w, soc_percent=live.soc_percent, energy_register_wh=live.energy_register_wh,
+            )
+    return SessionEventOutcome(session, authorization, False)
+
+
+def _is_energy_register(reading: Reading) -> bool:
+    return reading.measurand == "Energy.Active.Import.Register" and not reading.phase and reading.value is not None
+
+
+def _session_of_event(station: Station, event: SessionEvent, received_at: datetime) -> Transaction:
+    """The session the event names, locked; created by the first event to arrive, whichever it is."""
+    session = (
+        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
+        .filter(station=station, ocpp_transaction_id=event.transaction_id).first()
+    )
+    if session is not None:
+        return session
+    try:
+        with transaction.atomic():
+            Transaction.objects.create(
+                station=station, ocpp_transaction_id=event.transaction_id, connector_id=UNKNOWN_CONNECTOR,
+                started_at=min(event.timestamp, received_at), reservation_id=event.reservation_id,
+                remote_start_id=event.remote_start_id,
+            )
+    except IntegrityError:
+        pass  # created meanwhile by the same event arriving on another connection
+    return (
+        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
+        .get(station=station, ocpp_transaction_id=event.transaction_id)
+    )
+
+
+def _event_authorization(session: Transaction, event: SessionEvent) -> Authorization | None:
+    """The answer for the event's id token. The session's first token is authorized once, as a start (another
+    token later, e.g. the one that stops the session, is only checked)."""
+    if event.id_token is None:
+        return None
+    if session.id_tag == event.id_token.value and session.authorization_status:
+        return _authorization_of(session)
+    if session.authorization_status:
+        return id_token_authorize(token=event.id_token.value, station=session.station)
+    authorization = id_token_authorize(
+        token=event.id_token.value, station=session.station, for_start=True,
+        connector_id=event.evse_id or session.connector_id or None,
+    )
+    session.id_token = authorization.id_token
+    session.user_id = authorization.id_token.owner_id if authorization.id_token else None
+    session.authorization_status = authorization.status
+    return authorization
+
+
+def _session_fold(session: Transaction, *, closed_by_csms: bool = False) -> None:
+    """The session's fields from all of its events in seqNo order (and its readings): the same whatever
+    order they arrived in. A session the CSMS closed (``_close_left_open``) stays closed until its Ended
+    arrives. The caller holds the session's row lock."""
+    events = list(session.events.order_by("seq_no"))
+    started = next((event for event in events if event.event_type == TransactionEvent.Type.STARTED), events[0])
+    ended = next((event for event in events if event.event_type == TransactionEvent.Type.ENDED), None)
+    with_token = next((event for event in events if event.id_token), None)
+    session.connector_id = next((event.evse_id for event in events if event.evse_id is not None), UNKNOWN_CONNECTOR)
+    session.started_at = started.timestamp
+    if with_token is not None:
+        session.id_tag, session.id_token_type = with_token.id_token, with_token.id_token_type
+    metered = [event.energy_register_wh for event in events if event.energy_register_wh is not None]
+    registers = _register_readings(session)
+    session.meter_start = round(metered[0]) if metered else None
+    accepted = not session.authorization_status or session.authorization_status == "Accepted"
+    if ended is None and not closed_by_csms:
+        session.status = Transaction.Status.ACTIVE if accepted else Transaction.Status.REFUSED
+        session.stopped_at = None if accepted else session.started_at
+    elif ended is not None:
+        last = last_register(registers)
+        stop_meter = ended.energy_register_wh if ended.energy_register_wh is not None else last
+        session.meter_stop = round(stop_meter) if stop_meter is not None else session.meter_start
+        session.stopped_at = max(ended.timestamp, session.started_at)
+        session.stop_reason = ended.stopped_reason or "Local"
+        session.stop_id_tag = ended.id_token
+        check = energy_cross_check(
+            meter_start=session.meter_start, meter_stop=session.meter_stop or 0, registers=energy_registers(registers)
+        ) if session.meter_stop is not None else None
+        session.energy_wh = check.energy_wh if check else None
+        session.meter_mismatch = check.mismatch if check else False
+        session.status = Transaction.Status.COMPLETED if accepted else Transaction.Status.REFUSED
+    session.save()

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import DocumentSequence, Invoice, InvoiceLine, Operator, Payment, Refund, SessionCharge
@@ -238,11 +238,3 @@ def invoice_credit(*, invoice: Invoice, reason: str, line_ids: list[int] | None 
             original.save(update_fields=["status", "updated_at"])
     note.save(update_fields=["status", "paid_at", "updated_at"])
     return note
-
-
-def credited_total(invoice: Invoice) -> Decimal:
-    return -(
-        Invoice.objects.filter(Q(credited_invoice=invoice), ~Q(status=Invoice.Status.DRAFT))
-        .aggregate(total=Sum("gross_total"))["total"]
-        or ZERO
-    )

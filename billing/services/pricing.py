@@ -30,12 +30,18 @@ from sessions.anomalies import anomalies_record, anomaly
 logger = logging.getLogger(__name__)
 
 
-def session_ended(*, transaction) -> None:
-    """Called by the sessions app when a session stops: prices it in a Celery task after the commit."""
+def session_ended(*, transaction, estimated: bool = False, **_) -> None:
+    """Subscribed to ``sessions.signals.session_stopped``: prices the session in a Celery task after the commit.
+
+    Pricing is idempotent, and ``sessions_price_missing`` prices what this missed (a broker down at that
+    moment). An estimated stop waits for that sweep, after its grace: the station's own stop may replace it.
+    """
     from billing.tasks import price_session as price_session_task
 
+    if estimated:
+        return
     transaction_id = transaction.pk
-    db_transaction.on_commit(lambda: price_session_task.delay(transaction_id))
+    db_transaction.on_commit(lambda: price_session_task.delay(transaction_id), robust=True)
 
 
 def session_charge_create(*, transaction_id: int) -> SessionCharge | None:

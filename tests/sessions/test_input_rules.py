@@ -17,6 +17,7 @@ from sessions.metering import Reading, readings_parse
 from sessions.models import MeterSample, Transaction
 from sessions.services import (
     MeterValuesReport,
+    PresentedIdToken,
     connector_statuses_record,
     meter_values_record_many,
     session_start,
@@ -24,6 +25,7 @@ from sessions.services import (
 )
 from stations.models import ConfigurationKey, Connector
 from stations.plausibility import ValueRejected
+from stations.protocol.v16.metering import station_transaction_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +37,7 @@ def start(station, id_tag="TAG-1", connector_id=1, meter_start=1000, started_at=
     return session_start(
         station=station,
         connector_id=connector_id,
-        id_tag=id_tag,
+        id_token=PresentedIdToken(id_tag),
         meter_start=meter_start,
         started_at=started_at,
         **fields,
@@ -121,7 +123,9 @@ def test_concurrent_tx_counts_only_accepted_open_sessions(station, make_station)
     assert start(station, connector_id=1).authorization.status == "ConcurrentTx"
     assert start(station, connector_id=2).authorization.status == "ConcurrentTx"
     assert Transaction.objects.filter(status=Transaction.Status.REFUSED).count() == 2
-    session_stop(station=other, transaction_id=charging.transaction.pk, meter_stop=500, stopped_at=START)
+    session_stop(
+        station=other, transaction_id=charging.transaction.ocpp_transaction_id, meter_stop=500, stopped_at=START
+    )
     assert start(station, connector_id=1, meter_start=5).authorization.status == "Accepted"
 
 
@@ -129,7 +133,8 @@ def test_an_accepted_start_on_a_connector_closes_the_session_left_open_there(sta
     IdToken.objects.create(token="TAG-1")
     lost = start(station, meter_start=1000).transaction
     meter_values_record_many(
-        reports=[MeterValuesReport(station, 1, [register(START + timedelta(minutes=20), 3500)], transaction_id=lost.pk)]
+        reports=[MeterValuesReport(station, 1, [register(START + timedelta(minutes=20), 3500)],
+            transaction_id=lost.ocpp_transaction_id)]
     )
     # The station lost the transaction and starts again with the same tag: no ConcurrentTx on its own connector.
     again = start(station, meter_start=4000, started_at=START + timedelta(minutes=30))
@@ -172,7 +177,10 @@ def test_a_late_stop_whose_pricing_was_never_queued_is_priced_by_the_next_sweep(
     IdToken.objects.create(token="TAG-1")
     session = start(station, meter_start=1000).transaction
     status(station, at=START + timedelta(minutes=40))
-    session_stop(station=station, transaction_id=session.pk, meter_stop=2600, stopped_at=START + timedelta(minutes=35))
+    session_stop(
+        station=station, transaction_id=session.ocpp_transaction_id,
+        meter_stop=2600, stopped_at=START + timedelta(minutes=35)
+    )
     assert sessions_price_missing(settle_seconds=0) == 1  # the station's stop, not an estimate: no grace
     assert SessionCharge.objects.get(transaction=session).energy_wh == 1600
 
@@ -182,7 +190,8 @@ def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_pric
     session = start(station, meter_start=1000).transaction
     meter_values_record_many(
         reports=[
-            MeterValuesReport(station, 1, [register(START + timedelta(minutes=10), 2000)], transaction_id=session.pk)
+            MeterValuesReport(station, 1, [register(START + timedelta(minutes=10), 2000)],
+                transaction_id=session.ocpp_transaction_id)
         ]
     )
     status(station, at=START + timedelta(minutes=40))
@@ -197,7 +206,7 @@ def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_pric
 
     late = session_stop(
         station=station,
-        transaction_id=session.pk,
+        transaction_id=session.ocpp_transaction_id,
         meter_stop=2600,
         stopped_at=START + timedelta(minutes=35),
         received_at=RECEIVED + timedelta(hours=1),
@@ -207,7 +216,8 @@ def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_pric
     assert (session.meter_stop, session.energy_wh, session.stopped_at) == (2600, 1600, START + timedelta(minutes=35))
     assert anomaly_codes(session) == ["closed_by_status", "late_stop"]
     replay = session_stop(
-        station=station, transaction_id=session.pk, meter_stop=2600, stopped_at=START + timedelta(minutes=35)
+        station=station, transaction_id=session.ocpp_transaction_id,
+        meter_stop=2600, stopped_at=START + timedelta(minutes=35)
     )
     assert replay.outcome == "replayed"
     # Priced once, with the station's own figures; the sweep after the grace adds nothing.
@@ -229,7 +239,8 @@ def test_an_available_older_than_the_session_does_not_close_it(station):
 def test_a_stop_for_a_refused_start_is_recorded_and_it_stays_refused(station, celery_eager):
     refused = start(station, id_tag="NOBODY").transaction
     stop = session_stop(
-        station=station, transaction_id=refused.pk, meter_stop=1200, stopped_at=START + timedelta(minutes=2)
+        station=station, transaction_id=refused.ocpp_transaction_id,
+        meter_stop=1200, stopped_at=START + timedelta(minutes=2)
     )
     assert stop.outcome == "refused"
     refused.refresh_from_db()
@@ -242,7 +253,7 @@ def test_meter_values_for_an_unknown_transaction_are_kept_on_an_unmatched_sessio
     first = [register(START + timedelta(minutes=10), 1500)]
     second = [register(START + timedelta(minutes=20), 2500)]
     for readings in (first, second, second):  # the second one replayed
-        meter_values_record_many(reports=[MeterValuesReport(station, 2, readings, transaction_id=4711)])
+        meter_values_record_many(reports=[MeterValuesReport(station, 2, readings, transaction_id="4711")])
     unknown = Transaction.objects.get()
     assert (unknown.status, unknown.ocpp_transaction_id, unknown.connector_id, anomaly_codes(unknown)) == (
         Transaction.Status.UNMATCHED,
@@ -252,7 +263,8 @@ def test_meter_values_for_an_unknown_transaction_are_kept_on_an_unmatched_sessio
     )
     assert (unknown.started_at, unknown.stopped_at) == (START + timedelta(minutes=10), START + timedelta(minutes=20))
     stop = session_stop(
-        station=station, transaction_id=4711, meter_stop=3000, stopped_at=START + timedelta(hours=1), id_tag="TAG-1"
+        station=station, transaction_id="4711", meter_stop=3000, stopped_at=START + timedelta(hours=1),
+        id_token=PresentedIdToken("TAG-1"),
     )
     assert (stop.outcome, stop.transaction.pk) == ("unmatched", unknown.pk)
     unknown.refresh_from_db()
@@ -262,16 +274,24 @@ def test_meter_values_for_an_unknown_transaction_are_kept_on_an_unmatched_sessio
         START + timedelta(hours=1),
         "TAG-1",
     )
-    again = session_stop(station=station, transaction_id=4711, meter_stop=3000, stopped_at=START + timedelta(hours=1))
+    again = session_stop(station=station, transaction_id="4711", meter_stop=3000, stopped_at=START + timedelta(hours=1))
     assert again.outcome == "replayed"
     assert Transaction.objects.count() == 1 and MeterSample.objects.filter(transaction=unknown).count() == 2
 
 
-def test_meter_values_naming_a_transaction_id_beyond_any_are_rejected(station):
+def test_meter_values_naming_a_transaction_id_no_station_may_use_are_rejected(station):
     outcome = meter_values_record_many(
-        reports=[MeterValuesReport(station, 1, [register(START, 5)], transaction_id=2**64)]
+        reports=[MeterValuesReport(station, 1, [register(START, 5)], transaction_id="7" * 37)]
     )
     assert isinstance(outcome[0], ValueRejected) and not MeterSample.objects.exists()
+
+
+def test_a_16_transaction_id_beyond_any_is_rejected_in_its_translation():
+    """A 1.6 transactionId is an integer the CSMS handed out (a bigint key): a larger one names no session."""
+    assert station_transaction_id(2**63 - 1) == str(2**63 - 1)
+    with pytest.raises(ValueRejected) as rejected:
+        station_transaction_id(2**64)
+    assert rejected.value.path == "/transactionId"
 
 
 # Defect 2: implausible timestamps.
@@ -311,7 +331,7 @@ def test_an_implausible_stop_time_becomes_the_receipt_time(station, sent, celery
     session = start(station, meter_start=0).transaction
     session_stop(
         station=station,
-        transaction_id=session.pk,
+        transaction_id=session.ocpp_transaction_id,
         meter_stop=100,
         stopped_at=sent,
         received_at=RECEIVED + timedelta(hours=1),
@@ -330,7 +350,8 @@ def test_readings_at_implausible_times_are_dropped_flagged_and_still_update_the_
     readings = [register(datetime(1970, 1, 1, tzinfo=UTC), 700), register(START + timedelta(minutes=1), 50)]
     received = timezone.now()
     meter_values_record_many(
-        reports=[MeterValuesReport(station, 1, readings, transaction_id=session.pk)], received_at=received
+        reports=[MeterValuesReport(station, 1, readings,
+            transaction_id=session.ocpp_transaction_id)], received_at=received
     )
     assert [sample.value for sample in MeterSample.objects.all()] == [50]
     session.refresh_from_db()
@@ -381,7 +402,7 @@ def test_a_meter_stop_no_meter_shows_is_replaced_by_the_last_register_reading(st
     session = start(station, meter_start=1000).transaction
     stop = session_stop(
         station=station,
-        transaction_id=session.pk,
+        transaction_id=session.ocpp_transaction_id,
         meter_stop=2**63,
         stopped_at=START + timedelta(hours=1),
         readings=[register(START + timedelta(minutes=50), 4000)],
@@ -397,7 +418,7 @@ def test_transaction_data_values_refused_are_flagged_and_the_stop_accepted(stati
     readings, rejected = readings_parse([(START + timedelta(minutes=5), [{"value": "NaN"}, {"value": "120"}])])
     session_stop(
         station=station,
-        transaction_id=session.pk,
+        transaction_id=session.ocpp_transaction_id,
         meter_stop=200,
         stopped_at=START + timedelta(hours=1),
         readings=readings,

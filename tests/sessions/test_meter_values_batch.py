@@ -6,7 +6,7 @@ import pytest
 
 from sessions.metering import Reading
 from sessions.models import MeterSample, Transaction
-from sessions.services import MeterValuesReport, meter_values_record_many, session_start
+from sessions.services import MeterValuesReport, PresentedIdToken, meter_values_record_many, session_start
 from stations.models import Connector
 from stations.services import Measurement, connectors_measurements_update
 
@@ -53,11 +53,13 @@ def test_a_batch_creates_new_connectors_and_ignores_measurements_older_than_know
 
 def test_reports_of_many_stations_are_stored_each_on_its_own_session(make_station):
     first, second = make_station("CP-1"), make_station("CP-2")
-    session = session_start(station=first, connector_id=1, id_tag="TAG-1", meter_start=0, started_at=T0).transaction
+    session = session_start(
+        station=first, connector_id=1, id_token=PresentedIdToken("TAG-1"), meter_start=0, started_at=T0
+    ).transaction
     sessions = meter_values_record_many(reports=[
-        MeterValuesReport(first, 1, [power(T1, 7000)], transaction_id=session.pk),
+        MeterValuesReport(first, 1, [power(T1, 7000)], transaction_id=session.ocpp_transaction_id),
         # The other station names a session that is not its own: kept on an unmatched session of its own.
-        MeterValuesReport(second, 1, [power(T1, 3000)], transaction_id=session.pk),
+        MeterValuesReport(second, 1, [power(T1, 3000)], transaction_id=session.ocpp_transaction_id),
         MeterValuesReport(second, 2, [power(T1, 1000), power(T1, 1000)]),
     ])
     unknown = Transaction.objects.get(station=second, status=Transaction.Status.UNMATCHED)

@@ -8,11 +8,12 @@ from django.db import connection
 
 from accounts.models import IdToken
 from sessions.models import Transaction
-from sessions.services import session_start, session_stop
+from sessions.services import PresentedIdToken, session_start, session_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STARTED = datetime(2026, 1, 1, 10, tzinfo=UTC)
+TAG = PresentedIdToken("TAG-1")
 
 
 def test_the_same_start_racing_on_two_threads_makes_one_session(make_station):
@@ -24,7 +25,7 @@ def test_the_same_start_racing_on_two_threads_makes_one_session(make_station):
     def start():
         try:
             barrier.wait()
-            results.append(session_start(station=station, connector_id=1, id_tag="TAG-1", meter_start=10,
+            results.append(session_start(station=station, connector_id=1, id_token=TAG, meter_start=10,
                                          started_at=STARTED))
         finally:
             connection.close()
@@ -43,17 +44,17 @@ def test_the_same_start_racing_on_two_threads_makes_one_session(make_station):
 def test_replayed_start_answers_what_the_first_start_was_told(make_station):
     station = make_station("CP-1")
     IdToken.objects.create(token="TAG-1")
-    first = session_start(station=station, connector_id=1, id_tag="TAG-1", meter_start=10, started_at=STARTED)
+    first = session_start(station=station, connector_id=1, id_token=TAG, meter_start=10, started_at=STARTED)
     # Asked again now, the rules would say ConcurrentTx: the replay must not.
-    replay = session_start(station=station, connector_id=1, id_tag="TAG-1", meter_start=10, started_at=STARTED)
+    replay = session_start(station=station, connector_id=1, id_token=TAG, meter_start=10, started_at=STARTED)
     assert (first.authorization.status, replay.authorization.status) == ("Accepted", "Accepted")
     assert replay.replayed and replay.transaction.pk == first.transaction.pk
 
 
 def test_replayed_unknown_stop_is_recognised(make_station):
     station = make_station("CP-1")
-    first = session_stop(station=station, transaction_id=77, meter_stop=100, stopped_at=STARTED)
-    again = session_stop(station=station, transaction_id=77, meter_stop=100, stopped_at=STARTED)
+    first = session_stop(station=station, transaction_id="77", meter_stop=100, stopped_at=STARTED)
+    again = session_stop(station=station, transaction_id="77", meter_stop=100, stopped_at=STARTED)
     assert (first.outcome, again.outcome) == ("unmatched", "replayed")
     assert first.transaction.pk == again.transaction.pk
 
@@ -73,7 +74,8 @@ def test_a_stopped_session_is_priced_by_billing(make_station, tasks_run_in_proce
 
     station = make_station("CP-1")
     IdToken.objects.create(token="TAG-1")
-    started = session_start(station=station, connector_id=1, id_tag="TAG-1", meter_start=10, started_at=STARTED)
-    session_stop(station=station, transaction_id=started.transaction.pk, meter_stop=5010, stopped_at=STARTED)
-    session_stop(station=station, transaction_id=started.transaction.pk, meter_stop=5010, stopped_at=STARTED)
+    started = session_start(station=station, connector_id=1, id_token=TAG, meter_start=10, started_at=STARTED)
+    station_tx_id = started.transaction.ocpp_transaction_id
+    session_stop(station=station, transaction_id=station_tx_id, meter_stop=5010, stopped_at=STARTED)
+    session_stop(station=station, transaction_id=station_tx_id, meter_stop=5010, stopped_at=STARTED)
     assert SessionCharge.objects.filter(transaction=started.transaction).count() == 1
