@@ -11,10 +11,7 @@ from sessions.models import MeterSample, Transaction, TransactionEvent
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skip(reason="needs ChargePoint201 (merged by the coordinator)"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 TAG = {"id_token": "TAG-1", "type": "ISO14443"}
 

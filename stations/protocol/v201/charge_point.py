@@ -17,6 +17,7 @@ from stations.protocol.v201.firmware import FirmwareHandlers
 from stations.protocol.v201.metering import MeteringHandlers
 from stations.protocol.v201.provisioning import ProvisioningHandlers
 from stations.protocol.v201.security import SecurityHandlers
+from stations.protocol.v201.transactions import TransactionHandlers
 
 PENDING = Station.RegistrationStatus.PENDING
 # B02.FR.09: while Pending, besides BootNotification a station may send only what the CSMS asked for with
@@ -28,7 +29,7 @@ class ChargePoint201(
     RpcDispatch,
     ProvisioningHandlers,
     AuthorizationHandlers,
-    # TransactionHandlers (E, stations/protocol/v201/transactions.py) is composed here, before metering.
+    TransactionHandlers,
     MeteringHandlers,
     AvailabilityHandlers,
     FirmwareHandlers,
