@@ -337,7 +337,7 @@ def _connector_update(station: Station, connector_id: int, moment_field: str, mo
 
 
 def ocpp_messages_store(*, records: Sequence) -> None:
-    """Write a batch of frames (``stations.protocol.framing_log.FrameRecord``) to the message log.
+    """Write a batch of frames (``stations.protocol.framing.log.FrameRecord``) to the message log.
 
     One COPY for the batch and one UPDATE of the stations'
     ``last_seen_at``. A row the database refuses (a station deleted meanwhile, a NUL character in a

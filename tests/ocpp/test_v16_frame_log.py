@@ -94,7 +94,7 @@ async def test_commands_to_the_station_and_its_answers_are_logged_with_its_laten
 
 
 async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make_station, group_commit_here):
-    from stations.protocol.framing_log import FrameLog, FrameRecord
+    from stations.protocol.framing.log import FrameLog, FrameRecord
 
     station = await sync_to_async(make_station)("CP-1")
     log = FrameLog(flush_interval=3600, batch_size=3)
@@ -135,7 +135,7 @@ def test_retention_of_zero_days_keeps_the_log(make_station, settings):
 
 
 def test_frames_the_database_refuses_are_dropped_alone(make_station):
-    from stations.protocol.framing_log import FrameRecord
+    from stations.protocol.framing.log import FrameRecord
     from stations.services import ocpp_messages_store
 
     station = make_station("CP-1")

@@ -9,7 +9,7 @@ from jsonschema.exceptions import best_match
 from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, get_validator
 
-from stations.protocol.framing_schema import SCHEMA_ERRORS, result_is_valid, validate_call
+from stations.protocol.framing.schema import SCHEMA_ERRORS, result_is_valid, validate_call
 
 SAMPLE = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": "1"}]}
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}

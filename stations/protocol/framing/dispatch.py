@@ -4,7 +4,7 @@ The library's own ``route_message`` only logs a frame it cannot parse, answers a
 the two "not implemented/supported" codes swapped, and reports a schema violation of *our* answer to
 the station as if the station were at fault. This replaces its routing of incoming frames (already
 parsed by ``ConsumerConnection``), its handling of a CALL (validated against the library's official
-schemas by ``framing_schema``, compiled) and its wait for the answer to our own CALL (which must end
+schemas by ``framing.schema``, compiled) and its wait for the answer to our own CALL (which must end
 when the connection does); ``@on``/``@after`` handlers, payload conversion and ``call()`` for outgoing
 commands stay the library's.
 """
@@ -21,7 +21,7 @@ from ocpp.messages import Call, CallResult
 
 from stations.models import Station
 from stations.protocol.framing import CALL, Frame, call_error_frame
-from stations.protocol.framing_schema import result_is_valid, validate_call
+from stations.protocol.framing.schema import result_is_valid, validate_call
 
 logger = logging.getLogger(__name__)
 
