@@ -17,13 +17,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from ocpp.messages import Call, CallError, MessageType, get_validator
+from ocpp.messages import Call, CallError, MessageType
 
 from sessions.models import Transaction
 from stations.app_settings import app_settings
 from stations.models import Station, StationCommand
 from stations.nodes import node_lease_expired, nodes_sweep
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
+from stations.protocol.framing.schema import payload_errors
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +58,6 @@ CSMS_ACTIONS: dict[str, frozenset[str]] = {
     ),
 }
 
-# The ocpp library parses the numbers of these messages as Decimal, so that a limit of 21.4 passes the
-# schema's "multipleOf": 0.1 (as a float it does not). Its validator cache ignores how numbers are parsed,
-# so we must parse exactly as it does, or we would hand it a float validator for these schemas.
-DECIMAL_MESSAGES = {
-    ("1.6", MessageType.Call, "SetChargingProfile"),
-    ("1.6", MessageType.Call, "RemoteStartTransaction"),
-    ("1.6", MessageType.CallResult, "GetCompositeSchedule"),
-}
-
 # How much longer than the station's own timeout the caller waits for the outcome: the channel-layer
 # hops there and back, and the daphne process getting round to the event.
 REPLY_MARGIN = 2.0
@@ -92,18 +84,6 @@ def _to_json(value):
         return json.loads(json.dumps(value, default=default))
     except (TypeError, ValueError) as error:
         raise InvalidPayload(f"The payload is not JSON: {error}") from error
-
-
-def payload_errors(*, action: str, payload: dict, ocpp_version: str, message_type: int = MessageType.Call) -> list[str]:
-    """Every violation of the official JSON schema, as ``path: problem`` lines (empty when the payload is valid)."""
-    parse_float = decimal.Decimal if (ocpp_version, message_type, action) in DECIMAL_MESSAGES else float
-    validator = get_validator(message_type, action, ocpp_version, parse_float=parse_float)
-    instance = json.loads(json.dumps(payload), parse_float=parse_float)
-    errors = []
-    for error in validator.iter_errors(instance):
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-        errors.append(f"{path.lstrip('.') or '(payload)'}: {error.message}")
-    return sorted(errors)
 
 
 def _check_request(action: str, payload, ocpp_version: str) -> dict:

@@ -1,32 +1,37 @@
-"""JSON-schema validation of OCPP payloads against the official schemas, compiled once per action.
+"""JSON-schema validation of OCPP payloads against the official schemas, both directions, compiled once per action.
 
-The `ocpp` library validates with ``jsonschema`` in a worker thread: about 140 µs of interpretation
-for a MeterValues, plus two thread hops per message. Here each schema the library ships is compiled
-by ``fastjsonschema`` into a Python function the first time its action is seen (about 5 µs a
-MeterValues, on the event loop). The set of payloads accepted stays exactly the library's: a payload
-the compiled function refuses is checked again by the library's own validator, which also picks the
-violation reported (see ``SCHEMA_ERRORS``), and one it accepts after all is accepted. Formats
-(``date-time``) are not checked, as the library does not check them; handlers parse timestamps.
+One validator serves what stations send us (``validate_call``), what we answer them (``result_is_valid``)
+and the commands we send and the answers they get (``payload_errors``). The `ocpp` library validates with
+``jsonschema`` in a worker thread: about 140 µs of interpretation for a MeterValues, plus two thread hops
+per message. Here each schema the library ships is compiled by ``fastjsonschema`` into a Python function
+the first time its action is seen (about 5 µs a MeterValues, on the event loop). The compiled function
+only says pass or fail (it stops at the first violation); a payload it refuses is checked again by the
+library's own ``jsonschema`` validator of the same schema, which lists every violation and picks the
+one a CALLERROR reports (see ``SCHEMA_ERRORS``); one that validator accepts after all is accepted, so
+the set of payloads accepted stays exactly the library's. Formats (``date-time``) are not checked, as
+the library does not check them; handlers parse timestamps.
 
-The few schemas whose numbers the library parses as Decimal (a ``multipleOf: 0.1`` would refuse
-21.4 as a float) keep the library's validation.
+The few schemas whose numbers the library parses as Decimal (``DECIMAL_MESSAGES``) are validated by
+the library's validator only: fastjsonschema's generated ``multipleOf`` check divides by a float.
 """
 
+import decimal
 import functools
+import json
 from collections.abc import Callable
 
 import fastjsonschema
+from jsonschema import Draft4Validator, ValidationError
 from jsonschema.exceptions import best_match
 from ocpp.exceptions import (
     FormationViolationError,
     FormatViolationError,
     NotImplementedError,
     OccurenceConstraintViolationError,
-    OCPPError,
     PropertyConstraintViolationError,
     TypeConstraintViolationError,
 )
-from ocpp.messages import Call, CallResult, MessageType, get_validator, validate_payload
+from ocpp.messages import Call, CallResult, MessageType, get_validator
 
 from stations.protocol.framing import MAX_DESCRIPTION
 
@@ -50,8 +55,10 @@ SCHEMA_ERRORS = {
     "additionalProperties": FormationViolationError,
 }
 
-# Validated by the library itself, which parses their numbers as Decimal (see ocpp.messages).
-LIBRARY_VALIDATED = frozenset(
+# The ocpp library parses the numbers of these messages as Decimal, so that a limit of 21.4 passes the
+# schema's "multipleOf": 0.1 (as a float it does not). Its validator cache ignores how numbers are parsed,
+# so we must parse exactly as it does, or we would hand it a float validator for these schemas.
+DECIMAL_MESSAGES = frozenset(
     {
         ("1.6", MessageType.Call, "SetChargingProfile"),
         ("1.6", MessageType.Call, "RemoteStartTransaction"),
@@ -59,67 +66,78 @@ LIBRARY_VALIDATED = frozenset(
     }
 )
 
-_NO_SCHEMA = object()
+
+class SchemaMissing(LookupError):
+    """The library has no schema for this action in this OCPP version."""
 
 
 @functools.cache
-def _compiled(ocpp_version: str, message_type: int, action: str) -> Callable | object | None:
-    """The compiled validator; None for the library's own validation, _NO_SCHEMA when there is no schema."""
-    if (ocpp_version, message_type, action) in LIBRARY_VALIDATED:
+def _compiled(ocpp_version: str, message_type: int, action: str) -> Callable | None:
+    """The compiled pass/fail check; None for the Decimal messages (the detailed validator alone checks them)."""
+    if (ocpp_version, message_type, action) in DECIMAL_MESSAGES:
         return None
+    return fastjsonschema.compile(
+        _detailed(ocpp_version, message_type, action).schema, use_formats=False, detailed_exceptions=False
+    )
+
+
+@functools.cache
+def _detailed(ocpp_version: str, message_type: int, action: str) -> Draft4Validator:
+    """The library's own validator of the schema, its numbers parsed as the library parses them."""
+    parse_float = decimal.Decimal if (ocpp_version, message_type, action) in DECIMAL_MESSAGES else float
     try:
-        schema = get_validator(message_type, action, ocpp_version).schema
+        return get_validator(message_type, action, ocpp_version, parse_float=parse_float)
     except (OSError, ValueError):
-        return _NO_SCHEMA
-    # Which keyword failed is asked of the library's validator (see _schema_error): no details needed here.
-    return fastjsonschema.compile(schema, use_formats=False, detailed_exceptions=False)
+        raise SchemaMissing(f"There is no OCPP {ocpp_version} schema for {action}.") from None
+
+
+def _violations(payload, *, action: str, ocpp_version: str, message_type: int) -> list[ValidationError]:
+    """Every violation of the schema (empty when the payload is valid); SchemaMissing when there is none."""
+    compiled = _compiled(ocpp_version, message_type, action)
+    if compiled is not None:
+        try:
+            compiled(payload)
+        except fastjsonschema.JsonSchemaException:
+            pass  # refused: the detailed validator says why (and has the last word)
+        else:
+            return []
+        parse_float = float
+    else:
+        parse_float = decimal.Decimal
+    # Plain JSON values as the library would parse them off the wire (Decimal numbers where it uses them).
+    instance = json.loads(json.dumps(payload), parse_float=parse_float)
+    return list(_detailed(ocpp_version, message_type, action).iter_errors(instance))
+
+
+def payload_errors(*, action: str, payload: dict, ocpp_version: str, message_type: int = MessageType.Call) -> list[str]:
+    """Every violation of the official JSON schema, as ``path: problem`` lines (empty when the payload is valid)."""
+    errors = []
+    for error in _violations(payload, action=action, ocpp_version=ocpp_version, message_type=message_type):
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        errors.append(f"{path.lstrip('.') or '(payload)'}: {error.message}")
+    return sorted(errors)
 
 
 async def validate_call(message: Call, ocpp_version: str) -> None:
-    """A station's CALL payload against its schema; the CALLERROR chosen by the failing keyword."""
-    validator = _compiled(ocpp_version, MessageType.Call, message.action)
-    if validator is None:
-        try:
-            await validate_payload(message, ocpp_version)
-        except OCPPError as error:
-            raise _schema_error(message, ocpp_version) or error from None
-        return
-    if validator is _NO_SCHEMA:
-        raise NotImplementedError(f"There is no OCPP {ocpp_version} schema for {message.action}.")
+    """A station's CALL payload against its schema; the CALLERROR chosen by the most relevant violation."""
     try:
-        validator(message.payload)
-    except fastjsonschema.JsonSchemaException:
-        if error := _schema_error(message, ocpp_version):
-            raise error from None
+        violations = _violations(
+            message.payload, action=message.action, ocpp_version=ocpp_version, message_type=MessageType.Call
+        )
+    except SchemaMissing as missing:
+        raise NotImplementedError(str(missing)) from None
+    if violation := best_match(violations):
+        path = "/" + "/".join(str(part) for part in violation.absolute_path)
+        error_class = SCHEMA_ERRORS.get(violation.validator, FormatViolationError)
+        raise error_class(f"{path}: {violation.message}"[:MAX_DESCRIPTION], details={"path": path})
 
 
 async def result_is_valid(result: CallResult, ocpp_version: str) -> bool:
     """Whether our own answer matches its schema (a bug of ours if not)."""
-    validator = _compiled(ocpp_version, MessageType.CallResult, result.action)
-    if validator is _NO_SCHEMA:
-        return False
     try:
-        if validator is None:
-            await validate_payload(result, ocpp_version)
-        else:
-            validator(result.payload)
-    except fastjsonschema.JsonSchemaException:
-        return get_validator(MessageType.CallResult, result.action, ocpp_version).is_valid(result.payload)
-    except OCPPError:
-        return False
-    return True
-
-
-def _schema_error(message: Call, ocpp_version: str) -> OCPPError | None:
-    """The most relevant violation as the library's validator sees it; None when it sees none."""
-    try:
-        violation = best_match(
-            get_validator(MessageType.Call, message.action, ocpp_version).iter_errors(message.payload)
+        return not _violations(
+            result.payload, action=result.action, ocpp_version=ocpp_version, message_type=MessageType.CallResult
         )
-    except (OSError, ValueError):
-        return None
-    if violation is None:
-        return None
-    path = "/" + "/".join(str(part) for part in violation.absolute_path)
-    error_class = SCHEMA_ERRORS.get(violation.validator, FormatViolationError)
-    return error_class(f"{path}: {violation.message}"[:MAX_DESCRIPTION], details={"path": path})
+    except SchemaMissing:
+        return False
+
