@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from ocpp.messages import Call, CallError, MessageType
+from ocpp.messages import CallError, MessageType
 
 from sessions.models import Transaction
 from stations.app_settings import app_settings
@@ -265,16 +265,8 @@ async def _reply(channel_layer, event: dict, outcome: dict) -> None:
 
 
 async def _call(charge_point, action: str, payload: dict, answer_within: float) -> dict:
-    """One OCPP CALL with a JSON payload as given, the way the library's ``ChargePoint.call`` makes it.
-
-    ``call()`` wants a payload dataclass and renames keys snake → camel case; a command is already the
-    wire payload, so this sends it unchanged, under the same lock (one CALL at a time) and with the
-    same matching of the answer by message id.
-    """
-    call = Call(unique_id=str(charge_point._unique_id_generator()), action=action, payload=payload)
-    async with charge_point._call_lock:
-        await charge_point._send(call.to_json())
-        response = await charge_point._get_specific_response(call.unique_id, answer_within)
+    """One OCPP CALL with a JSON payload as given (a command is already the wire payload), its answer checked."""
+    response = await charge_point.call_payload(action, payload, answer_within)
     if isinstance(response, CallError):
         return {
             "status": Status.CALL_ERROR,
@@ -284,7 +276,7 @@ async def _call(charge_point, action: str, payload: dict, answer_within: float) 
             "error_description": str(response.error_description or ""),
         }
     errors = payload_errors(
-        action=action, payload=response.payload, ocpp_version=charge_point._ocpp_version,
+        action=action, payload=response.payload, ocpp_version=charge_point.ocpp_version,
         message_type=MessageType.CallResult,
     )
     if errors:
