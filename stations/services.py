@@ -133,10 +133,6 @@ def station_boot(*, station: Station, boot_fields: dict, booted_at: datetime | N
     return status
 
 
-def station_heartbeat(*, station: Station) -> datetime:
-    return station_heartbeats_record(stations=[station])
-
-
 def station_heartbeats_record(*, stations: Sequence[Station]) -> datetime:
     """Heartbeats of many stations at once (the OCPP layer batches them): one UPDATE; the time to answer."""
     now = timezone.now()
