@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import *  # noqa: F403 - factories are fixtures too
+from tests.waiting import until_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,9 +59,7 @@ def server_settles_before_teardown(request):
     def busy() -> bool:
         return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
 
-    deadline = time.monotonic() + 5.0
-    while busy() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
 
 
 @pytest.fixture
@@ -110,13 +108,15 @@ def _start_daphne(
         [sys.executable, "-m", "daphne", *endpoint_args, "cms.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            break
-        if process.poll() is not None or time.monotonic() > deadline:
+
+    def listening() -> bool:
+        if process.poll() is not None:
             raise RuntimeError(f"daphne did not start; see {log.name}")
-        time.sleep(0.1)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+        return False
+
+    until_sync(listening, within=30, what=f"daphne listening (see {log.name})", every=0.1)
     return process, log
 
 

@@ -22,6 +22,7 @@ from stations.models import Station, StationCommand
 from stations.protocol.commands import CSMS_ACTIONS, station_call, station_call_sync
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -267,14 +268,12 @@ class CommandTarget(ChargePoint):
 
 async def wait_until_online(ocpp_id: str, timeout: float = 5.0) -> Station:
     """The consumer records the connection just after accepting it; commands go to that record."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def connected() -> Station | None:
         station = await Station.objects.aget(ocpp_id=ocpp_id)
-        if station.is_online and station.channel_name:
-            return station
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{ocpp_id} did not come online")
-        await asyncio.sleep(0.02)
+        return station if station.is_online and station.channel_name else None
+
+    return await until(connected, within=timeout, what=f"{ocpp_id} online", every=0.02)
 
 
 @contextlib.asynccontextmanager
