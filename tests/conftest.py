@@ -17,6 +17,15 @@ from tests.waiting import until_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Markers a test gets from the fixtures it uses, so that a new test is marked without anyone remembering
+# to: `-m "not server and not worker"` runs the tests that start no process.
+FIXTURE_MARKERS = {
+    "server": frozenset({"daphne_server", "node_servers", "daphne_tls_server", "embedded_system"}),
+    "worker": frozenset({"worker", "real_broker", "pricing_worker"}),
+}
+# Fixtures that reach PostgreSQL (directly or through a server on the test database).
+DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup", "live_server"})
+
 
 def pytest_configure(config):
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
@@ -27,6 +36,22 @@ def pytest_configure(config):
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in FIXTURE_MARKERS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
+def uses_database(request) -> bool:
+    """Whether the test reaches the database (and so Redis too): pure tests run without either."""
+    return request.node.get_closest_marker("django_db") is not None or bool(
+        DATABASE_FIXTURES.intersection(request.fixturenames)
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Django's default PBKDF2 costs ~0.2 s per user created or logged in; the suite makes hundreds."""
@@ -34,8 +59,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate limits count in the shared cache; one test's attempts must not throttle the next."""
+def _fresh_cache(request):
+    """Rate limits count in the shared cache; one test's attempts must not throttle the next. A pure test
+    (no database) makes no request through them: it is left alone, so that it runs without Redis."""
+    if not uses_database(request):
+        yield
+        return
     from django.core.cache import cache
 
     cache.clear()
