@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
@@ -20,6 +19,7 @@ from ocpp.v16.enums import Action
 
 from stations.models import Station, StationCommand
 from stations.protocol.commands import CSMS_ACTIONS, station_call, station_call_sync
+from stations.protocol.ocpp_compat import camel_to_snake_case
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
