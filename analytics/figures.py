@@ -2,18 +2,14 @@
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from html import escape
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics.selectors import WEEKDAYS
 from analytics.tables import Dashboard
+from cms.plots import ACCENT, DANGER, SECOND, THIRD, quantities, styled
 
-ACCENT, SECOND, THIRD, DANGER = "#0a7d4f", "#2f6fb0", "#b54708", "#b42318"
-# One palette across the portal: traces without a colour of their own take these, in this order.
-PALETTE = [ACCENT, SECOND, THIRD, DANGER, "#6b4fa3", "#0f8b8d", "#8a6d1d", "#5b6776"]
-CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 DAY_MS = 86_400_000
 # A date axis spans at least this many periods, so that one day of data is one bar among days, not the chart.
 MIN_PERIODS = 7
@@ -21,22 +17,6 @@ MIN_PERIODS = 7
 
 def _num(values) -> list:
     return [float(v) if isinstance(v, Decimal) else v for v in values]
-
-
-def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    layout = {
-        "title": {"text": title, "x": 0, "font": {"size": 15}}, "template": "plotly_white", "height": 340,
-        "margin": {"l": 50, "r": 20, "t": 50, "b": 40}, "legend": {"orientation": "h", "y": -0.2},
-        "colorway": PALETTE,
-    }
-    fig.update_layout(layout | kwargs)
-    return fig
-
-
-def _quantities(fig: go.Figure) -> go.Figure:
-    """Every y axis starts at zero: sessions, energy, hours, shares and money here are never negative."""
-    fig.update_yaxes(rangemode="tozero")
-    return fig
 
 
 def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x") -> go.Figure:
@@ -69,26 +49,13 @@ def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x"
 
 
 def _over_time(fig: go.Figure, periods: list, grain: str = "day") -> go.Figure:
-    return date_axis(_quantities(fig), periods, grain)
+    return date_axis(quantities(fig), periods, grain)
 
 
 def _categories(fig: go.Figure, count: int) -> go.Figure:
     """Bars over a few categories keep a bar's width instead of filling the chart (one tariff, one code)."""
     fig.update_layout(bargap=max(0.2, 1 - count / 6))
-    return _quantities(fig)
-
-
-def is_empty(fig: go.Figure) -> bool:
-    """Whether no trace has a single value to draw."""
-
-    def values(trace) -> list:
-        for name in ("z", "y", "x", "values"):
-            data = getattr(trace, name, None)
-            if data is not None:
-                return [v for v in data if v is not None]
-        return []
-
-    return not any(values(trace) for trace in fig.data)
+    return quantities(fig)
 
 
 def usage(dash: Dashboard) -> dict[str, go.Figure]:
@@ -115,10 +82,10 @@ def usage(dash: Dashboard) -> dict[str, go.Figure]:
                                    hovertemplate="%{y} %{x}:00: %{z} sessions<extra></extra>"))
     heatmap.update_yaxes(autorange="reversed")
     return {
-        "volume": _over_time(_layout(volume, t.title + " and energy delivered"), periods, grain),
-        "averages": _over_time(_layout(averages, "Average session energy and duration"), periods, grain),
-        "drivers": _over_time(_layout(drivers, "Unique drivers"), periods, grain),
-        "heatmap": _layout(heatmap, heat.title, xaxis_title="Hour of day"),
+        "volume": _over_time(styled(volume, t.title + " and energy delivered"), periods, grain),
+        "averages": _over_time(styled(averages, "Average session energy and duration"), periods, grain),
+        "drivers": _over_time(styled(drivers, "Unique drivers"), periods, grain),
+        "heatmap": styled(heatmap, heat.title, xaxis_title="Hour of day"),
     }
 
 
@@ -131,7 +98,7 @@ def _station_bars(table, title: str) -> go.Figure:
                 marker_color=THIRD)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(rangemode="tozero")
-    return _layout(fig, title, barmode="stack", xaxis_title="% of the period")
+    return styled(fig, title, barmode="stack", xaxis_title="% of the period")
 
 
 def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
@@ -144,7 +111,7 @@ def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
     trend.add_scatter(x=days, y=_num(daily.column("idle_pct")), name="Idle, plugged in", stackgroup="occupied",
                       mode="lines+markers", line_color=THIRD)
     return {
-        "trend": _over_time(_layout(trend, "Occupied time per day", yaxis_title="% of the day"), days),
+        "trend": _over_time(styled(trend, "Occupied time per day", yaxis_title="% of the day"), days),
         "busiest": _station_bars(dash.tables["busiest"], "Busiest stations (occupied time)"),
         "idlest": _station_bars(dash.tables["idlest"], "Idlest stations (occupied time)"),
     }
@@ -171,10 +138,10 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
     stations.update_yaxes(autorange="reversed")
     stations.update_xaxes(rangemode="tozero")
     return {
-        "trend": _over_time(_layout(trend, "Availability and uptime per day", yaxis_title="%"), daily.column("day")),
-        "error_codes": _categories(_layout(faults, codes.title), len(codes.rows)),
-        "models": _categories(_layout(by_model, "Faults per station by model and firmware"), len(labels)),
-        "stations": _layout(stations, "Least available stations", xaxis_title="Availability (%)"),
+        "trend": _over_time(styled(trend, "Availability and uptime per day", yaxis_title="%"), daily.column("day")),
+        "error_codes": _categories(styled(faults, codes.title), len(codes.rows)),
+        "models": _categories(styled(by_model, "Faults per station by model and firmware"), len(labels)),
+        "stations": styled(stations, "Least available stations", xaxis_title="Availability (%)"),
     }
 
 
@@ -185,7 +152,7 @@ def energy(dash: Dashboard) -> dict[str, go.Figure]:
                     marker_color=ACCENT)
     per_day.add_scatter(x=daily.column("day"), y=_num(daily.column("peak_kw")), name="Peak demand (kW)",
                         mode="lines+markers", line_color=DANGER, secondary_y=True)
-    figures = {"daily": _over_time(_layout(per_day, daily.title), daily.column("day"))}
+    figures = {"daily": _over_time(styled(per_day, daily.title), daily.column("day"))}
     if "load" in dash.tables:
         load = dash.tables["load"]
         hours = load.column("hour")
@@ -195,7 +162,7 @@ def energy(dash: Dashboard) -> dict[str, go.Figure]:
                           mode=mode, line_color=ACCENT, fill="tozeroy")
         curve.add_scatter(x=hours, y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)",
                           mode=mode, line_color=DANGER)
-        figures["load"] = _over_time(_layout(curve, "Load across the network", yaxis_title="kW"), hours, "hour")
+        figures["load"] = _over_time(styled(curve, "Load across the network", yaxis_title="kW"), hours, "hour")
     return figures
 
 
@@ -214,9 +181,9 @@ def money(dash: Dashboard) -> dict[str, go.Figure]:
                                                                    strict=True)],
                                  y=_num(methods.column("net_collected")), marker_color=SECOND))
     return {
-        "daily": _over_time(_layout(revenue, daily.title, barmode="stack"), daily.column("day")),
-        "tariffs": _categories(_layout(by_tariff, tariffs.title), len(tariffs.rows)),
-        "methods": _categories(_layout(by_method, methods.title), len(methods.rows)),
+        "daily": _over_time(styled(revenue, daily.title, barmode="stack"), daily.column("day")),
+        "tariffs": _categories(styled(by_tariff, tariffs.title), len(tariffs.rows)),
+        "methods": _categories(styled(by_method, methods.title), len(methods.rows)),
     }
 
 
@@ -228,10 +195,10 @@ def driver(dash: Dashboard) -> dict[str, go.Figure]:
     fig.add_scatter(x=periods, y=t.column("sessions"), name="Sessions", mode="lines+markers", line_color=SECOND,
                     secondary_y=True)
     grain = t.columns[0].label.lower()
-    figures = {"energy": _over_time(_layout(fig, t.title), periods, grain)}
+    figures = {"energy": _over_time(styled(fig, t.title), periods, grain)}
     if any(v is not None for v in t.column("cost")):
         cost = go.Figure(go.Bar(x=periods, y=_num(t.column("cost")), marker_color=THIRD))
-        figures["cost"] = _over_time(_layout(cost, t.columns[-1].label), periods, grain)
+        figures["cost"] = _over_time(styled(cost, t.columns[-1].label), periods, grain)
     return figures
 
 
@@ -245,21 +212,12 @@ def overview(dash: Dashboard) -> dict[str, go.Figure]:
                       line_color=ACCENT, secondary_y=True)
     trend.update_yaxes(title_text="Sessions", secondary_y=False)
     trend.update_yaxes(title_text="kWh", secondary_y=True)
-    figures = {"trend": _over_time(_layout(trend, days.title, height=280), periods)}
+    figures = {"trend": _over_time(styled(trend, days.title, height=280), periods)}
     if "revenue" in dash.tables:
         revenue = dash.tables["revenue"]
         chart = go.Figure()
         for code in sorted(set(revenue.column("currency"))):
             rows = [r for r in revenue.rows if r[1] == code]
             chart.add_bar(x=[r[0] for r in rows], y=_num([r[2] for r in rows]), name=code)
-        figures["revenue"] = _over_time(_layout(chart, revenue.title, height=280, barmode="group"), periods)
+        figures["revenue"] = _over_time(styled(chart, revenue.title, height=280, barmode="group"), periods)
     return figures
-
-
-def to_html(figure: go.Figure) -> str:
-    """The figure's div and script, or an empty-state message when there is nothing to draw; plotly.js itself
-    is loaded once by the page from our static files."""
-    if is_empty(figure):
-        title = figure.layout.title.text or ""
-        return f'<div class="empty-state"><strong>{escape(title)}</strong><br>No data in this period.</div>'
-    return figure.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)

@@ -17,6 +17,7 @@ from analytics.filters import FilterForm, Filters
 from analytics.services import rollups_refreshed_at
 from analytics.staticfiles import STATIC_PATH
 from analytics.tables import Dashboard, table_csv, table_xlsx
+from cms import plots
 
 # Usage, utilisation, reliability and energy: every staff role. Money: those who read billing.
 STAFF = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)
@@ -112,7 +113,7 @@ def dashboard(request, name: str, spec: Spec):
     data = spec.build(filters, full=False)
     context |= {
         "filters": filters, "data": data, "querystring": filters.querystring(),
-        "figures": {key: figures.to_html(figure) for key, figure in spec.draw(data).items()},
+        "figures": {key: plots.to_html(figure) for key, figure in spec.draw(data).items()},
     }
     return render(request, "analytics/dashboard.html", context)
 
@@ -149,7 +150,7 @@ def mine(request):
     data = selectors.driver_dashboard(request.user, filters)
     context |= {
         "filters": filters, "data": data, "querystring": filters.querystring(),
-        "figures": {key: figures.to_html(figure) for key, figure in figures.driver(data).items()},
+        "figures": {key: plots.to_html(figure) for key, figure in figures.driver(data).items()},
     }
     return render(request, "analytics/mine.html", context)
 

@@ -99,6 +99,7 @@ def _add_rollup_figures(overview: Overview, now: datetime, with_revenue: bool) -
     from analytics import figures
     from analytics.selectors import overview_trend
     from analytics.services import rollups_refreshed_at
+    from cms import plots
 
     trend = overview_trend(days=TREND_DAYS, now=now, with_revenue=with_revenue)
     today = timezone.localtime(now).date()
@@ -112,6 +113,6 @@ def _add_rollup_figures(overview: Overview, now: datetime, with_revenue: bool) -
         overview.tiles.append(
             Tile("Revenue today", _amounts(trend.tables["revenue"].rows, today), note="gross, sessions started today")
         )
-    overview.figures = {key: figures.to_html(figure) for key, figure in figures.overview(trend).items()}
+    overview.figures = {key: plots.to_html(figure) for key, figure in figures.overview(trend).items()}
     overview.figures_as_of = rollups_refreshed_at()
     overview.rollups_available = True

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analytics.figures import ACCENT, SECOND, THIRD
+from cms.plots import ACCENT, MARGIN, SECOND, THIRD, quantities, styled
 from sessions.models import Transaction
 from stations.selectors import session_power_series
 
@@ -25,11 +25,8 @@ def power_curve(session: Transaction) -> go.Figure:
             x=[moment for moment, _ in series.soc], y=[value for _, value in series.soc], name="SoC (%)",
             mode="lines", line={"color": THIRD}, secondary_y=True,
         )
-    figure.update_yaxes(title_text="kW", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="kWh / %", rangemode="tozero", secondary_y=True)
-    figure.update_layout(
-        title={"text": f"Session {session.pk} on connector {session.connector_id}", "x": 0, "font": {"size": 15}},
-        template="plotly_white", height=320, margin={"l": 50, "r": 50, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return figure
+    figure.update_yaxes(title_text="kW", secondary_y=False)
+    figure.update_yaxes(title_text="kWh / %", secondary_y=True)
+    # Room on the right for the second axis' title.
+    title = f"Session {session.pk} on connector {session.connector_id}"
+    return quantities(styled(figure, title, height=320, margin=MARGIN | {"r": 50}))

@@ -133,10 +133,6 @@ def station_boot(*, station: Station, boot_fields: dict, booted_at: datetime | N
     return status
 
 
-def station_heartbeat(*, station: Station) -> datetime:
-    return station_heartbeats_record(stations=[station])
-
-
 def station_heartbeats_record(*, stations: Sequence[Station]) -> datetime:
     """Heartbeats of many stations at once (the OCPP layer batches them): one UPDATE; the time to answer."""
     now = timezone.now()
@@ -403,7 +399,7 @@ def _connector_update(station: Station, connector_id: int, moment_field: str, mo
 
 
 def ocpp_messages_store(*, records: Sequence) -> None:
-    """Write a batch of frames (``stations.protocol.framing_log.FrameRecord``) to the message log.
+    """Write a batch of frames (``stations.protocol.framing.log.FrameRecord``) to the message log.
 
     One COPY for the batch and one UPDATE of the stations'
     ``last_seen_at``. A row the database refuses (a station deleted meanwhile, a NUL character in a

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, role_required, user_has_role
 from accounts.selectors import station_local_list_state
-from analytics.figures import to_html
 from analytics.staticfiles import STATIC_PATH as PLOTLY_JS
+from cms.plots import to_html
 from monitoring.selectors import station_monitoring
 from sessions.models import Transaction
 from stations import selectors

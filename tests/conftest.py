@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,8 +13,18 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import *  # noqa: F403 - factories are fixtures too
+from tests.waiting import until_sync
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Markers a test gets from the fixtures it uses, so that a new test is marked without anyone remembering
+# to: `-m "not server and not worker"` runs the tests that start no process.
+FIXTURE_MARKERS = {
+    "server": frozenset({"daphne_server", "node_servers", "daphne_tls_server", "embedded_system"}),
+    "worker": frozenset({"worker", "real_broker", "pricing_worker"}),
+}
+# Fixtures that reach PostgreSQL (directly or through a server on the test database).
+DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup", "live_server"})
 
 
 def pytest_configure(config):
@@ -27,6 +36,22 @@ def pytest_configure(config):
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in FIXTURE_MARKERS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
+def uses_database(request) -> bool:
+    """Whether the test reaches the database (and so Redis too): pure tests run without either."""
+    return request.node.get_closest_marker("django_db") is not None or bool(
+        DATABASE_FIXTURES.intersection(request.fixturenames)
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Django's default PBKDF2 costs ~0.2 s per user created or logged in; the suite makes hundreds."""
@@ -34,8 +59,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate limits count in the shared cache; one test's attempts must not throttle the next."""
+def _fresh_cache(request):
+    """Rate limits count in the shared cache; one test's attempts must not throttle the next. A pure test
+    (no database) makes no request through them: it is left alone, so that it runs without Redis."""
+    if not uses_database(request):
+        yield
+        return
     from django.core.cache import cache
 
     cache.clear()
@@ -59,9 +88,7 @@ def server_settles_before_teardown(request):
     def busy() -> bool:
         return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
 
-    deadline = time.monotonic() + 5.0
-    while busy() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
 
 
 @pytest.fixture
@@ -110,13 +137,15 @@ def _start_daphne(
         [sys.executable, "-m", "daphne", *endpoint_args, "cms.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            break
-        if process.poll() is not None or time.monotonic() > deadline:
+
+    def listening() -> bool:
+        if process.poll() is not None:
             raise RuntimeError(f"daphne did not start; see {log.name}")
-        time.sleep(0.1)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+        return False
+
+    until_sync(listening, within=30, what=f"daphne listening (see {log.name})", every=0.1)
     return process, log
 
 

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -20,6 +19,7 @@ from ocpp.v16 import call, call_result
 from cms import embedded_postgres
 from tests.conftest import ROOT, LiveServer, _free_port
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until, until_sync
 
 pytestmark = pytest.mark.embedded
 
@@ -57,17 +57,18 @@ def embedded_system(tmp_path_factory):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 120
-    while "OCPP endpoint" not in log_path.read_text():
-        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.2)
-    while True:
+
+    def serving() -> bool:
+        assert process.poll() is None, log_path.read_text()
+        if "OCPP endpoint" not in log_path.read_text():
+            return False
         try:
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            break
         except requests.ConnectionError:
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+            return False
+        return True
+
+    assert until_sync(serving, within=120, every=0.2, quiet=True), log_path.read_text()
     yield port, log_path, env
     process.terminate()
     process.wait(timeout=30)
@@ -98,10 +99,8 @@ def test_first_start_creates_an_admin_who_logs_into_the_portal(embedded_system):
     assert "Database:      embedded PostgreSQL" in output
     assert f"Station files: http://127.0.0.1:{port}/" in output
     # Periodic jobs run in-process: beat finds the tasks registered instead of sending them nowhere.
-    deadline = time.monotonic() + 20
-    while "Sending due task" not in output and time.monotonic() < deadline:
-        time.sleep(0.2)
-        output = log_path.read_text()
+    until_sync(lambda: "Sending due task" in log_path.read_text(), within=20, every=0.2, quiet=True)
+    output = log_path.read_text()
     assert "Sending due task" in output
     assert "AlwaysEagerIgnored" not in output
 
@@ -182,9 +181,7 @@ async def test_a_station_charges_and_the_session_is_stored_and_analysed(embedded
             timeout=30,
         )
         assert created.status_code == 202, created.text
-        deadline = time.monotonic() + 30
-        while not station.diagnostics_locations and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until(lambda: station.diagnostics_locations, within=30, every=0.1, quiet=True)
     assert station.diagnostics_locations
     assert station.diagnostics_locations[0].startswith(f"http://127.0.0.1:{port}/"), station.diagnostics_locations
 

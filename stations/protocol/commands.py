@@ -17,13 +17,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from ocpp.messages import Call, CallError, MessageType, get_validator
+from ocpp.messages import CallError, MessageType
 
 from sessions.models import Transaction
 from stations.app_settings import app_settings
 from stations.models import Station, StationCommand
 from stations.nodes import node_lease_expired, nodes_sweep
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
+from stations.protocol.framing.schema import payload_errors
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +58,6 @@ CSMS_ACTIONS: dict[str, frozenset[str]] = {
     ),
 }
 
-# The ocpp library parses the numbers of these messages as Decimal, so that a limit of 21.4 passes the
-# schema's "multipleOf": 0.1 (as a float it does not). Its validator cache ignores how numbers are parsed,
-# so we must parse exactly as it does, or we would hand it a float validator for these schemas.
-DECIMAL_MESSAGES = {
-    ("1.6", MessageType.Call, "SetChargingProfile"),
-    ("1.6", MessageType.Call, "RemoteStartTransaction"),
-    ("1.6", MessageType.CallResult, "GetCompositeSchedule"),
-}
-
 # How much longer than the station's own timeout the caller waits for the outcome: the channel-layer
 # hops there and back, and the daphne process getting round to the event.
 REPLY_MARGIN = 2.0
@@ -92,18 +84,6 @@ def _to_json(value):
         return json.loads(json.dumps(value, default=default))
     except (TypeError, ValueError) as error:
         raise InvalidPayload(f"The payload is not JSON: {error}") from error
-
-
-def payload_errors(*, action: str, payload: dict, ocpp_version: str, message_type: int = MessageType.Call) -> list[str]:
-    """Every violation of the official JSON schema, as ``path: problem`` lines (empty when the payload is valid)."""
-    parse_float = decimal.Decimal if (ocpp_version, message_type, action) in DECIMAL_MESSAGES else float
-    validator = get_validator(message_type, action, ocpp_version, parse_float=parse_float)
-    instance = json.loads(json.dumps(payload), parse_float=parse_float)
-    errors = []
-    for error in validator.iter_errors(instance):
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-        errors.append(f"{path.lstrip('.') or '(payload)'}: {error.message}")
-    return sorted(errors)
 
 
 def _check_request(action: str, payload, ocpp_version: str) -> dict:
@@ -285,16 +265,8 @@ async def _reply(channel_layer, event: dict, outcome: dict) -> None:
 
 
 async def _call(charge_point, action: str, payload: dict, answer_within: float) -> dict:
-    """One OCPP CALL with a JSON payload as given, the way the library's ``ChargePoint.call`` makes it.
-
-    ``call()`` wants a payload dataclass and renames keys snake → camel case; a command is already the
-    wire payload, so this sends it unchanged, under the same lock (one CALL at a time) and with the
-    same matching of the answer by message id.
-    """
-    call = Call(unique_id=str(charge_point._unique_id_generator()), action=action, payload=payload)
-    async with charge_point._call_lock:
-        await charge_point._send(call.to_json())
-        response = await charge_point._get_specific_response(call.unique_id, answer_within)
+    """One OCPP CALL with a JSON payload as given (a command is already the wire payload), its answer checked."""
+    response = await charge_point.call_payload(action, payload, answer_within)
     if isinstance(response, CallError):
         return {
             "status": Status.CALL_ERROR,
@@ -304,7 +276,7 @@ async def _call(charge_point, action: str, payload: dict, answer_within: float) 
             "error_description": str(response.error_description or ""),
         }
     errors = payload_errors(
-        action=action, payload=response.payload, ocpp_version=charge_point._ocpp_version,
+        action=action, payload=response.payload, ocpp_version=charge_point.ocpp_version,
         message_type=MessageType.CallResult,
     )
     if errors:

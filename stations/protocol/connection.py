@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from stations.app_settings import app_settings
 from stations.models import OcppMessage
 from stations.protocol.framing import CALL, CALL_ERROR, CALL_RESULT, Frame, parse_frame
-from stations.protocol.framing_log import FrameRecord, frame_log
+from stations.protocol.framing.log import FrameRecord, frame_log
 
 IN, OUT = OcppMessage.Direction.IN, OcppMessage.Direction.OUT
 # A peer that never answers must not grow the latency bookkeeping without bound.

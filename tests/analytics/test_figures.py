@@ -22,9 +22,9 @@ def _draws(figure) -> bool:
 
 
 def _html(figure) -> str:
-    from analytics import figures
+    from cms import plots
 
-    return figures.to_html(figure)
+    return plots.to_html(figure)
 
 
 def test_one_day_of_usage_is_drawn_on_a_day_axis_from_zero(rolled_up):
@@ -74,16 +74,17 @@ def test_a_chart_with_nothing_to_draw_says_so(db):
 def test_one_tariff_is_one_bar_among_a_few_not_the_width_of_the_chart(billed):
     from analytics import figures
     from analytics.money import money_dashboard
+    from cms import plots
 
     charts = figures.money(_one_day(money_dashboard))
     assert charts["tariffs"].layout.bargap >= 0.6
     # Revenue bars have no colour of their own: they take the portal's palette, not plotly's default purple.
-    assert list(charts["daily"].layout.colorway) == figures.PALETTE
+    assert list(charts["daily"].layout.colorway) == plots.PALETTE
     assert _draws(charts["daily"])
 
 
 def test_every_figure_uses_the_portal_palette():
-    from analytics import figures
+    from cms import plots
 
-    figure = figures._layout(go.Figure(go.Bar(x=[1], y=[1])), "t")
-    assert list(figure.layout.colorway) == figures.PALETTE
+    figure = plots.styled(go.Figure(go.Bar(x=[1], y=[1])), "t")
+    assert list(figure.layout.colorway) == plots.PALETTE

@@ -80,6 +80,7 @@ def test_overview_trend_covers_fourteen_days_ending_today(busy_network):
 def test_overview_trend_is_drawn_by_day_from_zero(busy_network):
     from analytics import figures
     from analytics.selectors import overview_trend
+    from cms import plots
 
     trend = figures.overview(overview_trend(days=14, now=at(3, 12), with_revenue=True))
     chart = trend["trend"]
@@ -87,7 +88,7 @@ def test_overview_trend_is_drawn_by_day_from_zero(busy_network):
     assert chart.layout.xaxis.type == "date" and chart.layout.xaxis.dtick == 2 * figures.DAY_MS
     assert {chart.layout.yaxis.rangemode, chart.layout.yaxis2.rangemode} == {"tozero"}
     # No priced session: the revenue chart is an empty-state message, not empty axes.
-    assert "No data in this period" in figures.to_html(trend["revenue"])
+    assert "No data in this period" in plots.to_html(trend["revenue"])
 
 
 def test_overview_page_for_an_analyst(busy_network, staff_user, client):

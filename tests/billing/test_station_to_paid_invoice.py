@@ -4,7 +4,6 @@ Nothing is called directly: the charge point is the `ocpp` library's client talk
 queues pricing on the Redis broker, and a separate worker process prices, invoices and collects.
 """
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,16 +17,9 @@ from billing.models import Invoice, Payment, SessionCharge, WalletEntry
 from tests.billing.test_worker import real_broker, start_worker, stop  # noqa: F401 - fixture
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def wait_until(condition, what: str, seconds: float = 30):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await sync_to_async(condition)():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_a_station_session_ends_as_a_paid_invoice(
@@ -55,9 +47,13 @@ async def test_a_station_session_ends_as_a_paid_invoice(
             )
             assert stopped.id_tag_info["status"] == "Accepted"
 
-        await wait_until(
-            lambda: Payment.objects.filter(invoice__lines__isnull=False, status=Payment.Status.SUCCEEDED).exists(),
-            "the worker to price, invoice and collect the session",
+        await until(
+            sync_to_async(
+                lambda: Payment.objects.filter(invoice__lines__isnull=False, status=Payment.Status.SUCCEEDED).exists()
+            ),
+            within=30,
+            what="the worker to price, invoice and collect the session",
+            every=0.1,
         )
     finally:
         await sync_to_async(stop)(worker)

@@ -18,6 +18,7 @@ from billing.models import Invoice, Payment, SessionCharge
 from billing.tasks import price_session
 from cms.celery import app as celery_app
 from tests.conftest import ROOT, _database_url
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,11 +82,8 @@ def forget_unacked(client: redis.Redis, queue: str) -> int:
 
 
 def wait_for(condition, what: str, seconds: float = 45):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    """The worker's pace: a longer wait and a slower poll than the default."""
+    return until_sync(condition, within=seconds, what=what, every=0.1)
 
 
 def test_a_worker_killed_mid_pricing_leaves_nothing_and_the_redelivered_task_prices_once(

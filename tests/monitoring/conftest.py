@@ -2,11 +2,11 @@
 a webhook receiver, and the files that maintenance leaves under MEDIA_ROOT cleaned up."""
 
 import contextlib
-import time
 
 import pytest
 
 from tests.monitoring.support import WebhookReceiver
+from tests.waiting import until_sync
 
 SETTLE_TIMEOUT = 5.0
 
@@ -32,9 +32,10 @@ def server_settles_before_teardown(request):
     yield
     from stations.models import Station
 
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    while Station.objects.filter(is_online=True).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    def settled() -> bool:
+        return not Station.objects.filter(is_online=True).exists()
+
+    until_sync(settled, within=SETTLE_TIMEOUT, every=0.02, quiet=True)
 
 
 @pytest.fixture(autouse=True)

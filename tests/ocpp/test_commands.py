@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
@@ -20,8 +19,10 @@ from ocpp.v16.enums import Action
 
 from stations.models import Station, StationCommand
 from stations.protocol.commands import CSMS_ACTIONS, station_call, station_call_sync
+from stations.protocol.ocpp_compat import camel_to_snake_case
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -267,14 +268,12 @@ class CommandTarget(ChargePoint):
 
 async def wait_until_online(ocpp_id: str, timeout: float = 5.0) -> Station:
     """The consumer records the connection just after accepting it; commands go to that record."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def connected() -> Station | None:
         station = await Station.objects.aget(ocpp_id=ocpp_id)
-        if station.is_online and station.channel_name:
-            return station
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{ocpp_id} did not come online")
-        await asyncio.sleep(0.02)
+        return station if station.is_online and station.channel_name else None
+
+    return await until(connected, within=timeout, what=f"{ocpp_id} online", every=0.02)
 
 
 @contextlib.asynccontextmanager

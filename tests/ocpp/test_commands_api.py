@@ -20,6 +20,7 @@ from stations.models import Station, StationCommand
 from stations.simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,11 +48,12 @@ def get(client, url):
 
 
 async def wait_online(ocpp_id):
-    for _ in range(250):
-        if await Station.objects.filter(ocpp_id=ocpp_id, is_online=True).exclude(channel_name="").aexists():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{ocpp_id} is not online")
+    await until(
+        lambda: Station.objects.filter(ocpp_id=ocpp_id, is_online=True).exclude(channel_name="").aexists(),
+        within=5,
+        what=f"{ocpp_id} online",
+        every=0.02,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -160,12 +162,12 @@ async def test_remote_start_without_waiting_is_202_with_a_command_to_poll(daphne
         started = await post(admin_api, "/api/stations/SIM-001/remote-start/", {"id_tag": "SIMTAG01", "wait": 0})
         assert started.status_code == 202, started.json()
         assert started["Location"] == started.json()["url"]
-        for _ in range(100):
-            polled = (await get(admin_api, started["Location"])).json()
-            if polled["transaction_id"]:
-                break
-            await asyncio.sleep(0.05)
-    assert await Transaction.objects.filter(pk=polled["transaction_id"], id_tag="SIMTAG01").aexists()
+
+        async def polled_transaction_id():
+            return (await get(admin_api, started["Location"])).json()["transaction_id"]
+
+        transaction_id = await until(polled_transaction_id, within=5, every=0.05, quiet=True)
+    assert await Transaction.objects.filter(pk=transaction_id, id_tag="SIMTAG01").aexists()
 
 
 async def test_a_rejected_remote_start_is_200_without_a_transaction(daphne_server, admin_api):

@@ -20,6 +20,7 @@ from tests.factories import STATION_PASSWORD
 from tests.ocpp.test_v16_framing import call as call_frame
 from tests.ocpp.test_v16_framing import raw_station
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,9 +40,10 @@ class SlowToReset(ChargePoint):
 
 
 async def online(ocpp_id: str, expected: bool = True, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while (await Station.objects.aget(ocpp_id=ocpp_id)).is_online != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    async def as_expected() -> bool:
+        return (await Station.objects.aget(ocpp_id=ocpp_id)).is_online == expected
+
+    await until(as_expected, within=timeout, every=0.02, quiet=True)
     return (await Station.objects.aget(ocpp_id=ocpp_id)).is_online
 
 

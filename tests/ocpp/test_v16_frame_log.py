@@ -16,6 +16,7 @@ from stations.protocol.commands import station_call
 from stations.tasks import purge_ocpp_messages
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,12 +31,12 @@ class ClearsItsCache(ChargePoint):
 
 async def logged(count: int, timeout: float = 5.0) -> list[OcppMessage]:
     """The log once it holds ``count`` frames (it is written in batches, a few milliseconds late)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        rows = [row async for row in OcppMessage.objects.order_by("created_at")]
-        if len(rows) >= count or asyncio.get_running_loop().time() > deadline:
-            return rows
-        await asyncio.sleep(0.02)
+
+    async def enough() -> bool:
+        return await OcppMessage.objects.acount() >= count
+
+    await until(enough, within=timeout, every=0.02, quiet=True)
+    return [row async for row in OcppMessage.objects.order_by("created_at")]
 
 
 async def test_calls_from_the_station_and_our_answers_are_logged_with_our_latency(daphne_server, make_station):
@@ -94,7 +95,7 @@ async def test_commands_to_the_station_and_its_answers_are_logged_with_its_laten
 
 
 async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make_station, group_commit_here):
-    from stations.protocol.framing_log import FrameLog, FrameRecord
+    from stations.protocol.framing.log import FrameLog, FrameRecord
 
     station = await sync_to_async(make_station)("CP-1")
     log = FrameLog(flush_interval=3600, batch_size=3)
@@ -135,7 +136,7 @@ def test_retention_of_zero_days_keeps_the_log(make_station, settings):
 
 
 def test_frames_the_database_refuses_are_dropped_alone(make_station):
-    from stations.protocol.framing_log import FrameRecord
+    from stations.protocol.framing.log import FrameRecord
     from stations.services import ocpp_messages_store
 
     station = make_station("CP-1")

@@ -7,9 +7,9 @@ against the library's own ``jsonschema`` validator of the same official schema.
 import pytest
 from jsonschema.exceptions import best_match
 from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
-from ocpp.messages import Call, CallResult, get_validator
+from ocpp.messages import Call, CallResult, MessageType, get_validator
 
-from stations.protocol.framing_schema import SCHEMA_ERRORS, result_is_valid, validate_call
+from stations.protocol.framing.schema import SCHEMA_ERRORS, payload_errors, result_is_valid, validate_call
 
 SAMPLE = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": "1"}]}
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
@@ -101,3 +101,27 @@ async def test_our_answers_are_checked_against_their_schema():
     unknown = CallResult("1", {})
     unknown.action = "NoSuchAction"
     assert not await result_is_valid(unknown, "1.6")
+
+
+def test_commands_are_checked_by_the_same_validator_with_every_violation_listed():
+    assert payload_errors(action="Reset", payload={"type": "Soft"}, ocpp_version="1.6") == []
+    assert payload_errors(action="Reset", payload={"type": "Gentle", "extra": 1}, ocpp_version="1.6") == [
+        "(payload): Additional properties are not allowed ('extra' was unexpected)",
+        "type: 'Gentle' is not one of ['Hard', 'Soft']",
+    ]
+    answer = {"status": "Maybe"}
+    assert payload_errors(action="Reset", payload=answer, ocpp_version="1.6", message_type=MessageType.CallResult) == [
+        "status: 'Maybe' is not one of ['Accepted', 'Rejected']"
+    ]
+
+
+def test_charging_limits_of_commands_keep_the_decimal_rule():
+    profile = {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}]}}}
+    assert payload_errors(action="SetChargingProfile", payload=profile, ocpp_version="1.6") == []
+    profile["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 21.45
+    assert payload_errors(action="SetChargingProfile", payload=profile, ocpp_version="1.6") == [
+        "csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit: Decimal('21.45') is not a multiple of 0.1"
+    ]

@@ -14,8 +14,8 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from accounts.models import IdToken
-from sessions.models import MeterSample
 from monitoring.models import Alert
+from sessions.models import MeterSample
 from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, Station, StationCommand
 from stations.protocol.commands import station_call
 from tests.factories import STATION_PASSWORD

@@ -18,6 +18,7 @@ from billing.models import Tariff
 from billing.services.wallet import wallet_adjust
 from sessions.models import Transaction
 from stations.models import Connector, Station, StationCommand
+from stations.protocol.ocpp_compat import on_action_replace
 from stations.services import station_create
 from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from tests.waiting import until
@@ -207,7 +208,7 @@ async def test_a_station_not_answering_is_reported_as_such(daphne_server, settin
         async def never_answers(**_):
             await asyncio.sleep(3)
 
-        simulated.route_map["RemoteStartTransaction"]["_on_action"] = never_answers
+        on_action_replace(simulated, "RemoteStartTransaction", never_answers)
         refused = await post(alice, start_url(), follow=True)
 
         assert "The charger did not answer in time" in text(refused)

@@ -4,7 +4,7 @@ from ocpp.v16 import ChargePoint as LibraryChargePoint
 from ocpp.v16.enums import Action
 
 from stations.app_settings import app_settings
-from stations.protocol.framing_dispatch import RpcDispatch
+from stations.protocol.framing.dispatch import RpcDispatch
 from stations.protocol.v16.authorization import AuthorizationHandlers
 from stations.protocol.v16.availability import AvailabilityHandlers
 from stations.protocol.v16.core import CoreHandlers

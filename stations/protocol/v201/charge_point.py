@@ -8,7 +8,7 @@ from ocpp.v201.enums import Action
 
 from stations.app_settings import app_settings
 from stations.models import Station
-from stations.protocol.framing_dispatch import RpcDispatch
+from stations.protocol.framing.dispatch import RpcDispatch
 from stations.protocol.v201.authorization import AuthorizationHandlers
 from stations.protocol.v201.availability import AvailabilityHandlers
 from stations.protocol.v201.data_transfer import DataTransferHandlers
@@ -58,8 +58,8 @@ class ChargePoint201(
                 return
         super()._check_registration(action)
 
-    async def _send(self, message: str):
-        await super()._send(message)
+    async def send_message(self, message: str):
+        await super().send_message(message)
         if not self._report_requested and any(f'"{action}"' in message for action in REPORT_REQUESTS):
             frame = json.loads(message)
             self._report_requested = frame[0] == 2 and frame[2] in REPORT_REQUESTS

@@ -3,7 +3,6 @@ services as 1.6; a signed value is kept as received (the signedMeterValue object
 
 import json
 
-from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
@@ -13,6 +12,7 @@ from sessions.metering import SIGNED, Reading, readings_parse
 from stations.plausibility import ValueRejected
 from stations.protocol.framing import parse_timestamp
 from stations.protocol.group_commit import group_commit
+from stations.protocol.ocpp_compat import snake_to_camel_case
 from stations.protocol.v201.evse import evse_violation
 
 

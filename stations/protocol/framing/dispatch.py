@@ -4,7 +4,7 @@ The library's own ``route_message`` only logs a frame it cannot parse, answers a
 the two "not implemented/supported" codes swapped, and reports a schema violation of *our* answer to
 the station as if the station were at fault. This replaces its routing of incoming frames (already
 parsed by ``ConsumerConnection``), its handling of a CALL (validated against the library's official
-schemas by ``framing_schema``, compiled) and its wait for the answer to our own CALL (which must end
+schemas by ``framing.schema``, compiled) and its wait for the answer to our own CALL (which must end
 when the connection does); ``@on``/``@after`` handlers, payload conversion and ``call()`` for outgoing
 commands stay the library's.
 """
@@ -15,13 +15,23 @@ import inspect
 import logging
 from collections import Counter
 
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError, SecurityError
 from ocpp.messages import Call, CallResult
 
 from stations.models import Station
 from stations.protocol.framing import CALL, Frame, call_error_frame
-from stations.protocol.framing_schema import result_is_valid, validate_call
+from stations.protocol.framing.schema import result_is_valid, validate_call
+from stations.protocol.ocpp_compat import (
+    AFTER_ACTION,
+    ON_ACTION,
+    SKIP_SCHEMA_VALIDATION,
+    ChargePointCompat,
+    action_handlers,
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +72,7 @@ def _takes_call_unique_id(function) -> bool:
     return "call_unique_id" in inspect.signature(function).parameters
 
 
-class RpcDispatch:
+class RpcDispatch(ChargePointCompat):
     """Routes parsed frames; answers every CALL with its CALLRESULT or the right CALLERROR.
 
     The class using it sets ``known_actions`` (every action of its OCPP version) and
@@ -81,7 +91,7 @@ class RpcDispatch:
 
     async def start(self):
         while True:
-            frame = await self._connection.recv()
+            frame = await self.receive_frame()
             try:
                 await self.route_message(frame)
             except Exception:
@@ -98,17 +108,17 @@ class RpcDispatch:
                     extra={"station_id": self.id, "message_id": frame.unique_id, "error": frame.error.description},
                 )
         elif frame.message_type == CALL:
-            await self._handle_call(frame.message)
-        elif self._call_lock.locked():
+            await self.handle_call(frame.message)
+        elif self.call_pending():
             # A CALLRESULT or CALLERROR: call() (and the command layer) match it by message id.
-            self._response_queue.put_nowait(frame.message)
+            self.answer_received(frame.message)
         else:
             # Nothing is waiting (the call timed out, or was never made): queued, it would only pile up.
             logger.info(
                 "answer to no pending call ignored", extra={"station_id": self.id, "message_id": frame.unique_id}
             )
 
-    async def _handle_call(self, msg: Call):
+    async def handle_call(self, msg: Call):
         try:
             response, handlers, kwargs = await self._answer(msg)
         except OCPPError as error:
@@ -122,8 +132,8 @@ class RpcDispatch:
                 msg.unique_id, InternalError(f"The CSMS could not process {msg.action}; it has been logged.")
             )
             return
-        await self._send(response.to_json())
-        if after := handlers.get("_after_action"):
+        await self.send_message(response.to_json())
+        if after := handlers.get(AFTER_ACTION):
             result = after(**kwargs)
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
@@ -131,19 +141,19 @@ class RpcDispatch:
                 task.add_done_callback(self._after_tasks.discard)
 
     async def _answer(self, msg: Call) -> tuple[CallResult, dict, dict]:
-        handlers = self.route_map.get(msg.action)
-        if not handlers or "_on_action" not in handlers:
+        handlers = action_handlers(self, msg.action)
+        if ON_ACTION not in handlers:
             # OCPP-J §4.2.3: NotImplemented is "not known by receiver", NotSupported "recognized but not
             # supported" (the library has the two the other way round).
             if msg.action in self.known_actions:
                 raise NotSupportedError(f"{msg.action} is not a message a charge point sends to the CSMS.")
-            raise NotImplementedError(f"{msg.action!r} is not an OCPP {self._ocpp_version} action.")
+            raise NotImplementedError(f"{msg.action!r} is not an OCPP {self.ocpp_version} action.")
         self._check_registration(msg.action)
-        validate = not handlers.get("_skip_schema_validation", False)
+        validate = not handlers.get(SKIP_SCHEMA_VALIDATION, False)
         if validate:
-            await validate_call(msg, self._ocpp_version)
+            await validate_call(msg, self.ocpp_version)
 
-        handler = handlers["_on_action"]
+        handler = handlers[ON_ACTION]
         kwargs = snake_case_keys(msg.payload)
         if _wants_call_unique_id(handler):
             result = handler(**kwargs, call_unique_id=msg.unique_id)
@@ -153,7 +163,7 @@ class RpcDispatch:
             result = await result
 
         response = msg.create_call_result(snake_to_camel_case(remove_nones(serialize_as_dict(result))))
-        if validate and not await result_is_valid(response, self._ocpp_version):
+        if validate and not await result_is_valid(response, self.ocpp_version):
             logger.error(
                 "our answer does not match the schema",
                 extra={"station_id": self.id, "action": msg.action, "payload": response.payload},
@@ -166,12 +176,12 @@ class RpcDispatch:
         the answer is among the frames received before the end (``unread``: not yet routed)."""
         self._connection_lost = True
         for frame in unread:
-            if frame.error is None and frame.message_type != CALL and self._call_lock.locked():
-                self._response_queue.put_nowait(frame.message)
-        self._response_queue.put_nowait(CONNECTION_LOST)
+            if frame.error is None and frame.message_type != CALL and self.call_pending():
+                self.answer_received(frame.message)
+        self.answer_received(CONNECTION_LOST)
 
-    async def _get_specific_response(self, unique_id, timeout):  # noqa: ASYNC109 - the library's signature
-        """The station's answer to our CALL ``unique_id`` (the library's, ending when the connection does).
+    async def wait_for_answer(self, unique_id: str, timeout: float):  # noqa: ASYNC109 - as the library's call() passes it
+        """The station's answer to our CALL ``unique_id`` (the library's wait, ending when the connection does).
 
         Raises CancelledError when the connection has ended first, as if the waiting command had been
         cancelled: the command layer answers its caller that the station disconnected before answering.
@@ -182,7 +192,7 @@ class RpcDispatch:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError
-            response = await asyncio.wait_for(self._response_queue.get(), remaining)
+            response = await asyncio.wait_for(self.next_answer(), remaining)
             if response is CONNECTION_LOST:
                 break
             if response.unique_id == unique_id:
@@ -204,15 +214,15 @@ class RpcDispatch:
             f"{' and '.join(sorted(allowed))} may be sent until the CSMS accepts it."
         )
 
-    async def _send(self, message: str):
+    async def send_message(self, message: str):
         if self._connection_lost:
-            # A command that was waiting its turn: the station is gone (see _get_specific_response).
+            # A command that was waiting its turn: the station is gone (see wait_for_answer).
             raise asyncio.CancelledError("The station disconnected.")
-        frame = await self._connection.send(message)
+        frame = await self.write_frame(message)
         if frame is not None and frame.message_type == CALL and frame.action in TRIGGER_ACTIONS:
             requested = frame.payload.get("requestedMessage")
             if isinstance(requested, str):
                 self._triggered[requested] += 1
 
     async def _send_call_error(self, unique_id: str, error: OCPPError) -> None:
-        await self._send(call_error_frame(unique_id, error, self._ocpp_version))
+        await self.send_message(call_error_frame(unique_id, error, self.ocpp_version))

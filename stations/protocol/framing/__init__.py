@@ -9,7 +9,7 @@ kept on purpose: 1.6 spells ``FormationViolation`` and ``OccurenceConstraintViol
 - a message type id that is not 2, 3 or 4: PropertyConstraintViolation; one that is not a number,
   a message id, action or payload of the wrong JSON type, a message id over 36 characters:
   TypeConstraintViolation;
-- schema violations by JSON-schema keyword (see ``framing_schema.SCHEMA_ERRORS``).
+- schema violations by JSON-schema keyword (see ``framing.schema.SCHEMA_ERRORS``).
 
 When the message id cannot be read the CALLERROR carries ``"-1"`` (the OCPP-J 2.0.1 rule; 1.6 has
 none). A malformed CALLRESULT or CALLERROR from the station is logged and never answered: a CALLERROR
