@@ -10,9 +10,9 @@ from django.core.management import call_command
 from accounts.models import IdToken, IdTokenEvent
 from accounts.services import id_token_create
 from sessions.models import MeterSample, Transaction
+from simulator import DEFAULT_PASSWORD, Car, SimulatedStation, Simulation, SimulatorConfig
 from stations.models import ConnectorStatusEvent, Station
 from stations.protocol.commands import command_wait_for_transaction, station_call
-from stations.simulator import DEFAULT_PASSWORD, Car, SimulatedStation, Simulation, SimulatorConfig
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)

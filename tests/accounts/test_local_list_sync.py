@@ -22,10 +22,10 @@ from accounts import services
 from accounts.local_list import local_list_retry_delay, local_lists_due, station_local_list_sync
 from accounts.models import IdToken, IdTokenEvent, StationLocalList
 from accounts.tasks import sync_local_lists
+from simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from stations import maintenance
 from stations.models import ConfigurationKey, MaintenanceJob, Station, StationCommand
 from stations.services import station_create
-from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)

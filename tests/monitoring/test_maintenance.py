@@ -15,9 +15,9 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from cms.celery import app as celery_app
+from simulator.ocpp16 import CONFIGURATION
 from stations import maintenance
 from stations.models import ConfigurationKey, MaintenanceJob, MaintenanceTarget, Site, Station, StationCommand
-from stations.simulator import CONFIGURATION
 from tests.conftest import ROOT, _database_url
 from tests.factories import STATION_PASSWORD
 from tests.monitoring.support import client_for, register, simulated

@@ -8,7 +8,7 @@ import signal
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from stations.simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
+from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
 
 
 def seconds_range(value: str) -> tuple[float, float]:
