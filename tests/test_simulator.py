@@ -2,6 +2,9 @@
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +18,7 @@ from sessions.models import MeterSample, Transaction
 from simulator import DEFAULT_PASSWORD, Car, SimulatedStation, Simulation, SimulatorConfig, ocpp_url
 from stations.models import ConnectorStatusEvent, Station
 from stations.protocol.commands import command_wait_for_transaction, station_call
+from tests.conftest import ROOT
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -379,6 +383,17 @@ def test_simulator_classes_are_importable_without_a_server():
     assert Simulation.station_ids("SIM-", 3) == ["SIM-001", "SIM-002", "SIM-003"]
 
 
+def test_the_simulator_package_imports_nothing_of_the_server():
+    """It runs anywhere a station would: no Django settings, none of the server's apps."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, simulator; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert "simulator" in loaded
+    assert not {"django", "cms", "stations", "sessions", "accounts", "billing", "analytics"} & set(loaded)
+
+
 def test_simulate_command_creates_its_stations_and_tags_and_runs(daphne_server, capsys):
     out = io.StringIO()
     call_command(
@@ -398,3 +413,26 @@ def test_simulate_command_creates_its_stations_and_tags_and_runs(daphne_server, 
                  f"{daphne_server.ws_url}/ocpp", "--duration", "0.3", "--report", "0", stdout=io.StringIO())
     assert Station.objects.filter(ocpp_id__startswith="DEMO-").count() == 2
 
+
+def test_simulate_command_finds_the_server_by_its_port_and_prints_one_short_line_per_event(
+    daphne_server, celery_eager, caplog, capsys
+):
+    port = daphne_server.http_url.rsplit(":", 1)[1]
+    arguments = [
+        "-n", "1", "--prefix", "QUIET-", "--tags", "QUIETTAG", "--port", port, "--duration", "1.5", "--connectors",
+        "1", "--session-seconds", "0.4", "--idle-seconds", "0.05-0.1", "--meter-interval", "0.2", "--report", "0",
+        "--seed", "3",
+    ]
+    out = io.StringIO()
+    call_command("simulate", "--create", *arguments, stdout=out)
+    assert f"against ws://127.0.0.1:{port}/ocpp" in out.getvalue()
+    assert "Done: 1 boots" in out.getvalue() and " 0 errored" in out.getvalue()
+    # The new tag's local-list job ran in-process without a trace; nothing went wrong, so nothing was said.
+    assert not [record for record in caplog.records if record.name.split(".")[0] in ("celery", "kombu", "accounts")]
+    assert capsys.readouterr().err == ""
+
+    call_command("simulate", *arguments, "-v", "2", stdout=io.StringIO())
+    events = capsys.readouterr().err.splitlines()
+    assert any(line.endswith(" QUIET-001 booted") for line in events), events
+    assert any(" QUIET-001 session completed " in line for line in events), events
+    assert all(len(line) < 200 for line in events), events
