@@ -291,7 +291,8 @@ class StationBase:
                 continue
             except CallError as error:
                 self.stats.call_errors += 1
-                logger.warning(
+                # A caller that takes the error (``errors``) says what it meant: one line per event.
+                (logger.info if errors else logger.warning)(
                     "CALLERROR", extra={"station_id": self.id, "action": type(payload).__name__, "error": str(error)}
                 )
                 if errors:
