@@ -200,3 +200,22 @@ async def test_a_station_charges_and_the_session_is_stored_and_analysed(embedded
     usage = await asyncio.to_thread(browser.get, f"http://127.0.0.1:{port}/analytics/usage/", timeout=60)
     assert usage.status_code == 200
     assert "Usage" in usage.text
+
+
+def test_the_simulator_finds_the_running_system_and_says_only_what_happened(embedded_system):
+    port, _, env = embedded_system
+    # No --url, no --port, no CMS_SERVER_URL: the simulator connects where runcms says it listens.
+    result = subprocess.run(
+        [
+            sys.executable, "manage.py", "simulate", "--create", "-n", "2", "--prefix", "EMBSIM-", "--duration", "4",
+            "--connectors", "1", "--session-seconds", "1", "--idle-seconds", "0.1-0.2", "--meter-interval", "0.3",
+            "--report", "0",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"against ws://127.0.0.1:{port}/ocpp" in result.stdout
+    done = result.stdout.splitlines()[-1]
+    assert done.startswith("Done: 2 boots") and " 0 errored" in done and "(0 CALLERROR, 0 unanswered)" in done
+    # The in-process jobs of --create are not traced, kombu does not warn: nothing went wrong, nothing is said.
+    assert not [line for line in result.stderr.splitlines() if "celery" in line or "kombu" in line], result.stderr

@@ -24,9 +24,9 @@ from accounts.models import IdToken, IdTokenEvent, StationLocalList
 from accounts.tasks import sync_local_lists
 from monitoring import maintenance
 from monitoring.models import MaintenanceJob
+from simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from stations.models import ConfigurationKey, Station, StationCommand
 from stations.services import station_create
-from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)

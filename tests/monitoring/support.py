@@ -27,8 +27,8 @@ def client_for(user):
 
 @sync_to_async
 def register(ocpp_id: str, **fields):
+    from simulator import DEFAULT_PASSWORD
     from stations.models import Station
-    from stations.simulator import DEFAULT_PASSWORD
 
     if not Station.objects.filter(ocpp_id=ocpp_id).exists():
         call_command("create_station", ocpp_id, password=DEFAULT_PASSWORD, stdout=io.StringIO())
@@ -38,7 +38,7 @@ def register(ocpp_id: str, **fields):
 
 
 def simulator_config(server, **overrides):
-    from stations.simulator import SimulatorConfig
+    from simulator import SimulatorConfig
 
     settings = {"connectors": 1, "id_tags": ("SIMTAG01",), "autostart": False, **FAST, **overrides}
     return SimulatorConfig(url=f"{server.ws_url}/ocpp", **settings)
@@ -47,7 +47,7 @@ def simulator_config(server, **overrides):
 @contextlib.asynccontextmanager
 async def simulated(server, station_ids, **overrides):
     """Simulated stations connected and booted for the duration of the block."""
-    from stations.simulator import Simulation
+    from simulator import Simulation
 
     async with Simulation(list(station_ids), simulator_config(server, **overrides)).running() as simulation:
         yield simulation

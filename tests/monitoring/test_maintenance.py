@@ -17,8 +17,8 @@ from ocpp.v16.enums import Action
 from cms.celery import app as celery_app
 from monitoring import maintenance
 from monitoring.models import MaintenanceJob, MaintenanceTarget
+from simulator.ocpp16 import CONFIGURATION
 from stations.models import ConfigurationKey, Site, Station, StationCommand
-from stations.simulator import CONFIGURATION
 from tests.conftest import ROOT, _database_url
 from tests.factories import STATION_PASSWORD
 from tests.monitoring.support import client_for, register, simulated
@@ -172,7 +172,7 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
     image = await FirmwareImage.objects.aget()
     assert image.size == len(FIRMWARE) and len(image.sha256) == 64
 
-    async with simulated(daphne_server, ["SIM-F1", "SIM-F2"], transfer_files=True) as simulation:
+    async with simulated(daphne_server, ["SIM-F1", "SIM-F2"]) as simulation:
         response = await sync_to_async(client.post)(
             "/api/maintenance/jobs/",
             {"kind": "firmware", "firmware": image.pk, "selector": {"model": "Simulator AC22"}},
@@ -206,13 +206,37 @@ async def test_a_failed_firmware_download_fails_the_station_and_opens_an_alert(d
         file=SimpleUploadedFile("fw-3.bin", FIRMWARE), name="Simulator", version="fw-3"
     )
     await FirmwareImage.objects.filter(pk=image.pk).aupdate(file="firmware/missing.bin")  # the file is gone
-    async with simulated(daphne_server, ["SIM-F9"], transfer_files=True):
+    async with simulated(daphne_server, ["SIM-F9"]):
         job = await run_job(Kind.FIRMWARE, [station], firmware=await FirmwareImage.objects.aget(pk=image.pk))
         await until(lambda: finished(job), what="the job to finish")
     (target,) = await targets_of(job)
     assert (target.status, target.detail) == ("failed", "The station reported DownloadFailed.")
     (alert,) = (await sync_to_async(alerts.alerts_evaluate)()).opened
     assert alert.kind == "firmware_failed" and "DownloadFailed" in alert.summary
+
+
+def bad_files_url(daphne_server, where: str) -> str:
+    """A station-files address that fails: nothing listens there, or the server under test has no such path."""
+    return "http://127.0.0.1:1" if where == "unreachable" else f"{daphne_server.http_url}/nowhere"
+
+
+@pytest.mark.parametrize("where", ["unreachable", "wrong path"])
+async def test_a_firmware_location_the_station_cannot_download_from_fails_the_job(daphne_server, settings, where):
+    settings.CMS_STATION_FILES_URL = bad_files_url(daphne_server, where)
+    station = await register("SIM-F8")
+    image = await sync_to_async(maintenance.firmware_upload)(
+        file=SimpleUploadedFile("fw-4.bin", FIRMWARE), name="Simulator", version="fw-4"
+    )
+    async with simulated(daphne_server, ["SIM-F8"]) as simulation:
+        job = await run_job(Kind.FIRMWARE, [station], firmware=image)
+        assert await until(lambda: finished(job), what="the job to finish") == "failed"
+        assert (simulation.stations[0].firmware_version, simulation.stations[0].stats.boots) == ("1.0.0", 1)
+    (target,) = await targets_of(job)
+    assert (target.status, target.progress, target.detail) == (
+        "failed", "DownloadFailed", "The station reported DownloadFailed."
+    )
+    assert target.downloads == 0
+    assert await Station.objects.filter(pk=station.pk, firmware_version="1.0.0").aexists()
 
 
 async def test_firmware_for_another_model_is_not_sent(make_station):
@@ -234,7 +258,7 @@ async def test_a_diagnostics_upload_reaches_us_and_the_technician_downloads_it(
     daphne_server, files_url, technician, analyst
 ):
     station = await register("SIM-D1")
-    async with simulated(daphne_server, ["SIM-D1"], transfer_files=True):
+    async with simulated(daphne_server, ["SIM-D1"]):
         job = await run_job(Kind.DIAGNOSTICS, [station], user=technician)
         await until(lambda: finished(job), what="the upload")
     (target,) = await targets_of(job)
@@ -251,6 +275,20 @@ async def test_a_diagnostics_upload_reaches_us_and_the_technician_downloads_it(
     assert api.json()["targets"][0]["diagnostics_url"].endswith(f"/api/maintenance/jobs/{job.pk}/targets/SIM-D1/"
                                                                  "diagnostics/")
     assert (await sync_to_async(other.get)(f"/operator/maintenance/files/{target.pk}/")).status_code == 403
+
+
+@pytest.mark.parametrize("where", ["unreachable", "wrong path"])
+async def test_a_diagnostics_upload_that_fails_fails_the_job_without_waiting(daphne_server, settings, where):
+    settings.CMS_STATION_FILES_URL = bad_files_url(daphne_server, where)
+    station = await register("SIM-D2")
+    async with simulated(daphne_server, ["SIM-D2"]):
+        job = await run_job(Kind.DIAGNOSTICS, [station])
+        assert await until(lambda: finished(job), what="the job to fail") == "failed"
+    (target,) = await targets_of(job)
+    assert (target.status, target.progress, target.detail) == (
+        "failed", "UploadFailed", "The station reported UploadFailed."
+    )
+    assert not target.file and target.file_received_at is None
 
 
 async def test_a_job_run_again_sends_nothing_twice(daphne_server):

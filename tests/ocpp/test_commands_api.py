@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from accounts.models import IdTokenEvent
 from accounts.services import id_token_create
 from sessions.models import Transaction
+from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
 from stations.models import Station, StationCommand
-from stations.simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until

@@ -17,10 +17,10 @@ from accounts.services import id_token_block
 from billing.models import Tariff
 from billing.services.wallet import wallet_adjust
 from sessions.models import Transaction
+from simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from stations.models import Connector, Station, StationCommand
 from stations.protocol.ocpp_compat import on_action_replace
 from stations.services import station_create
-from stations.simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)

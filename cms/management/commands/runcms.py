@@ -6,6 +6,7 @@ without one, tasks run in-process and beat runs in a thread of this process (the
 process and which stops when it exits (cms/embedded_postgres.py).
 """
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -66,12 +67,19 @@ class Command(BaseCommand):
         )
         from daphne.cli import CommandLineInterface
 
+        # `manage.py simulate` run beside this server finds it here (and connects to this port, not 8000).
+        address_file = settings.BASE_DIR / "var" / "server-url"
+        address_file.parent.mkdir(exist_ok=True)
+        address_file.write_text(os.environ["CMS_SERVER_URL"] + "\n")
         try:
             # Stations reconnecting all at once after a restart queue for their handshake; give them time.
             CommandLineInterface().run(
                 ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
             )
         finally:
+            with contextlib.suppress(OSError):
+                if address_file.read_text().strip() == os.environ["CMS_SERVER_URL"]:
+                    address_file.unlink()  # unless another server has started since
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)

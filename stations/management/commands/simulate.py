@@ -3,12 +3,18 @@
 import asyncio
 import contextlib
 import io
+import logging
 import signal
+import sys
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from stations.simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
+from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig, ocpp_url
+
+# Where ``manage.py runcms`` writes the address it serves while it runs (cms/management/commands/runcms.py).
+SERVER_ADDRESS_FILE = settings.BASE_DIR / "var" / "server-url"
 
 
 def seconds_range(value: str) -> tuple[float, float]:
@@ -33,8 +39,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("-n", "--stations", type=int, default=3, help="How many stations (default 3).")
         parser.add_argument(
-            "--url", default="ws://127.0.0.1:8000/ocpp", help="The OCPP endpoint without the station id."
+            "--url",
+            help="The OCPP endpoint without the station id (default: the server's own address: --host/--port, "
+            "else where a running `manage.py runcms` listens, else HOST/PORT as runcms reads them, else "
+            "127.0.0.1:8000).",
         )
+        parser.add_argument("--host", help="The server's host, as given to runcms.")
+        parser.add_argument("--port", type=int, help="The server's port, as given to runcms (scripts/run --port).")
         parser.add_argument("--prefix", default="SIM-", help="Station ids are <prefix>001, <prefix>002, ...")
         parser.add_argument("--password", default=DEFAULT_PASSWORD, help="The stations' Basic-auth password.")
         parser.add_argument(
@@ -66,10 +77,15 @@ class Command(BaseCommand):
             tags = tuple(f"SIMTAG{n:04d}" for n in range(1, options["stations"] * options["connectors"] + 1))
         else:
             tags = tuple(tag.strip() for tag in options["tags"].split(",") if tag.strip())
+        with self._quiet_logs(options["verbosity"]):
+            self._simulate(ids, tags, options)
+
+    def _simulate(self, ids: list[str], tags: tuple[str, ...], options: dict) -> None:
         if options["create"]:
             self._create(ids, options["password"], tags)
+        url = options["url"] or ocpp_url(host=options["host"], port=options["port"], address_file=SERVER_ADDRESS_FILE)
         config = SimulatorConfig(
-            url=options["url"],
+            url=url,
             password=options["password"],
             connectors=options["connectors"],
             max_power_w=options["max_power"],
@@ -83,6 +99,31 @@ class Command(BaseCommand):
         self.stdout.write(f"Simulating {len(ids)} station(s) {ids[0]}..{ids[-1]} against {config.url}")
         stats = asyncio.run(self._run(Simulation(ids, config), options["duration"], options["report"]))
         self.stdout.write(self.style.SUCCESS(f"Done: {self._summary(stats)}"))
+
+    @contextlib.contextmanager
+    def _quiet_logs(self, verbosity: int):
+        """One short line per event at most: the simulator's warnings by default, its events with -v 2, every
+        library's log with -v 3. The server's logging (each job that --create's token changes run in-process
+        traced by Celery, kombu warning that the in-memory broker has no host name, the ocpp library's own line
+        for each CALLERROR) is for servers, not for this command's output. Restored afterwards."""
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(EventFormatter())
+        levels = {"simulator": {0: logging.ERROR, 1: logging.WARNING}.get(verbosity, logging.INFO)}
+        if verbosity < 3:
+            levels.update(dict.fromkeys(("", "celery", "kombu", "ocpp", "websockets"), logging.ERROR))
+        loggers = {name: logging.getLogger(name) for name in levels}
+        saved = {name: (log.level, log.handlers[:], log.propagate) for name, log in loggers.items()}
+        for name, log in loggers.items():
+            log.setLevel(levels[name])
+        loggers["simulator"].handlers[:] = [handler]
+        loggers["simulator"].propagate = False
+        try:
+            yield
+        finally:
+            for name, (level, handlers, propagate) in saved.items():
+                loggers[name].setLevel(level)
+                loggers[name].handlers[:] = handlers
+                loggers[name].propagate = propagate
 
     def _create(self, ids: list[str], password: str, tags: tuple[str, ...]) -> None:
         from accounts.models import IdToken, IdTokenEvent, normalize_token
@@ -119,8 +160,32 @@ class Command(BaseCommand):
 
     @staticmethod
     def _summary(stats) -> str:
+        """What the server answered: sessions it accepted, refused, answered with an error; stops it confirmed."""
         return (
             f"{stats.boots} boots, {stats.sessions_started} sessions started, {stats.sessions_completed} completed, "
-            f"{stats.sessions_refused} refused, {stats.energy_wh / 1000:.1f} kWh, {stats.commands_answered} "
-            f"commands answered, {stats.calls_sent} calls sent ({stats.calls_failed} failed)"
+            f"{stats.sessions_refused} refused, {stats.sessions_errored} errored, {stats.energy_wh / 1000:.1f} kWh, "
+            f"{stats.commands_answered} commands answered, {stats.calls_sent} calls sent ({stats.call_errors} "
+            f"CALLERROR, {stats.calls_failed} unanswered)"
         )
+
+
+class EventFormatter(logging.Formatter):
+    """``12:03:04 SIM-001 session completed answer=EVDisconnected``: the time, the station, the event, its details
+    (each cut short: an HTTP library's error can be a paragraph)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        details = {
+            key: value for key, value in vars(record).items()
+            if key not in STANDARD_RECORD_FIELDS and key != "station_id" and value is not None
+        }
+        station = getattr(record, "station_id", "")
+        line = " ".join(part for part in (self.formatTime(record, "%H:%M:%S"), station, record.getMessage()) if part)
+        return " ".join([line, *(f"{key}={shorten(value)}" for key, value in details.items())])
+
+
+def shorten(value, limit: int = 100) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+STANDARD_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

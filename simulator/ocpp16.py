@@ -1,50 +1,31 @@
-"""A charge point simulator: OCPP 1.6J stations on the `ocpp` library's client side, with realistic sessions.
+"""The OCPP 1.6J station: the simulator's stations as a 1.6 charge point on the `ocpp` library's client side.
 
-Each ``SimulatedStation`` connects with Basic auth, boots, heartbeats, reports status changes, and
-(with ``autostart``) has drivers arrive, authorise and charge: a car with its own battery, start and
-target state of charge and maximum power, charging along a constant-current/constant-voltage curve,
-capped by the station and by charging profiles, with an energy register that only goes up. It answers
-every CSMS-initiated 1.6 call the way a station would, reconnects when the connection drops, and
-reboots (reconnects and boots again) on Reset, a new AuthorizationKey or a firmware update. With
-``transfer_files`` it downloads the firmware and uploads its diagnostics over HTTP(S) for real.
-``Simulation`` runs a fleet of them; ``manage.py simulate`` is its command line. Tests and benchmarks
-import both.
+It boots, heartbeats and reports status; its drivers authorise and charge (StartTransaction, MeterValues,
+StopTransaction); it answers every CSMS-initiated 1.6 call the way a station would, charging profiles and
+reservations included, and reboots (reconnects and boots again) on Reset, a new AuthorizationKey or a firmware
+update. Firmware is downloaded and diagnostics uploaded for real (``simulator.transfers``). The connection,
+drivers, meters and cars are version-free (``simulator.station``, ``connector``, ``car``); a 2.0.1 station
+would sit beside this module.
 """
 
 import asyncio
-import base64
 import contextlib
 import logging
-import random
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
-import websockets
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from simulator.car import Car
+from simulator.connector import Connector
+from simulator.station import CallError, StationBase, now_iso, parse_time
+from simulator.transfers import firmware_version_from
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_PASSWORD = "voltgrid-simulator"
 VENDOR_ID = "Voltgrid"  # DataTransfer vendorId the simulator understands (it echoes the data)
-TRANSACTION_MESSAGES = (call.StartTransaction, call.StopTransaction, call.MeterValues)
-FIRMWARE_EXTENSIONS = (".tar.gz", ".tgz", ".zip", ".bin", ".img", ".fw")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def seeded_random(seed) -> random.Random:
-    # Simulated behaviour, reproducible from a seed; nothing secret comes from it.
-    return random.Random(seed)  # noqa: S311
 
 
 def decode_authorization_key(value: str) -> str:
@@ -53,106 +34,6 @@ def decode_authorization_key(value: str) -> str:
         with contextlib.suppress(ValueError):
             return bytes.fromhex(value).decode("utf-8")
     return value
-
-
-@dataclass
-class SimulatorConfig:
-    """How the simulated stations behave; times in seconds, power in W, energy in Wh."""
-
-    url: str = "ws://127.0.0.1:8000/ocpp"
-    password: str | None = DEFAULT_PASSWORD
-    vendor: str = "Voltgrid"
-    model: str = "Simulator AC22"
-    firmware_version: str = "1.0.0"
-    connectors: int = 2
-    max_power_w: int = 22_000  # per connector
-    phases: int = 3
-    voltage: float = 230.0
-    id_tags: tuple[str, ...] = ("SIMTAG01", "SIMTAG02", "SIMTAG03")
-    autostart: bool = True  # drivers arrive on their own; without it only remote starts charge
-    session_seconds: tuple[float, float] = (120.0, 600.0)  # how long a driver stays plugged in
-    idle_seconds: tuple[float, float] = (10.0, 60.0)  # between a driver leaving and the next arriving
-    meter_interval: float = 10.0  # MeterValueSampleInterval
-    heartbeat_interval: float | None = None  # None: as the CSMS says in BootNotification
-    response_timeout: float = 30.0
-    reconnect_delay: float = 1.0  # first retry; doubles up to 30 s
-    step_delay: float = 0.5  # between the steps of a firmware update or a diagnostics upload
-    # Download firmware from, and upload diagnostics to, HTTP(S) locations for real (others are pretended).
-    transfer_files: bool = False
-    seed: int | None = None
-
-
-@dataclass
-class Car:
-    """The EV plugged in: it draws what its battery and charger allow, less as it fills up."""
-
-    battery_wh: int
-    max_power_w: int
-    soc: float  # percent
-    target_soc: float
-
-    @classmethod
-    def arriving(cls, rng: random.Random) -> "Car":
-        return cls(
-            battery_wh=rng.choice([40_000, 52_000, 64_000, 77_000, 100_000]),
-            max_power_w=rng.choice([7_400, 11_000, 11_000, 22_000]),
-            soc=round(rng.uniform(10, 60), 1),
-            target_soc=rng.choice([80.0, 90.0, 100.0]),
-        )
-
-    def power_w(self) -> float:
-        """Constant power up to 80 %, then tapering towards full (the constant-voltage phase)."""
-        if self.soc >= self.target_soc:
-            return 0.0
-        if self.soc < 80:
-            return float(self.max_power_w)
-        return self.max_power_w * max(0.05, (100 - self.soc) / 20)
-
-    def charge(self, energy_wh: float) -> None:
-        self.soc = min(100.0, self.soc + energy_wh / self.battery_wh * 100)
-
-
-@dataclass
-class Connector:
-    connector_id: int
-    energy_wh: float  # the meter's register, never going down
-    status: str = "Available"
-    error_code: str = "NoError"
-    operative: bool = True
-    inoperative_after_session: bool = False
-    car: Car | None = None
-    power_w: float = 0.0
-    transaction_id: int | None = None
-    id_tag: str | None = None
-    started_at: float | None = None  # monotonic
-    meter_start: int = 0
-    reservation: dict | None = None  # {"id", "id_tag", "expires_at"}
-    session_task: asyncio.Task | None = None
-    stop_reason: str | None = None  # set to end the session
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def busy(self) -> bool:
-        return self.session_task is not None and not self.session_task.done()
-
-
-@dataclass
-class Stats:
-    """What a station did, for the summary of a run."""
-
-    boots: int = 0
-    calls_sent: int = 0
-    calls_failed: int = 0
-    commands_answered: int = 0
-    sessions_started: int = 0
-    sessions_refused: int = 0
-    sessions_completed: int = 0
-    energy_wh: int = 0
-
-    def add(self, other: "Stats") -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 # Configuration keys: name -> (value, read-only). AuthorizationKey is write-only (never reported).
 CONFIGURATION = {
@@ -189,114 +70,27 @@ TRIGGERABLE = {
 }
 
 
-class SimulatedStation(ChargePoint):
+class SimulatedStation(StationBase, ChargePoint):
     """One simulated 1.6J charge point. ``await station.run(stop_event)`` keeps it connected until stopped."""
 
-    def __init__(
-        self,
-        ocpp_id: str,
-        config: SimulatorConfig | None = None,
-        rng: random.Random | None = None,
-        tags_in_use: set[str] | None = None,
-    ):
-        self.config = config or SimulatorConfig()
-        # The drivers' tags charging right now, shared by a fleet: a driver charges at one place at a time.
-        self.tags_in_use = set() if tags_in_use is None else tags_in_use
-        super().__init__(ocpp_id, None, response_timeout=self.config.response_timeout)
-        self.rng = rng or seeded_random(self.config.seed)
-        self.password = self.config.password
-        self.firmware_version = self.config.firmware_version
-        self.connectors = {
-            n: Connector(n, energy_wh=self.rng.randint(100_000, 5_000_000))
-            for n in range(1, self.config.connectors + 1)
-        }
+    subprotocol = "ocpp1.6"
+    transaction_messages = (call.StartTransaction, call.StopTransaction, call.MeterValues)
+
+    def __init__(self, ocpp_id: str, *args, **kwargs):
+        super().__init__(ocpp_id, *args, **kwargs)
         self.configuration = {key: value for key, (value, _) in CONFIGURATION.items()}
         self.configuration["NumberOfConnectors"] = str(self.config.connectors)
         self.configuration["MeterValueSampleInterval"] = f"{self.config.meter_interval:g}"
         self.local_list: dict[str, dict] = {}
         self.local_list_version = 0
         self.charging_profiles: dict[int, dict] = {}  # chargingProfileId -> {"connector_id", **profile}
-        self.registration_status: str | None = None
-        self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
-        self.downloaded_firmware: bytes | None = None
-        self.stats = Stats()
-        self.connected = asyncio.Event()
-        self.booted = asyncio.Event()
-        self._websocket = None
-        self._reboot_reason: str | None = None
+        self._diagnostics_name = ""
         self._remote_start: tuple[int, str] | None = None
-        self._background: set[asyncio.Task] = set()
 
-    # Connection and boot
+    # Boot
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Stay connected (reconnecting with back-off) until ``stop`` is set; then end sessions and close."""
-        delay = self.config.reconnect_delay
-        while not stop.is_set():
-            if await self._connect_and_serve(stop):
-                delay = self.config.reconnect_delay
-            if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay if self._reboot_reason is None else 0.1)
-                delay = min(delay * 2, 30)
-        if any(connector.busy for connector in self.connectors.values()):
-            # Stopped while disconnected: one more connection, to end the sessions in progress properly.
-            await self._connect_and_serve(stop)
-        for task in [c.session_task for c in self.connectors.values() if c.busy] + list(self._background):
-            task.cancel()
-
-    async def _connect_and_serve(self, stop: asyncio.Event) -> bool:
-        """One connection, served until it drops or ``stop``; whether it was established."""
-        connected = False
-        try:
-            async with websockets.connect(
-                f"{self.config.url.rstrip('/')}/{self.id}",
-                subprotocols=["ocpp1.6"],
-                additional_headers=self._auth_header(),
-                open_timeout=10,
-            ) as websocket:
-                connected = True
-                await self._serve(websocket, stop)
-        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as error:
-            logger.warning("simulated station disconnected", extra={"station_id": self.id, "error": str(error)})
-        return connected
-
-    def _auth_header(self) -> dict[str, str]:
-        if not self.password:
-            return {}
-        return {"Authorization": "Basic " + base64.b64encode(f"{self.id}:{self.password}".encode()).decode()}
-
-    async def _serve(self, websocket, stop: asyncio.Event) -> None:
-        # The library reads frames from, and writes them to, the connection it was given; a reconnect swaps it.
-        self._connection = websocket
-        self._websocket = websocket
-        self._reboot_reason = None
-        reader = asyncio.create_task(self.start())
-        heartbeats = None
-        try:
-            self.connected.set()
-            await self._boot(reader)
-            heartbeats = asyncio.create_task(self._heartbeats())
-            for connector in self.connectors.values():
-                connector.wake.set()  # sessions waiting for the connection carry on
-            if self.config.autostart and not any(t.get_name() == "drivers" for t in self._background):
-                self._spawn(self._drivers(stop), name="drivers")
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if stop.is_set():
-                await self._end_sessions("Local")
-        finally:
-            self.connected.clear()
-            self.booted.clear()
-            tasks = [task for task in (reader, heartbeats) if task is not None]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await websocket.close()
-
-    async def _boot(self, reader: asyncio.Task) -> None:
+    async def _boot(self) -> None:
         while True:
             response = await self._call(
                 call.BootNotification(
@@ -313,74 +107,22 @@ class SimulatedStation(ChargePoint):
             if response.status == "Accepted":
                 if self.config.heartbeat_interval is None and response.interval > 0:
                     self.configuration["HeartbeatInterval"] = str(response.interval)
-                break
+                return
             # Pending or Rejected: try again after the interval the CSMS asked for (it may send commands meanwhile).
             await asyncio.sleep(response.interval or 10)
-        self.stats.boots += 1
-        self.booted.set()
-        logger.info("simulated station booted", extra={"station_id": self.id})
+
+    async def _booted(self) -> None:
         if self.firmware_status == "Installing":
             await self._firmware_status("Installed")
         await self._status(0)
         for connector in self.connectors.values():
             await self._status(connector.connector_id)
 
-    async def _heartbeats(self) -> None:
-        while True:
-            interval = self.config.heartbeat_interval or int(self.configuration["HeartbeatInterval"]) or 300
-            await asyncio.sleep(interval)
-            await self._call(call.Heartbeat())
+    def heartbeat_interval(self) -> float:
+        return int(self.configuration["HeartbeatInterval"])
 
-    def _spawn(self, coroutine, name: str | None = None) -> asyncio.Task:
-        task = asyncio.create_task(coroutine, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    def reboot(self, reason: str) -> None:
-        """End the sessions, close the connection and boot again (Reset, a new password, new firmware)."""
-        self._spawn(self._reboot(reason))
-
-    async def _reboot(self, reason: str) -> None:
-        await self._end_sessions(reason)
-        self._reboot_reason = reason
-        if self._websocket is not None:
-            await self._websocket.close()
-
-    async def _call(self, payload):
-        """Send a CALL; transaction messages wait for the connection and are retried until answered.
-
-        A CALL in flight when the connection drops is abandoned at once: the library holds its one-call
-        lock until the answer or its timeout, and the next connection's BootNotification needs that lock.
-        """
-        while True:
-            if isinstance(payload, TRANSACTION_MESSAGES):
-                await self.connected.wait()
-            elif not self.connected.is_set():
-                return None
-            try:
-                self.stats.calls_sent += 1
-                return await self._call_while_connected(payload)
-            except (websockets.ConnectionClosed, TimeoutError) as error:
-                self.stats.calls_failed += 1
-                if not isinstance(payload, TRANSACTION_MESSAGES):
-                    logger.warning("call failed", extra={"station_id": self.id, "error": str(error)})
-                    return None
-                await asyncio.sleep(self.config.reconnect_delay)
-
-    async def _call_while_connected(self, payload):
-        websocket = self._websocket
-        answer = asyncio.ensure_future(self.call(payload))
-        closed = asyncio.ensure_future(websocket.wait_closed())
-        try:
-            done, _ = await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-            if not answer.done():
-                answer.cancel()
-        if answer not in done:
-            raise websockets.ConnectionClosed(None, None)
-        return answer.result()
+    async def _heartbeat(self) -> None:
+        await self._call(call.Heartbeat())
 
     async def _status(self, connector_id: int, status: str | None = None) -> None:
         if connector_id == 0:
@@ -398,45 +140,16 @@ class SimulatedStation(ChargePoint):
 
     # Sessions
 
-    async def _drivers(self, stop: asyncio.Event) -> None:
-        """Drivers arriving at free connectors with one of the configured tags."""
-        while not stop.is_set():
-            await asyncio.sleep(self.rng.uniform(*self.config.idle_seconds))
-            free = [
-                c for c in self.connectors.values()
-                if not c.busy and c.operative and c.status == "Available" and c.reservation is None
-            ]
-            drivers = [tag for tag in self.config.id_tags if tag.upper() not in self.tags_in_use]
-            if free and drivers and self.booted.is_set():
-                self.start_session(self.rng.choice(free).connector_id, self.rng.choice(drivers))
-
-    def start_session(self, connector_id: int, id_tag: str, *, remote: bool = False) -> asyncio.Task:
-        connector = self.connectors[connector_id]
-        connector.stop_reason = None
-        connector.session_task = asyncio.create_task(self._session(connector, id_tag, remote))
-        self.tags_in_use.add(id_tag.upper())
-        connector.session_task.add_done_callback(lambda _: self.tags_in_use.discard(id_tag.upper()))
-        return connector.session_task
-
-    def stop_session(self, connector_id: int, reason: str) -> asyncio.Task | None:
-        connector = self.connectors[connector_id]
-        if not connector.busy:
-            return None
-        connector.stop_reason = reason
-        connector.wake.set()
-        return connector.session_task
-
-    async def _end_sessions(self, reason: str) -> None:
-        tasks = [task for task in (self.stop_session(n, reason) for n in self.connectors) if task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=self.config.response_timeout)
-
     async def _session(self, connector: Connector, id_tag: str, remote: bool) -> None:
         await self._status(connector.connector_id, "Preparing")
         if not remote or self.configuration["AuthorizeRemoteTxRequests"] == "true":
-            answer = await self._call(call.Authorize(id_tag=id_tag))
-            if answer is None or answer.id_tag_info["status"] != "Accepted":
-                self.stats.sessions_refused += 1
+            try:
+                answer = await self._call(call.Authorize(id_tag=id_tag), errors=True)
+            except CallError:
+                answer = None
+            status = None if answer is None else answer.id_tag_info["status"]
+            if status != "Accepted":
+                self._session_outcome(connector, id_tag, "refused" if status else "errored", status or "no answer")
                 await self._status(connector.connector_id, "Available")
                 return
         connector.car = Car.arriving(self.rng)
@@ -446,28 +159,40 @@ class SimulatedStation(ChargePoint):
         if connector.reservation and connector.reservation["id_tag"].upper() == id_tag.upper():
             reservation_id = connector.reservation["id"]
             connector.reservation = None
-        started = await self._call(
-            call.StartTransaction(
-                connector_id=connector.connector_id, id_tag=id_tag, meter_start=connector.meter_start,
-                timestamp=now_iso(), reservation_id=reservation_id,
+        try:
+            started = await self._call(
+                call.StartTransaction(
+                    connector_id=connector.connector_id, id_tag=id_tag, meter_start=connector.meter_start,
+                    timestamp=now_iso(), reservation_id=reservation_id,
+                ),
+                errors=True,
             )
-        )
-        if started is None:  # a CALLERROR: the CSMS would not take the session
-            self.stats.sessions_refused += 1
+        except CallError as error:  # the CSMS would not take the session at all
+            self._session_outcome(connector, id_tag, "errored", str(error))
             connector.car = connector.id_tag = None
             await self._status(connector.connector_id, "Available")
             return
         connector.transaction_id = started.transaction_id
         connector.started_at = time.monotonic()
-        self.stats.sessions_started += 1
+        accepted = started.id_tag_info["status"] == "Accepted"
+        self._session_outcome(connector, id_tag, "started" if accepted else "refused", started.id_tag_info["status"])
         begin = self._sample(connector, "Transaction.Begin")
         stop_reason = None
-        if started.id_tag_info["status"] != "Accepted" and self.configuration["StopTransactionOnInvalidId"] == "true":
+        if not accepted and self.configuration["StopTransactionOnInvalidId"] == "true":
             stop_reason = "DeAuthorized"
         else:
             await self._status(connector.connector_id, "Charging")
             stop_reason = await self._charge(connector)
-        await self._finish_session(connector, stop_reason, begin)
+        await self._finish_session(connector, stop_reason, begin, accepted=accepted)
+
+    def _session_outcome(self, connector: Connector, id_tag: str, outcome: str, detail: str) -> None:
+        """Count what the CSMS answered for a session (see ``Stats``), with one line of output."""
+        setattr(self.stats, f"sessions_{outcome}", getattr(self.stats, f"sessions_{outcome}") + 1)
+        log = logger.warning if outcome == "errored" else logger.info
+        log(f"session {outcome}", extra={
+            "station_id": self.id, "connector_id": connector.connector_id, "id_tag": id_tag,
+            "transaction_id": connector.transaction_id, "answer": detail,
+        })
 
     async def _charge(self, connector: Connector) -> str:
         """Meter the session until someone ends it; returns the stop reason."""
@@ -490,28 +215,24 @@ class SimulatedStation(ChargePoint):
                 await self._status(connector.connector_id, "SuspendedEV")
             await self._meter_values(connector)
 
-    def _advance(self, connector: Connector, seconds: float) -> None:
-        """Energy flows at the power of the last interval; then the power for the next one is set."""
-        energy = connector.power_w * seconds / 3600
-        connector.energy_wh += energy
-        connector.car.charge(energy)
-        power = min(connector.car.power_w(), self.config.max_power_w, self.power_limit_w(connector.connector_id))
-        connector.power_w = 0.0 if power <= 0 else power * self.rng.uniform(0.98, 1.0)
-
-    async def _finish_session(self, connector: Connector, reason: str, begin: dict) -> None:
+    async def _finish_session(self, connector: Connector, reason: str, begin: dict, *, accepted: bool) -> None:
         meter_stop = int(connector.energy_wh)
-        await self._call(
-            call.StopTransaction(
-                meter_stop=meter_stop, timestamp=now_iso(), transaction_id=connector.transaction_id, reason=reason,
-                id_tag=connector.id_tag, transaction_data=[begin, self._sample(connector, "Transaction.End")],
+        try:
+            await self._call(
+                call.StopTransaction(
+                    meter_stop=meter_stop, timestamp=now_iso(), transaction_id=connector.transaction_id,
+                    reason=reason, id_tag=connector.id_tag,
+                    transaction_data=[begin, self._sample(connector, "Transaction.End")],
+                ),
+                errors=True,
             )
-        )
-        self.stats.sessions_completed += 1
-        self.stats.energy_wh += meter_stop - connector.meter_start
-        logger.info(
-            "simulated session ended",
-            extra={"station_id": self.id, "transaction_id": connector.transaction_id, "reason": reason},
-        )
+        except CallError as error:
+            if accepted:  # a refused start stays refused, whatever its stop's answer
+                self._session_outcome(connector, connector.id_tag, "errored", f"StopTransaction: {error}")
+        else:
+            if accepted:
+                self.stats.energy_wh += meter_stop - connector.meter_start
+                self._session_outcome(connector, connector.id_tag, "completed", reason)
         connector.transaction_id = connector.car = connector.id_tag = connector.started_at = None
         connector.power_w = 0.0
         for pid, profile in list(self.charging_profiles.items()):
@@ -526,7 +247,7 @@ class SimulatedStation(ChargePoint):
         """One meterValue entry in the station's wire format (snake_case keys, as the library expects)."""
         measurands = set(self.configuration["MeterValuesSampledData"].split(","))
         phases = self.config.phases
-        current = connector.power_w / (self.config.voltage * phases)
+        current = connector.current_a(voltage=self.config.voltage, phases=phases)
 
         def value(measurand, number, unit, **extra):
             return {"value": number, "context": context, "measurand": measurand, "unit": unit, **extra}
@@ -714,60 +435,19 @@ class SimulatedStation(ChargePoint):
     @on(Action.get_diagnostics)
     async def on_get_diagnostics(self, location, **_):
         self._answered()
-        return call_result.GetDiagnostics(file_name=f"diagnostics-{self.id}-{int(time.time())}.log")
+        self._diagnostics_name = f"diagnostics-{self.id}-{int(time.time())}.log"
+        return call_result.GetDiagnostics(file_name=self._diagnostics_name)
 
     @after(Action.get_diagnostics)
     async def after_get_diagnostics(self, location, **_):
         await asyncio.sleep(self.config.step_delay)
         await self._diagnostics_status("Uploading")
-        uploaded = True
-        if self._transfers(location):
-            name = f"diagnostics-{self.id}-{int(time.time())}.log"
-            uploaded = await asyncio.to_thread(self._upload, location, name, self.diagnostics_log().encode())
-        await asyncio.sleep(self.config.step_delay)
+        uploaded = await self.upload_diagnostics(location, self._diagnostics_name)
         await self._diagnostics_status("Uploaded" if uploaded else "UploadFailed")
-
-    def _transfers(self, location: str) -> bool:
-        return self.config.transfer_files and location.startswith(("http://", "https://"))
-
-    def _upload(self, location: str, name: str, content: bytes) -> bool:
-        """POST the file as multipart/form-data, as stations with HTTP diagnostics upload do."""
-        try:
-            response = requests.post(location, files={"file": (name, content, "text/plain")}, timeout=30)
-        except requests.RequestException as error:
-            logger.warning("diagnostics upload failed", extra={"station_id": self.id, "error": str(error)})
-            return False
-        if not response.ok:
-            logger.warning("diagnostics upload refused", extra={"station_id": self.id, "status": response.status_code})
-        return response.ok
-
-    def _download(self, location: str) -> bytes | None:
-        try:
-            response = requests.get(location, timeout=60)
-        except requests.RequestException as error:
-            logger.warning("firmware download failed", extra={"station_id": self.id, "error": str(error)})
-            return None
-        if not response.ok or not response.content:
-            logger.warning("firmware download refused", extra={"station_id": self.id, "status": response.status_code})
-            return None
-        return response.content
-
-    def diagnostics_log(self) -> str:
-        """What the station would put in its diagnostics: identity, configuration, connectors, counters."""
-        lines = [
-            f"{now_iso()} {self.id} {self.config.vendor} {self.config.model} firmware {self.firmware_version}",
-            f"registration {self.registration_status} firmware_status {self.firmware_status}",
-            *(f"config {key}={value}" for key, value in sorted(self.configuration.items())),
-            *(
-                f"connector {c.connector_id} status {c.status} error {c.error_code} energy {int(c.energy_wh)} Wh"
-                for c in self.connectors.values()
-            ),
-            *(f"stats {name}={getattr(self.stats, name)}" for name in self.stats.__dataclass_fields__),
-        ]
-        return "\n".join(lines) + "\n"
 
     async def _diagnostics_status(self, status: str) -> None:
         self.diagnostics_status = status
+        logger.info(f"diagnostics {status}", extra={"station_id": self.id})
         await self._call(call.DiagnosticsStatusNotification(status=status))
 
     @on(Action.get_local_list_version)
@@ -954,94 +634,19 @@ class SimulatedStation(ChargePoint):
         wait = (parse_time(retrieve_date) - datetime.now(UTC)).total_seconds()
         await asyncio.sleep(min(max(0.0, wait), 3600))
         await self._firmware_status("Downloading")
-        if self._transfers(location):
-            image = await asyncio.to_thread(self._download, location)
-            if image is None:
-                await self._firmware_status("DownloadFailed")
-                return
-            self.downloaded_firmware = image
-        await asyncio.sleep(self.config.step_delay)
+        if await self.download_firmware(location) is None:
+            await self._firmware_status("DownloadFailed")
+            return
         for status in ("Downloaded", "Installing"):
             await self._firmware_status(status)
             await asyncio.sleep(self.config.step_delay)
         # Installs once no one is charging, then boots into the new version (and reports Installed).
         while sessions := [c.session_task for c in self.connectors.values() if c.busy]:
             await asyncio.wait(sessions)
-        # The version is the file's name without a firmware file extension (…/fw-2.0.0.bin → fw-2.0.0).
-        name = location.rstrip("/").rsplit("/", 1)[-1]
-        for extension in FIRMWARE_EXTENSIONS:
-            name = name.removesuffix(extension)
-        self.firmware_version = name[:50] or self.firmware_version
+        self.firmware_version = firmware_version_from(location) or self.firmware_version
         self.reboot("Reboot")
 
     async def _firmware_status(self, status: str) -> None:
         self.firmware_status = status
+        logger.info(f"firmware {status}", extra={"station_id": self.id})
         await self._call(call.FirmwareStatusNotification(status=status))
-
-
-class Simulation:
-    """A fleet of simulated stations run together: ``await Simulation(ids, config).run(duration)``."""
-
-    def __init__(self, station_ids: list[str], config: SimulatorConfig | None = None):
-        self.config = config or SimulatorConfig()
-        rng = seeded_random(self.config.seed)
-        tags_in_use: set[str] = set()
-        self.stations = [
-            SimulatedStation(ocpp_id, self.config, seeded_random(rng.random()), tags_in_use) for ocpp_id in station_ids
-        ]
-        self.stop_event = asyncio.Event()
-
-    @staticmethod
-    def station_ids(prefix: str, count: int) -> list[str]:
-        return [f"{prefix}{n:03d}" for n in range(1, count + 1)]
-
-    async def run(self, duration: float | None = None) -> Stats:
-        """Run until ``duration`` seconds have passed (or ``stop()``); sessions in progress end cleanly."""
-        # Spread the connections over up to a few seconds, as a real fleet's would be after a restart.
-        spread = min(5.0, len(self.stations) * 0.01)
-        tasks = [
-            asyncio.create_task(self._run_one(station, spread * i / len(self.stations)))
-            for i, station in enumerate(self.stations)
-        ]
-        try:
-            if duration is None:
-                await self.stop_event.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), duration)
-        finally:
-            self.stop_event.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return self.stats()
-
-    async def _run_one(self, station: SimulatedStation, delay: float) -> None:
-        await asyncio.sleep(delay)
-        try:
-            await station.run(self.stop_event)
-        except Exception:
-            logger.exception("simulated station failed", extra={"station_id": station.id})
-            raise
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    async def wait_booted(self, within: float = 30.0) -> None:
-        await asyncio.wait_for(asyncio.gather(*(s.booted.wait() for s in self.stations)), within)
-
-    @contextlib.asynccontextmanager
-    async def running(self, boot_within: float = 10.0):
-        """The stations connected and booted for the duration of the block (for tests and benchmarks)."""
-        task = asyncio.create_task(self.run())
-        try:
-            await self.wait_booted(within=boot_within)
-            yield self
-        finally:
-            self.stop()
-            await task
-
-    def stats(self) -> Stats:
-        total = Stats()
-        for station in self.stations:
-            total.add(station.stats)
-        return total
-

@@ -1,0 +1,405 @@
+"""What every simulated station does, whatever OCPP version it speaks: its settings, its connection (Basic auth,
+reconnecting with back-off, rebooting), its drivers, its meters, its file transfers and the count of what the
+CSMS answered. A version's station class (``simulator.ocpp16.SimulatedStation``) combines this with the ``ocpp``
+library's ChargePoint of that version and adds the messages.
+"""
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import websockets
+from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+
+from simulator import transfers
+from simulator.connector import Connector
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PASSWORD = "voltgrid-simulator"
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def seeded_random(seed) -> random.Random:
+    # Simulated behaviour, reproducible from a seed; nothing secret comes from it.
+    return random.Random(seed)  # noqa: S311
+
+
+def ocpp_url(
+    *, host: str | None = None, port: int | None = None, environ=os.environ, address_file: Path | None = None
+) -> str:
+    """The OCPP endpoint of the server to simulate against, found as the server finds its own address.
+
+    ``manage.py runcms`` listens on ``--host``/``--port`` (defaults: the ``HOST``/``PORT`` environment, then
+    127.0.0.1:8000), tells its children its address in ``CMS_SERVER_URL`` and writes it to ``address_file``
+    while it runs. A host or port given here wins; then that address; then the same defaults.
+    """
+    base = None
+    if host is None and port is None:
+        base = environ.get("CMS_SERVER_URL") or None
+        if base is None and address_file is not None and address_file.exists():
+            base = address_file.read_text().strip() or None
+    if base is None:
+        host = host or environ.get("HOST") or DEFAULT_HOST
+        port = port or int(environ.get("PORT") or DEFAULT_PORT)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        base = f"http://{host}:{port}"
+    scheme, _, rest = base.rstrip("/").partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ocpp"
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulated stations behave; times in seconds, power in W, energy in Wh."""
+
+    url: str = f"ws://{DEFAULT_HOST}:{DEFAULT_PORT}/ocpp"
+    password: str | None = DEFAULT_PASSWORD
+    vendor: str = "Voltgrid"
+    model: str = "Simulator AC22"
+    firmware_version: str = "1.0.0"
+    connectors: int = 2
+    max_power_w: int = 22_000  # per connector
+    phases: int = 3
+    voltage: float = 230.0
+    id_tags: tuple[str, ...] = ("SIMTAG01", "SIMTAG02", "SIMTAG03")
+    autostart: bool = True  # drivers arrive on their own; without it only remote starts charge
+    session_seconds: tuple[float, float] = (120.0, 600.0)  # how long a driver stays plugged in
+    idle_seconds: tuple[float, float] = (10.0, 60.0)  # between a driver leaving and the next arriving
+    meter_interval: float = 10.0  # MeterValueSampleInterval
+    heartbeat_interval: float | None = None  # None: as the CSMS says in BootNotification
+    response_timeout: float = 30.0
+    reconnect_delay: float = 1.0  # first retry; doubles up to 30 s
+    step_delay: float = 0.5  # between the steps of a firmware update or a diagnostics upload
+    transfer_timeout: float = 60.0  # for one firmware download or diagnostics upload
+    seed: int | None = None
+
+
+@dataclass
+class Stats:
+    """What a station did and what the CSMS answered, for the summary of a run.
+
+    A session is *started* when the CSMS accepted its start, *refused* when it refused the driver's tag (at
+    Authorize or at the start), *completed* when the CSMS answered its stop, *errored* when the CSMS answered
+    its start or its stop with a CALLERROR (or not at all). A refused start that the station then stops counts
+    as refused only.
+    """
+
+    boots: int = 0
+    calls_sent: int = 0
+    calls_failed: int = 0  # no answer: the connection dropped, or the response timeout passed
+    call_errors: int = 0  # answered with a CALLERROR
+    commands_answered: int = 0
+    sessions_started: int = 0
+    sessions_refused: int = 0
+    sessions_completed: int = 0
+    sessions_errored: int = 0
+    energy_wh: int = 0
+
+    def add(self, other: "Stats") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class CallError(Exception):
+    """The CSMS answered a CALL with a CALLERROR."""
+
+
+class StationBase:
+    """The version-free part of a simulated station; put it before the library's ChargePoint in the bases.
+
+    A version's class sets ``subprotocol`` and ``transaction_messages`` (the CALLs a station must deliver,
+    retried over reconnections until answered) and implements ``_boot``, ``_heartbeat`` and ``_session``.
+    """
+
+    subprotocol: str
+    transaction_messages: tuple[type, ...] = ()
+
+    def __init__(
+        self,
+        ocpp_id: str,
+        config: SimulatorConfig | None = None,
+        rng: random.Random | None = None,
+        tags_in_use: set[str] | None = None,
+    ):
+        self.config = config or SimulatorConfig()
+        # The drivers' tags charging right now, shared by a fleet: a driver charges at one place at a time.
+        self.tags_in_use = set() if tags_in_use is None else tags_in_use
+        super().__init__(ocpp_id, None, response_timeout=self.config.response_timeout)
+        self.rng = rng or seeded_random(self.config.seed)
+        self.password = self.config.password
+        self.firmware_version = self.config.firmware_version
+        self.connectors = {
+            n: Connector(n, energy_wh=self.rng.randint(100_000, 5_000_000))
+            for n in range(1, self.config.connectors + 1)
+        }
+        self.configuration: dict[str, str] = {}  # the version's configuration keys or variables
+        self.registration_status: str | None = None
+        self.firmware_status = "Idle"
+        self.downloaded_firmware: bytes | None = None
+        self.stats = Stats()
+        self.connected = asyncio.Event()
+        self.booted = asyncio.Event()
+        self._websocket = None
+        self._reboot_reason: str | None = None
+        self._background: set[asyncio.Task] = set()
+
+    # Connection and boot
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected (reconnecting with back-off) until ``stop`` is set; then end sessions and close."""
+        delay = self.config.reconnect_delay
+        while not stop.is_set():
+            if await self._connect_and_serve(stop):
+                delay = self.config.reconnect_delay
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay if self._reboot_reason is None else 0.1)
+                delay = min(delay * 2, 30)
+        if any(connector.busy for connector in self.connectors.values()):
+            # Stopped while disconnected: one more connection, to end the sessions in progress properly.
+            await self._connect_and_serve(stop)
+        for task in [c.session_task for c in self.connectors.values() if c.busy] + list(self._background):
+            task.cancel()
+
+    async def _connect_and_serve(self, stop: asyncio.Event) -> bool:
+        """One connection, served until it drops or ``stop``; whether it was established."""
+        connected = False
+        try:
+            async with websockets.connect(
+                f"{self.config.url.rstrip('/')}/{self.id}",
+                subprotocols=[self.subprotocol],
+                additional_headers=self._auth_header(),
+                open_timeout=10,
+            ) as websocket:
+                connected = True
+                await self._serve(websocket, stop)
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as error:
+            logger.warning("disconnected", extra={"station_id": self.id, "error": str(error)})
+        return connected
+
+    def _auth_header(self) -> dict[str, str]:
+        if not self.password:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(f"{self.id}:{self.password}".encode()).decode()}
+
+    async def _serve(self, websocket, stop: asyncio.Event) -> None:
+        # The library reads frames from, and writes them to, the connection it was given; a reconnect swaps it.
+        self._connection = websocket
+        self._websocket = websocket
+        self._reboot_reason = None
+        reader = asyncio.create_task(self.start())
+        heartbeats = None
+        try:
+            self.connected.set()
+            await self._boot()
+            self.stats.boots += 1
+            self.booted.set()
+            logger.info("booted", extra={"station_id": self.id})
+            await self._booted()
+            heartbeats = asyncio.create_task(self._heartbeats())
+            for connector in self.connectors.values():
+                connector.wake.set()  # sessions waiting for the connection carry on
+            if self.config.autostart and not any(t.get_name() == "drivers" for t in self._background):
+                self._spawn(self._drivers(stop), name="drivers")
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                await self._end_sessions("Local")
+        finally:
+            self.connected.clear()
+            self.booted.clear()
+            tasks = [task for task in (reader, heartbeats) if task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await websocket.close()
+
+    async def _boot(self) -> None:
+        """Boot until the CSMS accepts the station; raise ConnectionError when it does not answer."""
+        raise NotImplementedError
+
+    async def _booted(self) -> None:
+        """What the station reports once accepted (its status, a finished firmware update)."""
+
+    async def _heartbeat(self) -> None:
+        raise NotImplementedError
+
+    def heartbeat_interval(self) -> float:
+        raise NotImplementedError
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval or self.heartbeat_interval() or 300)
+            await self._heartbeat()
+
+    def _spawn(self, coroutine, name: str | None = None) -> asyncio.Task:
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def reboot(self, reason: str) -> None:
+        """End the sessions, close the connection and boot again (Reset, a new password, new firmware)."""
+        self._spawn(self._reboot(reason))
+
+    async def _reboot(self, reason: str) -> None:
+        await self._end_sessions(reason)
+        self._reboot_reason = reason
+        if self._websocket is not None:
+            await self._websocket.close()
+
+    async def _call(self, payload, *, errors: bool = False):
+        """Send a CALL and return the CALLRESULT; None when there is no answer (or a CALLERROR, unless ``errors``:
+        then CallError is raised). Transaction messages wait for the connection and are retried until answered.
+
+        A CALL in flight when the connection drops is abandoned at once: the library holds its one-call
+        lock until the answer or its timeout, and the next connection's boot needs that lock.
+        """
+        while True:
+            if isinstance(payload, self.transaction_messages):
+                await self.connected.wait()
+            elif not self.connected.is_set():
+                return None
+            try:
+                self.stats.calls_sent += 1
+                response = await self._call_while_connected(payload)
+            except (websockets.ConnectionClosed, TimeoutError) as error:
+                self.stats.calls_failed += 1
+                if not isinstance(payload, self.transaction_messages):
+                    logger.warning(
+                        "no answer",
+                        extra={"station_id": self.id, "action": type(payload).__name__, "error": type(error).__name__},
+                    )
+                    return None
+                await asyncio.sleep(self.config.reconnect_delay)
+                continue
+            except CallError as error:
+                self.stats.call_errors += 1
+                # A caller that takes the error (``errors``) says what it meant: one line per event.
+                (logger.info if errors else logger.warning)(
+                    "CALLERROR", extra={"station_id": self.id, "action": type(payload).__name__, "error": str(error)}
+                )
+                if errors:
+                    raise
+                return None
+            return response
+
+    async def _call_while_connected(self, payload):
+        websocket = self._websocket
+        answer = asyncio.ensure_future(self.call(payload, suppress=False))
+        closed = asyncio.ensure_future(websocket.wait_closed())
+        try:
+            done, _ = await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not answer.done():
+                answer.cancel()
+        if answer not in done:
+            raise websockets.ConnectionClosed(None, None)
+        error = answer.exception()
+        if isinstance(error, OCPPError):  # the library raises a CALLERROR as the OCPP exception of its code
+            raise CallError(f"{error.code}: {error.description}") from error
+        if isinstance(error, UnknownCallErrorCodeError):
+            raise CallError(str(error)) from error
+        return answer.result()
+
+    # Sessions
+
+    async def _drivers(self, stop: asyncio.Event) -> None:
+        """Drivers arriving at free connectors with one of the configured tags."""
+        while not stop.is_set():
+            await asyncio.sleep(self.rng.uniform(*self.config.idle_seconds))
+            free = [
+                c
+                for c in self.connectors.values()
+                if not c.busy and c.operative and c.status == "Available" and c.reservation is None
+            ]
+            drivers = [tag for tag in self.config.id_tags if tag.upper() not in self.tags_in_use]
+            if free and drivers and self.booted.is_set():
+                self.start_session(self.rng.choice(free).connector_id, self.rng.choice(drivers))
+
+    def start_session(self, connector_id: int, id_tag: str, *, remote: bool = False) -> asyncio.Task:
+        connector = self.connectors[connector_id]
+        connector.stop_reason = None
+        connector.session_task = asyncio.create_task(self._session(connector, id_tag, remote))
+        self.tags_in_use.add(id_tag.upper())
+        connector.session_task.add_done_callback(lambda _: self.tags_in_use.discard(id_tag.upper()))
+        return connector.session_task
+
+    def stop_session(self, connector_id: int, reason: str) -> asyncio.Task | None:
+        connector = self.connectors[connector_id]
+        if not connector.busy:
+            return None
+        connector.stop_reason = reason
+        connector.wake.set()
+        return connector.session_task
+
+    async def _end_sessions(self, reason: str) -> None:
+        tasks = [task for task in (self.stop_session(n, reason) for n in self.connectors) if task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.config.response_timeout)
+
+    async def _session(self, connector: Connector, id_tag: str, remote: bool) -> None:
+        raise NotImplementedError
+
+    def power_limit_w(self, connector_id: int) -> float:
+        """The most a connector may deliver now; a version's class applies its charging profiles."""
+        return float(self.config.max_power_w)
+
+    def _advance(self, connector: Connector, seconds: float) -> None:
+        limit = min(float(self.config.max_power_w), self.power_limit_w(connector.connector_id))
+        connector.advance(seconds, limit_w=limit, rng=self.rng)
+
+    # Files
+
+    async def download_firmware(self, location: str) -> bytes | None:
+        """The firmware at ``location``, downloaded for real; None (logged) when the download failed."""
+        try:
+            image = await asyncio.to_thread(transfers.download, location, timeout=self.config.transfer_timeout)
+        except transfers.TransferFailed as error:
+            logger.warning("firmware download failed", extra={"station_id": self.id, "error": str(error)})
+            return None
+        self.downloaded_firmware = image
+        logger.info("firmware downloaded", extra={"station_id": self.id, "bytes": len(image)})
+        return image
+
+    async def upload_diagnostics(self, location: str, name: str) -> bool:
+        """Upload the diagnostics file to ``location`` for real; whether it worked (a failure is logged)."""
+        content = self.diagnostics_log().encode()
+        try:
+            await asyncio.to_thread(transfers.upload, location, name, content, timeout=self.config.transfer_timeout)
+        except transfers.TransferFailed as error:
+            logger.warning("diagnostics upload failed", extra={"station_id": self.id, "error": str(error)})
+            return False
+        logger.info("diagnostics uploaded", extra={"station_id": self.id, "bytes": len(content)})
+        return True
+
+    def diagnostics_log(self) -> str:
+        """What the station would put in its diagnostics: identity, configuration, connectors, counters."""
+        lines = [
+            f"{now_iso()} {self.id} {self.config.vendor} {self.config.model} firmware {self.firmware_version}",
+            f"registration {self.registration_status} firmware_status {self.firmware_status}",
+            *(f"config {key}={value}" for key, value in sorted(self.configuration.items())),
+            *(
+                f"connector {c.connector_id} status {c.status} error {c.error_code} energy {int(c.energy_wh)} Wh"
+                for c in self.connectors.values()
+            ),
+            *(f"stats {name}={getattr(self.stats, name)}" for name in self.stats.__dataclass_fields__),
+        ]
+        return "\n".join(lines) + "\n"
