@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "sessions.apps.ChargingSessionsConfig",
     "billing",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [
