@@ -459,8 +459,9 @@ def _pay(invoices, drivers, now, rng, low_wallets) -> tuple[list, list, list, li
         user, due = invoice.customer, invoice.gross_total
         fails = user.pk in low_wallets and invoice.issued_at >= failing_since and balances[user.pk] < due
         if not fails and balances[user.pk] < due:
-            top_up(user, invoice.issued_at - timedelta(minutes=rng.uniform(30, 600)),
-                   Decimal(rng.choice((20, 50, 50, 100))) + (due // 10) * 10)
+            # Drivers running low top up just what is due, and soon fall short.
+            extra = Decimal(0) if user.pk in low_wallets else Decimal(rng.choice((20, 50, 50, 100)))
+            top_up(user, invoice.issued_at - timedelta(minutes=rng.uniform(30, 600)), extra + (due // 10 + 1) * 10)
         payment = Payment(invoice=invoice, user=user, method=PaymentMethod.WALLET, amount=due, currency=currency,
                           attempts=1, created_at=invoice.issued_at, updated_at=invoice.issued_at)
         if fails:

@@ -90,7 +90,7 @@ def demo_seed(*, days: int = HISTORY_DAYS, now: datetime | None = None, seed: in
         written = write_history(
             plan=plan, stations=[station for station, _ in stations], drivers=drivers, tokens=tokens,
             fleet=fleet_members,
-            operator=operator, start=start, now=now, rng=rng, low_wallets={47, 48},
+            operator=operator, start=start, now=now, rng=rng, low_wallets={drivers[47].pk, drivers[48].pk},
         )
         _goodwill(drivers, operator_user, rng, now)
         _demo_driver_topped_up(drivers[0])
@@ -99,7 +99,8 @@ def demo_seed(*, days: int = HISTORY_DAYS, now: datetime | None = None, seed: in
             operator_email=operator_user.email, operator_password=operator_password, driver_email=drivers[0].email,
             driver_password=driver_password, station_password=station_password,
             station_prefix=catalogue.STATION_PREFIX, stations=len(stations),
-            driver_tokens=[token.token for token in tokens], seconds=0,
+            # The demo driver's card stays out of the fleet: whoever logs in as them charges with it.
+            driver_tokens=[token.token for token in tokens[1:]], seconds=0,
         )
     rollup_seconds = _analytics_rebuilt(start, now)
     seconds = time.monotonic() - started
