@@ -79,10 +79,17 @@ class Command(BaseCommand):
                 ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
             )
         finally:
-            for child in (fleet, worker):
-                if child is not None:
-                    child.terminate()
-                    child.wait(timeout=30)
+            if fleet is not None:
+                # The server has stopped: the fleet cannot end its sessions cleanly, so it gets a short while.
+                fleet.terminate()
+                try:
+                    fleet.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    fleet.kill()
+                    fleet.wait()
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
 
     def _ensure_demo(self):
         """Seed the demo network unless this database holds it already; print how to log in either way."""
