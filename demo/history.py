@@ -141,8 +141,14 @@ def _session_shape(rng: random.Random, model_power_w: int, dc: bool, start: date
 
 
 def plan_history(
-    *, rng: random.Random, stations: list[tuple[Station, object]], drivers: int, fleet: set[int],
-    fleet_site_id: int, start: datetime, end: datetime,
+    *,
+    rng: random.Random,
+    stations: list[tuple[Station, object]],
+    drivers: int,
+    fleet: set[int],
+    fleet_site_id: int,
+    start: datetime,
+    end: datetime,
 ) -> Plan:
     """Sessions, faults, maintenance and outages from ``start`` to ``end`` for ``stations`` ((station, model))."""
     zone = ZoneInfo(TIMEZONE)
@@ -195,8 +201,11 @@ def plan_history(
                 continue
             margin = timedelta(minutes=2)
             connector = next(
-                (n for n in range(1, CONNECTORS_PER_STATION + 1)
-                 if timelines[(station.pk, n)].is_free(started_at - margin, stopped_at + margin)),
+                (
+                    n
+                    for n in range(1, CONNECTORS_PER_STATION + 1)
+                    if timelines[(station.pk, n)].is_free(started_at - margin, stopped_at + margin)
+                ),
                 None,
             )
             if connector is None:
@@ -204,19 +213,30 @@ def plan_history(
             prefer_fleet = station.site_id == fleet_site_id and rng.random() < 0.6
             candidates = sorted(fleet) if prefer_fleet else range(drivers)
             driver = next(
-                (d for d in rng.sample(list(candidates), k=min(6, len(candidates)))
-                 if driver_free_from.get(d, start) <= started_at),
+                (
+                    d
+                    for d in rng.sample(list(candidates), k=min(6, len(candidates)))
+                    if driver_free_from.get(d, start) <= started_at
+                ),
                 None,
             )
             if driver is None:
                 continue
             timelines[(station.pk, connector)].free_from = stopped_at + timedelta(minutes=1)
             driver_free_from[driver] = stopped_at + timedelta(hours=rng.uniform(4, 40))
-            plan.sessions.append(Planned(
-                station=station, connector_id=connector, driver_index=driver, started_at=started_at,
-                charging_until=charging_until, stopped_at=stopped_at, curve=curve, power_w=power,
-                stop_reason=_weighted(rng, STOP_REASONS),
-            ))
+            plan.sessions.append(
+                Planned(
+                    station=station,
+                    connector_id=connector,
+                    driver_index=driver,
+                    started_at=started_at,
+                    charging_until=charging_until,
+                    stopped_at=stopped_at,
+                    curve=curve,
+                    power_w=power,
+                    stop_reason=_weighted(rng, STOP_REASONS),
+                )
+            )
     plan.sessions.sort(key=lambda session: session.started_at)
     return plan
 
@@ -252,20 +272,34 @@ def _alerts(plan: Plan) -> list[Alert]:
     for station, n, a, b, code, info in plan.faults:
         if n == 0:
             continue
-        alerts.append(Alert(
-            station=station, kind=Alert.Kind.CONNECTOR_FAULT, severity=Alert.Severity.WARNING,
-            subject=f"connector:{n}", connector_id=n, summary=f"Connector {n} of {station.ocpp_id} is Faulted: {code}"
-            f" ({info}).", details={"error_code": code, "info": info}, opened_at=a, closed_at=b,
-            close_reason="The connector reported Available.",
-        ))
+        alerts.append(
+            Alert(
+                station=station,
+                kind=Alert.Kind.CONNECTOR_FAULT,
+                severity=Alert.Severity.WARNING,
+                subject=f"connector:{n}",
+                connector_id=n,
+                summary=f"Connector {n} of {station.ocpp_id} is Faulted: {code} ({info}).",
+                details={"error_code": code, "info": info},
+                opened_at=a,
+                closed_at=b,
+                close_reason="The connector reported Available.",
+            )
+        )
     for station, a, b in plan.outages:
         if b - a < timedelta(minutes=10):
             continue  # shorter than the alert's own delay: never raised
-        alerts.append(Alert(
-            station=station, kind=Alert.Kind.OFFLINE, severity=Alert.Severity.CRITICAL,
-            summary=f"{station.ocpp_id} has sent nothing since {a:%Y-%m-%d %H:%M} UTC.", opened_at=a,
-            closed_at=b, close_reason="The station is back online.",
-        ))
+        alerts.append(
+            Alert(
+                station=station,
+                kind=Alert.Kind.OFFLINE,
+                severity=Alert.Severity.CRITICAL,
+                summary=f"{station.ocpp_id} has sent nothing since {a:%Y-%m-%d %H:%M} UTC.",
+                opened_at=a,
+                closed_at=b,
+                close_reason="The station is back online.",
+            )
+        )
     return alerts
 
 
@@ -282,18 +316,43 @@ class Written:
 
 
 STATUS_COLUMNS = (
-    "station_id", "connector_id", "status", "error_code", "info", "vendor_id", "vendor_error_code", "timestamp",
+    "station_id",
+    "connector_id",
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "timestamp",
     "received_at",
 )
 SAMPLE_COLUMNS = (
-    "transaction_id", "station_id", "connector_id", "timestamp", "measurand", "phase", "location", "context", "unit",
-    "value", "signed_data",
+    "transaction_id",
+    "station_id",
+    "connector_id",
+    "timestamp",
+    "measurand",
+    "phase",
+    "location",
+    "context",
+    "unit",
+    "value",
+    "signed_data",
 )
 
 
 def write_history(
-    *, plan: Plan, stations: list[Station], drivers: list, tokens: list, fleet: set[int], operator: Operator,
-    start: datetime, now: datetime, rng: random.Random, low_wallets: set[int],
+    *,
+    plan: Plan,
+    stations: list[Station],
+    drivers: list,
+    tokens: list,
+    fleet: set[int],
+    operator: Operator,
+    start: datetime,
+    now: datetime,
+    rng: random.Random,
+    low_wallets: set[int],
 ) -> Written:
     """Store ``plan``: the CSMS's records of it, then its billing. Runs inside the caller's transaction."""
     written = Written()
@@ -305,12 +364,22 @@ def write_history(
 
     transactions = [
         Transaction(
-            station=s.station, connector_id=s.connector_id, id_tag=tokens[s.driver_index].token,
-            id_token=tokens[s.driver_index], user=drivers[s.driver_index], status=Transaction.Status.COMPLETED,
-            authorization_status="Accepted", meter_start=s.meter_start, meter_stop=s.meter_start + s.energy_wh,
-            energy_wh=s.energy_wh, started_at=s.started_at, stopped_at=s.stopped_at, stop_reason=s.stop_reason,
+            station=s.station,
+            connector_id=s.connector_id,
+            id_tag=tokens[s.driver_index].token,
+            id_token=tokens[s.driver_index],
+            user=drivers[s.driver_index],
+            status=Transaction.Status.COMPLETED,
+            authorization_status="Accepted",
+            meter_start=s.meter_start,
+            meter_stop=s.meter_start + s.energy_wh,
+            energy_wh=s.energy_wh,
+            started_at=s.started_at,
+            stopped_at=s.stopped_at,
+            stop_reason=s.stop_reason,
             stop_id_tag=tokens[s.driver_index].token if s.stop_reason == "Local" else "",
-            created_at=s.started_at, updated_at=s.stopped_at,
+            created_at=s.started_at,
+            updated_at=s.stopped_at,
         )
         for s in plan.sessions
     ]
@@ -322,8 +391,17 @@ def write_history(
             head = (row.pk, session.station.pk, session.connector_id)
             for (moment, delivered), power in zip(session.curve[:-1], session.power_w, strict=True):
                 written.meter_samples += 2
-                yield (*head, moment, ENERGY_REGISTER, "", "Outlet", "Sample.Periodic", "Wh",
-                       session.meter_start + delivered, "")
+                yield (
+                    *head,
+                    moment,
+                    ENERGY_REGISTER,
+                    "",
+                    "Outlet",
+                    "Sample.Periodic",
+                    "Wh",
+                    session.meter_start + delivered,
+                    "",
+                )
                 yield (*head, moment, "Power.Active.Import", "", "Outlet", "Sample.Periodic", "W", power, "")
 
     copy_rows(MeterSample, SAMPLE_COLUMNS, samples())
@@ -331,18 +409,23 @@ def write_history(
     copy_rows(ConnectorStatusEvent, STATUS_COLUMNS, events)
     written.status_events = len(events)
 
-    periods = [StationOfflinePeriod(station=station, started_at=a, ended_at=b, updated_at=b)
-               for station, a, b in plan.outages]
+    periods = [
+        StationOfflinePeriod(station=station, started_at=a, ended_at=b, updated_at=b) for station, a, b in plan.outages
+    ]
     copy_objects(StationOfflinePeriod, periods)
     written.offline_periods = len(periods)
 
     alerts = _alerts(plan)
     Alert.objects.bulk_create(alerts)
     AlertEvent.objects.bulk_create(
-        [AlertEvent(alert=alert, kind=AlertEvent.Kind.OPENED, message=alert.summary[:255], at=alert.opened_at)
-         for alert in alerts]
-        + [AlertEvent(alert=alert, kind=AlertEvent.Kind.CLOSED, message=alert.close_reason, at=alert.closed_at)
-           for alert in alerts]
+        [
+            AlertEvent(alert=alert, kind=AlertEvent.Kind.OPENED, message=alert.summary[:255], at=alert.opened_at)
+            for alert in alerts
+        ]
+        + [
+            AlertEvent(alert=alert, kind=AlertEvent.Kind.CLOSED, message=alert.close_reason, at=alert.closed_at)
+            for alert in alerts
+        ]
     )
     written.alerts = len(alerts)
 
@@ -369,8 +452,11 @@ def _usage(session: Planned):
     if session.stopped_at - session.charging_until > timedelta(seconds=60):
         status_events.append((session.charging_until, "SuspendedEV"))
     return build_usage(
-        started_at=session.started_at, ended_at=session.stopped_at, readings=readings,
-        status_events=status_events, max_power_w=billing_settings.MAX_CHARGER_POWER_W,
+        started_at=session.started_at,
+        ended_at=session.stopped_at,
+        readings=readings,
+        status_events=status_events,
+        max_power_w=billing_settings.MAX_CHARGER_POWER_W,
     )
 
 
@@ -390,21 +476,36 @@ def _bill(plan, transactions, drivers, fleet, operator, rng) -> tuple[list, list
         usage = _usage(session)
         price = price_session(spec, usage)
         charge = SessionCharge(
-            transaction=row, status=SessionCharge.Status.BILLABLE if price.gross else SessionCharge.Status.FREE,
-            tariff=tariff, operator=operator, user=user, currency=price.currency, energy_wh=usage.energy_wh,
+            transaction=row,
+            status=SessionCharge.Status.BILLABLE if price.gross else SessionCharge.Status.FREE,
+            tariff=tariff,
+            operator=operator,
+            user=user,
+            currency=price.currency,
+            energy_wh=usage.energy_wh,
             charging_seconds=max(0, int((usage.charging_until - usage.started_at).total_seconds())),
             idle_seconds=max(0, int((usage.ended_at - usage.charging_until).total_seconds())),
-            net_amount=price.net, tax_rate=price.tax_rate, tax_amount=price.tax, gross_amount=price.gross,
-            breakdown={**price.as_dict(), "detail": price.detail}, session_started_at=session.started_at,
+            net_amount=price.net,
+            tax_rate=price.tax_rate,
+            tax_amount=price.tax,
+            gross_amount=price.gross,
+            breakdown={**price.as_dict(), "detail": price.detail},
+            session_started_at=session.started_at,
             priced_at=session.stopped_at + timedelta(seconds=3),
         )
         charges.append(charge)
         if charge.status == SessionCharge.Status.BILLABLE:
             issued_at = session.stopped_at + timedelta(seconds=rng.uniform(5, 90))
             invoice = Invoice(
-                operator=operator, customer=user, purpose=Invoice.Purpose.SESSION, currency=price.currency,
-                issued_at=issued_at, due_at=issued_at + timedelta(days=operator.payment_terms_days),
-                issuer=operator.issuer_snapshot(), status=Invoice.Status.OPEN, created_at=issued_at,
+                operator=operator,
+                customer=user,
+                purpose=Invoice.Purpose.SESSION,
+                currency=price.currency,
+                issued_at=issued_at,
+                due_at=issued_at + timedelta(days=operator.payment_terms_days),
+                issuer=operator.issuer_snapshot(),
+                status=Invoice.Status.OPEN,
+                created_at=issued_at,
                 updated_at=issued_at,
                 customer_details=_customer_details(user, user.billing_profile),
             )
@@ -447,8 +548,16 @@ def _pay(invoices, drivers, now, rng, low_wallets) -> tuple[list, list, list, li
     def top_up(user, at, amount):
         top_ups[user.pk] += 1
         balances[user.pk] += amount
-        entries.append(_Entry(at, user, WalletEntry.Kind.TOP_UP, amount, f"demo-top-up:{user.pk}:{top_ups[user.pk]}",
-                              "Top-up (test payment, demo history)"))
+        entries.append(
+            _Entry(
+                at,
+                user,
+                WalletEntry.Kind.TOP_UP,
+                amount,
+                f"demo-top-up:{user.pk}:{top_ups[user.pk]}",
+                "Top-up (test payment, demo history)",
+            )
+        )
 
     for user in drivers:
         top_up(user, user.date_joined + timedelta(minutes=5), Decimal(rng.choice((30, 50, 50, 100))))
@@ -462,8 +571,16 @@ def _pay(invoices, drivers, now, rng, low_wallets) -> tuple[list, list, list, li
             # Drivers running low top up just what is due, and soon fall short.
             extra = Decimal(0) if user.pk in low_wallets else Decimal(rng.choice((20, 50, 50, 100)))
             top_up(user, invoice.issued_at - timedelta(minutes=rng.uniform(30, 600)), extra + (due // 10 + 1) * 10)
-        payment = Payment(invoice=invoice, user=user, method=PaymentMethod.WALLET, amount=due, currency=currency,
-                          attempts=1, created_at=invoice.issued_at, updated_at=invoice.issued_at)
+        payment = Payment(
+            invoice=invoice,
+            user=user,
+            method=PaymentMethod.WALLET,
+            amount=due,
+            currency=currency,
+            attempts=1,
+            created_at=invoice.issued_at,
+            updated_at=invoice.issued_at,
+        )
         if fails:
             payment.status = Payment.Status.FAILED
             payment.next_retry_at = now + timedelta(hours=rng.uniform(1, 20))
@@ -481,11 +598,18 @@ def _pay(invoices, drivers, now, rng, low_wallets) -> tuple[list, list, list, li
         succeeded = payment.status == Payment.Status.SUCCEEDED
         if succeeded:
             payment.gateway_reference = f"payment:{payment.pk}"  # what WalletGateway answers
-        attempts.append(PaymentAttempt(
-            payment=payment, number=1, method=PaymentMethod.WALLET, succeeded=succeeded,
-            gateway_reference=payment.gateway_reference, error_code=payment.last_error_code,
-            error_message=payment.last_error_message, created_at=payment.updated_at,
-        ))
+        attempts.append(
+            PaymentAttempt(
+                payment=payment,
+                number=1,
+                method=PaymentMethod.WALLET,
+                succeeded=succeeded,
+                gateway_reference=payment.gateway_reference,
+                error_code=payment.last_error_code,
+                error_message=payment.last_error_message,
+                created_at=payment.updated_at,
+            )
+        )
 
     wallets = {user.pk: Wallet(user=user, currency=currency, balance=balances[user.pk]) for user in drivers}
     ledger, running = [], defaultdict(lambda: ZERO)
@@ -495,8 +619,15 @@ def _pay(invoices, drivers, now, rng, low_wallets) -> tuple[list, list, list, li
             # As WalletGateway books it: the payment's id is the reference, the receipt in the description.
             entry.reference = f"payment:{entry.payment.pk}"
             entry.description = f"{Invoice.Purpose.SESSION.label} {entry.payment.invoice.number}"
-        ledger.append(WalletEntry(
-            wallet=wallets[entry.user.pk], kind=entry.kind, amount=entry.amount, balance_after=running[entry.user.pk],
-            reference=entry.reference, description=entry.description, created_at=entry.at,
-        ))
+        ledger.append(
+            WalletEntry(
+                wallet=wallets[entry.user.pk],
+                kind=entry.kind,
+                amount=entry.amount,
+                balance_after=running[entry.user.pk],
+                reference=entry.reference,
+                description=entry.description,
+                created_at=entry.at,
+            )
+        )
     return payments, attempts, list(wallets.values()), ledger

@@ -84,33 +84,55 @@ def demo_seed(*, days: int = HISTORY_DAYS, now: datetime | None = None, seed: in
         tokens = _tokens(drivers, rng)
 
         plan = plan_history(
-            rng=rng, stations=stations, drivers=len(drivers), fleet=fleet_members,
-            fleet_site_id=sites[1].pk, start=start, end=now,
+            rng=rng,
+            stations=stations,
+            drivers=len(drivers),
+            fleet=fleet_members,
+            fleet_site_id=sites[1].pk,
+            start=start,
+            end=now,
         )
         written = write_history(
-            plan=plan, stations=[station for station, _ in stations], drivers=drivers, tokens=tokens,
+            plan=plan,
+            stations=[station for station, _ in stations],
+            drivers=drivers,
+            tokens=tokens,
             fleet=fleet_members,
-            operator=operator, start=start, now=now, rng=rng, low_wallets={drivers[47].pk, drivers[48].pk},
+            operator=operator,
+            start=start,
+            now=now,
+            rng=rng,
+            low_wallets={drivers[47].pk, drivers[48].pk},
         )
         _goodwill(drivers, operator_user, rng, now)
         _demo_driver_topped_up(drivers[0])
         Station.objects.filter(pk__in=[station.pk for station, _ in stations]).update(last_seen_at=now)
         network = DemoNetwork.objects.create(
-            operator_email=operator_user.email, operator_password=operator_password, driver_email=drivers[0].email,
-            driver_password=driver_password, station_password=station_password,
-            station_prefix=catalogue.STATION_PREFIX, stations=len(stations),
+            operator_email=operator_user.email,
+            operator_password=operator_password,
+            driver_email=drivers[0].email,
+            driver_password=driver_password,
+            station_password=station_password,
+            station_prefix=catalogue.STATION_PREFIX,
+            stations=len(stations),
             # The demo driver's card stays out of the fleet: whoever logs in as them charges with it.
-            driver_tokens=[token.token for token in tokens[1:]], seconds=0,
+            driver_tokens=[token.token for token in tokens[1:]],
+            seconds=0,
         )
     rollup_seconds = _analytics_rebuilt(start, now)
     seconds = time.monotonic() - started
     DemoNetwork.objects.filter(pk=network.pk).update(seconds=seconds)
     network.seconds = seconds
     counts = {
-        "sites": len(sites), "stations": len(stations), "drivers": len(drivers), **asdict(written),
+        "sites": len(sites),
+        "stations": len(stations),
+        "drivers": len(drivers),
+        **asdict(written),
     }
-    logger.info("demo network seeded", extra={**counts, "seconds": round(seconds, 1),
-                                               "rollup_seconds": round(rollup_seconds, 1)})
+    logger.info(
+        "demo network seeded",
+        extra={**counts, "seconds": round(seconds, 1), "rollup_seconds": round(rollup_seconds, 1)},
+    )
     return DemoSeedResult(network=network, counts=counts, seconds=seconds)
 
 
@@ -126,8 +148,10 @@ def _operator() -> Operator:
 
 
 def _sites(operator: Operator) -> list[Site]:
-    sites = [Site.objects.create(name=spec.name, address=spec.address, timezone=catalogue.TIMEZONE)
-             for spec in catalogue.SITES]
+    sites = [
+        Site.objects.create(name=spec.name, address=spec.address, timezone=catalogue.TIMEZONE)
+        for spec in catalogue.SITES
+    ]
     OperatorSite.objects.bulk_create([OperatorSite(operator=operator, site=site) for site in sites])
     return sites
 
@@ -141,16 +165,25 @@ def _stations(sites: list[Site], password: str, since: datetime) -> list[tuple[S
             number += 1
             model = models[(number + index) % len(models)]
             station = station_create(
-                ocpp_id=f"{catalogue.STATION_PREFIX}{number:03d}", password=password, site=site,
-                name=f"{spec.short} {kind} {index}", ocpp_version=Station.OcppVersion.V16, vendor=model.vendor,
-                model=model.model, firmware_version=model.firmware, serial_number=f"{model.vendor[:3].upper()}"
-                f"{240000 + number * 37}", last_boot_at=since,
+                ocpp_id=f"{catalogue.STATION_PREFIX}{number:03d}",
+                password=password,
+                site=site,
+                name=f"{spec.short} {kind} {index}",
+                ocpp_version=Station.OcppVersion.V16,
+                vendor=model.vendor,
+                model=model.model,
+                firmware_version=model.firmware,
+                serial_number=f"{model.vendor[:3].upper()}{240000 + number * 37}",
+                last_boot_at=since,
             )
             stations.append((station, model))
-    Connector.objects.bulk_create([
-        Connector(station=station, connector_id=n, status="Available", status_at=since)
-        for station, _ in stations for n in range(0, catalogue.CONNECTORS_PER_STATION + 1)
-    ])
+    Connector.objects.bulk_create(
+        [
+            Connector(station=station, connector_id=n, status="Available", status_at=since)
+            for station, _ in stations
+            for n in range(0, catalogue.CONNECTORS_PER_STATION + 1)
+        ]
+    )
     # Registered before the history begins: analytics counts a station's days from its creation.
     Station.objects.filter(pk__in=[station.pk for station, _ in stations]).update(created_at=since)
     for station, _ in stations:
@@ -160,8 +193,12 @@ def _stations(sites: list[Site], password: str, since: datetime) -> list[tuple[S
 
 def _operator_user(password: str, since: datetime):
     user = get_user_model().objects.create_user(
-        email=catalogue.OPERATOR_EMAIL, password=password, first_name="Olivia", last_name="Operator",
-        is_staff=True, date_joined=since,
+        email=catalogue.OPERATOR_EMAIL,
+        password=password,
+        first_name="Olivia",
+        last_name="Operator",
+        is_staff=True,
+        date_joined=since,
     )
     user.groups.add(Group.objects.get_or_create(name=Role.OPERATOR_ADMIN)[0])
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
@@ -175,9 +212,16 @@ def _drivers(password: str, since: datetime, rng: random.Random) -> list:
     users = []
     for index in range(catalogue.DRIVERS):
         first, last = catalogue.FIRST_NAMES[index], catalogue.LAST_NAMES[index]
-        email = "driver@" + catalogue.DRIVER_DOMAIN if index == 0 else (
-            f"{first}.{last}@{catalogue.DRIVER_DOMAIN}".lower().replace("ü", "ue").replace("ö", "oe")
-            .replace("ä", "ae").replace("ß", "ss")
+        email = (
+            "driver@" + catalogue.DRIVER_DOMAIN
+            if index == 0
+            else (
+                f"{first}.{last}@{catalogue.DRIVER_DOMAIN}".lower()
+                .replace("ü", "ue")
+                .replace("ö", "oe")
+                .replace("ä", "ae")
+                .replace("ß", "ss")
+            )
         )
         joined = since - timedelta(days=rng.uniform(1, 200))
         users.append(User(email=email, password=hashed, first_name=first, last_name=last, date_joined=joined))
@@ -185,9 +229,9 @@ def _drivers(password: str, since: datetime, rng: random.Random) -> list:
     EmailAddress.objects.bulk_create(
         [EmailAddress(user=user, email=user.email, verified=True, primary=True) for user in users]
     )
-    profiles = BillingProfile.objects.bulk_create([
-        BillingProfile(user=user, billing_name=f"{user.first_name} {user.last_name}") for user in users
-    ])
+    profiles = BillingProfile.objects.bulk_create(
+        [BillingProfile(user=user, billing_name=f"{user.first_name} {user.last_name}") for user in users]
+    )
     for user, profile in zip(users, profiles, strict=True):
         user.billing_profile = profile  # read for the details printed on each receipt
     return users
@@ -198,30 +242,53 @@ def _tariffs(stations, fleet: DriverGroup, valid_from: datetime) -> None:
     weekday evening peak, a start fee and an idle fee after 15 minutes. The fleet pays a flat contract price."""
     tax = catalogue.TAX_RATE
     ac = Tariff.objects.create(
-        name="AC public", tax_rate=tax, valid_from=valid_from, price_per_kwh=Prices.ac_kwh,
-        idle_price_per_minute=Prices.ac_idle_per_minute, idle_grace_minutes=Prices.ac_idle_grace_minutes,
-        max_price=Decimal("60.00"), min_billable_energy_wh=200,
+        name="AC public",
+        tax_rate=tax,
+        valid_from=valid_from,
+        price_per_kwh=Prices.ac_kwh,
+        idle_price_per_minute=Prices.ac_idle_per_minute,
+        idle_grace_minutes=Prices.ac_idle_grace_minutes,
+        max_price=Decimal("60.00"),
+        min_billable_energy_wh=200,
     )
     TariffPeriod.objects.create(
-        tariff=ac, name="Off-peak", weekdays="1234567", start_time=day_time(22), end_time=day_time(6),
-        price_per_kwh=Prices.ac_off_peak_kwh, idle_price_per_minute=Decimal("0"),
+        tariff=ac,
+        name="Off-peak",
+        weekdays="1234567",
+        start_time=day_time(22),
+        end_time=day_time(6),
+        price_per_kwh=Prices.ac_off_peak_kwh,
+        idle_price_per_minute=Decimal("0"),
     )
     for station, model in stations:
         if not model.dc:
             continue
         dc = Tariff.objects.create(
-            name=f"DC public {station.ocpp_id}", tax_rate=tax, station=station, valid_from=valid_from,
-            price_per_kwh=Prices.dc_kwh, start_fee=Prices.dc_start_fee,
-            idle_price_per_minute=Prices.dc_idle_per_minute, idle_grace_minutes=Prices.dc_idle_grace_minutes,
+            name=f"DC public {station.ocpp_id}",
+            tax_rate=tax,
+            station=station,
+            valid_from=valid_from,
+            price_per_kwh=Prices.dc_kwh,
+            start_fee=Prices.dc_start_fee,
+            idle_price_per_minute=Prices.dc_idle_per_minute,
+            idle_grace_minutes=Prices.dc_idle_grace_minutes,
             min_billable_energy_wh=200,
         )
         TariffPeriod.objects.create(
-            tariff=dc, name="Evening peak", weekdays="12345", start_time=day_time(16), end_time=day_time(20),
+            tariff=dc,
+            name="Evening peak",
+            weekdays="12345",
+            start_time=day_time(16),
+            end_time=day_time(20),
             price_per_kwh=Prices.dc_peak_kwh,
         )
     Tariff.objects.create(
-        name="Fleet contract", tax_rate=tax, driver_group=fleet, valid_from=valid_from,
-        price_per_kwh=Prices.fleet_kwh, min_billable_energy_wh=200,
+        name="Fleet contract",
+        tax_rate=tax,
+        driver_group=fleet,
+        valid_from=valid_from,
+        price_per_kwh=Prices.fleet_kwh,
+        min_billable_energy_wh=200,
     )
 
 
@@ -231,12 +298,17 @@ def _tokens(drivers: list, rng: random.Random) -> list[IdToken]:
     cards = []
     for index, user in enumerate(drivers):
         number = f"04{rng.getrandbits(48):012X}"
-        cards.append(id_token_create(
-            token=number, data={"owner": user, "label": "Charging card"}, source=IdTokenEvent.Source.COMMAND,
-        ))
+        cards.append(
+            id_token_create(
+                token=number,
+                data={"owner": user, "label": "Charging card"},
+                source=IdTokenEvent.Source.COMMAND,
+            )
+        )
         if index % 7 == 3:
             id_token_create(
-                token=f"APP{user.pk:06d}", data={"owner": user, "label": "Phone", "type": IdToken.Type.CENTRAL},
+                token=f"APP{user.pk:06d}",
+                data={"owner": user, "label": "Phone", "type": IdToken.Type.CENTRAL},
                 source=IdTokenEvent.Source.COMMAND,
             )
     return cards
@@ -247,9 +319,13 @@ def _goodwill(drivers: list, operator_user, rng: random.Random, now: datetime) -
     reasons = ("Goodwill: connector faulted during the session", "Bank transfer received", "Welcome credit")
     for number, user in enumerate(rng.sample(drivers[1:], 3), start=1):
         entry = wallet_post(
-            user_id=user.pk, amount=Decimal(rng.choice((5, 10, 15))), currency=user.wallet.currency,
-            kind=WalletEntry.Kind.ADJUSTMENT, reference=f"adjustment:demo-{number}",
-            description=reasons[number - 1], created_by=operator_user,
+            user_id=user.pk,
+            amount=Decimal(rng.choice((5, 10, 15))),
+            currency=user.wallet.currency,
+            kind=WalletEntry.Kind.ADJUSTMENT,
+            reference=f"adjustment:demo-{number}",
+            description=reasons[number - 1],
+            created_by=operator_user,
         )
         WalletEntry.objects.filter(pk=entry.pk).update(created_at=now - timedelta(days=rng.uniform(2, 60)))
 
@@ -259,8 +335,11 @@ def _demo_driver_topped_up(driver) -> None:
     wallet.refresh_from_db()
     if wallet.balance < DEMO_DRIVER_BALANCE:
         wallet_post(
-            user_id=driver.pk, amount=DEMO_DRIVER_BALANCE - wallet.balance + Decimal("10.00"),
-            currency=wallet.currency, kind=WalletEntry.Kind.TOP_UP, reference="demo-top-up:demo-driver",
+            user_id=driver.pk,
+            amount=DEMO_DRIVER_BALANCE - wallet.balance + Decimal("10.00"),
+            currency=wallet.currency,
+            kind=WalletEntry.Kind.TOP_UP,
+            reference="demo-top-up:demo-driver",
             description="Top-up (test payment, demo history)",
         )
 

@@ -32,8 +32,14 @@ def test_a_seeded_demo_turns_test_payments_on_and_the_setting_can_turn_them_off(
     from demo.models import DemoNetwork
 
     DemoNetwork.objects.create(
-        operator_email="o@example.com", operator_password="x", driver_email="d@example.com", driver_password="y",
-        station_password="z", station_prefix="DEMO-", stations=1, seconds=1,
+        operator_email="o@example.com",
+        operator_password="x",
+        driver_email="d@example.com",
+        driver_password="y",
+        station_password="z",
+        station_prefix="DEMO-",
+        stations=1,
+        seconds=1,
     )
     assert test_payments_enabled()
     settings.CMS_BILLING_TEST_PAYMENTS = False

@@ -14,8 +14,11 @@ def test_an_operator_credits_a_drivers_wallet_with_a_ledger_entry_naming_who_and
     response = client.post(URL, {"driver": "Driver@Example.com", "amount": "12.50", "reason": "Broken connector"})
     assert response.status_code == 302
     entry = WalletEntry.objects.get(wallet__user=driver)
-    assert (entry.kind, entry.amount, entry.balance_after) == (WalletEntry.Kind.ADJUSTMENT, Decimal("12.50"),
-                                                               Decimal("12.50"))
+    assert (entry.kind, entry.amount, entry.balance_after) == (
+        WalletEntry.Kind.ADJUSTMENT,
+        Decimal("12.50"),
+        Decimal("12.50"),
+    )
     assert (entry.description, entry.created_by) == ("Broken connector", operator_admin)
     assert Wallet.objects.get(user=driver).balance == Decimal("12.50")
     page = client.get(URL).content.decode()
@@ -85,12 +88,22 @@ def test_a_credit_retries_the_payments_the_empty_wallet_could_not_make(
     from billing.models import Invoice, Payment, PaymentMethod
 
     invoice = Invoice.objects.create(
-        operator=operator, customer=driver, purpose=Invoice.Purpose.SESSION, status=Invoice.Status.OPEN,
-        number="VG-2025-000001", currency="EUR", gross_total=Decimal("8.00"),
+        operator=operator,
+        customer=driver,
+        purpose=Invoice.Purpose.SESSION,
+        status=Invoice.Status.OPEN,
+        number="VG-2025-000001",
+        currency="EUR",
+        gross_total=Decimal("8.00"),
     )
     payment = Payment.objects.create(
-        invoice=invoice, user=driver, method=PaymentMethod.WALLET, amount=Decimal("8.00"), currency="EUR",
-        status=Payment.Status.FAILED, attempts=1,
+        invoice=invoice,
+        user=driver,
+        method=PaymentMethod.WALLET,
+        amount=Decimal("8.00"),
+        currency="EUR",
+        status=Payment.Status.FAILED,
+        attempts=1,
     )
     client.force_login(operator_admin)
     with django_capture_on_commit_callbacks(execute=True):

@@ -90,7 +90,9 @@ def test_demo_sessions_are_priced_as_billing_prices_them(demo, db):
         spec = TariffSpec.from_model(tariff, timezone_for(session.station, operator_for(session.station)))
         price = price_session(spec, session_usage(session))
         assert (session.charge.tariff_id, session.charge.gross_amount, session.charge.energy_wh) == (
-            tariff.pk, price.gross, price.energy_wh,
+            tariff.pk,
+            price.gross,
+            price.energy_wh,
         ), session.pk
     assert {session.charge.idle_seconds > 0 for session in sessions} == {True, False}
 
@@ -110,8 +112,9 @@ def test_demo_receipts_are_numbered_without_gaps_and_paid_from_the_wallet_ledger
     assert paid.count() + Payment.objects.filter(status=Payment.Status.FAILED).count() == len(invoices)
     assert Invoice.objects.filter(status=Invoice.Status.PAID).count() == paid.count()
     payment_entries = WalletEntry.objects.filter(kind=WalletEntry.Kind.PAYMENT)
-    assert set(payment_entries.values_list("reference", flat=True)) == {f"payment:{pk}" for pk in
-                                                                       paid.values_list("pk", flat=True)}
+    assert set(payment_entries.values_list("reference", flat=True)) == {
+        f"payment:{pk}" for pk in paid.values_list("pk", flat=True)
+    }
     for wallet in Wallet.objects.all():
         entries = list(wallet.entries.order_by("created_at", "id"))
         assert sum(entry.amount for entry in entries) == wallet.balance
@@ -136,8 +139,12 @@ def test_each_analytics_dashboard_renders_the_demo_history(demo, operator_user, 
 def test_the_home_page_says_it_is_a_demo_and_how_to_log_in(demo, client, db):
     page = client.get("/").content.decode()
     assert "This is a demo" in page
-    for shown in (demo.network.operator_email, demo.network.operator_password, demo.network.driver_email,
-                  demo.network.driver_password):
+    for shown in (
+        demo.network.operator_email,
+        demo.network.operator_password,
+        demo.network.driver_email,
+        demo.network.driver_password,
+    ):
         assert shown in page
     assert client.login(email=demo.network.driver_email, password=demo.network.driver_password)
 
