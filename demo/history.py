@@ -32,7 +32,7 @@ from billing.models import (
 from billing.money import ZERO
 from billing.pricing import TariffSpec, price_session
 from billing.selectors import ENERGY_REGISTER, tariff_for
-from billing.services.invoices import _customer_details, _session_line, invoice_recalculate, next_document_number
+from billing.services.invoices import _customer_details, _session_line, invoice_recalculate, next_document_numbers
 from billing.usage import build_usage
 from demo.bulk import assign_ids, copy_objects, copy_rows
 from demo.catalogue import CONNECTORS_PER_STATION, FAULT_CODES, TIMEZONE
@@ -517,8 +517,15 @@ def _bill(plan, transactions, drivers, fleet, operator, rng) -> tuple[list, list
 
     # Receipts are numbered in the order they were issued, by billing's own gap-free sequence.
     invoices.sort(key=lambda invoice: invoice.issued_at)
+    by_year = defaultdict(list)
     for invoice in invoices:
-        invoice.number = next_document_number(operator=operator, kind=Invoice.Kind.INVOICE, issued_at=invoice.issued_at)
+        by_year[invoice.issued_at.astimezone(ZoneInfo(operator.timezone)).year].append(invoice)
+    for same_year in by_year.values():
+        numbers = next_document_numbers(
+            operator=operator, kind=Invoice.Kind.INVOICE, issued_at=same_year[0].issued_at, count=len(same_year)
+        )
+        for invoice, number in zip(same_year, numbers, strict=True):
+            invoice.number = number
     for line in lines:
         line.invoice = line.session_charge.invoice
     return charges, invoices, lines
