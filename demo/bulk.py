@@ -64,7 +64,7 @@ def copy_objects(model, objects: list[models.Model]) -> None:
                     setattr(obj, relation.attname, related.pk if related is not None else None)
             row = [getattr(obj, f.attname) for f in fields]
             for index in json:
-                row[index] = Jsonb(row[index])
+                row[index] = None if row[index] is None else Jsonb(row[index])
             yield row
 
     copy_rows(model, [f.column for f in fields], rows())
