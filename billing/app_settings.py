@@ -35,6 +35,14 @@ class AppSettings:
         return Decimal(low), Decimal(high)
 
     @property
+    def TEST_PAYMENTS(self) -> bool | None:
+        """Offer the test payment method (no real money, ``billing.gateways.test``): true or false; unset means
+        only while the demo network is seeded."""
+        from cms.app_settings import as_bool
+
+        return setting("CMS_BILLING_TEST_PAYMENTS", None, as_bool)
+
+    @property
     def PORTAL_URL(self) -> str:
         """The portal's public address, for links in e-mails (e.g. https://charge.example.com)."""
         return setting("CMS_PORTAL_URL", "").rstrip("/")

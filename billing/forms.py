@@ -19,6 +19,35 @@ class TopUpForm(forms.Form):
         return amount
 
 
+class TestTopUpForm(TopUpForm):
+    """A top-up paid with the test payment method; ``key`` (drawn when the form is shown) makes a resubmission
+    book once."""
+
+    key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class WalletCreditForm(forms.Form):
+    """An operator's credit to a driver's wallet (goodwill, a bank transfer received)."""
+
+    driver = forms.EmailField(label="Driver's e-mail address")
+    amount = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal("1000"))
+    reason = forms.CharField(max_length=255, help_text="Kept in the wallet's ledger, shown to the driver.")
+
+    def clean_driver(self):
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(email__iexact=self.cleaned_data["driver"], is_active=True).first()
+        if user is None:
+            raise forms.ValidationError("No active account has this e-mail address.")
+        return user
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the wallet is credited.")
+        return reason
+
+
 class BillingProfileForm(forms.ModelForm):
     class Meta:
         model = BillingProfile

@@ -1,18 +1,19 @@
 """Operator pages for money (finance and operator admins): all invoices with filters and CSV export, dunning."""
 
 import csv
+import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_required
 from billing import selectors, services
-from billing.forms import InvoiceFilterForm
-from billing.models import Payment
+from billing.forms import InvoiceFilterForm, WalletCreditForm
+from billing.models import Payment, WalletEntry
 
 MONEY_ROLES = (Role.FINANCE, Role.OPERATOR_ADMIN)
 MONEY_READ_ROLES = (*MONEY_ROLES, Role.ANALYST)  # analysts read billing, change nothing
@@ -86,3 +87,25 @@ def dunning_action(request, pk: int):
         payment = services.payment_collect(payment_id=payment.pk, force=True)
         messages.info(request, f"Invoice {payment.invoice.number}: {payment.get_status_display()}.")
     return redirect("billing:dunning")
+
+
+@role_required(*MONEY_ROLES)
+@require_http_methods(["GET", "POST"])
+def wallet_credit(request):
+    """Credit a driver's wallet without a payment provider; every credit is a ledger entry naming who gave it."""
+    form = WalletCreditForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        driver = form.cleaned_data["driver"]
+        entry = services.wallet_adjust(
+            user=driver, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"], by=request.user,
+            reference=f"adjustment:{uuid.uuid4()}",
+        )
+        messages.success(
+            request, f"Credited {entry.amount} {entry.wallet.currency} to {driver.email}; "
+            f"the wallet now holds {entry.balance_after} {entry.wallet.currency}.",
+        )
+        return redirect("billing:wallet-credit")
+    adjustments = WalletEntry.objects.filter(kind=WalletEntry.Kind.ADJUSTMENT).select_related(
+        "wallet__user", "created_by"
+    )[:50]
+    return render(request, "billing/operator/wallets.html", {"form": form, "adjustments": adjustments})

@@ -1,5 +1,7 @@
 """Driver pages: billing overview, own invoices and their PDFs, wallet top-up, payment card, subscription."""
 
+import uuid
+
 import stripe
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import Role, user_has_role
 from billing import selectors, services
 from billing.app_settings import app_settings
-from billing.forms import BillingProfileForm, SubscribeForm, TopUpForm
+from billing.forms import BillingProfileForm, SubscribeForm, TestTopUpForm, TopUpForm
+from billing.gateways import test as test_payments
 from billing.gateways.stripe import StripeNotConfigured
 from billing.models import Invoice, Payment, Subscription, SubscriptionPlan, Wallet
 from billing.pdf import invoice_pdf
@@ -95,13 +98,42 @@ def wallet(request):
             messages.error(request, f"Card payments are unavailable right now: {error}")
         else:
             return _confirm_page(request, "payment", intent.client_secret, "Pay the top-up")
+    return _wallet_page(request, form=form)
+
+
+def _wallet_page(request, *, form=None, test_form=None):
     wallet = Wallet.objects.filter(user=request.user).first()
+    test_enabled = test_payments.test_payments_enabled()
+    if test_enabled and test_form is None:
+        test_form = TestTopUpForm(initial={"key": uuid.uuid4()}, auto_id="id_test_%s")
     return render(request, "billing/driver/wallet.html", {
         "wallet": wallet,
         "entries": wallet.entries.all()[:50] if wallet else [],
-        "form": form,
+        "form": form or TopUpForm(),
+        "test_form": test_form if test_enabled else None,
+        "test_label": test_payments.LABEL,
         "limits": app_settings.TOP_UP_LIMITS,
     })
+
+
+@login_required
+@require_POST
+def wallet_test_top_up(request):
+    """Top up with the test payment method (demo mode only): credited at once, no money moves."""
+    if not test_payments.test_payments_enabled():
+        raise Http404("Test payments are not enabled here.")
+    form = TestTopUpForm(request.POST, auto_id="id_test_%s")
+    if form.is_valid():
+        try:
+            entry = services.wallet_test_top_up(
+                user=request.user, amount=form.cleaned_data["amount"], key=str(form.cleaned_data["key"])
+            )
+        except ValidationError as error:
+            form.add_error("amount", _errors(error))
+        else:
+            messages.success(request, f"Topped up {entry.amount} {entry.wallet.currency} ({test_payments.LABEL}).")
+            return redirect("billing:wallet")
+    return _wallet_page(request, test_form=form)
 
 
 @login_required

@@ -40,7 +40,7 @@ class MenuGroup:
 def _operator_groups() -> list[tuple[str, list[Link]]]:
     # Imported here: the views import models, which are not ready when this module is first imported.
     from accounts.views import STAFF
-    from billing.operator_views import MONEY_READ_ROLES
+    from billing.operator_views import MONEY_READ_ROLES, MONEY_ROLES
     from sessions.views import QR_ROLES
     from stations.views import STATION_READ_ROLES, VIEW_ROLES
 
@@ -75,6 +75,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
             [
                 Link("Invoices", "billing:operator-invoices", MONEY_READ_ROLES),
                 Link("Dunning", "billing:dunning", MONEY_READ_ROLES),
+                Link("Wallet credits", "billing:wallet-credit", MONEY_ROLES),
                 Link("Tariffs", "admin:billing_tariff_changelist", perm="billing.view_tariff"),
                 Link("Payments", "admin:billing_payment_changelist", perm="billing.view_payment"),
                 Link("Wallets", "admin:billing_wallet_changelist", perm="billing.view_wallet"),

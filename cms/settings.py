@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "sessions.apps.ChargingSessionsConfig",
     "billing",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [

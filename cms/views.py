@@ -32,6 +32,17 @@ def _redis_status() -> str:
         return f"error: {exc.__class__.__name__}"
 
 
+def _demo_network():
+    """The demo network when this installation holds one: the home page then says how to log in."""
+    from django.apps import apps
+
+    if not apps.is_installed("demo"):
+        return None
+    from demo.services import demo_network
+
+    return demo_network()
+
+
 @never_cache
 @require_GET
 def healthz(request):
@@ -41,7 +52,7 @@ def healthz(request):
 
 
 def home(request):
-    context = {}
+    context = {"demo": _demo_network()}
     if request.user.is_staff:
         from accounts.roles import user_roles
         from cms.overview import operator_overview

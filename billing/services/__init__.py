@@ -28,7 +28,13 @@ from billing.services.subscriptions import (
     subscription_start,
     subscriptions_renew_due,
 )
-from billing.services.wallet import wallet_adjust, wallet_post, wallet_top_up_confirmed, wallet_top_up_start
+from billing.services.wallet import (
+    wallet_adjust,
+    wallet_post,
+    wallet_test_top_up,
+    wallet_top_up_confirmed,
+    wallet_top_up_start,
+)
 
 __all__ = [
     "billing_profile_update",
@@ -54,6 +60,7 @@ __all__ = [
     "tariff_new_version",
     "wallet_adjust",
     "wallet_post",
+    "wallet_test_top_up",
     "wallet_top_up_confirmed",
     "wallet_top_up_start",
 ]

@@ -53,13 +53,15 @@ def wallet_post(
     )
 
 
-def wallet_top_up_confirmed(*, user_id: int, amount: Decimal, currency: str, reference: str) -> WalletEntry:
+def wallet_top_up_confirmed(
+    *, user_id: int, amount: Decimal, currency: str, reference: str, description: str = "Top-up by card"
+) -> WalletEntry:
     """Credit a top-up paid at the provider, then try again what the empty wallet could not pay."""
     from billing.services.payments import payments_retry_now
 
     entry = wallet_post(
         user_id=user_id, amount=amount, currency=currency, kind=WalletEntry.Kind.TOP_UP, reference=reference,
-        description="Top-up by card",
+        description=description,
     )
     payments_retry_now(user_id=user_id, method=PaymentMethod.WALLET)
     return entry
@@ -80,6 +82,32 @@ def wallet_adjust(*, user, amount: Decimal, reason: str, by, reference: str) -> 
     if amount > 0:
         payments_retry_now(user_id=user.pk, method=PaymentMethod.WALLET)
     return entry
+
+
+def wallet_test_top_up(*, user, amount: Decimal, key: str) -> WalletEntry:
+    """A top-up paid with the test payment method (demo mode only): credited at once, no money moves.
+
+    ``key`` makes a resubmitted form book once (the form carries it)."""
+    from billing.gateways import get_gateway
+    from billing.gateways.interface import CustomerData, PaymentData
+    from billing.gateways.test import LABEL, test_payments_enabled
+
+    if not test_payments_enabled():
+        raise ValidationError("Test payments are not enabled here.")
+    wallet = Wallet.objects.filter(user=user).first()
+    currency = wallet.currency if wallet else app_settings.CURRENCY
+    low, high = app_settings.TOP_UP_LIMITS
+    if not low <= amount <= high:
+        raise ValidationError(f"Top up between {low} and {high} {currency}.")
+    amount = round_money(amount, currency)
+    response = get_gateway("test").charge(PaymentData(
+        payment_id=0, amount=amount, currency=currency, description="Wallet top-up",
+        idempotency_key=f"top-up-{user.pk}-{key}",
+        customer=CustomerData(user_id=user.pk, email=user.email),
+    ))
+    return wallet_top_up_confirmed(
+        user_id=user.pk, amount=amount, currency=currency, reference=response.reference, description=f"Top-up ({LABEL})"
+    )
 
 
 def wallet_top_up_start(*, user, amount: Decimal):

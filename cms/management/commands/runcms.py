@@ -30,14 +30,20 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start background jobs here.")
+        parser.add_argument(
+            "--demo", action="store_true",
+            help="Seed the demo network (the first time) and keep a simulated fleet charging at its stations.",
+        )
 
-    def handle(self, *args, host, port, no_worker, **options):
+    def handle(self, *args, host, port, no_worker, demo, **options):
         # Stations download firmware from, and upload diagnostics to, the address this server listens on
         # (unless CMS_STATION_FILES_URL or CMS_PORTAL_URL says otherwise); the worker child inherits it.
         os.environ["CMS_SERVER_URL"] = server_url(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        self._ensure_admin()
+        network = self._ensure_demo() if demo else None
+        if network is None:
+            self._ensure_admin()  # a demo has its operator already
         self._ensure_invoice_issuer()
 
         worker = None
@@ -71,6 +77,7 @@ class Command(BaseCommand):
         address_file = settings.BASE_DIR / "var" / "server-url"
         address_file.parent.mkdir(exist_ok=True)
         address_file.write_text(os.environ["CMS_SERVER_URL"] + "\n")
+        fleet = self._start_fleet(network, host, port) if network is not None else None
         try:
             # Stations reconnecting all at once after a restart queue for their handshake; give them time.
             CommandLineInterface().run(
@@ -80,9 +87,45 @@ class Command(BaseCommand):
             with contextlib.suppress(OSError):
                 if address_file.read_text().strip() == os.environ["CMS_SERVER_URL"]:
                     address_file.unlink()  # unless another server has started since
+            if fleet is not None:
+                # The server has stopped: the fleet cannot end its sessions cleanly, so it gets a short while.
+                fleet.terminate()
+                try:
+                    fleet.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    fleet.kill()
+                    fleet.wait()
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
+
+    def _ensure_demo(self):
+        """Seed the demo network unless this database holds it already; print how to log in either way."""
+        from demo.management.commands.demo import login_lines
+        from demo.services import demo_network, demo_seed
+
+        network = demo_network()
+        if network is None:
+            self.stdout.write("Seeding the demo network (90 days of history)...")
+            result = demo_seed()
+            network = result.network
+            self.stdout.write(f"Seeded the demo network in {result.seconds:.1f} s.")
+        self.stdout.write(self.style.WARNING(login_lines(network)))
+        return network
+
+    def _start_fleet(self, network, host: str, port: int) -> subprocess.Popen:
+        """The simulated fleet, a child process of its own (``manage.py simulate``), charging at the demo stations
+        with the demo drivers' cards; it connects as soon as the server below accepts connections."""
+        address = server_url(host, port).removeprefix("http://")
+        command = [
+            sys.executable, str(settings.BASE_DIR / "manage.py"), "simulate",
+            "--url", f"ws://{address}/ocpp", "--prefix", network.station_prefix,
+            "--stations", str(network.stations), "--password", network.station_password,
+            "--tags", ",".join(network.driver_tokens), "--report", "0",
+        ]
+        fleet = subprocess.Popen(command)  # noqa: S603 - our own manage.py, arguments from our own database
+        self.stdout.write(f"Simulated fleet: {network.stations} stations (pid {fleet.pid}).")
+        return fleet
 
     def _ensure_invoice_issuer(self):
         """Invoices need an issuer; on first start the operator's name comes from CMS_OPERATOR_NAME."""
