@@ -37,7 +37,8 @@ from billing.usage import build_usage
 from demo.bulk import assign_ids, copy_objects, copy_rows
 from demo.catalogue import CONNECTORS_PER_STATION, FAULT_CODES, TIMEZONE
 from sessions.models import MeterSample, Transaction
-from stations.models import Alert, AlertEvent, ConnectorStatusEvent, Station
+from monitoring.models import Alert, AlertEvent
+from stations.models import ConnectorStatusEvent, Station
 
 # Sessions started per connector and day, before the weekday and growth factors.
 RATE = {False: 0.55, True: 0.95}
@@ -368,6 +369,7 @@ def write_history(
             connector_id=s.connector_id,
             id_tag=tokens[s.driver_index].token,
             id_token=tokens[s.driver_index],
+            id_token_type="ISO14443",
             user=drivers[s.driver_index],
             status=Transaction.Status.COMPLETED,
             authorization_status="Accepted",
@@ -383,6 +385,9 @@ def write_history(
         )
         for s in plan.sessions
     ]
+    assign_ids(Transaction, transactions)
+    for transaction in transactions:
+        transaction.ocpp_transaction_id = str(transaction.pk)  # as the CSMS numbers a 1.6 station's sessions
     copy_objects(Transaction, transactions)
     written.sessions = len(transactions)
 
