@@ -36,8 +36,8 @@ from billing.services.invoices import _customer_details, _session_line, invoice_
 from billing.usage import build_usage
 from demo.bulk import assign_ids, copy_objects, copy_rows
 from demo.catalogue import CONNECTORS_PER_STATION, FAULT_CODES, TIMEZONE
-from sessions.models import MeterSample, Transaction
 from monitoring.models import Alert, AlertEvent
+from sessions.models import MeterSample, Transaction
 from stations.models import ConnectorStatusEvent, Station
 
 # Sessions started per connector and day, before the weekday and growth factors.

@@ -59,8 +59,8 @@ def test_demo_seeds_an_operator_sites_stations_tariffs_and_drivers(demo, db):
 
 def test_demo_history_covers_ninety_days_of_sessions_faults_and_outages(demo, db):
     from analytics.models import StationOfflinePeriod
-    from sessions.models import MeterSample, Transaction
     from monitoring.models import Alert
+    from sessions.models import MeterSample, Transaction
     from stations.models import ConnectorStatusEvent
 
     sessions = Transaction.objects.aggregate(n=Count("id"), first=Min("started_at"), last=Max("stopped_at"))
