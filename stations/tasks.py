@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from stations import alerts, maintenance, nodes, services
+from stations import alerts, local_list, maintenance, nodes, services
 from stations.app_settings import app_settings
+from stations.models import Station
 
 
 @shared_task(name="stations.purge_ocpp_messages")
@@ -47,3 +48,23 @@ def run_maintenance_job(job_id: int) -> None:
 def refresh_maintenance_jobs() -> None:
     maintenance.maintenance_jobs_refresh()
     maintenance.maintenance_jobs_requeue_lost()
+
+
+# The local-list tasks kept their names from the accounts app: queued tasks and the beat schedule use them.
+
+
+@shared_task(name="accounts.sync_local_lists")
+def sync_local_lists() -> int:
+    """Queue a sync for every online station whose list is behind (after a token change, and on each beat)."""
+    due = local_list.local_lists_due()
+    for station_pk in due:
+        sync_station_local_list.delay(station_pk)
+    return len(due)
+
+
+@shared_task(name="accounts.sync_station_local_list")
+def sync_station_local_list(station_pk: int, force_full: bool = False) -> str:
+    station = Station.objects.filter(pk=station_pk).first()
+    if station is None:
+        return "gone"
+    return local_list.station_local_list_sync(station=station, force_full=force_full).outcome
