@@ -70,6 +70,7 @@ DECIMAL_MESSAGES = {
 # hops there and back, and the daphne process getting round to the event.
 REPLY_MARGIN = 2.0
 
+
 class InvalidPayload(ValueError):
     pass
 
