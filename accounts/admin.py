@@ -203,7 +203,7 @@ class LocalListVersionAdmin(ReadOnlyAdmin):
 
 @admin.register(StationLocalList)
 class StationLocalListAdmin(ReadOnlyAdmin):
-    """Where each station's local authorization list stands; kept by accounts.local_list, resent from here."""
+    """Where each station's local authorization list stands; kept by stations.local_list, resent from here."""
 
     list_display = [
         "station", "status", "synced_version", "station_version", "entries", "last_update_type", "synced_at",
@@ -216,7 +216,7 @@ class StationLocalListAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Send the full list again (online stations now, the others when they connect)")
     def send_full_list(self, request, queryset):
-        from accounts.tasks import sync_station_local_list
+        from stations.tasks import sync_station_local_list
 
         # Forgetting what the station holds makes the next sync, now or on reconnection, a Full one.
         count = queryset.update(

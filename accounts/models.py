@@ -217,7 +217,7 @@ class LocalListVersion(models.Model):
 
 
 class StationLocalList(models.Model):
-    """What a station's local authorization list holds, as far as the CSMS knows (kept by accounts.local_list).
+    """What a station's local authorization list holds, as far as the CSMS knows (kept by stations.local_list).
 
     ``synced_version`` is the LocalListVersion the station's list reflects (None: unknown, the next update
     is Full); ``station_version`` is the listVersion the station itself holds, a counter of this station's

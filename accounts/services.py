@@ -120,7 +120,7 @@ def _next_list_version(*, full_update: bool = False) -> int:
 
 
 def _local_lists_changed() -> None:
-    from accounts.tasks import sync_local_lists
+    from stations.tasks import sync_local_lists
 
     sync_local_lists.delay()
 

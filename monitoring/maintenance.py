@@ -30,7 +30,9 @@ from monitoring.alerts import FIRMWARE_FAILURES
 from monitoring.models import FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations.app_settings import app_settings
 from stations.models import ConfigurationKey, Station, StationCommand
+from stations.protocol import outbound
 from stations.protocol.commands import REPLY_MARGIN, station_call
+from stations.protocol.outbound import Unsupported
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,6 @@ TRIGGERABLE_16 = (
     "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
     "StatusNotification",
 )
-# The 2.0.1 name of a 1.6 trigger, where it differs.
-TRIGGER_201 = {"DiagnosticsStatusNotification": "LogStatusNotification"}
 # A queued job no worker has started after this long is queued again.
 REQUEUE_AFTER = timedelta(minutes=10)
 # How far a firmware update has come, for the progress bar.
@@ -60,10 +60,6 @@ class MaintenanceError(ValueError):
     def __init__(self, errors: dict):
         super().__init__("; ".join(f"{name}: {' '.join(map(str, problems))}" for name, problems in errors.items()))
         self.errors = errors
-
-
-class Unsupported(Exception):
-    pass
 
 
 class FileRefused(Exception):
@@ -270,7 +266,7 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
         await _finish(target, TargetStatus.FAILED, refusal)
         return
     try:
-        action, payload = build_call(job.kind, ocpp_version=station.ocpp_version or "1.6", params=job.params,
+        action, payload = build_call(job.kind, ocpp_version=station.ocpp_version, params=job.params,
                                      target=target, firmware=job.firmware, station=station)
     except Unsupported as error:
         await _finish(target, TargetStatus.FAILED, str(error))
@@ -281,7 +277,8 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
     target.command = command
     status, detail, result = outcome(job.kind, command, ocpp_version=station.ocpp_version)
     if status == TargetStatus.SUCCEEDED and job.kind == Kind.GET_CONFIGURATION:
-        await sync_to_async(configuration_store)(station=station, keys=command.response.get("configurationKey", []))
+        keys = outbound.answer_of(station.ocpp_version, command).data["keys"]
+        await sync_to_async(configuration_store)(station=station, keys=keys)
     if status == TargetStatus.SUCCEEDED and job.kind == Kind.CHANGE_CONFIGURATION:
         await sync_to_async(configuration_change_store)(
             station=station, key=job.params["key"], value=job.params["value"]
@@ -335,56 +332,46 @@ def diagnostics_url(target: MaintenanceTarget, station: Station) -> str:
 
 def build_call(kind, *, ocpp_version, params, target=None, firmware=None, station=None) -> tuple[str, dict]:
     """The OCPP action and payload that carry out ``kind`` on a station of ``ocpp_version``."""
-    v16 = ocpp_version != "2.0.1"
     connector = params.get("connector_id")
-    optional = {"retries": params.get("retries"), "retryInterval": params.get("retry_interval")}
-    optional = {name: value for name, value in optional.items() if value is not None}
+    retrying = {"retries": params.get("retries"), "retry_interval": params.get("retry_interval")}
     if kind == Kind.RESET:
-        return "Reset", {"type": params["type"] if v16 else {"Soft": "OnIdle", "Hard": "Immediate"}[params["type"]]}
+        return outbound.reset(ocpp_version, hard=params["type"] == "Hard")
     if kind == Kind.UNLOCK:
-        return "UnlockConnector", {"connectorId": connector} if v16 else {"evseId": connector, "connectorId": 1}
+        return outbound.unlock(ocpp_version, connector_id=connector)
     if kind == Kind.CHANGE_AVAILABILITY:
-        if v16:
-            return "ChangeAvailability", {"connectorId": connector, "type": params["type"]}
-        evse = {"evse": {"id": connector}} if connector else {}
-        return "ChangeAvailability", {"operationalStatus": params["type"], **evse}
+        return outbound.change_availability(
+            ocpp_version, operative=params["type"] == "Operative", connector_id=connector
+        )
     if kind == Kind.CLEAR_CACHE:
-        return "ClearCache", {}
+        return outbound.clear_cache(ocpp_version)
     if kind == Kind.TRIGGER_MESSAGE:
-        message = params["requested_message"]
-        if v16:
-            return "TriggerMessage", {"requestedMessage": message, **({"connectorId": connector} if connector else {})}
-        return "TriggerMessage", {
-            "requestedMessage": TRIGGER_201.get(message, message), **({"evse": {"id": connector}} if connector else {})
-        }
-    if kind in (Kind.GET_CONFIGURATION, Kind.CHANGE_CONFIGURATION):
-        if not v16:
-            raise Unsupported(
-                "An OCPP 2.0.1 station keeps its configuration in its device model: use GetVariables or SetVariables "
-                "(API: POST /api/stations/<id>/calls/)."
-            )
-        if kind == Kind.GET_CONFIGURATION:
-            return "GetConfiguration", {"key": params["keys"]} if params.get("keys") else {}
-        return "ChangeConfiguration", {"key": params["key"], "value": params["value"]}
+        return outbound.trigger_message(ocpp_version, message=params["requested_message"], connector_id=connector)
+    if kind == Kind.GET_CONFIGURATION:
+        return outbound.configuration_read(ocpp_version, keys=params.get("keys") or ())
+    if kind == Kind.CHANGE_CONFIGURATION:
+        return outbound.configuration_write(ocpp_version, key=params["key"], value=params["value"])
     if kind == Kind.DIAGNOSTICS:
-        location = diagnostics_url(target, station)
-        if v16:
-            window = {"startTime": params.get("start_time"), "stopTime": params.get("stop_time")}
-            return "GetDiagnostics", {
-                "location": location, **optional, **{name: value for name, value in window.items() if value}
-            }
-        window = {"oldestTimestamp": params.get("start_time"), "latestTimestamp": params.get("stop_time")}
-        log = {"remoteLocation": location, **{name: value for name, value in window.items() if value}}
-        return "GetLog", {"logType": "DiagnosticsLog", "requestId": target.pk, "log": log, **optional}
+        return outbound.diagnostics_upload(
+            ocpp_version, location=diagnostics_url(target, station), request_id=target.pk,
+            start_time=params.get("start_time"), stop_time=params.get("stop_time"), **retrying,
+        )
     if kind == Kind.FIRMWARE:
-        location = firmware_url(target, firmware, station)
-        retrieve = params.get("retrieve_date") or timezone.now().isoformat()
-        if v16:
-            return "UpdateFirmware", {"location": location, "retrieveDate": retrieve, **optional}
-        return "UpdateFirmware", {
-            "requestId": target.pk, "firmware": {"location": location, "retrieveDateTime": retrieve}, **optional
-        }
+        return outbound.firmware_update(
+            ocpp_version, location=firmware_url(target, firmware, station), request_id=target.pk,
+            retrieve_date=params.get("retrieve_date") or timezone.now().isoformat(), **retrying,
+        )
     raise Unsupported(f"Unknown maintenance command {kind!r}.")
+
+
+# Kinds whose answer is a plain yes or no; what to add when the yes comes with a condition.
+YES_OR_NO = (
+    Kind.RESET, Kind.UNLOCK, Kind.CHANGE_AVAILABILITY, Kind.CHANGE_CONFIGURATION, Kind.TRIGGER_MESSAGE,
+    Kind.CLEAR_CACHE,
+)
+CONDITIONS = {
+    outbound.Outcome.SCHEDULED: "Scheduled: it takes effect when the session in progress ends.",
+    outbound.Outcome.REBOOT_REQUIRED: "Accepted: it takes effect after the station reboots.",
+}
 
 
 def outcome(kind: str, command: StationCommand, *, ocpp_version: str) -> tuple[str, str, dict | None]:
@@ -399,37 +386,28 @@ def outcome(kind: str, command: StationCommand, *, ocpp_version: str) -> tuple[s
         error = f"{command.error_code} {command.error_description}".strip()
         return TargetStatus.FAILED, f"The station answered with an error: {error}", command.response
     response = command.response or {}
-    answer = response.get("status")
-    accepted = {
-        Kind.RESET: {"Accepted"}, Kind.UNLOCK: {"Unlocked"}, Kind.CHANGE_AVAILABILITY: {"Accepted", "Scheduled"},
-        Kind.CHANGE_CONFIGURATION: {"Accepted", "RebootRequired"}, Kind.TRIGGER_MESSAGE: {"Accepted"},
-        Kind.CLEAR_CACHE: {"Accepted"},
-    }
-    notes = {
-        "Scheduled": "Scheduled: it takes effect when the session in progress ends.",
-        "RebootRequired": "Accepted: it takes effect after the station reboots.",
-    }
-    if kind in accepted:
-        if answer in accepted[kind]:
-            return TargetStatus.SUCCEEDED, notes.get(answer, answer), response
-        return TargetStatus.REJECTED, f"The station answered {answer}.", response
+    answer = outbound.answer_of(ocpp_version, command)
+    refused = (TargetStatus.REJECTED, f"The station answered {answer.status}.", response)
+    if kind in YES_OR_NO:
+        if answer.accepted:
+            return TargetStatus.SUCCEEDED, CONDITIONS.get(answer.outcome, answer.status), response
+        return refused
     if kind == Kind.GET_CONFIGURATION:
-        keys, unknown = response.get("configurationKey") or [], response.get("unknownKey") or []
+        keys, unknown = answer.data["keys"], answer.data["unknown"]
         detail = f"{len(keys)} key{'' if len(keys) == 1 else 's'} read."
         if unknown:
             detail += f" Unknown to the station: {', '.join(unknown)}."
         return TargetStatus.SUCCEEDED, detail, response
     if kind == Kind.DIAGNOSTICS:
-        if ocpp_version == "2.0.1":
-            if answer in ("Accepted", "AcceptedCanceled"):
-                return TargetStatus.WAITING, "The station will upload its log.", response
-            return TargetStatus.REJECTED, f"The station answered {answer}.", response
-        if not response.get("fileName"):
+        if answer.outcome == outbound.Outcome.NOTHING_TO_DO:
             return TargetStatus.SUCCEEDED, "The station has no diagnostics to upload.", response
-        return TargetStatus.WAITING, f"The station will upload {response['fileName']}.", response
+        if not answer.accepted:
+            return refused
+        file_name = answer.data.get("file_name")
+        return TargetStatus.WAITING, f"The station will upload {file_name or 'its log'}.", response
     if kind == Kind.FIRMWARE:
-        if ocpp_version == "2.0.1" and answer not in ("Accepted", "AcceptedCanceled"):
-            return TargetStatus.REJECTED, f"The station answered {answer}.", response
+        if not answer.accepted:
+            return refused
         return TargetStatus.WAITING, "The station will download the firmware.", response
     return TargetStatus.FAILED, f"Unknown maintenance command {kind!r}.", response
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import IdToken, IdTokenEvent
@@ -25,7 +25,8 @@ from billing.selectors import session_price_estimate, session_running_cost, user
 from sessions.models import Transaction
 from stations.app_settings import app_settings as stations_settings
 from stations.models import Connector, Station, StationCommand
-from stations.protocol.commands import command_link_transaction, command_wait_for_transaction, station_call_sync
+from stations.protocol import outbound
+from stations.protocol.commands import station_call_sync
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +135,16 @@ def driver_pending_start(*, user, connector: Connector) -> StationCommand | None
     """The driver's start the station accepted lately and has not begun yet; linked to its session once it has."""
     command = (
         StationCommand.objects.filter(
+            outbound.remote_starts_at(connector.connector_id),
             station_id=connector.station_id, requested_by=user, status=StationCommand.Status.ANSWERED,
-            action__in=("RemoteStartTransaction", "RequestStartTransaction"), transaction__isnull=True,
-            created_at__gte=timezone.now() - PENDING_START,
+            transaction__isnull=True, created_at__gte=timezone.now() - PENDING_START,
         )
-        .filter(Q(payload__connectorId=connector.connector_id) | Q(payload__evseId=connector.connector_id))
         .order_by("-created_at")
         .first()
     )
-    if command is None or (command.response or {}).get("status") != "Accepted":
+    if command is None or not outbound.answer_of(connector.station.ocpp_version, command).accepted:
         return None
-    return None if command_link_transaction(command=command) is not None else command
+    return None if outbound.remote_start_session(command=command) is not None else command
 
 
 @dataclass(frozen=True)
@@ -224,15 +224,6 @@ def _check_start(*, user, connector: Connector) -> None:
         raise RemoteChargingError("payment", reason)
 
 
-def _start_payload(station: Station, connector_id: int, token: IdToken) -> tuple[str, dict]:
-    if station.ocpp_version == Station.OcppVersion.V201:
-        return "RequestStartTransaction", {
-            "idToken": {"idToken": token.token, "type": IdToken.Type.CENTRAL},
-            "evseId": connector_id, "remoteStartId": secrets.randbelow(2**31 - 1) + 1,
-        }
-    return "RemoteStartTransaction", {"connectorId": connector_id, "idTag": token.token}
-
-
 def _command_failure(command: StationCommand, doing: str) -> RemoteChargingError:
     Status = StationCommand.Status
     if command.status == Status.OFFLINE:
@@ -252,7 +243,7 @@ def _command_failure(command: StationCommand, doing: str) -> RemoteChargingError
 
 
 def session_remote_start(*, user, connector: Connector, wait: float = START_WAIT_SECONDS) -> RemoteStart:
-    """Start a charge at ``connector`` for ``user`` (RemoteStartTransaction with the driver's app token).
+    """Start a charge at ``connector`` for ``user`` (a remote start with the driver's app token).
 
     Refused with RemoteChargingError when the station is offline or the connector not free, the driver
     charges elsewhere already, billing will not let them charge, their app token is blocked, another
@@ -272,16 +263,19 @@ def session_remote_start(*, user, connector: Connector, wait: float = START_WAIT
     if not cache.add(lock, 1, timeout=int(stations_settings.RESPONSE_TIMEOUT + wait + 10)):
         raise RemoteChargingError("busy", "Your previous start is still under way. Please wait a moment.")
     try:
-        action, payload = _start_payload(connector.station, connector.connector_id, token)
-        command = station_call_sync(station=connector.station, action=action, payload=payload, requested_by=user)
+        station = connector.station
+        action, payload = outbound.remote_start(
+            station.ocpp_version, id_token=token.token, id_token_type=token.type, connector_id=connector.connector_id
+        )
+        command = station_call_sync(station=station, action=action, payload=payload, requested_by=user)
         if command.status != StationCommand.Status.ANSWERED:
             raise _command_failure(command, "start")
-        if command.response.get("status") != "Accepted":
+        if not outbound.answer_of(station.ocpp_version, command).accepted:
             raise RemoteChargingError(
                 "rejected", "The charger refused to start. Check that the cable is plugged in firmly at both "
                 "ends, then try again."
             )
-        started = async_to_sync(command_wait_for_transaction)(command=command, wait=wait) if wait > 0 else None
+        started = async_to_sync(outbound.remote_start_session_wait)(command=command, wait=wait) if wait > 0 else None
     finally:
         cache.delete(lock)
     logger.info(
@@ -293,8 +287,8 @@ def session_remote_start(*, user, connector: Connector, wait: float = START_WAIT
 
 
 def session_remote_stop(*, user, transaction: Transaction) -> StationCommand:
-    """Ask the station to end ``user``'s own session in progress (RemoteStopTransaction); the station
-    confirms with StopTransaction, which ends it here."""
+    """Ask the station to end ``user``'s own session in progress (a remote stop); the station
+    then reports the session ended, which ends it here."""
     if transaction.user_id != user.pk:
         raise RemoteChargingError("not_found", "There is no such session of yours.")
     if transaction.status != Transaction.Status.ACTIVE:
@@ -305,14 +299,13 @@ def session_remote_stop(*, user, transaction: Transaction) -> StationCommand:
             "offline", "The charger is offline, so it cannot be stopped from here. Unplug your car, or use "
             "your card at the charger."
         )
-    if station.ocpp_version == Station.OcppVersion.V201:
-        action, payload = "RequestStopTransaction", {"transactionId": transaction.ocpp_transaction_id or ""}
-    else:
-        action, payload = "RemoteStopTransaction", {"transactionId": transaction.pk}
+    action, payload = outbound.remote_stop(
+        station.ocpp_version, transaction_id=outbound.station_transaction_id(station.ocpp_version, transaction)
+    )
     command = station_call_sync(station=station, action=action, payload=payload, requested_by=user)
     if command.status != StationCommand.Status.ANSWERED:
         raise _command_failure(command, "stop")
-    if command.response.get("status") != "Accepted":
+    if not outbound.answer_of(station.ocpp_version, command).accepted:
         raise RemoteChargingError(
             "rejected", "The charger refused to stop the session. Please try again, or end it at the charger."
         )

@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from stations import nodes, services
+from stations import local_list, nodes, services
 from stations.app_settings import app_settings
+from stations.models import Station
 
 
 @shared_task(name="stations.purge_ocpp_messages")
@@ -21,3 +22,23 @@ def purge_ocpp_messages(batch_size: int = 10_000) -> int:
 def sweep_dead_nodes() -> int:
     """Record offline the stations of daphne nodes whose lease expired (killed without a goodbye)."""
     return nodes.nodes_sweep()
+
+
+# The local-list tasks kept their names from the accounts app: queued tasks and the beat schedule use them.
+
+
+@shared_task(name="accounts.sync_local_lists")
+def sync_local_lists() -> int:
+    """Queue a sync for every online station whose list is behind (after a token change, and on each beat)."""
+    due = local_list.local_lists_due()
+    for station_pk in due:
+        sync_station_local_list.delay(station_pk)
+    return len(due)
+
+
+@shared_task(name="accounts.sync_station_local_list")
+def sync_station_local_list(station_pk: int, force_full: bool = False) -> str:
+    station = Station.objects.filter(pk=station_pk).first()
+    if station is None:
+        return "gone"
+    return local_list.station_local_list_sync(station=station, force_full=force_full).outcome

@@ -17,7 +17,8 @@ from accounts.services import id_token_create
 from sessions.models import MeterSample, Transaction
 from simulator import DEFAULT_PASSWORD, Car, SimulatedStation, Simulation, SimulatorConfig, ocpp_url
 from stations.models import ConnectorStatusEvent, Station
-from stations.protocol.commands import command_wait_for_transaction, station_call
+from stations.protocol.commands import station_call
+from stations.protocol.outbound import remote_start_session_wait
 from tests.conftest import ROOT
 from tests.waiting import until
 
@@ -148,7 +149,7 @@ async def test_remote_start_and_stop_from_the_csms(daphne_server):
             station=station, action="RemoteStartTransaction", payload={"connectorId": 1, "idTag": "SIMTAG01"}
         )
         assert (start.status, start.response) == ("answered", {"status": "Accepted"})
-        session = await command_wait_for_transaction(command=start, wait=5)
+        session = await remote_start_session_wait(command=start, wait=5)
         assert session is not None and session.connector_id == 1 and session.id_tag == "SIMTAG01"
 
         busy = await station_call(station=station, action="RemoteStartTransaction", payload={"idTag": "SIMTAG01"})
@@ -170,7 +171,7 @@ async def test_a_charging_profile_limits_the_power_the_station_draws(daphne_serv
     async with running(["SIM-001"], config_for(daphne_server, autostart=False)) as simulation:
         simulated = simulation.stations[0]
         start = await station_call(station=station, action="RemoteStartTransaction", payload={"idTag": "SIMTAG01"})
-        session = await command_wait_for_transaction(command=start, wait=5)
+        session = await remote_start_session_wait(command=start, wait=5)
         profile = {
             "chargingProfileId": 5, "transactionId": session.pk, "stackLevel": 0,
             "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
@@ -199,7 +200,7 @@ async def test_reset_ends_the_session_and_the_station_reconnects_and_boots_again
     async with running(["SIM-001"], config_for(daphne_server, autostart=False)) as simulation:
         simulated = simulation.stations[0]
         start = await station_call(station=station, action="RemoteStartTransaction", payload={"idTag": "SIMTAG01"})
-        session = await command_wait_for_transaction(command=start, wait=5)
+        session = await remote_start_session_wait(command=start, wait=5)
         reset = await station_call(station=station, action="Reset", payload={"type": "Hard"})
         assert reset.response == {"status": "Accepted"}
         await until(lambda: simulated.stats.boots == 2)

@@ -6,6 +6,8 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from stations.models import Connector, Site, Station, StationCommand, station_id_validator
+from stations.protocol import outbound
+from stations.protocol.outbound import OutboundCall
 from stations.services import station_create
 
 # OCPP's Basic-auth password: 16 to 20 bytes in the 1.6 security whitepaper, 16 to 40 characters in 2.0.1.
@@ -155,23 +157,22 @@ class StationCallSerializer(serializers.Serializer):
 class TypedCommandRequestSerializer(serializers.Serializer):
     """An everyday command in plain fields, turned into the OCPP call of the station's version."""
 
-    action = ""
     timeout = timeout_field()
 
-    def ocpp_payload(self) -> dict:
+    def build(self, ocpp_version: str) -> OutboundCall:
         raise NotImplementedError
 
-    def to_call(self, station: Station) -> tuple[str, dict]:
-        if station.ocpp_version not in ("", Station.OcppVersion.V16):
+    def to_call(self, station: Station) -> OutboundCall:
+        try:
+            outbound.typed_endpoints_check(station.ocpp_version)
+            return self.build(station.ocpp_version)
+        except outbound.Unsupported as error:
             raise serializers.ValidationError(
-                f"This endpoint speaks OCPP 1.6; send an OCPP {station.ocpp_version} station its action through "
-                f"/api/stations/{station.ocpp_id}/calls/."
-            )
-        return self.action, self.ocpp_payload()
+                f"{error} through /api/stations/{station.ocpp_id}/calls/."
+            ) from error
 
 
 class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
-    action = "RemoteStartTransaction"
     id_tag = serializers.CharField(max_length=20, help_text="The idTag the session is started for.")
     connector_id = serializers.IntegerField(min_value=1, required=False, help_text="Left out: the station chooses.")
     charging_profile = serializers.JSONField(
@@ -185,34 +186,30 @@ class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
         "still have to plug in). Without a session by then the answer is 202 with the command to poll.",
     )
 
-    def ocpp_payload(self) -> dict:
-        payload = {"idTag": self.validated_data["id_tag"]}
-        if "connector_id" in self.validated_data:
-            payload["connectorId"] = self.validated_data["connector_id"]
-        if "charging_profile" in self.validated_data:
-            payload["chargingProfile"] = self.validated_data["charging_profile"]
-        return payload
+    def build(self, ocpp_version: str) -> OutboundCall:
+        data = self.validated_data
+        return outbound.remote_start(
+            ocpp_version, id_token=data["id_tag"], connector_id=data.get("connector_id"),
+            charging_profile=data.get("charging_profile"),
+        )
 
 
 class RemoteStopRequestSerializer(TypedCommandRequestSerializer):
-    action = "RemoteStopTransaction"
     transaction_id = serializers.IntegerField(help_text="The session's transaction id.")
 
-    def ocpp_payload(self) -> dict:
-        return {"transactionId": self.validated_data["transaction_id"]}
+    def build(self, ocpp_version: str) -> OutboundCall:
+        return outbound.remote_stop(ocpp_version, transaction_id=self.validated_data["transaction_id"])
 
 
 class ResetRequestSerializer(TypedCommandRequestSerializer):
-    action = "Reset"
     type = serializers.ChoiceField(choices=["Soft", "Hard"], default="Soft")
 
-    def ocpp_payload(self) -> dict:
-        return {"type": self.validated_data["type"]}
+    def build(self, ocpp_version: str) -> OutboundCall:
+        return outbound.reset(ocpp_version, hard=self.validated_data["type"] == "Hard")
 
 
 class UnlockRequestSerializer(TypedCommandRequestSerializer):
-    action = "UnlockConnector"
     connector_id = serializers.IntegerField(min_value=1)
 
-    def ocpp_payload(self) -> dict:
-        return {"connectorId": self.validated_data["connector_id"]}
+    def build(self, ocpp_version: str) -> OutboundCall:
+        return outbound.unlock(ocpp_version, connector_id=self.validated_data["connector_id"])

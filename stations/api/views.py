@@ -22,7 +22,8 @@ from stations.api.serializers import (
     UnlockRequestSerializer,
 )
 from stations.models import Connector, Station, StationCommand
-from stations.protocol.commands import command_link_transaction, command_wait_for_transaction, station_call_sync
+from stations.protocol import outbound
+from stations.protocol.commands import station_call_sync
 
 Status = StationCommand.Status
 
@@ -194,9 +195,10 @@ class StationViewSet(
     @action(detail=True, methods=["post"], url_path="remote-start")
     def remote_start(self, request, ocpp_id=None):
         serializer, command = self._typed(request, RemoteStartRequestSerializer)
-        if command.status != Status.ANSWERED or command.response.get("status") != "Accepted":
+        if command.status != Status.ANSWERED or not outbound.answer_of(command.station.ocpp_version, command).accepted:
             return command_response(command, request)
-        if async_to_sync(command_wait_for_transaction)(command=command, wait=serializer.validated_data["wait"]):
+        wait = serializer.validated_data["wait"]
+        if async_to_sync(outbound.remote_start_session_wait)(command=command, wait=wait):
             return command_response(command, request)
         response = command_response(command, request, status.HTTP_202_ACCEPTED)
         response["Location"] = request.build_absolute_uri(reverse("station-command-detail", args=[command.pk]))
@@ -248,5 +250,5 @@ class StationCommandViewSet(viewsets.ReadOnlyModelViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         command = self.get_object()
-        command_link_transaction(command=command)
+        outbound.remote_start_session(command=command)
         return command_response(command, request, status.HTTP_200_OK)

@@ -19,12 +19,12 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 from ocpp.messages import CallError, MessageType
 
-from sessions.models import Transaction
 from stations.app_settings import app_settings
 from stations.models import Station, StationCommand
 from stations.nodes import node_lease_expired, nodes_sweep
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.framing.schema import payload_errors
+from stations.protocol.outbound import stopped_session_id
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,6 @@ CSMS_ACTIONS: dict[str, frozenset[str]] = {
 # hops there and back, and the daphne process getting round to the event.
 REPLY_MARGIN = 2.0
 
-# A remote start is followed by the station's StartTransaction; how often to look for it.
-TRANSACTION_POLL_INTERVAL = 0.2
-
 
 class InvalidPayload(ValueError):
     pass
@@ -98,17 +95,6 @@ def _check_request(action: str, payload, ocpp_version: str) -> dict:
         problems = "; ".join(errors)
         raise InvalidPayload(f"The payload does not match the OCPP {ocpp_version} {action} schema: {problems}")
     return payload
-
-
-def _referenced_transaction_id(station: Station, action: str, payload: dict) -> int | None:
-    """The session a remote stop names, when it is one of this station's."""
-    if action == "RemoteStopTransaction":
-        query = {"pk": payload.get("transactionId")}
-    elif action == "RequestStopTransaction":
-        query = {"ocpp_transaction_id": payload.get("transactionId")}
-    else:
-        return None
-    return Transaction.objects.filter(station=station, **query).values_list("pk", flat=True).first()
 
 
 async def station_call(
@@ -148,7 +134,9 @@ async def station_call(
     if not layer_health.worth_trying():
         return await _finish(command, Status.UNAVAILABLE, description=layer_health.reason())
 
-    command.transaction_id = await sync_to_async(_referenced_transaction_id)(station, action, command.payload)
+    command.transaction_id = await sync_to_async(stopped_session_id)(
+        station_id=station.pk, action=action, payload=command.payload
+    )
     await command.asave()
     outcome = await _send_and_wait(station.channel_name, command, timeout)
     return await _finish(
@@ -288,37 +276,3 @@ async def _call(charge_point, action: str, payload: dict, answer_within: float) 
             "error_description": "The station's answer does not match the schema: " + "; ".join(errors),
         }
     return {"status": Status.ANSWERED, "answered": True, "response": response.payload}
-
-
-def command_link_transaction(*, command: StationCommand) -> Transaction | None:
-    """The session a remote start led to, once the station has started it; stored on the command."""
-    if command.transaction_id:
-        return command.transaction
-    if command.status != Status.ANSWERED or (command.response or {}).get("status") != "Accepted":
-        return None
-    sessions = Transaction.objects.filter(station_id=command.station_id, created_at__gte=command.created_at)
-    payload = command.payload
-    if command.action == "RemoteStartTransaction":
-        sessions = sessions.filter(id_tag__iexact=payload["idTag"])
-        if payload.get("connectorId"):
-            sessions = sessions.filter(connector_id=payload["connectorId"])
-    elif command.action == "RequestStartTransaction":
-        sessions = sessions.filter(remote_start_id=payload["remoteStartId"])
-    else:
-        return None
-    found = sessions.order_by("created_at").first()
-    if found is not None:
-        StationCommand.objects.filter(pk=command.pk).update(transaction=found)
-        command.transaction = found
-    return found
-
-
-async def command_wait_for_transaction(*, command: StationCommand, wait: float) -> Transaction | None:
-    """Wait up to ``wait`` seconds for the session of an accepted remote start."""
-    deadline = asyncio.get_running_loop().time() + wait
-    while True:
-        found = await sync_to_async(command_link_transaction)(command=command)
-        if found is not None or asyncio.get_running_loop().time() >= deadline:
-            return found
-        await asyncio.sleep(TRANSACTION_POLL_INTERVAL)
-

@@ -19,14 +19,14 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from accounts import services
-from accounts.local_list import local_list_retry_delay, local_lists_due, station_local_list_sync
 from accounts.models import IdToken, IdTokenEvent, StationLocalList
-from accounts.tasks import sync_local_lists
 from monitoring import maintenance
 from monitoring.models import MaintenanceJob
 from simulator import DEFAULT_PASSWORD, SimulatedStation, SimulatorConfig
+from stations.local_list import local_list_retry_delay, local_lists_due, station_local_list_sync
 from stations.models import ConfigurationKey, Station, StationCommand
 from stations.services import station_create
+from stations.tasks import sync_local_lists
 from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""Keeping each station's local authorization list in step with the ID tokens (SendLocalList, OCPP 1.6).
+"""Keeping each station's local authorization list in step with the ID tokens (SendLocalList).
 
 Every token change takes the next ``LocalListVersion``; a station that holds the list as of version N gets
 a Differential update with the tokens changed after N, or a Full one when nothing is known of its list, a
@@ -31,7 +31,9 @@ from accounts.models import IdToken, StationLocalList
 from accounts.selectors import LocalListEntry, local_list_entries, local_list_version
 from monitoring.maintenance import configuration_store
 from stations.models import ConfigurationKey, Station, StationCommand
+from stations.protocol import outbound
 from stations.protocol.commands import station_call_sync
+from stations.protocol.outbound import Outcome
 from stations.selectors import station_configuration
 
 logger = logging.getLogger(__name__)
@@ -39,14 +41,11 @@ logger = logging.getLogger(__name__)
 Status = StationLocalList.Status
 Command = StationCommand.Status
 
-# OCPP 1.6 idTag and parentIdTag are CiString20: longer (2.0.1-style) tokens cannot be on a 1.6 list.
-ID_TAG_MAX = 20
 # A sync re-reads the version after each update, so changes made meanwhile go out in the same run; bounded.
 MAX_ROUNDS = 3
 # Long enough for a full list in chunks to a slow station; a crashed worker's lock expires by itself.
 LOCK_SECONDS = 600
 UNSUPPORTED_ERRORS = {"NotImplemented", "NotSupported"}
-ANSWERS = {"Accepted", "Failed", "NotSupported", "VersionMismatch"}  # SendLocalList's UpdateStatus
 LIMIT_KEYS = {"SendLocalListMaxLength": "send_max_length", "LocalAuthListMaxLength": "list_max_length"}
 # The configuration keys a sync depends on; a change of any of them ends a station's backoff.
 SETTING_KEYS = ("LocalAuthListEnabled", *LIMIT_KEYS, "SupportedFeatureProfiles")
@@ -132,11 +131,13 @@ def station_local_list_sync(*, station: Station, force_full: bool = False) -> Sy
 
 
 def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncResult:
-    if station.ocpp_version != "1.6":
-        state.checked_connection_at = station.connected_at
-        return _stop(
-            state, Status.NOT_SUPPORTED, f"Local lists of OCPP {station.ocpp_version} are not synced yet.", retry=False
+    try:
+        outbound.check(
+            station.ocpp_version, outbound.local_list_send, outbound.local_list_version, outbound.configuration_read
         )
+    except outbound.Unsupported as error:
+        state.checked_connection_at = station.connected_at
+        return _stop(state, Status.NOT_SUPPORTED, str(error), retry=False)
     known = station_configuration(station_ids=[station.pk], keys=SETTING_KEYS).get(station.pk, {})
     reason = _fresh_start(station, state, known)
     if reason and state.attempts:
@@ -159,8 +160,8 @@ def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncRe
         entries = _entries(station, None if full else synced)
         if full:
             entries = _fit(station, state, entries)
-        answer = _send(station, state, entries, full=full)
-        if answer == "Accepted":
+        answer, said = _send(station, state, entries, full=full)
+        if answer == Outcome.ACCEPTED:
             state.synced_version = current.version
             state.synced_at = timezone.now()
             state.attempts = 0
@@ -170,14 +171,14 @@ def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncRe
             force_full = False
             continue
         state.synced_version = None  # whatever the station did with it, its list is no longer known
-        if answer in ("VersionMismatch", "Failed") and not full:
+        if answer in (Outcome.VERSION_MISMATCH, Outcome.FAILED) and not full:
             force_full = True
             continue
-        if answer == "NotSupported":
+        if answer == Outcome.NOT_SUPPORTED:
             return _stop(state, Status.NOT_SUPPORTED, "The station answered NotSupported: it keeps no local list.")
-        if answer in ANSWERS:
-            answer = f"The station answered {answer} to a {'Full' if full else 'Differential'} SendLocalList."
-        return _stop(state, Status.FAILED, answer)
+        if answer is not None:
+            said = f"The station answered {said} to a {'Full' if full else 'Differential'} SendLocalList."
+        return _stop(state, Status.FAILED, said)
     result = _stop(state, Status.PENDING, "Tokens kept changing; the rest goes out on the next run.")
     return sent or result
 
@@ -198,11 +199,11 @@ def _check_station(
         key in known and (since is None or known[key].reported_at > since)
         for key in ("LocalAuthListEnabled", *LIMIT_KEYS)
     ):
-        config = station_call_sync(station=station, action="GetConfiguration", payload={"key": list(SETTING_KEYS)})
+        action, payload = outbound.configuration_read(station.ocpp_version, keys=SETTING_KEYS)
+        config = station_call_sync(station=station, action=action, payload=payload)
         if config.status == Command.ANSWERED:
-            configuration_store(
-                station=station, keys=config.response.get("configurationKey") or [], now=state.checked_at
-            )
+            keys = outbound.answer_of(station.ocpp_version, config).data["keys"]
+            configuration_store(station=station, keys=keys, now=state.checked_at)
             known = station_configuration(station_ids=[station.pk], keys=SETTING_KEYS).get(station.pk, {})
         elif not (config.status == Command.CALL_ERROR and config.error_code in UNSUPPORTED_ERRORS):
             return _stop(state, Status.FAILED, _failure(config))
@@ -215,12 +216,13 @@ def _check_station(
     if (state.settings.get("LocalAuthListEnabled") or "").strip().lower() == "false":
         return _stop(state, Status.DISABLED, "LocalAuthListEnabled is false on the station.")
 
-    command = station_call_sync(station=station, action="GetLocalListVersion", payload={})
+    action, payload = outbound.local_list_version(station.ocpp_version)
+    command = station_call_sync(station=station, action=action, payload=payload)
     if command.status == Command.CALL_ERROR and command.error_code in UNSUPPORTED_ERRORS:
         return _stop(state, Status.NOT_SUPPORTED, "The station does not support local lists.")
     if command.status != Command.ANSWERED:
         return _stop(state, Status.FAILED, _failure(command))
-    version = command.response["listVersion"]
+    version = outbound.answer_of(station.ocpp_version, command).data["version"]
     if version < 0:  # -1: the station has no local authorization list
         return _stop(state, Status.NOT_SUPPORTED, "The station has no local list (its list version is -1).")
     if version != state.station_version:
@@ -245,11 +247,13 @@ def _positive_int(value) -> int | None:
 
 def _entries(station: Station, since_version: int | None) -> list[LocalListEntry]:
     entries = local_list_entries(station=station, since_version=since_version)
-    fitting = [entry for entry in entries if len(entry.token) <= ID_TAG_MAX]
+    longest = outbound.id_token_max_length(station.ocpp_version)
+    fitting = [entry for entry in entries if len(entry.token) <= longest]
     if len(fitting) < len(entries):
         logger.warning(
-            "tokens longer than 20 characters left off an OCPP 1.6 local list",
-            extra={"station_id": station.ocpp_id, "tokens_left_off": len(entries) - len(fitting)},
+            "tokens longer than the station's OCPP version carries left off its local list",
+            extra={"station_id": station.ocpp_id, "tokens_left_off": len(entries) - len(fitting),
+                   "max_length": longest},
         )
     return fitting
 
@@ -267,39 +271,34 @@ def _fit(station: Station, state: StationLocalList, entries: list[LocalListEntry
     return entries
 
 
-def _authorization_data(entry: LocalListEntry) -> dict:
-    info = {"status": entry.status}
-    if entry.expires_at is not None:
-        info["expiryDate"] = entry.expires_at.isoformat()
-    if entry.parent_id and len(entry.parent_id) <= ID_TAG_MAX:
-        info["parentIdTag"] = entry.parent_id
-    return {"idTag": entry.token, "idTagInfo": info}
-
-
-def _send(station: Station, state: StationLocalList, entries: list[LocalListEntry], *, full: bool) -> str:
-    """Send the update in chunks; the station's answer to the first chunk it did not accept (or Accepted)."""
+def _send(
+    station: Station, state: StationLocalList, entries: list[LocalListEntry], *, full: bool
+) -> tuple[Outcome | None, str]:
+    """Send the update in chunks: the outcome of the first chunk the station did not accept (ACCEPTED when it took
+    them all) with its status word, or None with what went wrong when it did not answer."""
     size = state.send_max_length or app_settings.LOCAL_LIST_CHUNK
     chunks = [entries[start : start + size] for start in range(0, len(entries), size)] or [[]]
     state.last_attempt_at = timezone.now()
     for number, chunk in enumerate(chunks):
-        update_type = "Full" if full and number == 0 else "Differential"
+        first_of_full = full and number == 0
+        update_type = "Full" if first_of_full else "Differential"
         version = state.station_version + 1
-        payload = {"listVersion": version, "updateType": update_type}
-        if chunk:
-            payload["localAuthorizationList"] = [_authorization_data(entry) for entry in chunk]
-        command = station_call_sync(station=station, action="SendLocalList", payload=payload)
+        action, payload = outbound.local_list_send(
+            station.ocpp_version, version=version, full=first_of_full, entries=chunk
+        )
+        command = station_call_sync(station=station, action=action, payload=payload)
         state.last_update_type = update_type
         if command.status == Command.CALL_ERROR and command.error_code in UNSUPPORTED_ERRORS:
-            return "NotSupported"
+            return Outcome.NOT_SUPPORTED, command.error_code
         if command.status != Command.ANSWERED:
-            return _failure(command)
-        answer = command.response["status"]
-        if answer != "Accepted":
+            return None, _failure(command)
+        answer = outbound.answer_of(station.ocpp_version, command)
+        if answer.outcome != Outcome.ACCEPTED:
             logger.info(
                 "station did not take its local list",
-                extra={"station_id": station.ocpp_id, "update_type": update_type, "answer": answer},
+                extra={"station_id": station.ocpp_id, "update_type": update_type, "answer": answer.status},
             )
-            return answer
+            return answer.outcome, answer.status
         state.station_version = version
         state.save(update_fields=["station_version", "last_update_type", "last_attempt_at"])
     logger.info(
@@ -307,7 +306,7 @@ def _send(station: Station, state: StationLocalList, entries: list[LocalListEntr
         extra={"station_id": station.ocpp_id, "update_type": "Full" if full else "Differential",
                "entries": len(entries), "messages": len(chunks), "list_version": state.station_version},
     )
-    return "Accepted"
+    return Outcome.ACCEPTED, "Accepted"
 
 
 def _failure(command: StationCommand) -> str:

@@ -1,0 +1,328 @@
+"""Commands to a station in the CSMS's own words, whatever OCPP version it speaks.
+
+Each verb takes the station's ``ocpp_version`` and neutral arguments and returns the ``OutboundCall``
+(action and wire payload) that carries it out on that version, built by the version's module
+(``v16/outbound.py``, ``v201/outbound.py``: the only code that knows the wire formats); ``answer_of``
+reads the station's answer back as a neutral ``Answer``. A verb the version lacks raises ``Unsupported``
+with the reason, for the caller to show. Sending is ``commands.station_call``'s job; a remote start is
+linked to the session it led to by ``remote_start_session``.
+"""
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import reduce
+from operator import or_
+from types import ModuleType
+
+from asgiref.sync import sync_to_async
+from django.db.models import Q
+
+from sessions.models import Transaction
+from stations.models import StationCommand
+from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, Unsupported
+from stations.protocol.v16 import outbound as v16_wire
+from stations.protocol.v201 import outbound as v201_wire
+
+__all__ = ["Answer", "OutboundCall", "Outcome", "Unsupported"]
+
+# Each OCPP version's wire format, by Station.ocpp_version.
+VERSIONS: dict[str, ModuleType] = {"1.6": v16_wire, "2.0.1": v201_wire}
+# A station that has never connected: its commands end as "offline" whatever their format.
+DEFAULT_VERSION = "1.6"
+# The type of the ID tokens the CSMS issues itself (2.0.1 IdTokenEnumType; 1.6 carries no type).
+CSMS_TOKEN_TYPE = "Central"
+# A remote start is followed by the station's StartTransaction (TransactionEvent); how often to look for it.
+SESSION_POLL_INTERVAL = 0.2
+
+
+def _wire(ocpp_version: str) -> ModuleType:
+    module = VERSIONS.get(ocpp_version or DEFAULT_VERSION)
+    if module is None:
+        raise Unsupported(f"OCPP {ocpp_version} is not spoken here.")
+    return module
+
+
+def check(ocpp_version: str, *verbs: Callable) -> None:
+    """Unsupported with the reason when the version lacks any of ``verbs`` (the functions of this module)."""
+    module = _wire(ocpp_version)
+    for verb in verbs:
+        reason = module.UNSUPPORTED.get(verb.__name__)
+        if reason:
+            raise Unsupported(reason)
+
+
+def _build(verb: Callable, ocpp_version: str, **arguments) -> OutboundCall:
+    check(ocpp_version, verb)
+    return getattr(_wire(ocpp_version), verb.__name__)(**arguments)
+
+
+def typed_endpoints_check(ocpp_version: str) -> None:
+    """The typed API endpoints take 1.6's fields (idTag, integer transactionId); other versions are refused."""
+    if not _wire(ocpp_version).TYPED_ENDPOINTS:
+        raise Unsupported(
+            f"This endpoint speaks OCPP {DEFAULT_VERSION}; send an OCPP {ocpp_version} station its action"
+        )
+
+
+def id_token_max_length(ocpp_version: str) -> int:
+    """The longest ID token the version carries (1.6 idTag: 20; 2.0.1 idToken: 36)."""
+    return _wire(ocpp_version).ID_TOKEN_MAX_LENGTH
+
+
+# Charging
+
+
+def remote_start(
+    ocpp_version: str,
+    *,
+    id_token: str,
+    id_token_type: str = CSMS_TOKEN_TYPE,
+    connector_id: int | None = None,
+    charging_profile: dict | None = None,
+) -> OutboundCall:
+    """Start a session for ``id_token`` (at ``connector_id``, or where the station chooses); ``charging_profile``
+    is a TxProfile in the version's own format."""
+    return _build(
+        remote_start,
+        ocpp_version,
+        id_token=id_token,
+        id_token_type=id_token_type,
+        connector_id=connector_id,
+        charging_profile=charging_profile,
+    )
+
+
+def remote_stop(ocpp_version: str, *, transaction_id: int | str) -> OutboundCall:
+    """Stop the session the station knows as ``transaction_id`` (see ``station_transaction_id``)."""
+    return _build(remote_stop, ocpp_version, transaction_id=transaction_id)
+
+
+def station_transaction_id(ocpp_version: str, session: Transaction) -> int | str:
+    """The id by which a station of this version knows ``session``."""
+    return _wire(ocpp_version).station_transaction_id(session)
+
+
+def reserve(
+    ocpp_version: str,
+    *,
+    reservation_id: int,
+    expires_at: datetime,
+    id_token: str,
+    id_token_type: str = CSMS_TOKEN_TYPE,
+    connector_id: int | None = None,
+    parent_id: str | None = None,
+) -> OutboundCall:
+    """Hold ``connector_id`` (any when None) for ``id_token`` (or its group ``parent_id``) until ``expires_at``."""
+    return _build(
+        reserve,
+        ocpp_version,
+        reservation_id=reservation_id,
+        connector_id=connector_id,
+        expires_at=expires_at,
+        id_token=id_token,
+        id_token_type=id_token_type,
+        parent_id=parent_id,
+    )
+
+
+def reservation_cancel(ocpp_version: str, *, reservation_id: int) -> OutboundCall:
+    return _build(reservation_cancel, ocpp_version, reservation_id=reservation_id)
+
+
+# Operating the station
+
+
+def reset(ocpp_version: str, *, hard: bool) -> OutboundCall:
+    """Restart the station: at once (``hard``), or once its sessions have ended."""
+    return _build(reset, ocpp_version, hard=hard)
+
+
+def unlock(ocpp_version: str, *, connector_id: int) -> OutboundCall:
+    return _build(unlock, ocpp_version, connector_id=connector_id)
+
+
+def change_availability(ocpp_version: str, *, operative: bool, connector_id: int = 0) -> OutboundCall:
+    """Put a connector (0: the whole station) in or out of service."""
+    return _build(change_availability, ocpp_version, operative=operative, connector_id=connector_id)
+
+
+def trigger_message(ocpp_version: str, *, message: str, connector_id: int | None = None) -> OutboundCall:
+    """Ask for a message now; ``message`` by its 1.6 name (each version maps it to its own)."""
+    return _build(trigger_message, ocpp_version, message=message, connector_id=connector_id)
+
+
+def configuration_read(ocpp_version: str, *, keys: Iterable[str] = ()) -> OutboundCall:
+    """Read configuration keys (all of them when ``keys`` is empty); the answer's data: ``keys``, ``unknown``."""
+    return _build(configuration_read, ocpp_version, keys=list(keys))
+
+
+def configuration_write(ocpp_version: str, *, key: str, value: str) -> OutboundCall:
+    return _build(configuration_write, ocpp_version, key=key, value=value)
+
+
+def clear_cache(ocpp_version: str) -> OutboundCall:
+    """Empty the station's authorization cache."""
+    return _build(clear_cache, ocpp_version)
+
+
+def data_transfer(ocpp_version: str, *, vendor_id: str, message_id: str | None = None, data=None) -> OutboundCall:
+    """A vendor-specific message; the answer's data: ``data``."""
+    return _build(data_transfer, ocpp_version, vendor_id=vendor_id, message_id=message_id, data=data)
+
+
+# Files: diagnostics and firmware
+
+
+def diagnostics_upload(
+    ocpp_version: str,
+    *,
+    location: str,
+    request_id: int,
+    start_time: str | None = None,
+    stop_time: str | None = None,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+) -> OutboundCall:
+    """Have the station upload its diagnostics (log) to ``location``; the answer's data: ``file_name``."""
+    return _build(
+        diagnostics_upload,
+        ocpp_version,
+        location=location,
+        request_id=request_id,
+        start_time=start_time,
+        stop_time=stop_time,
+        retries=retries,
+        retry_interval=retry_interval,
+    )
+
+
+def firmware_update(
+    ocpp_version: str,
+    *,
+    location: str,
+    retrieve_date: str,
+    request_id: int,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+) -> OutboundCall:
+    """Have the station download and install the firmware at ``location`` from ``retrieve_date`` on."""
+    return _build(
+        firmware_update,
+        ocpp_version,
+        location=location,
+        retrieve_date=retrieve_date,
+        request_id=request_id,
+        retries=retries,
+        retry_interval=retry_interval,
+    )
+
+
+# Local authorization list
+
+
+def local_list_version(ocpp_version: str) -> OutboundCall:
+    """Ask the version of the station's local list; the answer's data: ``version`` (-1: it keeps none)."""
+    return _build(local_list_version, ocpp_version)
+
+
+def local_list_send(ocpp_version: str, *, version: int, full: bool, entries: list) -> OutboundCall:
+    """Send a Full or Differential update; ``entries`` have ``token``, ``type``, ``status``, ``expires_at`` and
+    ``parent_id`` (``accounts.selectors.LocalListEntry``)."""
+    return _build(local_list_send, ocpp_version, version=version, full=full, entries=entries)
+
+
+# Smart charging
+
+
+def charging_profile_set(ocpp_version: str, *, connector_id: int, profile: dict) -> OutboundCall:
+    """Install ``profile`` (a ChargingProfile in the version's own format) on a connector (0: the station)."""
+    return _build(charging_profile_set, ocpp_version, connector_id=connector_id, profile=profile)
+
+
+def charging_profile_clear(
+    ocpp_version: str,
+    *,
+    profile_id: int | None = None,
+    connector_id: int | None = None,
+    purpose: str | None = None,
+    stack_level: int | None = None,
+) -> OutboundCall:
+    """Remove the profiles matching every criterion given (all of them when none is)."""
+    return _build(
+        charging_profile_clear,
+        ocpp_version,
+        profile_id=profile_id,
+        connector_id=connector_id,
+        purpose=purpose,
+        stack_level=stack_level,
+    )
+
+
+def composite_schedule(
+    ocpp_version: str, *, connector_id: int, duration: int, rate_unit: str | None = None
+) -> OutboundCall:
+    """The schedule the station will follow for ``duration`` seconds; the answer's data: ``schedule``."""
+    return _build(composite_schedule, ocpp_version, connector_id=connector_id, duration=duration, rate_unit=rate_unit)
+
+
+# Answers
+
+
+def answer_of(ocpp_version: str, command: StationCommand) -> Answer:
+    """What an answered command's answer means (the command was built for ``ocpp_version``)."""
+    if command.status != StationCommand.Status.ANSWERED:
+        raise ValueError(f"Command {command.pk} was not answered ({command.status}).")
+    return _wire(ocpp_version).interpret(command.action, command.response or {})
+
+
+def _lookup(kind: str, action: str, payload: dict) -> tuple[ModuleType, dict] | None:
+    # By the action rather than the station's version now: the one the command was built for.
+    for module in VERSIONS.values():
+        lookup = getattr(module, kind)(action, payload)
+        if lookup is not None:
+            return module, lookup
+    return None
+
+
+def stopped_session_id(*, station_id: int, action: str, payload: dict) -> int | None:
+    """Our key of the session a remote stop names, when it is one of this station's (else None)."""
+    found = _lookup("stopped_session", action, payload)
+    if found is None:
+        return None
+    return Transaction.objects.filter(station_id=station_id, **found[1]).values_list("pk", flat=True).first()
+
+
+def remote_starts_at(connector_id: int) -> Q:
+    """The filter of the remote-start commands aimed at a connector, in any version."""
+    return reduce(or_, (module.remote_starts_at(connector_id) for module in VERSIONS.values()))
+
+
+def remote_start_session(*, command: StationCommand) -> Transaction | None:
+    """The session an accepted remote start led to, once the station has started it; stored on the command."""
+    if command.transaction_id:
+        return command.transaction
+    if command.status != StationCommand.Status.ANSWERED:
+        return None
+    found = _lookup("started_session", command.action, command.payload or {})
+    if found is None:
+        return None
+    module, lookup = found
+    if not module.interpret(command.action, command.response or {}).accepted:
+        return None
+    sessions = Transaction.objects.filter(station_id=command.station_id, created_at__gte=command.created_at)
+    session = sessions.filter(**lookup).order_by("created_at").first()
+    if session is not None:
+        StationCommand.objects.filter(pk=command.pk).update(transaction=session)
+        command.transaction = session
+    return session
+
+
+async def remote_start_session_wait(*, command: StationCommand, wait: float) -> Transaction | None:
+    """Wait up to ``wait`` seconds for the session of an accepted remote start."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        found = await sync_to_async(remote_start_session)(command=command)
+        if found is not None or asyncio.get_running_loop().time() >= deadline:
+            return found
+        await asyncio.sleep(SESSION_POLL_INTERVAL)

@@ -1,0 +1,183 @@
+"""OCPP 1.6 wire format of the CSMS's commands: each verb of ``stations.protocol.outbound`` as a 1.6 call,
+and the station's answers read back. Payloads are checked against the official schema when sent."""
+
+from django.db.models import Q
+
+from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, status_answer
+
+# idTag and parentIdTag are CiString20.
+ID_TOKEN_MAX_LENGTH = 20
+# The typed API endpoints take this version's fields (idTag, integer transactionId).
+TYPED_ENDPOINTS = True
+UNSUPPORTED: dict[str, str] = {}
+
+
+def _present(**fields) -> dict:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def remote_start(*, id_token, id_token_type, connector_id, charging_profile) -> OutboundCall:
+    return OutboundCall(
+        "RemoteStartTransaction",
+        {"idTag": id_token, **_present(connectorId=connector_id, chargingProfile=charging_profile)},
+    )
+
+
+def remote_stop(*, transaction_id) -> OutboundCall:
+    return OutboundCall("RemoteStopTransaction", {"transactionId": transaction_id})
+
+
+def station_transaction_id(session) -> int:
+    """1.6 stations know a session by the integer we gave it in StartTransaction: our key."""
+    return session.pk
+
+
+def reset(*, hard) -> OutboundCall:
+    return OutboundCall("Reset", {"type": "Hard" if hard else "Soft"})
+
+
+def unlock(*, connector_id) -> OutboundCall:
+    return OutboundCall("UnlockConnector", {"connectorId": connector_id})
+
+
+def change_availability(*, operative, connector_id) -> OutboundCall:
+    return OutboundCall(
+        "ChangeAvailability", {"connectorId": connector_id, "type": "Operative" if operative else "Inoperative"}
+    )
+
+
+def trigger_message(*, message, connector_id) -> OutboundCall:
+    return OutboundCall("TriggerMessage", {"requestedMessage": message, **_present(connectorId=connector_id or None)})
+
+
+def configuration_read(*, keys) -> OutboundCall:
+    return OutboundCall("GetConfiguration", {"key": list(keys)} if keys else {})
+
+
+def configuration_write(*, key, value) -> OutboundCall:
+    return OutboundCall("ChangeConfiguration", {"key": key, "value": value})
+
+
+def clear_cache() -> OutboundCall:
+    return OutboundCall("ClearCache", {})
+
+
+def diagnostics_upload(*, location, request_id, start_time, stop_time, retries, retry_interval) -> OutboundCall:
+    return OutboundCall(
+        "GetDiagnostics",
+        {
+            "location": location,
+            **_present(retries=retries, retryInterval=retry_interval),
+            **_present(startTime=start_time or None, stopTime=stop_time or None),
+        },
+    )
+
+
+def firmware_update(*, location, retrieve_date, request_id, retries, retry_interval) -> OutboundCall:
+    return OutboundCall(
+        "UpdateFirmware",
+        {
+            "location": location,
+            "retrieveDate": retrieve_date,
+            **_present(retries=retries, retryInterval=retry_interval),
+        },
+    )
+
+
+def local_list_version() -> OutboundCall:
+    return OutboundCall("GetLocalListVersion", {})
+
+
+def local_list_send(*, version, full, entries) -> OutboundCall:
+    payload = {"listVersion": version, "updateType": "Full" if full else "Differential"}
+    if entries:
+        payload["localAuthorizationList"] = [_authorization_data(entry) for entry in entries]
+    return OutboundCall("SendLocalList", payload)
+
+
+def _authorization_data(entry) -> dict:
+    info = {"status": entry.status}
+    if entry.expires_at is not None:
+        info["expiryDate"] = entry.expires_at.isoformat()
+    if entry.parent_id and len(entry.parent_id) <= ID_TOKEN_MAX_LENGTH:
+        info["parentIdTag"] = entry.parent_id
+    return {"idTag": entry.token, "idTagInfo": info}
+
+
+def charging_profile_set(*, connector_id, profile) -> OutboundCall:
+    return OutboundCall("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})
+
+
+def charging_profile_clear(*, profile_id, connector_id, purpose, stack_level) -> OutboundCall:
+    return OutboundCall(
+        "ClearChargingProfile",
+        _present(id=profile_id, connectorId=connector_id, chargingProfilePurpose=purpose, stackLevel=stack_level),
+    )
+
+
+def composite_schedule(*, connector_id, duration, rate_unit) -> OutboundCall:
+    return OutboundCall(
+        "GetCompositeSchedule",
+        {"connectorId": connector_id, "duration": duration, **_present(chargingRateUnit=rate_unit)},
+    )
+
+
+def reserve(*, reservation_id, connector_id, expires_at, id_token, id_token_type, parent_id) -> OutboundCall:
+    return OutboundCall(
+        "ReserveNow",
+        {
+            "reservationId": reservation_id,
+            "connectorId": connector_id or 0,
+            "expiryDate": expires_at.isoformat(),
+            "idTag": id_token,
+            **_present(parentIdTag=parent_id),
+        },
+    )
+
+
+def reservation_cancel(*, reservation_id) -> OutboundCall:
+    return OutboundCall("CancelReservation", {"reservationId": reservation_id})
+
+
+def data_transfer(*, vendor_id, message_id, data) -> OutboundCall:
+    return OutboundCall("DataTransfer", {"vendorId": vendor_id, **_present(messageId=message_id, data=data)})
+
+
+def interpret(action: str, response: dict) -> Answer:
+    if action == "GetConfiguration":
+        return Answer(
+            Outcome.ACCEPTED,
+            data={"keys": response.get("configurationKey") or [], "unknown": response.get("unknownKey") or []},
+        )
+    if action == "GetDiagnostics":
+        file_name = response.get("fileName") or None
+        return Answer(Outcome.ACCEPTED if file_name else Outcome.NOTHING_TO_DO, data={"file_name": file_name})
+    if action == "UpdateFirmware":
+        return Answer(Outcome.ACCEPTED)  # an empty answer: the station has taken note
+    if action == "GetLocalListVersion":
+        return Answer(Outcome.ACCEPTED, data={"version": response["listVersion"]})
+    if action == "GetCompositeSchedule":
+        return status_answer(response, schedule=response.get("chargingSchedule"))
+    if action == "DataTransfer":
+        return status_answer(response, data=response.get("data"))
+    return status_answer(response)
+
+
+def started_session(action: str, payload: dict) -> dict | None:
+    """The filter of the sessions a remote start may have led to: same idTag, same connector when named."""
+    if action != "RemoteStartTransaction":
+        return None
+    lookup = {"id_tag__iexact": payload["idTag"]}
+    if payload.get("connectorId"):
+        lookup["connector_id"] = payload["connectorId"]
+    return lookup
+
+
+def stopped_session(action: str, payload: dict) -> dict | None:
+    """The filter of the session a remote stop names (by our key, which the station was given)."""
+    return {"pk": payload.get("transactionId")} if action == "RemoteStopTransaction" else None
+
+
+def remote_starts_at(connector_id: int) -> Q:
+    """The remote-start commands aimed at this connector."""
+    return Q(action="RemoteStartTransaction", payload__connectorId=connector_id)
