@@ -10,6 +10,8 @@ so that the operator sees why the billed energy differs from what the station se
   a charger can deliver in that time (``CMS_BILLING_MAX_CHARGER_POWER_W``) -- they prove the energy: the
   billed energy is their difference, and the readings in between only shape the curve. The readings
   kept are the longest non-decreasing run between the two; the others are glitches.
+- When they agree across a rollover (see below), the same holds on the unwrapped register: readings
+  below meterStart are taken as after the wrap.
 - Otherwise the register broke somewhere (rolled over, reset, replaced, or an endpoint is a glitch) and
   the readings are followed one by one. A reading that continues from the last accepted one (not lower,
   and no faster than a charger) is accepted. One that breaks away waits for evidence: if the next reading
@@ -69,8 +71,8 @@ def _continues(anchor: Reading, reading: Reading, max_power_w: int) -> bool:
     return 0 <= reading[1] - anchor[1] <= _plausible_wh(anchor, reading, max_power_w)
 
 
-def _rollover_increase(previous: Reading, reading: Reading, max_power_w: int) -> int | None:
-    """The energy across a register wrap from ``previous`` to ``reading``, or None if it cannot be one."""
+def _rollover_modulus(previous: Reading, reading: Reading, max_power_w: int) -> int | None:
+    """The modulus of a register wrap from ``previous`` to ``reading``, or None if it cannot be one."""
     before, after = previous[1], reading[1]
     if after >= before:
         return None
@@ -79,8 +81,14 @@ def _rollover_increase(previous: Reading, reading: Reading, max_power_w: int) ->
         margin = modulus // _WRAP_MARGIN
         increase = modulus - before + after
         if modulus - before <= margin and after < margin and increase <= _plausible_wh(previous, reading, max_power_w):
-            return increase
+            return modulus
     return None
+
+
+def _rollover_increase(previous: Reading, reading: Reading, max_power_w: int) -> int | None:
+    """The energy across a register wrap from ``previous`` to ``reading``, or None if it cannot be one."""
+    modulus = _rollover_modulus(previous, reading, max_power_w)
+    return None if modulus is None else modulus - previous[1] + reading[1]
 
 
 def _describe(reading: Reading) -> str:
@@ -111,20 +119,32 @@ def _longest_non_decreasing(values: Sequence[int]) -> set[int]:
     return kept
 
 
-def _between_agreeing_ends(readings: Sequence[Reading]) -> MeterCurve:
+def _between_agreeing_ends(readings: Sequence[Reading], modulus: int | None = None) -> MeterCurve:
+    """The rising run from meterStart to meterStop; with a ``modulus`` the register wrapped once between
+    them, and a reading below meterStart is taken as after the wrap."""
     first, last = readings[0], readings[-1]
+
+    def unwrapped(value: int) -> int:
+        return value + modulus if modulus and value < first[1] else value
+
     inner = readings[1:-1]
-    candidates = [index for index, (_, value) in enumerate(inner) if first[1] <= value <= last[1]]
-    kept = {candidates[index] for index in _longest_non_decreasing([inner[index][1] for index in candidates])}
-    anomalies = [
-        _glitch(reading, "off the rising run from the first reading to the last")
+    candidates = [index for index, (_, value) in enumerate(inner) if first[1] <= unwrapped(value) <= unwrapped(last[1])]
+    kept = {
+        candidates[index] for index in _longest_non_decreasing([unwrapped(inner[index][1]) for index in candidates])
+    }
+    points = [(first[0], 0)]
+    points += [(moment, unwrapped(value) - first[1]) for index, (moment, value) in enumerate(inner) if index in kept]
+    points.append((last[0], unwrapped(last[1]) - first[1]))
+    events = [
+        (reading[0], _glitch(reading, "off the rising run from the first reading to the last"))
         for index, reading in enumerate(inner)
         if index not in kept
     ]
-    points = [(first[0], 0)]
-    points += [(moment, value - first[1]) for index, (moment, value) in enumerate(inner) if index in kept]
-    points.append((last[0], last[1] - first[1]))
-    return MeterCurve(tuple(points), tuple(anomalies))
+    if modulus:
+        wrapped_at = next(moment for moment, delivered in points if first[1] + delivered >= modulus)
+        moved = f"from {_describe(first)} by {wrapped_at.isoformat()}"
+        events.append((wrapped_at, ("meter_rollover", f"register rolled over at {modulus} Wh {moved}")))
+    return MeterCurve(tuple(points), tuple(anomaly for _, anomaly in sorted(events, key=lambda event: event[0])))
 
 
 def _followed(readings: Sequence[Reading], max_power_w: int) -> MeterCurve:
@@ -185,8 +205,12 @@ def delivered_curve(readings: Sequence[Reading], max_power_w: int) -> MeterCurve
     )
     if not valid:
         return MeterCurve((), invalid)
-    if len(valid) > 1 and _continues(valid[0], valid[-1], max_power_w):
+    first, last = valid[0], valid[-1]
+    modulus = _rollover_modulus(first, last, max_power_w) if len(valid) > 1 else None
+    if len(valid) > 1 and _continues(first, last, max_power_w):
         curve = _between_agreeing_ends(valid)
+    elif modulus is not None:
+        curve = _between_agreeing_ends(valid, modulus)
     else:
         curve = _followed(valid, max_power_w)
     return MeterCurve(curve.points, invalid + curve.anomalies)

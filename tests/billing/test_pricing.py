@@ -240,6 +240,15 @@ def test_a_glitch_in_a_session_that_rolled_over_is_discarded_too():
     assert [code for code, _ in curve.anomalies] == ["meter_glitch", "meter_rollover"]
 
 
+def test_a_glitch_at_meter_start_does_not_hide_a_rollover_the_ends_agree_on():
+    # Found by hypothesis: a zero sent with meterStart looked like a reset there, and the wrapped readings that
+    # followed (also near zero) seemed to confirm it. meterStart and meterStop agree across the wrap: 6,668 Wh.
+    values = [(0, 9_993_333), (0, 0), (9, 0), (10, 0), (11, 1)]
+    curve = delivered_curve([(at(minute), value) for minute, value in values], 400_000)
+    assert curve.energy_wh == 6_668
+    assert "meter_rollover" in [code for code, _ in curve.anomalies]
+
+
 def test_a_drop_far_from_a_wrap_boundary_is_no_rollover():
     # 50 kWh on the register, then 100 Wh after a 30-hour gap: wrapping at 10^7 would be plausible energy
     # at 400 kW, but 50 kWh is nowhere near the top of the range. Confirmed by the stop, it is a reset.
