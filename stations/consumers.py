@@ -18,20 +18,11 @@ from stations.protocol.connection import ConsumerConnection
 from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
 from stations.protocol.node_runtime import node_runtime
-from stations.protocol.v16 import ChargePoint16
-from stations.protocol.v201.charge_point import ChargePoint201
+from stations.protocol.versions import version_chosen
 
 logger = logging.getLogger(__name__)
 
-# Supported subprotocols, in order of preference when a station offers several (the newest first).
-CHARGE_POINT_CLASSES = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
-OCPP_VERSIONS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 HANDSHAKES_AT_ONCE = 16
-# OCPP 2.0.1 Part 2, security profiles 1 and 2 (A00.FR.207: the CSMS validates the Basic-auth user and
-# password; the profile's handshake answers a request without valid credentials "401 Unauthorized").
-# 1.6 and its security whitepaper name no status: those handshakes keep daphne's 403.
-REFUSED_CREDENTIALS_STATUS = {"ocpp2.0.1": 401}
-
 
 def station_group(ocpp_id: str) -> str:
     """Channel-layer group of everything addressed to one station (names allow only [a-zA-Z0-9_.-])."""
@@ -101,9 +92,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.ocpp_id = unquote(self.scope["url_route"]["kwargs"]["station_id"])
         self.calls: set[asyncio.Task] = set()  # commands in flight, held until done (see station_call)
-        subprotocol = next((p for p in CHARGE_POINT_CLASSES if p in self.scope["subprotocols"]), None)
-        self.subprotocol = subprotocol
-        if subprotocol is None:
+        self.version = version_chosen(self.scope["subprotocols"])
+        if self.version is None:
             logger.warning(
                 "station refused: no supported subprotocol",
                 extra={"station_id": self.ocpp_id, "offered": ",".join(self.scope["subprotocols"])},
@@ -122,18 +112,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 await self.join_station_group()
             # else: not in the handshake (an unreachable host may take seconds to refuse): the node joins the
             # group once Redis is back (see stations.protocol.node_runtime).
-            await self.accept(subprotocol)
+            await self.accept(self.version.subprotocol)
         self.accepted = True
         await node_runtime().hold(self)
         await self.record_online()
         self.connection = ConsumerConnection(self, station_pk=self.station.pk)
-        self.charge_point = CHARGE_POINT_CLASSES[subprotocol](self.station, self.connection)
+        self.charge_point = self.version.charge_point(self.station, self.connection)
         self.serve_task = asyncio.create_task(self.charge_point.start())
 
     async def refuse_credentials(self) -> None:
         """Missing, wrong or unknown credentials: the status the chosen OCPP version names (one answer for
         all three, so the handshake does not tell which station ids exist)."""
-        status = REFUSED_CREDENTIALS_STATUS.get(self.subprotocol)
+        status = self.version.refused_credentials_status
         if status is None or not handshake_denial.supported(self.scope):
             await self.close()
             return
@@ -144,7 +134,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def record_online(self) -> None:
         """Record this connection as the station's, held by this node (by its current lease)."""
         connected = {
-            "station": self.station, "ocpp_version": OCPP_VERSIONS[self.subprotocol], "channel_name": self.channel_name,
+            "station": self.station, "ocpp_version": self.version.number, "channel_name": self.channel_name,
             "node": node_runtime().node,
         }
         await group_commit().submit(_record_connections, ("connected", connected))

@@ -61,14 +61,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"Background jobs: Celery worker with beat (pid {worker.pid}).")
 
         from stations.app_settings import app_settings as station_settings
-        from stations.consumers import CHARGE_POINT_CLASSES
+        from stations.protocol.versions import SUBPROTOCOLS
 
         database = settings.DATABASES["default"]
         if not os.environ.get("DATABASE_URL"):
             self.stdout.write(f"Database:      embedded PostgreSQL, data in {database['HOST']}")
         self.stdout.write(
             f"Portal:        http://{host}:{port}/\n"
-            f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols {', '.join(CHARGE_POINT_CLASSES)})\n"
+            f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols {', '.join(SUBPROTOCOLS)})\n"
             f"Station files: {station_settings.STATION_FILES_URL}/  (firmware downloads, diagnostics uploads)\n"
         )
         from daphne.cli import CommandLineInterface
