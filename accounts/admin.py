@@ -102,14 +102,30 @@ class ExpiryFilter(admin.SimpleListFilter):
 @admin.register(IdToken)
 class IdTokenAdmin(admin.ModelAdmin):
     list_display = ["token", "type", "status", "effective_status", "expires_at", "parent", "owner", "label"]
-    list_filter = ["status", "type", ExpiryFilter, ("parent", admin.EmptyFieldListFilter),
-                   ("owner", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "status",
+        "type",
+        ExpiryFilter,
+        ("parent", admin.EmptyFieldListFilter),
+        ("owner", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["token", "label", "owner__email", "parent__token"]
     list_select_related = ["parent", "owner"]
     autocomplete_fields = ["owner", "parent", "allowed_stations", "allowed_sites"]
     fields = [
-        "token", "type", "status", "expires_at", "parent", "owner", "label", "allowed_stations", "allowed_sites",
-        "history", "list_version", "created_at", "updated_at",
+        "token",
+        "type",
+        "status",
+        "expires_at",
+        "parent",
+        "owner",
+        "label",
+        "allowed_stations",
+        "allowed_sites",
+        "history",
+        "list_version",
+        "created_at",
+        "updated_at",
     ]
     readonly_fields = ["history", "list_version", "created_at", "updated_at"]
     actions = ["block", "accept"]
@@ -129,9 +145,17 @@ class IdTokenAdmin(admin.ModelAdmin):
             return "—"
         recent = id_token.events.all()[:5]
         lines = format_html_join(
-            "", "<li>{} · {} {} · {}</li>",
-            ((f"{event.created_at:%Y-%m-%d %H:%M}", event.get_kind_display(), event.status, event.get_source_display())
-             for event in recent),
+            "",
+            "<li>{} · {} {} · {}</li>",
+            (
+                (
+                    f"{event.created_at:%Y-%m-%d %H:%M}",
+                    event.get_kind_display(),
+                    event.status,
+                    event.get_source_display(),
+                )
+                for event in recent
+            ),
         )
         url = reverse("accounts:id_token_history", args=[id_token.pk])
         return format_html('<ul>{}</ul><a href="{}">Sessions, authorisations and every change</a>', lines, url)
@@ -206,8 +230,17 @@ class StationLocalListAdmin(ReadOnlyAdmin):
     """Where each station's local authorization list stands; kept by stations.local_list, resent from here."""
 
     list_display = [
-        "station", "status", "synced_version", "station_version", "entries", "last_update_type", "synced_at",
-        "last_attempt_at", "last_error", "attempts", "next_attempt_at",
+        "station",
+        "status",
+        "synced_version",
+        "station_version",
+        "entries",
+        "last_update_type",
+        "synced_at",
+        "last_attempt_at",
+        "last_error",
+        "attempts",
+        "next_attempt_at",
     ]
     list_filter = ["status", "last_update_type"]
     search_fields = ["station__ocpp_id", "last_error"]
@@ -220,7 +253,10 @@ class StationLocalListAdmin(ReadOnlyAdmin):
 
         # Forgetting what the station holds makes the next sync, now or on reconnection, a Full one.
         count = queryset.update(
-            synced_version=None, status=StationLocalList.Status.PENDING, checked_connection_at=None, attempts=0,
+            synced_version=None,
+            status=StationLocalList.Status.PENDING,
+            checked_connection_at=None,
+            attempts=0,
             next_attempt_at=None,
         )
         for station_pk in queryset.values_list("station_id", flat=True):

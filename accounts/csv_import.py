@@ -19,10 +19,21 @@ from accounts.models import IdToken, id_token_validator, normalize_token
 
 COLUMNS = ("token", "type", "status", "expiry", "parent", "owner", "label")
 ALIASES = {
-    "idtag": "token", "id_tag": "token", "id token": "token", "idtoken": "token", "number": "token",
-    "expires_at": "expiry", "expiry_date": "expiry", "expirydate": "expiry", "expires": "expiry",
-    "parent_id": "parent", "parentidtag": "parent", "parent_id_tag": "parent", "group": "parent",
-    "email": "owner", "owner_email": "owner",
+    "idtag": "token",
+    "id_tag": "token",
+    "id token": "token",
+    "idtoken": "token",
+    "number": "token",
+    "expires_at": "expiry",
+    "expiry_date": "expiry",
+    "expirydate": "expiry",
+    "expires": "expiry",
+    "parent_id": "parent",
+    "parentidtag": "parent",
+    "parent_id_tag": "parent",
+    "group": "parent",
+    "email": "owner",
+    "owner_email": "owner",
 }
 STATUS_ALIASES = {"active": IdToken.Status.ACCEPTED}
 LABEL_MAX_LENGTH = IdToken._meta.get_field("label").max_length

@@ -11,8 +11,12 @@ class IdTokenAddForm(forms.Form):
     token = forms.CharField(
         label="Card number", max_length=64, help_text="As printed on your card or key fob; spaces do not matter."
     )
-    label = forms.CharField(label="Name (optional)", max_length=100, required=False,
-                            help_text="So that you can tell your cards apart, e.g. “Work car”.")
+    label = forms.CharField(
+        label="Name (optional)",
+        max_length=100,
+        required=False,
+        help_text="So that you can tell your cards apart, e.g. “Work car”.",
+    )
 
 
 class IdTokenImportForm(forms.Form):

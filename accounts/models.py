@@ -40,9 +40,7 @@ class UserManager(BaseUserManager):
         extra_fields["is_staff"] = True
         extra_fields["is_superuser"] = True
         user = self._create_user(email, password, **extra_fields)
-        EmailAddress.objects.update_or_create(
-            user=user, email=user.email, defaults={"verified": True, "primary": True}
-        )
+        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
         return user
 
 
@@ -179,9 +177,7 @@ class IdTokenEvent(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, blank=True, help_text="The new status, or the authorisation outcome.")
     changes = models.JSONField(default=dict, blank=True, help_text='{"field": [old, new], ...}')
-    station = models.ForeignKey(
-        "stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    station = models.ForeignKey("stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(max_length=100, blank=True, help_text="Why an authorisation was refused, ...")
     source = models.CharField(max_length=16, choices=Source.choices)
     actor = models.ForeignKey(
@@ -257,7 +253,8 @@ class StationLocalList(models.Model):
         null=True, blank=True, help_text="When the station's list version and local-list settings were last read."
     )
     settings = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="The station's local-list configuration keys as last read (LocalAuthListEnabled, ...).",
     )
     attempts = models.PositiveIntegerField(default=0, help_text="Unsuccessful attempts since the last success.")

@@ -20,7 +20,6 @@ class Role(models.TextChoices):
     ANALYST = "analyst", "Analyst"
 
 
-
 def user_has_role(user, *roles: Role) -> bool:
     if not (user and user.is_authenticated and user.is_active):
         return False

@@ -110,8 +110,13 @@ def local_list_entries(*, station, since_version: int | None = None) -> list[Loc
     for id_token in id_tokens:
         verdict = token_verdict(id_token, context, station=station)
         parent = context.tokens.get(id_token.parent_id)
-        entries.append(LocalListEntry(
-            token=id_token.token, type=id_token.type, status=verdict.status, expires_at=verdict.expires_at,
-            parent_id=parent.token if parent else None,
-        ))
+        entries.append(
+            LocalListEntry(
+                token=id_token.token,
+                type=id_token.type,
+                status=verdict.status,
+                expires_at=verdict.expires_at,
+                parent_id=parent.token if parent else None,
+            )
+        )
     return entries

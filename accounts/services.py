@@ -69,8 +69,9 @@ def id_token_authorize(
     if id_token is None:
         result = Authorization(status=IdToken.Status.INVALID, reason="unknown")
     else:
-        verdict = token_verdict(id_token, load_rule_context([id_token], with_allow_lists=station is not None),
-                                station=station)
+        verdict = token_verdict(
+            id_token, load_rule_context([id_token], with_allow_lists=station is not None), station=station
+        )
         status, reason = verdict.status, verdict.reason
         if (
             status == IdToken.Status.ACCEPTED
@@ -88,14 +89,23 @@ def id_token_authorize(
             reason=reason,
         )
     IdTokenEvent.objects.create(
-        id_token=id_token, token=normalized[:36], kind=IdTokenEvent.Kind.AUTHORIZATION, status=result.status,
-        note=result.reason, station=station, source=IdTokenEvent.Source.STATION,
+        id_token=id_token,
+        token=normalized[:36],
+        kind=IdTokenEvent.Kind.AUTHORIZATION,
+        status=result.status,
+        note=result.reason,
+        station=station,
+        source=IdTokenEvent.Source.STATION,
     )
     if not result.accepted:
         logger.info(
             "authorization refused",
-            extra={"id_token": normalized, "status": result.status, "reason": result.reason,
-                   "station_id": getattr(station, "ocpp_id", None)},
+            extra={
+                "id_token": normalized,
+                "status": result.status,
+                "reason": result.reason,
+                "station_id": getattr(station, "ocpp_id", None),
+            },
         )
     return result
 
@@ -158,8 +168,13 @@ def _split(data: Mapping) -> tuple[dict, dict]:
 def _record(id_token: IdToken, *, kind: str, changes: dict, actor, source: str) -> IdTokenEvent:
     status = changes["status"][1] if "status" in changes else ""
     return IdTokenEvent.objects.create(
-        id_token=id_token, token=id_token.token, kind=kind, status=status, changes=changes,
-        actor=actor if getattr(actor, "pk", None) else None, source=source,
+        id_token=id_token,
+        token=id_token.token,
+        kind=kind,
+        status=status,
+        changes=changes,
+        actor=actor if getattr(actor, "pk", None) else None,
+        source=source,
     )
 
 
@@ -248,9 +263,7 @@ class TooManyClaims(Exception):
     """A driver's attempts to add a card were refused too often lately (someone guessing card numbers?)."""
 
 
-def id_token_claim(
-    *, user, number: str, label: str = "", source: str = IdTokenEvent.Source.PORTAL
-) -> IdToken:
+def id_token_claim(*, user, number: str, label: str = "", source: str = IdTokenEvent.Source.PORTAL) -> IdToken:
     """A driver adds a card by its printed number: a new token, or an operator-issued one nobody owns yet.
 
     A token owned by someone else is refused, and so is one the driver has already. After
@@ -375,8 +388,13 @@ def id_tokens_import(
     else:
         logger.info(
             "id tokens imported",
-            extra={"tokens_created": result.created, "tokens_updated": result.updated,
-                   "tokens_unchanged": result.unchanged, "dry_run": dry_run, "source": source},
+            extra={
+                "tokens_created": result.created,
+                "tokens_updated": result.updated,
+                "tokens_unchanged": result.unchanged,
+                "dry_run": dry_run,
+                "source": source,
+            },
         )
     return result
 
@@ -402,8 +420,10 @@ def _import_rows(rows: list[TokenRow], result: ImportResult, *, actor, source: s
         is_new = row.token not in existing
         id_token = IdToken(token=row.token, list_version=version) if is_new else existing[row.token]
         data = {
-            "type": row.values.get("type"), "status": row.values.get("status"),
-            "expires_at": row.values.get("expiry"), "label": row.values.get("label"),
+            "type": row.values.get("type"),
+            "status": row.values.get("status"),
+            "expires_at": row.values.get("expiry"),
+            "label": row.values.get("label"),
             "owner": owners.get(row.values.get("owner")),
         }
         plan.append((row, id_token, is_new, _assign(id_token, data, is_new=is_new)))
@@ -443,10 +463,18 @@ def _import_rows(rows: list[TokenRow], result: ImportResult, *, actor, source: s
             result.unchanged += 1
             continue
         kind = IdTokenEvent.Kind.CREATED if is_new else IdTokenEvent.Kind.CHANGED
-        events.append(IdTokenEvent(
-            id_token=id_token, token=id_token.token, kind=kind, status=changes.get("status", [None, ""])[1],
-            changes=changes, actor=actor if getattr(actor, "pk", None) else None, source=source, created_at=now,
-        ))
+        events.append(
+            IdTokenEvent(
+                id_token=id_token,
+                token=id_token.token,
+                kind=kind,
+                status=changes.get("status", [None, ""])[1],
+                changes=changes,
+                actor=actor if getattr(actor, "pk", None) else None,
+                source=source,
+                created_at=now,
+            )
+        )
     if result.errors:
         return
     IdToken.objects.bulk_update(new_in_groups, ["parent"], batch_size=1000)

@@ -21,12 +21,17 @@ def _page(request, items, per_page: int = 25):
 
 # A driver's own pages. Every lookup starts from the driver's own objects: another's id is simply not found.
 
+
 @login_required
 def me(request):
-    return render(request, "accounts/me.html", {
-        "id_tokens": selectors.driver_id_tokens(user=request.user),
-        "sessions": selectors.driver_transactions(user=request.user)[:5],
-    })
+    return render(
+        request,
+        "accounts/me.html",
+        {
+            "id_tokens": selectors.driver_id_tokens(user=request.user),
+            "sessions": selectors.driver_transactions(user=request.user)[:5],
+        },
+    )
 
 
 @login_required
@@ -46,18 +51,28 @@ def id_tokens(request):
         else:
             messages.success(request, f"Card {id_token.token} is on your account.")
             return redirect("accounts:id_token", pk=id_token.pk)
-    return render(request, "accounts/id_tokens.html", {
-        "id_tokens": selectors.driver_id_tokens(user=request.user), "form": form,
-    }, status=status if form.errors else 200)
+    return render(
+        request,
+        "accounts/id_tokens.html",
+        {
+            "id_tokens": selectors.driver_id_tokens(user=request.user),
+            "form": form,
+        },
+        status=status if form.errors else 200,
+    )
 
 
 @login_required
 def id_token_detail(request, pk: int):
     id_token = get_object_or_404(selectors.driver_id_tokens(user=request.user), pk=pk)
-    return render(request, "accounts/id_token_detail.html", {
-        "id_token": id_token,
-        "sessions": selectors.driver_transactions(user=request.user).filter(id_token=id_token)[:20],
-    })
+    return render(
+        request,
+        "accounts/id_token_detail.html",
+        {
+            "id_token": id_token,
+            "sessions": selectors.driver_transactions(user=request.user).filter(id_token=id_token)[:20],
+        },
+    )
 
 
 @login_required
@@ -68,16 +83,23 @@ def id_token_block(request, pk: int):
         messages.info(request, f"Card {id_token.token} is already blocked.")
     else:
         services.id_token_block(id_token=id_token, actor=request.user, source=IdTokenEvent.Source.PORTAL)
-        messages.success(request, f"Card {id_token.token} is blocked: it can no longer start a charge. "
-                                  "To use it again, please contact support.")
+        messages.success(
+            request,
+            f"Card {id_token.token} is blocked: it can no longer start a charge. "
+            "To use it again, please contact support.",
+        )
     return redirect("accounts:id_token", pk=id_token.pk)
 
 
 @login_required
 def sessions(request):
-    return render(request, "accounts/sessions.html", {
-        "page": _page(request, selectors.driver_transactions(user=request.user)),
-    })
+    return render(
+        request,
+        "accounts/sessions.html",
+        {
+            "page": _page(request, selectors.driver_transactions(user=request.user)),
+        },
+    )
 
 
 @login_required
@@ -87,6 +109,7 @@ def session_detail(request, pk: int):
 
 
 # Operator pages.
+
 
 @role_required(Role.OPERATOR_ADMIN)
 def id_token_import(request):
@@ -103,12 +126,16 @@ def id_token_import(request):
 @role_required(*STAFF)
 def id_token_history(request, pk: int):
     id_token = get_object_or_404(IdToken.objects.select_related("parent", "owner"), pk=pk)
-    return render(request, "accounts/operator/id_token_history.html", {
-        "id_token": id_token,
-        "stats": selectors.id_token_stats(id_token=id_token),
-        "page": _page(request, selectors.id_token_events(id_token=id_token), per_page=50),
-        "sessions": selectors.id_token_transactions(id_token=id_token)[:20],
-    })
+    return render(
+        request,
+        "accounts/operator/id_token_history.html",
+        {
+            "id_token": id_token,
+            "stats": selectors.id_token_stats(id_token=id_token),
+            "page": _page(request, selectors.id_token_events(id_token=id_token), per_page=50),
+            "sessions": selectors.id_token_transactions(id_token=id_token)[:20],
+        },
+    )
 
 
 @role_required(*STAFF)
@@ -118,6 +145,12 @@ def authorizations(request):
     events = selectors.authorization_events(outcome=filters.get("outcome", ""), search=filters.get("q", ""))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "accounts/operator/authorizations.html", {
-        "form": form, "page": _page(request, events, per_page=50), "filter_query": query.urlencode(),
-    })
+    return render(
+        request,
+        "accounts/operator/authorizations.html",
+        {
+            "form": form,
+            "page": _page(request, events, per_page=50),
+            "filter_query": query.urlencode(),
+        },
+    )

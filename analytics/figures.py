@@ -25,8 +25,12 @@ def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x"
     days = [p if isinstance(p, datetime) else datetime.combine(p, time.min) for p in periods if p is not None]
     if not days:
         return fig
-    step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1),
-            "month": timedelta(days=30)}[grain]
+    step = {
+        "hour": timedelta(hours=1),
+        "day": timedelta(days=1),
+        "week": timedelta(weeks=1),
+        "month": timedelta(days=30),
+    }[grain]
     first, last = min(days), max(days)
     first = min(first, last - step * (MIN_PERIODS - 1))
     span = (last - first) / step + 1
@@ -39,12 +43,16 @@ def date_axis(fig: go.Figure, periods: list, grain: str = "day", axis: str = "x"
     hover = "%Y-%m-%d %H:%M" if grain == "hour" else "%Y-%m-%d"
     # plotly sizes bars on a date axis from the gap between points: one point would get a 1 ms wide bar.
     fig.update_traces(width=step.total_seconds() * 1000 * 0.8, selector={"type": "bar"})
-    fig.update_layout({
-        f"{axis}axis": {
-            "type": "date", "range": [(first - step / 2).isoformat(), (last + step / 2).isoformat()],
-            "hoverformat": hover, **ticks,
+    fig.update_layout(
+        {
+            f"{axis}axis": {
+                "type": "date",
+                "range": [(first - step / 2).isoformat(), (last + step / 2).isoformat()],
+                "hoverformat": hover,
+                **ticks,
+            }
         }
-    })
+    )
     return fig
 
 
@@ -64,22 +72,46 @@ def usage(dash: Dashboard) -> dict[str, go.Figure]:
     grain = t.columns[0].label.lower()
     volume = make_subplots(specs=[[{"secondary_y": True}]])
     volume.add_bar(x=periods, y=t.column("sessions"), name="Sessions", marker_color=SECOND)
-    volume.add_scatter(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
-                       line_color=ACCENT, secondary_y=True)
+    volume.add_scatter(
+        x=periods,
+        y=_num(t.column("energy_kwh")),
+        name="Energy (kWh)",
+        mode="lines+markers",
+        line_color=ACCENT,
+        secondary_y=True,
+    )
     volume.update_yaxes(title_text="Sessions", secondary_y=False)
     volume.update_yaxes(title_text="kWh", secondary_y=True)
     averages = make_subplots(specs=[[{"secondary_y": True}]])
-    averages.add_scatter(x=periods, y=_num(t.column("avg_session_kwh")), name="Average session energy (kWh)",
-                         mode="lines+markers", line_color=ACCENT)
-    averages.add_scatter(x=periods, y=_num(t.column("avg_duration_h")), name="Average duration (h)",
-                         mode="lines+markers", line_color=THIRD, secondary_y=True)
+    averages.add_scatter(
+        x=periods,
+        y=_num(t.column("avg_session_kwh")),
+        name="Average session energy (kWh)",
+        mode="lines+markers",
+        line_color=ACCENT,
+    )
+    averages.add_scatter(
+        x=periods,
+        y=_num(t.column("avg_duration_h")),
+        name="Average duration (h)",
+        mode="lines+markers",
+        line_color=THIRD,
+        secondary_y=True,
+    )
     drivers = go.Figure(go.Bar(x=periods, y=t.column("unique_drivers"), name="Unique drivers", marker_color=ACCENT))
     heat = dash.tables["heatmap"]
     matrix = [[0] * 24 for _ in WEEKDAYS]
     for weekday, hour, sessions in heat.rows:
         matrix[WEEKDAYS.index(weekday)][hour] = sessions
-    heatmap = go.Figure(go.Heatmap(z=matrix, x=list(range(24)), y=WEEKDAYS, colorscale="Greens",
-                                   hovertemplate="%{y} %{x}:00: %{z} sessions<extra></extra>"))
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=list(range(24)),
+            y=WEEKDAYS,
+            colorscale="Greens",
+            hovertemplate="%{y} %{x}:00: %{z} sessions<extra></extra>",
+        )
+    )
     heatmap.update_yaxes(autorange="reversed")
     return {
         "volume": _over_time(styled(volume, t.title + " and energy delivered"), periods, grain),
@@ -92,10 +124,10 @@ def usage(dash: Dashboard) -> dict[str, go.Figure]:
 def _station_bars(table, title: str) -> go.Figure:
     fig = go.Figure()
     stations = table.column("station")
-    fig.add_bar(y=stations, x=_num(table.column("charging_pct")), name="Charging", orientation="h",
-                marker_color=ACCENT)
-    fig.add_bar(y=stations, x=_num(table.column("idle_pct")), name="Idle, plugged in", orientation="h",
-                marker_color=THIRD)
+    fig.add_bar(y=stations, x=_num(table.column("charging_pct")), name="Charging", orientation="h", marker_color=ACCENT)
+    fig.add_bar(
+        y=stations, x=_num(table.column("idle_pct")), name="Idle, plugged in", orientation="h", marker_color=THIRD
+    )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(rangemode="tozero")
     return styled(fig, title, barmode="stack", xaxis_title="% of the period")
@@ -106,10 +138,22 @@ def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
     days = daily.column("day")
     trend = go.Figure()
     # Markers too: a single day is a visible point, not an invisible line of length zero.
-    trend.add_scatter(x=days, y=_num(daily.column("charging_pct")), name="Charging", stackgroup="occupied",
-                      mode="lines+markers", line_color=ACCENT)
-    trend.add_scatter(x=days, y=_num(daily.column("idle_pct")), name="Idle, plugged in", stackgroup="occupied",
-                      mode="lines+markers", line_color=THIRD)
+    trend.add_scatter(
+        x=days,
+        y=_num(daily.column("charging_pct")),
+        name="Charging",
+        stackgroup="occupied",
+        mode="lines+markers",
+        line_color=ACCENT,
+    )
+    trend.add_scatter(
+        x=days,
+        y=_num(daily.column("idle_pct")),
+        name="Idle, plugged in",
+        stackgroup="occupied",
+        mode="lines+markers",
+        line_color=THIRD,
+    )
     return {
         "trend": _over_time(styled(trend, "Occupied time per day", yaxis_title="% of the day"), days),
         "busiest": _station_bars(dash.tables["busiest"], "Busiest stations (occupied time)"),
@@ -120,21 +164,40 @@ def utilisation(dash: Dashboard) -> dict[str, go.Figure]:
 def reliability(dash: Dashboard) -> dict[str, go.Figure]:
     daily = dash.tables["daily"]
     trend = go.Figure()
-    trend.add_scatter(x=daily.column("day"), y=_num(daily.column("availability_pct")), name="Availability",
-                      mode="lines+markers", line_color=ACCENT)
-    trend.add_scatter(x=daily.column("day"), y=_num(daily.column("uptime_pct")), name="Uptime",
-                      mode="lines+markers", line_color=SECOND)
+    trend.add_scatter(
+        x=daily.column("day"),
+        y=_num(daily.column("availability_pct")),
+        name="Availability",
+        mode="lines+markers",
+        line_color=ACCENT,
+    )
+    trend.add_scatter(
+        x=daily.column("day"),
+        y=_num(daily.column("uptime_pct")),
+        name="Uptime",
+        mode="lines+markers",
+        line_color=SECOND,
+    )
     codes = dash.tables["error_codes"]
     faults = go.Figure(go.Bar(x=codes.column("error_code"), y=codes.column("faults"), marker_color=DANGER))
     models = dash.tables["models"]
-    labels = [f"{v} {m} {f}".strip() or "(unknown)" for v, m, f in
-              zip(models.column("vendor"), models.column("model"), models.column("firmware"), strict=True)]
-    by_model = go.Figure(go.Bar(x=labels, y=_num(models.column("faults_per_station")), marker_color=THIRD,
-                                customdata=models.column("faults"),
-                                hovertemplate="%{x}: %{y} per station (%{customdata} faults)<extra></extra>"))
+    labels = [
+        f"{v} {m} {f}".strip() or "(unknown)"
+        for v, m, f in zip(models.column("vendor"), models.column("model"), models.column("firmware"), strict=True)
+    ]
+    by_model = go.Figure(
+        go.Bar(
+            x=labels,
+            y=_num(models.column("faults_per_station")),
+            marker_color=THIRD,
+            customdata=models.column("faults"),
+            hovertemplate="%{x}: %{y} per station (%{customdata} faults)<extra></extra>",
+        )
+    )
     worst = dash.tables["stations"].rows[:20]
-    stations = go.Figure(go.Bar(y=[r[0] for r in worst], x=_num([r[4] for r in worst]), orientation="h",
-                                marker_color=SECOND))
+    stations = go.Figure(
+        go.Bar(y=[r[0] for r in worst], x=_num([r[4] for r in worst]), orientation="h", marker_color=SECOND)
+    )
     stations.update_yaxes(autorange="reversed")
     stations.update_xaxes(rangemode="tozero")
     return {
@@ -148,20 +211,32 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
 def energy(dash: Dashboard) -> dict[str, go.Figure]:
     daily = dash.tables["daily"]
     per_day = make_subplots(specs=[[{"secondary_y": True}]])
-    per_day.add_bar(x=daily.column("day"), y=_num(daily.column("energy_kwh")), name="Energy (kWh)",
-                    marker_color=ACCENT)
-    per_day.add_scatter(x=daily.column("day"), y=_num(daily.column("peak_kw")), name="Peak demand (kW)",
-                        mode="lines+markers", line_color=DANGER, secondary_y=True)
+    per_day.add_bar(x=daily.column("day"), y=_num(daily.column("energy_kwh")), name="Energy (kWh)", marker_color=ACCENT)
+    per_day.add_scatter(
+        x=daily.column("day"),
+        y=_num(daily.column("peak_kw")),
+        name="Peak demand (kW)",
+        mode="lines+markers",
+        line_color=DANGER,
+        secondary_y=True,
+    )
     figures = {"daily": _over_time(styled(per_day, daily.title), daily.column("day"))}
     if "load" in dash.tables:
         load = dash.tables["load"]
         hours = load.column("hour")
         mode = "lines+markers" if len(hours) <= 48 else "lines"  # a few hours of data stay visible
         curve = go.Figure()
-        curve.add_scatter(x=hours, y=_num(load.column("avg_kw")), name="Average power (kW)",
-                          mode=mode, line_color=ACCENT, fill="tozeroy")
-        curve.add_scatter(x=hours, y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)",
-                          mode=mode, line_color=DANGER)
+        curve.add_scatter(
+            x=hours,
+            y=_num(load.column("avg_kw")),
+            name="Average power (kW)",
+            mode=mode,
+            line_color=ACCENT,
+            fill="tozeroy",
+        )
+        curve.add_scatter(
+            x=hours, y=_num(load.column("peak_kw")), name="Peak 15-minute demand (kW)", mode=mode, line_color=DANGER
+        )
         figures["load"] = _over_time(styled(curve, "Load across the network", yaxis_title="kW"), hours, "hour")
     return figures
 
@@ -173,13 +248,21 @@ def money(dash: Dashboard) -> dict[str, go.Figure]:
         rows = [r for r in daily.rows if r[1] == code]
         revenue.add_bar(x=[r[0] for r in rows], y=_num([r[4] for r in rows]), name=f"Gross ({code})")
     tariffs = dash.tables["tariffs"]
-    by_tariff = go.Figure(go.Bar(x=[f"{t} ({c})" for t, c in zip(tariffs.column("tariff"), tariffs.column("currency"),
-                                                                    strict=True)],
-                                 y=_num(tariffs.column("gross")), marker_color=ACCENT))
+    by_tariff = go.Figure(
+        go.Bar(
+            x=[f"{t} ({c})" for t, c in zip(tariffs.column("tariff"), tariffs.column("currency"), strict=True)],
+            y=_num(tariffs.column("gross")),
+            marker_color=ACCENT,
+        )
+    )
     methods = dash.tables["methods"]
-    by_method = go.Figure(go.Bar(x=[f"{m} ({c})" for m, c in zip(methods.column("method"), methods.column("currency"),
-                                                                   strict=True)],
-                                 y=_num(methods.column("net_collected")), marker_color=SECOND))
+    by_method = go.Figure(
+        go.Bar(
+            x=[f"{m} ({c})" for m, c in zip(methods.column("method"), methods.column("currency"), strict=True)],
+            y=_num(methods.column("net_collected")),
+            marker_color=SECOND,
+        )
+    )
     return {
         "daily": _over_time(styled(revenue, daily.title, barmode="stack"), daily.column("day")),
         "tariffs": _categories(styled(by_tariff, tariffs.title), len(tariffs.rows)),
@@ -192,8 +275,9 @@ def driver(dash: Dashboard) -> dict[str, go.Figure]:
     periods = t.column("period")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_bar(x=periods, y=_num(t.column("energy_kwh")), name="Energy (kWh)", marker_color=ACCENT)
-    fig.add_scatter(x=periods, y=t.column("sessions"), name="Sessions", mode="lines+markers", line_color=SECOND,
-                    secondary_y=True)
+    fig.add_scatter(
+        x=periods, y=t.column("sessions"), name="Sessions", mode="lines+markers", line_color=SECOND, secondary_y=True
+    )
     grain = t.columns[0].label.lower()
     figures = {"energy": _over_time(styled(fig, t.title), periods, grain)}
     if any(v is not None for v in t.column("cost")):
@@ -208,8 +292,14 @@ def overview(dash: Dashboard) -> dict[str, go.Figure]:
     periods = days.column("day")
     trend = make_subplots(specs=[[{"secondary_y": True}]])
     trend.add_bar(x=periods, y=days.column("sessions"), name="Sessions", marker_color=SECOND)
-    trend.add_scatter(x=periods, y=_num(days.column("energy_kwh")), name="Energy (kWh)", mode="lines+markers",
-                      line_color=ACCENT, secondary_y=True)
+    trend.add_scatter(
+        x=periods,
+        y=_num(days.column("energy_kwh")),
+        name="Energy (kWh)",
+        mode="lines+markers",
+        line_color=ACCENT,
+        secondary_y=True,
+    )
     trend.update_yaxes(title_text="Sessions", secondary_y=False)
     trend.update_yaxes(title_text="kWh", secondary_y=True)
     figures = {"trend": _over_time(styled(trend, days.title, height=280), periods)}

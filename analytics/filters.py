@@ -57,17 +57,25 @@ class Filters:
 
     def params(self) -> dict:
         return {
-            "start": self.start, "end": self.end, "lo": self.lo, "hi": self.hi, "tz": self.tz,
-            "grain": self.grain, "station_ids": self.station_ids(), "site_id": self.site_id,
-            "station_id": self.station_id, "tariff_id": self.tariff_id,
+            "start": self.start,
+            "end": self.end,
+            "lo": self.lo,
+            "hi": self.hi,
+            "tz": self.tz,
+            "grain": self.grain,
+            "station_ids": self.station_ids(),
+            "site_id": self.site_id,
+            "station_id": self.station_id,
+            "tariff_id": self.tariff_id,
         }
 
     def querystring(self) -> str:
         from urllib.parse import urlencode
 
         values = {"start": self.start.isoformat(), "end": self.end.isoformat(), "grain": self.grain}
-        values |= {k: v for k, v in [("site", self.site_id), ("station", self.station_id),
-                                     ("tariff", self.tariff_id)] if v}
+        values |= {
+            k: v for k, v in [("site", self.site_id), ("station", self.station_id), ("tariff", self.tariff_id)] if v
+        }
         return urlencode(values)
 
     @classmethod
@@ -87,9 +95,7 @@ class FilterForm(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     site = forms.ModelChoiceField(Site.objects.all(), required=False, empty_label="All sites")
-    station = forms.ModelChoiceField(
-        Station.objects.only("pk", "ocpp_id"), required=False, empty_label="All stations"
-    )
+    station = forms.ModelChoiceField(Station.objects.only("pk", "ocpp_id"), required=False, empty_label="All stations")
     tariff = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     grain = forms.ChoiceField(choices=GRAINS, required=False)
 
@@ -125,7 +131,10 @@ class FilterForm(forms.Form):
     def filters(self) -> Filters:
         data = self.cleaned_data
         return Filters(
-            start=data["start"], end=data["end"], site_id=data["site"].pk if data.get("site") else None,
-            station_id=data["station"].pk if data.get("station") else None, tariff_id=data.get("tariff"),
+            start=data["start"],
+            end=data["end"],
+            site_id=data["site"].pk if data.get("site") else None,
+            station_id=data["station"].pk if data.get("station") else None,
+            tariff_id=data.get("tariff"),
             grain=data.get("grain") or "day",
         )

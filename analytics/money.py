@@ -25,7 +25,10 @@ def _models():
 def table(name: str) -> str:
     session_charge, invoice, payment, tariff = _models()
     return {
-        "charge": session_charge, "invoice": invoice, "payment": payment, "tariff": tariff,
+        "charge": session_charge,
+        "invoice": invoice,
+        "payment": payment,
+        "tariff": tariff,
     }[name]._meta.db_table
 
 
@@ -90,47 +93,71 @@ def money_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     tariff = " AND r.tariff_id = %(tariff_id)s" if filters.tariff_id else ""
     revenue = f"""FROM {rollups.TABLES["rday"]} r WHERE r.day BETWEEN %(start)s AND %(end)s{scope}{tariff}"""
     dashboard = Dashboard()
-    dashboard.add(Table(
-        "daily", "Revenue per day",
-        [Column("day", "Day", "date"), Column("currency", "Currency"), Column("sessions", "Billed sessions", "int"),
-         Column("net", "Net", "number"), Column("gross", "Gross", "number")],
-        fetch(
-            f"""SELECT r.day, r.currency, sum(r.billable_sessions), sum(r.net_amount), sum(r.gross_amount) {revenue}
+    dashboard.add(
+        Table(
+            "daily",
+            "Revenue per day",
+            [
+                Column("day", "Day", "date"),
+                Column("currency", "Currency"),
+                Column("sessions", "Billed sessions", "int"),
+                Column("net", "Net", "number"),
+                Column("gross", "Gross", "number"),
+            ],
+            fetch(
+                f"""SELECT r.day, r.currency, sum(r.billable_sessions), sum(r.net_amount), sum(r.gross_amount) {revenue}
             GROUP BY 1, 2 HAVING sum(r.billable_sessions) > 0 ORDER BY 1, 2""",
-            params,
-        ),
-    ))
-    dashboard.add(Table(
-        "tariffs", "Revenue by tariff",
-        [Column("tariff", "Tariff"), Column("currency", "Currency"), Column("sessions", "Billed sessions", "int"),
-         Column("energy_kwh", "Energy (kWh)", "number"), Column("net", "Net", "number"),
-         Column("gross", "Gross", "number")],
-        fetch(
-            f"""SELECT coalesce(tf.name, '(no tariff)'), x.currency, x.sessions, round(x.wh / 1000, 3), x.net, x.gross
+                params,
+            ),
+        )
+    )
+    dashboard.add(
+        Table(
+            "tariffs",
+            "Revenue by tariff",
+            [
+                Column("tariff", "Tariff"),
+                Column("currency", "Currency"),
+                Column("sessions", "Billed sessions", "int"),
+                Column("energy_kwh", "Energy (kWh)", "number"),
+                Column("net", "Net", "number"),
+                Column("gross", "Gross", "number"),
+            ],
+            fetch(
+                f"""SELECT coalesce(tf.name, '(no tariff)'), x.currency, x.sessions, round(x.wh / 1000, 3),
+                   x.net, x.gross
             FROM (SELECT r.tariff_id, r.currency, sum(r.billable_sessions) AS sessions, sum(r.energy_wh) AS wh,
                          sum(r.net_amount) AS net, sum(r.gross_amount) AS gross {revenue}
                   GROUP BY 1, 2 HAVING sum(r.billable_sessions) > 0) x
             LEFT JOIN {table("tariff")} tf ON tf.id = x.tariff_id ORDER BY x.gross DESC, 1""",
-            params,
-        ),
-    ))
-    totals = fetch(f"SELECT r.currency, sum(r.net_amount), sum(r.gross_amount) {revenue} GROUP BY 1 ORDER BY 1",
-                    params)
+                params,
+            ),
+        )
+    )
+    totals = fetch(f"SELECT r.currency, sum(r.net_amount), sum(r.gross_amount) {revenue} GROUP BY 1 ORDER BY 1", params)
     # Payments follow invoices, not stations: the station and tariff filters do not apply to them.
-    dashboard.add(Table(
-        "methods", "Collected by payment method",
-        [Column("method", "Payment method"), Column("currency", "Currency"), Column("payments", "Payments", "int"),
-         Column("collected", "Collected", "number"), Column("refunded", "Refunded", "number"),
-         Column("net_collected", "Net collected", "number")],
-        fetch(
-            f"""SELECT p.method, p.currency, count(*), sum(p.amount), sum(p.refunded_amount),
+    dashboard.add(
+        Table(
+            "methods",
+            "Collected by payment method",
+            [
+                Column("method", "Payment method"),
+                Column("currency", "Currency"),
+                Column("payments", "Payments", "int"),
+                Column("collected", "Collected", "number"),
+                Column("refunded", "Refunded", "number"),
+                Column("net_collected", "Net collected", "number"),
+            ],
+            fetch(
+                f"""SELECT p.method, p.currency, count(*), sum(p.amount), sum(p.refunded_amount),
                    sum(p.amount - p.refunded_amount)
             FROM {table("payment")} p
             WHERE p.status = 'succeeded' AND p.succeeded_at >= %(lo)s AND p.succeeded_at < %(hi)s
             GROUP BY 1, 2 ORDER BY 1, 2""",
-            params,
-        ),
-    ))
+                params,
+            ),
+        )
+    )
     unpaid_where = f"""FROM {table("invoice")} i WHERE i.status IN ('open', 'uncollectible') AND i.kind = 'invoice'"""
     outstanding = dict(fetch(f"SELECT i.currency, sum(i.gross_total) {unpaid_where} GROUP BY 1", {}))
     unpaid_count = sum(n for (n,) in fetch(f"SELECT count(*) {unpaid_where}", {}))
@@ -145,15 +172,27 @@ def money_dashboard(filters: Filters, full: bool = True) -> Dashboard:
         ORDER BY coalesce(i.due_at, i.issued_at), i.id {"" if full else "LIMIT 50"}""",
         params,
     )
-    dashboard.add(Table(
-        "unpaid", "Unpaid invoices",
-        [Column("number", "Invoice"), Column("customer", "Customer"), Column("status", "Status"),
-         Column("issued_at", "Issued", "datetime"), Column("due_at", "Due", "datetime"),
-         Column("currency", "Currency"), Column("amount", "Amount", "number"),
-         Column("payment_status", "Payment"), Column("attempts", "Attempts", "int"),
-         Column("days_overdue", "Days overdue", "int")],
-        unpaid, 50, unpaid_count,
-    ))
+    dashboard.add(
+        Table(
+            "unpaid",
+            "Unpaid invoices",
+            [
+                Column("number", "Invoice"),
+                Column("customer", "Customer"),
+                Column("status", "Status"),
+                Column("issued_at", "Issued", "datetime"),
+                Column("due_at", "Due", "datetime"),
+                Column("currency", "Currency"),
+                Column("amount", "Amount", "number"),
+                Column("payment_status", "Payment"),
+                Column("attempts", "Attempts", "int"),
+                Column("days_overdue", "Days overdue", "int"),
+            ],
+            unpaid,
+            50,
+            unpaid_count,
+        )
+    )
     dashboard.kpis = [
         Kpi("revenue_gross", "Revenue (gross)", _per_currency({c: g for c, _, g in totals})),
         Kpi("revenue_net", "Revenue (net)", _per_currency({c: n for c, n, _ in totals})),

@@ -359,7 +359,12 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
     if hi <= lo:
         return
     params = {
-        "d0": d0, "d1": d1, "tz": tz, "lo": lo, "hi": hi, "station_ids": None,
+        "d0": d0,
+        "d1": d1,
+        "tz": tz,
+        "lo": lo,
+        "hi": hi,
+        "station_ids": None,
         "lookback": timedelta(days=app_settings.SESSION_LOOKBACK_DAYS),
     }
     with connection.cursor() as cursor:

@@ -71,23 +71,31 @@ def usage_dashboard(filters: Filters, full: bool = True) -> Dashboard:
         params,
     )
     dashboard = Dashboard()
-    dashboard.add(Table(
-        "sessions", f"Sessions per {grain}",
-        [Column("period", grain.capitalize(), "date"), Column("sessions", "Sessions", "int"),
-         Column("energy_kwh", "Energy delivered (kWh)", "number"),
-         Column("avg_session_kwh", "Average session energy (kWh)", "number"),
-         Column("avg_duration_h", "Average session duration (h)", "number"),
-         Column("unique_drivers", "Unique drivers", "int")],
-        [(*row[:5], drivers_by_period.get(row[0], 0)) for row in rows],
-    ))
+    dashboard.add(
+        Table(
+            "sessions",
+            f"Sessions per {grain}",
+            [
+                Column("period", grain.capitalize(), "date"),
+                Column("sessions", "Sessions", "int"),
+                Column("energy_kwh", "Energy delivered (kWh)", "number"),
+                Column("avg_session_kwh", "Average session energy (kWh)", "number"),
+                Column("avg_duration_h", "Average session duration (h)", "number"),
+                Column("unique_drivers", "Unique drivers", "int"),
+            ],
+            [(*row[:5], drivers_by_period.get(row[0], 0)) for row in rows],
+        )
+    )
     completed = sum(row[6] for row in rows)
     dashboard.kpis = [
         Kpi("sessions", "Sessions", sum(row[1] for row in rows)),
         Kpi("energy_kwh", "Energy delivered", sum(row[2] for row in rows), "kWh"),
-        Kpi("avg_session_kwh", "Average session energy",
-            _ratio(sum(row[5] for row in rows), completed * 1000, 3), "kWh"),
-        Kpi("avg_duration_h", "Average session duration",
-            _ratio(sum(row[7] for row in rows), completed * 3600, 2), "h"),
+        Kpi(
+            "avg_session_kwh", "Average session energy", _ratio(sum(row[5] for row in rows), completed * 1000, 3), "kWh"
+        ),
+        Kpi(
+            "avg_duration_h", "Average session duration", _ratio(sum(row[7] for row in rows), completed * 3600, 2), "h"
+        ),
         Kpi("unique_drivers", "Unique drivers", all_drivers),
     ]
     dashboard.add(heatmap_table(filters, params))
@@ -101,10 +109,13 @@ def _unique_drivers_sql(filters: Filters, params: dict) -> str:
     """
     grain = filters.grain
     if filters.tariff_id:
-        return money.tariff_sessions_sql(
-            f"date_trunc('{grain}', (sc.session_started_at AT TIME ZONE %(tz)s))::date, count(DISTINCT sc.user_id)",
-            params,
-        ) + " GROUP BY GROUPING SETS ((1), ())"
+        return (
+            money.tariff_sessions_sql(
+                f"date_trunc('{grain}', (sc.session_started_at AT TIME ZONE %(tz)s))::date, count(DISTINCT sc.user_id)",
+                params,
+            )
+            + " GROUP BY GROUPING SETS ((1), ())"
+        )
     if params["station_ids"] is not None:
         return f"""
             SELECT date_trunc('{grain}', (t.started_at AT TIME ZONE %(tz)s))::date, count(DISTINCT t.user_id)
@@ -130,9 +141,10 @@ def _ratio(numerator, denominator, places: int):
 def heatmap_table(filters: Filters, params: dict) -> Table:
     """Sessions started by weekday and hour of day (local time), from the hourly rollups or a station's sessions."""
     if filters.tariff_id:
-        source = money.tariff_sessions_sql(
-            "date_trunc('hour', sc.session_started_at) AS hour, count(*) AS sessions", params
-        ) + " GROUP BY 1"
+        source = (
+            money.tariff_sessions_sql("date_trunc('hour', sc.session_started_at) AS hour, count(*) AS sessions", params)
+            + " GROUP BY 1"
+        )
     elif filters.station_id:
         source = f"""
             SELECT date_trunc('hour', t.started_at) AS hour, count(*) AS sessions FROM {TABLES["tx"]} t
@@ -153,7 +165,8 @@ def heatmap_table(filters: Filters, params: dict) -> Table:
         params,
     )
     return Table(
-        "heatmap", "Sessions by weekday and hour of day",
+        "heatmap",
+        "Sessions by weekday and hour of day",
         [Column("weekday", "Weekday"), Column("hour", "Hour", "int"), Column("sessions", "Sessions", "int")],
         [(WEEKDAYS[d - 1], h, n) for d, h, n in rows],
     )
@@ -170,9 +183,12 @@ UTILISATION_COLUMNS = f"""
     {_kwh("a.energy_wh")}"""
 
 UTILISATION_HEAD = [
-    Column("occupied_pct", "Occupied (%)", "percent"), Column("charging_pct", "Charging (%)", "percent"),
-    Column("idle_pct", "Idle, plugged in (%)", "percent"), Column("occupied_h", "Occupied (h)", "number"),
-    Column("idle_h", "Idle (h)", "number"), Column("sessions", "Sessions", "int"),
+    Column("occupied_pct", "Occupied (%)", "percent"),
+    Column("charging_pct", "Charging (%)", "percent"),
+    Column("idle_pct", "Idle, plugged in (%)", "percent"),
+    Column("occupied_h", "Occupied (h)", "number"),
+    Column("idle_h", "Idle (h)", "number"),
+    Column("sessions", "Sessions", "int"),
     Column("energy_kwh", "Energy (kWh)", "number"),
 ]
 
@@ -202,27 +218,42 @@ def utilisation_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     connectors_of: dict[str, int] = {}
     for station, *_ in levels[BY_CONNECTOR]:
         connectors_of[station] = connectors_of.get(station, 0) + 1
-    stations = sorted(((st, site, connectors_of[st], *rest) for st, _, site, _, *rest in levels[BY_STATION]),
-                      key=lambda row: (-(row[3] or 0), row[0]))
-    connectors = sorted(((st, c, site, *rest) for st, c, site, _, *rest in levels[BY_CONNECTOR]),
-                        key=lambda row: (-(row[3] or 0), row[0], row[1]))
+    stations = sorted(
+        ((st, site, connectors_of[st], *rest) for st, _, site, _, *rest in levels[BY_STATION]),
+        key=lambda row: (-(row[3] or 0), row[0]),
+    )
+    connectors = sorted(
+        ((st, c, site, *rest) for st, c, site, _, *rest in levels[BY_CONNECTOR]),
+        key=lambda row: (-(row[3] or 0), row[0], row[1]),
+    )
     dashboard = Dashboard()
     station_columns = [Column("station", "Station"), Column("site", "Site"), Column("connectors", "Connectors", "int")]
     dashboard.add(Table("stations", "Utilisation per station", station_columns + UTILISATION_HEAD, stations, 50))
-    dashboard.add(Table(
-        "connectors", "Utilisation per connector",
-        [Column("station", "Station"), Column("connector", "Connector", "int"), Column("site", "Site"),
-         *UTILISATION_HEAD],
-        connectors, 50,
-    ))
+    dashboard.add(
+        Table(
+            "connectors",
+            "Utilisation per connector",
+            [
+                Column("station", "Station"),
+                Column("connector", "Connector", "int"),
+                Column("site", "Site"),
+                *UTILISATION_HEAD,
+            ],
+            connectors,
+            50,
+        )
+    )
     ranked = [row for row in stations if row[3] is not None]
     dashboard.add(Table("busiest", "Busiest stations", station_columns + UTILISATION_HEAD, ranked[:10]))
     dashboard.add(Table("idlest", "Idlest stations", station_columns + UTILISATION_HEAD, ranked[::-1][:10]))
-    dashboard.add(Table(
-        "daily", "Utilisation per day",
-        [Column("day", "Day", "date"), *UTILISATION_HEAD[:3]],
-        sorted((day, *rest[:3]) for _, _, _, day, *rest in levels[BY_DAY]),
-    ))
+    dashboard.add(
+        Table(
+            "daily",
+            "Utilisation per day",
+            [Column("day", "Day", "date"), *UTILISATION_HEAD[:3]],
+            sorted((day, *rest[:3]) for _, _, _, day, *rest in levels[BY_DAY]),
+        )
+    )
     total = levels[TOTAL][0][4:] if levels[TOTAL] else (None,) * 7
     dashboard.kpis = [
         Kpi("occupied_pct", "Occupied", total[0], "%"),
@@ -245,10 +276,14 @@ RELIABILITY_COLUMNS = f"""
     {_hours("sum(d.outage_s) / nullif(sum(d.failures), 0)")}"""
 
 RELIABILITY_HEAD = [
-    Column("availability_pct", "Availability (%)", "percent"), Column("uptime_pct", "Uptime (%)", "percent"),
-    Column("offline_h", "Offline (h)", "number"), Column("faulted_h", "Faulted (h)", "number"),
-    Column("unavailable_h", "Unavailable (h)", "number"), Column("failures", "Failures", "int"),
-    Column("mtbf_h", "MTBF (h)", "number"), Column("mttr_h", "MTTR (h)", "number"),
+    Column("availability_pct", "Availability (%)", "percent"),
+    Column("uptime_pct", "Uptime (%)", "percent"),
+    Column("offline_h", "Offline (h)", "number"),
+    Column("faulted_h", "Faulted (h)", "number"),
+    Column("unavailable_h", "Unavailable (h)", "number"),
+    Column("failures", "Failures", "int"),
+    Column("mtbf_h", "MTBF (h)", "number"),
+    Column("mttr_h", "MTTR (h)", "number"),
 ]
 
 
@@ -271,36 +306,60 @@ def reliability_dashboard(filters: Filters, full: bool = True) -> Dashboard:
         LEFT JOIN {TABLES["site"]} site ON site.id = st.site_id""",
         params,
     )
-    by_station = sorted((tuple(r[-4:]) + tuple(r[3:-4]) for r in rows if r[0] == 0b01),
-                        key=lambda r: (r[4] is None, r[4] or 0, r[0]))
+    by_station = sorted(
+        (tuple(r[-4:]) + tuple(r[3:-4]) for r in rows if r[0] == 0b01), key=lambda r: (r[4] is None, r[4] or 0, r[0])
+    )
     daily = sorted((r[2], *r[3:-4]) for r in rows if r[0] == 0b10)
     total = next((r[3:-4] for r in rows if r[0] == 0b11), (None,) * 8)
     dashboard = Dashboard()
-    dashboard.add(Table(
-        "stations", "Reliability per station",
-        [Column("station", "Station"), Column("site", "Site"), Column("model", "Model"),
-         Column("firmware", "Firmware"), *RELIABILITY_HEAD],
-        by_station, 50,
-    ))
+    dashboard.add(
+        Table(
+            "stations",
+            "Reliability per station",
+            [
+                Column("station", "Station"),
+                Column("site", "Site"),
+                Column("model", "Model"),
+                Column("firmware", "Firmware"),
+                *RELIABILITY_HEAD,
+            ],
+            by_station,
+            50,
+        )
+    )
     dashboard.add(Table("daily", "Availability per day", [Column("day", "Day", "date"), *RELIABILITY_HEAD], daily))
     fault_scope = _in_scope("f", params)
-    dashboard.add(Table(
-        "error_codes", "Faults by error code",
-        [Column("error_code", "Error code"), Column("faults", "Faults", "int"), Column("stations", "Stations", "int")],
-        fetch(
-            f"""SELECT f.error_code, sum(f.faults), count(DISTINCT f.station_id) FROM {TABLES["fday"]} f
+    dashboard.add(
+        Table(
+            "error_codes",
+            "Faults by error code",
+            [
+                Column("error_code", "Error code"),
+                Column("faults", "Faults", "int"),
+                Column("stations", "Stations", "int"),
+            ],
+            fetch(
+                f"""SELECT f.error_code, sum(f.faults), count(DISTINCT f.station_id) FROM {TABLES["fday"]} f
             WHERE f.day BETWEEN %(start)s AND %(end)s{fault_scope} GROUP BY 1 ORDER BY 2 DESC, 1""",
-            params,
-        ),
-    ))
+                params,
+            ),
+        )
+    )
     fleet_scope = "" if params["station_ids"] is None else " AND st.id = ANY(%(station_ids)s)"
-    dashboard.add(Table(
-        "models", "Faults by model and firmware",
-        [Column("vendor", "Vendor"), Column("model", "Model"), Column("firmware", "Firmware"),
-         Column("stations", "Stations", "int"), Column("faults", "Faults", "int"),
-         Column("faults_per_station", "Faults per station", "number")],
-        fetch(
-            f"""
+    dashboard.add(
+        Table(
+            "models",
+            "Faults by model and firmware",
+            [
+                Column("vendor", "Vendor"),
+                Column("model", "Model"),
+                Column("firmware", "Firmware"),
+                Column("stations", "Stations", "int"),
+                Column("faults", "Faults", "int"),
+                Column("faults_per_station", "Faults per station", "number"),
+            ],
+            fetch(
+                f"""
             WITH fleet AS (
                 SELECT st.vendor, st.model, st.firmware_version, count(*) AS stations FROM {TABLES["st"]} st
                 WHERE true{fleet_scope} GROUP BY 1, 2, 3),
@@ -312,9 +371,10 @@ def reliability_dashboard(filters: Filters, full: bool = True) -> Dashboard:
                    round(coalesce(fa.faults, 0)::numeric / fl.stations, 2)
             FROM fleet fl LEFT JOIN faults fa USING (vendor, model, firmware_version)
             ORDER BY 6 DESC, 1, 2, 3""",
-            params,
-        ),
-    ))
+                params,
+            ),
+        )
+    )
     offline_where = f"""
         FROM {TABLES["off"]} o JOIN {TABLES["st"]} st ON st.id = o.station_id
         WHERE o.started_at < %(hi)s AND coalesce(o.ended_at, %(hi)s) > %(lo)s{_in_scope("o", params)}"""
@@ -322,17 +382,27 @@ def reliability_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     offline = fetch(
         f"""
         SELECT st.ocpp_id, o.started_at, o.ended_at,
-               {_hours("extract(epoch FROM least(coalesce(o.ended_at, %(hi)s), %(hi)s)"
-                       " - greatest(o.started_at, %(lo)s))")}
+               {
+            _hours("extract(epoch FROM least(coalesce(o.ended_at, %(hi)s), %(hi)s) - greatest(o.started_at, %(lo)s))")
+        }
         {offline_where} ORDER BY o.started_at DESC, st.ocpp_id {"" if full else "LIMIT 50"}""",
         params,
     )
-    dashboard.add(Table(
-        "offline", "Offline periods",
-        [Column("station", "Station"), Column("started_at", "Offline from", "datetime"),
-         Column("ended_at", "Back at", "datetime"), Column("hours", "Hours in range", "number")],
-        offline, 50, offline_count,
-    ))
+    dashboard.add(
+        Table(
+            "offline",
+            "Offline periods",
+            [
+                Column("station", "Station"),
+                Column("started_at", "Offline from", "datetime"),
+                Column("ended_at", "Back at", "datetime"),
+                Column("hours", "Hours in range", "number"),
+            ],
+            offline,
+            50,
+            offline_count,
+        )
+    )
     dashboard.kpis = [
         Kpi("availability_pct", "Availability", total[0], "%"),
         Kpi("uptime_pct", "Uptime", total[1], "%"),
@@ -379,24 +449,36 @@ def energy_dashboard(filters: Filters, full: bool = True) -> Dashboard:
         LEFT JOIN days ON days.day = d::date ORDER BY 1""",
         params,
     )
-    dashboard.add(Table(
-        "daily", "Energy and peak load per day",
-        [Column("day", "Day", "date"), Column("energy_kwh", "Energy (kWh)", "number"),
-         Column("peak_kw", "Peak 15-minute demand (kW)", "number")],
-        daily,
-    ))
+    dashboard.add(
+        Table(
+            "daily",
+            "Energy and peak load per day",
+            [
+                Column("day", "Day", "date"),
+                Column("energy_kwh", "Energy (kWh)", "number"),
+                Column("peak_kw", "Peak 15-minute demand (kW)", "number"),
+            ],
+            daily,
+        )
+    )
     if filters.days <= HOURLY_LOAD_MAX_DAYS:
-        dashboard.add(Table(
-            "load", "Load per hour",
-            [Column("hour", "Hour", "datetime"), Column("avg_kw", "Average power (kW)", "number"),
-             Column("peak_kw", "Peak 15-minute demand (kW)", "number")],
-            fetch(
-                f"""{with_source} SELECT hour, {_kwh("energy_wh")}, {_kwh("peak_demand_w")} FROM source
+        dashboard.add(
+            Table(
+                "load",
+                "Load per hour",
+                [
+                    Column("hour", "Hour", "datetime"),
+                    Column("avg_kw", "Average power (kW)", "number"),
+                    Column("peak_kw", "Peak 15-minute demand (kW)", "number"),
+                ],
+                fetch(
+                    f"""{with_source} SELECT hour, {_kwh("energy_wh")}, {_kwh("peak_demand_w")} FROM source
                 WHERE hour >= %(lo)s AND hour < %(hi)s ORDER BY 1""",
-                params,
-            ),
-            200,
-        ))
+                    params,
+                ),
+                200,
+            )
+        )
     peak = fetch(
         f"""{with_source} SELECT hour, {_kwh("peak_demand_w")} FROM source WHERE hour >= %(lo)s AND hour < %(hi)s
         ORDER BY peak_demand_w DESC, hour LIMIT 1""",
@@ -438,13 +520,20 @@ def driver_dashboard(user, filters: Filters) -> Dashboard:
         params,
     )
     dashboard = Dashboard()
-    dashboard.add(Table(
-        "periods", f"My charging per {grain}",
-        [Column("period", grain.capitalize(), "date"), Column("sessions", "Sessions", "int"),
-         Column("energy_kwh", "Energy (kWh)", "number"), Column("hours", "Hours charging", "number"),
-         Column("cost", f"Cost ({money.currency()})", "number")],
-        rows,
-    ))
+    dashboard.add(
+        Table(
+            "periods",
+            f"My charging per {grain}",
+            [
+                Column("period", grain.capitalize(), "date"),
+                Column("sessions", "Sessions", "int"),
+                Column("energy_kwh", "Energy (kWh)", "number"),
+                Column("hours", "Hours charging", "number"),
+                Column("cost", f"Cost ({money.currency()})", "number"),
+            ],
+            rows,
+        )
+    )
     sessions = fetch(
         f"""
         SELECT t.started_at, t.stopped_at, st.ocpp_id, coalesce(site.name, ''), {_kwh("t.energy_wh")},
@@ -455,13 +544,23 @@ def driver_dashboard(user, filters: Filters) -> Dashboard:
         ORDER BY t.started_at DESC""",
         params,
     )
-    dashboard.add(Table(
-        "sessions", "My sessions",
-        [Column("started_at", "Started", "datetime"), Column("stopped_at", "Ended", "datetime"),
-         Column("station", "Station"), Column("site", "Site"), Column("energy_kwh", "Energy (kWh)", "number"),
-         Column("hours", "Hours", "number"), Column("cost", f"Cost ({money.currency()})", "number")],
-        sessions, 50,
-    ))
+    dashboard.add(
+        Table(
+            "sessions",
+            "My sessions",
+            [
+                Column("started_at", "Started", "datetime"),
+                Column("stopped_at", "Ended", "datetime"),
+                Column("station", "Station"),
+                Column("site", "Site"),
+                Column("energy_kwh", "Energy (kWh)", "number"),
+                Column("hours", "Hours", "number"),
+                Column("cost", f"Cost ({money.currency()})", "number"),
+            ],
+            sessions,
+            50,
+        )
+    )
     costs = [row[4] for row in rows if row[4] is not None]
     dashboard.kpis = [
         Kpi("sessions", "Sessions", sum(row[1] for row in rows)),
@@ -481,29 +580,38 @@ def overview_trend(*, days: int = 14, now: datetime | None = None, with_revenue:
     today = timezone.localtime(now).date()
     params = {"start": today - timedelta(days=days - 1), "end": today}
     dashboard = Dashboard()
-    dashboard.add(Table(
-        "days", f"Sessions and energy, last {days} days",
-        [Column("day", "Day", "date"), Column("sessions", "Sessions", "int"),
-         Column("energy_kwh", "Energy (kWh)", "number")],
-        fetch(
-            f"""
+    dashboard.add(
+        Table(
+            "days",
+            f"Sessions and energy, last {days} days",
+            [
+                Column("day", "Day", "date"),
+                Column("sessions", "Sessions", "int"),
+                Column("energy_kwh", "Energy (kWh)", "number"),
+            ],
+            fetch(
+                f"""
             WITH d AS (SELECT day, sum(sessions) AS sessions, sum(energy_wh) AS wh FROM {TABLES["cday"]}
                        WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1)
             SELECT p::date, coalesce(d.sessions, 0)::int, {_kwh("coalesce(d.wh, 0)")}
             FROM generate_series(%(start)s::date, %(end)s::date, interval '1 day') p
             LEFT JOIN d ON d.day = p::date ORDER BY 1""",
-            params,
-        ),
-    ))
-    if with_revenue and money.available():
-        dashboard.add(Table(
-            "revenue", f"Revenue, last {days} days",
-            [Column("day", "Day", "date"), Column("currency", "Currency"), Column("gross", "Gross", "number")],
-            fetch(
-                f"""SELECT day, currency, sum(gross_amount) FROM {TABLES["rday"]}
-                WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2 HAVING sum(billable_sessions) > 0
-                ORDER BY 1, 2""",
                 params,
             ),
-        ))
+        )
+    )
+    if with_revenue and money.available():
+        dashboard.add(
+            Table(
+                "revenue",
+                f"Revenue, last {days} days",
+                [Column("day", "Day", "date"), Column("currency", "Currency"), Column("gross", "Gross", "number")],
+                fetch(
+                    f"""SELECT day, currency, sum(gross_amount) FROM {TABLES["rday"]}
+                WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2 HAVING sum(billable_sessions) > 0
+                ORDER BY 1, 2""",
+                    params,
+                ),
+            )
+        )
     return dashboard

@@ -67,7 +67,9 @@ def _local_date(moment: datetime) -> date:
 def _dirty_days(cursor, state: RollupState, now: datetime) -> set[date]:
     """Days whose source rows changed since the last refresh, beyond today and yesterday."""
     params = {
-        "since": state.watermark - WATERMARK_MARGIN, "now": now, "tz": settings.TIME_ZONE,
+        "since": state.watermark - WATERMARK_MARGIN,
+        "now": now,
+        "tz": settings.TIME_ZONE,
         "lookback": timedelta(days=app_settings.SESSION_LOOKBACK_DAYS),
         "after_id": max(state.last_event_id - EVENT_ID_MARGIN, 0),
         "after_charge_id": max(state.last_charge_id - EVENT_ID_MARGIN, 0),
@@ -179,8 +181,13 @@ def rollups_refreshed_at() -> datetime | None:
 
 
 REPORT_TABLES = [
-    ("usage", "sessions"), ("utilisation", "stations"), ("reliability", "stations"),
-    ("reliability", "error_codes"), ("energy", "daily"), ("money", "tariffs"), ("money", "unpaid"),
+    ("usage", "sessions"),
+    ("utilisation", "stations"),
+    ("reliability", "stations"),
+    ("reliability", "error_codes"),
+    ("energy", "daily"),
+    ("money", "tariffs"),
+    ("money", "unpaid"),
 ]
 
 
@@ -206,8 +213,10 @@ def _month_report(month: date, now: datetime):
     end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     filters = Filters(start=month, end=end, now=now)
     builders = {
-        "usage": selectors.usage_dashboard, "utilisation": selectors.utilisation_dashboard,
-        "reliability": selectors.reliability_dashboard, "energy": selectors.energy_dashboard,
+        "usage": selectors.usage_dashboard,
+        "utilisation": selectors.utilisation_dashboard,
+        "reliability": selectors.reliability_dashboard,
+        "energy": selectors.energy_dashboard,
     }
     if money.available():
         builders["money"] = money.money_dashboard
@@ -215,13 +224,15 @@ def _month_report(month: date, now: datetime):
     lines = [f"Voltgrid network report for {month:%B %Y} ({month} to {end}).", ""]
     for name, dashboard in dashboards.items():
         lines.append(name.capitalize())
-        lines += [f"  {kpi.label}: {'-' if kpi.value is None else kpi.value} {kpi.unit}".rstrip()
-                  for kpi in dashboard.kpis]
+        lines += [
+            f"  {kpi.label}: {'-' if kpi.value is None else kpi.value} {kpi.unit}".rstrip() for kpi in dashboard.kpis
+        ]
         lines.append("")
     lines.append("The attached CSV files hold the tables behind the dashboards' charts.")
     attachments = [
         (f"{name}-{table}-{month:%Y-%m}.csv", table_csv(dashboards[name].tables[table]), "text/csv")
-        for name, table in REPORT_TABLES if name in dashboards
+        for name, table in REPORT_TABLES
+        if name in dashboards
     ]
     return f"Voltgrid report for {month:%B %Y}", "\n".join(lines), attachments
 

@@ -40,8 +40,9 @@ DASHBOARDS = {
     "utilisation": Spec("Utilisation", selectors.utilisation_dashboard, figures.utilisation),
     "reliability": Spec("Reliability", selectors.reliability_dashboard, figures.reliability),
     "energy": Spec("Energy and peak load", selectors.energy_dashboard, figures.energy),
-    "money": Spec("Money", money.money_dashboard, figures.money, roles=MONEY_READ_ROLES, tariff=True,
-                  needs_billing=True),
+    "money": Spec(
+        "Money", money.money_dashboard, figures.money, roles=MONEY_READ_ROLES, tariff=True, needs_billing=True
+    ),
 }
 EXPORT_TYPES = {
     "csv": ("text/csv; charset=utf-8", table_csv),
@@ -58,7 +59,8 @@ def _spec(name: str) -> Spec:
 
 def visible_dashboards(user) -> list[tuple[str, Spec]]:
     return [
-        (name, spec) for name, spec in DASHBOARDS.items()
+        (name, spec)
+        for name, spec in DASHBOARDS.items()
         if user_has_role(user, *spec.roles) and not (spec.needs_billing and not money.available())
     ]
 
@@ -101,18 +103,29 @@ def index(request):
 @dashboard_access
 def dashboard(request, name: str, spec: Spec):
     default = Filters.default()
-    form = FilterForm(request.GET or None, with_tariff=spec.tariff and money.available(), with_grain=spec.grain,
-                      initial={"start": default.start, "end": default.end, "grain": default.grain})
+    form = FilterForm(
+        request.GET or None,
+        with_tariff=spec.tariff and money.available(),
+        with_grain=spec.grain,
+        initial={"start": default.start, "end": default.end, "grain": default.grain},
+    )
     context = {
-        "spec": spec, "name": name, "form": form, "dashboards": visible_dashboards(request.user),
-        "plotly_js": STATIC_PATH, "refreshed_at": rollups_refreshed_at(), "base_template": "operator/base.html",
+        "spec": spec,
+        "name": name,
+        "form": form,
+        "dashboards": visible_dashboards(request.user),
+        "plotly_js": STATIC_PATH,
+        "refreshed_at": rollups_refreshed_at(),
+        "base_template": "operator/base.html",
     }
     if request.GET and not form.is_valid():
         return render(request, "analytics/dashboard.html", context, status=400)
     filters = form.filters() if request.GET else default
     data = spec.build(filters, full=False)
     context |= {
-        "filters": filters, "data": data, "querystring": filters.querystring(),
+        "filters": filters,
+        "data": data,
+        "querystring": filters.querystring(),
         "figures": {key: plots.to_html(figure) for key, figure in spec.draw(data).items()},
     }
     return render(request, "analytics/dashboard.html", context)
@@ -123,8 +136,11 @@ def dashboard(request, name: str, spec: Spec):
 def export(request, name: str, spec: Spec, table: str, kind: str):
     form = FilterForm(request.GET, with_tariff=spec.tariff and money.available(), with_grain=spec.grain)
     if request.GET and not form.is_valid():
-        return HttpResponse("; ".join(form.errors.get("__all__", [])) or form.errors.as_text(), status=400,
-                            content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            "; ".join(form.errors.get("__all__", [])) or form.errors.as_text(),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     filters = form.filters() if request.GET else Filters.default()
     return _export(spec.build(filters), table, kind, f"{name}-{filters.start}-{filters.end}")
 
@@ -133,8 +149,11 @@ def _driver_filters(request) -> tuple[FilterForm, Filters | None]:
     today = Filters.default().end
     # By default, this year by month.
     default = Filters(start=today.replace(day=1, month=1), end=today, grain="month")
-    form = FilterForm(request.GET or None, with_scope=False,
-                      initial={"start": default.start, "end": default.end, "grain": default.grain})
+    form = FilterForm(
+        request.GET or None,
+        with_scope=False,
+        initial={"start": default.start, "end": default.end, "grain": default.grain},
+    )
     if request.GET and not form.is_valid():
         return form, None
     return form, form.filters() if request.GET else default
@@ -149,7 +168,9 @@ def mine(request):
         return render(request, "analytics/mine.html", context, status=400)
     data = selectors.driver_dashboard(request.user, filters)
     context |= {
-        "filters": filters, "data": data, "querystring": filters.querystring(),
+        "filters": filters,
+        "data": data,
+        "querystring": filters.querystring(),
         "figures": {key: plots.to_html(figure) for key, figure in figures.driver(data).items()},
     }
     return render(request, "analytics/mine.html", context)
@@ -162,4 +183,3 @@ def mine_export(request, table: str, kind: str):
     if filters is None:
         return HttpResponse("Invalid filter.", status=400, content_type="text/plain; charset=utf-8")
     return _export(selectors.driver_dashboard(request.user, filters), table, kind, f"my-charging-{filters.start}")
-

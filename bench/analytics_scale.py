@@ -38,12 +38,47 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/voltgrid_bench_analytics"
 # Arrivals per hour of day (local time): a morning and an evening peak, a quiet night.
-HOURLY = [1, 0.6, 0.4, 0.3, 0.4, 0.8, 2.0, 4.0, 6.0, 5.5, 4.5, 4.0, 4.2, 4.0, 3.8, 4.0, 5.0, 6.5, 7.0, 5.5,
-          4.0, 3.0, 2.2, 1.5]
-ERRORS = ["GroundFailure", "OverCurrentFailure", "PowerMeterFailure", "ConnectorLockFailure",
-          "EVCommunicationError", "HighTemperature", "InternalError", "OtherError"]
-MODELS = [("Alpha", "AC22", ["1.4.2", "1.5.0"], 1.0), ("Alpha", "DC150", ["3.1.0", "3.2.1"], 1.5),
-          ("Borealis", "Wallbox-X", ["0.9.8", "1.0.1"], 3.0)]
+HOURLY = [
+    1,
+    0.6,
+    0.4,
+    0.3,
+    0.4,
+    0.8,
+    2.0,
+    4.0,
+    6.0,
+    5.5,
+    4.5,
+    4.0,
+    4.2,
+    4.0,
+    3.8,
+    4.0,
+    5.0,
+    6.5,
+    7.0,
+    5.5,
+    4.0,
+    3.0,
+    2.2,
+    1.5,
+]
+ERRORS = [
+    "GroundFailure",
+    "OverCurrentFailure",
+    "PowerMeterFailure",
+    "ConnectorLockFailure",
+    "EVCommunicationError",
+    "HighTemperature",
+    "InternalError",
+    "OtherError",
+]
+MODELS = [
+    ("Alpha", "AC22", ["1.4.2", "1.5.0"], 1.0),
+    ("Alpha", "DC150", ["3.1.0", "3.2.1"], 1.5),
+    ("Borealis", "Wallbox-X", ["0.9.8", "1.0.1"], 3.0),
+]
 
 
 def setup_django(url: str) -> None:
@@ -170,30 +205,46 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
     start = (now - timedelta(days=days + 2)).replace(hour=0)
     t0 = time.monotonic()
 
-    sites = Site.objects.bulk_create([Site(name=f"Site {i:03d}", address=f"{i} Main Street")
-                                      for i in range(max(1, n_stations // 10))])
+    sites = Site.objects.bulk_create(
+        [Site(name=f"Site {i:03d}", address=f"{i} Main Street") for i in range(max(1, n_stations // 10))]
+    )
     stations = []
     for i in range(n_stations):
         vendor, model, firmwares, _ = MODELS[i % len(MODELS)]
-        stations.append(Station(
-            ocpp_id=f"BENCH-{i:04d}", name=f"Station {i}", site=sites[i % len(sites)], vendor=vendor, model=model,
-            firmware_version=firmwares[(i // len(MODELS)) % 2], ocpp_version="1.6", is_online=rng.random() > 0.02,
-            last_seen_at=now, connected_at=now - timedelta(hours=1),
-        ))
+        stations.append(
+            Station(
+                ocpp_id=f"BENCH-{i:04d}",
+                name=f"Station {i}",
+                site=sites[i % len(sites)],
+                vendor=vendor,
+                model=model,
+                firmware_version=firmwares[(i // len(MODELS)) % 2],
+                ocpp_version="1.6",
+                is_online=rng.random() > 0.02,
+                last_seen_at=now,
+                connected_at=now - timedelta(hours=1),
+            )
+        )
     stations = Station.objects.bulk_create(stations)
     Station.objects.update(created_at=start - timedelta(days=1))
-    connectors = Connector.objects.bulk_create([
-        Connector(station=s, connector_id=c, status="Available") for s in stations for c in (1, 2)
-    ])
+    connectors = Connector.objects.bulk_create(
+        [Connector(station=s, connector_id=c, status="Available") for s in stations for c in (1, 2)]
+    )
     user_model = get_user_model()
     n_users = max(100, n_sessions // 40)
     users = [user_model(email=f"driver{i}@bench.example", password="!") for i in range(n_users)]
     user_ids = [u.pk for u in user_model.objects.bulk_create(users, batch_size=5000)]
     # Anonymous RFID cards: known to the CSMS as ID tokens, owned by nobody.
-    cards = [t.pk for t in IdToken.objects.bulk_create(
-        [IdToken(token=f"CARD-{i:05d}") for i in range(n_users // 2)], batch_size=5000)]
-    print(f"  {len(stations)} stations, {len(connectors)} connectors, {n_users} drivers "
-          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    cards = [
+        t.pk
+        for t in IdToken.objects.bulk_create(
+            [IdToken(token=f"CARD-{i:05d}") for i in range(n_users // 2)], batch_size=5000
+        )
+    ]
+    print(
+        f"  {len(stations)} stations, {len(connectors)} connectors, {n_users} drivers ({time.monotonic() - t0:.0f} s)",
+        flush=True,
+    )
 
     # Sessions per connector-day: Poisson around the target rate, busier stations busier, then the total
     # adjusted to the exact target.
@@ -213,8 +264,10 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
             total += 1
 
     is_dc = {s.pk: s.model == "DC150" for s in stations}
-    fault_rate = {s.pk: next(m[3] for m in MODELS if m[1] == s.model) * (1.6 if s.firmware_version in
-                  ("1.4.2", "0.9.8") else 1.0) for s in stations}
+    fault_rate = {
+        s.pk: next(m[3] for m in MODELS if m[1] == s.model) * (1.6 if s.firmware_version in ("1.4.2", "0.9.8") else 1.0)
+        for s in stations
+    }
     cursor = connection.cursor().cursor  # the psycopg cursor under Django's wrapper
     tables = [Transaction, MeterSample, ConnectorStatusEvent]
     restore = []
@@ -222,14 +275,47 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
         # Foreign keys are not checked row by row (the generator keeps them right); indexes are rebuilt after.
         cursor.execute(f"ALTER TABLE {model._meta.db_table} DISABLE TRIGGER ALL")
         restore += drop_indexes(cursor, model._meta.db_table)
-    tx = Copier(cursor, Transaction, ["id", "station_id", "connector_id", "id_tag", "id_token_id", "user_id",
-                                      "status",
-                                      "authorization_status", "meter_start", "meter_stop", "energy_wh",
-                                      "started_at", "stopped_at", "stop_reason", "created_at", "updated_at"])
-    samples = Copier(cursor, MeterSample, ["transaction_id", "station_id", "connector_id", "timestamp",
-                                           "measurand", "phase", "location", "context", "unit", "value"])
-    events = Copier(cursor, ConnectorStatusEvent, ["station_id", "connector_id", "status", "error_code",
-                                                   "timestamp", "received_at"])
+    tx = Copier(
+        cursor,
+        Transaction,
+        [
+            "id",
+            "station_id",
+            "connector_id",
+            "id_tag",
+            "id_token_id",
+            "user_id",
+            "status",
+            "authorization_status",
+            "meter_start",
+            "meter_stop",
+            "energy_wh",
+            "started_at",
+            "stopped_at",
+            "stop_reason",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    samples = Copier(
+        cursor,
+        MeterSample,
+        [
+            "transaction_id",
+            "station_id",
+            "connector_id",
+            "timestamp",
+            "measurand",
+            "phase",
+            "location",
+            "context",
+            "unit",
+            "value",
+        ],
+    )
+    events = Copier(
+        cursor, ConnectorStatusEvent, ["station_id", "connector_id", "status", "error_code", "timestamp", "received_at"]
+    )
     weights = HOURLY
     tx_id = 0
     charged = []  # (tx id, user id, station, started_at, energy, charging s, idle s) for billing
@@ -241,8 +327,9 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
         events.add(sid, cid, "Available", "NoError", start - timedelta(hours=1), start)
         for day_index, n in enumerate(counts[c_index]):
             day = start + timedelta(days=day_index)
-            arrivals = sorted(day + timedelta(hours=rng.choices(range(24), weights)[0], seconds=rng.randrange(3600))
-                              for _ in range(n))
+            arrivals = sorted(
+                day + timedelta(hours=rng.choices(range(24), weights)[0], seconds=rng.randrange(3600)) for _ in range(n)
+            )
             for arrival in arrivals:
                 begin = max(arrival, free_at + timedelta(minutes=5))
                 if begin >= now - timedelta(hours=3):
@@ -262,8 +349,24 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
                 user = rng.choice(user_ids) if rng.random() < 0.85 else None
                 card = None if user else rng.randrange(len(cards))
                 tag = f"U{user:06d}" if user else f"CARD-{card:05d}"
-                tx.add(tx_id, sid, cid, tag, None if user else cards[card], user, "completed", "Accepted", register,
-                       register + energy, energy, begin, end, "EVDisconnected", end, end)
+                tx.add(
+                    tx_id,
+                    sid,
+                    cid,
+                    tag,
+                    None if user else cards[card],
+                    user,
+                    "completed",
+                    "Accepted",
+                    register,
+                    register + energy,
+                    energy,
+                    begin,
+                    end,
+                    "EVDisconnected",
+                    end,
+                    end,
+                )
                 events.add(sid, cid, "Preparing", "NoError", begin, begin)
                 events.add(sid, cid, "Charging", "NoError", begin + timedelta(seconds=30), begin)
                 if idle > 60:
@@ -274,10 +377,30 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
                 while moment < end:
                     done = min((moment - begin).total_seconds() - 30, charging)
                     value = register + max(0, int(energy * done / charging))
-                    samples.add(tx_id, sid, cid, moment, "Energy.Active.Import.Register", "", "Outlet",
-                                "Sample.Clock", "Wh", value)
-                    samples.add(tx_id, sid, cid, moment, "Power.Active.Import", "", "Outlet", "Sample.Clock", "W",
-                                round(power) if moment < charge_end else 0)
+                    samples.add(
+                        tx_id,
+                        sid,
+                        cid,
+                        moment,
+                        "Energy.Active.Import.Register",
+                        "",
+                        "Outlet",
+                        "Sample.Clock",
+                        "Wh",
+                        value,
+                    )
+                    samples.add(
+                        tx_id,
+                        sid,
+                        cid,
+                        moment,
+                        "Power.Active.Import",
+                        "",
+                        "Outlet",
+                        "Sample.Clock",
+                        "W",
+                        round(power) if moment < charge_end else 0,
+                    )
                     moment += quarter
                 charged.append((tx_id, user, sid, begin, energy, int(charging), int(idle)))
                 register += energy
@@ -289,8 +412,11 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
                     events.add(sid, cid, "Available", "NoError", repaired, repaired)
                     free_at = repaired
         if c_index % 200 == 199:
-            print(f"  {c_index + 1} connectors, {tx_id} sessions, {samples.rows} samples, {events.rows} events "
-                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+            print(
+                f"  {c_index + 1} connectors, {tx_id} sessions, {samples.rows} samples, {events.rows} events "
+                f"({time.monotonic() - t0:.0f} s)",
+                flush=True,
+            )
     for copier in (tx, samples, events):
         copier.flush()
     for model in tables:
@@ -309,8 +435,11 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
             if ended < now:
                 offline.add(station.pk, began, ended, ended)
     offline.flush()
-    print(f"  generated {tx_id} sessions, {samples.rows} meter samples, {events.rows} status events, "
-          f"{offline.rows} offline periods ({time.monotonic() - t0:.0f} s)", flush=True)
+    print(
+        f"  generated {tx_id} sessions, {samples.rows} meter samples, {events.rows} status events, "
+        f"{offline.rows} offline periods ({time.monotonic() - t0:.0f} s)",
+        flush=True,
+    )
     generate_billing(cursor, rng, charged, stations, user_ids, now)
     for model in [*tables, StationOfflinePeriod]:
         cursor.execute(f"ANALYZE {model._meta.db_table}")
@@ -326,30 +455,112 @@ def generate_billing(cursor, rng, charged, stations, user_ids, now) -> None:
 
     operator = Operator.objects.create(name="Bench operator", legal_name="Bench Charging Ltd", is_default=True)
     begin = min(row[3] for row in charged) - timedelta(days=1)
-    prices = [("Standard AC", "0.39"), ("Standard DC", "0.59"), ("City AC", "0.35"), ("Fleet", "0.29"),
-              ("Night saver", "0.25"), ("Motorway DC", "0.69")]
-    tariffs = [Tariff.objects.create(name=name, price_per_kwh=Decimal(price), start_fee=Decimal("0.50"),
-                                     tax_rate=Decimal("19.00"), currency="EUR", valid_from=begin)
-               for name, price in prices]
+    prices = [
+        ("Standard AC", "0.39"),
+        ("Standard DC", "0.59"),
+        ("City AC", "0.35"),
+        ("Fleet", "0.29"),
+        ("Night saver", "0.25"),
+        ("Motorway DC", "0.69"),
+    ]
+    tariffs = [
+        Tariff.objects.create(
+            name=name,
+            price_per_kwh=Decimal(price),
+            start_fee=Decimal("0.50"),
+            tax_rate=Decimal("19.00"),
+            currency="EUR",
+            valid_from=begin,
+        )
+        for name, price in prices
+    ]
     site_of = {s.pk: s.site_id for s in stations}
-    charges = Copier(cursor, SessionCharge, [
-        "transaction_id", "status", "tariff_id", "operator_id", "user_id", "currency", "energy_wh",
-        "charging_seconds", "idle_seconds", "net_amount", "tax_rate", "tax_amount", "gross_amount",
-        "session_started_at", "priced_at", "breakdown"])
+    charges = Copier(
+        cursor,
+        SessionCharge,
+        [
+            "transaction_id",
+            "status",
+            "tariff_id",
+            "operator_id",
+            "user_id",
+            "currency",
+            "energy_wh",
+            "charging_seconds",
+            "idle_seconds",
+            "net_amount",
+            "tax_rate",
+            "tax_amount",
+            "gross_amount",
+            "session_started_at",
+            "priced_at",
+            "breakdown",
+        ],
+    )
     cent = Decimal("0.01")
     for tx_id, user, sid, started, energy, charging, idle in charged:
         tariff = tariffs[site_of[sid] % len(tariffs)]
         net = (tariff.price_per_kwh * energy / 1000 + tariff.start_fee).quantize(cent)
         tax = (net * Decimal("0.19")).quantize(cent)
         status = "billable" if user else "no_customer"
-        charges.add(tx_id, status, tariff.pk, operator.pk, user, "EUR", energy, charging, idle, net, "19.00", tax,
-                    net + tax, started, started, {})
+        charges.add(
+            tx_id,
+            status,
+            tariff.pk,
+            operator.pk,
+            user,
+            "EUR",
+            energy,
+            charging,
+            idle,
+            net,
+            "19.00",
+            tax,
+            net + tax,
+            started,
+            started,
+            {},
+        )
     charges.flush()
-    invoices = Copier(cursor, Invoice, ["id", "operator_id", "customer_id", "kind", "purpose", "status", "number",
-                                        "currency", "issued_at", "due_at", "paid_at", "net_total", "tax_total",
-                                        "gross_total", "created_at", "updated_at"])
-    payments = Copier(cursor, Payment, ["invoice_id", "user_id", "method", "amount", "currency", "status",
-                                        "attempts", "succeeded_at", "created_at", "updated_at", "refunded_amount"])
+    invoices = Copier(
+        cursor,
+        Invoice,
+        [
+            "id",
+            "operator_id",
+            "customer_id",
+            "kind",
+            "purpose",
+            "status",
+            "number",
+            "currency",
+            "issued_at",
+            "due_at",
+            "paid_at",
+            "net_total",
+            "tax_total",
+            "gross_total",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    payments = Copier(
+        cursor,
+        Payment,
+        [
+            "invoice_id",
+            "user_id",
+            "method",
+            "amount",
+            "currency",
+            "status",
+            "attempts",
+            "succeeded_at",
+            "created_at",
+            "updated_at",
+            "refunded_amount",
+        ],
+    )
     number = 0
     for months_ago in (3, 2, 1):
         issued = (now.replace(day=1) - timedelta(days=30 * (months_ago - 1))).replace(day=1, hour=3)
@@ -359,12 +570,37 @@ def generate_billing(cursor, rng, charged, stations, user_ids, now) -> None:
             net = (gross / Decimal("1.19")).quantize(cent)
             paid = rng.random() > 0.04
             status = "paid" if paid else rng.choice(["open", "open", "uncollectible"])
-            invoices.add(number, operator.pk, user, "invoice", "statement", status, f"INV-{number:07d}", "EUR",
-                         issued, issued + timedelta(days=14), issued + timedelta(days=2) if paid else None, net,
-                         gross - net, gross, issued, issued)
-            payments.add(number, user, rng.choice(["wallet", "card"]), gross, "EUR",
-                         "succeeded" if paid else "failed", 1 if paid else 3,
-                         issued + timedelta(days=2) if paid else None, issued, issued, "0")
+            invoices.add(
+                number,
+                operator.pk,
+                user,
+                "invoice",
+                "statement",
+                status,
+                f"INV-{number:07d}",
+                "EUR",
+                issued,
+                issued + timedelta(days=14),
+                issued + timedelta(days=2) if paid else None,
+                net,
+                gross - net,
+                gross,
+                issued,
+                issued,
+            )
+            payments.add(
+                number,
+                user,
+                rng.choice(["wallet", "card"]),
+                gross,
+                "EUR",
+                "succeeded" if paid else "failed",
+                1 if paid else 3,
+                issued + timedelta(days=2) if paid else None,
+                issued,
+                issued,
+                "0",
+            )
     invoices.flush()
     payments.flush()
     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{Invoice._meta.db_table}', 'id'), %s)", [number])
@@ -395,7 +631,8 @@ def measure(runs: int) -> list[tuple[str, float]]:
     from stations.models import Site, Station
 
     admin, _ = get_user_model().objects.get_or_create(
-        email="bench-admin@bench.example", defaults={"is_staff": True, "is_superuser": True})
+        email="bench-admin@bench.example", defaults={"is_staff": True, "is_superuser": True}
+    )
     client = Client()
     client.force_login(admin)
     today = timezone.localdate()

@@ -6,7 +6,10 @@ def create_database_if_missing(db: dict) -> None:
     import psycopg
 
     conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+        dbname="postgres",
+        user=db["USER"],
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
         password=db["PASSWORD"] or None,
     )
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -69,8 +69,11 @@ def delete_previous_run() -> None:
     operator_ids = list(Operator.objects.filter(name=SITE).values_list("pk", flat=True))
     station_ids = list(Station.objects.filter(ocpp_id__startswith="BENCH-BILL-").values_list("pk", flat=True))
     statements = [
-        (PaymentAttempt, "payment_id IN (SELECT id FROM {payment} WHERE invoice_id IN "
-                         "(SELECT id FROM {invoice} WHERE operator_id = ANY(%(operators)s)))"),
+        (
+            PaymentAttempt,
+            "payment_id IN (SELECT id FROM {payment} WHERE invoice_id IN "
+            "(SELECT id FROM {invoice} WHERE operator_id = ANY(%(operators)s)))",
+        ),
         (Payment, "invoice_id IN (SELECT id FROM {invoice} WHERE operator_id = ANY(%(operators)s))"),
         (InvoiceLine, "invoice_id IN (SELECT id FROM {invoice} WHERE operator_id = ANY(%(operators)s))"),
         (SessionCharge, "operator_id = ANY(%(operators)s)"),
@@ -105,29 +108,52 @@ def create_data(sessions: int, samples: int) -> list[int]:
     from stations.models import ConnectorStatusEvent, Site, Station
 
     site, _ = Site.objects.get_or_create(name=SITE, defaults={"timezone": "Europe/Berlin"})
-    operator = Operator.objects.create(name=SITE, legal_name="Bench Energy GmbH", timezone="Europe/Berlin",
-                                       invoice_prefix="BENCH-")
-    OperatorSite.objects.create(operator=operator, site=site)
-    stations = Station.objects.bulk_create(
-        [Station(ocpp_id=f"BENCH-BILL-{i:04d}", site=site) for i in range(STATIONS)]
+    operator = Operator.objects.create(
+        name=SITE, legal_name="Bench Energy GmbH", timezone="Europe/Berlin", invoice_prefix="BENCH-"
     )
+    OperatorSite.objects.create(operator=operator, site=site)
+    stations = Station.objects.bulk_create([Station(ocpp_id=f"BENCH-BILL-{i:04d}", site=site) for i in range(STATIONS)])
     User = get_user_model()
     existing = set(User.objects.filter(email__startswith="bench-driver-").values_list("email", flat=True))
-    User.objects.bulk_create([
-        User(email=f"bench-driver-{i:05d}@example.com") for i in range(DRIVERS)
-        if f"bench-driver-{i:05d}@example.com" not in existing
-    ])
+    User.objects.bulk_create(
+        [
+            User(email=f"bench-driver-{i:05d}@example.com")
+            for i in range(DRIVERS)
+            if f"bench-driver-{i:05d}@example.com" not in existing
+        ]
+    )
     drivers = list(User.objects.filter(email__startswith="bench-driver-").values_list("pk", flat=True))
     tariff = Tariff.objects.create(
-        name="BENCH time of day", currency="EUR", tax_rate=Decimal("19"), site=site,
-        valid_from=datetime(2020, 1, 1, tzinfo=UTC), price_per_kwh=Decimal("0.49"), price_per_minute=Decimal("0.01"),
-        start_fee=Decimal("0.50"), idle_price_per_minute=Decimal("0.10"), idle_grace_minutes=15,
+        name="BENCH time of day",
+        currency="EUR",
+        tax_rate=Decimal("19"),
+        site=site,
+        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        price_per_kwh=Decimal("0.49"),
+        price_per_minute=Decimal("0.01"),
+        start_fee=Decimal("0.50"),
+        idle_price_per_minute=Decimal("0.10"),
+        idle_grace_minutes=15,
         max_price=Decimal("80"),
     )
-    TariffPeriod.objects.create(tariff=tariff, name="Off-peak", weekdays="1234567", start_time=clock(22),
-                                end_time=clock(6), price_per_kwh=Decimal("0.35"), idle_price_per_minute=Decimal("0"))
-    TariffPeriod.objects.create(tariff=tariff, name="Weekend", position=1, weekdays="67", start_time=clock(0),
-                                end_time=clock(0), price_per_kwh=Decimal("0.42"))
+    TariffPeriod.objects.create(
+        tariff=tariff,
+        name="Off-peak",
+        weekdays="1234567",
+        start_time=clock(22),
+        end_time=clock(6),
+        price_per_kwh=Decimal("0.35"),
+        idle_price_per_minute=Decimal("0"),
+    )
+    TariffPeriod.objects.create(
+        tariff=tariff,
+        name="Weekend",
+        position=1,
+        weekdays="67",
+        start_time=clock(0),
+        end_time=clock(0),
+        price_per_kwh=Decimal("0.42"),
+    )
 
     rng = random.Random(42)
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -141,12 +167,20 @@ def create_data(sessions: int, samples: int) -> list[int]:
             charging = int(minutes * rng.uniform(0.6, 1.0))
             energy = int(charging / 60 * rng.uniform(3_000, 22_000))
             meter_start = rng.randint(0, 50_000_000)
-            transactions.append(Transaction(
-                station=stations[index % STATIONS], connector_id=1 + index % 2, id_tag=f"BENCH{index}",
-                user_id=drivers[index % len(drivers)], meter_start=meter_start, meter_stop=meter_start + energy,
-                energy_wh=energy, started_at=begins, stopped_at=begins + timedelta(minutes=minutes),
-                status=Transaction.Status.COMPLETED,
-            ))
+            transactions.append(
+                Transaction(
+                    station=stations[index % STATIONS],
+                    connector_id=1 + index % 2,
+                    id_tag=f"BENCH{index}",
+                    user_id=drivers[index % len(drivers)],
+                    meter_start=meter_start,
+                    meter_stop=meter_start + energy,
+                    energy_wh=energy,
+                    started_at=begins,
+                    stopped_at=begins + timedelta(minutes=minutes),
+                    status=Transaction.Status.COMPLETED,
+                )
+            )
             plans.append((begins, minutes, charging, energy, meter_start))
         transactions = Transaction.objects.bulk_create(transactions)
         meter_rows, status_rows = [], []
@@ -154,16 +188,31 @@ def create_data(sessions: int, samples: int) -> list[int]:
             for step in range(1, samples + 1):
                 at_minute = minutes * step / (samples + 1)
                 delivered = energy if at_minute >= charging else int(energy * at_minute / charging)
-                meter_rows.append(MeterSample(
-                    transaction=session, station_id=session.station_id, connector_id=session.connector_id,
-                    timestamp=begins + timedelta(minutes=at_minute), unit="Wh", location="Outlet",
-                    context="Sample.Periodic", value=meter_start + delivered,
-                ))
+                meter_rows.append(
+                    MeterSample(
+                        transaction=session,
+                        station_id=session.station_id,
+                        connector_id=session.connector_id,
+                        timestamp=begins + timedelta(minutes=at_minute),
+                        unit="Wh",
+                        location="Outlet",
+                        context="Sample.Periodic",
+                        value=meter_start + delivered,
+                    )
+                )
             status_rows += [
-                ConnectorStatusEvent(station_id=session.station_id, connector_id=session.connector_id,
-                                     status="Charging", timestamp=begins + timedelta(seconds=20)),
-                ConnectorStatusEvent(station_id=session.station_id, connector_id=session.connector_id,
-                                     status="SuspendedEV", timestamp=begins + timedelta(minutes=charging)),
+                ConnectorStatusEvent(
+                    station_id=session.station_id,
+                    connector_id=session.connector_id,
+                    status="Charging",
+                    timestamp=begins + timedelta(seconds=20),
+                ),
+                ConnectorStatusEvent(
+                    station_id=session.station_id,
+                    connector_id=session.connector_id,
+                    status="SuspendedEV",
+                    timestamp=begins + timedelta(minutes=charging),
+                ),
             ]
         MeterSample.objects.bulk_create(meter_rows, batch_size=5_000)
         ConnectorStatusEvent.objects.bulk_create(status_rows, batch_size=5_000, ignore_conflicts=True)
@@ -233,8 +282,10 @@ def main() -> None:
     print(f"  {len(ids):,} sessions with {args.samples} samples each in {time.perf_counter() - began:.1f} s")
 
     rate, count = engine_rate(ids, limit=min(len(ids), 5_000))
-    print(f"engine only:  {rate:>10,.0f} sessions/s  ({count:,} prices computed in memory, usage of "
-          f"{min(len(ids), 5_000):,} distinct sessions)")
+    print(
+        f"engine only:  {rate:>10,.0f} sessions/s  ({count:,} prices computed in memory, usage of "
+        f"{min(len(ids), 5_000):,} distinct sessions)"
+    )
 
     from django.db import connection
 
@@ -242,14 +293,16 @@ def main() -> None:
 
     connection.close()
     ids = ids[: args.end_to_end]
-    shares = [ids[worker::args.workers] for worker in range(args.workers)]
+    shares = [ids[worker :: args.workers] for worker in range(args.workers)]
     began = time.perf_counter()
     context = multiprocessing.get_context("fork")
     with context.Pool(args.workers) as pool:
         priced = sum(pool.map(price_share, shares))
     elapsed = time.perf_counter() - began
-    print(f"end to end:   {priced / elapsed:>10,.0f} sessions/s  ({priced:,} sessions priced, invoiced and "
-          f"payments created by {args.workers} worker(s) in {elapsed:.1f} s)")
+    print(
+        f"end to end:   {priced / elapsed:>10,.0f} sessions/s  ({priced:,} sessions priced, invoiced and "
+        f"payments created by {args.workers} worker(s) in {elapsed:.1f} s)"
+    )
     charges = SessionCharge.objects.filter(transaction_id__in=ids).count()
     numbers = Invoice.objects.filter(operator__name=SITE).count()
     print(f"check:        {charges:,} charges, {numbers:,} invoices (one each, numbers gap-free)")

@@ -172,9 +172,7 @@ def cpu_seconds(pid: int) -> float:
 async def load(url: str, stations: int, seconds: float, rate: float, password: str | None, server_pid: int) -> dict:
     window = Window(stations, seconds, rate)
     began = time.monotonic()
-    tasks = [
-        asyncio.create_task(run_station(url, f"BENCH-{index:04d}", password, window)) for index in range(stations)
-    ]
+    tasks = [asyncio.create_task(run_station(url, f"BENCH-{index:04d}", password, window)) for index in range(stations)]
     connected = asyncio.create_task(window.all_connected.wait())
     await asyncio.wait([connected, *tasks], return_when=asyncio.FIRST_COMPLETED)
     if not window.all_connected.is_set():
@@ -256,7 +254,9 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument(
-        "--rate", type=float, default=0,
+        "--rate",
+        type=float,
+        default=0,
         help="calls per second of each station (default: as fast as answered, for the throughput ceiling)",
     )
     parser.add_argument("--only", choices=["bare", "voltgrid"])

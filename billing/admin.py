@@ -32,8 +32,20 @@ from billing.models import (
 )
 
 TARIFF_PRICE_FIELDS = [
-    "currency", "tax_rate", "valid_from", "price_per_kwh", "price_per_minute", "start_fee", "idle_price_per_minute",
-    "idle_grace_minutes", "min_price", "max_price", "min_billable_energy_wh", "station", "site", "driver_group",
+    "currency",
+    "tax_rate",
+    "valid_from",
+    "price_per_kwh",
+    "price_per_minute",
+    "start_fee",
+    "idle_price_per_minute",
+    "idle_grace_minutes",
+    "min_price",
+    "max_price",
+    "min_billable_energy_wh",
+    "station",
+    "site",
+    "driver_group",
 ]
 
 
@@ -77,8 +89,17 @@ def _tariff_in_use(tariff: Tariff) -> bool:
 
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
-    list_display = ["name", "scope_display", "currency", "price_per_kwh", "price_per_minute", "start_fee",
-                    "idle_price_per_minute", "valid_from", "valid_until"]
+    list_display = [
+        "name",
+        "scope_display",
+        "currency",
+        "price_per_kwh",
+        "price_per_minute",
+        "start_fee",
+        "idle_price_per_minute",
+        "valid_from",
+        "valid_until",
+    ]
     list_filter = ["currency", "driver_group"]
     search_fields = ["name", "station__ocpp_id", "site__name"]
     raw_id_fields = ["station", "site"]
@@ -122,8 +143,17 @@ class PriceSessionForm(forms.ModelForm):
 
 @admin.register(SessionCharge)
 class SessionChargeAdmin(admin.ModelAdmin):
-    list_display = ["transaction", "status", "user", "energy_wh", "gross_amount", "currency", "tariff", "invoice",
-                    "session_started_at"]
+    list_display = [
+        "transaction",
+        "status",
+        "user",
+        "energy_wh",
+        "gross_amount",
+        "currency",
+        "tariff",
+        "invoice",
+        "session_started_at",
+    ]
     list_filter = ["status", "currency", "operator"]
     search_fields = ["transaction__id", "user__email", "transaction__station__ocpp_id"]
     date_hierarchy = "session_started_at"
@@ -146,8 +176,7 @@ class SessionChargeAdmin(admin.ModelAdmin):
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
-    fields = ["position", "description", "quantity", "unit", "unit_price", "net_amount", "tax_rate",
-              "session_charge"]
+    fields = ["position", "description", "quantity", "unit", "unit_price", "net_amount", "tax_rate", "session_charge"]
     raw_id_fields = ["session_charge"]
 
     def has_change_permission(self, request, obj=None):
@@ -160,8 +189,17 @@ class InvoiceLineInline(admin.TabularInline):
 class InvoiceAdmin(admin.ModelAdmin):
     """Drafts (a statement being filled, or a manual invoice) are editable; issued invoices are not."""
 
-    list_display = ["__str__", "kind", "purpose", "customer", "operator", "gross_total", "currency", "status",
-                    "issued_at"]
+    list_display = [
+        "__str__",
+        "kind",
+        "purpose",
+        "customer",
+        "operator",
+        "gross_total",
+        "currency",
+        "status",
+        "issued_at",
+    ]
     list_filter = ["status", "kind", "purpose", "operator", "currency"]
     search_fields = ["number", "customer__email"]
     date_hierarchy = "issued_at"
@@ -172,8 +210,20 @@ class InvoiceAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Invoice.Status.DRAFT:
             return _all_fields(Invoice)
-        return ["number", "status", "issued_at", "due_at", "paid_at", "issuer", "customer_details", "net_total",
-                "tax_total", "gross_total", "tax_breakdown", "credited_invoice"]
+        return [
+            "number",
+            "status",
+            "issued_at",
+            "due_at",
+            "paid_at",
+            "issuer",
+            "customer_details",
+            "net_total",
+            "tax_total",
+            "gross_total",
+            "tax_breakdown",
+            "credited_invoice",
+        ]
 
     @admin.action(description="Issue the selected drafts (number them, collect payment)")
     def issue(self, request, queryset):
@@ -228,8 +278,17 @@ class CollectInvoiceForm(forms.ModelForm):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ["invoice", "user", "method", "amount", "currency", "status", "attempts", "next_retry_at",
-                    "last_error_code"]
+    list_display = [
+        "invoice",
+        "user",
+        "method",
+        "amount",
+        "currency",
+        "status",
+        "attempts",
+        "next_retry_at",
+        "last_error_code",
+    ]
     list_filter = ["status", "method", "currency"]
     search_fields = ["invoice__number", "user__email", "gateway_reference"]
     raw_id_fields = ["invoice"]
@@ -325,8 +384,11 @@ class WalletEntryAdmin(admin.ModelAdmin):
         if change:
             return
         entry = services.wallet_adjust(
-            user=form.cleaned_data["user"], amount=form.cleaned_data["amount"],
-            reason=form.cleaned_data["description"], by=request.user, reference=f"adjustment:{uuid.uuid4()}",
+            user=form.cleaned_data["user"],
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["description"],
+            by=request.user,
+            reference=f"adjustment:{uuid.uuid4()}",
         )
         obj.pk = entry.pk
 
@@ -364,8 +426,15 @@ class SubscribeForm(forms.ModelForm):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["user", "plan", "status", "current_period_start", "current_period_end", "included_wh_used",
-                    "cancel_at_period_end"]
+    list_display = [
+        "user",
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "included_wh_used",
+        "cancel_at_period_end",
+    ]
     list_filter = ["status", "plan"]
     search_fields = ["user__email"]
     raw_id_fields = ["user"]
@@ -377,8 +446,20 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        return ["user", "plan", "status", "current_period_start", "current_period_end", "included_wh_used",
-                "started_at", "cancelled_at"] if obj else []
+        return (
+            [
+                "user",
+                "plan",
+                "status",
+                "current_period_start",
+                "current_period_end",
+                "included_wh_used",
+                "started_at",
+                "cancelled_at",
+            ]
+            if obj
+            else []
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

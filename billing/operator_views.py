@@ -18,9 +18,25 @@ from billing.models import Payment, WalletEntry
 MONEY_ROLES = (Role.FINANCE, Role.OPERATOR_ADMIN)
 MONEY_READ_ROLES = (*MONEY_ROLES, Role.ANALYST)  # analysts read billing, change nothing
 CSV_COLUMNS = [
-    "number", "kind", "purpose", "status", "operator", "customer_email", "customer_name", "issued_at", "due_at",
-    "paid_at", "period_start", "period_end", "currency", "net_total", "tax_total", "gross_total",
-    "credited_invoice", "payment_status", "payment_method",
+    "number",
+    "kind",
+    "purpose",
+    "status",
+    "operator",
+    "customer_email",
+    "customer_name",
+    "issued_at",
+    "due_at",
+    "paid_at",
+    "period_start",
+    "period_end",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "credited_invoice",
+    "payment_status",
+    "payment_method",
 ]
 
 
@@ -37,12 +53,25 @@ def _csv_row(invoice) -> list:
     payment = getattr(invoice, "payment", None)
     stamp = _stamp
     return [
-        invoice.number, invoice.kind, invoice.purpose, invoice.status, invoice.operator.name, invoice.customer.email,
-        invoice.customer_details.get("name", ""), stamp(invoice.issued_at), stamp(invoice.due_at),
-        stamp(invoice.paid_at), stamp(invoice.period_start), stamp(invoice.period_end), invoice.currency,
-        invoice.net_total, invoice.tax_total, invoice.gross_total,
+        invoice.number,
+        invoice.kind,
+        invoice.purpose,
+        invoice.status,
+        invoice.operator.name,
+        invoice.customer.email,
+        invoice.customer_details.get("name", ""),
+        stamp(invoice.issued_at),
+        stamp(invoice.due_at),
+        stamp(invoice.paid_at),
+        stamp(invoice.period_start),
+        stamp(invoice.period_end),
+        invoice.currency,
+        invoice.net_total,
+        invoice.tax_total,
+        invoice.gross_total,
         invoice.credited_invoice.number if invoice.credited_invoice_id else "",
-        payment.status if payment else "", payment.method if payment else "",
+        payment.status if payment else "",
+        payment.method if payment else "",
     ]
 
 
@@ -97,11 +126,15 @@ def wallet_credit(request):
     if request.method == "POST" and form.is_valid():
         driver = form.cleaned_data["driver"]
         entry = services.wallet_adjust(
-            user=driver, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"], by=request.user,
+            user=driver,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            by=request.user,
             reference=f"adjustment:{uuid.uuid4()}",
         )
         messages.success(
-            request, f"Credited {entry.amount} {entry.wallet.currency} to {driver.email}; "
+            request,
+            f"Credited {entry.amount} {entry.wallet.currency} to {driver.email}; "
             f"the wallet now holds {entry.balance_after} {entry.wallet.currency}.",
         )
         return redirect("billing:wallet-credit")

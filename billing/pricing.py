@@ -260,8 +260,15 @@ def price_session(tariff: TariffSpec, usage: Usage, allowance: Allowance | None 
     base = {"energy_wh": energy_wh, "charging_seconds": charging_seconds, "idle_seconds": idle_seconds}
     if energy_wh < tariff.min_billable_energy_wh:
         return Price(
-            currency=tariff.currency, tax_rate=tariff.tax_rate, net=ZERO, tax=ZERO, gross=ZERO, subtotal=ZERO,
-            tariff_id=tariff.tariff_id, free_reason="below_min_energy", **base,
+            currency=tariff.currency,
+            tax_rate=tariff.tax_rate,
+            net=ZERO,
+            tax=ZERO,
+            gross=ZERO,
+            subtotal=ZERO,
+            tariff_id=tariff.tariff_id,
+            free_reason="below_min_energy",
+            **base,
         )
 
     lines: dict[tuple, list] = {}
@@ -304,8 +311,9 @@ def price_session(tariff: TariffSpec, usage: Usage, allowance: Allowance | None 
         add("start_fee", "Start fee", "session", tariff.start_fee, Decimal(1), tariff.start_fee)
 
     price_lines = [
-        PriceLine(kind=kind, description=description, quantity=quantity, unit=unit, unit_price=unit_price,
-                  amount=amount)
+        PriceLine(
+            kind=kind, description=description, quantity=quantity, unit=unit, unit_price=unit_price, amount=amount
+        )
         for (kind, description, unit_price), (quantity, amount, unit) in lines.items()
     ]
     subtotal = sum((line.amount for line in price_lines), ZERO)
@@ -318,19 +326,26 @@ def price_session(tariff: TariffSpec, usage: Usage, allowance: Allowance | None 
     net = round_money(subtotal, tariff.currency)
     tax = tax_of(net, tariff.tax_rate, tariff.currency)
     return Price(
-        currency=tariff.currency, tax_rate=tariff.tax_rate, net=net, tax=tax, gross=net + tax, subtotal=subtotal,
-        included_wh=allowance.included_wh - included_left, lines=tuple(price_lines), tariff_id=tariff.tariff_id,
+        currency=tariff.currency,
+        tax_rate=tariff.tax_rate,
+        net=net,
+        tax=tax,
+        gross=net + tax,
+        subtotal=subtotal,
+        included_wh=allowance.included_wh - included_left,
+        lines=tuple(price_lines),
+        tariff_id=tariff.tariff_id,
         **base,
     )
 
 
 def _bound(kind: str, description: str, amount: Decimal) -> PriceLine:
-    return PriceLine(kind=kind, description=description, quantity=Decimal(1), unit="session", unit_price=amount,
-                     amount=amount)
+    return PriceLine(
+        kind=kind, description=description, quantity=Decimal(1), unit="session", unit_price=amount, amount=amount
+    )
 
 
 def planned_usage(*, starts_at: datetime, energy_wh: int, minutes: int) -> Usage:
     """The usage of a planned session for an estimate: energy delivered evenly, no idle time."""
     ends_at = starts_at + timedelta(minutes=max(minutes, 0))
     return Usage(started_at=starts_at, ended_at=ends_at, curve=((starts_at, 0), (ends_at, max(energy_wh, 0))))
-

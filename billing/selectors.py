@@ -103,8 +103,12 @@ def session_usage(transaction, *, until: datetime | None = None) -> Usage:
     ended_at = transaction.stopped_at or until or timezone.now()
     samples = (
         MeterSample.objects.filter(
-            transaction=transaction, measurand=ENERGY_REGISTER, location__in=DELIVERY_LOCATIONS, value__isnull=False,
-            timestamp__gte=transaction.started_at, timestamp__lte=ended_at,
+            transaction=transaction,
+            measurand=ENERGY_REGISTER,
+            location__in=DELIVERY_LOCATIONS,
+            value__isnull=False,
+            timestamp__gte=transaction.started_at,
+            timestamp__lte=ended_at,
         )
         .order_by("timestamp", "pk")
         .values_list("timestamp", "phase", "value")
@@ -115,14 +119,19 @@ def session_usage(transaction, *, until: datetime | None = None) -> Usage:
         readings.append((transaction.stopped_at, transaction.meter_stop))
     events = (
         ConnectorStatusEvent.objects.filter(
-            station_id=transaction.station_id, connector_id=transaction.connector_id,
-            timestamp__gte=transaction.started_at, timestamp__lt=ended_at,
+            station_id=transaction.station_id,
+            connector_id=transaction.connector_id,
+            timestamp__gte=transaction.started_at,
+            timestamp__lt=ended_at,
         )
         .order_by("timestamp", "pk")
         .values_list("timestamp", "status")
     )
     return build_usage(
-        started_at=transaction.started_at, ended_at=ended_at, readings=readings, status_events=list(events),
+        started_at=transaction.started_at,
+        ended_at=ended_at,
+        readings=readings,
+        status_events=list(events),
         max_power_w=app_settings.MAX_CHARGER_POWER_W,
     )
 
@@ -181,10 +190,17 @@ def session_running_cost(transaction, *, at: datetime | None = None) -> RunningC
 
 def _stored_price(charge: SessionCharge) -> Price:
     return Price(
-        currency=charge.currency, tax_rate=charge.tax_rate, net=charge.net_amount, tax=charge.tax_amount,
-        gross=charge.gross_amount, subtotal=Decimal(charge.breakdown.get("subtotal", charge.net_amount)),
-        energy_wh=charge.energy_wh, charging_seconds=charge.charging_seconds, idle_seconds=charge.idle_seconds,
-        included_wh=charge.included_energy_wh, tariff_id=charge.tariff_id,
+        currency=charge.currency,
+        tax_rate=charge.tax_rate,
+        net=charge.net_amount,
+        tax=charge.tax_amount,
+        gross=charge.gross_amount,
+        subtotal=Decimal(charge.breakdown.get("subtotal", charge.net_amount)),
+        energy_wh=charge.energy_wh,
+        charging_seconds=charge.charging_seconds,
+        idle_seconds=charge.idle_seconds,
+        included_wh=charge.included_energy_wh,
+        tariff_id=charge.tariff_id,
         free_reason=charge.breakdown.get("free_reason", ""),
     )
 
@@ -212,7 +228,9 @@ def unbilled_amount(user, currency: str) -> Decimal:
     """Priced sessions not yet on an issued invoice (a monthly statement still open), gross."""
     total = SessionCharge.objects.filter(
         Q(invoice__isnull=True) | Q(invoice__status=Invoice.Status.DRAFT),
-        user=user, currency=currency, status=SessionCharge.Status.BILLABLE,
+        user=user,
+        currency=currency,
+        status=SessionCharge.Status.BILLABLE,
     ).aggregate(total=Sum("gross_amount"))["total"]
     return total or ZERO
 
@@ -222,10 +240,15 @@ def wallet_available_balance(user) -> tuple[Decimal, str]:
     wallet = Wallet.objects.filter(user=user).first()
     currency = wallet.currency if wallet else app_settings.CURRENCY
     balance = wallet.balance if wallet else ZERO
-    owed = Payment.objects.filter(
-        user=user, currency=currency, method=PaymentMethod.WALLET,
-        status__in=[Payment.Status.PENDING, Payment.Status.FAILED, Payment.Status.PROCESSING],
-    ).aggregate(total=Sum("amount"))["total"] or ZERO
+    owed = (
+        Payment.objects.filter(
+            user=user,
+            currency=currency,
+            method=PaymentMethod.WALLET,
+            status__in=[Payment.Status.PENDING, Payment.Status.FAILED, Payment.Status.PROCESSING],
+        ).aggregate(total=Sum("amount"))["total"]
+        or ZERO
+    )
     return balance - owed - unbilled_amount(user, currency), currency
 
 
@@ -251,10 +274,18 @@ def user_can_start_charging(user, *, station=None) -> tuple[bool, str]:
 
 
 def _is_free(tariff: Tariff) -> bool:
-    prices = [tariff.price_per_kwh, tariff.price_per_minute, tariff.start_fee, tariff.idle_price_per_minute,
-              tariff.min_price or ZERO]
-    prices += [value or ZERO for period in tariff.periods.all()
-               for value in (period.price_per_kwh, period.price_per_minute, period.idle_price_per_minute)]
+    prices = [
+        tariff.price_per_kwh,
+        tariff.price_per_minute,
+        tariff.start_fee,
+        tariff.idle_price_per_minute,
+        tariff.min_price or ZERO,
+    ]
+    prices += [
+        value or ZERO
+        for period in tariff.periods.all()
+        for value in (period.price_per_kwh, period.price_per_minute, period.idle_price_per_minute)
+    ]
     return not any(prices)
 
 

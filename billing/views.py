@@ -34,20 +34,24 @@ def overview(request):
     user = request.user
     available, currency = selectors.wallet_available_balance(user)
     can_charge, reason = selectors.user_can_start_charging(user)
-    return render(request, "billing/driver/overview.html", {
-        "wallet": Wallet.objects.filter(user=user).first(),
-        "available": available,
-        "currency": currency,
-        "profile": selectors.profile_of(user),
-        "profile_form": BillingProfileForm(instance=selectors.profile_of(user)),
-        "subscription": Subscription.objects.filter(user=user).select_related("plan").first(),
-        "invoices": selectors.invoices_of(user)[:10],
-        "failed_payments": Payment.objects.filter(
-            user=user, status__in=[Payment.Status.FAILED, Payment.Status.UNCOLLECTIBLE]
-        ).select_related("invoice"),
-        "can_charge": can_charge,
-        "reason": reason,
-    })
+    return render(
+        request,
+        "billing/driver/overview.html",
+        {
+            "wallet": Wallet.objects.filter(user=user).first(),
+            "available": available,
+            "currency": currency,
+            "profile": selectors.profile_of(user),
+            "profile_form": BillingProfileForm(instance=selectors.profile_of(user)),
+            "subscription": Subscription.objects.filter(user=user).select_related("plan").first(),
+            "invoices": selectors.invoices_of(user)[:10],
+            "failed_payments": Payment.objects.filter(
+                user=user, status__in=[Payment.Status.FAILED, Payment.Status.UNCOLLECTIBLE]
+            ).select_related("invoice"),
+            "can_charge": can_charge,
+            "reason": reason,
+        },
+    )
 
 
 @login_required
@@ -106,14 +110,18 @@ def _wallet_page(request, *, form=None, test_form=None):
     test_enabled = test_payments.test_payments_enabled()
     if test_enabled and test_form is None:
         test_form = TestTopUpForm(initial={"key": uuid.uuid4()}, auto_id="id_test_%s")
-    return render(request, "billing/driver/wallet.html", {
-        "wallet": wallet,
-        "entries": wallet.entries.all()[:50] if wallet else [],
-        "form": form or TopUpForm(),
-        "test_form": test_form if test_enabled else None,
-        "test_label": test_payments.LABEL,
-        "limits": app_settings.TOP_UP_LIMITS,
-    })
+    return render(
+        request,
+        "billing/driver/wallet.html",
+        {
+            "wallet": wallet,
+            "entries": wallet.entries.all()[:50] if wallet else [],
+            "form": form or TopUpForm(),
+            "test_form": test_form if test_enabled else None,
+            "test_label": test_payments.LABEL,
+            "limits": app_settings.TOP_UP_LIMITS,
+        },
+    )
 
 
 @login_required
@@ -152,21 +160,29 @@ def card_setup(request):
 
 def _confirm_page(request, mode: str, client_secret: str, title: str):
     """Stripe's Payment Element confirms in the browser; card data never touches our server."""
-    return render(request, "billing/driver/confirm.html", {
-        "mode": mode,
-        "client_secret": client_secret,
-        "publishable_key": app_settings.STRIPE_PUBLISHABLE_KEY,
-        "return_url": request.build_absolute_uri(reverse("billing:overview")),
-        "title": title,
-    })
+    return render(
+        request,
+        "billing/driver/confirm.html",
+        {
+            "mode": mode,
+            "client_secret": client_secret,
+            "publishable_key": app_settings.STRIPE_PUBLISHABLE_KEY,
+            "return_url": request.build_absolute_uri(reverse("billing:overview")),
+            "title": title,
+        },
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def subscription(request):
-    current = Subscription.objects.filter(
-        user=request.user, status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE]
-    ).select_related("plan").first()
+    current = (
+        Subscription.objects.filter(
+            user=request.user, status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE]
+        )
+        .select_related("plan")
+        .first()
+    )
     form = SubscribeForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("action") == "cancel":
@@ -183,8 +199,12 @@ def subscription(request):
             else:
                 messages.success(request, "Subscribed. The first month is being charged.")
                 return redirect("billing:subscription")
-    return render(request, "billing/driver/subscription.html", {
-        "current": current,
-        "plans": SubscriptionPlan.objects.filter(is_active=True),
-        "form": form,
-    })
+    return render(
+        request,
+        "billing/driver/subscription.html",
+        {
+            "current": current,
+            "plans": SubscriptionPlan.objects.filter(is_active=True),
+            "form": form,
+        },
+    )

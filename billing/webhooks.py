@@ -19,9 +19,7 @@ def stripe_webhook(request):
     if not app_settings.STRIPE_WEBHOOK_SECRET:
         return JsonResponse({"error": "Stripe webhooks are not configured."}, status=503)
     try:
-        outcome = stripe_webhook_receive(
-            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
-        )
+        outcome = stripe_webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
     except stripe.SignatureVerificationError:
         logger.warning("stripe webhook with a bad signature refused")
         return JsonResponse({"error": "Invalid signature."}, status=400)

@@ -23,9 +23,7 @@ def _count_phrase(objects) -> str:
     for obj in objects:
         meta = obj._meta
         counts[meta.verbose_name] = counts.get(meta.verbose_name, 0) + 1
-    return ", ".join(
-        f"{count} {name if count == 1 else name + 's'}" for name, count in sorted(counts.items())
-    )
+    return ", ".join(f"{count} {name if count == 1 else name + 's'}" for name, count in sorted(counts.items()))
 
 
 def exception_handler(exc, context):

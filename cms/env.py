@@ -62,7 +62,10 @@ def channel_layers_config(environ: Mapping[str, str]) -> dict:
                 # pool refuses a 101st concurrent command: a reconnect storm of stations makes thousands.
                 "hosts": [
                     {
-                        "address": url, "socket_timeout": 30, "max_connections": 2000, **REDIS_CONNECTION_OPTIONS,
+                        "address": url,
+                        "socket_timeout": 30,
+                        "max_connections": 2000,
+                        **REDIS_CONNECTION_OPTIONS,
                         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
                     }
                 ],
@@ -86,7 +89,9 @@ def cache_config(environ: Mapping[str, str]) -> dict:
     options = {**REDIS_CONNECTION_OPTIONS, "socket_timeout": 5, "retry": retry}
     return {
         "default": {
-            "BACKEND": "cms.cache.DegradingRedisCache", "LOCATION": url, "KEY_PREFIX": "cms",
+            "BACKEND": "cms.cache.DegradingRedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "cms",
             "OPTIONS": options,
         }
     }

@@ -40,8 +40,19 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = ["kind", "severity", ("closed_at", admin.EmptyFieldListFilter)]
     search_fields = ["station__ocpp_id", "summary"]
     readonly_fields = [
-        "station", "kind", "severity", "subject", "connector_id", "transaction", "summary", "details", "opened_at",
-        "closed_at", "close_reason", "acknowledged_at", "acknowledged_by",
+        "station",
+        "kind",
+        "severity",
+        "subject",
+        "connector_id",
+        "transaction",
+        "summary",
+        "details",
+        "opened_at",
+        "closed_at",
+        "close_reason",
+        "acknowledged_at",
+        "acknowledged_by",
     ]
     inlines = [AlertEventInline, AlertDeliveryInline]
 
@@ -83,7 +94,15 @@ class MaintenanceTargetInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = [
-        "station", "status", "progress", "detail", "command", "downloads", "file_name", "started_at", "finished_at",
+        "station",
+        "status",
+        "progress",
+        "detail",
+        "command",
+        "downloads",
+        "file_name",
+        "started_at",
+        "finished_at",
     ]
 
     def has_add_permission(self, request, obj=None):

@@ -46,8 +46,14 @@ NO_ERROR = ("", "NoError")
 # Security events that follow routine operation (every boot logs some): recorded, not raised as open alerts.
 ROUTINE_SECURITY_EVENTS = frozenset({"StartupOfTheDevice", "ResetOrReboot", "SettingSystemTime", "FirmwareUpdated"})
 CRITICAL_SECURITY_EVENTS = frozenset(
-    {"TamperDetectionActivated", "InvalidFirmwareSignature", "InvalidFirmwareSigningCertificate",
-     "AttemptedReplayAttacks", "SecurityLogWasCleared", "MemoryExhaustion"}
+    {
+        "TamperDetectionActivated",
+        "InvalidFirmwareSignature",
+        "InvalidFirmwareSigningCertificate",
+        "AttemptedReplayAttacks",
+        "SecurityLogWasCleared",
+        "MemoryExhaustion",
+    }
 )
 # A delivery being sent is invisible to other senders for this long (a crashed sender's is retried after it).
 DELIVERY_LEASE = timedelta(minutes=2)
@@ -113,7 +119,9 @@ def offline_conditions(*, now: datetime) -> list[Condition]:
             continue
         conditions.append(
             Condition(
-                station_id=pk, kind=Kind.OFFLINE, severity=Severity.CRITICAL,
+                station_id=pk,
+                kind=Kind.OFFLINE,
+                severity=Severity.CRITICAL,
                 summary=f"{ocpp_id} has sent nothing since {_utc(last_seen_at)}.",
                 details={"last_seen_at": _iso(last_seen_at), "threshold_seconds": threshold, "connected": is_online},
             )
@@ -134,12 +142,18 @@ def fault_conditions() -> list[Condition]:
             summary += f" (vendor code {connector.vendor_error_code})"
         conditions.append(
             Condition(
-                station_id=connector.station_id, kind=Kind.CONNECTOR_FAULT, connector_id=connector.connector_id,
-                subject=f"connector:{connector.connector_id}", summary=summary[:255],
+                station_id=connector.station_id,
+                kind=Kind.CONNECTOR_FAULT,
+                connector_id=connector.connector_id,
+                subject=f"connector:{connector.connector_id}",
+                summary=summary[:255],
                 severity=Severity.CRITICAL if faulted else Severity.WARNING,
                 details={
-                    "status": connector.status, "error_code": connector.error_code, "info": connector.info,
-                    "vendor_id": connector.vendor_id, "vendor_error_code": connector.vendor_error_code,
+                    "status": connector.status,
+                    "error_code": connector.error_code,
+                    "info": connector.info,
+                    "vendor_id": connector.vendor_id,
+                    "vendor_error_code": connector.vendor_error_code,
                     "since": _iso(connector.status_at),
                 },
             )
@@ -172,8 +186,12 @@ def stuck_session_conditions(*, now: datetime) -> list[Condition]:
             continue
         conditions.append(
             Condition(
-                station_id=station_id, kind=Kind.STUCK_SESSION, subject=f"transaction:{pk}",
-                severity=Severity.WARNING, connector_id=connector_id, transaction_id=pk,
+                station_id=station_id,
+                kind=Kind.STUCK_SESSION,
+                subject=f"transaction:{pk}",
+                severity=Severity.WARNING,
+                connector_id=connector_id,
+                transaction_id=pk,
                 summary=f"Session {pk} on connector {connector_id} has had no meter values since {_utc(last)}.",
                 details={"last_reading_at": _iso(last), "started_at": _iso(started_at)},
             )
@@ -188,7 +206,9 @@ def firmware_conditions() -> list[Condition]:
     )
     return [
         Condition(
-            station_id=pk, kind=Kind.FIRMWARE_FAILED, severity=Severity.CRITICAL,
+            station_id=pk,
+            kind=Kind.FIRMWARE_FAILED,
+            severity=Severity.CRITICAL,
             summary=f"Firmware update failed: {status}. The station still runs {version or 'an unknown version'}.",
             details={"firmware_status": status, "at": _iso(at), "firmware_version": version},
         )
@@ -204,7 +224,10 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
     now = now or timezone.now()
     found = {}
     for condition in (
-        *offline_conditions(now=now), *fault_conditions(), *stuck_session_conditions(now=now), *firmware_conditions()
+        *offline_conditions(now=now),
+        *fault_conditions(),
+        *stuck_session_conditions(now=now),
+        *firmware_conditions(),
     ):
         found[condition.key] = condition
     result = Evaluation()
@@ -233,9 +256,15 @@ def alert_open(*, condition: Condition, now: datetime | None = None) -> Alert | 
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
-                station_id=condition.station_id, kind=condition.kind, subject=condition.subject,
-                severity=condition.severity, summary=condition.summary[:255], details=condition.details,
-                connector_id=condition.connector_id, transaction_id=condition.transaction_id, opened_at=now,
+                station_id=condition.station_id,
+                kind=condition.kind,
+                subject=condition.subject,
+                severity=condition.severity,
+                summary=condition.summary[:255],
+                details=condition.details,
+                connector_id=condition.connector_id,
+                transaction_id=condition.transaction_id,
+                opened_at=now,
             )
             AlertEvent.objects.create(
                 alert=alert, kind=AlertEvent.Kind.OPENED, message=alert.summary, data=condition.details, at=now
@@ -287,7 +316,10 @@ def alert_acknowledge(*, alert: Alert, user, note: str = "") -> bool:
         ):
             return False
         AlertEvent.objects.create(
-            alert=alert, kind=AlertEvent.Kind.ACKNOWLEDGED, actor=user, at=now,
+            alert=alert,
+            kind=AlertEvent.Kind.ACKNOWLEDGED,
+            actor=user,
+            at=now,
             message=(note or f"Acknowledged by {user.get_username()}")[:255],
         )
     alert.acknowledged_at, alert.acknowledged_by = now, user
@@ -315,14 +347,25 @@ def alert_security_event(
     routine = event_type in ROUTINE_SECURITY_EVENTS
     summary = f"Security event {event_type}" + (f": {tech_info}" if tech_info else "")
     condition = Condition(
-        station_id=station.pk, kind=Kind.SECURITY_EVENT, subject=event_type[:64],
-        severity=Severity.INFO if routine else severity, summary=summary[:255], details=details,
+        station_id=station.pk,
+        kind=Kind.SECURITY_EVENT,
+        subject=event_type[:64],
+        severity=Severity.INFO if routine else severity,
+        summary=summary[:255],
+        details=details,
     )
     if routine:
         with transaction.atomic():
             alert = Alert.objects.create(
-                station=station, kind=Kind.SECURITY_EVENT, subject="", severity=Severity.INFO,
-                summary=condition.summary, details=details, opened_at=now, closed_at=now, close_reason="Routine event",
+                station=station,
+                kind=Kind.SECURITY_EVENT,
+                subject="",
+                severity=Severity.INFO,
+                summary=condition.summary,
+                details=details,
+                opened_at=now,
+                closed_at=now,
+                close_reason="Routine event",
             )
             AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.OPENED, message=alert.summary, at=now)
             AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.CLOSED, message="Routine event", at=now)
@@ -354,7 +397,8 @@ def _queue_deliveries(alert: Alert, trigger: str) -> None:
     """One delivery per channel that wants the alert, sent after the commit; a closing goes where its opening went."""
     if trigger == Trigger.OPENED:
         channels = [
-            channel for channel in AlertChannel.objects.filter(is_active=True).prefetch_related("sites")
+            channel
+            for channel in AlertChannel.objects.filter(is_active=True).prefetch_related("sites")
             if _channel_wants(channel, alert, {site.pk for site in channel.sites.all()})
         ]
     else:
@@ -371,8 +415,9 @@ def _queue_deliveries(alert: Alert, trigger: str) -> None:
         ignore_conflicts=True,
     )
     ids = list(
-        AlertDelivery.objects.filter(alert=alert, trigger=trigger, attempts=0, status=AlertDelivery.Status.PENDING)
-        .values_list("pk", flat=True)
+        AlertDelivery.objects.filter(
+            alert=alert, trigger=trigger, attempts=0, status=AlertDelivery.Status.PENDING
+        ).values_list("pk", flat=True)
     )
 
     def send():
@@ -393,11 +438,19 @@ def alert_payload(alert: Alert, trigger: str) -> dict:
     return {
         "event": f"alert.{trigger}",
         "alert": {
-            "id": alert.pk, "kind": alert.kind, "severity": alert.severity, "summary": alert.summary,
-            "station": station.ocpp_id, "station_name": station.name,
+            "id": alert.pk,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "summary": alert.summary,
+            "station": station.ocpp_id,
+            "station_name": station.name,
             "site": station.site.name if station.site else None,
-            "connector_id": alert.connector_id, "transaction_id": alert.transaction_id, "details": alert.details,
-            "opened_at": _iso(alert.opened_at), "closed_at": _iso(alert.closed_at), "close_reason": alert.close_reason,
+            "connector_id": alert.connector_id,
+            "transaction_id": alert.transaction_id,
+            "details": alert.details,
+            "opened_at": _iso(alert.opened_at),
+            "closed_at": _iso(alert.closed_at),
+            "close_reason": alert.close_reason,
             "url": app_settings.PORTAL_URL + reverse("stations:alert", args=[alert.pk]),
         },
     }
@@ -418,8 +471,10 @@ def _send(delivery: AlertDelivery) -> None:
         return
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {
-        "Content-Type": "application/json", "User-Agent": "Voltgrid-Alerts/1",
-        "X-Voltgrid-Event": payload["event"], "X-Voltgrid-Delivery": str(delivery.pk),
+        "Content-Type": "application/json",
+        "User-Agent": "Voltgrid-Alerts/1",
+        "X-Voltgrid-Event": payload["event"],
+        "X-Voltgrid-Delivery": str(delivery.pk),
     }
     if channel.secret:
         headers["X-Voltgrid-Signature"] = webhook_signature(channel.secret, body)
@@ -465,7 +520,10 @@ def alert_delivery_send(*, delivery_id: int, now: datetime | None = None) -> str
                 message=f"{delivery.trigger.title()}: {channel} failed, retrying at {_utc(next_attempt_at)}",
             )
         AlertDelivery.objects.filter(pk=delivery.pk).update(
-            status=status, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error,
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_error=error,
             sent_at=now if not error else None,
         )
         event.alert_id, event.at, event.data = delivery.alert_id, now, {"channel": channel, "error": error}
@@ -481,7 +539,8 @@ def alert_deliveries_retry_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(
         AlertDelivery.objects.filter(status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at").values_list("pk", flat=True)[:500]
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:500]
     )
     for pk in due:
         alert_delivery_send(delivery_id=pk, now=now)

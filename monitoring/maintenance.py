@@ -45,7 +45,11 @@ UNFINISHED = (TargetStatus.PENDING, TargetStatus.RUNNING, TargetStatus.WAITING)
 # Kinds whose work goes on after the station's answer, through a URL of this system with a token.
 FILE_KINDS = (Kind.FIRMWARE, Kind.DIAGNOSTICS)
 TRIGGERABLE_16 = (
-    "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+    "BootNotification",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
     "StatusNotification",
 )
 # A queued job no worker has started after this long is queued again.
@@ -75,7 +79,9 @@ class FileRefused(Exception):
 
 class BaseParams(serializers.Serializer):
     timeout = serializers.FloatField(
-        required=False, min_value=1, max_value=300,
+        required=False,
+        min_value=1,
+        max_value=300,
         help_text="Seconds each station has to answer; CMS_OCPP_RESPONSE_TIMEOUT when left out.",
     )
 
@@ -95,7 +101,10 @@ class AvailabilityParams(BaseParams):
 
 class GetConfigurationParams(BaseParams):
     keys = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, default=list, max_length=100,
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        max_length=100,
         help_text="The keys to read; all of them when empty.",
     )
 
@@ -190,8 +199,12 @@ def maintenance_job_create(
         )
         logger.info(
             "maintenance job created",
-            extra={"job_id": job.pk, "kind": kind, "stations": len(stations),
-                   "user_id": getattr(created_by, "pk", None)},
+            extra={
+                "job_id": job.pk,
+                "kind": kind,
+                "stations": len(stations),
+                "user_id": getattr(created_by, "pk", None),
+            },
         )
         transaction.on_commit(lambda: _dispatch(job.pk))
     return job
@@ -266,8 +279,14 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
         await _finish(target, TargetStatus.FAILED, refusal)
         return
     try:
-        action, payload = build_call(job.kind, ocpp_version=station.ocpp_version, params=job.params,
-                                     target=target, firmware=job.firmware, station=station)
+        action, payload = build_call(
+            job.kind,
+            ocpp_version=station.ocpp_version,
+            params=job.params,
+            target=target,
+            firmware=job.firmware,
+            station=station,
+        )
     except Unsupported as error:
         await _finish(target, TargetStatus.FAILED, str(error))
         return
@@ -291,7 +310,9 @@ def _refusal(job: MaintenanceJob, target: MaintenanceTarget, station: Station) -
     if job.kind in FILE_KINDS:
         other = (
             MaintenanceTarget.objects.filter(station=station, job__kind=job.kind, status=TargetStatus.WAITING)
-            .exclude(pk=target.pk).values_list("job_id", flat=True).first()
+            .exclude(pk=target.pk)
+            .values_list("job_id", flat=True)
+            .first()
         )
         if other:
             what = "firmware update" if job.kind == Kind.FIRMWARE else "diagnostics upload"
@@ -352,20 +373,31 @@ def build_call(kind, *, ocpp_version, params, target=None, firmware=None, statio
         return outbound.configuration_write(ocpp_version, key=params["key"], value=params["value"])
     if kind == Kind.DIAGNOSTICS:
         return outbound.diagnostics_upload(
-            ocpp_version, location=diagnostics_url(target, station), request_id=target.pk,
-            start_time=params.get("start_time"), stop_time=params.get("stop_time"), **retrying,
+            ocpp_version,
+            location=diagnostics_url(target, station),
+            request_id=target.pk,
+            start_time=params.get("start_time"),
+            stop_time=params.get("stop_time"),
+            **retrying,
         )
     if kind == Kind.FIRMWARE:
         return outbound.firmware_update(
-            ocpp_version, location=firmware_url(target, firmware, station), request_id=target.pk,
-            retrieve_date=params.get("retrieve_date") or timezone.now().isoformat(), **retrying,
+            ocpp_version,
+            location=firmware_url(target, firmware, station),
+            request_id=target.pk,
+            retrieve_date=params.get("retrieve_date") or timezone.now().isoformat(),
+            **retrying,
         )
     raise Unsupported(f"Unknown maintenance command {kind!r}.")
 
 
 # Kinds whose answer is a plain yes or no; what to add when the yes comes with a condition.
 YES_OR_NO = (
-    Kind.RESET, Kind.UNLOCK, Kind.CHANGE_AVAILABILITY, Kind.CHANGE_CONFIGURATION, Kind.TRIGGER_MESSAGE,
+    Kind.RESET,
+    Kind.UNLOCK,
+    Kind.CHANGE_AVAILABILITY,
+    Kind.CHANGE_CONFIGURATION,
+    Kind.TRIGGER_MESSAGE,
     Kind.CLEAR_CACHE,
 )
 CONDITIONS = {
@@ -461,8 +493,9 @@ def maintenance_jobs_refresh(*, job: MaintenanceJob | None = None, now: datetime
     stale = now - timedelta(seconds=300 + app_settings.RESPONSE_TIMEOUT + REPLY_MARGIN + 60)
     for target in running.filter(started_at__lt=stale):
         if MaintenanceTarget.objects.filter(pk=target.pk, status=TargetStatus.RUNNING).update(
-            status=TargetStatus.FAILED, finished_at=now, detail="The worker sending this command stopped; not known "
-            "whether the station received it.",
+            status=TargetStatus.FAILED,
+            finished_at=now,
+            detail="The worker sending this command stopped; not known whether the station received it.",
         ):
             changed += 1
             jobs.add(target.job_id)
@@ -490,24 +523,42 @@ def _set(target: MaintenanceTarget, now: datetime, **fields) -> bool:
 
 def _firmware_progress(target: MaintenanceTarget, now: datetime) -> bool:
     station, firmware = target.station, target.job.firmware
-    reported = station.firmware_status if station.firmware_status_at and station.firmware_status_at >= (
-        target.started_at or now
-    ) else ""
+    reported = (
+        station.firmware_status
+        if station.firmware_status_at and station.firmware_status_at >= (target.started_at or now)
+        else ""
+    )
     if reported in FIRMWARE_FAILURES:
-        return _set(target, now, status=TargetStatus.FAILED, progress=reported, progress_at=station.firmware_status_at,
-                    detail=f"The station reported {reported}.")
+        return _set(
+            target,
+            now,
+            status=TargetStatus.FAILED,
+            progress=reported,
+            progress_at=station.firmware_status_at,
+            detail=f"The station reported {reported}.",
+        )
     booted_new = (
-        station.firmware_version == firmware.version and station.last_boot_at
+        station.firmware_version == firmware.version
+        and station.last_boot_at
         and station.last_boot_at >= (target.started_at or now)
     )
     if reported == "Installed" or booted_new:
-        return _set(target, now, status=TargetStatus.SUCCEEDED, progress="Installed",
-                    progress_at=station.firmware_status_at if reported else station.last_boot_at,
-                    detail=f"Installed: the station runs firmware {station.firmware_version or firmware.version}.")
+        return _set(
+            target,
+            now,
+            status=TargetStatus.SUCCEEDED,
+            progress="Installed",
+            progress_at=station.firmware_status_at if reported else station.last_boot_at,
+            detail=f"Installed: the station runs firmware {station.firmware_version or firmware.version}.",
+        )
     if target.started_at and now - target.started_at > timedelta(hours=app_settings.FIRMWARE_WAIT_HOURS):
         last = reported or target.progress or "nothing"
-        return _set(target, now, status=TargetStatus.FAILED,
-                    detail=f"Not installed within {app_settings.FIRMWARE_WAIT_HOURS:g} h (last reported: {last}).")
+        return _set(
+            target,
+            now,
+            status=TargetStatus.FAILED,
+            detail=f"Not installed within {app_settings.FIRMWARE_WAIT_HOURS:g} h (last reported: {last}).",
+        )
     if reported and reported != target.progress:
         return _set(target, now, progress=reported, progress_at=station.firmware_status_at)
     return False
@@ -515,16 +566,28 @@ def _firmware_progress(target: MaintenanceTarget, now: datetime) -> bool:
 
 def _diagnostics_progress(target: MaintenanceTarget, now: datetime) -> bool:
     station = target.station
-    reported = station.diagnostics_status if station.diagnostics_status_at and station.diagnostics_status_at >= (
-        target.started_at or now
-    ) else ""
+    reported = (
+        station.diagnostics_status
+        if station.diagnostics_status_at and station.diagnostics_status_at >= (target.started_at or now)
+        else ""
+    )
     if reported == "UploadFailed":
-        return _set(target, now, status=TargetStatus.FAILED, progress=reported,
-                    progress_at=station.diagnostics_status_at, detail="The station reported UploadFailed.")
+        return _set(
+            target,
+            now,
+            status=TargetStatus.FAILED,
+            progress=reported,
+            progress_at=station.diagnostics_status_at,
+            detail="The station reported UploadFailed.",
+        )
     if target.started_at and now - target.started_at > timedelta(minutes=app_settings.DIAGNOSTICS_WAIT_MINUTES):
         although = " although the station reported Uploaded" if reported == "Uploaded" else ""
-        return _set(target, now, status=TargetStatus.FAILED,
-                    detail=f"No upload reached us within {app_settings.DIAGNOSTICS_WAIT_MINUTES:g} min{although}.")
+        return _set(
+            target,
+            now,
+            status=TargetStatus.FAILED,
+            detail=f"No upload reached us within {app_settings.DIAGNOSTICS_WAIT_MINUTES:g} min{although}.",
+        )
     if reported and reported != target.progress:
         return _set(target, now, progress=reported, progress_at=station.diagnostics_status_at)
     return False
@@ -546,9 +609,11 @@ def maintenance_job_cancel(*, job: MaintenanceJob, user) -> MaintenanceJob:
     now = timezone.now()
     who = user.get_username() if user is not None and user.is_authenticated else "an operator"
     with transaction.atomic():
-        updated = MaintenanceJob.objects.filter(pk=job.pk).exclude(
-            status__in=[JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED]
-        ).update(status=JobStatus.CANCELLED)
+        updated = (
+            MaintenanceJob.objects.filter(pk=job.pk)
+            .exclude(status__in=[JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED])
+            .update(status=JobStatus.CANCELLED)
+        )
         if updated:
             job.targets.filter(status__in=[TargetStatus.PENDING, TargetStatus.WAITING]).update(
                 status=TargetStatus.CANCELLED, finished_at=now, detail=f"Cancelled by {who}."
@@ -566,14 +631,19 @@ def configuration_store(*, station: Station, keys: list[dict], now: datetime | N
     now = now or timezone.now()
     rows = {
         entry["key"][:50]: ConfigurationKey(
-            station=station, key=entry["key"][:50], value=entry.get("value"), readonly=bool(entry.get("readonly")),
+            station=station,
+            key=entry["key"][:50],
+            value=entry.get("value"),
+            readonly=bool(entry.get("readonly")),
             reported_at=now,
         )
         for entry in keys
         if entry.get("key")
     }
     ConfigurationKey.objects.bulk_create(
-        rows.values(), update_conflicts=True, unique_fields=["station", "key"],
+        rows.values(),
+        update_conflicts=True,
+        unique_fields=["station", "key"],
         update_fields=["value", "readonly", "reported_at"],
     )
     return len(rows)
@@ -597,9 +667,9 @@ class Download:
 
 def _target_for_file(*, ocpp_id: str, token: str, kind: str) -> MaintenanceTarget:
     target = (
-        MaintenanceTarget.objects.select_related("job__firmware", "station")
-        .filter(token=token, job__kind=kind).first()
-        if token else None
+        MaintenanceTarget.objects.select_related("job__firmware", "station").filter(token=token, job__kind=kind).first()
+        if token
+        else None
     )
     # The same answer for an unknown token and another station's: nothing to learn by guessing.
     if target is None or target.station.ocpp_id != ocpp_id:
@@ -649,10 +719,19 @@ def diagnostics_upload_receive(*, ocpp_id: str, token: str, file, name: str) -> 
         target.status, target.finished_at = TargetStatus.SUCCEEDED, now
         target.progress, target.progress_at = "Uploaded", now
         target.detail = f"Received {clean_name} ({size} bytes)."
-        target.save(update_fields=[
-            "file", "file_name", "file_size", "file_received_at", "status", "finished_at", "progress", "progress_at",
-            "detail",
-        ])
+        target.save(
+            update_fields=[
+                "file",
+                "file_name",
+                "file_size",
+                "file_received_at",
+                "status",
+                "finished_at",
+                "progress",
+                "progress_at",
+                "detail",
+            ]
+        )
     logger.info("diagnostics received", extra={"station_id": ocpp_id, "target_id": target.pk, "bytes": size})
     job_settle(job=target.job, now=now)
     return target
@@ -676,8 +755,14 @@ def firmware_upload(
     if uploaded_by is not None and not uploaded_by.is_authenticated:
         uploaded_by = None
     image = FirmwareImage(
-        name=name, version=version, vendor=vendor, model=model, notes=notes, size=file.size,
-        sha256=digest.hexdigest(), uploaded_by=uploaded_by,
+        name=name,
+        version=version,
+        vendor=vendor,
+        model=model,
+        notes=notes,
+        size=file.size,
+        sha256=digest.hexdigest(),
+        uploaded_by=uploaded_by,
     )
     image.file.save(get_valid_filename(file.name.rsplit("/", 1)[-1]) or "firmware.bin", file, save=False)
     image.save()

@@ -114,10 +114,12 @@ class AlertChannel(models.Model):
         max_length=128, blank=True, help_text="Signs each webhook body: header X-Voltgrid-Signature: sha256=<HMAC>."
     )
     alert_kinds = models.JSONField(
-        default=list, blank=True, help_text="Only these kinds (e.g. [\"offline\", \"connector_fault\"]); empty for all."
+        default=list, blank=True, help_text='Only these kinds (e.g. ["offline", "connector_fault"]); empty for all.'
     )
     min_severity = models.CharField(
-        max_length=16, choices=Alert.Severity.choices, default=Alert.Severity.WARNING,
+        max_length=16,
+        choices=Alert.Severity.choices,
+        default=Alert.Severity.WARNING,
         help_text="Alerts at least this severe are sent.",
     )
     sites = models.ManyToManyField(Site, blank=True, help_text="Only alerts of stations at these sites; none for all.")
@@ -244,9 +246,7 @@ class MaintenanceJob(models.Model):
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)
-    firmware = models.ForeignKey(
-        FirmwareImage, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
-    )
+    firmware = models.ForeignKey(FirmwareImage, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stations = models.ManyToManyField(Station, through="MaintenanceTarget", related_name="maintenance_jobs")
     created_by = models.ForeignKey(

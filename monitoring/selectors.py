@@ -50,9 +50,9 @@ def station_monitoring(*, station: Station) -> dict:
     return {
         "open_alerts": station.alerts.filter(closed_at__isnull=True).order_by("-opened_at"),
         "closed_alerts": station.alerts.filter(closed_at__isnull=False).order_by("-opened_at")[:10],
-        "jobs": MaintenanceTarget.objects.filter(station=station).select_related("job").order_by("-job__created_at")[
-            :10
-        ],
+        "jobs": MaintenanceTarget.objects.filter(station=station)
+        .select_related("job")
+        .order_by("-job__created_at")[:10],
         "firmware_images": FirmwareImage.objects.all()[:50],
         "triggerable": TRIGGERABLE_16,
     }

@@ -23,12 +23,14 @@ portal = [
     path("operator/firmware/", views.firmware_list, name="firmware"),
     # The stations' side: the token is the credential.
     path(
-        "station-files/firmware/<str:ocpp_id>/<str:token>/<str:filename>", views.firmware_download,
+        "station-files/firmware/<str:ocpp_id>/<str:token>/<str:filename>",
+        views.firmware_download,
         name="firmware-download",
     ),
     path("station-files/diagnostics/<str:ocpp_id>/<str:token>/", views.diagnostics_upload, name="diagnostics-upload"),
     path(
-        "station-files/diagnostics/<str:ocpp_id>/<str:token>/<str:filename>", views.diagnostics_upload,
+        "station-files/diagnostics/<str:ocpp_id>/<str:token>/<str:filename>",
+        views.diagnostics_upload,
         name="diagnostics-upload-named",
     ),
 ]

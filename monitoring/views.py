@@ -57,7 +57,10 @@ def station_command(request, ocpp_id: str):
         firmware = FirmwareImage.objects.filter(pk=request.POST["firmware"]).first()
     try:
         job = maintenance.maintenance_job_create(
-            kind=kind, stations=[station], params=_params_from_post(kind, request.POST), created_by=request.user,
+            kind=kind,
+            stations=[station],
+            params=_params_from_post(kind, request.POST),
+            created_by=request.user,
             firmware=firmware,
         )
     except maintenance.MaintenanceError as error:
@@ -82,25 +85,37 @@ def alert_list(request):
     form = AlertFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     found = selectors.alerts_list(
-        state=filters.get("state") or "open", kind=filters.get("kind", ""), site=filters.get("site"),
+        state=filters.get("state") or "open",
+        kind=filters.get("kind", ""),
+        site=filters.get("site"),
         search=filters.get("q", ""),
     )
-    return render(request, "monitoring/alerts.html", {
-        "form": form, "page": paginate(request, found, 50), "query": query_without_page(request),
-    })
+    return render(
+        request,
+        "monitoring/alerts.html",
+        {
+            "form": form,
+            "page": paginate(request, found, 50),
+            "query": query_without_page(request),
+        },
+    )
 
 
 @require_GET
 @role_required(*VIEW_ROLES)
 def alert_detail(request, pk: int):
     alert = get_object_or_404(Alert.objects.select_related("station__site", "acknowledged_by", "transaction"), pk=pk)
-    return render(request, "monitoring/alert_detail.html", {
-        "alert": alert,
-        "events": AlertEvent.objects.filter(alert=alert).select_related("actor"),
-        "deliveries": alert.deliveries.select_related("channel"),
-        "can_command": user_has_role(request.user, *COMMAND_ROLES),
-        "resolvable": alert.is_open and alert.kind not in alerts.EVALUATED_KINDS,
-    })
+    return render(
+        request,
+        "monitoring/alert_detail.html",
+        {
+            "alert": alert,
+            "events": AlertEvent.objects.filter(alert=alert).select_related("actor"),
+            "deliveries": alert.deliveries.select_related("channel"),
+            "can_command": user_has_role(request.user, *COMMAND_ROLES),
+            "resolvable": alert.is_open and alert.kind not in alerts.EVALUATED_KINDS,
+        },
+    )
 
 
 @require_POST
@@ -136,16 +151,23 @@ def job_list(request):
     form = JobFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     found = selectors.jobs_list(kind=filters.get("kind", ""), status=filters.get("status", ""))
-    return render(request, "monitoring/jobs.html", {
-        "form": form, "page": paginate(request, found, 30), "query": query_without_page(request),
-        "can_command": user_has_role(request.user, *COMMAND_ROLES),
-    })
+    return render(
+        request,
+        "monitoring/jobs.html",
+        {
+            "form": form,
+            "page": paginate(request, found, 30),
+            "query": query_without_page(request),
+            "can_command": user_has_role(request.user, *COMMAND_ROLES),
+        },
+    )
 
 
 class BulkJobForm(forms.Form):
     kind = forms.ChoiceField(choices=Kind.choices)
     stations = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Station ids, separated by commas or spaces.",
     )
     site = forms.ModelChoiceField(Site.objects.all(), required=False, empty_label="Any site")
@@ -168,7 +190,10 @@ class BulkJobForm(forms.Form):
     def selected(self):
         data = self.cleaned_data
         return stations_select(
-            ocpp_ids=data["ids"], site=data.get("site"), vendor=data.get("vendor", ""), model=data.get("model", ""),
+            ocpp_ids=data["ids"],
+            site=data.get("site"),
+            vendor=data.get("vendor", ""),
+            model=data.get("model", ""),
             online_only=data.get("online_only", False),
         )
 
@@ -182,16 +207,27 @@ def job_new(request):
         kind = form.cleaned_data["kind"]
         try:
             job = maintenance.maintenance_job_create(
-                kind=kind, stations=form.selected(), params=_params_from_post(kind, request.POST),
-                created_by=request.user, firmware=form.cleaned_data.get("firmware") if kind == Kind.FIRMWARE else None,
+                kind=kind,
+                stations=form.selected(),
+                params=_params_from_post(kind, request.POST),
+                created_by=request.user,
+                firmware=form.cleaned_data.get("firmware") if kind == Kind.FIRMWARE else None,
             )
         except maintenance.MaintenanceError as error:
             errors = [f"{name}: {' '.join(map(str, problems))}" for name, problems in error.errors.items()]
         else:
             return redirect("stations:job", pk=job.pk)
-    return render(request, "monitoring/job_new.html", {
-        "form": form, "errors": errors, "models": station_models(), "triggerable": maintenance.TRIGGERABLE_16,
-    }, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "monitoring/job_new.html",
+        {
+            "form": form,
+            "errors": errors,
+            "models": station_models(),
+            "triggerable": maintenance.TRIGGERABLE_16,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def _job_context(request, job: MaintenanceJob) -> dict:
@@ -200,7 +236,10 @@ def _job_context(request, job: MaintenanceJob) -> dict:
         target.percent = maintenance.target_percent(target)
     done = sum(1 for target in targets if target.is_finished)
     return {
-        "job": job, "targets": targets, "done": done, "total": len(targets),
+        "job": job,
+        "targets": targets,
+        "done": done,
+        "total": len(targets),
         "percent": round(sum(target.percent for target in targets) / len(targets)) if targets else 100,
         "can_command": user_has_role(request.user, *COMMAND_ROLES),
     }
@@ -224,11 +263,17 @@ def job_status(request, pk: int):
     """The job's progress for the page to poll while it runs."""
     context = _job_context(request, _job(pk))
     job = context["job"]
-    return JsonResponse({
-        "status": job.status, "status_display": job.get_status_display(), "finished": job.is_finished,
-        "done": context["done"], "total": context["total"], "percent": context["percent"],
-        "targets": render_to_string("monitoring/_job_targets.html", context, request=request),
-    })
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_display": job.get_status_display(),
+            "finished": job.is_finished,
+            "done": context["done"],
+            "total": context["total"],
+            "percent": context["percent"],
+            "targets": render_to_string("monitoring/_job_targets.html", context, request=request),
+        }
+    )
 
 
 @require_POST
@@ -274,18 +319,30 @@ def firmware_list(request):
             data = form.cleaned_data
             try:
                 image = maintenance.firmware_upload(
-                    file=data["file"], name=data["name"], version=data["version"], vendor=data["vendor"],
-                    model=data["model"], notes=data["notes"], uploaded_by=request.user,
+                    file=data["file"],
+                    name=data["name"],
+                    version=data["version"],
+                    vendor=data["vendor"],
+                    model=data["model"],
+                    notes=data["notes"],
+                    uploaded_by=request.user,
                 )
             except maintenance.MaintenanceError as error:
                 form.add_error("file", " ".join(error.errors.get("file", [str(error)])))
             else:
                 messages.success(request, f"{image} uploaded (SHA-256 {image.sha256}).")
                 return redirect("stations:firmware")
-    return render(request, "monitoring/firmware.html", {
-        "form": form, "images": FirmwareImage.objects.select_related("uploaded_by"), "can_upload": can_upload,
-        "max_bytes": app_settings.FIRMWARE_MAX_BYTES,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "monitoring/firmware.html",
+        {
+            "form": form,
+            "images": FirmwareImage.objects.select_related("uploaded_by"),
+            "can_upload": can_upload,
+            "max_bytes": app_settings.FIRMWARE_MAX_BYTES,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 # The stations' side: no session, no CSRF (a charger is no browser); the token in the URL is the credential.
@@ -352,4 +409,3 @@ def _raw_body_file(request):
     spooled.size = size
     spooled.seek(0)
     return spooled
-

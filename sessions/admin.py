@@ -12,8 +12,17 @@ class TransactionEventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = [
-        "seq_no", "event_type", "timestamp", "trigger_reason", "offline", "stopped_reason", "charging_state",
-        "evse_id", "id_token", "energy_register_wh", "received_at",
+        "seq_no",
+        "event_type",
+        "timestamp",
+        "trigger_reason",
+        "offline",
+        "stopped_reason",
+        "charging_state",
+        "evse_id",
+        "id_token",
+        "energy_register_wh",
+        "received_at",
     ]
 
     def has_add_permission(self, request, obj=None):
@@ -23,8 +32,17 @@ class TransactionEventInline(admin.TabularInline):
 @admin.register(Transaction)
 class TransactionAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "station", "connector_id", "id_tag", "status", "authorization_status", "started_at", "stopped_at",
-        "energy_wh", "meter_mismatch", "stop_reason",
+        "id",
+        "station",
+        "connector_id",
+        "id_tag",
+        "status",
+        "authorization_status",
+        "started_at",
+        "stopped_at",
+        "energy_wh",
+        "meter_mismatch",
+        "stop_reason",
     ]
     list_filter = ["status", "authorization_status", "meter_mismatch", "stop_reason"]
     search_fields = ["=id", "id_tag", "station__ocpp_id", "ocpp_transaction_id"]
@@ -37,7 +55,15 @@ class TransactionAdmin(admin.ModelAdmin):
 @admin.register(MeterSample)
 class MeterSampleAdmin(admin.ModelAdmin):
     list_display = [
-        "timestamp", "station", "connector_id", "transaction", "measurand", "phase", "location", "context", "value",
+        "timestamp",
+        "station",
+        "connector_id",
+        "transaction",
+        "measurand",
+        "phase",
+        "location",
+        "context",
+        "value",
         "unit",
     ]
     list_filter = ["measurand", "context", "location"]

@@ -25,20 +25,38 @@ DELIVERY_LOCATIONS = frozenset({"Outlet", "Cable", "EV"})
 
 # unit as sent -> (stored unit, factor)
 UNIT_SCALES = {
-    "Wh": ("Wh", 1), "kWh": ("Wh", 1000),
-    "varh": ("varh", 1), "kvarh": ("varh", 1000),
-    "W": ("W", 1), "kW": ("W", 1000),
-    "var": ("var", 1), "kvar": ("var", 1000),
-    "VA": ("VA", 1), "kVA": ("VA", 1000),
-    "A": ("A", 1), "V": ("V", 1),
-    "Percent": ("Percent", 1), "Hertz": ("Hz", 1), "Hz": ("Hz", 1),
-    "Celsius": ("Celsius", 1), "Celcius": ("Celsius", 1),  # 1.6's schema has both spellings
+    "Wh": ("Wh", 1),
+    "kWh": ("Wh", 1000),
+    "varh": ("varh", 1),
+    "kvarh": ("varh", 1000),
+    "W": ("W", 1),
+    "kW": ("W", 1000),
+    "var": ("var", 1),
+    "kvar": ("var", 1000),
+    "VA": ("VA", 1),
+    "kVA": ("VA", 1000),
+    "A": ("A", 1),
+    "V": ("V", 1),
+    "Percent": ("Percent", 1),
+    "Hertz": ("Hz", 1),
+    "Hz": ("Hz", 1),
+    "Celsius": ("Celsius", 1),
+    "Celcius": ("Celsius", 1),  # 1.6's schema has both spellings
 }
 TEMPERATURES = {"K": lambda kelvin: kelvin - 273.15, "Fahrenheit": lambda fahrenheit: (fahrenheit - 32) * 5 / 9}
 NATURAL_UNITS = {
-    "Energy.Active": "Wh", "Energy.Reactive": "varh", "Power.Active": "W", "Power.Offered": "W",
-    "Power.Reactive": "var", "Power.Factor": "", "Current": "A", "Voltage": "V", "Frequency": "Hz",
-    "Temperature": "Celsius", "SoC": "Percent", "RPM": "rpm",
+    "Energy.Active": "Wh",
+    "Energy.Reactive": "varh",
+    "Power.Active": "W",
+    "Power.Offered": "W",
+    "Power.Reactive": "var",
+    "Power.Factor": "",
+    "Current": "A",
+    "Voltage": "V",
+    "Frequency": "Hz",
+    "Temperature": "Celsius",
+    "SoC": "Percent",
+    "RPM": "rpm",
 }
 
 
@@ -213,7 +231,8 @@ def energy_cross_check(*, meter_start: int | None, meter_stop: int, registers: S
     outside = [value for value in registers if value < meter_start - tolerance or value > meter_stop + tolerance]
     if outside:
         return EnergyCheck(
-            energy, True,
+            energy,
+            True,
             f"{len(outside)} register reading(s) outside {meter_start}..{meter_stop} Wh, e.g. {outside[0]:g} Wh",
         )
     return EnergyCheck(energy, False)

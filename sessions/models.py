@@ -68,9 +68,7 @@ class Transaction(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(fields=["station", "start_key"], name="unique_transaction_start"),
-            models.UniqueConstraint(
-                fields=["station", "ocpp_transaction_id"], name="unique_station_transaction_id"
-            ),
+            models.UniqueConstraint(fields=["station", "ocpp_transaction_id"], name="unique_station_transaction_id"),
         ]
         indexes = [
             models.Index(fields=["station", "status"]),

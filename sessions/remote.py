@@ -92,8 +92,10 @@ def connector_state(*, connector: Connector) -> ConnectorState:
         return ConnectorState("unavailable", "Not in service", "This charger is not in service yet.")
     if not station.is_online:
         return ConnectorState(
-            "offline", "Offline", "This charger is offline right now, so it cannot be started from here. "
-            "If you have a charging card, you may still be able to start with it."
+            "offline",
+            "Offline",
+            "This charger is offline right now, so it cannot be started from here. "
+            "If you have a charging card, you may still be able to start with it.",
         )
     status = connector.status
     busy = Transaction.objects.filter(
@@ -136,8 +138,11 @@ def driver_pending_start(*, user, connector: Connector) -> StationCommand | None
     command = (
         StationCommand.objects.filter(
             outbound.remote_starts_at(connector.connector_id),
-            station_id=connector.station_id, requested_by=user, status=StationCommand.Status.ANSWERED,
-            transaction__isnull=True, created_at__gte=timezone.now() - PENDING_START,
+            station_id=connector.station_id,
+            requested_by=user,
+            status=StationCommand.Status.ANSWERED,
+            transaction__isnull=True,
+            created_at__gte=timezone.now() - PENDING_START,
         )
         .order_by("-created_at")
         .first()
@@ -160,9 +165,14 @@ class LiveSession:
 
     def as_dict(self) -> dict:
         return {
-            "id": self.transaction.pk, "status": self.transaction.status, "energy_wh": self.energy_wh,
-            "power_w": self.power_w, "soc_percent": self.soc_percent, "cost": self.cost,
-            "duration_seconds": self.duration_seconds, "started_at": self.transaction.started_at.isoformat(),
+            "id": self.transaction.pk,
+            "status": self.transaction.status,
+            "energy_wh": self.energy_wh,
+            "power_w": self.power_w,
+            "soc_percent": self.soc_percent,
+            "cost": self.cost,
+            "duration_seconds": self.duration_seconds,
+            "started_at": self.transaction.started_at.isoformat(),
         }
 
 
@@ -184,8 +194,10 @@ def session_live(*, transaction: Transaction, connector: Connector) -> LiveSessi
 def connector_price_estimate(*, connector: Connector, user=None) -> tuple:
     """(tariff, price of a typical session) at this connector for this driver, (None, None) without a tariff."""
     return session_price_estimate(
-        station=connector.station, user=user if user is not None and user.is_authenticated else None,
-        energy_wh=ESTIMATE_ENERGY_WH, minutes=ESTIMATE_MINUTES,
+        station=connector.station,
+        user=user if user is not None and user.is_authenticated else None,
+        energy_wh=ESTIMATE_ENERGY_WH,
+        minutes=ESTIMATE_MINUTES,
     )
 
 
@@ -203,7 +215,8 @@ def driver_app_token(*, user) -> IdToken:
     return id_token_create(
         token="VG" + secrets.token_hex(8).upper(),
         data={"type": IdToken.Type.CENTRAL, "owner": user, "label": APP_TOKEN_LABEL},
-        actor=user, source=IdTokenEvent.Source.PORTAL,
+        actor=user,
+        source=IdTokenEvent.Source.PORTAL,
     )
 
 
@@ -234,8 +247,9 @@ def _command_failure(command: StationCommand, doing: str) -> RemoteChargingError
         )
     if command.status == Status.TIMEOUT:
         return RemoteChargingError(
-            "timeout", f"The charger did not answer in time, so we cannot tell whether it will {doing}. "
-            "Please wait a moment and look again before trying once more."
+            "timeout",
+            f"The charger did not answer in time, so we cannot tell whether it will {doing}. "
+            "Please wait a moment and look again before trying once more.",
         )
     return RemoteChargingError(
         "call_error", f"The charger could not take the request ({command.error_code or command.status})."
@@ -255,8 +269,9 @@ def session_remote_start(*, user, connector: Connector, wait: float = START_WAIT
     verdict = token_verdict(token, load_rule_context([token]), station=connector.station)
     if verdict.status != IdToken.Status.ACCEPTED:
         raise RemoteChargingError(
-            "token_refused", f"Starting from this page is switched off for your account ({verdict.status.lower()} "
-            "app access). Please contact support."
+            "token_refused",
+            f"Starting from this page is switched off for your account ({verdict.status.lower()} "
+            "app access). Please contact support.",
         )
     # One start at a time per driver: a double click must not start two connectors.
     lock = f"sessions:remote-start:{user.pk}"
@@ -272,16 +287,20 @@ def session_remote_start(*, user, connector: Connector, wait: float = START_WAIT
             raise _command_failure(command, "start")
         if not outbound.answer_of(station.ocpp_version, command).accepted:
             raise RemoteChargingError(
-                "rejected", "The charger refused to start. Check that the cable is plugged in firmly at both "
-                "ends, then try again."
+                "rejected",
+                "The charger refused to start. Check that the cable is plugged in firmly at both ends, then try again.",
             )
         started = async_to_sync(outbound.remote_start_session_wait)(command=command, wait=wait) if wait > 0 else None
     finally:
         cache.delete(lock)
     logger.info(
         "remote start accepted",
-        extra={"station_id": connector.station.ocpp_id, "connector_id": connector.connector_id, "user": user.pk,
-               "transaction_id": started.pk if started else None},
+        extra={
+            "station_id": connector.station.ocpp_id,
+            "connector_id": connector.connector_id,
+            "user": user.pk,
+            "transaction_id": started.pk if started else None,
+        },
     )
     return RemoteStart(command=command, transaction=started)
 
@@ -296,8 +315,9 @@ def session_remote_stop(*, user, transaction: Transaction) -> StationCommand:
     station = transaction.station
     if not station.is_online:
         raise RemoteChargingError(
-            "offline", "The charger is offline, so it cannot be stopped from here. Unplug your car, or use "
-            "your card at the charger."
+            "offline",
+            "The charger is offline, so it cannot be stopped from here. Unplug your car, or use "
+            "your card at the charger.",
         )
     action, payload = outbound.remote_stop(
         station.ocpp_version, transaction_id=outbound.station_transaction_id(station.ocpp_version, transaction)

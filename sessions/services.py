@@ -171,7 +171,10 @@ def session_start(
     _meter_register_check(meter_start, "/meterStart")
     id_tag = id_token.value
     key = start_key(
-        connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, started_at=started_at,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        started_at=started_at,
         reservation_id=reservation_id,
     )
     existing = _started(station, key)
@@ -223,13 +226,21 @@ def session_start(
             return SessionStart(existing, _authorization_of(existing), replayed=True)
     if authorization.accepted:
         live_event_on_commit(
-            {"kind": "transaction", "station": station.ocpp_id, "connector_id": connector_id,
-             "transaction_id": session.pk, "state": "started", "energy_wh": 0}
+            {
+                "kind": "transaction",
+                "station": station.ocpp_id,
+                "connector_id": connector_id,
+                "transaction_id": session.pk,
+                "state": "started",
+                "energy_wh": 0,
+            }
         )
     logger.info(
         "transaction started" if authorization.accepted else "transaction start refused",
         extra={
-            "station_id": station.ocpp_id, "transaction_id": session.pk, "connector_id": connector_id,
+            "station_id": station.ocpp_id,
+            "transaction_id": session.pk,
+            "connector_id": connector_id,
             "authorization": authorization.status,
         },
     )
@@ -265,14 +276,20 @@ def _supersede_open_sessions(new: Transaction) -> None:
     """A connector charges one session at a time: one still open there was lost by the station."""
     left_open = (
         Transaction.objects.select_for_update()
-        .filter(station_id=new.station_id, connector_id=new.connector_id, status=Transaction.Status.ACTIVE,
-                # An older start replayed from the station's queue does not end the session after it.
-                started_at__lt=new.started_at)
+        .filter(
+            station_id=new.station_id,
+            connector_id=new.connector_id,
+            status=Transaction.Status.ACTIVE,
+            # An older start replayed from the station's queue does not end the session after it.
+            started_at__lt=new.started_at,
+        )
         .exclude(pk=new.pk)
     )
     for session in left_open:
         _close_left_open(
-            session, at=new.started_at, code="superseded_by_start",
+            session,
+            at=new.started_at,
+            code="superseded_by_start",
             detail=f"transaction {new.pk} started on this connector at {new.started_at.isoformat()}",
         )
 
@@ -296,8 +313,16 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
     note = f"{detail}; closed with meter {meter_stop} Wh ({source})"
     session.anomalies = [*session.anomalies, anomaly(code, note)]
     session.save(
-        update_fields=["meter_stop", "stopped_at", "energy_wh", "meter_mismatch", "stop_reason", "status",
-                       "anomalies", "updated_at"]
+        update_fields=[
+            "meter_stop",
+            "stopped_at",
+            "energy_wh",
+            "meter_mismatch",
+            "stop_reason",
+            "status",
+            "anomalies",
+            "updated_at",
+        ]
     )
     _announce_stop(session, estimated=True)
     logger.warning(
@@ -308,8 +333,11 @@ def _close_left_open(session: Transaction, *, at: datetime, code: str, detail: s
 def _adopt_readings(session: Transaction, *, until: datetime) -> None:
     """Readings sent without a transactionId during the session belong to it too."""
     MeterSample.objects.filter(
-        station_id=session.station_id, connector_id=session.connector_id, transaction__isnull=True,
-        timestamp__gte=session.started_at, timestamp__lte=until,
+        station_id=session.station_id,
+        connector_id=session.connector_id,
+        transaction__isnull=True,
+        timestamp__gte=session.started_at,
+        timestamp__lte=until,
     ).update(transaction=session)
 
 
@@ -318,8 +346,14 @@ def _announce_stop(session: Transaction, *, estimated: bool = False) -> None:
     the live board shows it. ``estimated``: closed by the CSMS, not by the station's stop."""
     session_stopped.send(sender=Transaction, transaction=session, estimated=estimated)
     live_event_on_commit(
-        {"kind": "transaction", "station": session.station.ocpp_id, "connector_id": session.connector_id,
-         "transaction_id": session.pk, "state": "stopped", "energy_wh": session.energy_wh}
+        {
+            "kind": "transaction",
+            "station": session.station.ocpp_id,
+            "connector_id": session.connector_id,
+            "transaction_id": session.pk,
+            "state": "stopped",
+            "energy_wh": session.energy_wh,
+        }
     )
 
 
@@ -346,12 +380,16 @@ def connector_statuses_record(*, reports: Sequence[dict]) -> list[ConnectorStatu
 
 def _close_on_available(event: ConnectorStatusEvent) -> None:
     left_open = Transaction.objects.select_for_update().filter(
-        station_id=event.station_id, connector_id=event.connector_id, status=Transaction.Status.ACTIVE,
+        station_id=event.station_id,
+        connector_id=event.connector_id,
+        status=Transaction.Status.ACTIVE,
         started_at__lt=event.timestamp,
     )
     for session in left_open.select_related("station"):
         _close_left_open(
-            session, at=event.timestamp, code="closed_by_status",
+            session,
+            at=event.timestamp,
+            code="closed_by_status",
             detail=f"connector reported Available at {event.timestamp.isoformat()}",
         )
 
@@ -389,8 +427,17 @@ def session_stop(
         )
         if session is None or session.status == Transaction.Status.UNMATCHED:
             return _unmatched_stop(
-                station, session, transaction_id, meter_stop, stopped_at, reason, id_tag, readings, authorization,
-                anomalies, received_at,
+                station,
+                session,
+                transaction_id,
+                meter_stop,
+                stopped_at,
+                reason,
+                id_tag,
+                readings,
+                authorization,
+                anomalies,
+                received_at,
             )
         codes = anomaly_codes(session)
         late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in ESTIMATED_STOP_CODES)
@@ -401,11 +448,13 @@ def session_stop(
             )
             return SessionStop(session, authorization, "replayed")
         if late:
-            anomalies.append(anomaly(
-                LATE_STOP_CODE,
-                f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
-                f"({session.energy_wh} Wh); the station's stop replaces that",
-            ))
+            anomalies.append(
+                anomaly(
+                    LATE_STOP_CODE,
+                    f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
+                    f"({session.energy_wh} Wh); the station's stop replaces that",
+                )
+            )
         if not (session.started_at <= stopped_at and time_is_plausible(stopped_at, received_at=received_at)):
             anomalies.append(anomaly("stop_clamped", f"timestamp {_sent(stopped_at)} replaced by the receipt time."))
             stopped_at = max(session.started_at, received_at)
@@ -433,13 +482,23 @@ def session_stop(
         session.anomalies = [*session.anomalies, *anomalies]
         session.save(
             update_fields=[
-                "meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_mismatch", "status",
-                "anomalies", "updated_at",
+                "meter_stop",
+                "stopped_at",
+                "stop_reason",
+                "stop_id_tag",
+                "energy_wh",
+                "meter_mismatch",
+                "status",
+                "anomalies",
+                "updated_at",
             ]
         )
         connector_measurements_update(
-            station=station, connector_id=session.connector_id, measured_at=stopped_at,
-            power_w=0, energy_register_wh=meter_stop,
+            station=station,
+            connector_id=session.connector_id,
+            measured_at=stopped_at,
+            power_w=0,
+            energy_register_wh=meter_stop,
         )
         if not refused:
             _announce_stop(session)
@@ -447,8 +506,11 @@ def session_stop(
     log(
         "transaction stopped",
         extra={
-            "station_id": station.ocpp_id, "transaction_id": session.pk, "energy_wh": check.energy_wh,
-            "reason": reason, "meter_mismatch": check.detail if check.mismatch else "",
+            "station_id": station.ocpp_id,
+            "transaction_id": session.pk,
+            "energy_wh": check.energy_wh,
+            "reason": reason,
+            "meter_mismatch": check.detail if check.mismatch else "",
             "anomalies": [entry["code"] for entry in anomalies],
         },
     )
@@ -466,7 +528,16 @@ def _register_readings(session: Transaction) -> list[Reading]:
 
 
 def _unmatched_stop(
-    station, known, station_tx_id, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies,
+    station,
+    known,
+    station_tx_id,
+    meter_stop,
+    stopped_at,
+    reason,
+    id_tag,
+    readings,
+    authorization,
+    anomalies,
     received_at,
 ):
     """A stop for a transaction id the station never started a session with (``known``: the unmatched session
@@ -474,8 +545,9 @@ def _unmatched_stop(
     if known is not None:
         if known.stop_reason:
             return SessionStop(known, authorization, "replayed")
-        return _unmatched_stop_of_known(known, meter_stop, stopped_at, reason, id_tag, readings, authorization,
-                                        anomalies, received_at)
+        return _unmatched_stop_of_known(
+            known, meter_stop, stopped_at, reason, id_tag, readings, authorization, anomalies, received_at
+        )
     stopped_at, meter_stop, anomalies = _unmatched_stop_values(stopped_at, meter_stop, anomalies, received_at)
     registers = energy_registers(readings)
     check = energy_cross_check(meter_start=None, meter_stop=meter_stop or 0, registers=registers)
@@ -489,8 +561,9 @@ def _unmatched_stop(
         status=Transaction.Status.UNMATCHED,
         meter_stop=meter_stop,
         energy_wh=check.energy_wh,
-        started_at=min((reading.timestamp for reading in readings if reading.timestamp <= stopped_at),
-                       default=stopped_at),
+        started_at=min(
+            (reading.timestamp for reading in readings if reading.timestamp <= stopped_at), default=stopped_at
+        ),
         stopped_at=stopped_at,
         stop_reason=reason[:32],
         stop_id_tag=id_tag,
@@ -519,12 +592,19 @@ def _unknown_transaction(report: "MeterValuesReport", readings: Sequence[Reading
     )
     times = [reading.timestamp for reading in readings] or [received_at]
     session, created = Transaction.objects.get_or_create(
-        station=report.station, ocpp_transaction_id=report.transaction_id,
+        station=report.station,
+        ocpp_transaction_id=report.transaction_id,
         defaults={
-            "status": Transaction.Status.UNMATCHED, "connector_id": report.connector_id,
-            "started_at": min(times), "stopped_at": max(times),
-            "anomalies": [anomaly("unknown_transaction", f"MeterValues for transaction {report.transaction_id}, "
-                                                         "which this station was never given")],
+            "status": Transaction.Status.UNMATCHED,
+            "connector_id": report.connector_id,
+            "started_at": min(times),
+            "stopped_at": max(times),
+            "anomalies": [
+                anomaly(
+                    "unknown_transaction",
+                    f"MeterValues for transaction {report.transaction_id}, which this station was never given",
+                )
+            ],
         },
     )
     if session.status != Transaction.Status.UNMATCHED:
@@ -578,8 +658,11 @@ def _unmatched_stop_of_known(
     session.save()
     logger.warning(
         "stop for an unknown transaction recorded",
-        extra={"station_id": session.station.ocpp_id, "station_transaction_id": session.ocpp_transaction_id,
-               "session_id": session.pk},
+        extra={
+            "station_id": session.station.ocpp_id,
+            "station_transaction_id": session.ocpp_transaction_id,
+            "session_id": session.pk,
+        },
     )
     return SessionStop(session, authorization, "unmatched")
 
@@ -594,16 +677,19 @@ def _readings_in_time(readings: Sequence[Reading], *, received_at: datetime) -> 
     if len(kept) == len(readings):
         return kept, []
     wrong = sorted({reading.timestamp for reading in readings} - {reading.timestamp for reading in kept})
-    detail = f"{len(readings) - len(kept)} reading(s) timed {_sent(wrong[0])}" + (
-        f" to {_sent(wrong[-1])}" if len(wrong) > 1 else ""
-    ) + " dropped: not a plausible time"
+    detail = (
+        f"{len(readings) - len(kept)} reading(s) timed {_sent(wrong[0])}"
+        + (f" to {_sent(wrong[-1])}" if len(wrong) > 1 else "")
+        + " dropped: not a plausible time"
+    )
     return kept, [anomaly("reading_time_discarded", detail)]
 
 
 def _live_now(readings: Sequence[Reading], *, received_at: datetime) -> list[Reading]:
     """Readings for the connector's live values: those of an implausible time count as measured at receipt."""
     return [
-        reading if time_is_plausible(reading.timestamp, received_at=received_at)
+        reading
+        if time_is_plausible(reading.timestamp, received_at=received_at)
         else replace(reading, timestamp=received_at)
         for reading in readings
     ]
@@ -614,7 +700,16 @@ def _store_readings(station, connector_id: int, session: Transaction | None, rea
 
 
 SAMPLE_COLUMNS = (
-    "station", "connector_id", "transaction", "timestamp", "measurand", "phase", "location", "context", "unit", "value",
+    "station",
+    "connector_id",
+    "transaction",
+    "timestamp",
+    "measurand",
+    "phase",
+    "location",
+    "context",
+    "unit",
+    "value",
     "signed_data",
 )
 
@@ -622,8 +717,19 @@ SAMPLE_COLUMNS = (
 def _store_readings_of(groups: Sequence[tuple[Station, int, Transaction | None, Sequence[Reading]]]) -> None:
     """One INSERT for all the readings; those already stored (a replay) are skipped by the unique key."""
     rows = [
-        (station.pk, connector_id, session.pk if session else None, reading.timestamp, reading.measurand,
-         reading.phase, reading.location, reading.context, reading.unit, reading.value, reading.signed_data)
+        (
+            station.pk,
+            connector_id,
+            session.pk if session else None,
+            reading.timestamp,
+            reading.measurand,
+            reading.phase,
+            reading.location,
+            reading.context,
+            reading.unit,
+            reading.value,
+            reading.signed_data,
+        )
         for station, connector_id, session, readings in groups
         for reading in readings
     ]
@@ -716,8 +822,14 @@ def meter_values_record_many(
         )
         connectors_measurements_update(
             measurements=[
-                Measurement(report.station, report.connector_id, live.measured_at, live.power_w, live.soc_percent,
-                            live.energy_register_wh)
+                Measurement(
+                    report.station,
+                    report.connector_id,
+                    live.measured_at,
+                    live.power_w,
+                    live.soc_percent,
+                    live.energy_register_wh,
+                )
                 for report, _, _ in accepted
                 if (live := live_values(_live_now(report.readings, received_at=received_at))) is not None
             ]
@@ -777,15 +889,23 @@ def session_event_record(
         session = _session_of_event(station, event, received_at)
         stored = TransactionEvent.objects.filter(transaction=session, seq_no=event.seq_no).first()
         if stored is not None:
-            logger.info("replayed transaction event", extra={"station_id": station.ocpp_id, "seq_no": event.seq_no,
-                                                             "transaction_id": session.pk})
+            logger.info(
+                "replayed transaction event",
+                extra={"station_id": station.ocpp_id, "seq_no": event.seq_no, "transaction_id": session.pk},
+            )
             return SessionEventOutcome(session, _authorization_of(session) if event.id_token else None, True)
         was_ended = session.events.filter(event_type=TransactionEvent.Type.ENDED).exists()
         registers = [reading.value for reading in readings if _is_energy_register(reading)]
         TransactionEvent.objects.create(
-            transaction=session, seq_no=event.seq_no, event_type=event.event_type, timestamp=event.timestamp,
-            trigger_reason=event.trigger_reason[:32], offline=event.offline, stopped_reason=event.stopped_reason[:32],
-            charging_state=event.charging_state[:16], evse_id=event.evse_id,
+            transaction=session,
+            seq_no=event.seq_no,
+            event_type=event.event_type,
+            timestamp=event.timestamp,
+            trigger_reason=event.trigger_reason[:32],
+            offline=event.offline,
+            stopped_reason=event.stopped_reason[:32],
+            charging_state=event.charging_state[:16],
+            evse_id=event.evse_id,
             id_token=event.id_token.value if event.id_token else "",
             id_token_type=event.id_token.type if event.id_token else "",
             energy_register_wh=registers[-1] if registers else None,
@@ -803,19 +923,26 @@ def session_event_record(
         codes = anomaly_codes(session)
         closed_by_csms = any(code in codes for code in ESTIMATED_STOP_CODES)
         if closed_by_csms and event.event_type == TransactionEvent.Type.ENDED and LATE_STOP_CODE not in codes:
-            session.anomalies = [*session.anomalies, anomaly(
-                LATE_STOP_CODE,
-                f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
-                f"({session.energy_wh} Wh); the station's Ended replaces that",
-            )]
+            session.anomalies = [
+                *session.anomalies,
+                anomaly(
+                    LATE_STOP_CODE,
+                    f"the CSMS had closed it at {session.stopped_at.isoformat()} with meter {session.meter_stop} Wh "
+                    f"({session.energy_wh} Wh); the station's Ended replaces that",
+                ),
+            ]
         _session_fold(session, closed_by_csms=closed_by_csms)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
             if session.status != Transaction.Status.REFUSED:
                 _announce_stop(session)
         if (live := live_values(_live_now(event.readings, received_at=received_at))) is not None:
             connector_measurements_update(
-                station=station, connector_id=session.connector_id, measured_at=live.measured_at,
-                power_w=live.power_w, soc_percent=live.soc_percent, energy_register_wh=live.energy_register_wh,
+                station=station,
+                connector_id=session.connector_id,
+                measured_at=live.measured_at,
+                power_w=live.power_w,
+                soc_percent=live.soc_percent,
+                energy_register_wh=live.energy_register_wh,
             )
     return SessionEventOutcome(session, authorization, False)
 
@@ -827,22 +954,28 @@ def _is_energy_register(reading: Reading) -> bool:
 def _session_of_event(station: Station, event: SessionEvent, received_at: datetime) -> Transaction:
     """The session the event names, locked; created by the first event to arrive, whichever it is."""
     session = (
-        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
-        .filter(station=station, ocpp_transaction_id=event.transaction_id).first()
+        Transaction.objects.select_for_update(of=("self",))
+        .select_related("id_token__parent", "station")
+        .filter(station=station, ocpp_transaction_id=event.transaction_id)
+        .first()
     )
     if session is not None:
         return session
     try:
         with transaction.atomic():
             Transaction.objects.create(
-                station=station, ocpp_transaction_id=event.transaction_id, connector_id=UNKNOWN_CONNECTOR,
-                started_at=min(event.timestamp, received_at), reservation_id=event.reservation_id,
+                station=station,
+                ocpp_transaction_id=event.transaction_id,
+                connector_id=UNKNOWN_CONNECTOR,
+                started_at=min(event.timestamp, received_at),
+                reservation_id=event.reservation_id,
                 remote_start_id=event.remote_start_id,
             )
     except IntegrityError:
         pass  # created meanwhile by the same event arriving on another connection
     return (
-        Transaction.objects.select_for_update(of=("self",)).select_related("id_token__parent", "station")
+        Transaction.objects.select_for_update(of=("self",))
+        .select_related("id_token__parent", "station")
         .get(station=station, ocpp_transaction_id=event.transaction_id)
     )
 
@@ -857,7 +990,9 @@ def _event_authorization(session: Transaction, event: SessionEvent) -> Authoriza
     if session.authorization_status:
         return id_token_authorize(token=event.id_token.value, station=session.station)
     authorization = id_token_authorize(
-        token=event.id_token.value, station=session.station, for_start=True,
+        token=event.id_token.value,
+        station=session.station,
+        for_start=True,
         connector_id=event.evse_id or session.connector_id or None,
     )
     session.id_token = authorization.id_token
@@ -892,9 +1027,15 @@ def _session_fold(session: Transaction, *, closed_by_csms: bool = False) -> None
         session.stopped_at = max(ended.timestamp, session.started_at)
         session.stop_reason = ended.stopped_reason or "Local"
         session.stop_id_tag = ended.id_token
-        check = energy_cross_check(
-            meter_start=session.meter_start, meter_stop=session.meter_stop or 0, registers=energy_registers(registers)
-        ) if session.meter_stop is not None else None
+        check = (
+            energy_cross_check(
+                meter_start=session.meter_start,
+                meter_stop=session.meter_stop or 0,
+                registers=energy_registers(registers),
+            )
+            if session.meter_stop is not None
+            else None
+        )
         session.energy_wh = check.energy_wh if check else None
         session.meter_mismatch = check.mismatch if check else False
         session.status = Transaction.Status.COMPLETED if accepted else Transaction.Status.REFUSED

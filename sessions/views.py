@@ -65,9 +65,7 @@ def connector_page(request, ocpp_id: str, connector_id: int):
     context["tariff"], context["estimate"] = remote.connector_price_estimate(connector=connector, user=request.user)
     context["estimate_kwh"] = remote.ESTIMATE_ENERGY_WH // 1000
     if request.user.is_authenticated:
-        context["can_pay"], context["payment_reason"] = user_can_start_charging(
-            request.user, station=connector.station
-        )
+        context["can_pay"], context["payment_reason"] = user_can_start_charging(request.user, station=connector.station)
         context["elsewhere"] = (
             remote.driver_active_sessions(user=request.user)
             .exclude(station=connector.station, connector_id=connector.connector_id)
@@ -94,8 +92,11 @@ def connector_start(request, ocpp_id: str, connector_id: int):
         if started.transaction is not None:
             messages.success(request, "Charging has started.")
         else:
-            messages.success(request, "The charger is ready: plug in your car if you have not yet. "
-                                      "Charging begins as soon as it is connected.")
+            messages.success(
+                request,
+                "The charger is ready: plug in your car if you have not yet. "
+                "Charging begins as soon as it is connected.",
+            )
     return redirect("charging:connector", ocpp_id=ocpp_id, connector_id=connector_id)
 
 
@@ -164,5 +165,6 @@ def qr_station(request, ocpp_id: str):
 def qr_site(request, pk: int):
     site = get_object_or_404(Site, pk=pk)
     stations = _stations_with_connectors(Station.objects.filter(site=site).order_by("ocpp_id"))
-    return render(request, "sessions/qr_sheet.html", {"title": site.name, "site": site,
-                                                      "sheet": _codes(request, stations)})
+    return render(
+        request, "sessions/qr_sheet.html", {"title": site.name, "site": site, "sheet": _codes(request, stations)}
+    )

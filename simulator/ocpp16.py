@@ -35,6 +35,7 @@ def decode_authorization_key(value: str) -> str:
             return bytes.fromhex(value).decode("utf-8")
     return value
 
+
 # Configuration keys: name -> (value, read-only). AuthorizationKey is write-only (never reported).
 CONFIGURATION = {
     "AuthorizeRemoteTxRequests": ("false", False),
@@ -56,16 +57,24 @@ CONFIGURATION = {
     "SendLocalListMaxLength": ("1000", True),
     "StopTransactionOnInvalidId": ("true", False),
     "SupportedFeatureProfiles": (
-        "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger", True
+        "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger",
+        True,
     ),
 }
 INTEGER_KEYS = {"ClockAlignedDataInterval", "ConnectionTimeOut", "HeartbeatInterval", "MeterValueSampleInterval"}
 BOOLEAN_KEYS = {
-    "AuthorizeRemoteTxRequests", "LocalAuthListEnabled", "LocalAuthorizeOffline", "LocalPreAuthorize",
+    "AuthorizeRemoteTxRequests",
+    "LocalAuthListEnabled",
+    "LocalAuthorizeOffline",
+    "LocalPreAuthorize",
     "StopTransactionOnInvalidId",
 }
 TRIGGERABLE = {
-    "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+    "BootNotification",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
     "StatusNotification",
 }
 
@@ -162,8 +171,11 @@ class SimulatedStation(StationBase, ChargePoint):
         try:
             started = await self._call(
                 call.StartTransaction(
-                    connector_id=connector.connector_id, id_tag=id_tag, meter_start=connector.meter_start,
-                    timestamp=now_iso(), reservation_id=reservation_id,
+                    connector_id=connector.connector_id,
+                    id_tag=id_tag,
+                    meter_start=connector.meter_start,
+                    timestamp=now_iso(),
+                    reservation_id=reservation_id,
                 ),
                 errors=True,
             )
@@ -189,10 +201,16 @@ class SimulatedStation(StationBase, ChargePoint):
         """Count what the CSMS answered for a session (see ``Stats``), with one line of output."""
         setattr(self.stats, f"sessions_{outcome}", getattr(self.stats, f"sessions_{outcome}") + 1)
         log = logger.warning if outcome == "errored" else logger.info
-        log(f"session {outcome}", extra={
-            "station_id": self.id, "connector_id": connector.connector_id, "id_tag": id_tag,
-            "transaction_id": connector.transaction_id, "answer": detail,
-        })
+        log(
+            f"session {outcome}",
+            extra={
+                "station_id": self.id,
+                "connector_id": connector.connector_id,
+                "id_tag": id_tag,
+                "transaction_id": connector.transaction_id,
+                "answer": detail,
+            },
+        )
 
     async def _charge(self, connector: Connector) -> str:
         """Meter the session until someone ends it; returns the stop reason."""
@@ -220,8 +238,11 @@ class SimulatedStation(StationBase, ChargePoint):
         try:
             await self._call(
                 call.StopTransaction(
-                    meter_stop=meter_stop, timestamp=now_iso(), transaction_id=connector.transaction_id,
-                    reason=reason, id_tag=connector.id_tag,
+                    meter_stop=meter_stop,
+                    timestamp=now_iso(),
+                    transaction_id=connector.transaction_id,
+                    reason=reason,
+                    id_tag=connector.id_tag,
                     transaction_data=[begin, self._sample(connector, "Transaction.End")],
                 ),
                 errors=True,
@@ -282,7 +303,8 @@ class SimulatedStation(StationBase, ChargePoint):
             (("TxProfile", "TxDefaultProfile"), (0, connector_id)),
         ):
             candidates = [
-                p for p in self.charging_profiles.values()
+                p
+                for p in self.charging_profiles.values()
                 if p["charging_profile_purpose"] in purposes and p["connector_id"] in connector_ids
             ]
             if candidates:
@@ -380,11 +402,13 @@ class SimulatedStation(StationBase, ChargePoint):
         return call_result.ClearCache(status="Accepted")
 
     @on(Action.clear_charging_profile)
-    async def on_clear_charging_profile(self, id=None, connector_id=None, charging_profile_purpose=None,
-                                        stack_level=None, **_):
+    async def on_clear_charging_profile(
+        self, id=None, connector_id=None, charging_profile_purpose=None, stack_level=None, **_
+    ):
         self._answered()
         cleared = [
-            pid for pid, p in self.charging_profiles.items()
+            pid
+            for pid, p in self.charging_profiles.items()
             if (id is None or pid == id)
             and (connector_id is None or p["connector_id"] == connector_id)
             and (charging_profile_purpose is None or p["charging_profile_purpose"] == charging_profile_purpose)
@@ -477,8 +501,11 @@ class SimulatedStation(StationBase, ChargePoint):
     def _connector_for_remote_start(self, connector_id: int | None, id_tag: str) -> Connector | None:
         def free(c: Connector) -> bool:
             reserved_for_other = c.reservation is not None and c.reservation["id_tag"].upper() != id_tag.upper()
-            return c.operative and not c.busy and c.status in ("Available", "Preparing", "Reserved") and not (
-                reserved_for_other
+            return (
+                c.operative
+                and not c.busy
+                and c.status in ("Available", "Preparing", "Reserved")
+                and not (reserved_for_other)
             )
 
         if connector_id is not None:
@@ -557,8 +584,10 @@ class SimulatedStation(StationBase, ChargePoint):
             return call_result.SetChargingProfile(status="Rejected")
         if purpose == "TxProfile":
             connector = self.connectors.get(connector_id)
-            if connector is None or connector.transaction_id is None or (
-                profile.get("transaction_id") not in (None, connector.transaction_id)
+            if (
+                connector is None
+                or connector.transaction_id is None
+                or (profile.get("transaction_id") not in (None, connector.transaction_id))
             ):
                 return call_result.SetChargingProfile(status="Rejected")
         self._install_profile(connector_id, profile)
@@ -595,8 +624,10 @@ class SimulatedStation(StationBase, ChargePoint):
         if requested_message == "BootNotification":
             response = await self._call(
                 call.BootNotification(
-                    charge_point_vendor=self.config.vendor, charge_point_model=self.config.model,
-                    charge_point_serial_number=f"SN-{self.id}", firmware_version=self.firmware_version,
+                    charge_point_vendor=self.config.vendor,
+                    charge_point_model=self.config.model,
+                    charge_point_serial_number=f"SN-{self.id}",
+                    firmware_version=self.firmware_version,
                 )
             )
             if response is not None:

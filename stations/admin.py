@@ -48,15 +48,38 @@ class SiteAdmin(admin.ModelAdmin):
 class StationAdmin(admin.ModelAdmin):
     form = StationForm
     list_display = [
-        "ocpp_id", "name", "site", "registration_status", "is_online", "ocpp_version", "vendor", "model",
-        "firmware_version", "last_seen_at",
+        "ocpp_id",
+        "name",
+        "site",
+        "registration_status",
+        "is_online",
+        "ocpp_version",
+        "vendor",
+        "model",
+        "firmware_version",
+        "last_seen_at",
     ]
     list_filter = ["is_online", "registration_status", "ocpp_version", "site", "vendor"]
     search_fields = ["ocpp_id", "name", "serial_number", "vendor", "model"]
     readonly_fields = [
-        "ocpp_version", "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version",
-        "iccid", "imsi", "meter_type", "meter_serial_number", "is_online", "connected_at", "last_boot_at",
-        "last_heartbeat_at", "last_seen_at", "firmware_status", "firmware_status_at", "diagnostics_status",
+        "ocpp_version",
+        "vendor",
+        "model",
+        "serial_number",
+        "charge_box_serial_number",
+        "firmware_version",
+        "iccid",
+        "imsi",
+        "meter_type",
+        "meter_serial_number",
+        "is_online",
+        "connected_at",
+        "last_boot_at",
+        "last_heartbeat_at",
+        "last_seen_at",
+        "firmware_status",
+        "firmware_status_at",
+        "diagnostics_status",
         "diagnostics_status_at",
     ]
     inlines = [ConnectorInline]

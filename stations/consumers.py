@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 HANDSHAKES_AT_ONCE = 16
 
+
 def station_group(ocpp_id: str) -> str:
     """Channel-layer group of everything addressed to one station (names allow only [a-zA-Z0-9_.-])."""
     return "station." + base64.b32encode(ocpp_id.encode()).decode().rstrip("=")
@@ -134,7 +135,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def record_online(self) -> None:
         """Record this connection as the station's, held by this node (by its current lease)."""
         connected = {
-            "station": self.station, "ocpp_version": self.version.number, "channel_name": self.channel_name,
+            "station": self.station,
+            "ocpp_version": self.version.number,
+            "channel_name": self.channel_name,
             "node": node_runtime().node,
         }
         await group_commit().submit(_record_connections, ("connected", connected))

@@ -13,17 +13,29 @@ def power_curve(session: Transaction) -> go.Figure:
     series = session_power_series(session=session)
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     figure.add_scatter(
-        x=series.times, y=[watts / 1000 for watts in series.power_w], name="Power (kW)", mode="lines",
-        line={"color": ACCENT, "shape": "hv"}, meta={"role": "power"},
+        x=series.times,
+        y=[watts / 1000 for watts in series.power_w],
+        name="Power (kW)",
+        mode="lines",
+        line={"color": ACCENT, "shape": "hv"},
+        meta={"role": "power"},
     )
     figure.add_scatter(
-        x=series.times, y=[None if wh is None else wh / 1000 for wh in series.energy_wh], name="Energy (kWh)",
-        mode="lines", line={"color": SECOND, "dash": "dot"}, secondary_y=True,
+        x=series.times,
+        y=[None if wh is None else wh / 1000 for wh in series.energy_wh],
+        name="Energy (kWh)",
+        mode="lines",
+        line={"color": SECOND, "dash": "dot"},
+        secondary_y=True,
     )
     if series.soc:
         figure.add_scatter(
-            x=[moment for moment, _ in series.soc], y=[value for _, value in series.soc], name="SoC (%)",
-            mode="lines", line={"color": THIRD}, secondary_y=True,
+            x=[moment for moment, _ in series.soc],
+            y=[value for _, value in series.soc],
+            name="SoC (%)",
+            mode="lines",
+            line={"color": THIRD},
+            secondary_y=True,
         )
     figure.update_yaxes(title_text="kW", secondary_y=False)
     figure.update_yaxes(title_text="kWh / %", secondary_y=True)

@@ -76,6 +76,7 @@ class PortalOriginValidator:
             return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)
 
+
 BOARD_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)  # as the live board page
 
 

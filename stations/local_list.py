@@ -183,9 +183,7 @@ def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncRe
     return sent or result
 
 
-def _check_station(
-    station: Station, state: StationLocalList, known: dict[str, ConfigurationKey]
-) -> SyncResult | None:
+def _check_station(station: Station, state: StationLocalList, known: dict[str, ConfigurationKey]) -> SyncResult | None:
     """Read the station's local-list settings and its list version (a reset may have emptied the list).
 
     The settings are taken from the stations app's record when the station reported them since it last
@@ -252,8 +250,11 @@ def _entries(station: Station, since_version: int | None) -> list[LocalListEntry
     if len(fitting) < len(entries):
         logger.warning(
             "tokens longer than the station's OCPP version carries left off its local list",
-            extra={"station_id": station.ocpp_id, "tokens_left_off": len(entries) - len(fitting),
-                   "max_length": longest},
+            extra={
+                "station_id": station.ocpp_id,
+                "tokens_left_off": len(entries) - len(fitting),
+                "max_length": longest,
+            },
         )
     return fitting
 
@@ -303,8 +304,13 @@ def _send(
         state.save(update_fields=["station_version", "last_update_type", "last_attempt_at"])
     logger.info(
         "local list sent",
-        extra={"station_id": station.ocpp_id, "update_type": "Full" if full else "Differential",
-               "entries": len(entries), "messages": len(chunks), "list_version": state.station_version},
+        extra={
+            "station_id": station.ocpp_id,
+            "update_type": "Full" if full else "Differential",
+            "entries": len(entries),
+            "messages": len(chunks),
+            "list_version": state.station_version,
+        },
     )
     return Outcome.ACCEPTED, "Accepted"
 
@@ -314,8 +320,13 @@ def _failure(command: StationCommand) -> str:
     return f"{command.action}: {command.status}: {reason}"[:255]
 
 
-OUTCOMES = {Status.IN_SYNC: "in_sync", Status.PENDING: "failed", Status.FAILED: "failed",
-            Status.DISABLED: "disabled", Status.NOT_SUPPORTED: "not_supported"}
+OUTCOMES = {
+    Status.IN_SYNC: "in_sync",
+    Status.PENDING: "failed",
+    Status.FAILED: "failed",
+    Status.DISABLED: "disabled",
+    Status.NOT_SUPPORTED: "not_supported",
+}
 
 
 def _stop(state: StationLocalList, status: str, error: str, *, retry: bool = True) -> SyncResult:
@@ -327,9 +338,7 @@ def _stop(state: StationLocalList, status: str, error: str, *, retry: bool = Tru
     elif retry:
         state.attempts += 1
         # A disabled or unsupported list is a setting, not a fault that may pass: looked at again only rarely.
-        state.next_attempt_at = timezone.now() + local_list_retry_delay(
-            state.attempts, longest=status != Status.FAILED
-        )
+        state.next_attempt_at = timezone.now() + local_list_retry_delay(state.attempts, longest=status != Status.FAILED)
     else:
         state.next_attempt_at = None
     state.save()

@@ -88,7 +88,12 @@ class Station(models.Model):
     is_online = models.BooleanField(default=False)
     channel_name = models.CharField(max_length=120, blank=True, editable=False)
     node = models.ForeignKey(
-        Node, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="stations",
+        Node,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="stations",
         help_text="The daphne process holding the station's socket (while online).",
     )
     connected_at = models.DateTimeField(null=True, blank=True)
@@ -139,9 +144,7 @@ class Connector(models.Model):
 
     class Meta:
         ordering = ["station", "connector_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")
-        ]
+        constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")]
 
     def __str__(self):
         return f"{self.station.ocpp_id}/{self.connector_id}"
@@ -213,8 +216,14 @@ class DeviceModelVariable(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=[
-                    "station", "component_name", "component_instance", "evse_id", "connector_id", "variable_name",
-                    "variable_instance", "attribute_type",
+                    "station",
+                    "component_name",
+                    "component_instance",
+                    "evse_id",
+                    "connector_id",
+                    "variable_name",
+                    "variable_instance",
+                    "attribute_type",
                 ],
                 name="unique_device_model_attribute",
                 nulls_distinct=False,

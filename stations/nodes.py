@@ -86,4 +86,3 @@ def node_lease_expired(*, node_id: int) -> bool:
     """Whether the node of this id is dead: its lease is older than the lease time, or already swept."""
     renewed_at = Node.objects.filter(pk=node_id).values_list("renewed_at", flat=True).first()
     return renewed_at is None or timezone.now() - renewed_at > timedelta(seconds=app_settings.NODE_LEASE_SECONDS)
-

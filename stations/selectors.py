@@ -64,10 +64,12 @@ class BoardRow:
 
 
 def board_stations(*, site: Site | None = None, search: str = "") -> QuerySet:
-    stations = Station.objects.select_related("site").annotate(
-        open_alerts=Count("alerts", filter=Q(alerts__closed_at__isnull=True))
-    ).prefetch_related(
-        Prefetch("connectors", queryset=Connector.objects.filter(connector_id__gt=0).order_by("connector_id"))
+    stations = (
+        Station.objects.select_related("site")
+        .annotate(open_alerts=Count("alerts", filter=Q(alerts__closed_at__isnull=True)))
+        .prefetch_related(
+            Prefetch("connectors", queryset=Connector.objects.filter(connector_id__gt=0).order_by("connector_id"))
+        )
     )
     if site is not None:
         stations = stations.filter(site=site)
@@ -96,7 +98,9 @@ def board_rows(*, site: Site | None = None, state: str = "", search: str = "", s
             session = sessions.get((each.pk, number))
             status = connector.status if connector else "Unknown"
             row = BoardRow(
-                station=each, connector=connector, session=session,
+                station=each,
+                connector=connector,
+                session=session,
                 state=connector_state(online=each.is_online, status=status, charging=session is not None),
             )
             if not state or row.state == state:
@@ -124,7 +128,9 @@ def session_power_series(*, session: Transaction) -> PowerSeries:
     power derived from the energy register; with the energy delivered and the car's state of charge."""
     samples = (
         MeterSample.objects.filter(
-            transaction=session, measurand__in=[POWER, ENERGY_REGISTER, SOC], value__isnull=False,
+            transaction=session,
+            measurand__in=[POWER, ENERGY_REGISTER, SOC],
+            value__isnull=False,
             location__in=[*DELIVERY_LOCATIONS, ""],
         )
         .order_by("timestamp")
@@ -172,21 +178,31 @@ def station_messages(*, station: Station, search: str = "", direction: str = "",
         messages = messages.filter(action=action)
     if search:
         messages = messages.annotate(payload_text=Cast("payload", TextField())).filter(
-            Q(action__icontains=search) | Q(unique_id=search) | Q(error_code__icontains=search)
-            | Q(payload_text__icontains=search) | Q(raw__icontains=search)
+            Q(action__icontains=search)
+            | Q(unique_id=search)
+            | Q(error_code__icontains=search)
+            | Q(payload_text__icontains=search)
+            | Q(raw__icontains=search)
         )
     return messages.order_by("-created_at", "-pk")
 
 
 def station_message_actions(*, station: Station) -> list[str]:
     return list(
-        OcppMessage.objects.filter(station=station).exclude(action="").order_by("action")
-        .values_list("action", flat=True).distinct()
+        OcppMessage.objects.filter(station=station)
+        .exclude(action="")
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
     )
 
 
 def stations_select(
-    *, ocpp_ids: list[str] | None = None, site: Site | None = None, vendor: str = "", model: str = "",
+    *,
+    ocpp_ids: list[str] | None = None,
+    site: Site | None = None,
+    vendor: str = "",
+    model: str = "",
     online_only: bool = False,
 ) -> QuerySet:
     """The stations a bulk job is for: named ones, and/or all of a site, a vendor, a model."""
@@ -207,7 +223,9 @@ def stations_select(
 def station_models() -> list[tuple[str, str, int]]:
     """(vendor, model, stations) of the network, for choosing a roll-out."""
     return list(
-        Station.objects.exclude(model="").values_list("vendor", "model").annotate(n=Count("pk"))
+        Station.objects.exclude(model="")
+        .values_list("vendor", "model")
+        .annotate(n=Count("pk"))
         .order_by("vendor", "model")
     )
 
@@ -231,7 +249,8 @@ def station_highest_evse_ids(*, station_ids: Iterable[int]) -> dict[int, int]:
     """The highest EVSE id each station's device model names (stations without one are absent)."""
     rows = (
         DeviceModelVariable.objects.filter(station_id__in=list(station_ids), evse_id__isnull=False)
-        .values("station_id").annotate(highest=Max("evse_id"))
+        .values("station_id")
+        .annotate(highest=Max("evse_id"))
     )
     return {row["station_id"]: row["highest"] for row in rows}
 
@@ -262,6 +281,9 @@ def network_status() -> NetworkStatus:
         open=Count("pk"), critical=Count("pk", filter=Q(severity=Alert.Severity.CRITICAL))
     )
     return NetworkStatus(
-        stations=stations["total"], online=stations["online"], faulted=faulted,
-        open_alerts=alerts["open"], critical_alerts=alerts["critical"],
+        stations=stations["total"],
+        online=stations["online"],
+        faulted=faulted,
+        open_alerts=alerts["open"],
+        critical_alerts=alerts["critical"],
     )

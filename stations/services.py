@@ -97,7 +97,11 @@ def station_connected(*, station: Station, ocpp_version: str, channel_name: str,
     """The connection ``channel_name`` is the station's now, held by the daphne ``node`` (see stations.nodes)."""
     now = timezone.now()
     Station.objects.filter(pk=station.pk).update(
-        is_online=True, ocpp_version=ocpp_version, channel_name=channel_name, connected_at=now, last_seen_at=now,
+        is_online=True,
+        ocpp_version=ocpp_version,
+        channel_name=channel_name,
+        connected_at=now,
+        last_seen_at=now,
         node=node,
     )
     live_event_on_commit(
@@ -109,9 +113,7 @@ def station_connected(*, station: Station, ocpp_version: str, channel_name: str,
 def station_disconnected(*, station: Station, channel_name: str) -> bool:
     """The connection ``channel_name`` ended; False when the station has a newer one (or none was recorded)."""
     # A replaced connection must not mark the station offline under its successor.
-    updated = Station.objects.filter(pk=station.pk, channel_name=channel_name).update(
-        is_online=False, channel_name=""
-    )
+    updated = Station.objects.filter(pk=station.pk, channel_name=channel_name).update(is_online=False, channel_name="")
     if updated:
         live_event_on_commit({"kind": "station", "station": station.ocpp_id, "online": False})
         logger.info("station disconnected", extra={"station_id": station.ocpp_id})
@@ -126,8 +128,13 @@ def station_boot(*, station: Station, boot_fields: dict, booted_at: datetime | N
     Station.objects.filter(pk=station.pk).update(last_boot_at=now, last_seen_at=now, **fields)
     status = Station.objects.values_list("registration_status", flat=True).get(pk=station.pk)
     live_event_on_commit(
-        {"kind": "station", "station": station.ocpp_id, "online": True, "registration_status": status,
-         "last_seen_at": now.isoformat()}
+        {
+            "kind": "station",
+            "station": station.ocpp_id,
+            "online": True,
+            "registration_status": status,
+            "last_seen_at": now.isoformat(),
+        }
     )
     logger.info("boot notification", extra={"station_id": station.ocpp_id, "status": status, **fields})
     return status
@@ -136,9 +143,7 @@ def station_boot(*, station: Station, boot_fields: dict, booted_at: datetime | N
 def station_heartbeats_record(*, stations: Sequence[Station]) -> datetime:
     """Heartbeats of many stations at once (the OCPP layer batches them): one UPDATE; the time to answer."""
     now = timezone.now()
-    Station.objects.filter(pk__in=[station.pk for station in stations]).update(
-        last_heartbeat_at=now, last_seen_at=now
-    )
+    Station.objects.filter(pk__in=[station.pk for station in stations]).update(last_heartbeat_at=now, last_seen_at=now)
     return now
 
 
@@ -150,9 +155,7 @@ def station_firmware_status(*, station: Station, status: str) -> None:
 
 def station_diagnostics_status(*, station: Station, status: str) -> None:
     """DiagnosticsStatusNotification: where an upload ordered by GetDiagnostics stands."""
-    Station.objects.filter(pk=station.pk).update(
-        diagnostics_status=status[:32], diagnostics_status_at=timezone.now()
-    )
+    Station.objects.filter(pk=station.pk).update(diagnostics_status=status[:32], diagnostics_status_at=timezone.now())
     logger.info("diagnostics status", extra={"station_id": station.ocpp_id, "status": status})
 
 
@@ -173,12 +176,28 @@ def station_data_transfer(*, station: Station, vendor_id: str, message_id: str =
 
 
 DEVICE_MODEL_KEY = (
-    "station", "component_name", "component_instance", "evse_id", "connector_id", "variable_name", "variable_instance",
+    "station",
+    "component_name",
+    "component_instance",
+    "evse_id",
+    "connector_id",
+    "variable_name",
+    "variable_instance",
     "attribute_type",
 )
 DEVICE_MODEL_FIELDS = (
-    "value", "mutability", "persistent", "constant", "data_type", "unit", "min_limit", "max_limit", "values_list",
-    "supports_monitoring", "report_request_id", "reported_at",
+    "value",
+    "mutability",
+    "persistent",
+    "constant",
+    "data_type",
+    "unit",
+    "min_limit",
+    "max_limit",
+    "values_list",
+    "supports_monitoring",
+    "report_request_id",
+    "reported_at",
 )
 
 
@@ -199,17 +218,26 @@ def device_model_report_store(
         characteristics = item.get("variable_characteristics") or {}
         for attribute in item["variable_attribute"]:
             row = DeviceModelVariable(
-                station=station, component_name=component["name"], component_instance=component.get("instance", ""),
-                evse_id=evse.get("id"), connector_id=evse.get("connector_id"), variable_name=variable["name"],
+                station=station,
+                component_name=component["name"],
+                component_instance=component.get("instance", ""),
+                evse_id=evse.get("id"),
+                connector_id=evse.get("connector_id"),
+                variable_name=variable["name"],
                 variable_instance=variable.get("instance", ""),
                 attribute_type=attribute.get("type", DeviceModelVariable.AttributeType.ACTUAL),
-                value=attribute.get("value"), mutability=attribute.get("mutability", ""),
-                persistent=attribute.get("persistent"), constant=attribute.get("constant"),
-                data_type=characteristics.get("data_type", ""), unit=characteristics.get("unit", ""),
-                min_limit=characteristics.get("min_limit"), max_limit=characteristics.get("max_limit"),
+                value=attribute.get("value"),
+                mutability=attribute.get("mutability", ""),
+                persistent=attribute.get("persistent"),
+                constant=attribute.get("constant"),
+                data_type=characteristics.get("data_type", ""),
+                unit=characteristics.get("unit", ""),
+                min_limit=characteristics.get("min_limit"),
+                max_limit=characteristics.get("max_limit"),
                 values_list=characteristics.get("values_list", ""),
                 supports_monitoring=characteristics.get("supports_monitoring", False),
-                report_request_id=request_id, reported_at=now,
+                report_request_id=request_id,
+                reported_at=now,
             )
             rows[tuple(getattr(row, name) for name in DEVICE_MODEL_KEY)] = row
     DeviceModelVariable.objects.bulk_create(
@@ -230,9 +258,14 @@ def device_model_events_record(*, station: Station, events: Sequence[dict]) -> i
         component, variable = event["component"], event["variable"]
         evse = component.get("evse") or {}
         updated += DeviceModelVariable.objects.filter(
-            station=station, component_name=component["name"], component_instance=component.get("instance", ""),
-            evse_id=evse.get("id"), connector_id=evse.get("connector_id"), variable_name=variable["name"],
-            variable_instance=variable.get("instance", ""), attribute_type=DeviceModelVariable.AttributeType.ACTUAL,
+            station=station,
+            component_name=component["name"],
+            component_instance=component.get("instance", ""),
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connector_id"),
+            variable_name=variable["name"],
+            variable_instance=variable.get("instance", ""),
+            attribute_type=DeviceModelVariable.AttributeType.ACTUAL,
         ).update(value=event["actual_value"], reported_at=timezone.now())
     logger.info("device model events", extra={"station_id": station.ocpp_id, "events": len(events), "updated": updated})
     return updated
@@ -266,15 +299,23 @@ def connector_status_report(
     if timestamp is None or not time_is_plausible(timestamp, received_at=now):
         timestamp = now
     fields = {
-        "status": status[:32], "error_code": error_code[:50], "info": info[:50],
-        "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50],
+        "status": status[:32],
+        "error_code": error_code[:50],
+        "info": info[:50],
+        "vendor_id": vendor_id[:255],
+        "vendor_error_code": vendor_error_code[:50],
     }
     # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
     with transaction.atomic(savepoint=False):
         if _connector_update(station, connector_id, "status_at", timestamp, fields):
             live_event_on_commit(
-                {"kind": "connector", "station": station.ocpp_id, "connector_id": connector_id,
-                 "status": fields["status"], "error_code": fields["error_code"]}
+                {
+                    "kind": "connector",
+                    "station": station.ocpp_id,
+                    "connector_id": connector_id,
+                    "status": fields["status"],
+                    "error_code": fields["error_code"],
+                }
             )
         event = ConnectorStatusEvent(station=station, connector_id=connector_id, timestamp=timestamp, **fields)
         ConnectorStatusEvent.objects.bulk_create([event], ignore_conflicts=True)
@@ -339,8 +380,12 @@ def connectors_measurements_update(*, measurements: Sequence[Measurement]) -> li
         applied += _measurements_apply(measurements_round)
     for measurement in applied:
         live_event_on_commit(
-            {"kind": "connector", "station": measurement.station.ocpp_id, "connector_id": measurement.connector_id,
-             **measurement.values}
+            {
+                "kind": "connector",
+                "station": measurement.station.ocpp_id,
+                "connector_id": measurement.connector_id,
+                **measurement.values,
+            }
         )
     return applied
 

@@ -69,10 +69,12 @@ def live_board_rows(request):
         rows = selectors.board_rows(station=station)
         return JsonResponse({"rows": render_to_string("stations/_board_rows.html", {"rows": rows, "compact": True})})
     context = _board_context(request)
-    return JsonResponse({
-        "rows": render_to_string("stations/_board_rows.html", context, request=request),
-        "counts": context["counts"],
-    })
+    return JsonResponse(
+        {
+            "rows": render_to_string("stations/_board_rows.html", context, request=request),
+            "counts": context["counts"],
+        }
+    )
 
 
 # A station's page
@@ -106,9 +108,7 @@ def station_detail(request, ocpp_id: str):
 
 class MessageFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
-    direction = forms.ChoiceField(
-        choices=[("", "Both directions"), *OcppMessage.Direction.choices], required=False
-    )
+    direction = forms.ChoiceField(choices=[("", "Both directions"), *OcppMessage.Direction.choices], required=False)
     action = forms.CharField(required=False, max_length=64)
 
 
@@ -119,10 +119,19 @@ def station_messages(request, ocpp_id: str):
     form = MessageFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     found = selectors.station_messages(
-        station=station, search=filters.get("q", ""), direction=filters.get("direction", ""),
+        station=station,
+        search=filters.get("q", ""),
+        direction=filters.get("direction", ""),
         action=filters.get("action", ""),
     )
-    return render(request, "stations/station_messages.html", {
-        "station": station, "form": form, "page": paginate(request, found, 50), "query": query_without_page(request),
-        "actions": selectors.station_message_actions(station=station),
-    })
+    return render(
+        request,
+        "stations/station_messages.html",
+        {
+            "station": station,
+            "form": form,
+            "page": paginate(request, found, 50),
+            "query": query_without_page(request),
+            "actions": selectors.station_message_actions(station=station),
+        },
+    )

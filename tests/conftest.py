@@ -135,7 +135,10 @@ def _start_daphne(
     log = open(ROOT / "var" / f"test-daphne-{port}.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", *endpoint_args, "cms.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
     def listening() -> bool:

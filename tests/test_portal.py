@@ -41,8 +41,13 @@ def test_station_admin_sets_a_hashed_password(admin_client):
 
     response = admin_client.post(
         reverse("admin:stations_station_add"),
-        {"ocpp_id": "CP-ADMIN", "new_password": "very-secret", "registration_status": "Accepted",
-         "connectors-TOTAL_FORMS": 0, "connectors-INITIAL_FORMS": 0},
+        {
+            "ocpp_id": "CP-ADMIN",
+            "new_password": "very-secret",
+            "registration_status": "Accepted",
+            "connectors-TOTAL_FORMS": 0,
+            "connectors-INITIAL_FORMS": 0,
+        },
     )
     assert response.status_code == 302, response.content.decode()
     station = Station.objects.get(ocpp_id="CP-ADMIN")

@@ -207,11 +207,32 @@ def test_the_simulator_finds_the_running_system_and_says_only_what_happened(embe
     # No --url, no --port, no CMS_SERVER_URL: the simulator connects where runcms says it listens.
     result = subprocess.run(
         [
-            sys.executable, "manage.py", "simulate", "--create", "-n", "2", "--prefix", "EMBSIM-", "--duration", "4",
-            "--connectors", "1", "--session-seconds", "1", "--idle-seconds", "0.1-0.2", "--meter-interval", "0.3",
-            "--report", "0",
+            sys.executable,
+            "manage.py",
+            "simulate",
+            "--create",
+            "-n",
+            "2",
+            "--prefix",
+            "EMBSIM-",
+            "--duration",
+            "4",
+            "--connectors",
+            "1",
+            "--session-seconds",
+            "1",
+            "--idle-seconds",
+            "0.1-0.2",
+            "--meter-interval",
+            "0.3",
+            "--report",
+            "0",
         ],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"against ws://127.0.0.1:{port}/ocpp" in result.stdout

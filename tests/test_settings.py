@@ -36,7 +36,11 @@ def test_database_url_selects_postgresql_with_psycopg():
     config = database_config({"DATABASE_URL": "postgres://cms:pw@db.internal:5433/voltgrid"}, BASE)
     assert config["ENGINE"] == "django.db.backends.postgresql"
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"], config["PASSWORD"]) == (
-        "db.internal", 5433, "voltgrid", "cms", "pw",
+        "db.internal",
+        5433,
+        "voltgrid",
+        "cms",
+        "pw",
     )
     assert config["CONN_HEALTH_CHECKS"] is True
 
@@ -87,8 +91,12 @@ def _settings_in_fresh_process(environ: dict) -> dict:
     )
     keep = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     result = subprocess.run(
-        [sys.executable, "-c", script], env={**keep, "DJANGO_SETTINGS_MODULE": "cms.settings", **environ},
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+        [sys.executable, "-c", script],
+        env={**keep, "DJANGO_SETTINGS_MODULE": "cms.settings", **environ},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -123,14 +131,20 @@ def test_the_embedded_server_starts_is_shared_and_stops_with_its_last_process(tm
     )
     holder = subprocess.Popen(
         [sys.executable, "-c", script + "; sys.stdin.read()", str(directory)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
         assert holder.stdout.readline().startswith("18.")
         assert json.loads((directory / ".handle_pids.json").read_text()) == [holder.pid]
         # A second process attaches to the running server and, not being the last, leaves it running.
         attached = subprocess.run(
-            [sys.executable, "-c", script, str(directory)], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script, str(directory)],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
         assert attached.stdout.startswith("18.")

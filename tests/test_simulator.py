@@ -30,6 +30,7 @@ def _short_response_timeout(settings):
     """The caller's wait for a station (the server under test already uses 5 s): a lost answer fails fast."""
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
 
+
 # Seconds instead of minutes, so that a test sees whole sessions.
 FAST = {
     "session_seconds": (0.6, 0.6),
@@ -129,8 +130,12 @@ async def test_a_simulated_station_boots_and_drivers_charge_end_to_end(daphne_se
     assert sum(t.energy_wh for t in sessions) == stats.energy_wh
     measurands = {m async for m in MeterSample.objects.filter(station=station).values_list("measurand", flat=True)}
     assert {"Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC"} <= measurands
-    statuses = [s async for s in ConnectorStatusEvent.objects.filter(station=station, connector_id=1)
-                .order_by("timestamp").values_list("status", flat=True)]
+    statuses = [
+        s
+        async for s in ConnectorStatusEvent.objects.filter(station=station, connector_id=1)
+        .order_by("timestamp")
+        .values_list("status", flat=True)
+    ]
     assert statuses[:4] == ["Available", "Preparing", "Charging", "Finishing"]
     assert await until(lambda: Station.objects.filter(pk=station.pk, is_online=False).aexists())
 
@@ -173,8 +178,11 @@ async def test_a_charging_profile_limits_the_power_the_station_draws(daphne_serv
         start = await station_call(station=station, action="RemoteStartTransaction", payload={"idTag": "SIMTAG01"})
         session = await remote_start_session_wait(command=start, wait=5)
         profile = {
-            "chargingProfileId": 5, "transactionId": session.pk, "stackLevel": 0,
-            "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+            "chargingProfileId": 5,
+            "transactionId": session.pk,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative",
             "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.5}]},
         }
         limited = await station_call(
@@ -186,7 +194,8 @@ async def test_a_charging_profile_limits_the_power_the_station_draws(daphne_serv
         assert 0 < simulated.connectors[1].power_w <= 6.5 * 230 * 3
 
         composite = await station_call(
-            station=station, action="GetCompositeSchedule",
+            station=station,
+            action="GetCompositeSchedule",
             payload={"connectorId": 1, "duration": 600, "chargingRateUnit": "A"},
         )
         assert composite.response["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 6.5}]
@@ -223,7 +232,8 @@ async def test_a_new_authorization_key_is_used_on_the_next_connection(daphne_ser
 
         await change_password()
         changed = await station_call(
-            station=station, action="ChangeConfiguration",
+            station=station,
+            action="ChangeConfiguration",
             payload={"key": "AuthorizationKey", "value": new_password.encode().hex()},
         )
         assert changed.response == {"status": "Accepted"}
@@ -237,23 +247,40 @@ COMMANDS = [
     ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "30"}, {"status": "Accepted"}),
     ("ChangeConfiguration", {"key": "NumberOfConnectors", "value": "4"}, {"status": "Rejected"}),
     ("ChangeConfiguration", {"key": "NoSuchKey", "value": "1"}, {"status": "NotSupported"}),
-    ("GetConfiguration", {"key": ["MeterValueSampleInterval", "Nope"]}, {
-        "configurationKey": [{"key": "MeterValueSampleInterval", "readonly": False, "value": "30"}],
-        "unknownKey": ["Nope"],
-    }),
+    (
+        "GetConfiguration",
+        {"key": ["MeterValueSampleInterval", "Nope"]},
+        {
+            "configurationKey": [{"key": "MeterValueSampleInterval", "readonly": False, "value": "30"}],
+            "unknownKey": ["Nope"],
+        },
+    ),
     ("ClearCache", {}, {"status": "Accepted"}),
     ("ClearChargingProfile", {"id": 99}, {"status": "Unknown"}),
     ("DataTransfer", {"vendorId": "Voltgrid", "data": "ping"}, {"status": "Accepted", "data": "ping"}),
     ("DataTransfer", {"vendorId": "com.other"}, {"status": "UnknownVendorId"}),
     ("GetLocalListVersion", {}, {"listVersion": 0}),
-    ("SendLocalList", {"listVersion": 3, "updateType": "Full", "localAuthorizationList": [
-        {"idTag": "SIMTAG01", "idTagInfo": {"status": "Accepted"}}]}, {"status": "Accepted"}),
+    (
+        "SendLocalList",
+        {
+            "listVersion": 3,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idTag": "SIMTAG01", "idTagInfo": {"status": "Accepted"}}],
+        },
+        {"status": "Accepted"},
+    ),
     ("SendLocalList", {"listVersion": 3, "updateType": "Differential"}, {"status": "VersionMismatch"}),
     ("GetLocalListVersion", {}, {"listVersion": 3}),
-    ("ReserveNow", {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "SIMTAG01", "reservationId": 4},
-     {"status": "Accepted"}),
-    ("ReserveNow", {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "OTHER", "reservationId": 5},
-     {"status": "Occupied"}),
+    (
+        "ReserveNow",
+        {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "SIMTAG01", "reservationId": 4},
+        {"status": "Accepted"},
+    ),
+    (
+        "ReserveNow",
+        {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "OTHER", "reservationId": 5},
+        {"status": "Occupied"},
+    ),
     ("CancelReservation", {"reservationId": 4}, {"status": "Accepted"}),
     ("CancelReservation", {"reservationId": 4}, {"status": "Rejected"}),
     ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}, {"status": "Accepted"}),
@@ -261,11 +288,23 @@ COMMANDS = [
     ("UnlockConnector", {"connectorId": 1}, {"status": "Unlocked"}),
     ("UnlockConnector", {"connectorId": 7}, {"status": "NotSupported"}),
     ("RemoteStopTransaction", {"transactionId": 1}, {"status": "Rejected"}),
-    ("SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
-        "chargingProfileKind": "Absolute", "chargingSchedule": {
-            "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}]}}},
-     {"status": "Accepted"}),
+    (
+        "SetChargingProfile",
+        {
+            "connectorId": 0,
+            "csChargingProfiles": {
+                "chargingProfileId": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "ChargePointMaxProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                },
+            },
+        },
+        {"status": "Accepted"},
+    ),
     # FILES: the file server's address (firmware is downloaded, and diagnostics uploaded, for real).
     ("GetDiagnostics", {"location": "FILES/inbox/first/"}, None),
     ("UpdateFirmware", {"location": "FILES/2.0.0", "retrieveDate": "2020-01-01T00:00:00Z"}, {}),
@@ -286,8 +325,11 @@ async def test_the_simulator_answers_every_csms_command_sensibly(daphne_server, 
                 assert command.response == answer, action
         assert simulated.connectors[2].operative and simulated.power_limit_w(1) == 11_000
         location = f"{file_server.url}/inbox/second/"
-        assert (await station_call(station=station, action="GetDiagnostics", payload={"location": location})
-                ).response["fileName"].startswith("diagnostics-SIM-001-")
+        assert (
+            (await station_call(station=station, action="GetDiagnostics", payload={"location": location}))
+            .response["fileName"]
+            .startswith("diagnostics-SIM-001-")
+        )
         # The firmware update ends in a reboot into the new version, reported as Installed.
         await until(lambda: Station.objects.filter(pk=station.pk, firmware_version="2.0.0").aexists())
         await until(lambda: Station.objects.filter(pk=station.pk, firmware_status="Installed").aexists())
@@ -332,7 +374,10 @@ async def test_a_start_the_server_refuses_counts_as_refused_not_started(daphne_s
         await simulated.start_session(1, "NOBODY", remote=True)
     stats = simulation.stats()
     assert (stats.sessions_started, stats.sessions_refused, stats.sessions_completed, stats.sessions_errored) == (
-        0, 1, 0, 0
+        0,
+        1,
+        0,
+        0,
     )
     assert stats.energy_wh == 0
     refused = await Transaction.objects.aget(station=station)
@@ -389,7 +434,11 @@ def test_the_simulator_package_imports_nothing_of_the_server():
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, simulator; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert "simulator" in loaded
     assert not {"django", "cms", "stations", "sessions", "accounts", "billing", "analytics"} & set(loaded)
@@ -398,20 +447,58 @@ def test_the_simulator_package_imports_nothing_of_the_server():
 def test_simulate_command_creates_its_stations_and_tags_and_runs(daphne_server, capsys):
     out = io.StringIO()
     call_command(
-        "simulate", "--create", "-n", "2", "--prefix", "DEMO-", "--tags", "DEMOTAG1", "--url",
-        f"{daphne_server.ws_url}/ocpp", "--duration", "1.5", "--connectors", "1", "--session-seconds", "0.5",
-        "--idle-seconds", "0.05-0.1", "--meter-interval", "0.2", "--report", "0", "--seed", "3", stdout=out,
+        "simulate",
+        "--create",
+        "-n",
+        "2",
+        "--prefix",
+        "DEMO-",
+        "--tags",
+        "DEMOTAG1",
+        "--url",
+        f"{daphne_server.ws_url}/ocpp",
+        "--duration",
+        "1.5",
+        "--connectors",
+        "1",
+        "--session-seconds",
+        "0.5",
+        "--idle-seconds",
+        "0.05-0.1",
+        "--meter-interval",
+        "0.2",
+        "--report",
+        "0",
+        "--seed",
+        "3",
+        stdout=out,
     )
     assert "Registered 2 station(s) and 1 tag(s)." in out.getvalue()
     assert "Done: 2 boots" in out.getvalue()
     assert set(Station.objects.filter(ocpp_id__startswith="DEMO-").values_list("ocpp_id", flat=True)) == {
-        "DEMO-001", "DEMO-002",
+        "DEMO-001",
+        "DEMO-002",
     }
     assert IdToken.objects.filter(token="DEMOTAG1").exists()
     assert Transaction.objects.filter(station__ocpp_id__startswith="DEMO-", status="completed").exists()
     # A second run with --create keeps the stations and the tag.
-    call_command("simulate", "--create", "-n", "2", "--prefix", "DEMO-", "--tags", "DEMOTAG1", "--url",
-                 f"{daphne_server.ws_url}/ocpp", "--duration", "0.3", "--report", "0", stdout=io.StringIO())
+    call_command(
+        "simulate",
+        "--create",
+        "-n",
+        "2",
+        "--prefix",
+        "DEMO-",
+        "--tags",
+        "DEMOTAG1",
+        "--url",
+        f"{daphne_server.ws_url}/ocpp",
+        "--duration",
+        "0.3",
+        "--report",
+        "0",
+        stdout=io.StringIO(),
+    )
     assert Station.objects.filter(ocpp_id__startswith="DEMO-").count() == 2
 
 
@@ -420,9 +507,28 @@ def test_simulate_command_finds_the_server_by_its_port_and_prints_one_short_line
 ):
     port = daphne_server.http_url.rsplit(":", 1)[1]
     arguments = [
-        "-n", "1", "--prefix", "QUIET-", "--tags", "QUIETTAG", "--port", port, "--duration", "1.5", "--connectors",
-        "1", "--session-seconds", "0.4", "--idle-seconds", "0.05-0.1", "--meter-interval", "0.2", "--report", "0",
-        "--seed", "3",
+        "-n",
+        "1",
+        "--prefix",
+        "QUIET-",
+        "--tags",
+        "QUIETTAG",
+        "--port",
+        port,
+        "--duration",
+        "1.5",
+        "--connectors",
+        "1",
+        "--session-seconds",
+        "0.4",
+        "--idle-seconds",
+        "0.05-0.1",
+        "--meter-interval",
+        "0.2",
+        "--report",
+        "0",
+        "--seed",
+        "3",
     ]
     out = io.StringIO()
     call_command("simulate", "--create", *arguments, stdout=out)

@@ -40,7 +40,8 @@ class UserEmailField(serializers.SlugRelatedField):
 class IdTokenSerializer(serializers.ModelSerializer):
     # No uniqueness check: POST with an existing token updates it.
     token = serializers.CharField(
-        max_length=36, validators=[id_token_validator],
+        max_length=36,
+        validators=[id_token_validator],
         help_text="The idTag / IdToken (card number); case-insensitive, stored upper-case.",
     )
     expiry = serializers.DateTimeField(
@@ -49,7 +50,10 @@ class IdTokenSerializer(serializers.ModelSerializer):
     parent = TokenField(allow_null=True, required=False, help_text="The group token (parentIdTag / groupIdToken).")
     owner = UserEmailField(allow_null=True, required=False, help_text="The driver the token belongs to.")
     allowed_stations = serializers.SlugRelatedField(
-        slug_field="ocpp_id", queryset=Station.objects.all(), many=True, required=False,
+        slug_field="ocpp_id",
+        queryset=Station.objects.all(),
+        many=True,
+        required=False,
         help_text="OCPP ids of the only stations the token may charge at (with allowed_sites); empty: everywhere.",
     )
     allowed_sites = serializers.PrimaryKeyRelatedField(
@@ -62,8 +66,20 @@ class IdTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = IdToken
         fields = [
-            "id", "token", "type", "status", "effective_status", "expiry", "parent", "owner", "label",
-            "allowed_stations", "allowed_sites", "list_version", "created_at", "updated_at",
+            "id",
+            "token",
+            "type",
+            "status",
+            "effective_status",
+            "expiry",
+            "parent",
+            "owner",
+            "label",
+            "allowed_stations",
+            "allowed_sites",
+            "list_version",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "list_version", "created_at", "updated_at"]
 

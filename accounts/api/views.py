@@ -33,8 +33,10 @@ ID_TOKEN_FILTERS = [
 
 def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
     if hasattr(exc, "error_dict"):
-        detail = {("non_field_errors" if field == NON_FIELD_ERRORS else field): messages
-                  for field, messages in exc.message_dict.items()}
+        detail = {
+            ("non_field_errors" if field == NON_FIELD_ERRORS else field): messages
+            for field, messages in exc.message_dict.items()
+        }
         return serializers.ValidationError(detail)
     return serializers.ValidationError({"non_field_errors": exc.messages})
 
@@ -80,16 +82,20 @@ class IdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         summary="Create or update an ID token",
         description="Creates the token, or updates the fields given if the token exists (fields left out stay).",
-        responses={201: OpenApiResponse(IdTokenSerializer, description="Created."),
-                   200: OpenApiResponse(IdTokenSerializer, description="It existed and was updated.")},
+        responses={
+            201: OpenApiResponse(IdTokenSerializer, description="Created."),
+            200: OpenApiResponse(IdTokenSerializer, description="It existed and was updated."),
+        },
     )
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             id_token, created = services.id_token_upsert(
-                token=serializer.validated_data["token"], data=_service_data(serializer.validated_data),
-                actor=request.user, source=SOURCE,
+                token=serializer.validated_data["token"],
+                data=_service_data(serializer.validated_data),
+                actor=request.user,
+                source=SOURCE,
             )
         except DjangoValidationError as exc:
             raise as_drf_error(exc) from exc
@@ -107,8 +113,10 @@ class IdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise as_drf_error(exc) from exc
         return Response(self.get_serializer(id_token).data)
 
-    @extend_schema(summary="A token's history: changes and authorisation outcomes, newest first",
-                   responses={200: IdTokenEventSerializer(many=True)})
+    @extend_schema(
+        summary="A token's history: changes and authorisation outcomes, newest first",
+        responses={200: IdTokenEventSerializer(many=True)},
+    )
     @action(detail=True, methods=["get"])
     def events(self, request, token=None):
         page = self.paginate_queryset(selectors.id_token_events(id_token=self.get_object()))
@@ -133,16 +141,22 @@ class MyIdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(
         summary="Add a card by its printed number",
         request=MyIdTokenAddSerializer,
-        responses={201: MyIdTokenSerializer, 400: OpenApiResponse(description="Not a card number, already on "
-                   "your account, or registered to another account."),
-                   429: OpenApiResponse(description="Too many refused attempts lately; try again in an hour.")},
+        responses={
+            201: MyIdTokenSerializer,
+            400: OpenApiResponse(
+                description="Not a card number, already on your account, or registered to another account."
+            ),
+            429: OpenApiResponse(description="Too many refused attempts lately; try again in an hour."),
+        },
     )
     def create(self, request):
         serializer = MyIdTokenAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             id_token = services.id_token_claim(
-                user=request.user, number=serializer.validated_data["token"], label=serializer.validated_data["label"],
+                user=request.user,
+                number=serializer.validated_data["token"],
+                label=serializer.validated_data["label"],
                 source=SOURCE,
             )
         except DjangoValidationError as exc:

@@ -33,7 +33,10 @@ def kpi_value(value):
 def export_url(context, table: str, kind: str) -> str:
     """The export of ``table`` with the page's filters: of the dashboard shown, or of the driver's own page."""
     name = context.get("name")
-    url = (reverse("analytics:export", args=[name, table, kind]) if name
-           else reverse("analytics:mine-export", args=[table, kind]))
+    url = (
+        reverse("analytics:export", args=[name, table, kind])
+        if name
+        else reverse("analytics:mine-export", args=[table, kind])
+    )
     querystring = context.get("querystring")
     return f"{url}?{querystring}" if querystring else url

@@ -9,8 +9,16 @@ from billing.models import Invoice, InvoiceLine, Payment, Tariff, TariffPeriod, 
 class TariffPeriodSerializer(serializers.ModelSerializer):
     class Meta:
         model = TariffPeriod
-        fields = ["name", "position", "weekdays", "start_time", "end_time", "price_per_kwh", "price_per_minute",
-                  "idle_price_per_minute"]
+        fields = [
+            "name",
+            "position",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "price_per_kwh",
+            "price_per_minute",
+            "idle_price_per_minute",
+        ]
 
 
 class TariffSerializer(serializers.ModelSerializer):
@@ -19,9 +27,24 @@ class TariffSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tariff
         fields = [
-            "id", "name", "currency", "tax_rate", "station", "site", "driver_group", "valid_from", "valid_until",
-            "price_per_kwh", "price_per_minute", "start_fee", "idle_price_per_minute", "idle_grace_minutes",
-            "min_price", "max_price", "min_billable_energy_wh", "periods",
+            "id",
+            "name",
+            "currency",
+            "tax_rate",
+            "station",
+            "site",
+            "driver_group",
+            "valid_from",
+            "valid_until",
+            "price_per_kwh",
+            "price_per_minute",
+            "start_fee",
+            "idle_price_per_minute",
+            "idle_grace_minutes",
+            "min_price",
+            "max_price",
+            "min_billable_energy_wh",
+            "periods",
         ]
 
     def validate(self, attrs):
@@ -57,8 +80,17 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = InvoiceLine
-        fields = ["position", "description", "detail", "quantity", "unit", "unit_price", "net_amount", "tax_rate",
-                  "transaction_id"]
+        fields = [
+            "position",
+            "description",
+            "detail",
+            "quantity",
+            "unit",
+            "unit_price",
+            "net_amount",
+            "tax_rate",
+            "transaction_id",
+        ]
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
@@ -66,7 +98,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
     operator = serializers.CharField(source="operator.name", read_only=True)
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
     credited_invoice = serializers.CharField(
-        source="credited_invoice.number", default=None, read_only=True, allow_null=True,
+        source="credited_invoice.number",
+        default=None,
+        read_only=True,
+        allow_null=True,
         help_text="For a credit note, the number of the invoice it credits.",
     )
     payment_status = serializers.CharField(source="payment.status", default=None, read_only=True, allow_null=True)
@@ -75,9 +110,28 @@ class InvoiceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invoice
         fields = [
-            "id", "number", "kind", "purpose", "status", "operator", "customer_email", "currency", "issued_at",
-            "due_at", "paid_at", "period_start", "period_end", "net_total", "tax_total", "gross_total",
-            "tax_breakdown", "credited_invoice", "reason", "payment_status", "lines", "pdf_url",
+            "id",
+            "number",
+            "kind",
+            "purpose",
+            "status",
+            "operator",
+            "customer_email",
+            "currency",
+            "issued_at",
+            "due_at",
+            "paid_at",
+            "period_start",
+            "period_end",
+            "net_total",
+            "tax_total",
+            "gross_total",
+            "tax_breakdown",
+            "credited_invoice",
+            "reason",
+            "payment_status",
+            "lines",
+            "pdf_url",
         ]
 
     def get_pdf_url(self, invoice) -> str:
@@ -110,8 +164,21 @@ class PaymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Payment
-        fields = ["id", "invoice", "invoice_number", "customer_email", "method", "amount", "currency", "status",
-                  "attempts", "next_retry_at", "last_error_code", "last_error_message", "updated_at"]
+        fields = [
+            "id",
+            "invoice",
+            "invoice_number",
+            "customer_email",
+            "method",
+            "amount",
+            "currency",
+            "status",
+            "attempts",
+            "next_retry_at",
+            "last_error_code",
+            "last_error_message",
+            "updated_at",
+        ]
 
 
 class PriceLineSerializer(serializers.Serializer):

@@ -115,8 +115,9 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class MyWalletView(APIView):
-    @extend_schema(summary="My wallet: balance, what is available to charge with, movements",
-                   responses=WalletSerializer)
+    @extend_schema(
+        summary="My wallet: balance, what is available to charge with, movements", responses=WalletSerializer
+    )
     def get(self, request):
         wallet = Wallet.objects.filter(user=request.user).first() or Wallet(user=request.user, currency="")
         wallet.available, currency = selectors.wallet_available_balance(request.user)
@@ -127,9 +128,11 @@ class MyWalletView(APIView):
 
 
 class CanStartView(APIView):
-    @extend_schema(summary="May I start charging (as far as money goes)?",
-                   responses={200: CanStartSerializer, 404: NO_STATION},
-                   parameters=[OpenApiParameter("station", OpenApiTypes.STR, description="OCPP id (optional).")])
+    @extend_schema(
+        summary="May I start charging (as far as money goes)?",
+        responses={200: CanStartSerializer, 404: NO_STATION},
+        parameters=[OpenApiParameter("station", OpenApiTypes.STR, description="OCPP id (optional).")],
+    )
     def get(self, request):
         from stations.models import Station
 
@@ -153,7 +156,9 @@ class EstimateView(APIView):
         query.is_valid(raise_exception=True)
         station = get_object_or_404(Station.objects.select_related("site"), ocpp_id=query.validated_data["station"])
         tariff, price = selectors.session_price_estimate(
-            station=station, user=request.user, energy_wh=int(query.validated_data["energy_kwh"] * 1000),
+            station=station,
+            user=request.user,
+            energy_wh=int(query.validated_data["energy_kwh"] * 1000),
             minutes=query.validated_data["minutes"],
         )
         return Response(_price_body(tariff, price))

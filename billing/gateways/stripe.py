@@ -79,8 +79,9 @@ class StripeGateway(PaymentGateway):
         if intent.status == "processing":
             return GatewayResponse(status=ResponseStatus.PROCESSING, reference=intent.id)
         code, message = _FAILED_STATUSES.get(intent.status, (intent.status, "The payment did not go through."))
-        return GatewayResponse(status=ResponseStatus.FAILED, reference=intent.id, error_code=code,
-                               error_message=message)
+        return GatewayResponse(
+            status=ResponseStatus.FAILED, reference=intent.id, error_code=code, error_message=message
+        )
 
     def refund(self, data: RefundData) -> GatewayResponse:
         try:

@@ -12,8 +12,13 @@ class WalletGateway(PaymentGateway):
 
         try:
             entry = wallet_post(
-                user_id=data.customer.user_id, amount=-data.amount, currency=data.currency, kind="payment",
-                reference=f"payment:{data.payment_id}", description=data.description, allow_negative=False,
+                user_id=data.customer.user_id,
+                amount=-data.amount,
+                currency=data.currency,
+                kind="payment",
+                reference=f"payment:{data.payment_id}",
+                description=data.description,
+                allow_negative=False,
             )
         except InsufficientFunds as exc:
             return GatewayResponse(
@@ -29,7 +34,11 @@ class WalletGateway(PaymentGateway):
         from billing.services.wallet import wallet_post
 
         entry = wallet_post(
-            user_id=data.customer.user_id, amount=data.amount, currency=data.currency, kind="refund",
-            reference=f"refund:{data.refund_id}", description=f"Refund of payment {data.payment_id}",
+            user_id=data.customer.user_id,
+            amount=data.amount,
+            currency=data.currency,
+            kind="refund",
+            reference=f"refund:{data.refund_id}",
+            description=f"Refund of payment {data.payment_id}",
         )
         return GatewayResponse(status=ResponseStatus.SUCCEEDED, reference=entry.reference)

@@ -19,9 +19,7 @@ class SessionCharge(models.Model):
         # prices beyond any amount): nothing billed, the reason in ``breakdown["held"]`` and on the session.
         HELD = "held", "Held for review"
 
-    transaction = models.OneToOneField(
-        "charging_sessions.Transaction", on_delete=models.PROTECT, related_name="charge"
-    )
+    transaction = models.OneToOneField("charging_sessions.Transaction", on_delete=models.PROTECT, related_name="charge")
     status = models.CharField(max_length=16, choices=Status.choices)
     tariff = models.ForeignKey("billing.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     operator = models.ForeignKey("billing.Operator", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -146,7 +144,11 @@ class InvoiceLine(models.Model):
     )
     is_credit = models.BooleanField(default=False)
     credits_line = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_line",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_line",
         help_text="On a credit note: the invoice line it takes back (each line can be credited once).",
     )
 
@@ -154,9 +156,7 @@ class InvoiceLine(models.Model):
         ordering = ["invoice", "position", "id"]
         constraints = [
             # A session is billed on one invoice line, ever (credit notes may refer to it again).
-            models.UniqueConstraint(
-                fields=["session_charge"], condition=Q(is_credit=False), name="session_billed_once"
-            )
+            models.UniqueConstraint(fields=["session_charge"], condition=Q(is_credit=False), name="session_billed_once")
         ]
 
     def __str__(self):

@@ -73,9 +73,7 @@ class DocumentSequence(models.Model):
     last_number = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["operator", "kind", "year"], name="unique_document_sequence")
-        ]
+        constraints = [models.UniqueConstraint(fields=["operator", "kind", "year"], name="unique_document_sequence")]
 
     def __str__(self):
         return f"{self.operator} {self.kind} {self.year}: {self.last_number}"

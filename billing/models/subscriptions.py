@@ -14,7 +14,11 @@ class SubscriptionPlan(models.Model):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     operator = models.ForeignKey(
-        "billing.Operator", null=True, blank=True, on_delete=models.PROTECT, related_name="plans",
+        "billing.Operator",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="plans",
         help_text="The issuer of its invoices; empty means the default operator.",
     )
     monthly_fee = models.DecimalField(**AMOUNT)

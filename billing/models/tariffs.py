@@ -47,7 +47,10 @@ class Tariff(models.Model):
     name = models.CharField(max_length=120)
     currency = models.CharField(max_length=3, default=default_currency, validators=[currency_validator])
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0, validators=[MinValueValidator(0), MaxValueValidator(100)],
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Percent, e.g. 19.00.",
     )
     station = models.ForeignKey(

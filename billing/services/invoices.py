@@ -59,9 +59,11 @@ def month_bounds(moment: datetime, zone_name: str) -> tuple[datetime, datetime]:
 def invoice_recalculate(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> None:
     """Totals from the lines: tax per rate on the sum of that rate's net amounts, rounded once."""
     by_rate: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
-    pairs = invoice.lines.values_list("net_amount", "tax_rate") if lines is None else [
-        (line.net_amount, line.tax_rate) for line in lines
-    ]
+    pairs = (
+        invoice.lines.values_list("net_amount", "tax_rate")
+        if lines is None
+        else [(line.net_amount, line.tax_rate) for line in lines]
+    )
     for net, rate in pairs:
         by_rate[Decimal(rate)] += net
     breakdown = []
@@ -119,8 +121,12 @@ def invoice_add_session(*, charge: SessionCharge) -> Invoice:
     ended_at = charge.transaction.stopped_at or charge.session_started_at
     period_start, period_end = month_bounds(ended_at, operator.timezone)
     draft_key = {
-        "operator": operator, "customer": charge.user, "currency": charge.currency, "period_start": period_start,
-        "status": Invoice.Status.DRAFT, "purpose": Invoice.Purpose.STATEMENT,
+        "operator": operator,
+        "customer": charge.user,
+        "currency": charge.currency,
+        "period_start": period_start,
+        "status": Invoice.Status.DRAFT,
+        "purpose": Invoice.Purpose.STATEMENT,
     }
     draft = Invoice.objects.select_for_update().filter(**draft_key).first()
     if draft is None:
@@ -206,22 +212,37 @@ def invoice_credit(*, invoice: Invoice, reason: str, line_ids: list[int] | None 
         raise ValidationError("Nothing left to credit on this invoice.")
 
     note = Invoice.objects.create(
-        operator=original.operator, customer_id=original.customer_id, kind=Invoice.Kind.CREDIT_NOTE,
-        purpose=Invoice.Purpose.CREDIT, currency=original.currency, credited_invoice=original, reason=reason,
+        operator=original.operator,
+        customer_id=original.customer_id,
+        kind=Invoice.Kind.CREDIT_NOTE,
+        purpose=Invoice.Purpose.CREDIT,
+        currency=original.currency,
+        credited_invoice=original,
+        reason=reason,
     )
-    InvoiceLine.objects.bulk_create([
-        InvoiceLine(
-            invoice=note, position=index, description=f"Credit: {line.description}"[:255], detail=line.detail,
-            quantity=line.quantity, unit=line.unit, unit_price=-line.unit_price, net_amount=-line.net_amount,
-            tax_rate=line.tax_rate, session_charge=line.session_charge, is_credit=True, credits_line=line,
-        )
-        for index, line in enumerate(lines, start=1)
-    ])
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=note,
+                position=index,
+                description=f"Credit: {line.description}"[:255],
+                detail=line.detail,
+                quantity=line.quantity,
+                unit=line.unit,
+                unit_price=-line.unit_price,
+                net_amount=-line.net_amount,
+                tax_rate=line.tax_rate,
+                session_charge=line.session_charge,
+                is_credit=True,
+                credits_line=line,
+            )
+            for index, line in enumerate(lines, start=1)
+        ]
+    )
     note = invoice_finalize(invoice=note)
 
     remaining = original.gross_total + (
-        original.credit_notes.exclude(status=Invoice.Status.DRAFT).aggregate(total=Sum("gross_total"))["total"]
-        or ZERO
+        original.credit_notes.exclude(status=Invoice.Status.DRAFT).aggregate(total=Sum("gross_total"))["total"] or ZERO
     )
     payment = Payment.objects.select_for_update().filter(invoice=original).first()
     if original.status == Invoice.Status.PAID and payment is not None and payment.status == Payment.Status.SUCCEEDED:

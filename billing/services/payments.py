@@ -27,8 +27,11 @@ def payment_create(*, invoice: Invoice, method: str | None = None) -> Payment:
     from billing.tasks import collect_payment
 
     payment = Payment.objects.create(
-        invoice=invoice, user_id=invoice.customer_id, method=method or profile_of(invoice.customer).payment_method,
-        amount=invoice.gross_total, currency=invoice.currency,
+        invoice=invoice,
+        user_id=invoice.customer_id,
+        method=method or profile_of(invoice.customer).payment_method,
+        amount=invoice.gross_total,
+        currency=invoice.currency,
     )
     transaction.on_commit(lambda: collect_payment.delay(payment.pk))
     return payment
@@ -37,8 +40,11 @@ def payment_create(*, invoice: Invoice, method: str | None = None) -> Payment:
 def _customer(user) -> CustomerData:
     profile = profile_of(user)
     return CustomerData(
-        user_id=user.pk, email=user.email, name=profile.billing_name or user.get_full_name(),
-        gateway_customer_id=profile.stripe_customer_id, payment_method_id=profile.card_payment_method_id,
+        user_id=user.pk,
+        email=user.email,
+        name=profile.billing_name or user.get_full_name(),
+        gateway_customer_id=profile.stripe_customer_id,
+        payment_method_id=profile.card_payment_method_id,
     )
 
 
@@ -62,8 +68,12 @@ def payment_collect(*, payment_id: int, force: bool = False, now: datetime | Non
         )
         response = get_gateway(payment.method).charge(data)
         PaymentAttempt.objects.create(
-            payment=payment, number=number, method=payment.method, succeeded=response.succeeded,
-            gateway_reference=response.reference, error_code=response.error_code,
+            payment=payment,
+            number=number,
+            method=payment.method,
+            succeeded=response.succeeded,
+            gateway_reference=response.reference,
+            error_code=response.error_code,
             error_message=response.error_message[:255],
         )
         payment.attempts = number
@@ -90,9 +100,9 @@ def payment_succeeded(*, payment: Payment, at: datetime | None = None) -> None:
     payment.last_error_code = payment.last_error_message = ""
     payment.save()
     Invoice.objects.filter(pk=payment.invoice_id).update(status=Invoice.Status.PAID, paid_at=now)
-    Subscription.objects.filter(
-        renewals__invoice_id=payment.invoice_id, status=Subscription.Status.PAST_DUE
-    ).update(status=Subscription.Status.ACTIVE)
+    Subscription.objects.filter(renewals__invoice_id=payment.invoice_id, status=Subscription.Status.PAST_DUE).update(
+        status=Subscription.Status.ACTIVE
+    )
 
 
 def payment_failed(*, payment: Payment, response: GatewayResponse) -> None:
@@ -105,9 +115,9 @@ def payment_failed(*, payment: Payment, response: GatewayResponse) -> None:
     if response.retryable and payment.attempts <= len(delays):
         payment.status = Payment.Status.FAILED
         payment.next_retry_at = timezone.now() + timedelta(minutes=delays[payment.attempts - 1])
-        Subscription.objects.filter(
-            renewals__invoice_id=payment.invoice_id, status=Subscription.Status.ACTIVE
-        ).update(status=Subscription.Status.PAST_DUE)
+        Subscription.objects.filter(renewals__invoice_id=payment.invoice_id, status=Subscription.Status.ACTIVE).update(
+            status=Subscription.Status.PAST_DUE
+        )
     else:
         payment.status = Payment.Status.UNCOLLECTIBLE
         payment.next_retry_at = None
@@ -153,8 +163,12 @@ def payment_refund(*, refund: Refund) -> bool:
     payment = Payment.objects.select_for_update().select_related("user").get(pk=refund.payment_id)
     response = get_gateway(payment.method).refund(
         RefundData(
-            payment_id=payment.pk, refund_id=refund.pk, amount=refund.amount, currency=payment.currency,
-            gateway_reference=payment.gateway_reference, idempotency_key=f"refund-{refund.pk}",
+            payment_id=payment.pk,
+            refund_id=refund.pk,
+            amount=refund.amount,
+            currency=payment.currency,
+            gateway_reference=payment.gateway_reference,
+            idempotency_key=f"refund-{refund.pk}",
             customer=_customer(payment.user),
         )
     )

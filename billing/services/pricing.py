@@ -177,8 +177,10 @@ def _unpriceable(session) -> str:
     if stopped > timezone.now() + _CLOCK_TOLERANCE:
         return f"stopped in the future ({stopped.isoformat()})"
     if stopped - started > timedelta(days=app_settings.MAX_SESSION_DAYS):
-        return (f"lasted from {started.isoformat()} to {stopped.isoformat()}, longer than "
-                f"{app_settings.MAX_SESSION_DAYS} days")
+        return (
+            f"lasted from {started.isoformat()} to {stopped.isoformat()}, longer than "
+            f"{app_settings.MAX_SESSION_DAYS} days"
+        )
     return ""
 
 
@@ -245,10 +247,20 @@ def _held(session, user, operator, reason: str) -> SessionCharge:
     logger.warning("pricing: session held for review", extra={"transaction_id": session.pk, "reason": reason})
     anomalies_record(transaction_id=session.pk, entries=[anomaly("pricing_held", reason)])
     return SessionCharge(
-        transaction=session, status=SessionCharge.Status.HELD, operator=operator, user=user, currency="",
-        energy_wh=0, charging_seconds=0, idle_seconds=0, net_amount=ZERO, tax_rate=ZERO, tax_amount=ZERO,
+        transaction=session,
+        status=SessionCharge.Status.HELD,
+        operator=operator,
+        user=user,
+        currency="",
+        energy_wh=0,
+        charging_seconds=0,
+        idle_seconds=0,
+        net_amount=ZERO,
+        tax_rate=ZERO,
+        tax_amount=ZERO,
         gross_amount=ZERO,
-        breakdown={"held": reason}, session_started_at=session.started_at,
+        breakdown={"held": reason},
+        session_started_at=session.started_at,
     )
 
 
@@ -283,12 +295,20 @@ def tariff_new_version(*, tariff: Tariff, valid_from: datetime | None = None, **
         setattr(new, name, value)
     new.full_clean()
     new.save()
-    TariffPeriod.objects.bulk_create([
-        TariffPeriod(
-            tariff=new, name=p.name, position=p.position, weekdays=p.weekdays, start_time=p.start_time,
-            end_time=p.end_time, price_per_kwh=p.price_per_kwh, price_per_minute=p.price_per_minute,
-            idle_price_per_minute=p.idle_price_per_minute,
-        )
-        for p in periods
-    ])
+    TariffPeriod.objects.bulk_create(
+        [
+            TariffPeriod(
+                tariff=new,
+                name=p.name,
+                position=p.position,
+                weekdays=p.weekdays,
+                start_time=p.start_time,
+                end_time=p.end_time,
+                price_per_kwh=p.price_per_kwh,
+                price_per_minute=p.price_per_minute,
+                idle_price_per_minute=p.idle_price_per_minute,
+            )
+            for p in periods
+        ]
+    )
     return new

@@ -27,9 +27,7 @@ def stripe_webhook_receive(*, payload: bytes, signature: str) -> str:
     handler = _HANDLERS.get(event["type"])
     try:
         with transaction.atomic():
-            StripeEvent.objects.create(
-                event_id=event["id"], type=event["type"], livemode=bool(event.get("livemode"))
-            )
+            StripeEvent.objects.create(event_id=event["id"], type=event["type"], livemode=bool(event.get("livemode")))
             if handler is not None:
                 handler(event["data"]["object"])
     except IntegrityError:
@@ -47,7 +45,9 @@ def _payment_intent_succeeded(intent) -> None:
     if metadata.get("kind") == "top_up" and metadata.get("user_id"):
         amount = from_minor_units(intent.get("amount_received") or intent["amount"], intent["currency"].upper())
         wallet_top_up_confirmed(
-            user_id=int(metadata["user_id"]), amount=Decimal(amount), currency=intent["currency"].upper(),
+            user_id=int(metadata["user_id"]),
+            amount=Decimal(amount),
+            currency=intent["currency"].upper(),
             reference=f"stripe:{intent['id']}",
         )
         return
@@ -66,7 +66,9 @@ def _payment_intent_failed(intent) -> None:
     payment_failed(
         payment=payment,
         response=GatewayResponse(
-            status=ResponseStatus.FAILED, reference=intent["id"], error_code=error.get("code") or "payment_failed",
+            status=ResponseStatus.FAILED,
+            reference=intent["id"],
+            error_code=error.get("code") or "payment_failed",
             error_message=error.get("message") or "The payment failed.",
         ),
     )

@@ -36,12 +36,21 @@ def _bill_period(subscription: Subscription, period_start: datetime, period_end:
     except IntegrityError:
         return None
     invoice = Invoice.objects.create(
-        operator=operator, customer_id=subscription.user_id, purpose=Invoice.Purpose.SUBSCRIPTION,
-        currency=plan.currency, period_start=period_start, period_end=period_end,
+        operator=operator,
+        customer_id=subscription.user_id,
+        purpose=Invoice.Purpose.SUBSCRIPTION,
+        currency=plan.currency,
+        period_start=period_start,
+        period_end=period_end,
     )
     InvoiceLine.objects.create(
-        invoice=invoice, position=1, unit="month", quantity=1, unit_price=plan.monthly_fee,
-        net_amount=plan.monthly_fee, tax_rate=plan.tax_rate,
+        invoice=invoice,
+        position=1,
+        unit="month",
+        quantity=1,
+        unit_price=plan.monthly_fee,
+        net_amount=plan.monthly_fee,
+        tax_rate=plan.tax_rate,
         description=f"Subscription {plan.name}, {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}",
     )
     renewal.invoice = invoice
@@ -55,9 +64,11 @@ def subscription_start(*, user, plan: SubscriptionPlan, at: datetime | None = No
     if not plan.is_active:
         raise ValidationError("This plan is no longer offered.")
     now = at or timezone.now()
-    if Subscription.objects.select_for_update().filter(
-        user=user, status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE]
-    ).exists():
+    if (
+        Subscription.objects.select_for_update()
+        .filter(user=user, status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE])
+        .exists()
+    ):
         raise ValidationError("You already have a subscription: cancel it first.")
     subscription = Subscription.objects.create(
         user=user, plan=plan, started_at=now, current_period_start=now, current_period_end=add_months(now, 1)

@@ -48,8 +48,13 @@ def wallet_post(
     wallet.balance = balance
     wallet.save(update_fields=["balance", "updated_at"])
     return WalletEntry.objects.create(
-        wallet=wallet, kind=kind, amount=amount, balance_after=balance, reference=reference,
-        description=description[:255], created_by=created_by,
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        balance_after=balance,
+        reference=reference,
+        description=description[:255],
+        created_by=created_by,
     )
 
 
@@ -60,7 +65,11 @@ def wallet_top_up_confirmed(
     from billing.services.payments import payments_retry_now
 
     entry = wallet_post(
-        user_id=user_id, amount=amount, currency=currency, kind=WalletEntry.Kind.TOP_UP, reference=reference,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        kind=WalletEntry.Kind.TOP_UP,
+        reference=reference,
         description=description,
     )
     payments_retry_now(user_id=user_id, method=PaymentMethod.WALLET)
@@ -76,8 +85,13 @@ def wallet_adjust(*, user, amount: Decimal, reason: str, by, reference: str) -> 
     wallet = Wallet.objects.filter(user=user).first()
     currency = wallet.currency if wallet else app_settings.CURRENCY
     entry = wallet_post(
-        user_id=user.pk, amount=round_money(amount, currency), currency=currency, kind=WalletEntry.Kind.ADJUSTMENT,
-        reference=reference, description=reason, created_by=by,
+        user_id=user.pk,
+        amount=round_money(amount, currency),
+        currency=currency,
+        kind=WalletEntry.Kind.ADJUSTMENT,
+        reference=reference,
+        description=reason,
+        created_by=by,
     )
     if amount > 0:
         payments_retry_now(user_id=user.pk, method=PaymentMethod.WALLET)
@@ -100,11 +114,16 @@ def wallet_test_top_up(*, user, amount: Decimal, key: str) -> WalletEntry:
     if not low <= amount <= high:
         raise ValidationError(f"Top up between {low} and {high} {currency}.")
     amount = round_money(amount, currency)
-    response = get_gateway("test").charge(PaymentData(
-        payment_id=0, amount=amount, currency=currency, description="Wallet top-up",
-        idempotency_key=f"top-up-{user.pk}-{key}",
-        customer=CustomerData(user_id=user.pk, email=user.email),
-    ))
+    response = get_gateway("test").charge(
+        PaymentData(
+            payment_id=0,
+            amount=amount,
+            currency=currency,
+            description="Wallet top-up",
+            idempotency_key=f"top-up-{user.pk}-{key}",
+            customer=CustomerData(user_id=user.pk, email=user.email),
+        )
+    )
     return wallet_top_up_confirmed(
         user_id=user.pk, amount=amount, currency=currency, reference=response.reference, description=f"Top-up ({LABEL})"
     )
@@ -125,7 +144,9 @@ def wallet_top_up_start(*, user, amount: Decimal):
     profile = billing_profile_with_customer(user=user, gateway=gateway)
     count = WalletEntry.objects.filter(wallet__user=user, kind=WalletEntry.Kind.TOP_UP).count()
     return gateway.create_top_up_intent(
-        customer_id=profile.stripe_customer_id, user_id=user.pk, amount=amount, currency=currency,
+        customer_id=profile.stripe_customer_id,
+        user_id=user.pk,
+        amount=amount,
+        currency=currency,
         key=f"top-up-{user.pk}-{count}-{amount}",
     )
-

@@ -18,8 +18,21 @@ class MaintenanceTargetSerializer(serializers.ModelSerializer):
     class Meta:
         model = MaintenanceTarget
         fields = [
-            "station", "status", "detail", "progress", "progress_at", "percent", "command_id", "result", "downloads",
-            "downloaded_at", "file_name", "file_size", "file_received_at", "diagnostics_url", "started_at",
+            "station",
+            "status",
+            "detail",
+            "progress",
+            "progress_at",
+            "percent",
+            "command_id",
+            "result",
+            "downloads",
+            "downloaded_at",
+            "file_name",
+            "file_size",
+            "file_received_at",
+            "diagnostics_url",
+            "started_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -46,8 +59,18 @@ class MaintenanceJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = MaintenanceJob
         fields = [
-            "id", "url", "kind", "params", "firmware", "status", "counts", "targets", "created_by", "created_at",
-            "started_at", "finished_at",
+            "id",
+            "url",
+            "kind",
+            "params",
+            "firmware",
+            "status",
+            "counts",
+            "targets",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -76,7 +99,10 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
         "Each also takes timeout (seconds a station has to answer).",
     )
     stations = serializers.ListField(
-        child=serializers.CharField(max_length=48), required=False, default=list, max_length=10_000,
+        child=serializers.CharField(max_length=48),
+        required=False,
+        default=list,
+        max_length=10_000,
         help_text="Station ids.",
     )
     selector = StationSelectorSerializer(
@@ -96,8 +122,11 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"stations": f"Unknown stations: {', '.join(unknown[:20])}."})
         attrs["selected"] = list(
             stations_select(
-                ocpp_ids=ids, site=selector.get("site"), vendor=selector.get("vendor", ""),
-                model=selector.get("model", ""), online_only=selector.get("online_only", False),
+                ocpp_ids=ids,
+                site=selector.get("site"),
+                vendor=selector.get("vendor", ""),
+                model=selector.get("model", ""),
+                online_only=selector.get("online_only", False),
             )
         )
         if not attrs["selected"]:
@@ -111,8 +140,19 @@ class FirmwareImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FirmwareImage
-        fields = ["id", "name", "version", "vendor", "model", "notes", "file", "size", "sha256", "uploaded_by",
-                  "created_at"]
+        fields = [
+            "id",
+            "name",
+            "version",
+            "vendor",
+            "model",
+            "notes",
+            "file",
+            "size",
+            "sha256",
+            "uploaded_by",
+            "created_at",
+        ]
         read_only_fields = ["size", "sha256", "uploaded_by", "created_at"]
 
 
@@ -135,8 +175,22 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = [
-            "id", "url", "station", "kind", "severity", "subject", "connector_id", "transaction_id", "summary",
-            "details", "opened_at", "closed_at", "close_reason", "acknowledged_at", "acknowledged_by", "timeline",
+            "id",
+            "url",
+            "station",
+            "kind",
+            "severity",
+            "subject",
+            "connector_id",
+            "transaction_id",
+            "summary",
+            "details",
+            "opened_at",
+            "closed_at",
+            "close_reason",
+            "acknowledged_at",
+            "acknowledged_by",
+            "timeline",
         ]
         read_only_fields = fields
 

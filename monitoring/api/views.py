@@ -79,13 +79,18 @@ class MaintenanceJobViewSet(
         data = serializer.validated_data
         try:
             job = maintenance.maintenance_job_create(
-                kind=data["kind"], stations=data["selected"], params=data["params"], created_by=request.user,
+                kind=data["kind"],
+                stations=data["selected"],
+                params=data["params"],
+                created_by=request.user,
                 firmware=data.get("firmware"),
             )
         except maintenance.MaintenanceError as error:
             raise serializers.ValidationError(
-                {"params" if name not in ("stations", "firmware", "kind") else name: problems
-                 for name, problems in error.errors.items()}
+                {
+                    "params" if name not in ("stations", "firmware", "kind") else name: problems
+                    for name, problems in error.errors.items()
+                }
             ) from error
         job = self.get_queryset().get(pk=job.pk)
         response = Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -120,7 +125,10 @@ class MaintenanceJobViewSet(
     destroy=extend_schema(summary="Delete a firmware file no job has used (409 otherwise)"),
 )
 class FirmwareImageViewSet(
-    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
     permission_classes = [CommandOrRead]

@@ -35,8 +35,16 @@ class ConnectorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Connector
         fields = [
-            "connector_id", "status", "error_code", "info", "vendor_error_code", "status_at", "power_w", "soc_percent",
-            "energy_register_wh", "measured_at",
+            "connector_id",
+            "status",
+            "error_code",
+            "info",
+            "vendor_error_code",
+            "status_at",
+            "power_w",
+            "soc_percent",
+            "energy_register_wh",
+            "measured_at",
         ]
         read_only_fields = fields
 
@@ -51,7 +59,9 @@ class StationSerializer(serializers.ModelSerializer):
         slug_field="name", queryset=Site.objects.all(), allow_null=True, required=False, help_text="The site's name."
     )
     ocpp_version = serializers.ChoiceField(
-        choices=Station.OcppVersion.choices, allow_blank=True, read_only=True,
+        choices=Station.OcppVersion.choices,
+        allow_blank=True,
+        read_only=True,
         help_text="The OCPP version the station connects with; empty until it first connects.",
     )
     connectors = ConnectorSerializer(many=True, read_only=True)
@@ -59,17 +69,57 @@ class StationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Station
         fields = [
-            "id", "name", "site", "registration_status", "password", "has_password", "ocpp_version", "is_online",
-            "connected_at", "last_boot_at", "last_heartbeat_at", "last_seen_at", "vendor", "model", "serial_number",
-            "charge_box_serial_number", "firmware_version", "firmware_status", "firmware_status_at",
-            "diagnostics_status", "diagnostics_status_at", "iccid", "imsi", "meter_type", "meter_serial_number",
-            "connectors", "created_at", "updated_at",
+            "id",
+            "name",
+            "site",
+            "registration_status",
+            "password",
+            "has_password",
+            "ocpp_version",
+            "is_online",
+            "connected_at",
+            "last_boot_at",
+            "last_heartbeat_at",
+            "last_seen_at",
+            "vendor",
+            "model",
+            "serial_number",
+            "charge_box_serial_number",
+            "firmware_version",
+            "firmware_status",
+            "firmware_status_at",
+            "diagnostics_status",
+            "diagnostics_status_at",
+            "iccid",
+            "imsi",
+            "meter_type",
+            "meter_serial_number",
+            "connectors",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = [
-            "ocpp_version", "is_online", "connected_at", "last_boot_at", "last_heartbeat_at", "last_seen_at", "vendor",
-            "model", "serial_number", "charge_box_serial_number", "firmware_version", "firmware_status",
-            "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "iccid", "imsi", "meter_type",
-            "meter_serial_number", "created_at", "updated_at",
+            "ocpp_version",
+            "is_online",
+            "connected_at",
+            "last_boot_at",
+            "last_heartbeat_at",
+            "last_seen_at",
+            "vendor",
+            "model",
+            "serial_number",
+            "charge_box_serial_number",
+            "firmware_version",
+            "firmware_status",
+            "firmware_status_at",
+            "diagnostics_status",
+            "diagnostics_status_at",
+            "iccid",
+            "imsi",
+            "meter_type",
+            "meter_serial_number",
+            "created_at",
+            "updated_at",
         ]
 
     @extend_schema_field(OpenApiTypes.BOOL)
@@ -129,8 +179,19 @@ class StationCommandSerializer(serializers.ModelSerializer):
     class Meta:
         model = StationCommand
         fields = [
-            "id", "url", "station", "action", "payload", "status", "response", "error_code", "error_description",
-            "transaction_id", "requested_by", "created_at", "answered_at",
+            "id",
+            "url",
+            "station",
+            "action",
+            "payload",
+            "status",
+            "response",
+            "error_code",
+            "error_description",
+            "transaction_id",
+            "requested_by",
+            "created_at",
+            "answered_at",
         ]
         read_only_fields = fields
 
@@ -167,9 +228,7 @@ class TypedCommandRequestSerializer(serializers.Serializer):
             outbound.typed_endpoints_check(station.ocpp_version)
             return self.build(station.ocpp_version)
         except outbound.Unsupported as error:
-            raise serializers.ValidationError(
-                f"{error} through /api/stations/{station.ocpp_id}/calls/."
-            ) from error
+            raise serializers.ValidationError(f"{error} through /api/stations/{station.ocpp_id}/calls/.") from error
 
 
 class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
@@ -189,7 +248,9 @@ class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
     def build(self, ocpp_version: str) -> OutboundCall:
         data = self.validated_data
         return outbound.remote_start(
-            ocpp_version, id_token=data["id_tag"], connector_id=data.get("connector_id"),
+            ocpp_version,
+            id_token=data["id_tag"],
+            connector_id=data.get("connector_id"),
             charging_profile=data.get("charging_profile"),
         )
 

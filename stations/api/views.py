@@ -29,9 +29,7 @@ Status = StationCommand.Status
 
 # The README's roles: technicians run stations and send commands; finance reads stations but not their commands;
 # analysts read both.
-StationAccess = role_permission(
-    Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.FINANCE, Role.ANALYST)
-)
+StationAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.FINANCE, Role.ANALYST))
 CommandAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.ANALYST,))
 COMMAND_ACTIONS = {"calls", "remote_start", "remote_stop", "reset", "unlock"}
 
@@ -160,9 +158,7 @@ class StationViewSet(
     def calls(self, request, ocpp_id=None):
         station = self.get_object()
         if request.method == "GET":
-            commands = filter_commands(
-                station.commands.select_related("station", "requested_by"), request.query_params
-            )
+            commands = filter_commands(station.commands.select_related("station", "requested_by"), request.query_params)
             page = self.paginate_queryset(commands)
             data = StationCommandSerializer(page, many=True, context={"request": request}).data
             return self.get_paginated_response(data)

@@ -34,26 +34,77 @@ Status = StationCommand.Status
 CSMS_ACTIONS: dict[str, frozenset[str]] = {
     "1.6": frozenset(
         {
-            "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
-            "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
-            "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
-            "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+            "CancelReservation",
+            "ChangeAvailability",
+            "ChangeConfiguration",
+            "ClearCache",
+            "ClearChargingProfile",
+            "DataTransfer",
+            "GetCompositeSchedule",
+            "GetConfiguration",
+            "GetDiagnostics",
+            "GetLocalListVersion",
+            "RemoteStartTransaction",
+            "RemoteStopTransaction",
+            "ReserveNow",
+            "Reset",
+            "SendLocalList",
+            "SetChargingProfile",
+            "TriggerMessage",
+            "UnlockConnector",
+            "UpdateFirmware",
             # The 1.6 security extension (security whitepaper, edition 3).
-            "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage", "GetInstalledCertificateIds",
-            "GetLog", "InstallCertificate", "SignedUpdateFirmware",
+            "CertificateSigned",
+            "DeleteCertificate",
+            "ExtendedTriggerMessage",
+            "GetInstalledCertificateIds",
+            "GetLog",
+            "InstallCertificate",
+            "SignedUpdateFirmware",
         }
     ),
     "2.0.1": frozenset(
         {
-            "CancelReservation", "CertificateSigned", "ChangeAvailability", "ClearCache", "ClearChargingProfile",
-            "ClearDisplayMessage", "ClearVariableMonitoring", "CostUpdated", "CustomerInformation", "DataTransfer",
-            "DeleteCertificate", "GetBaseReport", "GetChargingProfiles", "GetCompositeSchedule",
-            "GetDisplayMessages", "GetInstalledCertificateIds", "GetLocalListVersion", "GetLog",
-            "GetMonitoringReport", "GetReport", "GetTransactionStatus", "GetVariables", "InstallCertificate",
-            "PublishFirmware", "RequestStartTransaction", "RequestStopTransaction", "ReserveNow", "Reset",
-            "SendLocalList", "SetChargingProfile", "SetDisplayMessage", "SetMonitoringBase", "SetMonitoringLevel",
-            "SetNetworkProfile", "SetVariableMonitoring", "SetVariables", "TriggerMessage", "UnlockConnector",
-            "UnpublishFirmware", "UpdateFirmware",
+            "CancelReservation",
+            "CertificateSigned",
+            "ChangeAvailability",
+            "ClearCache",
+            "ClearChargingProfile",
+            "ClearDisplayMessage",
+            "ClearVariableMonitoring",
+            "CostUpdated",
+            "CustomerInformation",
+            "DataTransfer",
+            "DeleteCertificate",
+            "GetBaseReport",
+            "GetChargingProfiles",
+            "GetCompositeSchedule",
+            "GetDisplayMessages",
+            "GetInstalledCertificateIds",
+            "GetLocalListVersion",
+            "GetLog",
+            "GetMonitoringReport",
+            "GetReport",
+            "GetTransactionStatus",
+            "GetVariables",
+            "InstallCertificate",
+            "PublishFirmware",
+            "RequestStartTransaction",
+            "RequestStopTransaction",
+            "ReserveNow",
+            "Reset",
+            "SendLocalList",
+            "SetChargingProfile",
+            "SetDisplayMessage",
+            "SetMonitoringBase",
+            "SetMonitoringLevel",
+            "SetNetworkProfile",
+            "SetVariableMonitoring",
+            "SetVariables",
+            "TriggerMessage",
+            "UnlockConnector",
+            "UnpublishFirmware",
+            "UpdateFirmware",
         }
     ),
 }
@@ -178,8 +229,12 @@ async def _finish(command, status, *, response=None, code="", description="", an
     log(
         "station command",
         extra={
-            "station_id": command.station.ocpp_id, "action": command.action, "command_id": command.pk,
-            "status": status, "error_code": command.error_code, "error_description": description,
+            "station_id": command.station.ocpp_id,
+            "action": command.action,
+            "command_id": command.pk,
+            "status": status,
+            "error_code": command.error_code,
+            "error_description": description,
         },
     )
     return command
@@ -229,7 +284,8 @@ async def serve_call(charge_point, event, channel_layer) -> None:
     except asyncio.CancelledError:
         # The connection closed while the station still owed the answer.
         await _reply(
-            channel_layer, event,
+            channel_layer,
+            event,
             {"status": Status.OFFLINE, "error_description": "The station disconnected before answering."},
         )
         raise
@@ -264,7 +320,9 @@ async def _call(charge_point, action: str, payload: dict, answer_within: float) 
             "error_description": str(response.error_description or ""),
         }
     errors = payload_errors(
-        action=action, payload=response.payload, ocpp_version=charge_point.ocpp_version,
+        action=action,
+        payload=response.payload,
+        ocpp_version=charge_point.ocpp_version,
         message_type=MessageType.CallResult,
     )
     if errors:

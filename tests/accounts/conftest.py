@@ -62,16 +62,23 @@ def make_transaction(db):
     def make(station, *, id_token=None, user=None, active=False, energy_wh=12_345, connector_id=1, **fields):
         started_at = fields.pop("started_at", timezone.now() - timedelta(hours=2))
         values = {
-            "station": station, "connector_id": connector_id, "id_token": id_token,
-            "id_tag": id_token.token if id_token else "", "user": user, "meter_start": 1000,
+            "station": station,
+            "connector_id": connector_id,
+            "id_token": id_token,
+            "id_tag": id_token.token if id_token else "",
+            "user": user,
+            "meter_start": 1000,
             "started_at": started_at,
         }
         if active:
             values["status"] = Transaction.Status.ACTIVE
         else:
             values.update(
-                status=Transaction.Status.COMPLETED, meter_stop=1000 + energy_wh, energy_wh=energy_wh,
-                stopped_at=started_at + timedelta(minutes=95), stop_reason="Local",
+                status=Transaction.Status.COMPLETED,
+                meter_stop=1000 + energy_wh,
+                energy_wh=energy_wh,
+                stopped_at=started_at + timedelta(minutes=95),
+                stop_reason="Local",
             )
         return Transaction.objects.create(**values, **fields)
 

@@ -22,8 +22,16 @@ def admin_browser(client, staff):
 
 
 def form(**fields):
-    base = {"token": "", "type": "ISO14443", "status": "Accepted", "expires_at_0": "", "expires_at_1": "",
-            "parent": "", "owner": "", "label": ""}
+    base = {
+        "token": "",
+        "type": "ISO14443",
+        "status": "Accepted",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        "parent": "",
+        "owner": "",
+        "label": "",
+    }
     return {**base, **fields}
 
 
@@ -135,13 +143,20 @@ def test_issue_and_revoke_api_tokens_from_the_user_list(admin_browser, make_user
 def test_giving_a_user_a_role_in_the_admin_makes_them_staff(admin_browser, make_user):
     user = make_user("new.tech@example.com")
     page = admin_browser.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
-    data = {name: value for name, value in re.findall(r'<input type="(?:text|email)" name="(\w+)" value="([^"]*)"',
-                                                       page)}
-    data.update({
-        "email": user.email, "is_active": "on", "groups": [Group.objects.get(name="technician").pk],
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-        "id_tokens-TOTAL_FORMS": "0", "id_tokens-INITIAL_FORMS": "0",
-    })
+    data = {
+        name: value for name, value in re.findall(r'<input type="(?:text|email)" name="(\w+)" value="([^"]*)"', page)
+    }
+    data.update(
+        {
+            "email": user.email,
+            "is_active": "on",
+            "groups": [Group.objects.get(name="technician").pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "id_tokens-TOTAL_FORMS": "0",
+            "id_tokens-INITIAL_FORMS": "0",
+        }
+    )
     response = admin_browser.post(reverse("admin:accounts_user_change", args=[user.pk]), data)
     assert response.status_code == 302, response.content.decode()
     user.refresh_from_db()

@@ -74,9 +74,15 @@ def test_signing_up_with_a_taken_address_reveals_nothing_and_creates_nothing(cli
 
 
 def test_a_bot_filling_the_honeypot_field_creates_no_account(client):
-    client.post(reverse("account_signup"), {
-        "email": "bot@example.com", "password1": PASSWORD, "password2": PASSWORD, "website": "http://spam.example",
-    })
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "bot@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "website": "http://spam.example",
+        },
+    )
     assert not get_user_model().objects.filter(email="bot@example.com").exists()
 
 
@@ -143,13 +149,23 @@ def test_a_reset_for_an_unknown_address_looks_the_same(client, db):
 
 def test_change_the_password_when_logged_in(client, alice):
     client.force_login(alice)
-    wrong = client.post(reverse("account_change_password"), {
-        "oldpassword": "not-it", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD,
-    })
+    wrong = client.post(
+        reverse("account_change_password"),
+        {
+            "oldpassword": "not-it",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
     assert "Please type your current password." in wrong.content.decode()
-    response = client.post(reverse("account_change_password"), {
-        "oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD,
-    })
+    response = client.post(
+        reverse("account_change_password"),
+        {
+            "oldpassword": PASSWORD,
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password(NEW_PASSWORD)
@@ -203,8 +219,12 @@ def _cookie_settings(environ: dict) -> dict:
     )
     keep = {k: v for k, v in os.environ.items() if k != "SECURE_COOKIES"}
     result = subprocess.run(
-        [sys.executable, "-c", script], env={**keep, "DJANGO_SETTINGS_MODULE": "cms.settings", **environ},
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "-c", script],
+        env={**keep, "DJANGO_SETTINGS_MODULE": "cms.settings", **environ},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -26,15 +26,29 @@ def test_post_creates_an_id_token(integrator, alice, make_token, make_station):
     make_token("FLEET")
     make_station("CP-DEPOT")
     site = Site.objects.create(name="Depot")
-    response = integrator.post("/api/id-tokens/", {
-        "token": "04a2b3c4", "status": "Accepted", "expiry": "2027-12-31T23:59:59Z", "parent": "fleet",
-        "owner": "ALICE@example.com", "label": "Van 1", "allowed_stations": ["CP-DEPOT"], "allowed_sites": [site.pk],
-    }, format="json")
+    response = integrator.post(
+        "/api/id-tokens/",
+        {
+            "token": "04a2b3c4",
+            "status": "Accepted",
+            "expiry": "2027-12-31T23:59:59Z",
+            "parent": "fleet",
+            "owner": "ALICE@example.com",
+            "label": "Van 1",
+            "allowed_stations": ["CP-DEPOT"],
+            "allowed_sites": [site.pk],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert {key: body[key] for key in ("token", "status", "expiry", "parent", "owner", "allowed_stations")} == {
-        "token": "04A2B3C4", "status": "Accepted", "expiry": "2027-12-31T23:59:59Z", "parent": "FLEET",
-        "owner": "alice@example.com", "allowed_stations": ["CP-DEPOT"],
+        "token": "04A2B3C4",
+        "status": "Accepted",
+        "expiry": "2027-12-31T23:59:59Z",
+        "parent": "FLEET",
+        "owner": "alice@example.com",
+        "allowed_stations": ["CP-DEPOT"],
     }
     card = IdToken.objects.get(token="04A2B3C4")
     assert (card.owner, card.parent.token, list(card.allowed_sites.all())) == (alice, "FLEET", [site])
@@ -116,7 +130,9 @@ def test_a_tokens_history_over_the_api(integrator, make_token, make_station):
     id_token_authorize(token="CARD-1", station=make_station("CP-1"))
     events = integrator.get("/api/id-tokens/CARD-1/events/").json()["results"]
     assert [(e["kind"], e["status"], e["source"]) for e in events] == [
-        ("authorization", "Blocked", "station"), ("changed", "Blocked", "api"), ("created", "Accepted", "command"),
+        ("authorization", "Blocked", "station"),
+        ("changed", "Blocked", "api"),
+        ("created", "Accepted", "command"),
     ]
     assert events[1]["actor"] == "operator_admin@example.com"
 
@@ -201,8 +217,14 @@ def test_the_browser_session_works_for_my_endpoints_with_csrf(alice, make_token)
 
 def test_the_schema_documents_the_endpoints(client, db):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
-    assert {"/api/id-tokens/", "/api/id-tokens/{token}/", "/api/id-tokens/{token}/events/",
-            "/api/me/id-tokens/", "/api/me/id-tokens/{id}/block/", "/api/me/sessions/{id}/"} <= set(paths)
+    assert {
+        "/api/id-tokens/",
+        "/api/id-tokens/{token}/",
+        "/api/id-tokens/{token}/events/",
+        "/api/me/id-tokens/",
+        "/api/me/id-tokens/{id}/block/",
+        "/api/me/sessions/{id}/",
+    } <= set(paths)
     assert set(paths["/api/id-tokens/"]["post"]["responses"]) >= {"200", "201"}
 
 

@@ -29,7 +29,10 @@ def test_accepted_token_answers_with_expiry_and_group(make_token):
     result = id_token_authorize(token="CARD-1")
     assert result.accepted
     assert (result.status, result.expires_at, result.parent_id, result.id_token.token) == (
-        "Accepted", expiry, "FLEET", "CARD-1"
+        "Accepted",
+        expiry,
+        "FLEET",
+        "CARD-1",
     )
 
 

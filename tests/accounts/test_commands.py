@@ -20,11 +20,28 @@ def run(*args) -> str:
 
 def test_create_idtoken_with_every_option(alice, make_token):
     make_token("FLEET")
-    out = run("create_idtoken", "card-1", "--expiry", "2027-12-31", "--blocked", "--parent", "fleet",
-              "--owner", "ALICE@example.com", "--type", "KeyCode", "--label", "Van 7")
+    out = run(
+        "create_idtoken",
+        "card-1",
+        "--expiry",
+        "2027-12-31",
+        "--blocked",
+        "--parent",
+        "fleet",
+        "--owner",
+        "ALICE@example.com",
+        "--type",
+        "KeyCode",
+        "--label",
+        "Van 7",
+    )
     card = IdToken.objects.get(token="CARD-1")
     assert (card.status, card.parent.token, card.owner, card.type, card.label) == (
-        "Blocked", "FLEET", alice, "KeyCode", "Van 7"
+        "Blocked",
+        "FLEET",
+        alice,
+        "KeyCode",
+        "Van 7",
     )
     assert card.expires_at == datetime(2028, 1, 1, tzinfo=UTC)
     assert out.startswith("Created ID token CARD-1: Blocked")

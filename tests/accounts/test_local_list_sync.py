@@ -405,7 +405,10 @@ async def test_after_a_version_mismatch_the_next_attempt_is_a_full_update(daphne
         await beat()
 
         assert [payload["updateType"] for payload in await sent_lists(station)] == [
-            "Full", "Differential", "Full", "Full"  # the spec's answer at once, then the next attempt
+            "Full",
+            "Differential",
+            "Full",
+            "Full",  # the spec's answer at once, then the next attempt
         ]
         assert (await state_of(station)).status == "in_sync"
         assert simulated.local_list["CARD-1"]["status"] == "Blocked"
@@ -420,11 +423,13 @@ async def test_enabling_the_list_with_change_configuration_ends_the_wait(daphne_
         assert await sync_to_async(local_lists_due)() == []
 
         job = await sync_to_async(maintenance.maintenance_job_create)(
-            kind=MaintenanceJob.Kind.CHANGE_CONFIGURATION, stations=[station],
+            kind=MaintenanceJob.Kind.CHANGE_CONFIGURATION,
+            stations=[station],
             params={"key": "LocalAuthListEnabled", "value": "true"},
         )  # runs on commit (in-process here): the station accepts, its configuration record says true
-        await until(lambda: ConfigurationKey.objects.filter(station=station, value="true",
-                                                            key="LocalAuthListEnabled").aexists())
+        await until(
+            lambda: ConfigurationKey.objects.filter(station=station, value="true", key="LocalAuthListEnabled").aexists()
+        )
         assert job.pk and await sync_to_async(local_lists_due)() == [station.pk]
         await beat()
 
@@ -468,7 +473,10 @@ def _waiting_station(**state) -> Station:
     station = station_create(ocpp_id="LL-WAIT", password=DEFAULT_PASSWORD)
     connected_at = timezone.now() - timedelta(hours=1)
     Station.objects.filter(pk=station.pk).update(
-        is_online=True, ocpp_version="1.6", connected_at=connected_at, last_boot_at=connected_at,
+        is_online=True,
+        ocpp_version="1.6",
+        connected_at=connected_at,
+        last_boot_at=connected_at,
         registration_status=Station.RegistrationStatus.ACCEPTED,
     )
     checked_at = connected_at + timedelta(minutes=1)
@@ -476,8 +484,13 @@ def _waiting_station(**state) -> Station:
         station=station, keys=[{"key": "LocalAuthListEnabled", "value": "true"}], now=checked_at
     )
     StationLocalList.objects.create(
-        station=station, status="failed", checked_connection_at=connected_at, checked_at=checked_at,
-        settings={"LocalAuthListEnabled": "true"}, attempts=3, next_attempt_at=timezone.now() + timedelta(minutes=10),
+        station=station,
+        status="failed",
+        checked_connection_at=connected_at,
+        checked_at=checked_at,
+        settings={"LocalAuthListEnabled": "true"},
+        attempts=3,
+        next_attempt_at=timezone.now() + timedelta(minutes=10),
         **state,
     )
     return Station.objects.get(pk=station.pk)
@@ -520,12 +533,16 @@ def test_the_station_page_shows_where_its_local_list_stands(client, staff):
     from accounts.roles import Role
 
     station = _waiting_station(
-        synced_version=None, station_version=4, entries=120, list_max_length=1000, send_max_length=250,
+        synced_version=None,
+        station_version=4,
+        entries=120,
+        list_max_length=1000,
+        send_max_length=250,
         last_error="The station answered Failed to a Full SendLocalList.",
     )
     client.force_login(staff[Role.TECHNICIAN])
     page = client.get(f"/operator/stations/{station.ocpp_id}/").content.decode()
-    section = page[page.index("Local authorization list"):]
+    section = page[page.index("Local authorization list") :]
     section = section[: section.index("</section>")]
 
     state = StationLocalList.objects.get(station=station)

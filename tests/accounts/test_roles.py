@@ -48,7 +48,8 @@ def test_technician_runs_stations_and_commands_but_touches_no_money():
 def test_finance_runs_money_but_sends_no_commands():
     granted = codenames(Role.FINANCE)
     billing = {
-        f"billing.{p.codename}" for p in Permission.objects.filter(content_type__app_label="billing")
+        f"billing.{p.codename}"
+        for p in Permission.objects.filter(content_type__app_label="billing")
         if p.codename.split("_", 1)[1] == p.content_type.model
     }
     assert billing and billing <= granted

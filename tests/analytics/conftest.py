@@ -51,20 +51,37 @@ def network(db, django_user_model):
 
     def session(station, connector_id, start, stop, meter_start, energy, user=None, token=None, samples=(), status=""):
         tx = Transaction.objects.create(
-            station=station, connector_id=connector_id, started_at=start, stopped_at=stop, meter_start=meter_start,
-            meter_stop=None if stop is None else meter_start + energy, energy_wh=None if stop is None else energy,
-            status=status or ("active" if stop is None else "completed"), user=user, id_token=token,
+            station=station,
+            connector_id=connector_id,
+            started_at=start,
+            stopped_at=stop,
+            meter_start=meter_start,
+            meter_stop=None if stop is None else meter_start + energy,
+            energy_wh=None if stop is None else energy,
+            status=status or ("active" if stop is None else "completed"),
+            user=user,
+            id_token=token,
             id_tag=token.token if token else user.email[:20],
         )
         for timestamp, register in samples:
             MeterSample.objects.create(
-                transaction=tx, station=station, connector_id=connector_id, timestamp=timestamp,
-                measurand="Energy.Active.Import.Register", value=meter_start + register, unit="Wh",
+                transaction=tx,
+                station=station,
+                connector_id=connector_id,
+                timestamp=timestamp,
+                measurand="Energy.Active.Import.Register",
+                value=meter_start + register,
+                unit="Wh",
             )
             # A power sample beside it must not be mistaken for energy.
             MeterSample.objects.create(
-                transaction=tx, station=station, connector_id=connector_id, timestamp=timestamp,
-                measurand="Power.Active.Import", value=11000, unit="W",
+                transaction=tx,
+                station=station,
+                connector_id=connector_id,
+                timestamp=timestamp,
+                measurand="Power.Active.Import",
+                value=11000,
+                unit="W",
             )
         return tx
 
@@ -75,27 +92,62 @@ def network(db, django_user_model):
     session(cp_a, 1, at(3, 22), None, 5000, None, user=driver1, samples=[(at(3, 22, 30), 2000)])
     session(cp_b, 1, at(2, 9), at(2, 9, 20), 100, 1500, token=card, status="refused")
     Transaction.objects.create(
-        station=cp_b, connector_id=0, status="unmatched", ocpp_transaction_id="77", started_at=at(2, 9),
-        stopped_at=at(2, 9, 20), meter_stop=4000, energy_wh=None,
+        station=cp_b,
+        connector_id=0,
+        status="unmatched",
+        ocpp_transaction_id="77",
+        started_at=at(2, 9),
+        stopped_at=at(2, 9, 20),
+        meter_stop=4000,
+        energy_wh=None,
     )
 
     def statuses(station, connector_id, *events):
         for timestamp, status, *error in events:
             ConnectorStatusEvent.objects.create(
-                station=station, connector_id=connector_id, status=status, timestamp=timestamp,
+                station=station,
+                connector_id=connector_id,
+                status=status,
+                timestamp=timestamp,
                 error_code=error[0] if error else "NoError",
             )
 
-    statuses(cp_a, 1, (at(1, 20), "Available"), (at(2, 9, 55), "Preparing"), (at(2, 10), "Charging"),
-             (at(2, 11, 30), "SuspendedEV"), (at(2, 12), "Finishing"), (at(2, 12, 10), "Available"),
-             (at(3, 14), "Faulted", "GroundFailure"), (at(3, 16), "Available"),
-             (at(3, 21, 55), "Preparing"), (at(3, 22), "Charging"))
-    statuses(cp_a, 2, (at(1, 20), "Available"), (at(2, 22, 58), "Preparing"), (at(2, 23), "Charging"),
-             (at(3, 1), "Finishing"), (at(3, 1, 5), "Available"))
+    statuses(
+        cp_a,
+        1,
+        (at(1, 20), "Available"),
+        (at(2, 9, 55), "Preparing"),
+        (at(2, 10), "Charging"),
+        (at(2, 11, 30), "SuspendedEV"),
+        (at(2, 12), "Finishing"),
+        (at(2, 12, 10), "Available"),
+        (at(3, 14), "Faulted", "GroundFailure"),
+        (at(3, 16), "Available"),
+        (at(3, 21, 55), "Preparing"),
+        (at(3, 22), "Charging"),
+    )
+    statuses(
+        cp_a,
+        2,
+        (at(1, 20), "Available"),
+        (at(2, 22, 58), "Preparing"),
+        (at(2, 23), "Charging"),
+        (at(3, 1), "Finishing"),
+        (at(3, 1, 5), "Available"),
+    )
     statuses(cp_a, 0, (at(1, 20), "Available"), (at(3, 3), "Unavailable"), (at(3, 4), "Available"))
-    statuses(cp_b, 1, (at(2, 10), "Charging"), (at(2, 10, 30), "Available"),
-             (at(2, 18), "Faulted", "PowerMeterFailure"), (at(2, 18, 30), "Faulted", "PowerMeterFailure"),
-             (at(3, 2), "Available"), (at(3, 7, 55), "Preparing"), (at(3, 8), "Charging"), (at(3, 8, 30), "Available"))
+    statuses(
+        cp_b,
+        1,
+        (at(2, 10), "Charging"),
+        (at(2, 10, 30), "Available"),
+        (at(2, 18), "Faulted", "PowerMeterFailure"),
+        (at(2, 18, 30), "Faulted", "PowerMeterFailure"),
+        (at(3, 2), "Available"),
+        (at(3, 7, 55), "Preparing"),
+        (at(3, 8), "Charging"),
+        (at(3, 8, 30), "Available"),
+    )
     StationOfflinePeriod.objects.create(station=cp_a, started_at=at(3, 3, 30), ended_at=at(3, 5))
     StationOfflinePeriod.objects.create(station=cp_b, started_at=at(3, 20))
     return {"north": north, "south": south, "cp_a": cp_a, "cp_b": cp_b, "driver1": driver1, "driver2": driver2}
@@ -145,23 +197,64 @@ def billed(rolled_up):
         net = D(net)
         tax = (net * D("0.19")).quantize(D("0.01"))
         SessionCharge.objects.create(
-            transaction=tx, status=status, tariff=tariff, operator=operator, user=user, currency="EUR",
-            energy_wh=tx.energy_wh, charging_seconds=0, idle_seconds=0, net_amount=net, tax_rate=19, tax_amount=tax,
-            gross_amount=net + tax, session_started_at=tx.started_at,
+            transaction=tx,
+            status=status,
+            tariff=tariff,
+            operator=operator,
+            user=user,
+            currency="EUR",
+            energy_wh=tx.energy_wh,
+            charging_seconds=0,
+            idle_seconds=0,
+            net_amount=net,
+            tax_rate=19,
+            tax_amount=tax,
+            gross_amount=net + tax,
+            session_started_at=tx.started_at,
         )
 
     charge(("CP-A", 1, at(2, 10)), standard, "8.00", rolled_up["driver1"])
     charge(("CP-A", 2, at(2, 23)), standard, "4.00", rolled_up["driver2"])
     charge(("CP-B", 1, at(3, 8)), fleet, "1.00")
     charge(("CP-B", 1, at(2, 10)), None, "0.00", status="no_customer")
-    paid = Invoice.objects.create(operator=operator, customer=rolled_up["driver1"], purpose="session", status="paid",
-                                  number="INV-1", currency="EUR", issued_at=at(2, 12), gross_total=D("9.52"))
-    Payment.objects.create(invoice=paid, user=rolled_up["driver1"], method="card", amount=D("9.52"), currency="EUR",
-                           status="succeeded", succeeded_at=at(3, 10))
-    unpaid = Invoice.objects.create(operator=operator, customer=rolled_up["driver2"], purpose="session",
-                                    status="open", number="INV-2", currency="EUR", issued_at=at(3, 1),
-                                    due_at=at(3, 1), gross_total=D("4.76"))
-    Payment.objects.create(invoice=unpaid, user=rolled_up["driver2"], method="wallet", amount=D("4.76"),
-                           currency="EUR", status="failed", attempts=2)
+    paid = Invoice.objects.create(
+        operator=operator,
+        customer=rolled_up["driver1"],
+        purpose="session",
+        status="paid",
+        number="INV-1",
+        currency="EUR",
+        issued_at=at(2, 12),
+        gross_total=D("9.52"),
+    )
+    Payment.objects.create(
+        invoice=paid,
+        user=rolled_up["driver1"],
+        method="card",
+        amount=D("9.52"),
+        currency="EUR",
+        status="succeeded",
+        succeeded_at=at(3, 10),
+    )
+    unpaid = Invoice.objects.create(
+        operator=operator,
+        customer=rolled_up["driver2"],
+        purpose="session",
+        status="open",
+        number="INV-2",
+        currency="EUR",
+        issued_at=at(3, 1),
+        due_at=at(3, 1),
+        gross_total=D("4.76"),
+    )
+    Payment.objects.create(
+        invoice=unpaid,
+        user=rolled_up["driver2"],
+        method="wallet",
+        amount=D("4.76"),
+        currency="EUR",
+        status="failed",
+        attempts=2,
+    )
     rebuild_days(d0=MON.date(), d1=at(3, 0).date(), now=NOW)
     return {**rolled_up, "standard": standard, "fleet": fleet}

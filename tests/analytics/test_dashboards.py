@@ -27,7 +27,12 @@ def test_usage_per_day_with_a_session_across_midnight(rolled_up):
         (TUE, 2, D("9.000"), D("3.000"), D("0.50"), 2),
     ]
     assert [dash.kpi(k) for k in ["sessions", "energy_kwh", "avg_session_kwh", "avg_duration_h", "unique_drivers"]] == [
-        5, D("37.000"), D("8.750"), D("1.25"), 3]
+        5,
+        D("37.000"),
+        D("8.750"),
+        D("1.25"),
+        3,
+    ]
     volume = figures.usage(dash)["volume"]
     assert list(volume.data[0].y) == [3, 2]
     assert list(volume.data[1].y) == [28.0, 9.0]
@@ -81,13 +86,42 @@ def test_reliability_availability_uptime_mtbf_mttr(rolled_up):
     dash = reliability_dashboard(filters())
     assert dash.tables["stations"].rows == [
         # availability, uptime, offline h, faulted h, unavailable h, failures, MTBF h, MTTR h
-        ("CP-B", "South", "M2", "2.0", D("75.00"), D("75.00"), D("4.00"), D("8.00"), D("0.00"), 2, D("18.00"),
-         D("6.00")),
-        ("CP-A", "North", "M1", "1.0", D("93.75"), D("94.79"), D("1.50"), D("2.00"), D("2.00"), 3, D("30.33"),
-         D("1.67")),
+        (
+            "CP-B",
+            "South",
+            "M2",
+            "2.0",
+            D("75.00"),
+            D("75.00"),
+            D("4.00"),
+            D("8.00"),
+            D("0.00"),
+            2,
+            D("18.00"),
+            D("6.00"),
+        ),
+        (
+            "CP-A",
+            "North",
+            "M1",
+            "1.0",
+            D("93.75"),
+            D("94.79"),
+            D("1.50"),
+            D("2.00"),
+            D("2.00"),
+            3,
+            D("30.33"),
+            D("1.67"),
+        ),
     ]
     assert [dash.kpi(k) for k in ["availability_pct", "uptime_pct", "failures", "mtbf_h", "mttr_h"]] == [
-        D("87.50"), D("88.19"), 5, D("25.40"), D("3.40")]
+        D("87.50"),
+        D("88.19"),
+        5,
+        D("25.40"),
+        D("3.40"),
+    ]
     assert dash.tables["daily"].column("availability_pct") == [D("91.67"), D("83.33")]
     assert dash.tables["error_codes"].rows == [("GroundFailure", 1, 1), ("PowerMeterFailure", 1, 1)]
     assert dash.tables["models"].rows == [("V", "M1", "1.0", 1, 1, D("1.00")), ("V", "M2", "2.0", 1, 1, D("1.00"))]
@@ -104,17 +138,25 @@ def test_energy_per_day_and_peak_load(rolled_up):
     dash = energy_dashboard(filters())
     assert dash.tables["daily"].rows == [(MON, D("28.000"), D("16.000")), (TUE, D("9.000"), D("6.000"))]
     assert [dash.kpi(k) for k in ["energy_kwh", "peak_kw", "peak_at", "avg_kw", "load_factor_pct"]] == [
-        D("37.000"), D("16.000"), at(2, 10), D("0.771"), D("4.8")]
+        D("37.000"),
+        D("16.000"),
+        at(2, 10),
+        D("0.771"),
+        D("4.8"),
+    ]
     load = {row[0]: row[1:] for row in dash.tables["load"].rows}
     assert load[at(2, 10)] == (D("14.000"), D("16.000"))
     assert load[at(2, 23)] == (D("6.000"), D("6.000"))
     assert set(figures.energy(dash)) == {"daily", "load"}
 
 
-@pytest.mark.parametrize(("scope", "expected"), [
-    ("station", [(MON, D("26.000"), D("12.000")), (TUE, D("6.000"), D("4.000"))]),
-    ("site", [(MON, D("2.000"), D("4.000")), (TUE, D("3.000"), D("6.000"))]),
-])
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ("station", [(MON, D("26.000"), D("12.000")), (TUE, D("6.000"), D("4.000"))]),
+        ("site", [(MON, D("2.000"), D("4.000")), (TUE, D("3.000"), D("6.000"))]),
+    ],
+)
 def test_energy_of_a_station_from_its_meter_curve_and_of_a_site_from_the_rollup(rolled_up, scope, expected):
     from analytics.selectors import energy_dashboard
 

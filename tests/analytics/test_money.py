@@ -36,7 +36,11 @@ def test_revenue_by_day_tariff_and_payment_method_and_the_unpaid_invoices(billed
         ("INV-2", "driver2@example.com", "open", at(3, 1), at(3, 1), "EUR", D("4.7600"), "failed", 2, 1),
     ]
     assert [dash.kpi(k) for k in ["revenue_gross", "revenue_net", "unpaid_invoices", "outstanding"]] == [
-        "15.47 EUR", "13.00 EUR", 1, "4.76 EUR"]
+        "15.47 EUR",
+        "13.00 EUR",
+        1,
+        "4.76 EUR",
+    ]
     assert list(figures.money(dash)["tariffs"].data[0].y) == [14.28, 1.19]
 
 
@@ -48,8 +52,10 @@ def test_the_tariff_filter_narrows_money_and_usage(billed):
     assert money_dashboard(fleet).tables["tariffs"].column("tariff") == ["Fleet"]
     usage = usage_dashboard(filters(tariff_id=billed["standard"].pk))
     # Sessions of one tariff count their energy on the day they started.
-    assert usage.tables["sessions"].rows == [(MON, 2, D("30.000"), D("15.000"), D("2.00"), 2),
-                                             (TUE, 0, D("0.000"), None, None, 0)]
+    assert usage.tables["sessions"].rows == [
+        (MON, 2, D("30.000"), D("15.000"), D("2.00"), 2),
+        (TUE, 0, D("0.000"), None, None, 0),
+    ]
     cells = {(w, h): n for w, h, n in usage.tables["heatmap"].rows if n}
     assert cells == {("Mon", 10): 1, ("Mon", 23): 1}
 

@@ -29,7 +29,11 @@ def test_sessions_and_their_energy_count_on_the_day_they_started(rolled_up):
     days = rows()
     a1_mon, a2_mon, a1_tue = days["CP-A", 1, MON], days["CP-A", 2, MON], days["CP-A", 1, TUE]
     assert (a1_mon.sessions, a1_mon.completed_sessions, a1_mon.session_energy_wh, a1_mon.session_s) == (
-        1, 1, 20000, 7200)
+        1,
+        1,
+        20000,
+        7200,
+    )
     # The session crossing midnight is Monday's, with its whole energy and duration.
     assert (a2_mon.sessions, a2_mon.session_energy_wh, a2_mon.session_s) == (1, 10000, 7200)
     assert days["CP-A", 2, TUE].sessions == 0
@@ -68,7 +72,13 @@ def test_faults_unavailability_and_offline_time_are_unioned_per_connector(rolled
     assert (a1.outage_s, a1.down_s, a1.failures) == (12600, 14400, 2)
     a2 = days["CP-A", 2, TUE]
     assert (a2.faulted_s, a2.unavailable_s, a2.offline_s, a2.outage_s, a2.down_s, a2.failures) == (
-        0, 3600, 5400, 5400, 7200, 1)
+        0,
+        3600,
+        5400,
+        5400,
+        7200,
+        1,
+    )
     assert days["CP-A", 1, MON].down_s == 0
 
 

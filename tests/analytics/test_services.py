@@ -102,9 +102,13 @@ def test_a_late_status_event_recomputes_the_days_it_changes(network):
     stored_an_hour_ago()
     # Replayed from a station's offline queue: CP-A/2 was Faulted on Monday 2 from 13:00 until 14:00.
     for hour, status in [(13, "Faulted"), (14, "Available")]:
-        ConnectorStatusEvent.objects.create(station=network["cp_a"], connector_id=2, status=status,
-                                            error_code="OtherError" if status == "Faulted" else "NoError",
-                                            timestamp=at(2, hour))
+        ConnectorStatusEvent.objects.create(
+            station=network["cp_a"],
+            connector_id=2,
+            status=status,
+            error_code="OtherError" if status == "Faulted" else "NoError",
+            timestamp=at(2, hour),
+        )
     assert (date(2026, 3, 2), date(2026, 3, 2)) in rollups_refresh(now=at(9, 12, 10))
     assert ConnectorDay.objects.get(station=network["cp_a"], connector_id=2, day=date(2026, 3, 2)).faulted_s == 3600
 
@@ -113,8 +117,14 @@ def test_a_refresh_already_running_makes_a_second_one_leave(network):
     from analytics.services import REFRESH_LOCK, rollups_refresh
 
     db = connection.settings_dict
-    other = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
-                            password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True)
+    other = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+        autocommit=True,
+    )
     try:
         other.execute("SELECT pg_advisory_lock(%s)", [REFRESH_LOCK])
         assert rollups_refresh(now=NOW) is None

@@ -89,8 +89,14 @@ def test_csv_export_holds_the_table_behind_the_chart(client, rolled_up, staff_us
     assert 'filename="usage-2026-03-02-2026-03-03-sessions.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
-        ["Day", "Sessions", "Energy delivered (kWh)", "Average session energy (kWh)", "Average session duration (h)",
-         "Unique drivers"],
+        [
+            "Day",
+            "Sessions",
+            "Energy delivered (kWh)",
+            "Average session energy (kWh)",
+            "Average session duration (h)",
+            "Unique drivers",
+        ],
         ["2026-03-02", "3", "28.000", "10.667", "1.50", "3"],
         ["2026-03-03", "2", "9.000", "3.000", "0.50", "2"],
     ]
@@ -100,8 +106,10 @@ def test_csv_export_of_a_long_table_has_every_row(client, rolled_up, staff_user)
     client.force_login(staff_user(Role.ANALYST))
     response = client.get(reverse("analytics:export", args=["reliability", "offline", "csv"]), RANGE)
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[1:] == [["CP-B", "2026-03-03T20:00:00+00:00", "", "4.00"],
-                        ["CP-A", "2026-03-03T03:30:00+00:00", "2026-03-03T05:00:00+00:00", "1.50"]]
+    assert rows[1:] == [
+        ["CP-B", "2026-03-03T20:00:00+00:00", "", "4.00"],
+        ["CP-A", "2026-03-03T03:30:00+00:00", "2026-03-03T05:00:00+00:00", "1.50"],
+    ]
 
 
 def test_xlsx_export_is_a_workbook(client, rolled_up, staff_user):
@@ -117,12 +125,15 @@ def test_xlsx_export_is_a_workbook(client, rolled_up, staff_user):
     assert "<v>28</v>" in sheet and "<v>16</v>" in sheet
 
 
-@pytest.mark.parametrize("query", [
-    {"start": "2026-03-03", "end": "2026-03-02"},
-    {"start": "2020-01-01", "end": "2026-03-02"},
-    {"start": "not-a-date"},
-    {"grain": "hour"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"start": "2026-03-03", "end": "2026-03-02"},
+        {"start": "2020-01-01", "end": "2026-03-02"},
+        {"start": "not-a-date"},
+        {"grain": "hour"},
+    ],
+)
 def test_bad_filters_answer_400_with_the_reason(client, rolled_up, staff_user, query):
     client.force_login(staff_user(Role.ANALYST))
     response = client.get(url("usage"), query)

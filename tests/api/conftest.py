@@ -90,44 +90,81 @@ def network(db, operator_admin, driver, make_station, settings, tmp_path) -> Net
     Connector.objects.create(station=station, connector_id=2, status="Charging", power_w=11_000, soc_percent=40.5)
     new_station = make_station(ocpp_id="CP-NEW")
     command = StationCommand.objects.create(
-        station=station, action="Reset", payload={"type": "Soft"}, status=StationCommand.Status.TIMEOUT,
+        station=station,
+        action="Reset",
+        payload={"type": "Soft"},
+        status=StationCommand.Status.TIMEOUT,
         requested_by=operator_admin,
     )
     StationCommand.objects.create(
-        station=station, action="Reset", payload={"type": "Soft"}, status=StationCommand.Status.ANSWERED,
-        response={"status": "Accepted"}, answered_at=datetime.now(UTC),
+        station=station,
+        action="Reset",
+        payload={"type": "Soft"},
+        status=StationCommand.Status.ANSWERED,
+        response={"status": "Accepted"},
+        answered_at=datetime.now(UTC),
     )
     group, _ = accounts_services.id_token_upsert(
         token="FLEET", data={}, actor=operator_admin, source=IdTokenEvent.Source.API
     )
     id_token, _ = accounts_services.id_token_upsert(
-        token="TAG-1", data={"owner": driver, "parent": group, "label": "Blue card"}, actor=operator_admin,
+        token="TAG-1",
+        data={"owner": driver, "parent": group, "label": "Blue card"},
+        actor=operator_admin,
         source=IdTokenEvent.Source.API,
     )
 
     Operator.objects.create(
-        name="Voltgrid Energy", legal_name="Voltgrid Energy GmbH", address="Hauptstr. 1\n10115 Berlin",
-        vat_id="DE123456789", email="billing@voltgrid.example", timezone="Europe/Berlin", invoice_prefix="VG-",
-        credit_note_prefix="VG-CN-", is_default=True,
+        name="Voltgrid Energy",
+        legal_name="Voltgrid Energy GmbH",
+        address="Hauptstr. 1\n10115 Berlin",
+        vat_id="DE123456789",
+        email="billing@voltgrid.example",
+        timezone="Europe/Berlin",
+        invoice_prefix="VG-",
+        credit_note_prefix="VG-CN-",
+        is_default=True,
     )
     tariff = Tariff.objects.create(
-        name="Standard", currency="EUR", tax_rate=Decimal("19"), valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        name="Standard",
+        currency="EUR",
+        tax_rate=Decimal("19"),
+        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
         price_per_kwh=Decimal("0.40"),
     )
     spare_tariff = Tariff.objects.create(
-        name="Spare", currency="EUR", tax_rate=Decimal("19"), valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-        price_per_kwh=Decimal("0.50"), station=new_station,
+        name="Spare",
+        currency="EUR",
+        tax_rate=Decimal("19"),
+        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        price_per_kwh=Decimal("0.50"),
+        station=new_station,
     )
     started = datetime.now(UTC) - timedelta(hours=3)
     session = Transaction.objects.create(
-        station=station, connector_id=1, id_tag="TAG-1", id_token=id_token, user=driver, meter_start=1_000,
-        meter_stop=11_000, energy_wh=10_000, started_at=started, stopped_at=started + timedelta(hours=1),
-        status=Transaction.Status.COMPLETED, stop_reason="Local",
+        station=station,
+        connector_id=1,
+        id_tag="TAG-1",
+        id_token=id_token,
+        user=driver,
+        meter_start=1_000,
+        meter_stop=11_000,
+        energy_wh=10_000,
+        started_at=started,
+        stopped_at=started + timedelta(hours=1),
+        status=Transaction.Status.COMPLETED,
+        stop_reason="Local",
     )
     charge = session_charge_create(transaction_id=session.pk)
     active_session = Transaction.objects.create(
-        station=station, connector_id=2, id_tag="TAG-1", id_token=id_token, user=driver, meter_start=20_000,
-        started_at=datetime.now(UTC) - timedelta(minutes=20), status=Transaction.Status.ACTIVE,
+        station=station,
+        connector_id=2,
+        id_tag="TAG-1",
+        id_token=id_token,
+        user=driver,
+        meter_start=20_000,
+        started_at=datetime.now(UTC) - timedelta(minutes=20),
+        status=Transaction.Status.ACTIVE,
     )
     invoice = charge.invoice
     payment = Payment.objects.filter(invoice=invoice).first()
@@ -138,7 +175,9 @@ def network(db, operator_admin, driver, make_station, settings, tmp_path) -> Net
         payment.refresh_from_db()
 
     firmware = maintenance.firmware_upload(
-        file=SimpleUploadedFile("vg-22-2.1.bin", b"firmware"), name="VG-22 firmware", version="2.1",
+        file=SimpleUploadedFile("vg-22-2.1.bin", b"firmware"),
+        name="VG-22 firmware",
+        version="2.1",
         uploaded_by=operator_admin,
     )
     job = maintenance.maintenance_job_create(
@@ -146,7 +185,17 @@ def network(db, operator_admin, driver, make_station, settings, tmp_path) -> Net
     )
     alert = alerts.alert_security_event(station=station, event_type="InvalidFirmwareSignature", tech_info="x")
     return Network(
-        station=station, new_station=new_station, command=command, id_token=id_token, session=session,
-        active_session=active_session, tariff=tariff, spare_tariff=spare_tariff, invoice=invoice, payment=payment,
-        job=job, firmware=firmware, alert=alert,
+        station=station,
+        new_station=new_station,
+        command=command,
+        id_token=id_token,
+        session=session,
+        active_session=active_session,
+        tariff=tariff,
+        spare_tariff=spare_tariff,
+        invoice=invoice,
+        payment=payment,
+        job=job,
+        firmware=firmware,
+        alert=alert,
     )

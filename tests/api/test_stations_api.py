@@ -137,7 +137,8 @@ def test_stations_are_listed_with_live_status_and_connectors(admin_api, make_sta
     first = body["results"][0]
     assert (first["id"], first["is_online"], first["ocpp_version"], first["site"]) == ("CP-1", True, "1.6", "Depot")
     assert [(c["connector_id"], c["status"], c["error_code"]) for c in first["connectors"]] == [
-        (1, "Faulted", "GroundFailure"), (2, "Charging", ""),
+        (1, "Faulted", "GroundFailure"),
+        (2, "Charging", ""),
     ]
     assert [s["id"] for s in admin_api.get("/api/stations/?is_online=true").json()["results"]] == ["CP-1"]
     assert [s["id"] for s in admin_api.get("/api/stations/?is_online=false").json()["results"]] == ["CP-2"]

@@ -31,9 +31,15 @@ def operator(db):
     from billing.models import Operator
 
     return Operator.objects.create(
-        name="Voltgrid Energy", legal_name="Voltgrid Energy GmbH", address="Hauptstr. 1\n10115 Berlin",
-        vat_id="DE123456789", email="billing@voltgrid.example", timezone="Europe/Berlin", invoice_prefix="VG-",
-        credit_note_prefix="VG-CN-", is_default=True,
+        name="Voltgrid Energy",
+        legal_name="Voltgrid Energy GmbH",
+        address="Hauptstr. 1\n10115 Berlin",
+        vat_id="DE123456789",
+        email="billing@voltgrid.example",
+        timezone="Europe/Berlin",
+        invoice_prefix="VG-",
+        credit_note_prefix="VG-CN-",
+        is_default=True,
     )
 
 
@@ -43,8 +49,12 @@ def make_tariff(db):
 
     def make(periods=(), **fields):
         values = {
-            "name": "Standard", "currency": "EUR", "tax_rate": Decimal("19"),
-            "valid_from": datetime(2020, 1, 1, tzinfo=UTC), "price_per_kwh": Decimal("0.40"), **fields,
+            "name": "Standard",
+            "currency": "EUR",
+            "tax_rate": Decimal("19"),
+            "valid_from": datetime(2020, 1, 1, tzinfo=UTC),
+            "price_per_kwh": Decimal("0.40"),
+            **fields,
         }
         tariff = Tariff.objects.create(**values)
         for position, period in enumerate(periods):
@@ -60,15 +70,32 @@ def make_session(db, station):
     from sessions.models import MeterSample, Transaction
     from stations.models import ConnectorStatusEvent
 
-    def make(*, started_at=T0, minutes=60, energy_wh=10_000, meter_start=1_000_000, samples=None, statuses=(),
-             user=None, stopped=True, connector_id=1, on=None):
+    def make(
+        *,
+        started_at=T0,
+        minutes=60,
+        energy_wh=10_000,
+        meter_start=1_000_000,
+        samples=None,
+        statuses=(),
+        user=None,
+        stopped=True,
+        connector_id=1,
+        on=None,
+    ):
         at = on or station
         stopped_at = started_at + timedelta(minutes=minutes)
         meter_stop = meter_start + energy_wh
         session = Transaction.objects.create(
-            station=at, connector_id=connector_id, id_tag="TAG-1", user=user, meter_start=meter_start,
-            meter_stop=meter_stop if stopped else None, energy_wh=energy_wh if stopped else None,
-            started_at=started_at, stopped_at=stopped_at if stopped else None,
+            station=at,
+            connector_id=connector_id,
+            id_tag="TAG-1",
+            user=user,
+            meter_start=meter_start,
+            meter_stop=meter_stop if stopped else None,
+            energy_wh=energy_wh if stopped else None,
+            started_at=started_at,
+            stopped_at=stopped_at if stopped else None,
             status=Transaction.Status.COMPLETED if stopped else Transaction.Status.ACTIVE,
         )
         if samples is None:
@@ -78,17 +105,28 @@ def make_session(db, station):
                 (started_at + timedelta(minutes=15 * step), meter_start + energy_wh * step // steps)
                 for step in range(1, steps)
             ]
-        MeterSample.objects.bulk_create([
-            MeterSample(
-                transaction=session, station=at, connector_id=connector_id, timestamp=moment, measurand=ENERGY,
-                unit="Wh", location="Outlet", context="Sample.Periodic", value=value,
-            )
-            for moment, value in samples
-        ])
-        ConnectorStatusEvent.objects.bulk_create([
-            ConnectorStatusEvent(station=at, connector_id=connector_id, status=status, timestamp=moment)
-            for moment, status in statuses
-        ])
+        MeterSample.objects.bulk_create(
+            [
+                MeterSample(
+                    transaction=session,
+                    station=at,
+                    connector_id=connector_id,
+                    timestamp=moment,
+                    measurand=ENERGY,
+                    unit="Wh",
+                    location="Outlet",
+                    context="Sample.Periodic",
+                    value=value,
+                )
+                for moment, value in samples
+            ]
+        )
+        ConnectorStatusEvent.objects.bulk_create(
+            [
+                ConnectorStatusEvent(station=at, connector_id=connector_id, status=status, timestamp=moment)
+                for moment, status in statuses
+            ]
+        )
         return session
 
     return make

@@ -23,11 +23,19 @@ def sign_webhook(payload: str, secret: str, timestamp: int | None = None) -> str
 
 
 def event_payload(event_type: str, obj: dict, event_id: str | None = None) -> str:
-    return json.dumps({
-        "id": event_id or f"evt_{abs(hash((event_type, json.dumps(obj, sort_keys=True), time.time())))}",
-        "object": "event", "api_version": "2024-06-20", "created": int(time.time()), "livemode": False,
-        "type": event_type, "data": {"object": obj}, "pending_webhooks": 1, "request": {"id": None},
-    })
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{abs(hash((event_type, json.dumps(obj, sort_keys=True), time.time())))}",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": obj},
+            "pending_webhooks": 1,
+            "request": {"id": None},
+        }
+    )
 
 
 def _nested(pairs) -> dict:
@@ -83,10 +91,15 @@ class FakeStripe:
         params = _nested(parse_qsl(body, keep_blank_values=True))
         key = handler.headers.get("Idempotency-Key")
         with self._lock:
-            self.requests.append({
-                "method": method, "path": handler.path, "params": params, "idempotency_key": key,
-                "authorization": handler.headers.get("Authorization", ""),
-            })
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": handler.path,
+                    "params": params,
+                    "idempotency_key": key,
+                    "authorization": handler.headers.get("Authorization", ""),
+                }
+            )
             if not handler.headers.get("Authorization", "").startswith("Bearer sk_test_"):
                 status, answer = 401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key."}}
             elif method == "POST" and key and key in self._idempotent:
@@ -110,20 +123,34 @@ class FakeStripe:
             return self._payment_intent(params)
         if method == "POST" and path == "/v1/setup_intents":
             intent_id = self._new_id("seti")
-            return self._store({
-                "id": intent_id, "object": "setup_intent", "client_secret": f"{intent_id}_secret_x",
-                "customer": params.get("customer"), "status": "requires_payment_method",
-                "metadata": params.get("metadata", {}),
-            })
+            return self._store(
+                {
+                    "id": intent_id,
+                    "object": "setup_intent",
+                    "client_secret": f"{intent_id}_secret_x",
+                    "customer": params.get("customer"),
+                    "status": "requires_payment_method",
+                    "metadata": params.get("metadata", {}),
+                }
+            )
         if method == "POST" and path == "/v1/refunds":
-            return self._store({
-                "id": self._new_id("re"), "object": "refund", "status": "succeeded",
-                "amount": int(params["amount"]), "payment_intent": params.get("payment_intent"),
-            })
+            return self._store(
+                {
+                    "id": self._new_id("re"),
+                    "object": "refund",
+                    "status": "succeeded",
+                    "amount": int(params["amount"]),
+                    "payment_intent": params.get("payment_intent"),
+                }
+            )
         if method == "GET" and path.startswith("/v1/payment_methods/"):
             method_id = path.rsplit("/", 1)[1]
-            return 200, {"id": method_id, "object": "payment_method", "type": "card",
-                         "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}}
+            return 200, {
+                "id": method_id,
+                "object": "payment_method",
+                "type": "card",
+                "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
+            }
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL {path}."}}
 
     def _store(self, obj: dict, status: int = 200) -> tuple[int, dict]:
@@ -133,10 +160,16 @@ class FakeStripe:
     def _payment_intent(self, params: dict) -> tuple[int, dict]:
         intent_id = self._new_id("pi")
         intent = {
-            "id": intent_id, "object": "payment_intent", "amount": int(params["amount"]),
-            "amount_received": 0, "currency": params["currency"], "customer": params.get("customer"),
-            "payment_method": params.get("payment_method"), "client_secret": f"{intent_id}_secret_x",
-            "metadata": params.get("metadata", {}), "status": "requires_payment_method",
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "amount_received": 0,
+            "currency": params["currency"],
+            "customer": params.get("customer"),
+            "payment_method": params.get("payment_method"),
+            "client_secret": f"{intent_id}_secret_x",
+            "metadata": params.get("metadata", {}),
+            "status": "requires_payment_method",
             "last_payment_error": None,
         }
         if params.get("confirm") != "true":
@@ -145,10 +178,15 @@ class FakeStripe:
         if method == "pm_card_chargeDeclined":
             intent["last_payment_error"] = {"code": "card_declined", "message": "Your card was declined."}
             self.objects[intent_id] = intent
-            return 402, {"error": {
-                "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-                "message": "Your card was declined.", "payment_intent": intent,
-            }}
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "generic_decline",
+                    "message": "Your card was declined.",
+                    "payment_intent": intent,
+                }
+            }
         if method == "pm_card_authenticationRequired":
             intent["status"] = "requires_action"
         elif method == "pm_card_processing":

@@ -21,11 +21,18 @@ D = Decimal
 
 
 def draft(operator, customer, *lines, currency="EUR") -> Invoice:
-    invoice = Invoice.objects.create(operator=operator, customer=customer, purpose=Invoice.Purpose.SESSION,
-                                     currency=currency)
+    invoice = Invoice.objects.create(
+        operator=operator, customer=customer, purpose=Invoice.Purpose.SESSION, currency=currency
+    )
     for position, (net, rate) in enumerate(lines, start=1):
-        InvoiceLine.objects.create(invoice=invoice, position=position, description=f"Line {position}",
-                                   unit_price=net, net_amount=net, tax_rate=rate)
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            position=position,
+            description=f"Line {position}",
+            unit_price=net,
+            net_amount=net,
+            tax_rate=rate,
+        )
     return invoice
 
 
@@ -78,12 +85,15 @@ def test_each_operator_and_document_kind_has_its_own_sequence(operator, driver):
 
 
 def test_tax_is_computed_per_rate_on_the_sum_of_the_lines(operator, driver):
-    invoice = draft(operator, driver, (D("0.05"), D("19")), (D("0.05"), D("19")), (D("0.05"), D("19")),
-                    (D("10.00"), D("7")))
+    invoice = draft(
+        operator, driver, (D("0.05"), D("19")), (D("0.05"), D("19")), (D("0.05"), D("19")), (D("10.00"), D("7"))
+    )
     invoice_recalculate(invoice)
     # 19 % of 0.15 = 0.0285 -> 0.03 (line by line it would be 3 x 0.01); 7 % of 10.00 = 0.70.
-    assert invoice.tax_breakdown == [{"rate": "7.00", "net": "10.00", "tax": "0.70"},
-                                     {"rate": "19.00", "net": "0.15", "tax": "0.03"}]
+    assert invoice.tax_breakdown == [
+        {"rate": "7.00", "net": "10.00", "tax": "0.70"},
+        {"rate": "19.00", "net": "0.15", "tax": "0.03"},
+    ]
     assert (invoice.net_total, invoice.tax_total, invoice.gross_total) == (D("10.15"), D("0.73"), D("10.88"))
 
 
@@ -94,9 +104,7 @@ def test_monthly_statement_collects_the_months_sessions_and_is_issued_after_the_
     operator.save()
     make_tariff(price_per_kwh=D("0.50"))
     for day in (1, 5, 15):
-        services.session_charge_create(
-            transaction_id=make_session(user=driver, started_at=T0 + timedelta(days=day)).pk
-        )
+        services.session_charge_create(transaction_id=make_session(user=driver, started_at=T0 + timedelta(days=day)).pk)
     april = services.session_charge_create(
         transaction_id=make_session(user=driver, started_at=datetime(2025, 4, 2, 8, tzinfo=UTC)).pk
     )
@@ -172,6 +180,13 @@ def test_pdf_shows_issuer_customer_lines_tax_and_total(make_session, make_tariff
     data = invoice_pdf(charge.invoice)
     assert data.startswith(b"%PDF")
     text = _pdf_text(data)
-    for expected in (charge.invoice.number, "Voltgrid Energy GmbH", "DE123456789", "driver@example.com",
-                     "Charging session", "Tax 19.00 %", "4.76 EUR"):
+    for expected in (
+        charge.invoice.number,
+        "Voltgrid Energy GmbH",
+        "DE123456789",
+        "driver@example.com",
+        "Charging session",
+        "Tax 19.00 %",
+        "4.76 EUR",
+    ):
         assert expected in text, expected

@@ -30,10 +30,12 @@ def retry_minutes(settings):
 
 
 def issued(operator, customer, net="10.00", rate="19") -> Invoice:
-    invoice = Invoice.objects.create(operator=operator, customer=customer, purpose=Invoice.Purpose.SESSION,
-                                     currency="EUR")
-    InvoiceLine.objects.create(invoice=invoice, description="Charging", unit_price=D(net), net_amount=D(net),
-                               tax_rate=D(rate))
+    invoice = Invoice.objects.create(
+        operator=operator, customer=customer, purpose=Invoice.Purpose.SESSION, currency="EUR"
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice, description="Charging", unit_price=D(net), net_amount=D(net), tax_rate=D(rate)
+    )
     return services.invoice_finalize(invoice=invoice)
 
 
@@ -75,8 +77,9 @@ def test_an_empty_wallet_fails_the_payment_schedules_a_retry_and_tells_the_drive
     assert mailoutbox == []
 
 
-def test_failure_email_is_sent_after_the_commit(operator, driver, retry_minutes, mailoutbox,
-                                                django_capture_on_commit_callbacks):
+def test_failure_email_is_sent_after_the_commit(
+    operator, driver, retry_minutes, mailoutbox, django_capture_on_commit_callbacks
+):
     invoice = issued(operator, driver)
     with django_capture_on_commit_callbacks(execute=True):
         services.payment_collect(payment_id=invoice.payment.pk)
@@ -89,8 +92,9 @@ def test_failure_email_is_sent_after_the_commit(operator, driver, retry_minutes,
     assert "Top up your wallet" in message.body
 
 
-def test_retries_follow_the_back_off_then_give_up(operator, driver, retry_minutes, mailoutbox,
-                                                  django_capture_on_commit_callbacks):
+def test_retries_follow_the_back_off_then_give_up(
+    operator, driver, retry_minutes, mailoutbox, django_capture_on_commit_callbacks
+):
     payment = issued(operator, driver).payment
     services.payment_collect(payment_id=payment.pk)
     assert services.payments_retry_due() == 0  # not due yet
@@ -170,10 +174,17 @@ def test_anonymous_or_inactive_users_cannot_charge(db, django_user_model):
 
 # Subscriptions
 
+
 @pytest.fixture
 def plan(operator):
-    return SubscriptionPlan.objects.create(name="Commuter", monthly_fee=D("9.90"), currency="EUR", tax_rate=D("19"),
-                                           included_energy_wh=50_000, operator=operator)
+    return SubscriptionPlan.objects.create(
+        name="Commuter",
+        monthly_fee=D("9.90"),
+        currency="EUR",
+        tax_rate=D("19"),
+        included_energy_wh=50_000,
+        operator=operator,
+    )
 
 
 def test_months_are_added_by_the_calendar():
@@ -202,7 +213,8 @@ def test_beat_renews_due_subscriptions_once_and_resets_included_energy(plan, fun
     assert services.subscriptions_renew_due(now=renewal_time) == 0
     subscription.refresh_from_db()
     assert (subscription.current_period_start, subscription.current_period_end) == (
-        datetime(2025, 2, 28, 10, tzinfo=UTC), datetime(2025, 3, 31, 10, tzinfo=UTC),
+        datetime(2025, 2, 28, 10, tzinfo=UTC),
+        datetime(2025, 3, 31, 10, tzinfo=UTC),
     )
     assert subscription.included_wh_used == 0
     assert subscription.renewals.count() == 2

@@ -33,26 +33,65 @@ def tariff(**fields) -> TariffSpec:
         # start fee only
         ({"start_fee": D("1.00")}, linear(T0, 10, 100), D("1.00"), D("0.19"), D("1.19")),
         # idle: charging ends after 60 min, the car leaves at 100 min, 15 min grace: 25 min x 0.10
-        ({"idle_price_per_minute": D("0.10"), "idle_grace_minutes": 15},
-         linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)), D("2.50"), D("0.48"), D("2.98")),
+        (
+            {"idle_price_per_minute": D("0.10"), "idle_grace_minutes": 15},
+            linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)),
+            D("2.50"),
+            D("0.48"),
+            D("2.98"),
+        ),
         # idle within the grace period costs nothing
-        ({"idle_price_per_minute": D("0.10"), "idle_grace_minutes": 45},
-         linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)), D("0.00"), D("0.00"), D("0.00")),
+        (
+            {"idle_price_per_minute": D("0.10"), "idle_grace_minutes": 45},
+            linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)),
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+        ),
         # time fee stops when charging stops: 60 charging minutes, not 100
-        ({"price_per_minute": D("0.05")},
-         linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)), D("3.00"), D("0.57"), D("3.57")),
+        (
+            {"price_per_minute": D("0.05")},
+            linear(T0, 100, 8_000, idle_from=T0 + timedelta(minutes=60)),
+            D("3.00"),
+            D("0.57"),
+            D("3.57"),
+        ),
         # minimum session price: 0.5 kWh x 0.40 = 0.20, raised to 1.00
         ({"price_per_kwh": D("0.40"), "min_price": D("1.00")}, linear(T0, 10, 500), D("1.00"), D("0.19"), D("1.19")),
         # maximum session price: 100 kWh x 0.40 = 40.00, capped at 30.00
-        ({"price_per_kwh": D("0.40"), "max_price": D("30")}, linear(T0, 120, 100_000), D("30.00"), D("5.70"),
-         D("35.70")),
+        (
+            {"price_per_kwh": D("0.40"), "max_price": D("30")},
+            linear(T0, 120, 100_000),
+            D("30.00"),
+            D("5.70"),
+            D("35.70"),
+        ),
         # every element at once: 12 kWh x 0.35 + 75 min x 0.02 + 1.00 + (100-75-10) min x 0.05
-        ({"price_per_kwh": D("0.35"), "price_per_minute": D("0.02"), "start_fee": D("1.00"),
-          "idle_price_per_minute": D("0.05"), "idle_grace_minutes": 10},
-         linear(T0, 100, 12_000, idle_from=T0 + timedelta(minutes=75)), D("7.45"), D("1.42"), D("8.87")),
+        (
+            {
+                "price_per_kwh": D("0.35"),
+                "price_per_minute": D("0.02"),
+                "start_fee": D("1.00"),
+                "idle_price_per_minute": D("0.05"),
+                "idle_grace_minutes": 10,
+            },
+            linear(T0, 100, 12_000, idle_from=T0 + timedelta(minutes=75)),
+            D("7.45"),
+            D("1.42"),
+            D("8.87"),
+        ),
     ],
-    ids=["energy", "time", "start-fee", "idle-after-grace", "idle-within-grace", "time-stops-at-idle",
-         "minimum", "maximum", "all-elements"],
+    ids=[
+        "energy",
+        "time",
+        "start-fee",
+        "idle-after-grace",
+        "idle-within-grace",
+        "time-stops-at-idle",
+        "minimum",
+        "maximum",
+        "all-elements",
+    ],
 )
 def test_each_tariff_element_prices_as_computed_by_hand(fields, usage, net, tax, gross):
     price = price_session(tariff(**fields), usage)
@@ -86,8 +125,13 @@ def test_currency_minor_units_are_respected():
 
 @pytest.mark.parametrize("energy_wh", [0, 5])
 def test_sessions_below_the_minimum_energy_are_free_even_with_fees(energy_wh):
-    spec = tariff(price_per_kwh=D("0.40"), start_fee=D("2"), price_per_minute=D("0.1"), min_price=D("3"),
-                  min_billable_energy_wh=10)
+    spec = tariff(
+        price_per_kwh=D("0.40"),
+        start_fee=D("2"),
+        price_per_minute=D("0.1"),
+        min_price=D("3"),
+        min_billable_energy_wh=10,
+    )
     price = price_session(spec, linear(T0, 30, energy_wh))
     assert price.gross == 0
     assert price.free_reason == "below_min_energy"
@@ -108,7 +152,8 @@ def test_energy_is_split_by_time_of_day_along_the_meter_curve():
     price = price_session(tariff(price_per_kwh=D("0.50"), periods=(OFF_PEAK,)), linear(start, 120, 20_000))
     assert price.net == D("8.00")
     assert {(line.description, line.quantity) for line in price.lines} == {
-        ("Energy", D("10")), ("Energy, Off-peak", D("10")),
+        ("Energy", D("10")),
+        ("Energy, Off-peak", D("10")),
     }
 
 
@@ -122,21 +167,29 @@ def test_uneven_charging_follows_the_samples_not_the_clock():
 
 
 def test_a_night_period_crosses_midnight_and_belongs_to_the_day_it_starts():
-    friday_night = PeriodSpec(name="Friday night", weekdays=frozenset({5}), start=time(22), end=time(6),
-                              price_per_kwh=D("0.10"))
+    friday_night = PeriodSpec(
+        name="Friday night", weekdays=frozenset({5}), start=time(22), end=time(6), price_per_kwh=D("0.10")
+    )
     # Friday 2025-01-17 23:00 to Saturday 01:00 Berlin: all of it is Friday night.
     start = datetime(2025, 1, 17, 22, 0, tzinfo=UTC)
     price = price_session(tariff(price_per_kwh=D("0.50"), periods=(friday_night,)), linear(start, 120, 2_000))
     assert price.net == D("0.20")
     # Saturday 23:00 to Sunday 01:00: not Friday night.
-    price = price_session(tariff(price_per_kwh=D("0.50"), periods=(friday_night,)),
-                          linear(start + timedelta(days=1), 120, 2_000))
+    price = price_session(
+        tariff(price_per_kwh=D("0.50"), periods=(friday_night,)), linear(start + timedelta(days=1), 120, 2_000)
+    )
     assert price.net == D("1.00")
 
 
 def test_midnight_crossing_into_the_weekend_changes_the_price_at_midnight():
-    weekend = PeriodSpec(name="Weekend", weekdays=frozenset({6, 7}), start=time(0), end=time(0),
-                         price_per_kwh=D("0.20"), price_per_minute=D("0"))
+    weekend = PeriodSpec(
+        name="Weekend",
+        weekdays=frozenset({6, 7}),
+        start=time(0),
+        end=time(0),
+        price_per_kwh=D("0.20"),
+        price_per_minute=D("0"),
+    )
     # Friday 23:00 to Saturday 01:00 Berlin, 2 kWh evenly, 0.01 per minute on weekdays only.
     start = datetime(2025, 1, 17, 22, 0, tzinfo=UTC)
     spec = tariff(price_per_kwh=D("0.40"), price_per_minute=D("0.01"), periods=(weekend,))
@@ -171,16 +224,18 @@ def test_idle_fee_can_be_switched_off_at_night():
     night = PeriodSpec(name="Night", weekdays=ALL_WEEK, start=time(22), end=time(6), idle_price_per_minute=D("0"))
     # Charging 20:00-21:00 Berlin, plugged in until 23:00: only the 60 idle minutes before 22:00 are billed.
     start = datetime(2025, 1, 15, 19, 0, tzinfo=UTC)
-    usage = Usage(started_at=start, ended_at=start + timedelta(minutes=180),
-                  curve=((start, 0), (start + timedelta(minutes=60), 10_000)),
-                  charging_ended_at=start + timedelta(minutes=60))
+    usage = Usage(
+        started_at=start,
+        ended_at=start + timedelta(minutes=180),
+        curve=((start, 0), (start + timedelta(minutes=60), 10_000)),
+        charging_ended_at=start + timedelta(minutes=60),
+    )
     assert price_session(tariff(idle_price_per_minute=D("0.10"), periods=(night,)), usage).net == D("6.00")
 
 
 def test_subscription_included_energy_comes_first_then_the_discount():
     spec = tariff(price_per_kwh=D("0.50"), tax_rate=D("0"))
-    price = price_session(spec, linear(T0, 60, 10_000), Allowance(included_wh=4_000,
-                                                                   energy_discount_percent=D("20")))
+    price = price_session(spec, linear(T0, 60, 10_000), Allowance(included_wh=4_000, energy_discount_percent=D("20")))
     assert price.included_wh == 4_000
     assert price.net == D("2.40")  # 6 kWh x 0.40
     used_up = price_session(spec, linear(T0, 60, 10_000), Allowance(included_wh=50_000))
@@ -195,6 +250,7 @@ def test_estimate_prices_planned_energy_and_time():
 
 
 # Meter registers: resets, rollovers, glitches.
+
 
 def at(minute: int) -> datetime:
     return T0 + timedelta(minutes=minute)
@@ -228,9 +284,19 @@ def test_one_low_or_absurd_reading_is_discarded_and_flagged_not_taken_for_a_rese
     curve = delivered_curve([(at(15 * index), value) for index, value in enumerate(values)], 400_000)
     assert curve.energy_wh == 5_000
     assert [point[1] for point in curve.points] == [0, 1_000, 2_000, 3_000, 4_000, 5_000]
-    assert curve.anomalies == (("meter_glitch", f"reading {glitch} Wh at {at(45).isoformat()} discarded: "
-                                + ("off the rising run from the first reading to the last" if glitch == 0
-                                   else "negative" if glitch < 0 else "beyond any register")),)
+    assert curve.anomalies == (
+        (
+            "meter_glitch",
+            f"reading {glitch} Wh at {at(45).isoformat()} discarded: "
+            + (
+                "off the rising run from the first reading to the last"
+                if glitch == 0
+                else "negative"
+                if glitch < 0
+                else "beyond any register"
+            ),
+        ),
+    )
 
 
 def test_a_glitch_in_a_session_that_rolled_over_is_discarded_too():
@@ -286,14 +352,12 @@ def test_idle_starts_when_the_status_says_charging_stopped():
 
 def test_idle_never_starts_before_energy_stopped_rising():
     # The station said SuspendedEV at 20 min, but the register was still below its final value at 60 min.
-    curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(60), 8_000), (at(90), 10_000), (at(99), 10_000)],
-                            400_000)
+    curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(60), 8_000), (at(90), 10_000), (at(99), 10_000)], 400_000)
     assert idle_start(curve.points, [(at(20), "SuspendedEV")], at(100)) == at(60)
 
 
 def test_idle_from_a_flat_energy_tail_without_status_history():
-    curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(45), 7_000), (at(60), 7_000), (at(90), 7_000)],
-                            400_000)
+    curve = delivered_curve([(at(0), 0), (at(30), 5_000), (at(45), 7_000), (at(60), 7_000), (at(90), 7_000)], 400_000)
     assert idle_start(curve.points, [], at(95)) == at(45)
 
 
@@ -305,9 +369,11 @@ def test_a_pause_in_the_middle_is_not_idle_time():
 
 def test_usage_of_a_session_with_a_status_after_the_stop_only_counts_until_the_stop():
     usage = build_usage(
-        started_at=at(0), ended_at=at(100),
+        started_at=at(0),
+        ended_at=at(100),
         readings=[(at(0), 0), (at(50), 10_000), (at(100), 10_000)],
-        status_events=[(at(1), "Charging"), (at(60), "SuspendedEV")], max_power_w=400_000,
+        status_events=[(at(1), "Charging"), (at(60), "SuspendedEV")],
+        max_power_w=400_000,
     )
     assert usage.charging_ended_at == at(60)
     assert usage.energy_wh == 10_000

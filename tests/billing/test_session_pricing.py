@@ -149,9 +149,7 @@ def test_zero_energy_session_is_free_and_not_invoiced(make_session, make_tariff,
     assert not Invoice.objects.exists()
 
 
-def test_tariff_change_mid_session_keeps_the_price_in_force_at_the_start(
-    make_session, make_tariff, operator, driver
-):
+def test_tariff_change_mid_session_keeps_the_price_in_force_at_the_start(make_session, make_tariff, operator, driver):
     change = T0 + timedelta(minutes=30)
     old = make_tariff(name="Old", price_per_kwh=D("0.40"), valid_until=change)
     new = make_tariff(name="New", price_per_kwh=D("0.60"), valid_from=change)
@@ -215,10 +213,15 @@ def test_the_latest_version_in_force_wins_within_a_level(station, make_tariff):
 
 def test_idle_fee_from_status_history_and_a_flat_meter(make_session, make_tariff, operator, driver):
     make_tariff(price_per_kwh=D("0"), idle_price_per_minute=D("0.10"), idle_grace_minutes=10, min_billable_energy_wh=1)
-    samples = [(T0 + timedelta(minutes=m), 1_000_000 + v) for m, v in [(15, 3_000), (30, 6_000), (45, 8_000),
-                                                                        (60, 8_000), (75, 8_000)]]
-    statuses = [(T0, "Preparing"), (T0 + timedelta(seconds=30), "Charging"),
-                (T0 + timedelta(minutes=40), "SuspendedEV")]
+    samples = [
+        (T0 + timedelta(minutes=m), 1_000_000 + v)
+        for m, v in [(15, 3_000), (30, 6_000), (45, 8_000), (60, 8_000), (75, 8_000)]
+    ]
+    statuses = [
+        (T0, "Preparing"),
+        (T0 + timedelta(seconds=30), "Charging"),
+        (T0 + timedelta(minutes=40), "SuspendedEV"),
+    ]
     session = make_session(user=driver, minutes=90, energy_wh=8_000, samples=samples, statuses=statuses)
     charge = services.session_charge_create(transaction_id=session.pk)
     assert charge.idle_seconds == 50 * 60
@@ -241,11 +244,22 @@ def test_three_phase_registers_are_added_up(make_session, make_tariff, operator,
 
     make_tariff(price_per_kwh=D("1.00"))
     session = make_session(user=driver, meter_start=3_000, energy_wh=3_000, samples=[])
-    MeterSample.objects.bulk_create([
-        MeterSample(transaction=session, station=station, connector_id=1, timestamp=T0 + timedelta(minutes=30),
-                    measurand="Energy.Active.Import.Register", phase=phase, location="Outlet", unit="Wh", value=1_500)
-        for phase in ("L1", "L2", "L3")
-    ])
+    MeterSample.objects.bulk_create(
+        [
+            MeterSample(
+                transaction=session,
+                station=station,
+                connector_id=1,
+                timestamp=T0 + timedelta(minutes=30),
+                measurand="Energy.Active.Import.Register",
+                phase=phase,
+                location="Outlet",
+                unit="Wh",
+                value=1_500,
+            )
+            for phase in ("L1", "L2", "L3")
+        ]
+    )
     assert selectors.session_usage(session).curve[1][1] == 1_500
 
 
@@ -270,11 +284,15 @@ def test_estimate_before_starting(station, make_tariff, driver):
 
 def test_included_energy_of_a_subscription_is_consumed_once(make_session, make_tariff, operator, funded_driver):
     make_tariff(price_per_kwh=D("0.50"))
-    plan = SubscriptionPlan.objects.create(name="Commuter", monthly_fee=D("10"), currency="EUR",
-                                           included_energy_wh=15_000, operator=operator)
+    plan = SubscriptionPlan.objects.create(
+        name="Commuter", monthly_fee=D("10"), currency="EUR", included_energy_wh=15_000, operator=operator
+    )
     subscription = Subscription.objects.create(
-        user=funded_driver, plan=plan, started_at=T0 - timedelta(days=1),
-        current_period_start=T0 - timedelta(days=1), current_period_end=T0 + timedelta(days=29),
+        user=funded_driver,
+        plan=plan,
+        started_at=T0 - timedelta(days=1),
+        current_period_start=T0 - timedelta(days=1),
+        current_period_end=T0 + timedelta(days=29),
     )
     first = services.session_charge_create(transaction_id=make_session(user=funded_driver, energy_wh=10_000).pk)
     second = services.session_charge_create(

@@ -23,7 +23,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_a_station_session_ends_as_a_paid_invoice(
-    daphne_server, real_broker, make_tariff, operator, funded_driver, make_station  # noqa: F811
+    daphne_server,
+    real_broker,  # noqa: F811 - the fixture imported above
+    make_tariff,
+    operator,
+    funded_driver,
+    make_station,
 ):
     await sync_to_async(make_station)("CP-PAID")
     await sync_to_async(make_tariff)(price_per_kwh=Decimal("0.50"), start_fee=Decimal("1.00"))
@@ -34,14 +39,18 @@ async def test_a_station_session_ends_as_a_paid_invoice(
             await cp.call(call.BootNotification(charge_point_vendor="E2E", charge_point_model="Paid"))
             start = await cp.call(
                 call.StartTransaction(
-                    connector_id=1, id_tag="PAID-TAG", meter_start=50_000,
+                    connector_id=1,
+                    id_tag="PAID-TAG",
+                    meter_start=50_000,
                     timestamp=datetime(2026, 3, 4, 10, 0, tzinfo=UTC).isoformat(),
                 )
             )
             assert start.id_tag_info["status"] == "Accepted"
             stopped = await cp.call(
                 call.StopTransaction(
-                    transaction_id=start.transaction_id, meter_stop=62_000, id_tag="PAID-TAG",
+                    transaction_id=start.transaction_id,
+                    meter_stop=62_000,
+                    id_tag="PAID-TAG",
                     timestamp=datetime(2026, 3, 4, 11, 0, tzinfo=UTC).isoformat(),
                 )
             )

@@ -19,20 +19,31 @@ WEBHOOK = "/billing/stripe/webhook/"
 
 
 def card_payment(operator, driver, method_id="pm_card_visa", net="10.00") -> Payment:
-    BillingProfile.objects.update_or_create(user=driver, defaults={
-        "payment_method": "card", "stripe_customer_id": "cus_000001", "card_payment_method_id": method_id,
-    })
-    invoice = Invoice.objects.create(operator=operator, customer=driver, purpose=Invoice.Purpose.SESSION,
-                                     currency="EUR")
-    InvoiceLine.objects.create(invoice=invoice, description="Charging", unit_price=D(net), net_amount=D(net),
-                               tax_rate=D("19"))
+    BillingProfile.objects.update_or_create(
+        user=driver,
+        defaults={
+            "payment_method": "card",
+            "stripe_customer_id": "cus_000001",
+            "card_payment_method_id": method_id,
+        },
+    )
+    invoice = Invoice.objects.create(
+        operator=operator, customer=driver, purpose=Invoice.Purpose.SESSION, currency="EUR"
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice, description="Charging", unit_price=D(net), net_amount=D(net), tax_rate=D("19")
+    )
     return services.invoice_finalize(invoice=invoice).payment
 
 
 def post_event(client, event_type, obj, event_id=None, secret=SECRET, timestamp=None):
     payload = event_payload(event_type, obj, event_id)
-    return client.post(WEBHOOK, data=payload, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=sign_webhook(payload, secret, timestamp))
+    return client.post(
+        WEBHOOK,
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign_webhook(payload, secret, timestamp),
+    )
 
 
 def test_a_card_payment_is_an_off_session_payment_intent_with_an_idempotency_key(fake_stripe, operator, driver):
@@ -53,10 +64,14 @@ def test_a_card_payment_is_an_off_session_payment_intent_with_an_idempotency_key
 def test_a_retried_attempt_gets_stripes_first_answer_and_is_charged_once(fake_stripe, operator, driver):
     payment = card_payment(operator, driver)
     data = PaymentData(
-        payment_id=payment.pk, amount=D("11.90"), currency="EUR", description="x",
+        payment_id=payment.pk,
+        amount=D("11.90"),
+        currency="EUR",
+        description="x",
         idempotency_key="payment-1-attempt-1",
-        customer=CustomerData(user_id=driver.pk, email=driver.email, gateway_customer_id="cus_1",
-                              payment_method_id="pm_card_visa"),
+        customer=CustomerData(
+            user_id=driver.pk, email=driver.email, gateway_customer_id="cus_1", payment_method_id="pm_card_visa"
+        ),
     )
     first, second = StripeGateway().charge(data), StripeGateway().charge(data)
     assert first.reference == second.reference
@@ -73,9 +88,7 @@ def test_a_declined_card_fails_the_payment_with_the_banks_reason(fake_stripe, op
 
 
 def test_a_card_needing_the_customer_fails_as_authentication_required(fake_stripe, operator, driver):
-    payment = services.payment_collect(
-        payment_id=card_payment(operator, driver, "pm_card_authenticationRequired").pk
-    )
+    payment = services.payment_collect(payment_id=card_payment(operator, driver, "pm_card_authenticationRequired").pk)
     assert (payment.status, payment.last_error_code) == (Payment.Status.FAILED, "authentication_required")
 
 
@@ -101,8 +114,11 @@ def test_a_processing_payment_is_settled_by_its_webhook(fake_stripe, client, ope
 
 def test_an_asynchronous_failure_fails_the_processing_payment_once(fake_stripe, client, operator, driver, mailoutbox):
     payment = services.payment_collect(payment_id=card_payment(operator, driver, "pm_card_processing").pk)
-    intent = {**fake_stripe.objects[payment.gateway_reference], "status": "requires_payment_method",
-              "last_payment_error": {"code": "expired_card", "message": "Your card has expired."}}
+    intent = {
+        **fake_stripe.objects[payment.gateway_reference],
+        "status": "requires_payment_method",
+        "last_payment_error": {"code": "expired_card", "message": "Your card has expired."},
+    }
     post_event(client, "payment_intent.payment_failed", intent, event_id="evt_fail_1")
     post_event(client, "payment_intent.payment_failed", intent, event_id="evt_fail_2")  # another event, same news
     payment.refresh_from_db()
@@ -111,8 +127,15 @@ def test_an_asynchronous_failure_fails_the_processing_payment_once(fake_stripe, 
 
 
 def test_a_replayed_top_up_event_credits_the_wallet_once(fake_stripe, client, driver):
-    intent = {"id": "pi_topup_1", "object": "payment_intent", "amount": 2500, "amount_received": 2500,
-              "currency": "eur", "status": "succeeded", "metadata": {"kind": "top_up", "user_id": str(driver.pk)}}
+    intent = {
+        "id": "pi_topup_1",
+        "object": "payment_intent",
+        "amount": 2500,
+        "amount_received": 2500,
+        "currency": "eur",
+        "status": "succeeded",
+        "metadata": {"kind": "top_up", "user_id": str(driver.pk)},
+    }
     first = post_event(client, "payment_intent.succeeded", intent, event_id="evt_topup_1")
     replay = post_event(client, "payment_intent.succeeded", intent, event_id="evt_topup_1")
     assert first.json() == {"outcome": "processed"}
@@ -130,12 +153,20 @@ def test_a_replayed_top_up_event_credits_the_wallet_once(fake_stripe, client, dr
     [("whsec_wrong", 0), (SECRET, 3600)],
     ids=["forged-signature", "too-old"],
 )
-def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(fake_stripe, client, driver, secret,
-                                                                        age_seconds):
-    intent = {"id": "pi_x", "object": "payment_intent", "amount": 9900, "amount_received": 9900,
-              "currency": "eur", "metadata": {"kind": "top_up", "user_id": str(driver.pk)}}
-    response = post_event(client, "payment_intent.succeeded", intent, secret=secret,
-                          timestamp=int(time.time()) - age_seconds)
+def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
+    fake_stripe, client, driver, secret, age_seconds
+):
+    intent = {
+        "id": "pi_x",
+        "object": "payment_intent",
+        "amount": 9900,
+        "amount_received": 9900,
+        "currency": "eur",
+        "metadata": {"kind": "top_up", "user_id": str(driver.pk)},
+    }
+    response = post_event(
+        client, "payment_intent.succeeded", intent, secret=secret, timestamp=int(time.time()) - age_seconds
+    )
     assert response.status_code == 400
     assert not Wallet.objects.exists()
     assert not StripeEvent.objects.exists()
@@ -144,8 +175,9 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(fake_stri
 def test_a_webhook_without_a_signature_or_with_garbage_is_refused(fake_stripe, client, db):
     assert client.post(WEBHOOK, data="{}", content_type="application/json").status_code == 400
     garbage = "not json"
-    response = client.post(WEBHOOK, data=garbage, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=sign_webhook(garbage, SECRET))
+    response = client.post(
+        WEBHOOK, data=garbage, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign_webhook(garbage, SECRET)
+    )
     assert response.status_code == 400
 
 
@@ -160,8 +192,14 @@ def test_unknown_event_types_are_acknowledged_and_ignored(fake_stripe, client, d
 
 
 def test_a_saved_card_becomes_the_drivers_payment_method(fake_stripe, client, driver):
-    intent = {"id": "seti_1", "object": "setup_intent", "status": "succeeded", "customer": "cus_000007",
-              "payment_method": "pm_card_visa", "metadata": {"user_id": str(driver.pk)}}
+    intent = {
+        "id": "seti_1",
+        "object": "setup_intent",
+        "status": "succeeded",
+        "customer": "cus_000007",
+        "payment_method": "pm_card_visa",
+        "metadata": {"user_id": str(driver.pk)},
+    }
     post_event(client, "setup_intent.succeeded", intent)
     profile = BillingProfile.objects.get(user=driver)
     assert (profile.payment_method, profile.card_brand, profile.card_last4) == ("card", "visa", "4242")

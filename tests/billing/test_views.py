@@ -69,8 +69,7 @@ def test_driver_overview_shows_wallet_and_why_charging_is_blocked(client, driver
 
 def test_choosing_the_card_without_a_card_is_refused_with_a_message(client, driver):
     client.force_login(driver)
-    response = client.post(reverse("billing:profile"), {"payment_method": "card", "billing_name": "Erika"},
-                           follow=True)
+    response = client.post(reverse("billing:profile"), {"payment_method": "card", "billing_name": "Erika"}, follow=True)
     assert "Add a card before choosing it." in response.content.decode()
     assert not BillingProfile.objects.filter(user=driver, billing_name="Erika").exists()
 
@@ -138,6 +137,7 @@ def test_dunning_page_lists_failed_payments_and_can_retry_them(client, finance_u
 
 # API
 
+
 def test_api_invoices_are_the_drivers_own_and_anothers_is_404(client, driver, receipts):
     mine, theirs = receipts
     client.force_login(driver)
@@ -158,10 +158,21 @@ def test_api_invoices_for_finance_with_filters(client, finance_user, receipts):
 
 def test_api_tariffs_are_managed_by_finance_only(client, finance_user, technician, driver, station):
     payload = {
-        "name": "Night saver", "currency": "EUR", "tax_rate": "19.00", "station": station.pk,
-        "valid_from": "2025-01-01T00:00:00Z", "price_per_kwh": "0.45",
-        "periods": [{"name": "Night", "weekdays": "1234567", "start_time": "22:00", "end_time": "06:00",
-                     "price_per_kwh": "0.29"}],
+        "name": "Night saver",
+        "currency": "EUR",
+        "tax_rate": "19.00",
+        "station": station.pk,
+        "valid_from": "2025-01-01T00:00:00Z",
+        "price_per_kwh": "0.45",
+        "periods": [
+            {
+                "name": "Night",
+                "weekdays": "1234567",
+                "start_time": "22:00",
+                "end_time": "06:00",
+                "price_per_kwh": "0.29",
+            }
+        ],
     }
     for user in (technician, driver):
         client.force_login(user)
@@ -187,12 +198,14 @@ def test_api_wallet_and_may_i_charge(client, funded_driver):
 def test_api_estimate_before_starting(client, driver, station, make_tariff):
     make_tariff(price_per_kwh=D("0.40"), start_fee=D("1.00"))
     client.force_login(driver)
-    body = client.get("/api/billing/estimate/", {"station": station.ocpp_id, "energy_kwh": "30",
-                                                 "minutes": "60"}).json()
+    body = client.get(
+        "/api/billing/estimate/", {"station": station.ocpp_id, "energy_kwh": "30", "minutes": "60"}
+    ).json()
     assert (body["net"], body["gross"], body["tariff"]) == ("13.0000", "15.4700", "Standard")
     assert client.get("/api/billing/estimate/", {"station": station.ocpp_id}).status_code == 400
-    assert client.get("/api/billing/estimate/", {"station": "NOPE", "energy_kwh": "1",
-                                                 "minutes": "1"}).status_code == 404
+    assert (
+        client.get("/api/billing/estimate/", {"station": "NOPE", "energy_kwh": "1", "minutes": "1"}).status_code == 404
+    )
 
 
 def test_api_running_cost_of_own_session_only(client, driver, other_driver, make_session, make_tariff, operator):
@@ -217,14 +230,16 @@ def test_admin_credit_action_issues_a_credit_note(admin_client, receipts):
     mine, _ = receipts
     response = admin_client.post(
         reverse("admin:billing_invoice_changelist"),
-        {"action": "credit_in_full", "_selected_action": [mine.pk]}, follow=True,
+        {"action": "credit_in_full", "_selected_action": [mine.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     assert Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE, credited_invoice=mine).count() == 1
 
 
 def test_admin_wallet_adjustment_books_through_the_service(admin_client, driver):
-    response = admin_client.post(reverse("admin:billing_walletentry_add"),
-                                 {"user": driver.pk, "amount": "15.00", "description": "Goodwill"})
+    response = admin_client.post(
+        reverse("admin:billing_walletentry_add"), {"user": driver.pk, "amount": "15.00", "description": "Goodwill"}
+    )
     assert response.status_code == 302, response.content.decode()
     assert driver.wallet.balance == D("15.00")

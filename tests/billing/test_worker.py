@@ -38,10 +38,32 @@ def start_worker(queue: str, log_name: str, *, app="tests.billing.worker_app", p
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / log_name, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", app, "worker", "--pool", pool, "--concurrency", "1", "-Q", queue,
-         "-n", f"{log_name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--loglevel", "INFO"],
-        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "--pool",
+            pool,
+            "--concurrency",
+            "1",
+            "-Q",
+            queue,
+            "-n",
+            f"{log_name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     process.log = log
     return process
@@ -149,8 +171,13 @@ def test_a_pool_child_killed_inside_pricing_is_retried_at_once_and_prices_once(
     make_tariff()
     queue = f"billing-test-{uuid.uuid4().hex[:8]}"
     paused = Path(tmp_path, "price_session.paused")
-    worker = start_worker(queue, f"test-billing-worker-child-{queue}.log", app="cms.celery", pool="prefork",
-                          CMS_BILLING_TEST_HOOK_DIR=str(tmp_path))
+    worker = start_worker(
+        queue,
+        f"test-billing-worker-child-{queue}.log",
+        app="cms.celery",
+        pool="prefork",
+        CMS_BILLING_TEST_HOOK_DIR=str(tmp_path),
+    )
     try:
         startup_sweep_done(worker)  # so that only the redelivered task can price the session below
         session = make_session(user=funded_driver)
@@ -184,8 +211,13 @@ def test_a_whole_worker_killed_inside_pricing_is_covered_by_the_next_worker_in_s
     make_tariff()
     queue = f"billing-test-{uuid.uuid4().hex[:8]}"
     paused = Path(tmp_path, "price_session.paused")
-    first = start_worker(queue, f"test-billing-worker-whole-1-{queue}.log", app="cms.celery", pool="prefork",
-                         CMS_BILLING_TEST_HOOK_DIR=str(tmp_path))
+    first = start_worker(
+        queue,
+        f"test-billing-worker-whole-1-{queue}.log",
+        app="cms.celery",
+        pool="prefork",
+        CMS_BILLING_TEST_HOOK_DIR=str(tmp_path),
+    )
     try:
         startup_sweep_done(first)  # a worker that has been running for a while
         session = make_session(user=funded_driver)
@@ -204,8 +236,9 @@ def test_a_whole_worker_killed_inside_pricing_is_covered_by_the_next_worker_in_s
         wait_for(lambda: SessionCharge.objects.filter(transaction=session).exists(), "the start-up sweep", 30)
         priced_after = time.monotonic() - killed_at
         # Only the original message is left, waiting out its visibility timeout: the sweep priced the session.
-        wait_for(lambda: real_broker.llen(queue) == 0 and len(unacked_tags(real_broker, queue)) == 1,
-                 "the sweeps to finish")
+        wait_for(
+            lambda: real_broker.llen(queue) == 0 and len(unacked_tags(real_broker, queue)) == 1, "the sweeps to finish"
+        )
         assert forget_unacked(real_broker, queue) == 1
         price_session.apply_async((session.pk,), queue=queue)  # what its redelivery will do, an hour later
         wait_for(lambda: real_broker.llen(queue) == 0 and real_broker.hlen("unacked") == 0, "the queue to drain")

@@ -3,5 +3,7 @@
 from cms.celery import app
 
 app.conf.broker_transport_options = {
-    "visibility_timeout": 2, "unacked_restore_interval": 1, "unacked_restore_throttle": 1,
+    "visibility_timeout": 2,
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
 }

@@ -44,8 +44,16 @@ def small_network(make_station, user_with_role):
     card = IdToken.objects.create(token="04A1B2C3D4", owner=driver)
     started = timezone.now() - timedelta(hours=3)
     Transaction.objects.create(
-        station=station, connector_id=1, id_token=card, id_tag=card.token, user=driver, started_at=started,
-        stopped_at=started + timedelta(minutes=75), meter_start=1000, meter_stop=23500, energy_wh=22500,
+        station=station,
+        connector_id=1,
+        id_token=card,
+        id_tag=card.token,
+        user=driver,
+        started_at=started,
+        stopped_at=started + timedelta(minutes=75),
+        meter_start=1000,
+        meter_stop=23500,
+        energy_wh=22500,
         status="completed",
     )
     return {"station": station, "driver": driver}

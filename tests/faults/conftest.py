@@ -38,7 +38,6 @@ def _test_database_released(django_db_setup, django_db_blocker):
         _close_other_sessions_on_the_test_database()
 
 
-
 @pytest.fixture
 def postgres_proxy():
     """A proxy in front of PostgreSQL; list it before ``node_servers`` in a test, so the node stops first."""

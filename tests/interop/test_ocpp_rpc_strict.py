@@ -34,7 +34,10 @@ async def test_strict_ocpp_rpc_station_runs_a_whole_session(daphne_server, make_
     await IdToken.objects.acreate(token="STRICT-TAG")
     result = await sync_to_async(subprocess.run, thread_sensitive=False)(
         ["node", "strict_station.mjs", f"{daphne_server.ws_url}/ocpp", "STRICT-1", STATION_PASSWORD, "STRICT-TAG"],
-        cwd=NODE_PEER, capture_output=True, text=True, timeout=60,
+        cwd=NODE_PEER,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     answers = json.loads(result.stdout)
@@ -53,9 +56,18 @@ async def test_strict_ocpp_rpc_2_0_1_station_boots_reports_and_authorizes(daphne
     station = await sync_to_async(make_station)("STRICT-201")
     await IdToken.objects.acreate(token="STRICT-TOKEN")
     result = await sync_to_async(subprocess.run, thread_sensitive=False)(
-        ["node", "strict_station_201.mjs", f"{daphne_server.ws_url}/ocpp", "STRICT-201", STATION_PASSWORD,
-         "STRICT-TOKEN"],
-        cwd=NODE_PEER, capture_output=True, text=True, timeout=60,
+        [
+            "node",
+            "strict_station_201.mjs",
+            f"{daphne_server.ws_url}/ocpp",
+            "STRICT-201",
+            STATION_PASSWORD,
+            "STRICT-TOKEN",
+        ],
+        cwd=NODE_PEER,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     answers = json.loads(result.stdout)

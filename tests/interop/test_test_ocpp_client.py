@@ -41,8 +41,12 @@ async def test_independent_client_with_a_wrong_password_is_refused_at_the_handsh
 async def test_independent_client_boots_over_tls_security_profile_2(daphne_tls_server, make_station):
     await sync_to_async(make_station)("PEER-TLS")
     result = await run_test_ocpp(
-        f"{daphne_tls_server.ws_url}/ocpp", "PEER-TLS", "--password", STATION_PASSWORD,
-        "--ca", str(daphne_tls_server.ca_path),
+        f"{daphne_tls_server.ws_url}/ocpp",
+        "PEER-TLS",
+        "--password",
+        STATION_PASSWORD,
+        "--ca",
+        str(daphne_tls_server.ca_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout

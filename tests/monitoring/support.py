@@ -12,8 +12,12 @@ from django.core.management import call_command
 
 # Seconds instead of minutes, so that a test sees whole flows.
 FAST = {
-    "session_seconds": (0.6, 0.6), "idle_seconds": (0.05, 0.1), "meter_interval": 0.15, "step_delay": 0.05,
-    "reconnect_delay": 0.2, "seed": 7,
+    "session_seconds": (0.6, 0.6),
+    "idle_seconds": (0.05, 0.1),
+    "meter_interval": 0.15,
+    "step_delay": 0.05,
+    "reconnect_delay": 0.2,
+    "seed": 7,
 }
 
 

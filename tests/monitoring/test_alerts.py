@@ -93,12 +93,16 @@ def test_a_connector_fault_follows_its_error_code_and_closes_when_the_connector_
     Connector.objects.create(station=station, connector_id=1, status="Available", error_code="NoError")
     (alert,) = alerts.alerts_evaluate().opened
     assert (alert.kind, alert.subject, alert.connector_id, alert.severity) == (
-        Kind.CONNECTOR_FAULT, "connector:2", 2, "critical"
+        Kind.CONNECTOR_FAULT,
+        "connector:2",
+        2,
+        "critical",
     )
     assert alert.summary == "Connector 2 is faulted: GroundFailure (vendor code E42)"
 
-    Connector.objects.filter(connector_id=2).update(status="Charging", error_code="HighTemperature",
-                                                    vendor_error_code="")
+    Connector.objects.filter(connector_id=2).update(
+        status="Charging", error_code="HighTemperature", vendor_error_code=""
+    )
     assert [a.pk for a in alerts.alerts_evaluate().changed] == [alert.pk]
     alert.refresh_from_db()
     assert (alert.severity, alert.summary) == ("warning", "Connector 2 reports an error: HighTemperature")
@@ -110,28 +114,35 @@ def test_a_connector_fault_follows_its_error_code_and_closes_when_the_connector_
 
 def test_a_session_without_meter_values_is_stuck_until_they_come_again(station):
     long_ago = timezone.now() - timedelta(hours=2)
-    session = Transaction.objects.create(station=station, connector_id=1, id_tag="T1", meter_start=0,
-                                         started_at=long_ago)
+    session = Transaction.objects.create(
+        station=station, connector_id=1, id_tag="T1", meter_start=0, started_at=long_ago
+    )
     MeterSample.objects.create(transaction=session, station=station, connector_id=1, timestamp=long_ago, value=10)
     (alert,) = alerts.alerts_evaluate().opened
-    assert (alert.kind, alert.transaction_id, alert.subject) == (Kind.STUCK_SESSION, session.pk,
-                                                                 f"transaction:{session.pk}")
+    assert (alert.kind, alert.transaction_id, alert.subject) == (
+        Kind.STUCK_SESSION,
+        session.pk,
+        f"transaction:{session.pk}",
+    )
 
-    MeterSample.objects.create(transaction=session, station=station, connector_id=1, timestamp=timezone.now(),
-                               value=500)
+    MeterSample.objects.create(
+        transaction=session, station=station, connector_id=1, timestamp=timezone.now(), value=500
+    )
     assert [a.pk for a in alerts.alerts_evaluate().closed] == [alert.pk]
 
 
 def test_the_sessions_of_a_disconnected_station_are_left_to_its_offline_alert(station):
     Station.objects.filter(pk=station.pk).update(is_online=False)
-    Transaction.objects.create(station=station, connector_id=1, id_tag="T1", meter_start=0,
-                               started_at=timezone.now() - timedelta(hours=2))
+    Transaction.objects.create(
+        station=station, connector_id=1, id_tag="T1", meter_start=0, started_at=timezone.now() - timedelta(hours=2)
+    )
     assert alerts.alerts_evaluate().opened == []
 
 
 def test_a_failed_firmware_update_is_alerted_until_the_next_attempt(station):
-    Station.objects.filter(pk=station.pk).update(firmware_status="InstallationFailed",
-                                                 firmware_status_at=timezone.now(), firmware_version="1.0.0")
+    Station.objects.filter(pk=station.pk).update(
+        firmware_status="InstallationFailed", firmware_status_at=timezone.now(), firmware_version="1.0.0"
+    )
     (alert,) = alerts.alerts_evaluate().opened
     assert alert.kind == Kind.FIRMWARE_FAILED
     assert alert.summary == "Firmware update failed: InstallationFailed. The station still runs 1.0.0."
@@ -212,9 +223,20 @@ def test_a_webhook_gets_signed_json(station, webhook, django_capture_on_commit_c
     (request,) = webhook.requests
     assert request["json"]["event"] == "alert.opened"
     assert request["json"]["alert"] | {"details": None, "opened_at": None, "url": None} == {
-        "id": alert.pk, "kind": "offline", "severity": "critical", "summary": alert.summary, "station": "CP-A1",
-        "station_name": "", "site": None, "connector_id": None, "transaction_id": None, "details": None,
-        "opened_at": None, "closed_at": None, "close_reason": "", "url": None,
+        "id": alert.pk,
+        "kind": "offline",
+        "severity": "critical",
+        "summary": alert.summary,
+        "station": "CP-A1",
+        "station_name": "",
+        "site": None,
+        "connector_id": None,
+        "transaction_id": None,
+        "details": None,
+        "opened_at": None,
+        "closed_at": None,
+        "close_reason": "",
+        "url": None,
     }
     assert request["headers"]["X-Voltgrid-Signature"] == alerts.webhook_signature("s3cret", request["body"])
 
@@ -228,8 +250,11 @@ def test_a_failing_webhook_is_retried_with_back_off_without_holding_up_the_alert
     with django_capture_on_commit_callbacks(execute=True):
         (alert,) = alerts.alerts_evaluate().opened
     delivery = AlertDelivery.objects.get()
-    assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "RuntimeError: HTTP 500 from "
-                                                                                        "the webhook")
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (
+        "pending",
+        1,
+        "RuntimeError: HTTP 500 from the webhook",
+    )
     assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=50)  # the first wait: 1 minute
     assert alerts.alert_deliveries_retry_due() == 0  # not due yet
 

@@ -31,9 +31,7 @@ async def open_alerts(kind) -> list[Alert]:
     return [alert async for alert in Alert.objects.filter(kind=kind, closed_at__isnull=True)]
 
 
-async def test_heartbeats_lost_open_the_offline_alert_and_their_return_closes_it(
-    daphne_server, make_station, webhook
-):
+async def test_heartbeats_lost_open_the_offline_alert_and_their_return_closes_it(daphne_server, make_station, webhook):
     station = await sync_to_async(make_station)(ocpp_id="CP-HB")
     await AlertChannel.objects.acreate(name="Ops", kind="webhook", url=webhook.url)
     async with ocpp_connection(daphne_server, "CP-HB", STATION_PASSWORD) as client:
@@ -59,8 +57,11 @@ async def test_a_connector_faulting_and_recovering_opens_and_closes_its_alert(da
     await sync_to_async(make_station)(ocpp_id="CP-FLT")
     async with ocpp_connection(daphne_server, "CP-FLT", STATION_PASSWORD) as client:
         await client.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        await client.call(call.StatusNotification(connector_id=1, error_code="OverCurrentFailure", status="Faulted",
-                                                  vendor_error_code="OC-3"))
+        await client.call(
+            call.StatusNotification(
+                connector_id=1, error_code="OverCurrentFailure", status="Faulted", vendor_error_code="OC-3"
+            )
+        )
         (alert,) = (await evaluate()).opened
         assert alert.summary == "Connector 1 is faulted: OverCurrentFailure (vendor code OC-3)"
         await client.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))

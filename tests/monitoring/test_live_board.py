@@ -70,8 +70,9 @@ async def test_staff_with_a_role_receive_the_events_published_on_the_channel_lay
 
 
 @pytest.mark.parametrize("who", ["anonymous", "driver", "staff without a role"])
-async def test_the_board_socket_is_refused_to_anyone_without_a_board_role(daphne_server, who, driver,
-                                                                           django_user_model):
+async def test_the_board_socket_is_refused_to_anyone_without_a_board_role(
+    daphne_server, who, driver, django_user_model
+):
     user = {
         "anonymous": None,
         "driver": driver,
@@ -92,8 +93,7 @@ async def test_the_board_socket_refuses_pages_of_other_sites(daphne_server, anal
     "origin",
     ["http://127.0.0.1:9999", "https://127.0.0.1:{port}", "http://127.0.0.1", "null", ""],
 )
-async def test_the_board_socket_refuses_another_port_or_scheme_of_the_portal_host(daphne_server, finance_user,
-                                                                                  origin):
+async def test_the_board_socket_refuses_another_port_or_scheme_of_the_portal_host(daphne_server, finance_user, origin):
     """Finance reads the live board; a page on another port of the same host (another app) must not."""
     headers = await headers_for(daphne_server, finance_user, origin=origin.format(port=daphne_server.port) or None)
     if not origin:
@@ -112,10 +112,13 @@ async def test_a_real_station_status_change_reaches_the_board(daphne_server, mak
             await station.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
             await station.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
             event = await next_event(
-                board, lambda e: e.get("kind") == "connector" and e.get("station") == "CP-LIVE"
-                and e.get("status") == "Faulted",
+                board,
+                lambda e: (
+                    e.get("kind") == "connector" and e.get("station") == "CP-LIVE" and e.get("status") == "Faulted"
+                ),
             )
             assert event["connector_id"] == 1 and event["error_code"] == "GroundFailure"
-        went = await next_event(board, lambda e: e.get("kind") == "station" and e.get("station") == "CP-LIVE"
-                                and e.get("online") is False)
+        went = await next_event(
+            board, lambda e: e.get("kind") == "station" and e.get("station") == "CP-LIVE" and e.get("online") is False
+        )
         assert went["online"] is False

@@ -62,15 +62,22 @@ async def finished(job) -> str | None:
 async def test_each_maintenance_command_round_trips_to_a_simulated_station(daphne_server, technician):
     station = await register("SIM-M1")
     cases = [
-        (Kind.GET_CONFIGURATION, {"keys": ["HeartbeatInterval", "NoSuchKey"]}, "succeeded",
-         "1 key read. Unknown to the station: NoSuchKey."),
+        (
+            Kind.GET_CONFIGURATION,
+            {"keys": ["HeartbeatInterval", "NoSuchKey"]},
+            "succeeded",
+            "1 key read. Unknown to the station: NoSuchKey.",
+        ),
         (Kind.GET_CONFIGURATION, {}, "succeeded", f"{len(CONFIGURATION)} keys read."),
         (Kind.CHANGE_CONFIGURATION, {"key": "MeterValueSampleInterval", "value": "30"}, "succeeded", "Accepted"),
-        (Kind.CHANGE_CONFIGURATION, {"key": "NumberOfConnectors", "value": "4"}, "rejected",
-         "The station answered Rejected."),
+        (
+            Kind.CHANGE_CONFIGURATION,
+            {"key": "NumberOfConnectors", "value": "4"},
+            "rejected",
+            "The station answered Rejected.",
+        ),
         (Kind.CHANGE_AVAILABILITY, {"connector_id": 2, "type": "Inoperative"}, "succeeded", "Accepted"),
-        (Kind.TRIGGER_MESSAGE, {"requested_message": "StatusNotification", "connector_id": 1}, "succeeded",
-         "Accepted"),
+        (Kind.TRIGGER_MESSAGE, {"requested_message": "StatusNotification", "connector_id": 1}, "succeeded", "Accepted"),
         (Kind.CLEAR_CACHE, {}, "succeeded", "Accepted"),
         (Kind.UNLOCK, {"connector_id": 1}, "succeeded", "Unlocked"),
         (Kind.UNLOCK, {"connector_id": 9}, "rejected", "The station answered NotSupported."),
@@ -139,7 +146,8 @@ async def test_a_bulk_job_over_a_site_reports_each_station(daphne_server, techni
     client = await sync_to_async(client_for)(technician)
     async with simulated(daphne_server, ["SIM-B1", "SIM-B2"]):
         response = await sync_to_async(client.post)(
-            "/api/maintenance/jobs/", {"kind": "clear_cache", "selector": {"site": "Harbour"}},
+            "/api/maintenance/jobs/",
+            {"kind": "clear_cache", "selector": {"site": "Harbour"}},
             content_type="application/json",
         )
     assert response.status_code == 202, response.content
@@ -148,7 +156,9 @@ async def test_a_bulk_job_over_a_site_reports_each_station(daphne_server, techni
     detail = (await sync_to_async(client.get)(body["url"])).json()
     assert detail["status"] == "partial"
     assert [(t["station"], t["status"]) for t in detail["targets"]] == [
-        ("SIM-B1", "succeeded"), ("SIM-B2", "succeeded"), ("SIM-B3", "offline"),
+        ("SIM-B1", "succeeded"),
+        ("SIM-B2", "succeeded"),
+        ("SIM-B3", "offline"),
     ]
     assert detail["counts"] == {"succeeded": 2, "offline": 1}
 
@@ -162,10 +172,16 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
     await Station.objects.filter(ocpp_id="SIM-F3").aupdate(model="Other AC11")
     client = await sync_to_async(client_for)(technician)
     upload = SimpleUploadedFile("voltgrid-sim-2.0.0.bin", FIRMWARE, content_type="application/octet-stream")
-    response = await sync_to_async(client.post)("/operator/firmware/", {
-        "name": "Simulator", "version": "voltgrid-sim-2.0.0", "vendor": "Voltgrid", "model": "Simulator AC22",
-        "file": upload,
-    })
+    response = await sync_to_async(client.post)(
+        "/operator/firmware/",
+        {
+            "name": "Simulator",
+            "version": "voltgrid-sim-2.0.0",
+            "vendor": "Voltgrid",
+            "model": "Simulator AC22",
+            "file": upload,
+        },
+    )
     assert response.status_code == 302, response.content
     from monitoring.models import FirmwareImage
 
@@ -186,7 +202,8 @@ async def test_a_firmware_roll_out_to_a_model_downloads_over_http_and_installs(d
         assert [s.downloaded_firmware for s in simulation.stations] == [FIRMWARE, FIRMWARE]
     targets = await targets_of(job)
     assert [(t.station.ocpp_id, t.status, t.progress, t.downloads) for t in targets] == [
-        ("SIM-F1", "succeeded", "Installed", 1), ("SIM-F2", "succeeded", "Installed", 1),
+        ("SIM-F1", "succeeded", "Installed", 1),
+        ("SIM-F2", "succeeded", "Installed", 1),
     ]
     assert targets[0].detail == "Installed: the station runs firmware voltgrid-sim-2.0.0."
     assert await Station.objects.filter(firmware_version="voltgrid-sim-2.0.0").acount() == 2
@@ -233,7 +250,9 @@ async def test_a_firmware_location_the_station_cannot_download_from_fails_the_jo
         assert (simulation.stations[0].firmware_version, simulation.stations[0].stats.boots) == ("1.0.0", 1)
     (target,) = await targets_of(job)
     assert (target.status, target.progress, target.detail) == (
-        "failed", "DownloadFailed", "The station reported DownloadFailed."
+        "failed",
+        "DownloadFailed",
+        "The station reported DownloadFailed.",
     )
     assert target.downloads == 0
     assert await Station.objects.filter(pk=station.pk, firmware_version="1.0.0").aexists()
@@ -241,15 +260,17 @@ async def test_a_firmware_location_the_station_cannot_download_from_fails_the_jo
 
 async def test_firmware_for_another_model_is_not_sent(make_station):
     station = await sync_to_async(make_station)(ocpp_id="CP-AC11")
-    await Station.objects.filter(pk=station.pk).aupdate(vendor="Voltgrid", model="AC11", ocpp_version="1.6",
-                                                        is_online=True, channel_name="nowhere")
+    await Station.objects.filter(pk=station.pk).aupdate(
+        vendor="Voltgrid", model="AC11", ocpp_version="1.6", is_online=True, channel_name="nowhere"
+    )
     image = await sync_to_async(maintenance.firmware_upload)(
         file=SimpleUploadedFile("ac22.bin", FIRMWARE), name="AC22", version="2", vendor="Voltgrid", model="AC22"
     )
     job = await run_job(Kind.FIRMWARE, [station], firmware=image)
     (target,) = await targets_of(job)
     assert (target.status, target.detail) == (
-        "failed", "The firmware is for model 'AC22'; this station is 'AC11'. Not sent."
+        "failed",
+        "The firmware is for model 'AC22'; this station is 'AC11'. Not sent.",
     )
     assert not await StationCommand.objects.aexists()
 
@@ -272,8 +293,9 @@ async def test_a_diagnostics_upload_reaches_us_and_the_technician_downloads_it(
     assert response.status_code == 200 and b"SIM-D1 Voltgrid Simulator AC22" in content
     assert len(content) == target.file_size
     api = await sync_to_async(client.get)(f"/api/maintenance/jobs/{job.pk}/")
-    assert api.json()["targets"][0]["diagnostics_url"].endswith(f"/api/maintenance/jobs/{job.pk}/targets/SIM-D1/"
-                                                                 "diagnostics/")
+    assert api.json()["targets"][0]["diagnostics_url"].endswith(
+        f"/api/maintenance/jobs/{job.pk}/targets/SIM-D1/diagnostics/"
+    )
     assert (await sync_to_async(other.get)(f"/operator/maintenance/files/{target.pk}/")).status_code == 403
 
 
@@ -286,7 +308,9 @@ async def test_a_diagnostics_upload_that_fails_fails_the_job_without_waiting(dap
         assert await until(lambda: finished(job), what="the job to fail") == "failed"
     (target,) = await targets_of(job)
     assert (target.status, target.progress, target.detail) == (
-        "failed", "UploadFailed", "The station reported UploadFailed."
+        "failed",
+        "UploadFailed",
+        "The station reported UploadFailed.",
     )
     assert not target.file and target.file_received_at is None
 
@@ -322,10 +346,29 @@ def worker():
     env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
     log = open(ROOT / "var" / "test-monitoring-worker.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "cms.celery", "worker", "--pool", "solo", "-Q", "celery",
-         "-n", "monitoring-test@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cms.celery",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            "celery",
+            "-n",
+            "monitoring-test@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield process
     process.terminate()

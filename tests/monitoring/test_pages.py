@@ -20,17 +20,32 @@ def network(make_station):
     depot, town = Site.objects.create(name="Depot"), Site.objects.create(name="Town")
     now = timezone.now()
     busy = make_station(ocpp_id="CP-BUSY", site=depot)
-    Station.objects.filter(pk=busy.pk).update(is_online=True, ocpp_version="1.6", last_seen_at=now,
-                                              vendor="Voltgrid", model="AC22")
-    Connector.objects.create(station=busy, connector_id=1, status="Charging", power_w=7400, soc_percent=55,
-                             energy_register_wh=1_012_500, measured_at=now)
+    Station.objects.filter(pk=busy.pk).update(
+        is_online=True, ocpp_version="1.6", last_seen_at=now, vendor="Voltgrid", model="AC22"
+    )
+    Connector.objects.create(
+        station=busy,
+        connector_id=1,
+        status="Charging",
+        power_w=7400,
+        soc_percent=55,
+        energy_register_wh=1_012_500,
+        measured_at=now,
+    )
     Connector.objects.create(station=busy, connector_id=2, status="Faulted", error_code="GroundFailure")
-    session = Transaction.objects.create(station=busy, connector_id=1, id_tag="TAG-7", meter_start=1_000_000,
-                                         started_at=now - timedelta(minutes=30))
+    session = Transaction.objects.create(
+        station=busy, connector_id=1, id_tag="TAG-7", meter_start=1_000_000, started_at=now - timedelta(minutes=30)
+    )
     for minutes, watts, register in ((20, 7000, 1_002_000), (10, 7400, 1_007_000)):
         for measurand, value in (("Power.Active.Import", watts), ("Energy.Active.Import.Register", register)):
-            MeterSample.objects.create(transaction=session, station=busy, connector_id=1, measurand=measurand,
-                                       timestamp=now - timedelta(minutes=minutes), value=value)
+            MeterSample.objects.create(
+                transaction=session,
+                station=busy,
+                connector_id=1,
+                measurand=measurand,
+                timestamp=now - timedelta(minutes=minutes),
+                value=value,
+            )
     away = make_station(ocpp_id="CP-AWAY", site=town)
     Station.objects.filter(pk=away.pk).update(ocpp_version="1.6", last_seen_at=now - timedelta(hours=3))
     Connector.objects.create(station=away, connector_id=1, status="Available")
@@ -65,10 +80,12 @@ def test_the_board_filters_by_site_and_state(network, analyst):
 def test_the_station_page_shows_identity_configuration_power_curve_alerts_and_commands(network, technician):
     busy = network["busy"]
     ConfigurationKey.objects.create(station=busy, key="HeartbeatInterval", value="300", reported_at=timezone.now())
-    ConfigurationKey.objects.create(station=busy, key="NumberOfConnectors", value="2", readonly=True,
-                                    reported_at=timezone.now())
-    StationCommand.objects.create(station=busy, action="Reset", payload={"type": "Soft"}, status="answered",
-                                  response={"status": "Accepted"})
+    ConfigurationKey.objects.create(
+        station=busy, key="NumberOfConnectors", value="2", readonly=True, reported_at=timezone.now()
+    )
+    StationCommand.objects.create(
+        station=busy, action="Reset", payload={"type": "Soft"}, status="answered", response={"status": "Accepted"}
+    )
     alerts.alerts_evaluate()
     response = client_for(technician).get("/operator/stations/CP-BUSY/")
     assert response.status_code == 200
@@ -101,31 +118,62 @@ def test_the_power_curve_is_derived_from_the_energy_register_when_no_power_is_se
 def test_the_message_log_is_searchable_and_paginated(network, analyst):
     busy = network["busy"]
     now = timezone.now()
-    OcppMessage.objects.bulk_create([
-        OcppMessage(station=busy, direction="in", message_type=2, action="Heartbeat", unique_id=f"hb-{n}", payload={},
-                    created_at=now - timedelta(seconds=n))
-        for n in range(60)
-    ] + [
-        OcppMessage(station=busy, direction="in", message_type=2, action="StatusNotification", unique_id="sn-1",
-                    payload={"connectorId": 2, "status": "Faulted", "errorCode": "GroundFailure"}, created_at=now),
-        OcppMessage(station=busy, direction="out", message_type=4, unique_id="sn-1", error_code="FormationViolation",
-                    payload={}, created_at=now),
-    ])
+    OcppMessage.objects.bulk_create(
+        [
+            OcppMessage(
+                station=busy,
+                direction="in",
+                message_type=2,
+                action="Heartbeat",
+                unique_id=f"hb-{n}",
+                payload={},
+                created_at=now - timedelta(seconds=n),
+            )
+            for n in range(60)
+        ]
+        + [
+            OcppMessage(
+                station=busy,
+                direction="in",
+                message_type=2,
+                action="StatusNotification",
+                unique_id="sn-1",
+                payload={"connectorId": 2, "status": "Faulted", "errorCode": "GroundFailure"},
+                created_at=now,
+            ),
+            OcppMessage(
+                station=busy,
+                direction="out",
+                message_type=4,
+                unique_id="sn-1",
+                error_code="FormationViolation",
+                payload={},
+                created_at=now,
+            ),
+        ]
+    )
     client = client_for(analyst)
     first = client.get("/operator/stations/CP-BUSY/messages/")
     assert first.context["page"].paginator.count == 62 and len(first.context["page"].object_list) == 50
     assert len(client.get("/operator/stations/CP-BUSY/messages/", {"page": 2}).context["page"].object_list) == 12
     found = client.get("/operator/stations/CP-BUSY/messages/", {"q": "groundfailure"}).context["page"]
     assert [m.unique_id for m in found] == ["sn-1"]
-    assert [m.direction for m in client.get("/operator/stations/CP-BUSY/messages/",
-                                            {"q": "sn-1"}).context["page"]] == ["out", "in"]
+    assert [m.direction for m in client.get("/operator/stations/CP-BUSY/messages/", {"q": "sn-1"}).context["page"]] == [
+        "out",
+        "in",
+    ]
     assert client.get("/operator/stations/CP-BUSY/messages/", {"direction": "out"}).context["page"].paginator.count == 1
-    assert client.get("/operator/stations/CP-BUSY/messages/",
-                      {"action": "Heartbeat"}).context["page"].paginator.count == 60
+    assert (
+        client.get("/operator/stations/CP-BUSY/messages/", {"action": "Heartbeat"}).context["page"].paginator.count
+        == 60
+    )
 
 
 STATION_PAGES = [
-    "/operator/live/", "/operator/live/rows/", "/operator/stations/CP-BUSY/", "/operator/stations/CP-BUSY/messages/",
+    "/operator/live/",
+    "/operator/live/rows/",
+    "/operator/stations/CP-BUSY/",
+    "/operator/stations/CP-BUSY/messages/",
 ]
 PAGES = [*STATION_PAGES, "/operator/alerts/", "/operator/maintenance/", "/operator/firmware/"]
 
@@ -147,8 +195,9 @@ def test_only_technicians_and_admins_run_commands(network, make_staff, role, dja
         response = client.post("/operator/stations/CP-BUSY/maintenance/", {"kind": "reset", "type": "Hard"})
     assert response.status_code == 403
     assert client.get("/operator/maintenance/new/").status_code == 403
-    api = client.post("/api/maintenance/jobs/", {"kind": "reset", "stations": ["CP-BUSY"]},
-                      content_type="application/json")
+    api = client.post(
+        "/api/maintenance/jobs/", {"kind": "reset", "stations": ["CP-BUSY"]}, content_type="application/json"
+    )
     assert api.status_code == 403
     assert not MaintenanceJob.objects.exists()
 
@@ -174,17 +223,24 @@ def test_a_command_with_bad_parameters_sends_nothing_and_says_why(network, techn
 
 
 def test_the_bulk_form_names_unknown_stations(network, technician):
-    response = client_for(technician).post("/operator/maintenance/new/", {"kind": "clear_cache",
-                                                                         "stations": "CP-BUSY, CP-NOPE"})
+    response = client_for(technician).post(
+        "/operator/maintenance/new/", {"kind": "clear_cache", "stations": "CP-BUSY, CP-NOPE"}
+    )
     assert response.status_code == 400 and "Unknown stations: CP-NOPE." in response.content.decode()
     assert not MaintenanceJob.objects.exists()
 
 
 def test_the_bulk_form_runs_a_job_over_a_model(network, technician, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(technician).post("/operator/maintenance/new/", {
-            "kind": "change_availability", "model": "ac22", "connector_id": "0", "type": "Inoperative",
-        })
+        response = client_for(technician).post(
+            "/operator/maintenance/new/",
+            {
+                "kind": "change_availability",
+                "model": "ac22",
+                "connector_id": "0",
+                "type": "Inoperative",
+            },
+        )
     job = MaintenanceJob.objects.get()
     assert response.status_code == 302
     assert list(job.targets.values_list("station__ocpp_id", "status")) == [("CP-BUSY", "offline")]
@@ -214,13 +270,15 @@ def test_the_alerts_api_lists_acknowledges_and_resolves(network, technician, ana
     listed = client_for(analyst).get("/api/alerts/", {"station": "CP-BUSY"}).json()["results"]
     assert {a["kind"] for a in listed} == {"connector_fault", "security_event"}
     client = client_for(technician)
-    acknowledged = client.post(f"/api/alerts/{fault.pk}/acknowledge/", {"note": "on it"},
-                               content_type="application/json").json()
+    acknowledged = client.post(
+        f"/api/alerts/{fault.pk}/acknowledge/", {"note": "on it"}, content_type="application/json"
+    ).json()
     assert acknowledged["acknowledged_by"] == technician.email
     assert [e["kind"] for e in acknowledged["timeline"]] == ["opened", "acknowledged"]
     assert client.post(f"/api/alerts/{fault.pk}/resolve/").status_code == 409
-    resolved = client.post(f"/api/alerts/{security.pk}/resolve/", {"note": "re-flashed"},
-                           content_type="application/json").json()
+    resolved = client.post(
+        f"/api/alerts/{security.pk}/resolve/", {"note": "re-flashed"}, content_type="application/json"
+    ).json()
     assert resolved["closed_at"] and resolved["close_reason"] == "re-flashed"
     assert client_for(analyst).post(f"/api/alerts/{fault.pk}/acknowledge/").status_code == 403
 
@@ -243,9 +301,15 @@ def test_the_jobs_api_refuses_bad_requests_clearly(network, technician):
 
 def test_firmware_is_uploaded_and_listed_through_the_api(db, technician, analyst):
     client = client_for(technician)
-    response = client.post("/api/firmware/", {
-        "name": "AC22", "version": "2.1", "model": "AC22", "file": SimpleUploadedFile("ac22-2.1.bin", b"\x00FW" * 9),
-    })
+    response = client.post(
+        "/api/firmware/",
+        {
+            "name": "AC22",
+            "version": "2.1",
+            "model": "AC22",
+            "file": SimpleUploadedFile("ac22-2.1.bin", b"\x00FW" * 9),
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["size"] == 27 and len(body["sha256"]) == 64 and body["uploaded_by"] == technician.email
@@ -256,5 +320,9 @@ def test_firmware_is_uploaded_and_listed_through_the_api(db, technician, analyst
 
 def test_the_api_schema_describes_the_maintenance_endpoints(db, technician):
     schema = client_for(technician).get("/api/schema/", {"format": "json"}).json()
-    assert {"/api/maintenance/jobs/", "/api/maintenance/jobs/{id}/cancel/", "/api/firmware/",
-            "/api/alerts/{id}/acknowledge/"} <= set(schema["paths"])
+    assert {
+        "/api/maintenance/jobs/",
+        "/api/maintenance/jobs/{id}/cancel/",
+        "/api/firmware/",
+        "/api/alerts/{id}/acknowledge/",
+    } <= set(schema["paths"])

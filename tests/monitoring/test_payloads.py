@@ -17,8 +17,12 @@ PARAMS = {
     Kind.CHANGE_CONFIGURATION: {"key": "HeartbeatInterval", "value": "60"},
     Kind.TRIGGER_MESSAGE: {"requested_message": "DiagnosticsStatusNotification", "connector_id": 1},
     Kind.CLEAR_CACHE: {},
-    Kind.DIAGNOSTICS: {"start_time": "2030-01-01T00:00:00+00:00", "stop_time": "2030-01-02T00:00:00+00:00",
-                       "retries": 2, "retry_interval": 60},
+    Kind.DIAGNOSTICS: {
+        "start_time": "2030-01-01T00:00:00+00:00",
+        "stop_time": "2030-01-02T00:00:00+00:00",
+        "retries": 2,
+        "retry_interval": 60,
+    },
     Kind.FIRMWARE: {"retries": 1},
 }
 
@@ -26,8 +30,12 @@ PARAMS = {
 def call_for(kind, version):
     params = maintenance.params_clean(kind=kind, params=PARAMS[kind])
     return maintenance.build_call(
-        kind, ocpp_version=version, params=params, target=MaintenanceTarget(pk=7, token="tok"),
-        firmware=FirmwareImage(file="firmware/2030/01/fw-2.bin"), station=Station(ocpp_id="CP-1"),
+        kind,
+        ocpp_version=version,
+        params=params,
+        target=MaintenanceTarget(pk=7, token="tok"),
+        firmware=FirmwareImage(file="firmware/2030/01/fw-2.bin"),
+        station=Station(ocpp_id="CP-1"),
     )
 
 

@@ -20,10 +20,14 @@ def stations(make_station):
 
 def waiting_target(station, kind, **fields) -> MaintenanceTarget:
     """A target whose command the station has accepted (as the job runner leaves it)."""
-    job = MaintenanceJob.objects.create(kind=kind, status=MaintenanceJob.Status.RUNNING, started_at=timezone.now(),
-                                        **fields)
+    job = MaintenanceJob.objects.create(
+        kind=kind, status=MaintenanceJob.Status.RUNNING, started_at=timezone.now(), **fields
+    )
     return MaintenanceTarget.objects.create(
-        job=job, station=station, status=Status.WAITING, token=f"token-{kind}-{station.ocpp_id}",
+        job=job,
+        station=station,
+        status=Status.WAITING,
+        token=f"token-{kind}-{station.ocpp_id}",
         started_at=timezone.now(),
     )
 
@@ -39,12 +43,17 @@ def small_limit(settings):
 
 def test_a_raw_upload_is_kept_and_finishes_the_station(stations, small_limit):
     target = waiting_target(stations[0], Kind.DIAGNOSTICS)
-    response = Client().put(upload_url("CP-U1", target.token, "diag.log"), b"line\n" * 10,
-                            content_type="application/octet-stream")
+    response = Client().put(
+        upload_url("CP-U1", target.token, "diag.log"), b"line\n" * 10, content_type="application/octet-stream"
+    )
     assert response.status_code == 201
     target.refresh_from_db()
-    assert (target.status, target.file_name, target.file_size, target.progress) == ("succeeded", "diag.log", 50,
-                                                                                   "Uploaded")
+    assert (target.status, target.file_name, target.file_size, target.progress) == (
+        "succeeded",
+        "diag.log",
+        50,
+        "Uploaded",
+    )
     assert target.file.read() == b"line\n" * 10
     target.job.refresh_from_db()
     assert target.job.status == "succeeded"
@@ -84,8 +93,12 @@ def test_an_upload_too_large_is_refused_and_nothing_is_kept(stations, small_limi
     target.refresh_from_db()
     assert target.status == "waiting" and not target.file
     # Within the limit it is taken.
-    assert Client().put(upload_url("CP-U1", target.token), b"x" * 1000,
-                        content_type="application/octet-stream").status_code == 201
+    assert (
+        Client()
+        .put(upload_url("CP-U1", target.token), b"x" * 1000, content_type="application/octet-stream")
+        .status_code
+        == 201
+    )
 
 
 def test_a_raw_body_without_a_length_is_cut_off_at_the_limit(stations, small_limit, rf):
@@ -102,8 +115,9 @@ def test_a_raw_body_without_a_length_is_cut_off_at_the_limit(stations, small_lim
 
 def test_an_upload_after_the_request_ended_or_empty_is_refused(stations):
     target = waiting_target(stations[0], Kind.DIAGNOSTICS)
-    assert Client().put(upload_url("CP-U1", target.token), b"",
-                        content_type="application/octet-stream").status_code == 400
+    assert (
+        Client().put(upload_url("CP-U1", target.token), b"", content_type="application/octet-stream").status_code == 400
+    )
     maintenance.maintenance_job_cancel(job=target.job, user=None)
     response = Client().put(upload_url("CP-U1", target.token), b"late", content_type="application/octet-stream")
     assert response.status_code == 410
@@ -118,8 +132,9 @@ def test_the_upload_endpoint_takes_no_get_and_needs_no_csrf_token(stations):
 
 @pytest.fixture
 def firmware(db):
-    return maintenance.firmware_upload(file=SimpleUploadedFile("fw-9.bin", b"FIRMWARE" * 100), name="FW",
-                                       version="fw-9")
+    return maintenance.firmware_upload(
+        file=SimpleUploadedFile("fw-9.bin", b"FIRMWARE" * 100), name="FW", version="fw-9"
+    )
 
 
 def test_the_station_downloads_its_firmware_with_its_token(stations, firmware):

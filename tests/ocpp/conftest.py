@@ -24,4 +24,3 @@ def consumer_here(group_commit_here):
 
     yield URLRouter(websocket_urlpatterns)
     pool_close_connections()
-

@@ -32,6 +32,7 @@ def _short_response_timeout(settings):
     """The caller's wait for a station (the server under test already uses 5 s): a lost answer fails fast."""
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
 
+
 T1 = "2026-01-01T10:00:00Z"
 T2 = "2026-01-01T12:00:00Z"
 PROFILE = {
@@ -58,10 +59,12 @@ COMMANDS = {
     "ChangeConfiguration": ({"key": "HeartbeatInterval", "value": "60"}, {"status": "Accepted"}),
     "ClearCache": ({}, {"status": "Accepted"}),
     "ClearChargingProfile": (
-        {"id": 11, "connectorId": 1, "chargingProfilePurpose": "TxProfile", "stackLevel": 1}, {"status": "Accepted"}
+        {"id": 11, "connectorId": 1, "chargingProfilePurpose": "TxProfile", "stackLevel": 1},
+        {"status": "Accepted"},
     ),
     "DataTransfer": (
-        {"vendorId": "com.example", "messageId": "ping", "data": '{"n": 1}'}, {"status": "Accepted", "data": "pong"}
+        {"vendorId": "com.example", "messageId": "ping", "data": '{"n": 1}'},
+        {"status": "Accepted", "data": "pong"},
     ),
     "GetCompositeSchedule": (
         {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
@@ -89,7 +92,8 @@ COMMANDS = {
     ),
     "GetLocalListVersion": ({}, {"listVersion": 4}),
     "RemoteStartTransaction": (
-        {"connectorId": 1, "idTag": "TAG-1", "chargingProfile": PROFILE}, {"status": "Accepted"}
+        {"connectorId": 1, "idTag": "TAG-1", "chargingProfile": PROFILE},
+        {"status": "Accepted"},
     ),
     "RemoteStopTransaction": ({"transactionId": 12345}, {"status": "Accepted"}),
     "ReserveNow": ({"connectorId": 1, "expiryDate": T2, "idTag": "TAG-1", "reservationId": 7}, {"status": "Accepted"}),
@@ -110,12 +114,15 @@ COMMANDS = {
     "UnlockConnector": ({"connectorId": 1}, {"status": "Unlocked"}),
     "UpdateFirmware": ({"location": "https://fw.example.com/5.9.bin", "retrieveDate": T1, "retries": 3}, {}),
     # The security extension of 1.6.
-    "CertificateSigned": ({"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
-                          {"status": "Accepted"}),
+    "CertificateSigned": (
+        {"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+        {"status": "Accepted"},
+    ),
     "DeleteCertificate": ({"certificateHashData": HASH}, {"status": "Accepted"}),
     "ExtendedTriggerMessage": ({"requestedMessage": "SignChargePointCertificate"}, {"status": "Accepted"}),
     "GetInstalledCertificateIds": (
-        {"certificateType": "CentralSystemRootCertificate"}, {"status": "Accepted", "certificateHashData": [HASH]}
+        {"certificateType": "CentralSystemRootCertificate"},
+        {"status": "Accepted", "certificateHashData": [HASH]},
     ),
     "GetLog": (
         {"logType": "SecurityLog", "requestId": 3, "log": {"remoteLocation": "https://logs.example.com/"}},
@@ -129,8 +136,10 @@ COMMANDS = {
         {
             "requestId": 9,
             "firmware": {
-                "location": "https://fw.example.com/6.0.bin", "retrieveDateTime": T1,
-                "signingCertificate": "-----BEGIN CERTIFICATE-----", "signature": "c2lnbmF0dXJl",
+                "location": "https://fw.example.com/6.0.bin",
+                "retrieveDateTime": T1,
+                "signingCertificate": "-----BEGIN CERTIFICATE-----",
+                "signature": "c2lnbmF0dXJl",
             },
         },
         {"status": "Accepted"},
@@ -287,10 +296,21 @@ async def online_station(server, make_station, ocpp_id="CP-1", client_class=Comm
 
 def test_the_table_covers_every_csms_initiated_action_of_1_6():
     assert set(COMMANDS) == CSMS_ACTIONS["1.6"]
-    assert len(CSMS_ACTIONS["1.6"] - {
-        "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage", "GetInstalledCertificateIds", "GetLog",
-        "InstallCertificate", "SignedUpdateFirmware",
-    }) == 19
+    assert (
+        len(
+            CSMS_ACTIONS["1.6"]
+            - {
+                "CertificateSigned",
+                "DeleteCertificate",
+                "ExtendedTriggerMessage",
+                "GetInstalledCertificateIds",
+                "GetLog",
+                "InstallCertificate",
+                "SignedUpdateFirmware",
+            }
+        )
+        == 19
+    )
 
 
 @pytest.mark.parametrize("action", sorted(COMMANDS))
@@ -436,9 +456,16 @@ async def test_python_callers_may_pass_decimals_and_datetimes(daphne_server, mak
     payload = {"connectorId": 1, "expiryDate": expiry, "idTag": "TAG-1", "reservationId": 7}
     async with online_station(daphne_server, make_station) as (station, client):
         command = await station_call(station=station, action="ReserveNow", payload=payload)
-        limited = {"connectorId": 1, "csChargingProfiles": {**PROFILE, "chargingSchedule": {
-            "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": Decimal("11000.0")}],
-        }}}
+        limited = {
+            "connectorId": 1,
+            "csChargingProfiles": {
+                **PROFILE,
+                "chargingSchedule": {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": Decimal("11000.0")}],
+                },
+            },
+        }
         profile = await station_call(station=station, action="SetChargingProfile", payload=limited)
     assert command.status == profile.status == "answered"
     assert command.payload["expiryDate"] == "2030-01-01T12:00:00+00:00"

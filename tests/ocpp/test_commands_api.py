@@ -87,9 +87,14 @@ class SlowStation(ChargePoint):
 
 async def test_any_action_is_answered_with_200_and_recorded(daphne_server, admin_api, operator_admin):
     async with simulated(daphne_server):
-        response = await post(admin_api, "/api/stations/SIM-001/calls/", {
-            "action": "GetConfiguration", "payload": {"key": ["HeartbeatInterval"]},
-        })
+        response = await post(
+            admin_api,
+            "/api/stations/SIM-001/calls/",
+            {
+                "action": "GetConfiguration",
+                "payload": {"key": ["HeartbeatInterval"]},
+            },
+        )
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["status"], body["action"], body["station"]) == ("answered", "GetConfiguration", "SIM-001")
@@ -102,9 +107,14 @@ async def test_any_action_is_answered_with_200_and_recorded(daphne_server, admin
 
 async def test_an_invalid_payload_is_400_and_never_sent(daphne_server, admin_api):
     async with simulated(daphne_server) as simulation:
-        response = await post(admin_api, "/api/stations/SIM-001/calls/", {
-            "action": "ChangeAvailability", "payload": {"connectorId": 1, "type": "Sometimes"},
-        })
+        response = await post(
+            admin_api,
+            "/api/stations/SIM-001/calls/",
+            {
+                "action": "ChangeAvailability",
+                "payload": {"connectorId": 1, "type": "Sometimes"},
+            },
+        )
         assert simulation.stats().commands_answered == 0
     assert response.status_code == 400
     assert response.json()["status"] == "invalid"
@@ -185,7 +195,9 @@ async def test_reset_and_unlock_are_answered(daphne_server, admin_api):
         reset = await post(admin_api, "/api/stations/SIM-001/reset/", {})
     assert (unlocked.status_code, unlocked.json()["response"]) == (200, {"status": "Unlocked"})
     assert (reset.status_code, reset.json()["payload"], reset.json()["response"]) == (
-        200, {"type": "Soft"}, {"status": "Accepted"},
+        200,
+        {"type": "Soft"},
+        {"status": "Accepted"},
     )
     actions = [c async for c in StationCommand.objects.order_by("created_at").values_list("action", flat=True)]
     assert actions == ["UnlockConnector", "Reset"]

@@ -18,8 +18,14 @@ async def test_registered_station_with_its_password_boots_and_heartbeats(daphne_
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         boot = await cp.call(
             call.BootNotification(
-                charge_point_vendor="Alfen", charge_point_model="Eve Single", charge_point_serial_number="SN-77",
-                firmware_version="5.8.1", iccid="8931", imsi="2040", meter_type="MID", meter_serial_number="M-1",
+                charge_point_vendor="Alfen",
+                charge_point_model="Eve Single",
+                charge_point_serial_number="SN-77",
+                firmware_version="5.8.1",
+                iccid="8931",
+                imsi="2040",
+                meter_type="MID",
+                meter_serial_number="M-1",
             )
         )
         assert boot.status == "Accepted"
@@ -29,7 +35,10 @@ async def test_registered_station_with_its_password_boots_and_heartbeats(daphne_
         station = await Station.objects.aget(ocpp_id="CP-1")
     assert station.is_online and station.ocpp_version == "1.6"
     assert (station.vendor, station.model, station.serial_number, station.firmware_version) == (
-        "Alfen", "Eve Single", "SN-77", "5.8.1",
+        "Alfen",
+        "Eve Single",
+        "SN-77",
+        "5.8.1",
     )
     assert (station.iccid, station.imsi, station.meter_type) == ("8931", "2040", "MID")
     assert station.meter_serial_number == "M-1"

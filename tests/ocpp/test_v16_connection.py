@@ -51,8 +51,9 @@ async def test_a_command_in_flight_reports_offline_as_soon_as_the_station_discon
     station = await sync_to_async(make_station)("CP-1")
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD, client_class=SlowToReset) as cp:
         await cp.call(call.Heartbeat())
-        command = asyncio.create_task(station_call(station=station, action="Reset", payload={"type": "Soft"},
-                                                  timeout=20))
+        command = asyncio.create_task(
+            station_call(station=station, action="Reset", payload={"type": "Soft"}, timeout=20)
+        )
         await asyncio.wait_for(cp.resetting.wait(), 5)
         disconnected_at = time.monotonic()
     command = await asyncio.wait_for(command, 5)
@@ -60,14 +61,13 @@ async def test_a_command_in_flight_reports_offline_as_soon_as_the_station_discon
     assert (command.status, command.error_description) == ("offline", "The station disconnected before answering.")
 
 
-async def test_an_answer_sent_just_before_the_station_disconnects_still_reaches_the_caller(
-    daphne_server, make_station
-):
+async def test_an_answer_sent_just_before_the_station_disconnects_still_reaches_the_caller(daphne_server, make_station):
     station = await sync_to_async(make_station)("CP-1")
     async with raw_station(daphne_server, "CP-1") as ws:
         await call_frame(ws, "h1", "Heartbeat", {})
-        command = asyncio.create_task(station_call(station=station, action="Reset", payload={"type": "Soft"},
-                                                  timeout=20))
+        command = asyncio.create_task(
+            station_call(station=station, action="Reset", payload={"type": "Soft"}, timeout=20)
+        )
         reset = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert reset[2] == "Reset"
         # A call of its own, the answer, and gone at once (a station that reboots): the answer reaches the

@@ -49,6 +49,7 @@ def test_data_transfer_is_answered_by_the_handler_configured_for_its_vendor(make
     settings.CMS_OCPP_DATA_TRANSFER_HANDLERS = {"com.example": f"{__name__}.answer_ping"}
     station = make_station("CP-1")
     assert station_data_transfer(station=station, vendor_id="com.example", message_id="ping", data="1") == (
-        "Accepted", "pong from CP-1: ping 1",
+        "Accepted",
+        "pong from CP-1: ping 1",
     )
     assert station_data_transfer(station=station, vendor_id="com.other")[0] == "UnknownVendorId"

@@ -68,7 +68,10 @@ async def test_bad_frames_and_their_callerrors_are_logged(daphne_server, make_st
     assert (frame.direction, frame.message_type, frame.unique_id, frame.payload) == (IN, 2, "bad-1", None)
     assert frame.raw == '[2, "bad-1", "Heartbeat", {'
     assert (answer.direction, answer.message_type, answer.unique_id, answer.error_code) == (
-        OUT, 4, "bad-1", "FormationViolation",
+        OUT,
+        4,
+        "bad-1",
+        "FormationViolation",
     )
     assert answer.latency_ms >= 0
     assert long_id.unique_id == long_id_answer.unique_id == "x" * 64
@@ -119,8 +122,15 @@ def test_retention_purges_older_frames_in_batches(make_station, settings):
     station = make_station("CP-1")
     now = timezone.now()
     OcppMessage.objects.bulk_create(
-        OcppMessage(station=station, direction=IN, message_type=2, action="Heartbeat", unique_id=str(age),
-                    payload={}, created_at=now - timedelta(days=age, minutes=1))
+        OcppMessage(
+            station=station,
+            direction=IN,
+            message_type=2,
+            action="Heartbeat",
+            unique_id=str(age),
+            payload={},
+            created_at=now - timedelta(days=age, minutes=1),
+        )
         for age in (0, 1, 6, 7, 8, 30, 400)
     )
     assert purge_ocpp_messages(batch_size=2) == 4
@@ -145,11 +155,13 @@ def test_frames_the_database_refuses_are_dropped_alone(make_station):
     def record(unique_id, payload, station_id=station.pk):
         return FrameRecord(station_id, IN, 2, "DataTransfer", unique_id, payload, "", "", None, now)
 
-    ocpp_messages_store(records=[
-        record("ok-1", {"data": "fine"}),
-        record("nul-1", {"data": "a\u0000b"}),  # PostgreSQL's jsonb refuses NUL
-        record("gone-1", {}, station_id=station.pk + 1000),  # a station deleted meanwhile
-    ])
+    ocpp_messages_store(
+        records=[
+            record("ok-1", {"data": "fine"}),
+            record("nul-1", {"data": "a\u0000b"}),  # PostgreSQL's jsonb refuses NUL
+            record("gone-1", {}, station_id=station.pk + 1000),  # a station deleted meanwhile
+        ]
+    )
     rows = {row.unique_id: row for row in OcppMessage.objects.all()}
     assert set(rows) == {"ok-1", "nul-1"}
     assert rows["nul-1"].payload is None and json.loads(rows["nul-1"].raw) == {"data": "ab"}

@@ -30,7 +30,8 @@ T0 = "2026-01-01T10:00:00Z"
 async def raw_station(server, ocpp_id="CP-1"):
     """A bare WebSocket to our endpoint, to send frames no well-behaved client library would."""
     async with websockets.connect(
-        f"{server.ws_url}/ocpp/{ocpp_id}", subprotocols=["ocpp1.6"],
+        f"{server.ws_url}/ocpp/{ocpp_id}",
+        subprotocols=["ocpp1.6"],
         additional_headers=basic_auth_header(ocpp_id, STATION_PASSWORD),
     ) as ws:
         yield ws
@@ -81,7 +82,9 @@ async def test_bad_frames_get_the_right_callerror_and_the_connection_stays_up(da
 
 SCHEMA_VIOLATIONS = [
     pytest.param(
-        "StatusNotification", {"connectorId": 1, "status": "Available"}, "OccurenceConstraintViolation",
+        "StatusNotification",
+        {"connectorId": 1, "status": "Available"},
+        "OccurenceConstraintViolation",
         id="missing-required-field",
     ),
     pytest.param(
@@ -92,16 +95,22 @@ SCHEMA_VIOLATIONS = [
     ),
     pytest.param("StatusNotification", {**STATUS, "connectorId": "one"}, "TypeConstraintViolation", id="wrong-type"),
     pytest.param(
-        "BootNotification", {"chargePointVendor": "V" * 21, "chargePointModel": "M"}, "TypeConstraintViolation",
+        "BootNotification",
+        {"chargePointVendor": "V" * 21, "chargePointModel": "M"},
+        "TypeConstraintViolation",
         id="string-too-long",
     ),
     pytest.param(
-        "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M", "colour": "red"},
-        "FormationViolation", id="unknown-property",
+        "BootNotification",
+        {"chargePointVendor": "V", "chargePointModel": "M", "colour": "red"},
+        "FormationViolation",
+        id="unknown-property",
     ),
     pytest.param(
-        "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "yesterday"},
-        "PropertyConstraintViolation", id="not-a-date-time",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "yesterday"},
+        "PropertyConstraintViolation",
+        id="not-a-date-time",
     ),
 ]
 
@@ -147,17 +156,31 @@ async def test_handler_failure_answers_internal_error_and_loses_nothing_stored(d
     await sync_to_async(make_station)("CP-1")
     await IdToken.objects.acreate(token="T")
     async with raw_station(daphne_server) as ws:
-        started = await call(ws, "s1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 100,
-                                                             "timestamp": T0})
+        started = await call(
+            ws, "s1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 100, "timestamp": T0}
+        )
         transaction_id = started[2]["transactionId"]
         # A NUL character in the idTag (the schema allows any string): the database refuses the stop.
-        answer = await call(ws, "s2", "StopTransaction", {"transactionId": transaction_id, "meterStop": 900,
-                                                          "idTag": "T\u0000", "timestamp": "2026-01-01T11:00:00Z"})
+        answer = await call(
+            ws,
+            "s2",
+            "StopTransaction",
+            {
+                "transactionId": transaction_id,
+                "meterStop": 900,
+                "idTag": "T\u0000",
+                "timestamp": "2026-01-01T11:00:00Z",
+            },
+        )
         assert answer[:3] == [4, "s2", "InternalError"]
         session = await Transaction.objects.aget(pk=transaction_id)
         assert session.status == Transaction.Status.ACTIVE and session.meter_start == 100
-        answer = await call(ws, "s3", "StopTransaction", {"transactionId": transaction_id, "meterStop": 900,
-                                                          "timestamp": "2026-01-01T11:00:00Z"})
+        answer = await call(
+            ws,
+            "s3",
+            "StopTransaction",
+            {"transactionId": transaction_id, "meterStop": 900, "timestamp": "2026-01-01T11:00:00Z"},
+        )
         assert answer[:2] == [3, "s3"]
     session = await Transaction.objects.aget(pk=transaction_id)
     assert (session.status, session.energy_wh) == (Transaction.Status.COMPLETED, 800)

@@ -62,22 +62,38 @@ async def test_a_station_s_connection_boot_status_meter_values_and_transactions_
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
             await board.until(about("connector", station="CP-1", connector_id=1, status="Charging"))
 
-            started = await cp.call(call.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=1000,
-                                                          timestamp=T1))
+            started = await cp.call(
+                call.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=1000, timestamp=T1)
+            )
             event = await board.until(about("transaction", transaction_id=started.transaction_id, state="started"))
             assert (event["station"], event["connector_id"]) == ("CP-1", 1)
 
-            await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": "2026-01-01T10:05:00Z",
-                                                                         "sampledValue": [
-                {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
-                {"value": "41", "measurand": "SoC", "unit": "Percent", "location": "EV"},
-                {"value": "1600", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-            ]}]))
-            await board.until(about("connector", station="CP-1", connector_id=1, power_w=7200, soc_percent=41.0,
-                                    energy_register_wh=1600))
+            await cp.call(
+                call.MeterValues(
+                    connector_id=1,
+                    meter_value=[
+                        {
+                            "timestamp": "2026-01-01T10:05:00Z",
+                            "sampledValue": [
+                                {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
+                                {"value": "41", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+                                {"value": "1600", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            ],
+                        }
+                    ],
+                )
+            )
+            await board.until(
+                about(
+                    "connector", station="CP-1", connector_id=1, power_w=7200, soc_percent=41.0, energy_register_wh=1600
+                )
+            )
 
-            await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2500,
-                                               timestamp="2026-01-01T11:00:00Z"))
+            await cp.call(
+                call.StopTransaction(
+                    transaction_id=started.transaction_id, meter_stop=2500, timestamp="2026-01-01T11:00:00Z"
+                )
+            )
             stopped = await board.until(about("transaction", transaction_id=started.transaction_id, state="stopped"))
             assert stopped["energy_wh"] == 1500
         await board.until(about("station", station="CP-1", online=False))
@@ -86,12 +102,21 @@ async def test_a_station_s_connection_boot_status_meter_values_and_transactions_
 async def test_a_stale_status_replayed_from_the_station_s_queue_is_not_published(daphne_server, make_station):
     await sync_to_async(make_station)("CP-1")
     async with Subscriber() as board, ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available",
-                                              timestamp="2026-01-01T10:00:00Z"))
+        await cp.call(
+            call.StatusNotification(
+                connector_id=1, error_code="NoError", status="Available", timestamp="2026-01-01T10:00:00Z"
+            )
+        )
         await board.until(about("connector", station="CP-1", status="Available"))
-        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted",
-                                              timestamp="2026-01-01T09:00:00Z"))
-        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing",
-                                              timestamp="2026-01-01T10:01:00Z"))
+        await cp.call(
+            call.StatusNotification(
+                connector_id=1, error_code="NoError", status="Faulted", timestamp="2026-01-01T09:00:00Z"
+            )
+        )
+        await cp.call(
+            call.StatusNotification(
+                connector_id=1, error_code="NoError", status="Preparing", timestamp="2026-01-01T10:01:00Z"
+            )
+        )
         await board.until(about("connector", station="CP-1", status="Preparing"))
     assert not [event for event in board.events if event.get("status") == "Faulted"]

@@ -47,8 +47,9 @@ def station(make_station):
 
 async def test_every_measurand_is_stored_in_its_normalised_unit(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        assert await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": T1,
-                                                                            "sampledValue": THREE_PHASE}]))
+        assert await cp.call(
+            call.MeterValues(connector_id=1, meter_value=[{"timestamp": T1, "sampledValue": THREE_PHASE}])
+        )
     stored = {
         (s.measurand, s.phase, s.location): (round(s.value, 2), s.unit, s.context)
         async for s in MeterSample.objects.filter(connector_id=1)
@@ -85,8 +86,9 @@ async def test_connector_keeps_live_power_state_of_charge_and_register(daphne_se
         await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": T2, "sampledValue": later}]))
         # An older reading, replayed from the station's offline queue, does not overwrite the newer one.
         stale = [sampled("1", "Power.Active.Import", "kW")]
-        await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": "2026-01-01T09:00:00Z",
-                                                                     "sampledValue": stale}]))
+        await cp.call(
+            call.MeterValues(connector_id=1, meter_value=[{"timestamp": "2026-01-01T09:00:00Z", "sampledValue": stale}])
+        )
     connector = await Connector.objects.aget(station=station, connector_id=1)
     assert (connector.power_w, connector.soc_percent, connector.energy_register_wh) == (7400, 61, 12500)
     assert connector.measured_at == datetime(2026, 1, 1, 10, 1, tzinfo=UTC)
@@ -94,9 +96,17 @@ async def test_connector_keeps_live_power_state_of_charge_and_register(daphne_se
 
 async def test_defaults_apply_when_the_station_omits_measurand_unit_location_and_context(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        await cp.call(call.MeterValues(connector_id=1, meter_value=[
-            {"timestamp": T1, "sampledValue": [{"value": "4200"}, {"value": "16", "measurand": "Current.Import"}]}
-        ]))
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                meter_value=[
+                    {
+                        "timestamp": T1,
+                        "sampledValue": [{"value": "4200"}, {"value": "16", "measurand": "Current.Import"}],
+                    }
+                ],
+            )
+        )
     stored = [(s.measurand, s.unit, s.location, s.context, s.value) async for s in MeterSample.objects.order_by("pk")]
     assert stored == [
         ("Energy.Active.Import.Register", "Wh", "Outlet", "Sample.Periodic", 4200),
@@ -106,27 +116,46 @@ async def test_defaults_apply_when_the_station_omits_measurand_unit_location_and
 
 async def test_samples_on_connector_zero_are_the_station_main_meter(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        await cp.call(call.MeterValues(connector_id=0, meter_value=[
-            {"timestamp": T1, "sampledValue": [sampled("150.25", "Energy.Active.Import.Register", "kWh")]}
-        ]))
+        await cp.call(
+            call.MeterValues(
+                connector_id=0,
+                meter_value=[
+                    {"timestamp": T1, "sampledValue": [sampled("150.25", "Energy.Active.Import.Register", "kWh")]}
+                ],
+            )
+        )
     main_meter = await Connector.objects.aget(station=station, connector_id=0)
     assert main_meter.energy_register_wh == 150250
     assert await MeterSample.objects.filter(connector_id=0, value=150250).aexists()
 
 
 async def test_samples_attach_to_the_transaction_named_and_a_replay_adds_nothing(daphne_server, station):
-    message = {"timestamp": T2, "sampledValue": [sampled("2.5", "Energy.Active.Import.Register", "kWh"),
-                                                  sampled("7.2", "Power.Active.Import", "kW")]}
+    message = {
+        "timestamp": T2,
+        "sampledValue": [
+            sampled("2.5", "Energy.Active.Import.Register", "kWh"),
+            sampled("7.2", "Power.Active.Import", "kW"),
+        ],
+    }
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(call.StartTransaction(connector_id=1, id_tag="T", meter_start=1000, timestamp=T1))
         for _ in range(2):
-            await cp.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                                           meter_value=[message]))
+            await cp.call(
+                call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[message])
+            )
         # A transactionId the station was never given: kept on an unmatched session of that id.
-        await cp.call(call.MeterValues(connector_id=1, transaction_id=999_999, meter_value=[
-            {"timestamp": "2026-01-01T10:02:00Z", "sampledValue": [sampled("3", "Energy.Active.Import.Register",
-                                                                            "kWh")]}
-        ]))
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=999_999,
+                meter_value=[
+                    {
+                        "timestamp": "2026-01-01T10:02:00Z",
+                        "sampledValue": [sampled("3", "Energy.Active.Import.Register", "kWh")],
+                    }
+                ],
+            )
+        )
     session = await Transaction.objects.aget(pk=started.transaction_id)
     assert await MeterSample.objects.filter(transaction=session).acount() == 2
     unknown = await Transaction.objects.aget(status=Transaction.Status.UNMATCHED, ocpp_transaction_id="999999")
@@ -136,11 +165,27 @@ async def test_samples_attach_to_the_transaction_named_and_a_replay_adds_nothing
 async def test_signed_reading_is_kept_with_its_plain_value(daphne_server, station):
     signature = "AP;0;3;ALCV3ABBBISHFA2RVOMR6PQO3KLA5XYPXYUBIHD6;BIHEIWSHAAA4W;;"
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": T1, "sampledValue": [
-            sampled("12.5", "Energy.Active.Import.Register", "kWh", context="Transaction.End"),
-            sampled(signature, "Energy.Active.Import.Register", "kWh", context="Transaction.End", format="SignedData"),
-            sampled(signature, "Energy.Active.Export.Register", "kWh", format="SignedData"),
-        ]}]))
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                meter_value=[
+                    {
+                        "timestamp": T1,
+                        "sampledValue": [
+                            sampled("12.5", "Energy.Active.Import.Register", "kWh", context="Transaction.End"),
+                            sampled(
+                                signature,
+                                "Energy.Active.Import.Register",
+                                "kWh",
+                                context="Transaction.End",
+                                format="SignedData",
+                            ),
+                            sampled(signature, "Energy.Active.Export.Register", "kWh", format="SignedData"),
+                        ],
+                    }
+                ],
+            )
+        )
     plain_and_signed = await MeterSample.objects.aget(measurand="Energy.Active.Import.Register")
     assert (plain_and_signed.value, plain_and_signed.signed_data) == (12500, signature)
     signed_only = await MeterSample.objects.aget(measurand="Energy.Active.Export.Register")
@@ -149,8 +194,19 @@ async def test_signed_reading_is_kept_with_its_plain_value(daphne_server, statio
 
 async def test_a_value_that_is_not_a_number_refuses_the_message_and_nothing_of_it_is_stored(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        answer = await cp.call(call.MeterValues(connector_id=1, meter_value=[{"timestamp": T1, "sampledValue": [
-            sampled("n/a", "Voltage", "V"), sampled("230", "Voltage", "V", phase="L1-N"),
-        ]}]))
+        answer = await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                meter_value=[
+                    {
+                        "timestamp": T1,
+                        "sampledValue": [
+                            sampled("n/a", "Voltage", "V"),
+                            sampled("230", "Voltage", "V", phase="L1-N"),
+                        ],
+                    }
+                ],
+            )
+        )
     assert answer is None  # the library's client returns None for a CALLERROR (see test_v16_bad_values)
     assert not await MeterSample.objects.aexists()

@@ -21,7 +21,6 @@ def meter(timestamp: str, wh: int, transaction_id: int) -> call.MeterValues:
     return call.MeterValues(connector_id=1, transaction_id=transaction_id, meter_value=[sample])
 
 
-
 async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_changes_nothing(
     node_servers, make_station
 ):
@@ -37,9 +36,7 @@ async def test_a_killed_server_keeps_what_it_answered_and_the_replayed_queue_cha
     second = await sync_to_async(node_servers)()
     async with ocpp_connection(second, "CP-R", STATION_PASSWORD) as cp:
         # The station never saw answers it could trust after the crash, so it replays its whole queue.
-        replayed = await cp.call(
-            call.StartTransaction(connector_id=1, id_tag="ANY", meter_start=1000, timestamp=START)
-        )
+        replayed = await cp.call(call.StartTransaction(connector_id=1, id_tag="ANY", meter_start=1000, timestamp=START))
         await cp.call(meter("2026-01-01T10:15:00+00:00", 1600, started.transaction_id))
         await cp.call(meter("2026-01-01T10:30:00+00:00", 2200, started.transaction_id))
         await cp.call(

@@ -28,8 +28,14 @@ async def test_status_notification_creates_the_connector_and_records_history(dap
         await cp.call(status(status="Available"))
         await cp.call(status(status="Charging", timestamp="2026-01-01T10:05:00Z"))
         await cp.call(
-            status(status="Faulted", error_code="GroundFailure", timestamp="2026-01-01T10:07:00Z", info="RCD tripped",
-                   vendor_id="com.alfen", vendor_error_code="E-17")
+            status(
+                status="Faulted",
+                error_code="GroundFailure",
+                timestamp="2026-01-01T10:07:00Z",
+                info="RCD tripped",
+                vendor_id="com.alfen",
+                vendor_error_code="E-17",
+            )
         )
     connector = await Connector.objects.aget(station=station, connector_id=1)
     assert (connector.status, connector.error_code, connector.info) == ("Faulted", "GroundFailure", "RCD tripped")

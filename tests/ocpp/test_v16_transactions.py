@@ -25,8 +25,9 @@ def start(id_tag="TAG-1", meter_start=1000, timestamp=T_START, connector_id=1):
 def register(timestamp: str, kwh: str, context="Sample.Periodic"):
     return {
         "timestamp": timestamp,
-        "sampledValue": [{"value": kwh, "unit": "kWh", "measurand": "Energy.Active.Import.Register",
-                          "context": context}],
+        "sampledValue": [
+            {"value": kwh, "unit": "kWh", "measurand": "Energy.Active.Import.Register", "context": context}
+        ],
     }
 
 
@@ -48,7 +49,10 @@ async def test_start_creates_a_session_with_a_csms_assigned_id_linked_to_the_tok
     assert datetime.fromisoformat(started.id_tag_info["expiry_date"]) == expiry
     session = await Transaction.objects.select_related("id_token").aget(pk=started.transaction_id)
     assert (session.station_id, session.connector_id, session.id_tag, session.meter_start) == (
-        station.pk, 1, "TAG-1", 1000,
+        station.pk,
+        1,
+        "TAG-1",
+        1000,
     )
     assert session.started_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert session.user_id == driver.pk and session.id_token.token == "TAG-1"
@@ -87,7 +91,10 @@ async def test_stop_stores_transaction_data_and_energy_and_answers_the_id_tag(da
         started = await cp.call(start())
         stopped = await cp.call(
             call.StopTransaction(
-                transaction_id=started.transaction_id, meter_stop=8500, timestamp=T_STOP, id_tag="TAG-1",
+                transaction_id=started.transaction_id,
+                meter_stop=8500,
+                timestamp=T_STOP,
+                id_tag="TAG-1",
                 reason="EVDisconnected",
                 transaction_data=[
                     register(T_START, "1.0", "Transaction.Begin"),
@@ -103,7 +110,9 @@ async def test_stop_stores_transaction_data_and_energy_and_answers_the_id_tag(da
     assert session.stopped_at == datetime(2026, 1, 1, 11, tzinfo=UTC)
     values = [(s.context, s.value, s.unit) async for s in MeterSample.objects.filter(transaction=session)]
     assert values == [
-        ("Transaction.Begin", 1000, "Wh"), ("Sample.Periodic", 4750, "Wh"), ("Transaction.End", 8500, "Wh"),
+        ("Transaction.Begin", 1000, "Wh"),
+        ("Sample.Periodic", 4750, "Wh"),
+        ("Transaction.End", 8500, "Wh"),
     ]
     connector = await Connector.objects.aget(station=station, connector_id=1)
     assert (connector.power_w, connector.energy_register_wh) == (0, 8500)
@@ -112,8 +121,9 @@ async def test_stop_stores_transaction_data_and_energy_and_answers_the_id_tag(da
 async def test_stop_without_id_tag_defaults_the_reason_and_omits_id_tag_info(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start())
-        stopped = await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=1000,
-                                                     timestamp=T_STOP))
+        stopped = await cp.call(
+            call.StopTransaction(transaction_id=started.transaction_id, meter_stop=1000, timestamp=T_STOP)
+        )
     assert stopped.id_tag_info is None
     session = await Transaction.objects.aget(pk=started.transaction_id)
     assert (session.stop_reason, session.energy_wh) == ("Local", 0)
@@ -122,18 +132,25 @@ async def test_stop_without_id_tag_defaults_the_reason_and_omits_id_tag_info(dap
 async def test_replayed_stop_changes_nothing(daphne_server, station):
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start())
-        stop = call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2000, timestamp=T_STOP,
-                                    reason="Local")
+        stop = call.StopTransaction(
+            transaction_id=started.transaction_id, meter_stop=2000, timestamp=T_STOP, reason="Local"
+        )
         await cp.call(stop)
         before = await Transaction.objects.aget(pk=started.transaction_id)
         replay = call.StopTransaction(
-            transaction_id=started.transaction_id, meter_stop=2500, timestamp="2026-01-01T12:00:00Z",
-            reason="Remote", transaction_data=[register("2026-01-01T11:30:00Z", "2.4")],
+            transaction_id=started.transaction_id,
+            meter_stop=2500,
+            timestamp="2026-01-01T12:00:00Z",
+            reason="Remote",
+            transaction_data=[register("2026-01-01T11:30:00Z", "2.4")],
         )
         assert await cp.call(replay) is not None
     after = await Transaction.objects.aget(pk=started.transaction_id)
     assert (after.meter_stop, after.stop_reason, after.stopped_at, after.updated_at) == (
-        before.meter_stop, before.stop_reason, before.stopped_at, before.updated_at,
+        before.meter_stop,
+        before.stop_reason,
+        before.stopped_at,
+        before.updated_at,
     )
     assert not await MeterSample.objects.aexists()
 
@@ -141,7 +158,10 @@ async def test_replayed_stop_changes_nothing(daphne_server, station):
 async def test_stop_for_an_unknown_transaction_is_accepted_and_recorded_once(daphne_server, station):
     await IdToken.objects.acreate(token="TAG-1")
     stop = call.StopTransaction(
-        transaction_id=424242, meter_stop=5000, timestamp=T_STOP, id_tag="TAG-1",
+        transaction_id=424242,
+        meter_stop=5000,
+        timestamp=T_STOP,
+        id_tag="TAG-1",
         transaction_data=[register(T_START, "3.0", "Transaction.Begin"), register(T_STOP, "5.0", "Transaction.End")],
     )
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
@@ -172,8 +192,11 @@ async def test_register_readings_that_disagree_with_meter_start_and_stop_flag_th
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
         started = await cp.call(start(meter_start=1000))
         await cp.call(
-            call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                             meter_value=[register("2026-01-01T10:30:00Z", "25.0")])
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[register("2026-01-01T10:30:00Z", "25.0")],
+            )
         )
         await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=3000, timestamp=T_STOP))
     session = await Transaction.objects.aget(pk=started.transaction_id)
@@ -195,8 +218,11 @@ async def test_reconnect_mid_transaction_continues_the_same_session(daphne_serve
         started = await cp.call(start())
     transaction_id = started.transaction_id
     async with ocpp_connection(daphne_server, "CP-1", STATION_PASSWORD) as cp:
-        await cp.call(call.MeterValues(connector_id=1, transaction_id=transaction_id,
-                                       meter_value=[register("2026-01-01T10:30:00Z", "2.5")]))
+        await cp.call(
+            call.MeterValues(
+                connector_id=1, transaction_id=transaction_id, meter_value=[register("2026-01-01T10:30:00Z", "2.5")]
+            )
+        )
         stopped = await cp.call(call.StopTransaction(transaction_id=transaction_id, meter_stop=4000, timestamp=T_STOP))
     assert stopped is not None
     session = await Transaction.objects.aget(pk=transaction_id)
@@ -212,4 +238,3 @@ async def test_meter_values_sent_without_transaction_id_join_the_session_at_its_
         await cp.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=2000, timestamp=T_STOP))
     samples = {s.connector_id: s.transaction_id async for s in MeterSample.objects.all()}
     assert samples == {1: started.transaction_id, 2: None}
-

@@ -25,10 +25,14 @@ PAYLOADS = [
     ("MeterValues", {"connectorId": 1, "transactionId": 1.5, "meterValue": [SAMPLE]}),
     ("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "x", "sampledValue": [{"value": 1}]}]}),
     ("MeterValues", {"connectorId": 1, "meterValue": [{"sampledValue": [{"value": "1"}]}]}),
-    ("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "x", "sampledValue": [{"value": "1",
-                                                                                            "unit": "Celcius"}]}]}),
-    ("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "x", "sampledValue": [{"value": "1",
-                                                                                            "unit": "Parsec"}]}]}),
+    (
+        "MeterValues",
+        {"connectorId": 1, "meterValue": [{"timestamp": "x", "sampledValue": [{"value": "1", "unit": "Celcius"}]}]},
+    ),
+    (
+        "MeterValues",
+        {"connectorId": 1, "meterValue": [{"timestamp": "x", "sampledValue": [{"value": "1", "unit": "Parsec"}]}]},
+    ),
     ("MeterValues", {"connectorId": -1, "meterValue": [SAMPLE]}),
     ("StatusNotification", STATUS),
     ("StatusNotification", {**STATUS, "timestamp": "not a date"}),  # formats are not checked, as by the library
@@ -78,15 +82,29 @@ async def test_compiled_validation_agrees_with_the_library(action, payload):
 
 def test_the_corpus_holds_both_valid_and_invalid_payloads():
     verdicts = {library_verdict(action, payload) for action, payload in PAYLOADS}
-    assert verdicts == {None, "TypeConstraintViolation", "PropertyConstraintViolation",
-                        "OccurenceConstraintViolation", "FormationViolation"}
+    assert verdicts == {
+        None,
+        "TypeConstraintViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "FormationViolation",
+    }
 
 
 async def test_numbers_of_charging_limits_keep_the_library_decimal_validation():
-    profile = {"connectorId": 1, "csChargingProfiles": {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute", "chargingSchedule": {
-            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}]}}}
+    profile = {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
+            },
+        },
+    }
     await validate_call(Call("1", "SetChargingProfile", profile), "1.6")  # 21.4 is a multiple of 0.1
     profile["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 21.45
     with pytest.raises(PropertyConstraintViolationError):
@@ -116,10 +134,19 @@ def test_commands_are_checked_by_the_same_validator_with_every_violation_listed(
 
 
 def test_charging_limits_of_commands_keep_the_decimal_rule():
-    profile = {"connectorId": 1, "csChargingProfiles": {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute", "chargingSchedule": {
-            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}]}}}
+    profile = {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
+            },
+        },
+    }
     assert payload_errors(action="SetChargingProfile", payload=profile, ocpp_version="1.6") == []
     profile["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 21.45
     assert payload_errors(action="SetChargingProfile", payload=profile, ocpp_version="1.6") == [

@@ -133,8 +133,11 @@ def test_an_accepted_start_on_a_connector_closes_the_session_left_open_there(sta
     IdToken.objects.create(token="TAG-1")
     lost = start(station, meter_start=1000).transaction
     meter_values_record_many(
-        reports=[MeterValuesReport(station, 1, [register(START + timedelta(minutes=20), 3500)],
-            transaction_id=lost.ocpp_transaction_id)]
+        reports=[
+            MeterValuesReport(
+                station, 1, [register(START + timedelta(minutes=20), 3500)], transaction_id=lost.ocpp_transaction_id
+            )
+        ]
     )
     # The station lost the transaction and starts again with the same tag: no ConcurrentTx on its own connector.
     again = start(station, meter_start=4000, started_at=START + timedelta(minutes=30))
@@ -178,8 +181,10 @@ def test_a_late_stop_whose_pricing_was_never_queued_is_priced_by_the_next_sweep(
     session = start(station, meter_start=1000).transaction
     status(station, at=START + timedelta(minutes=40))
     session_stop(
-        station=station, transaction_id=session.ocpp_transaction_id,
-        meter_stop=2600, stopped_at=START + timedelta(minutes=35)
+        station=station,
+        transaction_id=session.ocpp_transaction_id,
+        meter_stop=2600,
+        stopped_at=START + timedelta(minutes=35),
     )
     assert sessions_price_missing(settle_seconds=0) == 1  # the station's stop, not an estimate: no grace
     assert SessionCharge.objects.get(transaction=session).energy_wh == 1600
@@ -190,8 +195,9 @@ def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_pric
     session = start(station, meter_start=1000).transaction
     meter_values_record_many(
         reports=[
-            MeterValuesReport(station, 1, [register(START + timedelta(minutes=10), 2000)],
-                transaction_id=session.ocpp_transaction_id)
+            MeterValuesReport(
+                station, 1, [register(START + timedelta(minutes=10), 2000)], transaction_id=session.ocpp_transaction_id
+            )
         ]
     )
     status(station, at=START + timedelta(minutes=40))
@@ -216,8 +222,10 @@ def test_available_closes_a_session_left_open_and_a_late_stop_reconciles_it_pric
     assert (session.meter_stop, session.energy_wh, session.stopped_at) == (2600, 1600, START + timedelta(minutes=35))
     assert anomaly_codes(session) == ["closed_by_status", "late_stop"]
     replay = session_stop(
-        station=station, transaction_id=session.ocpp_transaction_id,
-        meter_stop=2600, stopped_at=START + timedelta(minutes=35)
+        station=station,
+        transaction_id=session.ocpp_transaction_id,
+        meter_stop=2600,
+        stopped_at=START + timedelta(minutes=35),
     )
     assert replay.outcome == "replayed"
     # Priced once, with the station's own figures; the sweep after the grace adds nothing.
@@ -239,8 +247,10 @@ def test_an_available_older_than_the_session_does_not_close_it(station):
 def test_a_stop_for_a_refused_start_is_recorded_and_it_stays_refused(station, celery_eager):
     refused = start(station, id_tag="NOBODY").transaction
     stop = session_stop(
-        station=station, transaction_id=refused.ocpp_transaction_id,
-        meter_stop=1200, stopped_at=START + timedelta(minutes=2)
+        station=station,
+        transaction_id=refused.ocpp_transaction_id,
+        meter_stop=1200,
+        stopped_at=START + timedelta(minutes=2),
     )
     assert stop.outcome == "refused"
     refused.refresh_from_db()
@@ -263,7 +273,10 @@ def test_meter_values_for_an_unknown_transaction_are_kept_on_an_unmatched_sessio
     )
     assert (unknown.started_at, unknown.stopped_at) == (START + timedelta(minutes=10), START + timedelta(minutes=20))
     stop = session_stop(
-        station=station, transaction_id="4711", meter_stop=3000, stopped_at=START + timedelta(hours=1),
+        station=station,
+        transaction_id="4711",
+        meter_stop=3000,
+        stopped_at=START + timedelta(hours=1),
         id_token=PresentedIdToken("TAG-1"),
     )
     assert (stop.outcome, stop.transaction.pk) == ("unmatched", unknown.pk)
@@ -350,8 +363,8 @@ def test_readings_at_implausible_times_are_dropped_flagged_and_still_update_the_
     readings = [register(datetime(1970, 1, 1, tzinfo=UTC), 700), register(START + timedelta(minutes=1), 50)]
     received = timezone.now()
     meter_values_record_many(
-        reports=[MeterValuesReport(station, 1, readings,
-            transaction_id=session.ocpp_transaction_id)], received_at=received
+        reports=[MeterValuesReport(station, 1, readings, transaction_id=session.ocpp_transaction_id)],
+        received_at=received,
     )
     assert [sample.value for sample in MeterSample.objects.all()] == [50]
     session.refresh_from_db()

@@ -28,11 +28,13 @@ def live(station, connector_id=1):
 
 def test_measurements_of_one_connector_in_one_batch_end_as_if_applied_in_turn(make_station):
     station = make_station("CP-1")
-    applied = connectors_measurements_update(measurements=[
-        Measurement(station, 1, T1, power_w=7000),
-        Measurement(station, 1, T2, soc_percent=55.0),
-        Measurement(station, 1, T0, power_w=1, energy_register_wh=1),  # older than what came before: ignored
-    ])
+    applied = connectors_measurements_update(
+        measurements=[
+            Measurement(station, 1, T1, power_w=7000),
+            Measurement(station, 1, T2, soc_percent=55.0),
+            Measurement(station, 1, T0, power_w=1, energy_register_wh=1),  # older than what came before: ignored
+        ]
+    )
     assert [m.measured_at for m in applied] == [T1, T2]
     assert live(station) == (T2, 7000, 55.0, None)
 
@@ -40,11 +42,13 @@ def test_measurements_of_one_connector_in_one_batch_end_as_if_applied_in_turn(ma
 def test_a_batch_creates_new_connectors_and_ignores_measurements_older_than_known(make_station):
     first, second = make_station("CP-1"), make_station("CP-2")
     connectors_measurements_update(measurements=[Measurement(first, 1, T2, power_w=11000)])
-    applied = connectors_measurements_update(measurements=[
-        Measurement(first, 1, T1, power_w=3),  # a replay from the station's offline queue
-        Measurement(second, 2, T1, power_w=3700, energy_register_wh=12_000),
-        Measurement(second, 3, T1),  # nothing measured: nothing to apply
-    ])
+    applied = connectors_measurements_update(
+        measurements=[
+            Measurement(first, 1, T1, power_w=3),  # a replay from the station's offline queue
+            Measurement(second, 2, T1, power_w=3700, energy_register_wh=12_000),
+            Measurement(second, 3, T1),  # nothing measured: nothing to apply
+        ]
+    )
     assert [(m.station.ocpp_id, m.connector_id) for m in applied] == [("CP-2", 2)]
     assert live(first) == (T2, 11000, None, None)
     assert live(second, 2) == (T1, 3700, None, 12_000)
@@ -56,12 +60,14 @@ def test_reports_of_many_stations_are_stored_each_on_its_own_session(make_statio
     session = session_start(
         station=first, connector_id=1, id_token=PresentedIdToken("TAG-1"), meter_start=0, started_at=T0
     ).transaction
-    sessions = meter_values_record_many(reports=[
-        MeterValuesReport(first, 1, [power(T1, 7000)], transaction_id=session.ocpp_transaction_id),
-        # The other station names a session that is not its own: kept on an unmatched session of its own.
-        MeterValuesReport(second, 1, [power(T1, 3000)], transaction_id=session.ocpp_transaction_id),
-        MeterValuesReport(second, 2, [power(T1, 1000), power(T1, 1000)]),
-    ])
+    sessions = meter_values_record_many(
+        reports=[
+            MeterValuesReport(first, 1, [power(T1, 7000)], transaction_id=session.ocpp_transaction_id),
+            # The other station names a session that is not its own: kept on an unmatched session of its own.
+            MeterValuesReport(second, 1, [power(T1, 3000)], transaction_id=session.ocpp_transaction_id),
+            MeterValuesReport(second, 2, [power(T1, 1000), power(T1, 1000)]),
+        ]
+    )
     unknown = Transaction.objects.get(station=second, status=Transaction.Status.UNMATCHED)
     assert sessions == [session, unknown, None]
     stored = sorted(MeterSample.objects.values_list("station__ocpp_id", "connector_id", "transaction_id", "value"))

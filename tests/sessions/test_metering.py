@@ -13,11 +13,20 @@ T2 = T1 + timedelta(minutes=1)
 @pytest.mark.parametrize(
     ("value", "unit", "stored"),
     [
-        ("1.5", "kWh", (1500, "Wh")), ("1500", "Wh", (1500, "Wh")), ("2", "kvarh", (2000, "varh")),
-        ("7.4", "kW", (7400, "W")), ("11000", "W", (11000, "W")), ("3", "kvar", (3000, "var")),
-        ("22", "kVA", (22000, "VA")), ("16", "A", (16, "A")), ("230", "V", (230, "V")),
-        ("80", "Percent", (80, "Percent")), ("50", "Hertz", (50, "Hz")), ("25", "Celcius", (25, "Celsius")),
-        ("212", "Fahrenheit", (100, "Celsius")), ("273.15", "K", (0, "Celsius")),
+        ("1.5", "kWh", (1500, "Wh")),
+        ("1500", "Wh", (1500, "Wh")),
+        ("2", "kvarh", (2000, "varh")),
+        ("7.4", "kW", (7400, "W")),
+        ("11000", "W", (11000, "W")),
+        ("3", "kvar", (3000, "var")),
+        ("22", "kVA", (22000, "VA")),
+        ("16", "A", (16, "A")),
+        ("230", "V", (230, "V")),
+        ("80", "Percent", (80, "Percent")),
+        ("50", "Hertz", (50, "Hz")),
+        ("25", "Celcius", (25, "Celsius")),
+        ("212", "Fahrenheit", (100, "Celsius")),
+        ("273.15", "K", (0, "Celsius")),
     ],
 )
 def test_units_are_normalised(value, unit, stored):
@@ -26,28 +35,39 @@ def test_units_are_normalised(value, unit, stored):
 
 
 def test_the_natural_unit_replaces_the_missing_one():
-    assert [natural_unit(m) for m in ("Current.Offered", "Power.Active.Export", "Energy.Reactive.Import.Interval",
-                                      "SoC", "Power.Factor")] == ["A", "W", "varh", "Percent", ""]
+    assert [
+        natural_unit(m)
+        for m in ("Current.Offered", "Power.Active.Export", "Energy.Reactive.Import.Interval", "SoC", "Power.Factor")
+    ] == ["A", "W", "varh", "Percent", ""]
     (reading,) = normalise([(T1, [{"value": "7", "measurand": "Power.Active.Import"}])])
     assert (reading.value, reading.unit, reading.location, reading.context) == (7, "W", "Outlet", "Sample.Periodic")
 
 
 def test_live_values_take_the_latest_moment_and_sum_phases_when_there_is_no_total():
-    readings = normalise([
-        (T1, [{"value": "1", "measurand": "Power.Active.Import", "unit": "kW"}, {"value": "10", "unit": "kWh"}]),
-        (T2, [{"value": "2", "measurand": "Power.Active.Import", "unit": "kW", "phase": phase}
-              for phase in ("L1", "L2", "L3")]),
-        (T2, [{"value": "5", "measurand": "Power.Active.Import", "unit": "kW", "location": "Inlet"}]),
-    ])
+    readings = normalise(
+        [
+            (T1, [{"value": "1", "measurand": "Power.Active.Import", "unit": "kW"}, {"value": "10", "unit": "kWh"}]),
+            (
+                T2,
+                [
+                    {"value": "2", "measurand": "Power.Active.Import", "unit": "kW", "phase": phase}
+                    for phase in ("L1", "L2", "L3")
+                ],
+            ),
+            (T2, [{"value": "5", "measurand": "Power.Active.Import", "unit": "kW", "location": "Inlet"}]),
+        ]
+    )
     live = live_values(readings)
     assert (live.power_w, live.energy_register_wh, live.soc_percent, live.measured_at) == (6000, 10000, None, T2)
 
 
 def test_energy_registers_are_one_total_per_moment_at_the_outlet():
-    readings = normalise([
-        (T1, [{"value": "1.0", "unit": "kWh"}, {"value": "9.0", "unit": "kWh", "location": "Inlet"}]),
-        (T2, [{"value": v, "unit": "kWh", "phase": p} for v, p in (("0.5", "L1"), ("0.5", "L2"), ("0.6", "L3"))]),
-    ])
+    readings = normalise(
+        [
+            (T1, [{"value": "1.0", "unit": "kWh"}, {"value": "9.0", "unit": "kWh", "location": "Inlet"}]),
+            (T2, [{"value": v, "unit": "kWh", "phase": p} for v, p in (("0.5", "L1"), ("0.5", "L2"), ("0.6", "L3"))]),
+        ]
+    )
     assert energy_registers(readings) == [1000, 1600]
 
 

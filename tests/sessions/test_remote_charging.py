@@ -39,7 +39,10 @@ def setup_network(*drivers_with_money):
 
     station = station_create(ocpp_id=OCPP_ID, password=DEFAULT_PASSWORD, name="Market Square")
     Tariff.objects.create(
-        name="Public", currency="EUR", tax_rate=Decimal("19"), valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        name="Public",
+        currency="EUR",
+        tax_rate=Decimal("19"),
+        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
         price_per_kwh=Decimal("0.40"),
     )
     users = get_user_model().objects
@@ -48,8 +51,9 @@ def setup_network(*drivers_with_money):
     for name in ("alice", "bob", "carol"):
         drivers[name] = users.create_user(email=f"{name}@example.com", password="driver-pass-123")
         if name in drivers_with_money:
-            wallet_adjust(user=drivers[name], amount=Decimal("50"), reason="test credit", by=admin,
-                          reference=f"test-{name}")
+            wallet_adjust(
+                user=drivers[name], amount=Decimal("50"), reason="test credit", by=admin, reference=f"test-{name}"
+            )
     return station, drivers
 
 
@@ -65,8 +69,9 @@ async def charger(server, **configuration):
     task = asyncio.create_task(simulated.run(stop))
     try:
         await asyncio.wait_for(simulated.booted.wait(), 10)
-        await until(lambda: Connector.objects.filter(station__ocpp_id=OCPP_ID, connector_id=1, status="Available")
-                    .aexists())
+        await until(
+            lambda: Connector.objects.filter(station__ocpp_id=OCPP_ID, connector_id=1, status="Available").aexists()
+        )
         yield simulated
     finally:
         stop.set()
@@ -173,7 +178,11 @@ async def test_a_driver_charging_elsewhere_is_told_so_and_nothing_is_sent(daphne
     station, drivers = await setup_network("alice")
     other = await sync_to_async(station_create)(ocpp_id="OTHER-1", password=DEFAULT_PASSWORD, name="Depot")
     await Transaction.objects.acreate(
-        station=other, connector_id=2, user=drivers["alice"], id_tag="CARD-1", meter_start=0,
+        station=other,
+        connector_id=2,
+        user=drivers["alice"],
+        id_tag="CARD-1",
+        meter_start=0,
         started_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     alice = await logged_in(drivers["alice"])
@@ -205,6 +214,7 @@ async def test_a_station_not_answering_is_reported_as_such(daphne_server, settin
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 0.5
     alice = await logged_in(drivers["alice"])
     async with charger(daphne_server) as simulated:
+
         async def never_answers(**_):
             await asyncio.sleep(3)
 

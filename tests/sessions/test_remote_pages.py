@@ -62,15 +62,23 @@ def test_unknown_stations_and_connectors_and_connector_zero_are_not_found(client
 def test_a_pending_start_is_shown_until_its_session_begins(client, driver, online_station):
     client.force_login(driver)
     StationCommand.objects.create(
-        station=online_station, action="RemoteStartTransaction", payload={"connectorId": 1, "idTag": "VGAPP1"},
-        status=StationCommand.Status.ANSWERED, response={"status": "Accepted"}, requested_by=driver,
+        station=online_station,
+        action="RemoteStartTransaction",
+        payload={"connectorId": 1, "idTag": "VGAPP1"},
+        status=StationCommand.Status.ANSWERED,
+        response={"status": "Accepted"},
+        requested_by=driver,
     )
     live_url = reverse("charging:connector_live", args=["PAGE-1", 1])
     assert client.get(live_url).json()["pending_start"] is True
     assert "Starting…" in page(client).content.decode()
 
     session = Transaction.objects.create(
-        station=online_station, connector_id=1, id_tag="VGAPP1", user=driver, meter_start=100,
+        station=online_station,
+        connector_id=1,
+        id_tag="VGAPP1",
+        user=driver,
+        meter_start=100,
         started_at=timezone.now(),
     )
     live = client.get(live_url).json()
@@ -80,8 +88,12 @@ def test_a_pending_start_is_shown_until_its_session_begins(client, driver, onlin
 def test_another_drivers_pending_start_is_not_shown(client, driver, django_user_model, online_station):
     other = django_user_model.objects.create_user(email="other@example.com", password="x-pass-123456")
     StationCommand.objects.create(
-        station=online_station, action="RemoteStartTransaction", payload={"connectorId": 1, "idTag": "VGAPP2"},
-        status=StationCommand.Status.ANSWERED, response={"status": "Accepted"}, requested_by=other,
+        station=online_station,
+        action="RemoteStartTransaction",
+        payload={"connectorId": 1, "idTag": "VGAPP2"},
+        status=StationCommand.Status.ANSWERED,
+        response={"status": "Accepted"},
+        requested_by=other,
     )
     client.force_login(driver)
     assert client.get(reverse("charging:connector_live", args=["PAGE-1", 1])).json()["pending_start"] is False
@@ -89,8 +101,15 @@ def test_another_drivers_pending_start_is_not_shown(client, driver, django_user_
 
 def test_stopping_needs_a_login_and_an_ended_session_cannot_be_stopped(client, driver, online_station):
     session = Transaction.objects.create(
-        station=online_station, connector_id=1, id_tag="X", user=driver, meter_start=0, meter_stop=5000,
-        energy_wh=5000, started_at=datetime(2030, 1, 1, tzinfo=UTC), stopped_at=datetime(2030, 1, 1, 1, tzinfo=UTC),
+        station=online_station,
+        connector_id=1,
+        id_tag="X",
+        user=driver,
+        meter_start=0,
+        meter_stop=5000,
+        energy_wh=5000,
+        started_at=datetime(2030, 1, 1, tzinfo=UTC),
+        stopped_at=datetime(2030, 1, 1, 1, tzinfo=UTC),
         status=Transaction.Status.COMPLETED,
     )
     url = reverse("charging:session_stop", args=[session.pk])

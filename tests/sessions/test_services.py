@@ -25,8 +25,9 @@ def test_the_same_start_racing_on_two_threads_makes_one_session(make_station):
     def start():
         try:
             barrier.wait()
-            results.append(session_start(station=station, connector_id=1, id_token=TAG, meter_start=10,
-                                         started_at=STARTED))
+            results.append(
+                session_start(station=station, connector_id=1, id_token=TAG, meter_start=10, started_at=STARTED)
+            )
         finally:
             connection.close()
 

@@ -50,9 +50,11 @@ class Command(BaseCommand):
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise CommandError(problems) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"{'Created' if created else 'Updated'} ID token {id_token.token}: {id_token.display_status}"
-            + (f", expires {id_token.expires_at.isoformat()}" if id_token.expires_at else "")
-            + (f", group {id_token.parent.token}" if id_token.parent_id else "")
-            + (f", owner {id_token.owner.email}" if id_token.owner_id else "")
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{'Created' if created else 'Updated'} ID token {id_token.token}: {id_token.display_status}"
+                + (f", expires {id_token.expires_at.isoformat()}" if id_token.expires_at else "")
+                + (f", group {id_token.parent.token}" if id_token.parent_id else "")
+                + (f", owner {id_token.owner.email}" if id_token.owner_id else "")
+            )
+        )

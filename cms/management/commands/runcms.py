@@ -31,7 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start background jobs here.")
         parser.add_argument(
-            "--demo", action="store_true",
+            "--demo",
+            action="store_true",
             help="Seed the demo network (the first time) and keep a simulated fleet charging at its stations.",
         )
 
@@ -118,10 +119,21 @@ class Command(BaseCommand):
         with the demo drivers' cards; it connects as soon as the server below accepts connections."""
         address = server_url(host, port).removeprefix("http://")
         command = [
-            sys.executable, str(settings.BASE_DIR / "manage.py"), "simulate",
-            "--url", f"ws://{address}/ocpp", "--prefix", network.station_prefix,
-            "--stations", str(network.stations), "--password", network.station_password,
-            "--tags", ",".join(network.driver_tokens), "--report", "0",
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "simulate",
+            "--url",
+            f"ws://{address}/ocpp",
+            "--prefix",
+            network.station_prefix,
+            "--stations",
+            str(network.stations),
+            "--password",
+            network.station_password,
+            "--tags",
+            ",".join(network.driver_tokens),
+            "--report",
+            "0",
         ]
         fleet = subprocess.Popen(command)  # noqa: S603 - our own manage.py, arguments from our own database
         self.stdout.write(f"Simulated fleet: {network.stations} stations (pid {fleet.pid}).")

@@ -175,7 +175,8 @@ class EventFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         details = {
-            key: value for key, value in vars(record).items()
+            key: value
+            for key, value in vars(record).items()
             if key not in STANDARD_RECORD_FIELDS and key != "station_id" and value is not None
         }
         station = getattr(record, "station_id", "")

@@ -56,6 +56,7 @@ _WIRE_CODES = {
     "2.0.1": {"FormationViolation": "FormatViolation", "OccurrenceConstraintViolation": "OccurenceConstraintViolation"},
 }
 
+
 @dataclass(slots=True)
 class Frame:
     """One frame off the wire (either direction), parsed once for routing and for the message log."""
@@ -128,8 +129,11 @@ def _from_json(value, text: str) -> Frame:
         code, description = str(code), str(description)
         details = details if isinstance(details, dict) else {"details": details}
         frame = Frame(
-            CALL_ERROR, unique_id, payload={"errorDescription": description, "errorDetails": details},
-            error_code=code, message=CallError(unique_id, code, description, details),
+            CALL_ERROR,
+            unique_id,
+            payload={"errorDescription": description, "errorDetails": details},
+            error_code=code,
+            message=CallError(unique_id, code, description, details),
         )
     if len(unique_id) > MAX_ID_LENGTH:
         # Parsed all the same, for the message log; a CALL with it is answered with this error.

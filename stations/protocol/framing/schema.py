@@ -140,4 +140,3 @@ async def result_is_valid(result: CallResult, ocpp_version: str) -> bool:
         )
     except SchemaMissing:
         return False
-

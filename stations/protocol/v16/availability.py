@@ -19,8 +19,13 @@ class AvailabilityHandlers:
         self, connector_id, status, error_code, info="", vendor_id="", vendor_error_code="", timestamp=None, **_
     ):
         report = dict(
-            station=self.station, connector_id=connector_id, status=status, error_code=error_code, info=info,
-            vendor_id=vendor_id, vendor_error_code=vendor_error_code,
+            station=self.station,
+            connector_id=connector_id,
+            status=status,
+            error_code=error_code,
+            info=info,
+            vendor_id=vendor_id,
+            vendor_error_code=vendor_error_code,
             timestamp=parse_timestamp(timestamp, field="timestamp") if timestamp else None,
         )
         with property_violation():

@@ -42,7 +42,9 @@ class MeteringHandlers:
             if rejected:
                 raise rejected[0]
             report = services.MeterValuesReport(
-                station=self.station, connector_id=connector_id, readings=readings,
+                station=self.station,
+                connector_id=connector_id,
+                readings=readings,
                 transaction_id=None if transaction_id is None else station_transaction_id(transaction_id),
             )
             await group_commit().submit(_record_meter_values, report)

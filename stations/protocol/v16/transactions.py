@@ -21,9 +21,12 @@ class TransactionHandlers:
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None, **_):
         with property_violation():
             started = await in_db_pool(services.session_start)(
-                station=self.station, connector_id=connector_id, id_token=services.PresentedIdToken(id_tag),
+                station=self.station,
+                connector_id=connector_id,
+                id_token=services.PresentedIdToken(id_tag),
                 meter_start=meter_start,
-                started_at=parse_timestamp(timestamp, field="timestamp"), reservation_id=reservation_id,
+                started_at=parse_timestamp(timestamp, field="timestamp"),
+                reservation_id=reservation_id,
             )
         return call_result.StartTransaction(
             transaction_id=int(started.transaction.ocpp_transaction_id), id_tag_info=id_tag_info(started.authorization)
@@ -37,10 +40,14 @@ class TransactionHandlers:
         readings, rejected = readings_of(transaction_data, field="transactionData")
         with property_violation():
             stopped = await in_db_pool(services.session_stop)(
-                station=self.station, transaction_id=station_transaction_id(transaction_id), meter_stop=meter_stop,
-                stopped_at=parse_timestamp(timestamp, field="timestamp"), reason=reason,
+                station=self.station,
+                transaction_id=station_transaction_id(transaction_id),
+                meter_stop=meter_stop,
+                stopped_at=parse_timestamp(timestamp, field="timestamp"),
+                reason=reason,
                 id_token=services.PresentedIdToken(id_tag) if id_tag else None,
-                readings=readings, rejected_readings=rejected,
+                readings=readings,
+                rejected_readings=rejected,
             )
         authorization = stopped.authorization
         return call_result.StopTransaction(id_tag_info=id_tag_info(authorization) if authorization else None)
