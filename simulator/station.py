@@ -331,7 +331,8 @@ class StationBase:
                 if not c.busy and c.operative and c.status == "Available" and c.reservation is None
             ]
             drivers = [tag for tag in self.config.id_tags if tag.upper() not in self.tags_in_use]
-            if free and drivers and self.booted.is_set():
+            # The fleet may have stopped during the pause: a driver arriving then would find the station closing.
+            if free and drivers and self.booted.is_set() and not stop.is_set():
                 self.start_session(self.rng.choice(free).connector_id, self.rng.choice(drivers))
 
     def start_session(self, connector_id: int, id_tag: str, *, remote: bool = False) -> asyncio.Task:
