@@ -3,6 +3,8 @@ channels and jobs, a first admin who logs in at once, an OCPP endpoint that stor
 that answer, and station file URLs on the address the system listens on."""
 
 import asyncio
+import csv
+import io
 import os
 import re
 import subprocess
@@ -240,3 +242,141 @@ def test_the_simulator_finds_the_running_system_and_says_only_what_happened(embe
     assert done.startswith("Done: 2 boots") and " 0 errored" in done and "(0 CALLERROR, 0 unanswered)" in done
     # The in-process jobs of --create are not traced, kombu does not warn: nothing went wrong, nothing is said.
     assert not [line for line in result.stderr.splitlines() if "celery" in line or "kombu" in line], result.stderr
+
+
+FLEET_STATIONS = 10
+FLEET_CONNECTORS = 2
+FLEET_TAGS = [f"FLEETTAG{n:02d}" for n in range(1, FLEET_STATIONS * FLEET_CONNECTORS + 1)]
+# Through the system's own services, as an operator would set it up: a public tariff whose start fee bills
+# even a short session, and one driver per connector, who owns a card and has money in the wallet.
+FLEET_SETUP = f"""
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from accounts.models import IdTokenEvent
+from accounts.services import id_token_create
+from billing.models import Tariff, WalletEntry
+from billing.services.wallet import wallet_post
+
+tariff = Tariff.objects.create(
+    name="Fleet test", valid_from=timezone.now() - timedelta(hours=1), tax_rate=Decimal("19"),
+    price_per_kwh=Decimal("0.45"), start_fee=Decimal("0.50"),
+)
+for tag in {FLEET_TAGS!r}:
+    driver = get_user_model().objects.create_user(email=tag.lower() + "@example.com", password="fleet-driver-pw")
+    id_token_create(token=tag, data={{"owner": driver, "label": "Card"}}, source=IdTokenEvent.Source.COMMAND)
+    wallet_post(user_id=driver.pk, amount=Decimal("50"), currency=tariff.currency, kind=WalletEntry.Kind.TOP_UP,
+                reference="fleet-top-up:" + tag)
+"""
+
+
+def test_a_fleet_charges_for_a_while_and_every_session_is_stopped_priced_invoiced_and_analysed(embedded_system):
+    """Issue 18's first hour, shortened: ten stations charging side by side on the embedded default."""
+    port, _, env = embedded_system
+    _manage(env, "shell", "-c", FLEET_SETUP)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "simulate",
+            "--create",
+            "--stations",
+            str(FLEET_STATIONS),
+            "--connectors",
+            str(FLEET_CONNECTORS),
+            "--prefix",
+            "FLEET-",
+            "--tags",
+            ",".join(FLEET_TAGS),
+            "--duration",
+            "45",
+            "--session-seconds",
+            "3-6",
+            "--idle-seconds",
+            "0.5-2",
+            "--meter-interval",
+            "1",
+            "--report",
+            "0",
+            "--seed",
+            "18",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    done = result.stdout.splitlines()[-1]
+    summary = re.search(
+        r"(\d+) boots, (\d+) sessions started, (\d+) completed, (\d+) refused, (\d+) errored"
+        r".*\((\d+) CALLERROR, (\d+) unanswered\)",
+        done,
+    )
+    assert summary, done
+    boots, started, completed, refused, errored, call_errors, unanswered = map(int, summary.groups())
+    # One connection per station: none dropped, and none needed again to end a session at the stop.
+    assert boots == FLEET_STATIONS, (done, result.stderr)
+    assert (refused, errored, call_errors, unanswered) == (0, 0, 0, 0), (done, result.stderr)
+    # Several sessions per station, and the fleet ended each one it started.
+    assert completed >= 2 * FLEET_STATIONS, done
+    assert started == completed, done
+
+    fleet = "FROM charging_sessions_transaction t JOIN stations_station s ON s.id = t.station_id"
+    fleet_charges = f"{fleet} JOIN billing_sessioncharge c ON c.transaction_id = t.id"
+    with psycopg.connect(
+        host=env["EMBEDDED_POSTGRES_DIR"], user="postgres", dbname=embedded_postgres.DATABASE_NAME, autocommit=True
+    ) as database:
+
+        def one(sql: str):
+            return database.execute(sql).fetchone()[0]
+
+        # The frame log is written in batches: wait until it holds every stop the fleet sent.
+        until_sync(
+            lambda: (
+                one(
+                    "SELECT count(*) FROM stations_ocppmessage m JOIN stations_station s ON s.id = m.station_id"
+                    " WHERE s.ocpp_id LIKE 'FLEET-%' AND m.direction = 'in' AND m.action = 'StopTransaction'"
+                )
+                >= completed
+            ),
+            within=30,
+            every=0.2,
+            what="every StopTransaction in the frame log",
+        )
+        server_errors = database.execute(
+            "SELECT m.action, m.error_code, m.payload FROM stations_ocppmessage m"
+            " JOIN stations_station s ON s.id = m.station_id"
+            " WHERE s.ocpp_id LIKE 'FLEET-%' AND m.direction = 'out' AND m.message_type = 4"
+        ).fetchall()
+        assert server_errors == []
+
+        assert one(f"SELECT count(*) {fleet} WHERE s.ocpp_id LIKE 'FLEET-%'") == completed
+        assert one(f"SELECT count(*) {fleet} WHERE s.ocpp_id LIKE 'FLEET-%' AND t.stopped_at IS NULL") == 0
+        # Pricing runs as an in-process job after each stop's commit.
+        until_sync(
+            lambda: one(f"SELECT count(*) {fleet_charges} WHERE s.ocpp_id LIKE 'FLEET-%'") == completed,
+            within=60,
+            every=0.2,
+            what="a charge for every session",
+        )
+        charges = database.execute(
+            f"SELECT c.status, c.gross_amount > 0, c.invoice_id IS NOT NULL,"
+            f" EXISTS (SELECT 1 FROM billing_invoiceline l WHERE l.session_charge_id = c.id)"
+            f" {fleet_charges} WHERE s.ocpp_id LIKE 'FLEET-%'"
+        ).fetchall()
+        assert set(charges) == {("billable", True, True, True)}, charges
+
+    _manage(env, "analytics_rebuild")
+    browser = _login(port, "admin@localhost", ADMIN_PASSWORD)
+    for name in ("usage", "utilisation", "reliability", "energy", "money"):
+        page = browser.get(f"http://127.0.0.1:{port}/analytics/{name}/", timeout=60)
+        assert page.status_code == 200, (name, page.text[:500])
+    usage = browser.get(f"http://127.0.0.1:{port}/analytics/usage/export/sessions.csv", timeout=60)
+    assert usage.status_code == 200, usage.text
+    rows = list(csv.DictReader(io.StringIO(usage.text)))
+    assert sum(int(row["Sessions"]) for row in rows) >= completed, usage.text
