@@ -18,6 +18,7 @@ from collections import Counter
 from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError, SecurityError
 from ocpp.messages import Call, CallResult
 
+from stations.app_settings import app_settings
 from stations.models import Station
 from stations.protocol.framing import CALL, Frame, call_error_frame
 from stations.protocol.framing.schema import result_is_valid, validate_call
@@ -82,8 +83,11 @@ class RpcDispatch(ChargePointCompat):
     known_actions: frozenset[str] = frozenset()
     registration_status: str = Registration.ACCEPTED
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, station, connection, **kwargs):
+        kwargs.setdefault("response_timeout", app_settings.RESPONSE_TIMEOUT)
+        super().__init__(station.ocpp_id, connection, **kwargs)
+        self.station = station  # the authenticated Station
+        self.registration_status = station.registration_status
         # Messages the CSMS asked for with TriggerMessage, which a Pending station may send once each.
         self._triggered: Counter[str] = Counter()
         self._after_tasks: set[asyncio.Task] = set()

@@ -3,7 +3,6 @@
 from ocpp.v16 import ChargePoint as LibraryChargePoint
 from ocpp.v16.enums import Action
 
-from stations.app_settings import app_settings
 from stations.protocol.framing.dispatch import RpcDispatch
 from stations.protocol.v16.authorization import AuthorizationHandlers
 from stations.protocol.v16.availability import AvailabilityHandlers
@@ -30,9 +29,3 @@ class ChargePoint16(
     """The CSMS side of one 1.6J connection; ``self.station`` is the authenticated Station."""
 
     known_actions = frozenset(action.value for action in Action)
-
-    def __init__(self, station, connection, **kwargs):
-        kwargs.setdefault("response_timeout", app_settings.RESPONSE_TIMEOUT)
-        super().__init__(station.ocpp_id, connection, **kwargs)
-        self.station = station
-        self.registration_status = station.registration_status

@@ -6,7 +6,6 @@ from ocpp.exceptions import SecurityError
 from ocpp.v201 import ChargePoint as LibraryChargePoint
 from ocpp.v201.enums import Action
 
-from stations.app_settings import app_settings
 from stations.models import Station
 from stations.protocol.framing.dispatch import RpcDispatch
 from stations.protocol.v201.authorization import AuthorizationHandlers
@@ -43,10 +42,7 @@ class ChargePoint201(
     known_actions = frozenset(action.value for action in Action)
 
     def __init__(self, station, connection, **kwargs):
-        kwargs.setdefault("response_timeout", app_settings.RESPONSE_TIMEOUT)
-        super().__init__(station.ocpp_id, connection, **kwargs)
-        self.station = station
-        self.registration_status = station.registration_status
+        super().__init__(station, connection, **kwargs)
         self._report_requested = False
 
     def _check_registration(self, action: str) -> None:
