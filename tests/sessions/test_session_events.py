@@ -8,12 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.models import IdToken
 from billing.models import SessionCharge
 from sessions.metering import Reading
 from sessions.models import MeterSample, Transaction, TransactionEvent
 from sessions.services import PresentedIdToken, SessionEvent, session_event_record
-from sessions.signals import session_stopped
 from stations.plausibility import ValueRejected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,24 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 START = datetime(2026, 1, 1, 10, tzinfo=UTC)
 RECEIVED = START + timedelta(hours=3)
 TAG = PresentedIdToken("TAG-1", "ISO14443")
-
-
-@pytest.fixture
-def station(make_station):
-    IdToken.objects.create(token="TAG-1")
-    return make_station("CP-1")
-
-
-@pytest.fixture
-def announced():
-    seen = []
-
-    def listen(sender, transaction, estimated, **_):
-        seen.append((transaction.pk, estimated))
-
-    session_stopped.connect(listen)
-    yield seen
-    session_stopped.disconnect(listen)
 
 
 def register(minutes: int, wh: float, context: str = "Sample.Periodic") -> Reading:

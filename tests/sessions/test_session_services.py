@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import IdToken
 from billing.models import SessionCharge
 from sessions.metering import Reading
 from sessions.models import MeterSample, Transaction
@@ -18,32 +17,12 @@ from sessions.services import (
     session_stop,
     session_update,
 )
-from sessions.signals import session_stopped
 from stations.plausibility import ValueRejected
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 START = datetime(2026, 1, 1, 10, tzinfo=UTC)
 TAG = PresentedIdToken("TAG-1")
-
-
-@pytest.fixture
-def station(make_station):
-    IdToken.objects.create(token="TAG-1")
-    return make_station("CP-1")
-
-
-@pytest.fixture
-def announced():
-    """Every stop announced through ``session_stopped``: (session pk, estimated)."""
-    seen = []
-
-    def listen(sender, transaction, estimated, **_):
-        seen.append((transaction.pk, estimated))
-
-    session_stopped.connect(listen)
-    yield seen
-    session_stopped.disconnect(listen)
 
 
 def register(at: datetime, wh: float) -> Reading:
