@@ -225,7 +225,6 @@ class TypedCommandRequestSerializer(serializers.Serializer):
 
     def to_call(self, station: Station) -> OutboundCall:
         try:
-            outbound.typed_endpoints_check(station.ocpp_version)
             return self.build(station.ocpp_version)
         except outbound.Unsupported as error:
             raise serializers.ValidationError(f"{error} through /api/stations/{station.ocpp_id}/calls/.") from error

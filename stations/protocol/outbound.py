@@ -57,14 +57,6 @@ def _build(verb: Callable, ocpp_version: str, **arguments) -> OutboundCall:
     return getattr(_wire(ocpp_version), verb.__name__)(**arguments)
 
 
-def typed_endpoints_check(ocpp_version: str) -> None:
-    """The typed API endpoints take 1.6's fields (idTag, integer transactionId); other versions are refused."""
-    if not _wire(ocpp_version).TYPED_ENDPOINTS:
-        raise Unsupported(
-            f"This endpoint speaks OCPP {DEFAULT_VERSION}; send an OCPP {ocpp_version} station its action"
-        )
-
-
 def id_token_max_length(ocpp_version: str) -> int:
     """The longest ID token the version carries (1.6 idTag: 20; 2.0.1 idToken: 36)."""
     return _wire(ocpp_version).ID_TOKEN_MAX_LENGTH
@@ -133,18 +125,22 @@ def reservation_cancel(ocpp_version: str, *, reservation_id: int) -> OutboundCal
 # Operating the station
 
 
-def reset(ocpp_version: str, *, hard: bool) -> OutboundCall:
-    """Restart the station: at once (``hard``), or once its sessions have ended."""
-    return _build(reset, ocpp_version, hard=hard)
+def reset(ocpp_version: str, *, hard: bool, evse_id: int | None = None) -> OutboundCall:
+    """Restart the station (2.0.1: or one EVSE): at once (``hard``), or once its sessions have ended."""
+    return _build(reset, ocpp_version, hard=hard, evse_id=evse_id)
 
 
-def unlock(ocpp_version: str, *, connector_id: int) -> OutboundCall:
-    return _build(unlock, ocpp_version, connector_id=connector_id)
+def unlock(ocpp_version: str, *, connector_id: int, evse_id: int | None = None) -> OutboundCall:
+    """With ``evse_id`` (2.0.1), ``connector_id`` is the connector within that EVSE."""
+    return _build(unlock, ocpp_version, connector_id=connector_id, evse_id=evse_id)
 
 
-def change_availability(ocpp_version: str, *, operative: bool, connector_id: int = 0) -> OutboundCall:
-    """Put a connector (0: the whole station) in or out of service."""
-    return _build(change_availability, ocpp_version, operative=operative, connector_id=connector_id)
+def change_availability(
+    ocpp_version: str, *, operative: bool, connector_id: int = 0, evse_id: int | None = None
+) -> OutboundCall:
+    """Put a connector (0: the whole station) in or out of service; with ``evse_id`` (2.0.1), that EVSE (or
+    ``connector_id`` within it when not 0)."""
+    return _build(change_availability, ocpp_version, operative=operative, connector_id=connector_id, evse_id=evse_id)
 
 
 def trigger_message(ocpp_version: str, *, message: str, connector_id: int | None = None) -> OutboundCall:
@@ -159,6 +155,42 @@ def configuration_read(ocpp_version: str, *, keys: Iterable[str] = ()) -> Outbou
 
 def configuration_write(ocpp_version: str, *, key: str, value: str) -> OutboundCall:
     return _build(configuration_write, ocpp_version, key=key, value=value)
+
+
+# The device model (2.0.1; 1.6 has configuration keys: see stations.device_model, which speaks both)
+
+REPORT_BASES = ("FullInventory", "ConfigurationInventory", "SummaryInventory")
+REPORT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
+
+
+def variables_get(ocpp_version: str, *, variables: Iterable) -> OutboundCall:
+    """Read ``variables`` (``device_model.VariableRef``s); the answer's data: ``results`` (neutral dicts)."""
+    return _build(variables_get, ocpp_version, variables=list(variables))
+
+
+def variables_set(ocpp_version: str, *, variables: Iterable) -> OutboundCall:
+    """Write (``VariableRef``, value) pairs; the answer's data: ``results``, each with the station's status."""
+    return _build(variables_set, ocpp_version, variables=list(variables))
+
+
+def report(
+    ocpp_version: str,
+    *,
+    request_id: int,
+    base: str = "FullInventory",
+    criteria: Iterable[str] = (),
+    variables: Iterable = (),
+) -> OutboundCall:
+    """Ask for a report (2.0.1 NotifyReport parts; 1.6: GetConfiguration's answer) of ``base``, or of the
+    components matching ``criteria`` / the ``variables`` named."""
+    return _build(
+        report, ocpp_version, request_id=request_id, base=base, criteria=list(criteria), variables=list(variables)
+    )
+
+
+def network_profile_set(ocpp_version: str, *, slot: int, connection_data: dict) -> OutboundCall:
+    """Store a NetworkConnectionProfile (the version's own format) in configuration slot ``slot``."""
+    return _build(network_profile_set, ocpp_version, slot=slot, connection_data=connection_data)
 
 
 def clear_cache(ocpp_version: str) -> OutboundCall:

@@ -64,6 +64,7 @@ STATUS_OUTCOMES = {
     "Failed": Outcome.FAILED,
     "UnlockFailed": Outcome.FAILED,
     "VersionMismatch": Outcome.VERSION_MISMATCH,
+    "EmptyResultSet": Outcome.NOTHING_TO_DO,  # 2.0.1 GetReport: no component matches
 }
 
 

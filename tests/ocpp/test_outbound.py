@@ -301,13 +301,6 @@ def test_what_2_0_1_lacks_is_refused_with_the_reason():
     outbound.check("1.6", outbound.local_list_send, outbound.configuration_read)  # nothing missing
 
 
-def test_the_typed_endpoints_take_only_1_6_stations():
-    outbound.typed_endpoints_check("1.6")
-    outbound.typed_endpoints_check("")
-    with pytest.raises(Unsupported, match=r"send an OCPP 2\.0\.1 station its action"):
-        outbound.typed_endpoints_check("2.0.1")
-
-
 def test_the_longest_id_token_follows_the_version():
     assert outbound.id_token_max_length("1.6") == 20
     assert outbound.id_token_max_length("2.0.1") == 36

@@ -3,13 +3,19 @@ and the station's answers read back. Payloads are checked against the official s
 
 from django.db.models import Q
 
-from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, status_answer
+from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, Unsupported, status_answer
 
 # idTag and parentIdTag are CiString20.
 ID_TOKEN_MAX_LENGTH = 20
-# The typed API endpoints take this version's fields (idTag, integer transactionId).
-TYPED_ENDPOINTS = True
-UNSUPPORTED: dict[str, str] = {}
+DEVICE_MODEL_ONLY = (
+    "An OCPP 1.6 station has configuration keys, not a device model: use GetConfiguration or ChangeConfiguration."
+)
+UNSUPPORTED: dict[str, str] = {
+    "variables_get": DEVICE_MODEL_ONLY,
+    "variables_set": DEVICE_MODEL_ONLY,
+    "network_profile_set": "OCPP 1.6 has no network profiles (SetNetworkProfile is OCPP 2.0.1).",
+}
+WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave evse_id out."
 
 
 def _present(**fields) -> dict:
@@ -32,15 +38,23 @@ def station_transaction_id(session) -> int:
     return session.pk
 
 
-def reset(*, hard) -> OutboundCall:
+def _no_evse(evse_id, verb: str) -> None:
+    if evse_id is not None:
+        raise Unsupported(WHOLE_STATION.format(verb))
+
+
+def reset(*, hard, evse_id=None) -> OutboundCall:
+    _no_evse(evse_id, "resets")
     return OutboundCall("Reset", {"type": "Hard" if hard else "Soft"})
 
 
-def unlock(*, connector_id) -> OutboundCall:
+def unlock(*, connector_id, evse_id=None) -> OutboundCall:
+    _no_evse(evse_id, "unlocks")
     return OutboundCall("UnlockConnector", {"connectorId": connector_id})
 
 
-def change_availability(*, operative, connector_id) -> OutboundCall:
+def change_availability(*, operative, connector_id, evse_id=None) -> OutboundCall:
+    _no_evse(evse_id, "changes the availability of")
     return OutboundCall(
         "ChangeAvailability", {"connectorId": connector_id, "type": "Operative" if operative else "Inoperative"}
     )
@@ -56,6 +70,13 @@ def configuration_read(*, keys) -> OutboundCall:
 
 def configuration_write(*, key, value) -> OutboundCall:
     return OutboundCall("ChangeConfiguration", {"key": key, "value": value})
+
+
+def report(*, request_id, base, criteria, variables) -> OutboundCall:
+    """1.6 reports its whole configuration, whatever the report asked for."""
+    if criteria or variables:
+        raise Unsupported("OCPP 1.6 reports its whole configuration: leave criteria and variables out.")
+    return OutboundCall("GetConfiguration", {})
 
 
 def clear_cache() -> OutboundCall:

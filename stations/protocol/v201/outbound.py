@@ -9,11 +9,9 @@ from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, 
 
 # IdToken.idToken is identifierString 36.
 ID_TOKEN_MAX_LENGTH = 36
-# The typed API endpoints take 1.6's fields; a 2.0.1 station takes its action through the generic call.
-TYPED_ENDPOINTS = False
 DEVICE_MODEL = (
     "An OCPP 2.0.1 station keeps its configuration in its device model: use GetVariables or SetVariables "
-    "(API: POST /api/stations/<id>/calls/)."
+    "(API: /api/stations/<id>/variables/)."
 )
 UNSUPPORTED: dict[str, str] = {
     "configuration_read": DEVICE_MODEL,
@@ -53,18 +51,22 @@ def station_transaction_id(session) -> str:
     return session.ocpp_transaction_id or ""
 
 
-def reset(*, hard) -> OutboundCall:
-    return OutboundCall("Reset", {"type": "Immediate" if hard else "OnIdle"})
+def reset(*, hard, evse_id=None) -> OutboundCall:
+    return OutboundCall("Reset", {"type": "Immediate" if hard else "OnIdle", **_present(evseId=evse_id)})
 
 
-def unlock(*, connector_id) -> OutboundCall:
-    return OutboundCall("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
+def unlock(*, connector_id, evse_id=None) -> OutboundCall:
+    """Without ``evse_id``, ``connector_id`` names the EVSE (its connector 1)."""
+    if evse_id is None:
+        return OutboundCall("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
+    return OutboundCall("UnlockConnector", {"evseId": evse_id, "connectorId": connector_id})
 
 
-def change_availability(*, operative, connector_id) -> OutboundCall:
-    return OutboundCall(
-        "ChangeAvailability", {"operationalStatus": "Operative" if operative else "Inoperative", **_evse(connector_id)}
-    )
+def change_availability(*, operative, connector_id, evse_id=None) -> OutboundCall:
+    """Without ``evse_id``, ``connector_id`` names the EVSE (0: the station)."""
+    evse = _evse(connector_id) if evse_id is None else {"evse": {"id": evse_id, **_present(connectorId=connector_id)}}
+    status = "Operative" if operative else "Inoperative"
+    return OutboundCall("ChangeAvailability", {"operationalStatus": status, **evse})
 
 
 def trigger_message(*, message, connector_id) -> OutboundCall:
@@ -148,7 +150,92 @@ def data_transfer(*, vendor_id, message_id, data) -> OutboundCall:
     return OutboundCall("DataTransfer", {"vendorId": vendor_id, **_present(messageId=message_id, data=data)})
 
 
+def _component_variable(ref) -> dict:
+    """A ``device_model.VariableRef`` as ComponentType and VariableType."""
+    evse = _present(id=ref.evse_id, connectorId=ref.connector_id) if ref.evse_id is not None else None
+    return {
+        "component": {"name": ref.component, **_present(instance=ref.component_instance or None, evse=evse)},
+        "variable": {"name": ref.variable, **_present(instance=ref.variable_instance or None)},
+    }
+
+
+def variables_get(*, variables) -> OutboundCall:
+    return OutboundCall(
+        "GetVariables",
+        {
+            "getVariableData": [
+                {**_component_variable(ref), **_present(attributeType=ref.attribute_type or None)} for ref in variables
+            ]
+        },
+    )
+
+
+def variables_set(*, variables) -> OutboundCall:
+    """``variables``: (``VariableRef``, value) pairs."""
+    return OutboundCall(
+        "SetVariables",
+        {
+            "setVariableData": [
+                {
+                    **_component_variable(ref),
+                    "attributeValue": value,
+                    **_present(attributeType=ref.attribute_type or None),
+                }
+                for ref, value in variables
+            ]
+        },
+    )
+
+
+def report(*, request_id, base, criteria, variables) -> OutboundCall:
+    """GetReport when criteria or variables narrow it, else GetBaseReport of ``base``."""
+    if criteria or variables:
+        return OutboundCall(
+            "GetReport",
+            {
+                "requestId": request_id,
+                **_present(
+                    componentCriteria=list(criteria) or None,
+                    componentVariable=[_component_variable(ref) for ref in variables] or None,
+                ),
+            },
+        )
+    return OutboundCall("GetBaseReport", {"requestId": request_id, "reportBase": base})
+
+
+def network_profile_set(*, slot, connection_data) -> OutboundCall:
+    return OutboundCall("SetNetworkProfile", {"configurationSlot": slot, "connectionData": connection_data})
+
+
+def _variable_results(results: list) -> list[dict]:
+    """GetVariableResult / SetVariableResult under neutral names."""
+    found = []
+    for result in results:
+        component, variable = result["component"], result["variable"]
+        evse = component.get("evse") or {}
+        info = result.get("attributeStatusInfo") or {}
+        found.append(
+            {
+                "component": component["name"],
+                "component_instance": component.get("instance", ""),
+                "evse_id": evse.get("id"),
+                "connector_id": evse.get("connectorId"),
+                "variable": variable["name"],
+                "variable_instance": variable.get("instance", ""),
+                "attribute_type": result.get("attributeType") or "Actual",
+                "status": result["attributeStatus"],
+                "value": result.get("attributeValue"),
+                "reason": " ".join(filter(None, [info.get("reasonCode"), info.get("additionalInfo")])),
+            }
+        )
+    return found
+
+
 def interpret(action: str, response: dict) -> Answer:
+    if action == "GetVariables":
+        return Answer(Outcome.ACCEPTED, data={"results": _variable_results(response.get("getVariableResult") or [])})
+    if action == "SetVariables":
+        return Answer(Outcome.ACCEPTED, data={"results": _variable_results(response.get("setVariableResult") or [])})
     if action == "GetLog":
         return status_answer(response, file_name=response.get("filename") or None)
     if action == "GetLocalListVersion":
