@@ -1,11 +1,17 @@
 """Serializers of the stations API: stations with their live state, commands to them and their outcomes."""
 
+import re
+import secrets
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from ocpp.v201.enums import IdTokenEnumType
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from stations.models import Connector, Site, Station, StationCommand, station_id_validator
+from sessions.models import Transaction
+from stations.device_model import VariableRef
+from stations.models import Connector, DeviceModelVariable, Site, Station, StationCommand, station_id_validator
 from stations.protocol import outbound
 from stations.protocol.outbound import OutboundCall
 from stations.services import station_create
@@ -216,25 +222,55 @@ class StationCallSerializer(serializers.Serializer):
 
 
 class TypedCommandRequestSerializer(serializers.Serializer):
-    """An everyday command in plain fields, turned into the OCPP call of the station's version."""
+    """An everyday command in plain fields, turned into the OCPP call of the station's version (1.6 or 2.0.1)."""
 
     timeout = timeout_field()
 
-    def build(self, ocpp_version: str) -> OutboundCall:
+    def build(self, station: Station) -> OutboundCall:
         raise NotImplementedError
 
     def to_call(self, station: Station) -> OutboundCall:
         try:
-            return self.build(station.ocpp_version)
+            return self.build(station)
         except outbound.Unsupported as error:
-            raise serializers.ValidationError(f"{error} through /api/stations/{station.ocpp_id}/calls/.") from error
+            raise serializers.ValidationError(str(error)) from error
+
+
+EVSE_HELP = "OCPP 2.0.1: the EVSE. An OCPP 1.6 station has none: leave it out."
+
+
+def evse_field(help_text: str = EVSE_HELP) -> serializers.Field:
+    return serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text=help_text)
+
+
+def one_of(attrs: dict, *names: str) -> None:
+    given = [name for name in names if attrs.get(name) not in (None, "")]
+    if len(given) != 1:
+        raise serializers.ValidationError(f"Give exactly one of {', '.join(names)}.")
 
 
 class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
-    id_tag = serializers.CharField(max_length=20, help_text="The idTag the session is started for.")
-    connector_id = serializers.IntegerField(min_value=1, required=False, help_text="Left out: the station chooses.")
+    id_token = serializers.CharField(
+        max_length=36,
+        required=False,
+        help_text="The token the session is started for (OCPP 2.0.1 idToken, up to 36 characters; 1.6 idTag, "
+        "up to 20).",
+    )
+    id_tag = serializers.CharField(max_length=20, required=False, help_text="The same as `id_token` (1.6's name).")
+    id_token_type = serializers.ChoiceField(
+        choices=[token_type.value for token_type in IdTokenEnumType],
+        default=outbound.CSMS_TOKEN_TYPE,
+        help_text="OCPP 2.0.1 IdTokenEnumType of `id_token`; 1.6 carries no type.",
+    )
+    connector_id = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="The connector (1.6) or EVSE (2.0.1); left out: the station chooses.",
+    )
+    evse_id = evse_field("The EVSE (2.0.1), as `connector_id`.")
     charging_profile = serializers.JSONField(
-        required=False, help_text="An OCPP 1.6 ChargingProfile (purpose TxProfile) for the session."
+        required=False, help_text="A ChargingProfile (purpose TxProfile) in the station's OCPP version's format."
     )
     wait = serializers.FloatField(
         default=10,
@@ -244,32 +280,250 @@ class RemoteStartRequestSerializer(TypedCommandRequestSerializer):
         "still have to plug in). Without a session by then the answer is 202 with the command to poll.",
     )
 
-    def build(self, ocpp_version: str) -> OutboundCall:
+    def validate(self, attrs):
+        one_of(attrs, "id_token", "id_tag")
+        if attrs.get("connector_id") and attrs.get("evse_id"):
+            raise serializers.ValidationError("Give connector_id or evse_id, not both.")
+        return attrs
+
+    def build(self, station: Station) -> OutboundCall:
         data = self.validated_data
+        token = data.get("id_token") or data["id_tag"]
+        longest = outbound.id_token_max_length(station.ocpp_version)
+        if len(token) > longest:
+            raise outbound.Unsupported(f"An OCPP {station.ocpp_version} id token is at most {longest} characters.")
         return outbound.remote_start(
-            ocpp_version,
-            id_token=data["id_tag"],
-            connector_id=data.get("connector_id"),
+            station.ocpp_version,
+            id_token=token,
+            id_token_type=data["id_token_type"],
+            connector_id=data.get("evse_id") or data.get("connector_id"),
             charging_profile=data.get("charging_profile"),
         )
 
 
 class RemoteStopRequestSerializer(TypedCommandRequestSerializer):
-    transaction_id = serializers.IntegerField(help_text="The session's transaction id.")
+    transaction_id = serializers.CharField(
+        max_length=36,
+        required=False,
+        help_text="The station's id of the transaction: 1.6 an integer (our session id), 2.0.1 the station's "
+        "own transactionId.",
+    )
+    session_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="Our id of the session (either version), instead of transaction_id."
+    )
 
-    def build(self, ocpp_version: str) -> OutboundCall:
-        return outbound.remote_stop(ocpp_version, transaction_id=self.validated_data["transaction_id"])
+    def validate(self, attrs):
+        one_of(attrs, "transaction_id", "session_id")
+        return attrs
+
+    def build(self, station: Station) -> OutboundCall:
+        data = self.validated_data
+        version = station.ocpp_version
+        if data.get("session_id"):
+            session = Transaction.objects.filter(station=station, pk=data["session_id"]).first()
+            if session is None:
+                raise outbound.Unsupported(f"Session {data['session_id']} is not one of this station's.")
+            transaction_id = outbound.station_transaction_id(version, session)
+            if transaction_id in ("", None):
+                raise outbound.Unsupported(f"The station has not named session {session.pk} yet.")
+        elif version == "2.0.1":
+            transaction_id = data["transaction_id"]
+        else:
+            try:
+                transaction_id = int(data["transaction_id"])
+            except ValueError:
+                raise outbound.Unsupported("An OCPP 1.6 transaction id is an integer.") from None
+        return outbound.remote_stop(version, transaction_id=transaction_id)
+
+
+# Both versions' words: Hard and Immediate restart at once; Soft and OnIdle once the sessions have ended.
+RESET_TYPES = {"Soft": False, "Hard": True, "OnIdle": False, "Immediate": True}
 
 
 class ResetRequestSerializer(TypedCommandRequestSerializer):
-    type = serializers.ChoiceField(choices=["Soft", "Hard"], default="Soft")
+    type = serializers.ChoiceField(
+        choices=list(RESET_TYPES),
+        default="Soft",
+        help_text="Hard / Immediate: at once; Soft / OnIdle: once the sessions have ended (either version's word).",
+    )
+    evse_id = evse_field("OCPP 2.0.1: reset only this EVSE. 1.6 resets the whole station: leave it out.")
 
-    def build(self, ocpp_version: str) -> OutboundCall:
-        return outbound.reset(ocpp_version, hard=self.validated_data["type"] == "Hard")
+    def build(self, station: Station) -> OutboundCall:
+        data = self.validated_data
+        return outbound.reset(station.ocpp_version, hard=RESET_TYPES[data["type"]], evse_id=data.get("evse_id"))
 
 
 class UnlockRequestSerializer(TypedCommandRequestSerializer):
-    connector_id = serializers.IntegerField(min_value=1)
+    connector_id = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The connector (1.6); 2.0.1: the EVSE, or with `evse_id` the connector within it.",
+    )
+    evse_id = evse_field()
 
-    def build(self, ocpp_version: str) -> OutboundCall:
-        return outbound.unlock(ocpp_version, connector_id=self.validated_data["connector_id"])
+    def build(self, station: Station) -> OutboundCall:
+        data = self.validated_data
+        return outbound.unlock(station.ocpp_version, connector_id=data["connector_id"], evse_id=data.get("evse_id"))
+
+
+class AvailabilityRequestSerializer(TypedCommandRequestSerializer):
+    status = serializers.ChoiceField(choices=["Operative", "Inoperative"])
+    connector_id = serializers.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        default=0,
+        help_text="0 (default): the whole station. 1.6: the connector; 2.0.1: the EVSE, or with `evse_id` the "
+        "connector within it.",
+    )
+    evse_id = evse_field()
+
+    def build(self, station: Station) -> OutboundCall:
+        data = self.validated_data
+        return outbound.change_availability(
+            station.ocpp_version,
+            operative=data["status"] == "Operative",
+            connector_id=data["connector_id"],
+            evse_id=data.get("evse_id"),
+        )
+
+
+# Variables: the device model of 2.0.1, the configuration keys of 1.6
+
+
+class VariableRefSerializer(serializers.Serializer):
+    """A variable's attribute (OCPP 2.0.1 component, variable, attributeType); for 1.6 the variable is the key."""
+
+    component = serializers.CharField(
+        max_length=50, required=False, default="", allow_blank=True, help_text="Required for OCPP 2.0.1."
+    )
+    component_instance = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
+    evse_id = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    connector_id = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    variable = serializers.CharField(max_length=50)
+    variable_instance = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
+    attribute_type = serializers.ChoiceField(choices=DeviceModelVariable.AttributeType.values, default="Actual")
+
+    def validate(self, attrs):
+        if attrs.get("connector_id") is not None and attrs.get("evse_id") is None:
+            raise serializers.ValidationError("connector_id is within an EVSE: give evse_id too.")
+        return attrs
+
+    def to_ref(self, data: dict) -> VariableRef:
+        return VariableRef(**{name: data.get(name) for name in VARIABLE_REF_FIELDS if name in data})
+
+
+VARIABLE_REF_FIELDS = (
+    "component",
+    "component_instance",
+    "evse_id",
+    "connector_id",
+    "variable",
+    "variable_instance",
+    "attribute_type",
+)
+# The GET form of a variable: Component[:instance][@evse[:connector]]/Variable[:instance][#AttributeType];
+# "Variable" alone for a 1.6 configuration key.
+VARIABLE_REF_PATTERN = re.compile(
+    r"^(?:(?P<component>[^:@/#]+)(?::(?P<component_instance>[^@/#]+))?"
+    r"(?:@(?P<evse_id>\d+)(?::(?P<connector_id>\d+))?)?/)?"
+    r"(?P<variable>[^:/#]+)(?::(?P<variable_instance>[^/#]+))?(?:#(?P<attribute_type>\w+))?$"
+)
+VARIABLE_REF_HELP = (
+    "A variable to read, repeatable: `Component[:instance][@evse[:connector]]/Variable[:instance][#AttributeType]`, "
+    "e.g. `OCPPCommCtrlr/HeartbeatInterval`, `EVSE@1/AvailabilityState`, `DeviceDataCtrlr/ItemsPerMessage:"
+    "GetVariables`; a 1.6 station's configuration key alone, e.g. `HeartbeatInterval`."
+)
+
+
+def variable_refs_parse(texts: list[str]) -> list[VariableRef]:
+    """The ``variable`` query parameters as refs, or ValidationError naming the one that does not parse."""
+    if not texts:
+        raise serializers.ValidationError({"variable": ["Name at least one variable."]})
+    refs = []
+    for text in texts:
+        match = VARIABLE_REF_PATTERN.match(text)
+        fields = {name: value for name, value in (match.groupdict() if match else {}).items() if value is not None}
+        serializer = VariableRefSerializer(data=fields)
+        if match is None or not serializer.is_valid():
+            raise serializers.ValidationError({"variable": [f"{text!r} is not {VARIABLE_REF_HELP.split(':')[0]}."]})
+        refs.append(serializer.to_ref(serializer.validated_data))
+    return refs
+
+
+def variables_check(station: Station, refs: list[VariableRef]) -> None:
+    if station.ocpp_version != "1.6" and not all(ref.component for ref in refs):
+        raise serializers.ValidationError("An OCPP 2.0.1 variable belongs to a component: name it.")
+
+
+class VariableWriteSerializer(VariableRefSerializer):
+    value = serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False)
+
+
+class VariablesSetRequestSerializer(serializers.Serializer):
+    variables = VariableWriteSerializer(many=True, min_length=1, max_length=500)
+    timeout = timeout_field()
+
+    def refs_and_values(self) -> list[tuple[VariableRef, str]]:
+        writer = VariableWriteSerializer()
+        return [(writer.to_ref(item), item["value"]) for item in self.validated_data["variables"]]
+
+
+class VariableResultSerializer(serializers.Serializer):
+    component = serializers.CharField(source="ref.component")
+    component_instance = serializers.CharField(source="ref.component_instance")
+    evse_id = serializers.IntegerField(source="ref.evse_id", allow_null=True)
+    connector_id = serializers.IntegerField(source="ref.connector_id", allow_null=True)
+    variable = serializers.CharField(source="ref.variable")
+    variable_instance = serializers.CharField(source="ref.variable_instance")
+    attribute_type = serializers.CharField(source="ref.attribute_type")
+    status = serializers.CharField(
+        help_text="The station's word (Accepted, Rejected, UnknownComponent, UnknownVariable, "
+        "NotSupportedAttributeType, RebootRequired: accepted, in effect after a reboot), or the command's outcome "
+        "when its message was not answered (offline, timeout, call_error...)."
+    )
+    value = serializers.CharField(allow_null=True, help_text="The value read (GetVariables).")
+    reason = serializers.CharField(help_text="The station's reason, or why the message was not answered.")
+    command = serializers.IntegerField(source="command_id", allow_null=True, help_text="The command that carried it.")
+
+
+class VariablesResponseSerializer(serializers.Serializer):
+    results = VariableResultSerializer(many=True, help_text="One per variable asked, in the order asked.")
+    commands = serializers.SerializerMethodField(help_text="The ids of the commands that carried them.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_commands(self, outcome) -> list[int]:
+        return [command.pk for command in outcome.commands]
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    base = serializers.ChoiceField(
+        choices=list(outbound.REPORT_BASES),
+        default="FullInventory",
+        help_text="OCPP 2.0.1 GetBaseReport's reportBase (1.6: GetConfiguration of all keys).",
+    )
+    criteria = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(outbound.REPORT_CRITERIA)),
+        required=False,
+        max_length=4,
+        help_text="OCPP 2.0.1 GetReport's componentCriteria.",
+    )
+    variables = VariableRefSerializer(
+        many=True, required=False, max_length=500, help_text="OCPP 2.0.1 GetReport's componentVariable."
+    )
+    timeout = timeout_field()
+
+    def to_call(self, station: Station) -> OutboundCall:
+        data = self.validated_data
+        writer = VariableRefSerializer()
+        refs = [writer.to_ref(item) for item in data.get("variables", [])]
+        variables_check(station, refs)
+        try:
+            return outbound.report(
+                station.ocpp_version,
+                request_id=secrets.randbelow(2**31 - 1) + 1,
+                base=data["base"],
+                criteria=data.get("criteria", []),
+                variables=refs,
+            )
+        except outbound.Unsupported as error:
+            raise serializers.ValidationError(str(error)) from error

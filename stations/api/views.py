@@ -11,15 +11,23 @@ from rest_framework.response import Response
 
 from accounts.permissions import role_permission
 from accounts.roles import Role
+from stations import device_model
 from stations.api.serializers import (
+    VARIABLE_REF_HELP,
+    AvailabilityRequestSerializer,
     RemoteStartRequestSerializer,
     RemoteStopRequestSerializer,
+    ReportRequestSerializer,
     ResetRequestSerializer,
     StationCallSerializer,
     StationCommandSerializer,
     StationCreateSerializer,
     StationSerializer,
     UnlockRequestSerializer,
+    VariablesResponseSerializer,
+    VariablesSetRequestSerializer,
+    variable_refs_parse,
+    variables_check,
 )
 from stations.models import Connector, Station, StationCommand
 from stations.protocol import outbound
@@ -31,7 +39,9 @@ Status = StationCommand.Status
 # analysts read both.
 StationAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.FINANCE, Role.ANALYST))
 CommandAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.ANALYST,))
-COMMAND_ACTIONS = {"calls", "remote_start", "remote_stop", "reset", "unlock"}
+COMMAND_ACTIONS = {"calls", "remote_start", "remote_stop", "reset", "unlock", "availability", "report"}
+# Reading variables asks the station: a command, not a read of ours.
+VariablesAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN)
 
 # The HTTP status of each command outcome; the body is always the recorded command.
 COMMAND_HTTP_STATUS = {
@@ -66,7 +76,21 @@ COMMAND_RESPONSES = {
         "(`error_description` says why). Nothing was sent; try again once it is back."
     ),
 }
-TYPED_RESPONSES = {**COMMAND_RESPONSES, 400: OpenApiResponse(description="Field errors; or as for /calls/.")}
+TYPED_RESPONSES = {
+    **COMMAND_RESPONSES,
+    400: OpenApiResponse(
+        description="Field errors, or what the station's OCPP version cannot do (e.g. an EVSE for 1.6), with the "
+        "reason; or as for /calls/."
+    ),
+}
+VARIABLES_RESPONSES = {
+    **TYPED_RESPONSES,
+    200: OpenApiResponse(
+        VariablesResponseSerializer,
+        description="The station answered (at least its first message): each variable's result in the order asked.",
+    ),
+    409: outcome("offline: the station is not connected. Nothing was sent (the body: the first command)."),
+}
 STATION_FILTERS = [
     OpenApiParameter("is_online", OpenApiTypes.BOOL, description="Only stations connected (true) or not (false)."),
     OpenApiParameter("site", OpenApiTypes.STR, description="Only the stations of the site with this name."),
@@ -117,6 +141,8 @@ class StationViewSet(
     def get_permissions(self):
         if self.action in COMMAND_ACTIONS:
             return [CommandAccess()]
+        if self.action == "variables":
+            return [VariablesAccess()]
         return super().get_permissions()
 
     def get_serializer_class(self):
@@ -178,7 +204,7 @@ class StationViewSet(
 
     @extend_schema(
         summary="Start a charging session remotely",
-        description="Sends RemoteStartTransaction. When the station accepts, waits up to `wait` seconds for it to "
+        description="Sends RemoteStartTransaction (2.0.1: RequestStartTransaction). When the station accepts, waits up to `wait` seconds for it to "
         "start the session and answers 200 with `transaction_id`; without a session by then, 202 with the command "
         "to poll at its `url` (the `Location` header) until `transaction_id` appears. A station that rejects "
         "answers 200 with `response.status` Rejected.",
@@ -202,7 +228,7 @@ class StationViewSet(
 
     @extend_schema(
         summary="Stop a charging session remotely",
-        description="Sends RemoteStopTransaction; `response.status` is the station's Accepted or Rejected.",
+        description="Sends RemoteStopTransaction (2.0.1: RequestStopTransaction); `response.status` is the station's Accepted or Rejected.",
         request=RemoteStopRequestSerializer,
         responses=TYPED_RESPONSES,
     )
@@ -210,7 +236,12 @@ class StationViewSet(
     def remote_stop(self, request, ocpp_id=None):
         return command_response(self._typed(request, RemoteStopRequestSerializer)[1], request)
 
-    @extend_schema(summary="Reset the station, Soft or Hard", request=ResetRequestSerializer, responses=TYPED_RESPONSES)
+    @extend_schema(
+        summary="Reset the station (2.0.1: or one EVSE), at once or once idle",
+        description="Sends Reset: 1.6 Hard / Soft, 2.0.1 Immediate / OnIdle (either version's word is taken).",
+        request=ResetRequestSerializer,
+        responses=TYPED_RESPONSES,
+    )
     @action(detail=True, methods=["post"])
     def reset(self, request, ocpp_id=None):
         return command_response(self._typed(request, ResetRequestSerializer)[1], request)
@@ -219,6 +250,68 @@ class StationViewSet(
     @action(detail=True, methods=["post"])
     def unlock(self, request, ocpp_id=None):
         return command_response(self._typed(request, UnlockRequestSerializer)[1], request)
+
+    @extend_schema(
+        summary="Put the station, an EVSE or a connector in or out of service",
+        description="Sends ChangeAvailability; `response.status` is Accepted, Scheduled (once the session in "
+        "progress ends) or Rejected.",
+        request=AvailabilityRequestSerializer,
+        responses=TYPED_RESPONSES,
+    )
+    @action(detail=True, methods=["post"])
+    def availability(self, request, ocpp_id=None):
+        return command_response(self._typed(request, AvailabilityRequestSerializer)[1], request)
+
+    @extend_schema(
+        summary="Ask the station for a report of its device model (1.6: its configuration)",
+        description="2.0.1: GetBaseReport, or GetReport when `criteria` or `variables` narrow it; the station "
+        "sends the report in NotifyReport parts, stored as they come. 1.6: GetConfiguration of all keys.",
+        request=ReportRequestSerializer,
+        responses=TYPED_RESPONSES,
+    )
+    @action(detail=True, methods=["post"])
+    def report(self, request, ocpp_id=None):
+        return command_response(self._typed(request, ReportRequestSerializer)[1], request)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Read variables from the station (2.0.1 GetVariables, 1.6 GetConfiguration)",
+        description="As many messages as the station's DeviceDataCtrlr.ItemsPerMessage and BytesPerMessage "
+        "require; values read refresh the stored device model.",
+        parameters=[
+            OpenApiParameter("variable", OpenApiTypes.STR, many=True, required=True, description=VARIABLE_REF_HELP)
+        ],
+        responses=VARIABLES_RESPONSES,
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Set variables on the station (2.0.1 SetVariables, 1.6 ChangeConfiguration)",
+        description="Each variable's result says Accepted, Rejected, RebootRequired, UnknownVariable...; accepted "
+        "values (RebootRequired too) update the stored device model.",
+        request=VariablesSetRequestSerializer,
+        responses=VARIABLES_RESPONSES,
+    )
+    @action(detail=True, methods=["get", "post"])
+    def variables(self, request, ocpp_id=None):
+        station = self.get_object()
+        if request.method == "GET":
+            refs = variable_refs_parse(request.query_params.getlist("variable"))
+            variables_check(station, refs)
+            found = device_model.variables_get_sync(station=station, variables=refs, requested_by=request.user)
+        else:
+            serializer = VariablesSetRequestSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            values = serializer.refs_and_values()
+            variables_check(station, [ref for ref, _ in values])
+            found = device_model.variables_set_sync(
+                station=station,
+                values=values,
+                requested_by=request.user,
+                timeout=serializer.validated_data.get("timeout"),
+            )
+        if found.failed_command is not None:
+            return command_response(found.failed_command, request)
+        return Response(VariablesResponseSerializer(found).data)
 
 
 @extend_schema_view(

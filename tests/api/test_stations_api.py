@@ -162,11 +162,11 @@ def test_a_malformed_call_request_gets_field_errors_and_records_nothing(admin_ap
     assert not StationCommand.objects.exists()
 
 
-def test_typed_endpoints_speak_1_6_and_point_2_0_1_stations_to_calls(admin_api, make_station):
+def test_typed_endpoints_speak_2_0_1_too(admin_api, make_station):
     make_station("CP-2", ocpp_version="2.0.1")
     response = admin_api.post("/api/stations/CP-2/reset/", {"type": "Hard"}, format="json")
-    assert response.status_code == 400
-    assert "/api/stations/CP-2/calls/" in response.json()["non_field_errors"][0]
+    assert response.status_code == 409  # not connected: the 2.0.1 call was built, nothing sent
+    assert response.json()["payload"] == {"type": "Immediate"}
 
 
 def test_the_openapi_schema_documents_the_command_outcomes(admin_api):
