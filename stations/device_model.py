@@ -11,6 +11,7 @@ variable's name is the key, the component is ignored. What the station answers u
 import json
 import logging
 import uuid
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -213,11 +214,12 @@ async def _v201_exchange(station, action, items, send) -> VariablesOutcome:
         if command.status != StationCommand.Status.ANSWERED:
             outcome.results += _unanswered(run_refs, command)
             continue
-        answered = {
-            _key(_ref_of(result)): result for result in outbound.answer_of(version, command).data.get("results", [])
-        }
+        # By what each result names (the same attribute may be asked twice: its results in turn).
+        answered: dict[tuple, deque] = defaultdict(deque)
+        for result in outbound.answer_of(version, command).data.get("results", []):
+            answered[_key(_ref_of(result))].append(result)
         for ref in run_refs:
-            result = answered.get(_key(ref))
+            result = answered[_key(ref)].popleft() if answered[_key(ref)] else None
             if result is None:
                 outcome.results.append(VariableResult(ref, NO_RESULT, command_id=command.pk))
             else:
