@@ -287,3 +287,22 @@ def network_status() -> NetworkStatus:
         open_alerts=alerts["open"],
         critical_alerts=alerts["critical"],
     )
+
+
+def device_model_attributes(*, station: Station, search: str = "", component: str = "") -> QuerySet:
+    """A station's stored device model, by component, optionally narrowed to one component name and to
+    attributes whose component or variable name contains ``search``."""
+    rows = DeviceModelVariable.objects.filter(station=station)
+    if component:
+        rows = rows.filter(component_name=component)
+    if search:
+        rows = rows.filter(Q(component_name__icontains=search) | Q(variable_name__icontains=search))
+    return rows.order_by(
+        "component_name", "component_instance", "evse_id", "connector_id", "variable_name", "variable_instance"
+    )
+
+
+def device_model_components(*, station: Station) -> list[str]:
+    """The names of the components a station's device model has."""
+    rows = DeviceModelVariable.objects.filter(station=station).values_list("component_name", flat=True)
+    return list(rows.distinct().order_by("component_name"))

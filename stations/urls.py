@@ -3,11 +3,16 @@ pages: see ``cms/urls.py``)."""
 
 from django.urls import path
 
-from stations import views
+from stations import device_model_views, views
 
 portal = [
     path("operator/live/", views.live_board, name="live"),
     path("operator/live/rows/", views.live_board_rows, name="live-rows"),
     path("operator/stations/<str:ocpp_id>/", views.station_detail, name="station"),
     path("operator/stations/<str:ocpp_id>/messages/", views.station_messages, name="station-messages"),
+    path(
+        "operator/stations/<str:ocpp_id>/device-model/",
+        device_model_views.station_device_model,
+        name="station-device-model",
+    ),
 ]

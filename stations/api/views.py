@@ -204,10 +204,10 @@ class StationViewSet(
 
     @extend_schema(
         summary="Start a charging session remotely",
-        description="Sends RemoteStartTransaction (2.0.1: RequestStartTransaction). When the station accepts, waits up to `wait` seconds for it to "
-        "start the session and answers 200 with `transaction_id`; without a session by then, 202 with the command "
-        "to poll at its `url` (the `Location` header) until `transaction_id` appears. A station that rejects "
-        "answers 200 with `response.status` Rejected.",
+        description="Sends RemoteStartTransaction (2.0.1: RequestStartTransaction). When the station accepts, "
+        "waits up to `wait` seconds for it to start the session and answers 200 with `transaction_id`; without a "
+        "session by then, 202 with the command to poll at its `url` (the `Location` header) until "
+        "`transaction_id` appears. A station that rejects answers 200 with `response.status` Rejected.",
         request=RemoteStartRequestSerializer,
         responses={
             **TYPED_RESPONSES,
@@ -228,7 +228,8 @@ class StationViewSet(
 
     @extend_schema(
         summary="Stop a charging session remotely",
-        description="Sends RemoteStopTransaction (2.0.1: RequestStopTransaction); `response.status` is the station's Accepted or Rejected.",
+        description="Sends RemoteStopTransaction (2.0.1: RequestStopTransaction); `response.status` is the "
+        "station's Accepted or Rejected.",
         request=RemoteStopRequestSerializer,
         responses=TYPED_RESPONSES,
     )

@@ -64,7 +64,10 @@ def unlock(*, connector_id, evse_id=None) -> OutboundCall:
 
 def change_availability(*, operative, connector_id, evse_id=None) -> OutboundCall:
     """Without ``evse_id``, ``connector_id`` names the EVSE (0: the station)."""
-    evse = _evse(connector_id) if evse_id is None else {"evse": {"id": evse_id, **_present(connectorId=connector_id or None)}}
+    if evse_id is None:
+        evse = _evse(connector_id)
+    else:
+        evse = {"evse": {"id": evse_id, **_present(connectorId=connector_id or None)}}
     status = "Operative" if operative else "Inoperative"
     return OutboundCall("ChangeAvailability", {"operationalStatus": status, **evse})
 
