@@ -82,6 +82,7 @@ READS = [
     Row("GET", "/operator/live/rows/", may(200, *STAFF)),
     Row("GET", "/operator/stations/{station}/", may(200, *STAFF)),
     Row("GET", "/operator/stations/{station}/messages/", may(200, *STAFF)),
+    Row("GET", "/operator/stations/{station}/device-model/", may(200, *STAFF)),
     Row("GET", "/operator/alerts/", may(200, A, T, N)),
     Row("GET", "/operator/alerts/{alert}/", may(200, A, T, N)),
     Row("GET", "/operator/maintenance/", may(200, A, T, N)),
@@ -113,6 +114,10 @@ WRITES = [
     Row("POST", "/api/stations/{station}/remote-stop/", may(409, A, T), {"transaction_id": 1}),
     Row("POST", "/api/stations/{station}/reset/", may(409, A, T), {"type": "Soft"}),
     Row("POST", "/api/stations/{station}/unlock/", may(409, A, T), {"connector_id": 1}),
+    Row("POST", "/api/stations/{station}/availability/", may(409, A, T), {"status": "Inoperative"}),
+    Row("POST", "/api/stations/{station}/report/", may(409, A, T), {}),
+    Row("GET", "/api/stations/{station}/variables/?variable=HeartbeatInterval", may(409, A, T)),
+    Row("POST", "/api/stations/{station}/variables/", may(409, A, T), {"variables": [{"variable": "X", "value": "1"}]}),
     Row("POST", "/api/id-tokens/", may(201, A), {"token": "NEW-TAG"}),
     Row("PATCH", "/api/id-tokens/{token}/", may(200, A), {"label": "Renamed"}),
     Row(
@@ -150,6 +155,7 @@ WRITES = [
     Row("POST", "/api/me/id-tokens/{my_card}/block/", may(404, *STAFF, driver=200)),
     # Operator pages' forms.
     Row("POST", "/operator/stations/{station}/maintenance/", may(302, A, T), {"kind": "clear_cache"}),
+    Row("POST", "/operator/stations/{station}/device-model/", may(302, A, T), {"action": "report"}),
     Row("POST", "/operator/alerts/{alert}/acknowledge/", may(302, A, T)),
     Row("POST", "/operator/maintenance/{job}/cancel/", may(302, A, T)),
     Row("POST", "/billing/operator/dunning/{payment}/", may(302, A, F), {"action": "settled"}),
