@@ -161,6 +161,16 @@ def configuration_write(ocpp_version: str, *, key: str, value: str) -> OutboundC
     return _build(configuration_write, ocpp_version, key=key, value=value)
 
 
+def password_set(ocpp_version: str, *, password: str) -> OutboundCall:
+    """Give the station a new HTTP Basic-auth password (``password_max_length`` ASCII letters and digits at most)."""
+    return _build(password_set, ocpp_version, password=password)
+
+
+def password_max_length(ocpp_version: str) -> int:
+    """The longest Basic-auth password the version can give a station (1.6 AuthorizationKey: 20 bytes; 2.0.1: 40)."""
+    return _wire(ocpp_version).PASSWORD_MAX_LENGTH
+
+
 def clear_cache(ocpp_version: str) -> OutboundCall:
     """Empty the station's authorization cache."""
     return _build(clear_cache, ocpp_version)

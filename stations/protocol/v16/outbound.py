@@ -10,6 +10,9 @@ ID_TOKEN_MAX_LENGTH = 20
 # The typed API endpoints take this version's fields (idTag, integer transactionId).
 TYPED_ENDPOINTS = True
 UNSUPPORTED: dict[str, str] = {}
+# The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password
+# is the decoded bytes, so ASCII passwords of up to 20 characters arrive as themselves.
+PASSWORD_MAX_LENGTH = 20
 
 
 def _present(**fields) -> dict:
@@ -56,6 +59,10 @@ def configuration_read(*, keys) -> OutboundCall:
 
 def configuration_write(*, key, value) -> OutboundCall:
     return OutboundCall("ChangeConfiguration", {"key": key, "value": value})
+
+
+def password_set(*, password) -> OutboundCall:
+    return OutboundCall("ChangeConfiguration", {"key": "AuthorizationKey", "value": password.encode().hex()})
 
 
 def clear_cache() -> OutboundCall:
