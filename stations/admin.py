@@ -62,6 +62,7 @@ class StationAdmin(admin.ModelAdmin):
     list_filter = ["is_online", "registration_status", "ocpp_version", "site", "vendor"]
     search_fields = ["ocpp_id", "name", "serial_number", "vendor", "model"]
     readonly_fields = [
+        "security_profile",  # changed on the station page or through the API, where lowering takes a confirmation
         "ocpp_version",
         "vendor",
         "model",

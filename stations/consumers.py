@@ -9,8 +9,9 @@ from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from stations import services
+from stations import security, services
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
@@ -44,6 +45,23 @@ def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> str
             return None
         return password if user == ocpp_id else None
     return None
+
+
+def connection_is_tls(scope) -> bool:
+    """Whether the station reached us over TLS: wss to this server, or https to a TLS proxy in front of it that
+    is trusted (``BEHIND_TLS_PROXY`` sets Django's ``SECURE_PROXY_SSL_HEADER``; otherwise the header is ignored,
+    as anyone can send it)."""
+    if scope.get("scheme") == "wss":
+        return True
+    trusted = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if not trusted:
+        return False
+    meta_name, secure_value = trusted
+    header = meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+    for name, value in scope["headers"]:
+        if name.lower() == header:
+            return value.decode("latin-1").split(",", 1)[0].strip() == secure_value
+    return False
 
 
 _handshake_slots: asyncio.Semaphore | None = None
@@ -106,6 +124,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
             self.station = await in_db_pool(services.station_authenticate)(ocpp_id=self.ocpp_id, password=password)
             if self.station is None:
                 await self.refuse_credentials()
+                return
+            if self.station.requires_tls and not connection_is_tls(self.scope):
+                # A00.FR.002: another profile than the station's is refused; 403, as new credentials cannot help.
+                client = ":".join(map(str, self.scope.get("client") or ()))
+                await in_db_pool(security.insecure_connection_refused)(station=self.station, client=client)
+                await self.close()
                 return
             live_outbox.bind(asyncio.get_running_loop())
             self.connected_at = time.time()

@@ -4,6 +4,7 @@ firmware images are in ``monitoring.models``.)"""
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -12,6 +13,18 @@ station_id_validator = RegexValidator(
     r"^[A-Za-z0-9*\-_=+|@.]{1,48}$",
     "Use 1 to 48 letters, digits or * - _ = + | @ . (no spaces, no ':').",
 )
+
+
+# OCPP security profile 3 (TLS client certificates) needs a certificate authority this CSMS does not run yet.
+CLIENT_CERTIFICATE_PROFILE = 3
+
+
+def security_profile_available(value: int) -> None:
+    if value == CLIENT_CERTIFICATE_PROFILE:
+        raise ValidationError(
+            "Security profile 3 (TLS client certificates) is not supported yet: choose 1 (Basic auth) or 2 (TLS and "
+            "Basic auth)."
+        )
 
 
 class Site(models.Model):
@@ -64,6 +77,13 @@ class Station(models.Model):
         V16 = "1.6", "OCPP 1.6J"
         V201 = "2.0.1", "OCPP 2.0.1"
 
+    class SecurityProfile(models.IntegerChoices):
+        """OCPP security profiles (1.6 security whitepaper, 2.0.1 Part 2 A00): how the station must connect."""
+
+        BASIC_AUTH = 1, "1: Basic auth (ws or wss)"
+        TLS_BASIC_AUTH = 2, "2: TLS and Basic auth (wss only)"
+        TLS_CLIENT_CERTIFICATE = CLIENT_CERTIFICATE_PROFILE, "3: TLS client certificate (not supported yet)"
+
     ocpp_id = models.CharField("OCPP id", max_length=48, unique=True, validators=[station_id_validator])
     name = models.CharField(max_length=120, blank=True)
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="stations")
@@ -72,6 +92,12 @@ class Station(models.Model):
         max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
     ocpp_version = models.CharField(max_length=8, choices=OcppVersion.choices, blank=True)
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        default=SecurityProfile.BASIC_AUTH,
+        validators=[security_profile_available],
+        help_text="1: the station may connect over ws or wss; 2: only over TLS (wss, or a trusted TLS proxy).",
+    )
 
     # What the station told us in BootNotification.
     vendor = models.CharField(max_length=50, blank=True)
@@ -120,6 +146,10 @@ class Station(models.Model):
 
     def check_password(self, raw_password: str) -> bool:
         return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+
+    @property
+    def requires_tls(self) -> bool:
+        return self.security_profile >= self.SecurityProfile.TLS_BASIC_AUTH
 
 
 class Connector(models.Model):

@@ -3,7 +3,7 @@ pages: see ``cms/urls.py``)."""
 
 from django.urls import path
 
-from stations import device_model_views, views
+from stations import device_model_views, security_views, views
 
 portal = [
     path("operator/live/", views.live_board, name="live"),
@@ -14,5 +14,15 @@ portal = [
         "operator/stations/<str:ocpp_id>/device-model/",
         device_model_views.station_device_model,
         name="station-device-model",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/security-profile/",
+        security_views.station_security_profile,
+        name="station-security-profile",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/password-rotation/",
+        security_views.station_password_rotation,
+        name="station-password-rotation",
     ),
 ]

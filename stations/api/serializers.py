@@ -14,6 +14,7 @@ from stations.device_model import VariableRef
 from stations.models import Connector, DeviceModelVariable, Site, Station, StationCommand, station_id_validator
 from stations.protocol import outbound
 from stations.protocol.outbound import OutboundCall
+from stations.security import SecurityProfileRefused, security_profile_check, station_security_profile_set
 from stations.services import station_create
 
 # OCPP's Basic-auth password: 16 to 20 bytes in the 1.6 security whitepaper, 16 to 40 characters in 2.0.1.
@@ -71,6 +72,11 @@ class StationSerializer(serializers.ModelSerializer):
         help_text="The OCPP version the station connects with; empty until it first connects.",
     )
     connectors = ConnectorSerializer(many=True, read_only=True)
+    confirm_lower_security_profile = serializers.BooleanField(
+        write_only=True,
+        default=False,
+        help_text="Must be true to lower `security_profile` (e.g. 2 → 1): otherwise 400 with the reason.",
+    )
 
     class Meta:
         model = Station
@@ -79,6 +85,8 @@ class StationSerializer(serializers.ModelSerializer):
             "name",
             "site",
             "registration_status",
+            "security_profile",
+            "confirm_lower_security_profile",
             "password",
             "has_password",
             "ocpp_version",
@@ -132,7 +140,27 @@ class StationSerializer(serializers.ModelSerializer):
     def get_has_password(self, station) -> bool:
         return bool(station.password_hash)
 
+    def validate(self, attrs):
+        profile = attrs.get("security_profile")
+        if self.instance is not None and profile is not None:
+            try:
+                security_profile_check(
+                    station=self.instance,
+                    profile=profile,
+                    lowering_confirmed=attrs.get("confirm_lower_security_profile", False),
+                )
+            except SecurityProfileRefused as refused:
+                raise serializers.ValidationError({"security_profile": str(refused)}) from refused
+        return attrs
+
     def update(self, instance, validated_data):
+        lowering_confirmed = validated_data.pop("confirm_lower_security_profile", False)
+        profile = validated_data.pop("security_profile", None)
+        if profile is not None:
+            user = self.context["request"].user if "request" in self.context else None
+            station_security_profile_set(
+                station=instance, profile=profile, lowering_confirmed=lowering_confirmed, changed_by=user
+            )
         password = validated_data.pop("password", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
@@ -159,6 +187,7 @@ class StationCreateSerializer(StationSerializer):
     password = password_field()
 
     def create(self, validated_data):
+        validated_data.pop("confirm_lower_security_profile", None)
         return station_create(
             ocpp_id=validated_data.pop("ocpp_id"), password=validated_data.pop("password"), **validated_data
         )
@@ -527,3 +556,18 @@ class ReportRequestSerializer(serializers.Serializer):
             )
         except outbound.Unsupported as error:
             raise serializers.ValidationError(str(error)) from error
+
+
+class PasswordRotationRequestSerializer(serializers.Serializer):
+    timeout = timeout_field()
+
+
+class PasswordRotationSerializer(serializers.Serializer):
+    """The outcome of a password rotation; the new password itself is never shown nor stored in clear."""
+
+    adopted = serializers.BooleanField(
+        help_text="True: the station accepted the new password, its old one is refused from now on. False: the old "
+        "one stays."
+    )
+    detail = serializers.CharField(help_text="What happened, for the operator.")
+    command = StationCommandSerializer(help_text="The command that carried it (its password value redacted).")

@@ -15,6 +15,8 @@ from stations import device_model
 from stations.api.serializers import (
     VARIABLE_REF_HELP,
     AvailabilityRequestSerializer,
+    PasswordRotationRequestSerializer,
+    PasswordRotationSerializer,
     RemoteStartRequestSerializer,
     RemoteStopRequestSerializer,
     ReportRequestSerializer,
@@ -32,6 +34,7 @@ from stations.api.serializers import (
 from stations.models import Connector, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call_sync
+from stations.security import station_password_rotate
 
 Status = StationCommand.Status
 
@@ -39,7 +42,16 @@ Status = StationCommand.Status
 # analysts read both.
 StationAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.FINANCE, Role.ANALYST))
 CommandAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN, read_only=(Role.ANALYST,))
-COMMAND_ACTIONS = {"calls", "remote_start", "remote_stop", "reset", "unlock", "availability", "report"}
+COMMAND_ACTIONS = {
+    "calls",
+    "remote_start",
+    "remote_stop",
+    "reset",
+    "unlock",
+    "availability",
+    "report",
+    "password_rotation",
+}
 # Reading variables asks the station: a command, not a read of ours.
 VariablesAccess = role_permission(Role.OPERATOR_ADMIN, Role.TECHNICIAN)
 
@@ -313,6 +325,42 @@ class StationViewSet(
         if found.failed_command is not None:
             return command_response(found.failed_command, request)
         return Response(VariablesResponseSerializer(found).data)
+
+    @extend_schema(
+        summary="Give the station a new random password (OCPP 1.6 and 2.0.1 use case A01)",
+        description="Generates a strong password and sends it (1.6: ChangeConfiguration AuthorizationKey, "
+        "hex-encoded; 2.0.1: SetVariables SecurityCtrlr.BasicAuthPassword). The moment the station answers "
+        "Accepted (or RebootRequired) it is adopted: the station's next connection must use it, the old one is "
+        "refused. Refused, timed out or not sent: the old password stays. The password is never returned nor "
+        "stored in clear; the recorded command has its value redacted.",
+        request=PasswordRotationRequestSerializer,
+        responses={
+            200: OpenApiResponse(PasswordRotationSerializer, description="Adopted."),
+            409: OpenApiResponse(
+                PasswordRotationSerializer, description="Not adopted: the station refused it, or is offline."
+            ),
+            502: OpenApiResponse(PasswordRotationSerializer, description="The station answered with a CALLERROR."),
+            503: OpenApiResponse(PasswordRotationSerializer, description="Commands are unavailable (Redis)."),
+            504: OpenApiResponse(PasswordRotationSerializer, description="The station did not answer in time."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="password-rotation")
+    def password_rotation(self, request, ocpp_id=None):
+        station = self.get_object()
+        serializer = PasswordRotationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rotation = station_password_rotate(
+            station=station, requested_by=request.user, timeout=serializer.validated_data.get("timeout")
+        )
+        command = rotation.command
+        if rotation.adopted:
+            http_status = status.HTTP_200_OK
+        elif command.status == Status.ANSWERED:
+            http_status = status.HTTP_409_CONFLICT
+        else:
+            http_status = COMMAND_HTTP_STATUS[command.status]
+        body = PasswordRotationSerializer(rotation, context={"request": request}).data
+        return Response(body, status=http_status)
 
 
 @extend_schema_view(

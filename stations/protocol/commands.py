@@ -25,6 +25,7 @@ from stations.nodes import node_lease_expired, nodes_sweep
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.framing.schema import payload_errors
 from stations.protocol.outbound import stopped_session_id
+from stations.protocol.redaction import redacted
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +167,13 @@ async def station_call(
     if requested_by is not None and not requested_by.is_authenticated:
         requested_by = None
     command = StationCommand(station=station, action=action[:64], requested_by=requested_by)
-    command.payload = _as_recorded(payload)
+    command.payload = redacted(action, _as_recorded(payload))
 
     if not station.ocpp_version:
         return await _finish(command, Status.OFFLINE, description="The station has never connected.")
     try:
-        command.payload = _check_request(action, payload, station.ocpp_version)
+        wire_payload = _check_request(action, payload, station.ocpp_version)
+        command.payload = redacted(action, wire_payload)  # what is kept: no secret the payload carries
     except InvalidPayload as error:
         return await _finish(command, Status.INVALID, description=str(error))
     if not (station.is_online and station.channel_name):
@@ -189,7 +191,7 @@ async def station_call(
         station_id=station.pk, action=action, payload=command.payload
     )
     await command.asave()
-    outcome = await _send_and_wait(station.channel_name, command, timeout)
+    outcome = await _send_and_wait(station.channel_name, command, wire_payload, timeout)
     return await _finish(
         command,
         outcome["status"],
@@ -240,14 +242,14 @@ async def _finish(command, status, *, response=None, code="", description="", an
     return command
 
 
-async def _send_and_wait(channel_name: str, command: StationCommand, answer_within: float) -> dict:
+async def _send_and_wait(channel_name: str, command: StationCommand, payload: dict, answer_within: float) -> dict:
     layer = get_channel_layer()
     reply_channel = await layer.new_channel()
     event = {
         "type": "station.call",
         "command_id": command.pk,
         "action": command.action,
-        "payload": command.payload,
+        "payload": payload,
         "timeout": answer_within,
         "reply_channel": reply_channel,
     }

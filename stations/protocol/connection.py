@@ -14,6 +14,7 @@ from stations.app_settings import app_settings
 from stations.models import OcppMessage
 from stations.protocol.framing import CALL, CALL_ERROR, CALL_RESULT, Frame, parse_frame
 from stations.protocol.framing.log import FrameRecord, frame_log
+from stations.protocol.redaction import redacted
 
 IN, OUT = OcppMessage.Direction.IN, OcppMessage.Direction.OUT
 # A peer that never answers must not grow the latency bookkeeping without bound.
@@ -75,7 +76,7 @@ class ConsumerConnection:
                 message_type=frame.message_type,
                 action=action[:64],
                 unique_id=frame.unique_id[:64],
-                payload=frame.payload,
+                payload=redacted(frame.action, frame.payload),
                 raw=frame.raw,
                 error_code=frame.error_code[:40],
                 latency_ms=latency_ms,

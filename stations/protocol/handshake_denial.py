@@ -6,6 +6,9 @@ daphne 4 answers every refused handshake ``403 Access denied``. The ASGI spec le
 ``websocket.http.response.start`` / ``.body``, as for plain HTTP. This module is the one place that
 reaches into daphne's (and autobahn's) internals for it; ``tests/ocpp/test_handshake_denial.py`` fails
 when either changes shape.
+
+daphne also leaves the WebSocket scope's optional ``scheme`` out (ASGI's default is "ws"), even over TLS; the
+same patch fills it in ("wss" on a TLS transport), which security profile 2 needs to tell the two apart.
 """
 
 import functools
@@ -30,6 +33,7 @@ def install() -> None:
     if _installed or daphne_server is None:
         return
     from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet.interfaces import ISSLTransport
 
     _installed = True
     Server = daphne_server.Server
@@ -39,6 +43,7 @@ def install() -> None:
     def create_application_declaring(self, protocol, scope):
         if scope.get("type") == "websocket":
             scope.setdefault("extensions", {})[EXTENSION] = {}
+            scope.setdefault("scheme", "wss" if ISSLTransport(protocol.transport, None) is not None else "ws")
         return create_application(self, protocol, scope)
 
     @functools.wraps(handle_reply)

@@ -193,6 +193,16 @@ def network_profile_set(ocpp_version: str, *, slot: int, connection_data: dict) 
     return _build(network_profile_set, ocpp_version, slot=slot, connection_data=connection_data)
 
 
+def password_set(ocpp_version: str, *, password: str) -> OutboundCall:
+    """Give the station a new HTTP Basic-auth password (``password_max_length`` ASCII letters and digits at most)."""
+    return _build(password_set, ocpp_version, password=password)
+
+
+def password_max_length(ocpp_version: str) -> int:
+    """The longest Basic-auth password the version can give a station (1.6 AuthorizationKey: 20 bytes; 2.0.1: 40)."""
+    return _wire(ocpp_version).PASSWORD_MAX_LENGTH
+
+
 def clear_cache(ocpp_version: str) -> OutboundCall:
     """Empty the station's authorization cache."""
     return _build(clear_cache, ocpp_version)

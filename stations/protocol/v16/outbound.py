@@ -16,6 +16,9 @@ UNSUPPORTED: dict[str, str] = {
     "network_profile_set": "OCPP 1.6 has no network profiles (SetNetworkProfile is OCPP 2.0.1).",
 }
 WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave evse_id out."
+# The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password
+# is the decoded bytes, so ASCII passwords of up to 20 characters arrive as themselves.
+PASSWORD_MAX_LENGTH = 20
 
 
 def _present(**fields) -> dict:
@@ -77,6 +80,10 @@ def report(*, request_id, base, criteria, variables) -> OutboundCall:
     if criteria or variables:
         raise Unsupported("OCPP 1.6 reports its whole configuration: leave criteria and variables out.")
     return OutboundCall("GetConfiguration", {})
+
+
+def password_set(*, password) -> OutboundCall:
+    return OutboundCall("ChangeConfiguration", {"key": "AuthorizationKey", "value": password.encode().hex()})
 
 
 def clear_cache() -> OutboundCall:

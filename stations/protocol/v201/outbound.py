@@ -18,6 +18,8 @@ UNSUPPORTED: dict[str, str] = {
     "configuration_write": DEVICE_MODEL,
     "local_list_send": "Local lists of OCPP 2.0.1 are not synced yet.",
 }
+# SecurityCtrlr.BasicAuthPassword: a passwordString of 16 to 40 characters (Part 2 A00.FR.205), sent as it is.
+PASSWORD_MAX_LENGTH = 40
 # The 2.0.1 name of a message to trigger, where it differs from 1.6's.
 TRIGGER_NAMES = {"DiagnosticsStatusNotification": "LogStatusNotification"}
 
@@ -75,6 +77,22 @@ def change_availability(*, operative, connector_id, evse_id=None) -> OutboundCal
 def trigger_message(*, message, connector_id) -> OutboundCall:
     return OutboundCall(
         "TriggerMessage", {"requestedMessage": TRIGGER_NAMES.get(message, message), **_evse(connector_id)}
+    )
+
+
+def password_set(*, password) -> OutboundCall:
+    return OutboundCall(
+        "SetVariables",
+        {
+            "setVariableData": [
+                {
+                    "attributeType": "Actual",
+                    "attributeValue": password,
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                }
+            ]
+        },
     )
 
 
@@ -247,7 +265,18 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, schedule=response.get("schedule"))
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
+    if action == "SetVariables":
+        return _set_variables_answer(response)
     return status_answer(response)
+
+
+def _set_variables_answer(response: dict) -> Answer:
+    """One outcome for all the variables set: the first refusal, else RebootRequired if any asks for it."""
+    results = response.get("setVariableResult") or []
+    statuses = [str(result.get("attributeStatus") or "") for result in results]
+    refused = [status for status in statuses if status not in ("Accepted", "RebootRequired")]
+    status = (refused or [s for s in statuses if s == "RebootRequired"] or statuses or ["Rejected"])[0]
+    return status_answer({"status": status}, results=results)
 
 
 def started_session(action: str, payload: dict) -> dict | None:
