@@ -9,7 +9,11 @@ from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, 
 ID_TOKEN_MAX_LENGTH = 20
 # The typed API endpoints take this version's fields (idTag, integer transactionId).
 TYPED_ENDPOINTS = True
-UNSUPPORTED: dict[str, str] = {}
+UNSUPPORTED: dict[str, str] = {
+    "transaction_status": "OCPP 1.6 has no GetTransactionStatus: a 1.6 station's sessions show in its "
+    "StatusNotification and StopTransaction.",
+    "cost_updated": "OCPP 1.6 has no CostUpdated: a 1.6 station cannot show the running cost.",
+}
 
 
 def _present(**fields) -> dict:

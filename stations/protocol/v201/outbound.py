@@ -53,6 +53,15 @@ def station_transaction_id(session) -> str:
     return session.ocpp_transaction_id or ""
 
 
+def transaction_status(*, transaction_id) -> OutboundCall:
+    return OutboundCall("GetTransactionStatus", _present(transactionId=transaction_id))
+
+
+def cost_updated(*, total_cost, transaction_id) -> OutboundCall:
+    """totalCost is a JSON number: the amount, rounded to its currency already, as a float."""
+    return OutboundCall("CostUpdated", {"totalCost": float(total_cost), "transactionId": transaction_id})
+
+
 def reset(*, hard) -> OutboundCall:
     return OutboundCall("Reset", {"type": "Immediate" if hard else "OnIdle"})
 
@@ -157,6 +166,9 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, schedule=response.get("schedule"))
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
+    if action == "GetTransactionStatus":
+        data = {"ongoing_indicator": response.get("ongoingIndicator"), "messages_in_queue": response["messagesInQueue"]}
+        return Answer(Outcome.ACCEPTED, data=data)
     return status_answer(response)
 
 
