@@ -51,10 +51,17 @@ class Authorization:
 
 
 def id_token_authorize(
-    *, token: str, station=None, for_start: bool = False, connector_id: int | None = None
+    *,
+    token: str,
+    token_type: str | None = None,
+    station=None,
+    for_start: bool = False,
+    connector_id: int | None = None,
 ) -> Authorization:
     """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history.
 
+    An OCPP 2.0.1 idToken is its value and its ``token_type`` together: an eMAID is not the RFID card with
+    the same characters. A 1.6 idTag has no type (None): its value alone finds the token.
     Unknown tokens are Invalid; a token that is not Accepted, or past its expiry, is refused with its
     status, and so is one whose group (parent, or the parent's parent) is; a token or group with an
     allow list of stations/sites is Invalid at other stations. With ``for_start`` a token that already
@@ -65,7 +72,8 @@ def id_token_authorize(
     from sessions.models import Transaction
 
     normalized = normalize_token(token)
-    id_token = IdToken.objects.select_related("parent").filter(token=normalized).first()
+    known = IdToken.objects.select_related("parent").filter(token=normalized)
+    id_token = (known if token_type is None else known.filter(type=token_type)).first()
     if id_token is None:
         result = Authorization(status=IdToken.Status.INVALID, reason="unknown")
     else:

@@ -49,6 +49,8 @@ TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of i
 ... a seqNo the session already has                    a replay: nothing stored, the first answer again
 ... delivered out of seqNo order (offline queue)       the session is the same as in order (folded by seqNo)
 ... an idToken after Started                           authorized once, as the start's; a refused one: ``refused``
+... an idToken                                        known by its value and type (an eMAID is not the RFID card
+                                                       of the same characters); a 1.6 idTag by its value alone
 ... Ended                                              completed (meter: its register reading, else the last
                                                        one); the first Ended stored announces the stop
 ... evse over the station's connectors, seqNo < 0      refused: ValueRejected
@@ -985,12 +987,14 @@ def _event_authorization(session: Transaction, event: SessionEvent) -> Authoriza
     token later, e.g. the one that stops the session, is only checked)."""
     if event.id_token is None:
         return None
-    if session.id_tag == event.id_token.value and session.authorization_status:
+    presented = (event.id_token.value, event.id_token.type)
+    if (session.id_tag, session.id_token_type) == presented and session.authorization_status:
         return _authorization_of(session)
     if session.authorization_status:
-        return id_token_authorize(token=event.id_token.value, station=session.station)
+        return id_token_authorize(token=event.id_token.value, token_type=event.id_token.type, station=session.station)
     authorization = id_token_authorize(
         token=event.id_token.value,
+        token_type=event.id_token.type,
         station=session.station,
         for_start=True,
         connector_id=event.evse_id or session.connector_id or None,

@@ -32,6 +32,12 @@ class AppSettings:
         return setting("CMS_OCPP_NODE_RENEW_SECONDS", 5.0, float)
 
     @property
+    def COST_UPDATE_SECONDS(self) -> float:
+        """Least time between two running costs (OCPP 2.0.1 CostUpdated) sent for one session; 0: with every
+        TransactionEvent Updated that carries meter values."""
+        return setting("CMS_OCPP_COST_UPDATE_SECONDS", 60.0, float)
+
+    @property
     def MAX_FRAME_BYTES(self) -> int:
         """Largest frame accepted from a station; a larger one is answered with FormationViolation.
 

@@ -11,6 +11,7 @@ linked to the session it led to by ``remote_start_session``.
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from decimal import Decimal
 from functools import reduce
 from operator import or_
 from types import ModuleType
@@ -93,6 +94,17 @@ def remote_stop(ocpp_version: str, *, transaction_id: int | str) -> OutboundCall
 def station_transaction_id(ocpp_version: str, session: Transaction) -> int | str:
     """The id by which a station of this version knows ``session``."""
     return _wire(ocpp_version).station_transaction_id(session)
+
+
+def transaction_status(ocpp_version: str, *, transaction_id: str | None = None) -> OutboundCall:
+    """Whether the station still has the session ``transaction_id`` going and messages of it queued (without one:
+    whether it has any transaction messages queued); the answer's data: ``ongoing_indicator``, ``messages_in_queue``."""
+    return _build(transaction_status, ocpp_version, transaction_id=transaction_id)
+
+
+def cost_updated(ocpp_version: str, *, total_cost: Decimal, transaction_id: str) -> OutboundCall:
+    """Show the driver what the session ``transaction_id`` costs so far (gross, in the tariff's currency)."""
+    return _build(cost_updated, ocpp_version, total_cost=total_cost, transaction_id=transaction_id)
 
 
 def reserve(

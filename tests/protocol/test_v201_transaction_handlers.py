@@ -88,7 +88,13 @@ async def test_events_are_translated_and_an_id_token_answered_with_its_info(prob
             transactionInfo={"chargingState": "Charging"},
         ),
     )
-    assert authorized[2] == {"idTokenInfo": {"status": "Accepted"}}
+    assert authorized[2] == {
+        "idTokenInfo": {
+            "status": "Accepted",
+            "language1": "en",
+            "personalMessage": {"format": "UTF8", "content": "Welcome.", "language": "en"},
+        }
+    }
     ended = await send(
         probe,
         event(

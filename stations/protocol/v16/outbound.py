@@ -14,6 +14,9 @@ UNSUPPORTED: dict[str, str] = {
     "variables_get": DEVICE_MODEL_ONLY,
     "variables_set": DEVICE_MODEL_ONLY,
     "network_profile_set": "OCPP 1.6 has no network profiles (SetNetworkProfile is OCPP 2.0.1).",
+    "transaction_status": "OCPP 1.6 has no GetTransactionStatus: a 1.6 station's sessions show in its "
+    "StatusNotification and StopTransaction.",
+    "cost_updated": "OCPP 1.6 has no CostUpdated: a 1.6 station cannot show the running cost.",
 }
 WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave evse_id out."
 # The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password

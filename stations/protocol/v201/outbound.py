@@ -57,6 +57,15 @@ def reset(*, hard, evse_id=None) -> OutboundCall:
     return OutboundCall("Reset", {"type": "Immediate" if hard else "OnIdle", **_present(evseId=evse_id)})
 
 
+def transaction_status(*, transaction_id) -> OutboundCall:
+    return OutboundCall("GetTransactionStatus", _present(transactionId=transaction_id))
+
+
+def cost_updated(*, total_cost, transaction_id) -> OutboundCall:
+    """totalCost is a JSON number: the amount, rounded to its currency already, as a float."""
+    return OutboundCall("CostUpdated", {"totalCost": float(total_cost), "transactionId": transaction_id})
+
+
 def unlock(*, connector_id, evse_id=None) -> OutboundCall:
     """Without ``evse_id``, ``connector_id`` names the EVSE (its connector 1)."""
     if evse_id is None:
@@ -267,6 +276,9 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, data=response.get("data"))
     if action == "SetVariables":
         return _set_variables_answer(response)
+    if action == "GetTransactionStatus":
+        data = {"ongoing_indicator": response.get("ongoingIndicator"), "messages_in_queue": response["messagesInQueue"]}
+        return Answer(Outcome.ACCEPTED, data=data)
     return status_answer(response)
 
 

@@ -1,59 +1,30 @@
 """OCPP 2.0.1 E Transactions: TransactionEvent (Started / Updated / Ended, meter values inside), translated to
-the version-neutral session services.
+the version-neutral session services; and I Tariff and cost: the running cost (CostUpdated) while a session
+runs, its final cost (totalCost) in the answer to its Ended.
 
 A 2.0.1 station numbers its transactions itself (a string); the services store each event once per seqNo
-and fold the session from its events in seqNo order. GetTransactionStatus is the CSMS's to send, not here.
+and fold the session from its events in seqNo order. Costs come from the pricing app through
+``sessions.costs``: the engine that prices the invoice.
 """
 
-from ocpp.routing import on
+import asyncio
+import logging
+
+from ocpp.routing import after, on
 from ocpp.v201 import call_result
-from ocpp.v201.datatypes import IdTokenInfoType, IdTokenType
 from ocpp.v201.enums import Action
 
-from accounts.services import Authorization
-from sessions import services
-from sessions.metering import Reading, readings_parse
-from stations.plausibility import ValueRejected
+from sessions import costs, services
+from stations.app_settings import app_settings
+from stations.models import StationCommand
+from stations.protocol import outbound
+from stations.protocol.commands import station_call
 from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp, property_violation
+from stations.protocol.v201.authorization import driver_tariff, id_token_info
+from stations.protocol.v201.metering import readings_of
 
-# The type a group (parent) id token is answered with: groups are the CSMS's own.
-GROUP_ID_TOKEN_TYPE = "Central"
-
-
-def id_token_info(authorization: Authorization) -> IdTokenInfoType:
-    expiry = authorization.expires_at.isoformat() if authorization.expires_at else None
-    group = IdTokenType(id_token=authorization.parent_id, type=GROUP_ID_TOKEN_TYPE) if authorization.parent_id else None
-    return IdTokenInfoType(status=authorization.status, cache_expiry_date_time=expiry, group_id_token=group)
-
-
-def readings_of(meter_values, *, field: str) -> tuple[list[Reading], list[ValueRejected]]:
-    """The readings of a 2.0.1 MeterValue list, and the values refused (paths from ``field``).
-
-    A 2.0.1 sampled value is a number with a unit and a power-of-ten multiplier, and its signature beside it;
-    each becomes the 1.6-shaped value ``readings_parse`` takes (the signed one merged with the plain one).
-    """
-    readings, rejected = readings_parse(
-        (
-            parse_timestamp(value["timestamp"], field=f"{field}/{index}/timestamp"),
-            [shaped for sampled in value["sampled_value"] for shaped in _as_sampled_values(sampled)],
-        )
-        for index, value in enumerate(meter_values)
-    )
-    return readings, [ValueRejected(f"/{field}/{problem.path}", problem.message) for problem in rejected]
-
-
-def _as_sampled_values(sampled: dict) -> list[dict]:
-    unit = sampled.get("unit_of_measure") or {}
-    common = {key: sampled[key] for key in ("measurand", "phase", "location", "context") if sampled.get(key)}
-    if unit.get("unit"):
-        common["unit"] = unit["unit"]
-    multiplier = unit.get("multiplier", 0)
-    value = sampled["value"] * 10**multiplier if isinstance(sampled["value"], int | float) else sampled["value"]
-    shaped = [{**common, "value": str(value)}]
-    if signed := sampled.get("signed_meter_value"):
-        shaped.append({**common, "format": "SignedData", "value": signed.get("signed_meter_data", "")})
-    return shaped
+logger = logging.getLogger(__name__)
 
 
 class TransactionHandlers:
@@ -92,5 +63,46 @@ class TransactionHandlers:
                 remote_start_id=transaction_info.get("remote_start_id"),
             )
             recorded = await in_db_pool(services.session_event_record)(station=self.station, event=event)
-        authorization = recorded.authorization
-        return call_result.TransactionEvent(id_token_info=id_token_info(authorization) if authorization else None)
+        info = None
+        if authorization := recorded.authorization:
+            tariff = await in_db_pool(driver_tariff)(authorization=authorization, station=self.station)
+            info = id_token_info(authorization, tariff=tariff)
+        total_cost = None
+        if event_type == "Ended":
+            # Priced only now that the Ended is committed: pricing reads the stopped session.
+            total_cost = await in_db_pool(costs.final_cost)(session=recorded.transaction)
+        # A float: the library's JSON encoder writes a Decimal with one decimal place.
+        return call_result.TransactionEvent(
+            id_token_info=info, total_cost=float(total_cost) if total_cost is not None else None
+        )
+
+    @after(Action.transaction_event)
+    async def send_running_cost(self, event_type, timestamp, transaction_info, meter_value=(), offline=False, **_):
+        """CostUpdated after an Updated event with meter values, at most every CMS_OCPP_COST_UPDATE_SECONDS per
+        session; never lower than the last one sent. Not for events replayed from the station's offline queue."""
+        transaction_id = transaction_info["transaction_id"]
+        sent = self.__dict__.setdefault("_running_costs_sent", {})  # transaction id -> (loop time, total)
+        if event_type == "Ended":
+            sent.pop(transaction_id, None)
+        if event_type != "Updated" or not meter_value or offline:
+            return
+        if "_running_cost_lock" not in self.__dict__:
+            self._running_cost_lock = asyncio.Lock()  # one at a time, so that they arrive in order
+        async with self._running_cost_lock:
+            now = asyncio.get_running_loop().time()
+            last_at, last_total = sent.get(transaction_id, (None, None))
+            if last_at is not None and now - last_at < app_settings.COST_UPDATE_SECONDS:
+                return
+            total = await in_db_pool(costs.running_cost)(
+                station=self.station, transaction_id=transaction_id, at=parse_timestamp(timestamp, field="timestamp")
+            )
+            if total is None or (last_total is not None and total <= last_total):
+                return
+            sent[transaction_id] = (now, total)
+            action, payload = outbound.cost_updated(self.ocpp_version, total_cost=total, transaction_id=transaction_id)
+            command = await station_call(station=self.station, action=action, payload=payload)
+        if command.status != StationCommand.Status.ANSWERED:
+            logger.info(
+                "running cost not delivered",
+                extra={"station_id": self.station.ocpp_id, "transaction_id": transaction_id, "status": command.status},
+            )
