@@ -9,7 +9,18 @@ from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, 
 ID_TOKEN_MAX_LENGTH = 20
 # The typed API endpoints take this version's fields (idTag, integer transactionId).
 TYPED_ENDPOINTS = True
-UNSUPPORTED: dict[str, str] = {}
+# OCPP 2.0.1 functional blocks N and O have no 1.6 counterpart.
+NOT_IN_16 = "{} are not in OCPP 1.6: the station must speak OCPP 2.0.1."
+UNSUPPORTED: dict[str, str] = {
+    **dict.fromkeys(
+        ("monitor_set", "monitors_clear", "monitoring_base_set", "monitoring_level_set", "monitoring_report"),
+        NOT_IN_16.format("Variable monitors"),
+    ),
+    **dict.fromkeys(
+        ("display_message_set", "display_messages_get", "display_message_clear"), NOT_IN_16.format("Display messages")
+    ),
+    "customer_information": NOT_IN_16.format("Customer information requests"),
+}
 
 
 def _present(**fields) -> dict:
