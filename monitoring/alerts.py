@@ -399,6 +399,11 @@ def _event_subject(event: dict) -> str:
     return f"{where}:{name}"[:64]
 
 
+def monitor_alert_severity() -> int:
+    """The least severe monitor (0 Danger .. 9 Debug) whose events raise alerts."""
+    return getattr(settings, "CMS_ALERT_MONITOR_SEVERITY", DEFAULT_MONITOR_SEVERITY)
+
+
 def device_events_alert(*, station: Station, events: Sequence[dict]) -> Evaluation:
     """NotifyEvent (OCPP 2.0.1, snake_case as the handler gets it): an alert per variable in trouble.
 
@@ -408,7 +413,7 @@ def device_events_alert(*, station: Station, events: Sequence[dict]) -> Evaluati
     """
     from monitoring.models import VariableMonitor
 
-    threshold = getattr(settings, "CMS_ALERT_MONITOR_SEVERITY", DEFAULT_MONITOR_SEVERITY)
+    threshold = monitor_alert_severity()
     monitor_ids = {event["variable_monitoring_id"] for event in events if event.get("variable_monitoring_id")}
     severities = dict(
         VariableMonitor.objects.filter(station=station, monitor_id__in=monitor_ids).values_list(
