@@ -221,7 +221,7 @@ class CustomerInformationForm(forms.Form):
     clear = forms.BooleanField(required=False, label="Clear it from the station")
     id_token = forms.CharField(max_length=36, required=False, label="ID token")
     id_token_type = forms.ChoiceField(
-        choices=[(kind, kind) for kind in TOKEN_TYPES], initial="ISO14443", label="Token type"
+        choices=[(kind, kind) for kind in TOKEN_TYPES], initial="ISO14443", required=False, label="Token type"
     )
     customer_identifier = forms.CharField(max_length=64, required=False)
     hash_algorithm = forms.ChoiceField(choices=[("", "—"), *((name, name) for name in HASH_ALGORITHMS)], required=False)
@@ -235,7 +235,7 @@ class CustomerInformationForm(forms.Form):
             "report": data["report"],
             "clear": data["clear"],
             "id_token": data["id_token"],
-            "id_token_type": data["id_token_type"],
+            "id_token_type": data["id_token_type"] or "ISO14443",
             "customer_identifier": data["customer_identifier"],
             "customer_certificate": {
                 "hashAlgorithm": data["hash_algorithm"],
