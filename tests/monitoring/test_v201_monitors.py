@@ -289,3 +289,15 @@ def test_monitor_pages_need_a_role_that_may_command_to_change_anything(station, 
     assert viewer.get(page).status_code == 200
     assert viewer.post(command_url("report")).status_code == 403
     assert client_for(technician).post(command_url("nonsense")).status_code == 404
+
+
+def test_the_station_page_links_the_2_0_1_pages_only_for_a_2_0_1_station(make_station, technician):
+    make_station("CS-201", ocpp_version="2.0.1")
+    make_station("CS-16", ocpp_version="1.6")
+    portal = client_for(technician)
+    page = portal.get(reverse("stations:station", args=["CS-201"])).content.decode()
+    for name in ("station-monitors", "station-display-messages", "station-customer-information"):
+        link = reverse(f"stations:{name}", args=["CS-201"])
+        assert f'href="{link}"' in page
+        assert portal.get(link).status_code == 200
+    assert "Variable monitors" not in portal.get(reverse("stations:station", args=["CS-16"])).content.decode()
