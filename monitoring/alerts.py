@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +56,11 @@ CRITICAL_SECURITY_EVENTS = frozenset(
         "MemoryExhaustion",
     }
 )
+# NotifyEvent: the triggers of a monitor's event, and the monitor severities (0 Danger .. 9 Debug) that alert by
+# default (Alert and worse) and that make the alert critical (Critical and worse).
+RAISING_TRIGGERS = frozenset({"Alerting", "Delta"})
+DEFAULT_MONITOR_SEVERITY = 5
+CRITICAL_MONITOR_SEVERITY = 3
 # A delivery being sent is invisible to other senders for this long (a crashed sender's is retried after it).
 DELIVERY_LEASE = timedelta(minutes=2)
 
@@ -380,6 +386,87 @@ def alert_security_event(
                 alert=alert, kind=AlertEvent.Kind.REPEATED, message=condition.summary, data=details, at=now
             )
     return alert
+
+
+def _event_subject(event: dict) -> str:
+    """Which variable of which component an event is about: "EVSE@2:Problem", "Connector@1.2:Temperature"."""
+    component, variable = event["component"], event["variable"]
+    evse = component.get("evse") or {}
+    where = component["name"] + (f"/{component['instance']}" if component.get("instance") else "")
+    if evse:
+        where += f"@{evse['id']}" + (f".{evse['connector_id']}" if evse.get("connector_id") else "")
+    name = variable["name"] + (f"/{variable['instance']}" if variable.get("instance") else "")
+    return f"{where}:{name}"[:64]
+
+
+def monitor_alert_severity() -> int:
+    """The least severe monitor (0 Danger .. 9 Debug) whose events raise alerts."""
+    return getattr(settings, "CMS_ALERT_MONITOR_SEVERITY", DEFAULT_MONITOR_SEVERITY)
+
+
+def device_events_alert(*, station: Station, events: Sequence[dict]) -> Evaluation:
+    """NotifyEvent (OCPP 2.0.1, snake_case as the handler gets it): an alert per variable in trouble.
+
+    Raised by an Alerting or Delta event of a monitor at least as severe as CMS_ALERT_MONITOR_SEVERITY (0 Danger
+    .. 9 Debug; the monitor as stored from the station), or by a component's Problem becoming true; closed when
+    the station reports the event cleared or the Problem false. An operator may resolve it meanwhile.
+    """
+    from monitoring.models import VariableMonitor
+
+    threshold = monitor_alert_severity()
+    monitor_ids = {event["variable_monitoring_id"] for event in events if event.get("variable_monitoring_id")}
+    severities = dict(
+        VariableMonitor.objects.filter(station=station, monitor_id__in=monitor_ids).values_list(
+            "monitor_id", "severity"
+        )
+    )
+    now = timezone.now()
+    result = Evaluation()
+    for event in events:
+        subject = _event_subject(event)
+        value = str(event.get("actual_value", ""))
+        problem = event["variable"]["name"] == "Problem"
+        severity = severities.get(event.get("variable_monitoring_id"))
+        if (problem and value.lower() == "false") or event.get("cleared"):
+            for alert in Alert.objects.filter(
+                station=station, kind=Kind.DEVICE_EVENT, subject=subject, closed_at__isnull=True
+            ):
+                if _close(alert, now=now, reason="The station reported it cleared."):
+                    result.closed.append(alert)
+            continue
+        monitored = event["trigger"] in RAISING_TRIGGERS and severity is not None and severity <= threshold
+        if not ((problem and value.lower() == "true") or monitored):
+            continue
+        details = {
+            "event_id": event["event_id"],
+            "trigger": event["trigger"],
+            "actual_value": value,
+            "monitor_id": event.get("variable_monitoring_id"),
+            "monitor_severity": severity,
+            "tech_code": event.get("tech_code", ""),
+            "tech_info": event.get("tech_info", ""),
+            "timestamp": event["timestamp"],
+        }
+        summary = f"{subject} is {value}" + (f": {details['tech_info']}" if details["tech_info"] else "")
+        condition = Condition(
+            station_id=station.pk,
+            kind=Kind.DEVICE_EVENT,
+            subject=subject,
+            severity=Severity.CRITICAL if problem or severity <= CRITICAL_MONITOR_SEVERITY else Severity.WARNING,
+            summary=summary[:255],
+            details=details,
+            connector_id=(event["component"].get("evse") or {}).get("id"),
+        )
+        alert = alert_open(condition=condition, now=now)
+        if alert is not None:
+            result.opened.append(alert)
+            continue
+        for alert in Alert.objects.filter(station=station, kind=Kind.DEVICE_EVENT, subject=subject, closed_at=None):
+            AlertEvent.objects.create(
+                alert=alert, kind=AlertEvent.Kind.REPEATED, message=condition.summary, data=details, at=now
+            )
+            result.changed.append(alert)
+    return result
 
 
 # Notifications

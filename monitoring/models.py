@@ -24,6 +24,7 @@ class Alert(models.Model):
         STUCK_SESSION = "stuck_session", "Stuck session"
         FIRMWARE_FAILED = "firmware_failed", "Firmware update failed"
         SECURITY_EVENT = "security_event", "Security event"
+        DEVICE_EVENT = "device_event", "Station event"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical"
@@ -315,3 +316,124 @@ class MaintenanceTarget(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status not in (self.Status.PENDING, self.Status.RUNNING, self.Status.WAITING)
+
+
+# OCPP 2.0.1 functional blocks N (monitoring, customer information) and O (display messages)
+
+
+class VariableMonitor(models.Model):
+    """A monitor on one variable of a 2.0.1 station's device model, as the station accepted or reported it.
+
+    Kept from SetVariableMonitoring's results and NotifyMonitoringReport; its severity (0 Danger .. 9 Debug)
+    decides whether the station's events from it raise an alert.
+    """
+
+    class Type(models.TextChoices):
+        UPPER_THRESHOLD = "UpperThreshold", "Upper threshold"
+        LOWER_THRESHOLD = "LowerThreshold", "Lower threshold"
+        DELTA = "Delta"
+        PERIODIC = "Periodic"
+        PERIODIC_CLOCK_ALIGNED = "PeriodicClockAligned", "Periodic, clock aligned"
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="variable_monitors")
+    monitor_id = models.IntegerField(help_text="The station's id of the monitor.")
+    component_name = models.CharField(max_length=50)
+    component_instance = models.CharField(max_length=50, blank=True)
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    connector_id = models.PositiveIntegerField(null=True, blank=True)
+    variable_name = models.CharField(max_length=50)
+    variable_instance = models.CharField(max_length=50, blank=True)
+    type = models.CharField(max_length=24, choices=Type.choices)
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+    severity = models.PositiveSmallIntegerField()
+    transaction = models.BooleanField(default=False, help_text="Active only while a transaction runs.")
+    report_request_id = models.IntegerField(null=True, blank=True, help_text="The last report that listed it.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["station", "component_name", "evse_id", "variable_name", "monitor_id"]
+        constraints = [models.UniqueConstraint(fields=["station", "monitor_id"], name="one_monitor_per_station_id")]
+
+    def __str__(self):
+        return f"{self.station_id} monitor {self.monitor_id} on {self.component_name}.{self.variable_name}"
+
+
+class DisplayMessage(models.Model):
+    """A message shown on a 2.0.1 station's display, as the station accepted or reported it."""
+
+    class Priority(models.TextChoices):
+        ALWAYS_FRONT = "AlwaysFront", "Always in front"
+        IN_FRONT = "InFront", "In front"
+        NORMAL_CYCLE = "NormalCycle", "Normal cycle"
+
+    class State(models.TextChoices):
+        CHARGING = "Charging"
+        FAULTED = "Faulted"
+        IDLE = "Idle"
+        UNAVAILABLE = "Unavailable"
+
+    class Format(models.TextChoices):
+        ASCII = "ASCII"
+        HTML = "HTML"
+        URI = "URI"
+        UTF8 = "UTF8"
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="display_messages")
+    message_id = models.IntegerField(help_text="The id the message has on the station.")
+    priority = models.CharField(max_length=16, choices=Priority.choices)
+    state = models.CharField(max_length=16, choices=State.choices, blank=True, help_text="Shown only in this state.")
+    content = models.CharField(max_length=512)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.UTF8)
+    language = models.CharField(max_length=8, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    transaction_id = models.CharField(max_length=36, blank=True, help_text="Shown only during this transaction.")
+    report_request_id = models.IntegerField(null=True, blank=True, help_text="The last report that listed it.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["station", "message_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "message_id"], name="one_display_message_per_station_id")
+        ]
+
+    def __str__(self):
+        return f"{self.station_id} message {self.message_id}"
+
+
+class CustomerInformationRequest(models.Model):
+    """A CustomerInformation request to a 2.0.1 station (report and/or clear one customer's data) and the report
+    the station sent back in NotifyCustomerInformation parts, joined in ``seq_no`` order."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="customer_information_requests")
+    request_id = models.IntegerField()
+    report = models.BooleanField(default=False)
+    clear = models.BooleanField(default=False)
+    customer = models.JSONField(default=dict, blank=True, help_text="idToken, customerIdentifier or certificate.")
+    command = models.ForeignKey(StationCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=24, blank=True, help_text="The station's answer.")
+    parts = models.JSONField(default=dict, blank=True, help_text="The report's data by seqNo.")
+    last_seq_no = models.IntegerField(null=True, blank=True, help_text="The seqNo of the part with tbc false.")
+    generated_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "request_id"], name="one_customer_information_per_request")
+        ]
+
+    def __str__(self):
+        return f"{self.station_id} customer information {self.request_id}"
+
+    @property
+    def is_complete(self) -> bool:
+        """Every part up to the last has arrived."""
+        return self.last_seq_no is not None and all(str(seq) in self.parts for seq in range(self.last_seq_no + 1))
+
+    @property
+    def data(self) -> str:
+        return "".join(self.parts[seq] for seq in sorted(self.parts, key=int))

@@ -6,10 +6,41 @@ They are served in the "stations" URL namespace (``cms/urls.py``), under the nam
 
 from django.urls import path
 
-from monitoring import views
+from monitoring import station_views, views
 
 portal = [
     path("operator/stations/<str:ocpp_id>/maintenance/", views.station_command, name="station-command"),
+    path("operator/stations/<str:ocpp_id>/monitors/", station_views.station_monitors, name="station-monitors"),
+    path(
+        "operator/stations/<str:ocpp_id>/monitors/<str:action>/",
+        station_views.station_monitors_command,
+        name="station-monitors-command",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/display-messages/",
+        station_views.station_display_messages,
+        name="station-display-messages",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/display-messages/<str:action>/",
+        station_views.station_display_messages_command,
+        name="station-display-messages-command",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/customer-information/",
+        station_views.station_customer_information,
+        name="station-customer-information",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/customer-information/request/",
+        station_views.station_customer_information_request,
+        name="station-customer-information-request",
+    ),
+    path(
+        "operator/stations/<str:ocpp_id>/customer-information/<int:pk>/",
+        station_views.customer_information_detail,
+        name="customer-information",
+    ),
     path("operator/alerts/", views.alert_list, name="alerts"),
     path("operator/alerts/<int:pk>/", views.alert_detail, name="alert"),
     path("operator/alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),

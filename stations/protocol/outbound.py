@@ -320,6 +320,126 @@ def composite_schedule(
     return _build(composite_schedule, ocpp_version, connector_id=connector_id, duration=duration, rate_unit=rate_unit)
 
 
+# Device monitoring, display messages and customer data (OCPP 2.0.1 blocks N and O)
+
+
+def monitor_set(
+    ocpp_version: str,
+    *,
+    component: str,
+    variable: str,
+    type: str,
+    value,
+    severity: int,
+    evse_id: int | None = None,
+    connector_id: int | None = None,
+    component_instance: str | None = None,
+    variable_instance: str | None = None,
+    transaction: bool = False,
+    monitor_id: int | None = None,
+) -> OutboundCall:
+    """Set a monitor on a variable (replacing ``monitor_id``'s when given); the answer's data: ``results``."""
+    return _build(
+        monitor_set,
+        ocpp_version,
+        component=component,
+        variable=variable,
+        type=type,
+        value=value,
+        severity=severity,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        component_instance=component_instance,
+        variable_instance=variable_instance,
+        transaction=transaction,
+        monitor_id=monitor_id,
+    )
+
+
+def monitors_clear(ocpp_version: str, *, monitor_ids: Iterable[int]) -> OutboundCall:
+    """Remove monitors by the station's ids; the answer's data: ``results`` (each id's own status)."""
+    return _build(monitors_clear, ocpp_version, monitor_ids=list(monitor_ids))
+
+
+def monitoring_base_set(ocpp_version: str, *, base: str) -> OutboundCall:
+    """Which monitors the station keeps active: All, FactoryDefault or HardWiredOnly."""
+    return _build(monitoring_base_set, ocpp_version, base=base)
+
+
+def monitoring_level_set(ocpp_version: str, *, severity: int) -> OutboundCall:
+    """Report only events of monitors at least this severe (0 Danger .. 9 Debug)."""
+    return _build(monitoring_level_set, ocpp_version, severity=severity)
+
+
+def monitoring_report(ocpp_version: str, *, criteria: Iterable[str] = ()) -> OutboundCall:
+    """Ask for the station's monitors (those of the ``criteria`` kinds, all when empty), sent as a report."""
+    return _build(monitoring_report, ocpp_version, criteria=list(criteria))
+
+
+def display_message_set(
+    ocpp_version: str,
+    *,
+    message_id: int,
+    priority: str,
+    content: str,
+    format: str = "UTF8",
+    language: str | None = None,
+    state: str | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    transaction_id: str | None = None,
+) -> OutboundCall:
+    """Show a message on the station's display (replacing the one with ``message_id``)."""
+    return _build(
+        display_message_set,
+        ocpp_version,
+        message_id=message_id,
+        priority=priority,
+        content=content,
+        format=format,
+        language=language,
+        state=state,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        transaction_id=transaction_id,
+    )
+
+
+def display_messages_get(
+    ocpp_version: str, *, message_ids: Iterable[int] = (), priority: str | None = None, state: str | None = None
+) -> OutboundCall:
+    """Ask for the station's display messages (those matching every filter given), sent as a report."""
+    return _build(display_messages_get, ocpp_version, message_ids=list(message_ids), priority=priority, state=state)
+
+
+def display_message_clear(ocpp_version: str, *, message_id: int) -> OutboundCall:
+    return _build(display_message_clear, ocpp_version, message_id=message_id)
+
+
+def customer_information(
+    ocpp_version: str,
+    *,
+    report: bool,
+    clear: bool,
+    id_token: str | None = None,
+    id_token_type: str = CSMS_TOKEN_TYPE,
+    customer_identifier: str | None = None,
+    customer_certificate: dict | None = None,
+) -> OutboundCall:
+    """Have the station report and/or clear what it keeps about one customer (by exactly one of token,
+    identifier or certificate hash data, camelCase); the report arrives in parts under the payload's requestId."""
+    return _build(
+        customer_information,
+        ocpp_version,
+        report=report,
+        clear=clear,
+        id_token=id_token,
+        id_token_type=id_token_type,
+        customer_identifier=customer_identifier,
+        customer_certificate=customer_certificate,
+    )
+
+
 # Answers
 
 

@@ -7,6 +7,8 @@ from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, 
 
 # idTag and parentIdTag are CiString20.
 ID_TOKEN_MAX_LENGTH = 20
+# OCPP 2.0.1 functional blocks N and O have no 1.6 counterpart.
+NOT_IN_16 = "{} are not in OCPP 1.6: the station must speak OCPP 2.0.1."
 DEVICE_MODEL_ONLY = (
     "An OCPP 1.6 station has configuration keys, not a device model: use GetConfiguration or ChangeConfiguration."
 )
@@ -17,6 +19,14 @@ UNSUPPORTED: dict[str, str] = {
     "transaction_status": "OCPP 1.6 has no GetTransactionStatus: a 1.6 station's sessions show in its "
     "StatusNotification and StopTransaction.",
     "cost_updated": "OCPP 1.6 has no CostUpdated: a 1.6 station cannot show the running cost.",
+    **dict.fromkeys(
+        ("monitor_set", "monitors_clear", "monitoring_base_set", "monitoring_level_set", "monitoring_report"),
+        NOT_IN_16.format("Variable monitors"),
+    ),
+    **dict.fromkeys(
+        ("display_message_set", "display_messages_get", "display_message_clear"), NOT_IN_16.format("Display messages")
+    ),
+    "customer_information": NOT_IN_16.format("Customer information requests"),
 }
 WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave evse_id out."
 # The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password

@@ -2,10 +2,11 @@
 NotifyCustomerInformation), O (NotifyDisplayMessages), H (ReservationStatusUpdate) and K (NotifyEVChargingNeeds,
 NotifyEVChargingSchedule).
 
-NotifyEvent updates the device model's actual values, and an EVSE's or connector's AvailabilityState is
-recorded as a StatusNotification would be (so faults reach the connector-fault alerts). The others have
-no model yet (monitors, customer data, display messages, reservations, EV charging needs): they are
-answered and logged, and kept in the message log as every frame is.
+NotifyEvent updates the device model's actual values, an EVSE's or connector's AvailabilityState is
+recorded as a StatusNotification would be (so faults reach the connector-fault alerts), and a monitor's
+event or a Problem raises or clears a station-event alert. Monitoring reports, customer information and
+display messages are kept by the monitoring app. The others have no model yet (reservations, EV charging
+needs): they are answered and logged, and kept in the message log as every frame is.
 """
 
 import logging
@@ -14,6 +15,10 @@ from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
+from monitoring.alerts import device_events_alert
+from monitoring.customer_information import customer_information_record
+from monitoring.device_monitoring import monitoring_report_record
+from monitoring.display_messages import display_messages_record
 from stations import services
 from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp
@@ -31,6 +36,7 @@ class DiagnosticsHandlers:
     async def on_notify_event(self, generated_at, seq_no, event_data, tbc=False, **_):
         parse_timestamp(generated_at, field="generatedAt")
         await in_db_pool(services.device_model_events_record)(station=self.station, events=event_data)
+        await in_db_pool(device_events_alert)(station=self.station, events=event_data)
         for index, event in enumerate(event_data):
             evse = event["component"].get("evse")
             if (
@@ -50,17 +56,29 @@ class DiagnosticsHandlers:
 
     @on(Action.notify_monitoring_report)
     async def on_notify_monitoring_report(self, request_id, seq_no, generated_at, monitor=(), tbc=False, **_):
-        self._log_unstored("monitoring report", request_id=request_id, seq_no=seq_no, monitors=len(monitor))
+        parse_timestamp(generated_at, field="generatedAt")
+        await in_db_pool(monitoring_report_record)(
+            station=self.station, request_id=request_id, tbc=tbc, monitors=monitor
+        )
         return call_result.NotifyMonitoringReport()
 
     @on(Action.notify_customer_information)
     async def on_notify_customer_information(self, data, seq_no, generated_at, request_id, tbc=False, **_):
-        self._log_unstored("customer information", request_id=request_id, seq_no=seq_no)
+        await in_db_pool(customer_information_record)(
+            station=self.station,
+            request_id=request_id,
+            seq_no=seq_no,
+            tbc=tbc,
+            data=data,
+            generated_at=parse_timestamp(generated_at, field="generatedAt"),
+        )
         return call_result.NotifyCustomerInformation()
 
     @on(Action.notify_display_messages)
     async def on_notify_display_messages(self, request_id, message_info=(), tbc=False, **_):
-        self._log_unstored("display messages", request_id=request_id, messages=len(message_info))
+        await in_db_pool(display_messages_record)(
+            station=self.station, request_id=request_id, tbc=tbc, messages=message_info
+        )
         return call_result.NotifyDisplayMessages()
 
     @on(Action.reservation_status_update)

@@ -22,6 +22,8 @@ UNSUPPORTED: dict[str, str] = {
 PASSWORD_MAX_LENGTH = 40
 # The 2.0.1 name of a message to trigger, where it differs from 1.6's.
 TRIGGER_NAMES = {"DiagnosticsStatusNotification": "LogStatusNotification"}
+# Answers meaning "accepted, nothing there": no report will follow.
+NOTHING_FOUND = {"GetMonitoringReport": ("EmptyResultSet",), "GetDisplayMessages": ("Unknown",)}
 
 
 def _present(**fields) -> dict:
@@ -180,6 +182,106 @@ def data_transfer(*, vendor_id, message_id, data) -> OutboundCall:
     return OutboundCall("DataTransfer", {"vendorId": vendor_id, **_present(messageId=message_id, data=data)})
 
 
+def _request_id() -> int:
+    """The requestId that names the report parts answering a request (positive int32)."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def _component(name, instance, evse_id, connector_id) -> dict:
+    evse = _present(id=evse_id, connectorId=connector_id) if evse_id is not None else None
+    return _present(name=name, instance=instance or None, evse=evse)
+
+
+def monitor_set(
+    *,
+    component,
+    variable,
+    type,
+    value,
+    severity,
+    evse_id,
+    connector_id,
+    component_instance,
+    variable_instance,
+    transaction,
+    monitor_id,
+) -> OutboundCall:
+    monitor = {
+        **_present(id=monitor_id),
+        "transaction": bool(transaction),
+        "value": float(value),
+        "type": type,
+        "severity": severity,
+        "component": _component(component, component_instance, evse_id, connector_id),
+        "variable": _present(name=variable, instance=variable_instance or None),
+    }
+    return OutboundCall("SetVariableMonitoring", {"setMonitoringData": [monitor]})
+
+
+def monitors_clear(*, monitor_ids) -> OutboundCall:
+    return OutboundCall("ClearVariableMonitoring", {"id": monitor_ids})
+
+
+def monitoring_base_set(*, base) -> OutboundCall:
+    return OutboundCall("SetMonitoringBase", {"monitoringBase": base})
+
+
+def monitoring_level_set(*, severity) -> OutboundCall:
+    return OutboundCall("SetMonitoringLevel", {"severity": severity})
+
+
+def monitoring_report(*, criteria) -> OutboundCall:
+    return OutboundCall(
+        "GetMonitoringReport", {"requestId": _request_id(), **_present(monitoringCriteria=criteria or None)}
+    )
+
+
+def display_message_set(
+    *, message_id, priority, content, format, language, state, starts_at, ends_at, transaction_id
+) -> OutboundCall:
+    message = {
+        "id": message_id,
+        "priority": priority,
+        "message": {"format": format, "content": content, **_present(language=language or None)},
+        **_present(
+            state=state or None,
+            startDateTime=starts_at.isoformat() if starts_at else None,
+            endDateTime=ends_at.isoformat() if ends_at else None,
+            transactionId=transaction_id or None,
+        ),
+    }
+    return OutboundCall("SetDisplayMessage", {"message": message})
+
+
+def display_messages_get(*, message_ids, priority, state) -> OutboundCall:
+    return OutboundCall(
+        "GetDisplayMessages",
+        {"requestId": _request_id(), **_present(id=message_ids or None, priority=priority, state=state)},
+    )
+
+
+def display_message_clear(*, message_id) -> OutboundCall:
+    return OutboundCall("ClearDisplayMessage", {"id": message_id})
+
+
+def customer_information(
+    *, report, clear, id_token, id_token_type, customer_identifier, customer_certificate
+) -> OutboundCall:
+    return OutboundCall(
+        "CustomerInformation",
+        {
+            "requestId": _request_id(),
+            "report": report,
+            "clear": clear,
+            **_present(
+                idToken={"idToken": id_token, "type": id_token_type} if id_token else None,
+                customerIdentifier=customer_identifier or None,
+                customerCertificate=customer_certificate or None,
+            ),
+        },
+    )
+
+
 def _component_variable(ref) -> dict:
     """A ``device_model.VariableRef`` as ComponentType and VariableType."""
     evse = _present(id=ref.evse_id, connectorId=ref.connector_id) if ref.evse_id is not None else None
@@ -261,11 +363,19 @@ def _variable_results(results: list) -> list[dict]:
     return found
 
 
+def _each_status(results: list) -> Answer:
+    """An answer of one status per item (SetVariableMonitoring, ClearVariableMonitoring): as its items', if alike."""
+    statuses = {str(result.get("status") or "") for result in results}
+    if len(statuses) != 1:
+        return Answer(Outcome.REJECTED, "Mixed" if statuses else "", {"results": results})
+    return status_answer({"status": statuses.pop()}, results=results)
+
+
 def interpret(action: str, response: dict) -> Answer:
     if action == "GetVariables":
         return Answer(Outcome.ACCEPTED, data={"results": _variable_results(response.get("getVariableResult") or [])})
     if action == "SetVariables":
-        return Answer(Outcome.ACCEPTED, data={"results": _variable_results(response.get("setVariableResult") or [])})
+        return _set_variables_answer(response)
     if action == "GetLog":
         return status_answer(response, file_name=response.get("filename") or None)
     if action == "GetLocalListVersion":
@@ -274,18 +384,23 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, schedule=response.get("schedule"))
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
-    if action == "SetVariables":
-        return _set_variables_answer(response)
     if action == "GetTransactionStatus":
         data = {"ongoing_indicator": response.get("ongoingIndicator"), "messages_in_queue": response["messagesInQueue"]}
         return Answer(Outcome.ACCEPTED, data=data)
+    if action == "SetVariableMonitoring":
+        return _each_status(response.get("setMonitoringResult") or [])
+    if action == "ClearVariableMonitoring":
+        return _each_status(response.get("clearMonitoringResult") or [])
+    if response.get("status") in NOTHING_FOUND.get(action, ()):
+        return Answer(Outcome.NOTHING_TO_DO, response["status"])
     return status_answer(response)
 
 
 def _set_variables_answer(response: dict) -> Answer:
-    """One outcome for all the variables set: the first refusal, else RebootRequired if any asks for it."""
-    results = response.get("setVariableResult") or []
-    statuses = [str(result.get("attributeStatus") or "") for result in results]
+    """One outcome for all the variables set: the first refusal, else RebootRequired if any asks for it; each
+    variable's own in ``results``."""
+    results = _variable_results(response.get("setVariableResult") or [])
+    statuses = [result["status"] for result in results]
     refused = [status for status in statuses if status not in ("Accepted", "RebootRequired")]
     status = (refused or [s for s in statuses if s == "RebootRequired"] or statuses or ["Rejected"])[0]
     return status_answer({"status": status}, results=results)
