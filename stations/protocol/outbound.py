@@ -226,6 +226,13 @@ def local_list_version(ocpp_version: str) -> OutboundCall:
     return _build(local_list_version, ocpp_version)
 
 
+def local_list_settings_read(ocpp_version: str) -> OutboundCall:
+    """Read what the station's local list can take; the answer's data: ``keys`` as ``configuration_read``'s, under
+    the 1.6 names LocalAuthListEnabled, LocalAuthListMaxLength, SendLocalListMaxLength, SupportedFeatureProfiles
+    (a 2.0.1 station's LocalAuthListCtrlr variables, translated)."""
+    return _build(local_list_settings_read, ocpp_version)
+
+
 def local_list_send(ocpp_version: str, *, version: int, full: bool, entries: list) -> OutboundCall:
     """Send a Full or Differential update; ``entries`` have ``token``, ``type``, ``status``, ``expires_at`` and
     ``parent_id`` (``accounts.selectors.LocalListEntry``)."""

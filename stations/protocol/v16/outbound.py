@@ -88,6 +88,12 @@ def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
 
 
+def local_list_settings_read() -> OutboundCall:
+    return configuration_read(
+        keys=["LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength", "SupportedFeatureProfiles"]
+    )
+
+
 def local_list_send(*, version, full, entries) -> OutboundCall:
     payload = {"listVersion": version, "updateType": "Full" if full else "Differential"}
     if entries:

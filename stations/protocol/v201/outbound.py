@@ -18,8 +18,16 @@ DEVICE_MODEL = (
 UNSUPPORTED: dict[str, str] = {
     "configuration_read": DEVICE_MODEL,
     "configuration_write": DEVICE_MODEL,
-    "local_list_send": "Local lists of OCPP 2.0.1 are not synced yet.",
 }
+# The LocalAuthListCtrlr variables a local-list sync reads, by the 1.6 configuration key they stand for
+# (Available, whether the station has a local list at all, stands for the LocalAuthListManagement profile).
+LOCAL_LIST_CONTROLLER = "LocalAuthListCtrlr"
+LOCAL_LIST_VARIABLES = {
+    "Enabled": "LocalAuthListEnabled",
+    "ItemsPerMessage": "SendLocalListMaxLength",
+    "Available": "SupportedFeatureProfiles",
+}
+LOCAL_LIST_PROFILE = "LocalAuthListManagement"
 # The 2.0.1 name of a message to trigger, where it differs from 1.6's.
 TRIGGER_NAMES = {"DiagnosticsStatusNotification": "LogStatusNotification"}
 
@@ -108,6 +116,51 @@ def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
 
 
+def local_list_settings_read() -> OutboundCall:
+    return OutboundCall(
+        "GetVariables",
+        {
+            "getVariableData": [
+                {"component": {"name": LOCAL_LIST_CONTROLLER}, "variable": {"name": name}}
+                for name in LOCAL_LIST_VARIABLES
+            ]
+        },
+    )
+
+
+def local_list_send(*, version, full, entries) -> OutboundCall:
+    payload = {"versionNumber": version, "updateType": "Full" if full else "Differential"}
+    if entries:
+        payload["localAuthorizationList"] = [_authorization_data(entry) for entry in entries]
+    return OutboundCall("SendLocalList", payload)
+
+
+def _authorization_data(entry) -> dict:
+    info = {"status": entry.status}
+    if entry.expires_at is not None:
+        info["cacheExpiryDateTime"] = entry.expires_at.isoformat()
+    if entry.parent_id:
+        info["groupIdToken"] = {"idToken": entry.parent_id, "type": "Central"}
+    return {"idToken": {"idToken": entry.token, "type": entry.type}, "idTokenInfo": info}
+
+
+def _local_list_settings(results: list) -> list[dict]:
+    """GetVariables results of LocalAuthListCtrlr as 1.6 configuration keys; a station without the component
+    (UnknownComponent) keeps no local list."""
+    keys = []
+    for result in results:
+        if result.get("component", {}).get("name") != LOCAL_LIST_CONTROLLER:
+            continue
+        key = LOCAL_LIST_VARIABLES.get(result.get("variable", {}).get("name"))
+        status = result.get("attributeStatus")
+        if key == "SupportedFeatureProfiles" and status in ("Accepted", "UnknownComponent"):
+            available = status == "Accepted" and str(result.get("attributeValue")).lower() == "true"
+            keys.append({"key": key, "value": LOCAL_LIST_PROFILE if available else "", "readonly": True})
+        elif key is not None and status == "Accepted":
+            keys.append({"key": key, "value": result.get("attributeValue"), "readonly": False})
+    return keys
+
+
 def charging_profile_set(*, connector_id, profile) -> OutboundCall:
     return OutboundCall("SetChargingProfile", {"evseId": connector_id, "chargingProfile": profile})
 
@@ -153,6 +206,8 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, file_name=response.get("filename") or None)
     if action == "GetLocalListVersion":
         return Answer(Outcome.ACCEPTED, data={"version": response["versionNumber"]})
+    if action == "GetVariables":
+        return Answer(Outcome.ACCEPTED, data={"keys": _local_list_settings(response.get("getVariableResult") or [])})
     if action == "GetCompositeSchedule":
         return status_answer(response, schedule=response.get("schedule"))
     if action == "DataTransfer":
