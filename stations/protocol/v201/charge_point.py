@@ -15,6 +15,7 @@ from stations.protocol.v201.diagnostics import DiagnosticsHandlers
 from stations.protocol.v201.firmware import FirmwareHandlers
 from stations.protocol.v201.metering import MeteringHandlers
 from stations.protocol.v201.provisioning import ProvisioningHandlers
+from stations.protocol.v201.reservation import ReservationHandlers
 from stations.protocol.v201.security import SecurityHandlers
 from stations.protocol.v201.transactions import TransactionHandlers
 
@@ -29,6 +30,7 @@ class ChargePoint201(
     ProvisioningHandlers,
     AuthorizationHandlers,
     TransactionHandlers,
+    ReservationHandlers,
     MeteringHandlers,
     AvailabilityHandlers,
     FirmwareHandlers,

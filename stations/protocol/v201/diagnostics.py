@@ -1,10 +1,10 @@
 """OCPP 2.0.1 messages a station sends to report: functional blocks N (NotifyEvent, NotifyMonitoringReport,
-NotifyCustomerInformation), O (NotifyDisplayMessages), H (ReservationStatusUpdate) and K (NotifyEVChargingNeeds,
-NotifyEVChargingSchedule).
+NotifyCustomerInformation), O (NotifyDisplayMessages) and K (NotifyEVChargingNeeds,
+NotifyEVChargingSchedule). H (ReservationStatusUpdate) is ``reservation.py``.
 
 NotifyEvent updates the device model's actual values, and an EVSE's or connector's AvailabilityState is
 recorded as a StatusNotification would be (so faults reach the connector-fault alerts). The others have
-no model yet (monitors, customer data, display messages, reservations, EV charging needs): they are
+no model yet (monitors, customer data, display messages, EV charging needs): they are
 answered and logged, and kept in the message log as every frame is.
 """
 
@@ -62,11 +62,6 @@ class DiagnosticsHandlers:
     async def on_notify_display_messages(self, request_id, message_info=(), tbc=False, **_):
         self._log_unstored("display messages", request_id=request_id, messages=len(message_info))
         return call_result.NotifyDisplayMessages()
-
-    @on(Action.reservation_status_update)
-    async def on_reservation_status_update(self, reservation_id, reservation_update_status, **_):
-        self._log_unstored("reservation status", reservation_id=reservation_id, status=reservation_update_status)
-        return call_result.ReservationStatusUpdate()
 
     @on(Action.notify_ev_charging_needs)
     async def on_notify_ev_charging_needs(self, charging_needs, evse_id, **_):
