@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "stations",
     "monitoring",
     "sessions.apps.ChargingSessionsConfig",
+    "smartcharging",
     "billing",
     "analytics",
     "demo",

@@ -273,6 +273,26 @@ def composite_schedule(
     return _build(composite_schedule, ocpp_version, connector_id=connector_id, duration=duration, rate_unit=rate_unit)
 
 
+def charging_profiles_report(
+    ocpp_version: str,
+    *,
+    request_id: int,
+    evse_id: int | None = None,
+    purpose: str | None = None,
+    stack_level: int | None = None,
+) -> OutboundCall:
+    """Have the station report the profiles it holds (on ``evse_id``, 0: the station's own; all when None) that
+    match the criteria given, in parts named by ``request_id``; answered nothing_to_do when it holds none."""
+    return _build(
+        charging_profiles_report,
+        ocpp_version,
+        request_id=request_id,
+        evse_id=evse_id,
+        purpose=purpose,
+        stack_level=stack_level,
+    )
+
+
 # Answers
 
 

@@ -9,7 +9,9 @@ from stations.protocol.outbound_interface import Answer, OutboundCall, Outcome, 
 ID_TOKEN_MAX_LENGTH = 20
 # The typed API endpoints take this version's fields (idTag, integer transactionId).
 TYPED_ENDPOINTS = True
-UNSUPPORTED: dict[str, str] = {}
+UNSUPPORTED: dict[str, str] = {
+    "charging_profiles_report": "An OCPP 1.6 station cannot report its charging profiles: use GetCompositeSchedule.",
+}
 
 
 def _present(**fields) -> dict:

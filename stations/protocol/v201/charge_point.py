@@ -17,6 +17,7 @@ from stations.protocol.v201.metering import MeteringHandlers
 from stations.protocol.v201.provisioning import ProvisioningHandlers
 from stations.protocol.v201.reservation import ReservationHandlers
 from stations.protocol.v201.security import SecurityHandlers
+from stations.protocol.v201.smart_charging import SmartChargingHandlers
 from stations.protocol.v201.transactions import TransactionHandlers
 
 PENDING = Station.RegistrationStatus.PENDING
@@ -31,6 +32,7 @@ class ChargePoint201(
     AuthorizationHandlers,
     TransactionHandlers,
     ReservationHandlers,
+    SmartChargingHandlers,
     MeteringHandlers,
     AvailabilityHandlers,
     FirmwareHandlers,

@@ -1,10 +1,10 @@
 """OCPP 2.0.1 messages a station sends to report: functional blocks N (NotifyEvent, NotifyMonitoringReport,
-NotifyCustomerInformation), O (NotifyDisplayMessages) and K (NotifyEVChargingNeeds,
-NotifyEVChargingSchedule). H (ReservationStatusUpdate) is ``reservation.py``.
+NotifyCustomerInformation) and O (NotifyDisplayMessages). H (ReservationStatusUpdate) is ``reservation.py``,
+K (ReportChargingProfiles, NotifyEVChargingNeeds, NotifyEVChargingSchedule) ``smart_charging.py``.
 
 NotifyEvent updates the device model's actual values, and an EVSE's or connector's AvailabilityState is
 recorded as a StatusNotification would be (so faults reach the connector-fault alerts). The others have
-no model yet (monitors, customer data, display messages, EV charging needs): they are
+no model yet (monitors, customer data, display messages): they are
 answered and logged, and kept in the message log as every frame is.
 """
 
@@ -62,20 +62,6 @@ class DiagnosticsHandlers:
     async def on_notify_display_messages(self, request_id, message_info=(), tbc=False, **_):
         self._log_unstored("display messages", request_id=request_id, messages=len(message_info))
         return call_result.NotifyDisplayMessages()
-
-    @on(Action.notify_ev_charging_needs)
-    async def on_notify_ev_charging_needs(self, charging_needs, evse_id, **_):
-        self._log_unstored(
-            "EV charging needs", evse_id=evse_id, transfer_mode=charging_needs.get("requested_energy_transfer")
-        )
-        # No charging schedule will follow from this CSMS (smart charging is its own issue): the station
-        # goes on with its own, as the spec provides for Rejected.
-        return call_result.NotifyEVChargingNeeds(status="Rejected")
-
-    @on(Action.notify_ev_charging_schedule)
-    async def on_notify_ev_charging_schedule(self, time_base, charging_schedule, evse_id, **_):
-        self._log_unstored("EV charging schedule", evse_id=evse_id)
-        return call_result.NotifyEVChargingSchedule(status="Accepted")
 
     def _log_unstored(self, what: str, **details) -> None:
         logger.info(

@@ -178,6 +178,13 @@ def composite_schedule(*, connector_id, duration, rate_unit) -> OutboundCall:
     )
 
 
+def charging_profiles_report(*, request_id, evse_id, purpose, stack_level) -> OutboundCall:
+    criterion = _present(chargingProfilePurpose=purpose, stackLevel=stack_level)
+    return OutboundCall(
+        "GetChargingProfiles", {"requestId": request_id, **_present(evseId=evse_id), "chargingProfile": criterion}
+    )
+
+
 def reserve(*, reservation_id, connector_id, expires_at, id_token, id_token_type, parent_id) -> OutboundCall:
     return OutboundCall(
         "ReserveNow",
@@ -210,6 +217,8 @@ def interpret(action: str, response: dict) -> Answer:
         return Answer(Outcome.ACCEPTED, data={"keys": _local_list_settings(response.get("getVariableResult") or [])})
     if action == "GetCompositeSchedule":
         return status_answer(response, schedule=response.get("schedule"))
+    if action == "GetChargingProfiles" and response.get("status") == "NoProfiles":
+        return Answer(Outcome.NOTHING_TO_DO, "NoProfiles")
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
     return status_answer(response)
