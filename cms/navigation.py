@@ -41,7 +41,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
     # Imported here: the views import models, which are not ready when this module is first imported.
     from accounts.views import STAFF
     from billing.operator_views import MONEY_READ_ROLES, MONEY_ROLES
-    from sessions.views import QR_ROLES
+    from sessions.views import QR_ROLES, RESERVATION_READ_ROLES
     from stations.views import STATION_READ_ROLES, VIEW_ROLES
 
     return [
@@ -65,6 +65,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
                     "admin:charging_sessions_transaction_changelist",
                     perm="charging_sessions.view_transaction",
                 ),
+                Link("Reservations", "charging:reservations", RESERVATION_READ_ROLES),
                 Link("ID tokens", "admin:accounts_idtoken_changelist", perm="accounts.view_idtoken"),
                 Link("Import ID tokens", "accounts:id_token_import", (Role.OPERATOR_ADMIN,)),
                 Link("Authorisations", "accounts:authorizations", STAFF),

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "stations",
     "monitoring",
     "sessions.apps.ChargingSessionsConfig",
+    "smartcharging",
     "billing",
     "analytics",
     "demo",
@@ -242,6 +243,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "stations-refresh-maintenance-jobs": {"task": "stations.refresh_maintenance_jobs", "schedule": 15.0},
     # Local authorization lists: stations that were offline at a token change, or reconnected, catch up.
     "accounts-sync-local-lists": {"task": "accounts.sync_local_lists", "schedule": 60.0},
+    # Reservations whose time passed without a session (a 1.6 station lets them lapse without a word).
+    "sessions-expire-reservations": {"task": "sessions.expire_reservations", "schedule": 60.0},
     # Billing: each job is idempotent, so a missed or doubled run is harmless.
     # Pricing sweep every minute: a session whose task died with its worker is priced within two minutes.
     "billing-price-missing-sessions": {"task": "billing.tasks.price_missing_sessions", "schedule": 60.0},

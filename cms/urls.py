@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("billing.api.urls")),
     path("api/", include("monitoring.api.urls")),
+    path("api/", include("sessions.api.urls")),
     path("", include("accounts.urls")),
     path("", include("sessions.urls")),
     # Monitoring's pages kept the names they had when they were the stations app's ("stations:alert", ...).

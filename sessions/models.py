@@ -168,3 +168,61 @@ class TransactionEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} #{self.seq_no} of {self.transaction_id}"
+
+
+class Reservation(models.Model):
+    """A connector (EVSE in 2.0.1) held for an id token or its group until ``expires_at`` (ReserveNow).
+
+    Our key is the reservationId the station is given. ``connector_id`` None: any connector of the station.
+    The station's answer to ReserveNow sets the status (accepted, or why not: rejected, faulted, occupied,
+    unavailable; failed when it gave none), and from accepted it ends cancelled (CancelReservation, or a
+    2.0.1 station's ReservationStatusUpdate Removed), expired (the station's Expired, or the CSMS's sweep
+    once ``expires_at`` has passed) or used (a session started with its reservationId).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        FAULTED = "faulted"
+        OCCUPIED = "occupied"
+        UNAVAILABLE = "unavailable"
+        FAILED = "failed", "No answer"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+        USED = "used"
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: any connector (EVSE).")
+    id_tag = models.CharField(max_length=36)
+    id_token_type = models.CharField(max_length=20, blank=True)
+    id_token = models.ForeignKey(
+        "accounts.IdToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations"
+    )
+    group_id_tag = models.CharField(max_length=36, blank=True, help_text="The group (parent) token that may use it.")
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    detail = models.CharField(max_length=255, blank=True, help_text="Why it ended as it did, in words.")
+    command = models.ForeignKey(
+        "stations.StationCommand",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The ReserveNow that asked for it.",
+    )
+    transaction = models.ForeignKey(
+        Transaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self):
+        return f"Reservation {self.pk} on {self.station_id}/{self.connector_id or 'any'} ({self.status})"

@@ -53,6 +53,8 @@ TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of i
                                                        of the same characters); a 1.6 idTag by its value alone
 ... Ended                                              completed (meter: its register reading, else the last
                                                        one); the first Ended stored announces the stop
+a start (either version) with a reservationId          that reservation of this station used by the session
+                                                       (``sessions.reservations``); an unknown one logged
 ... evse over the station's connectors, seqNo < 0      refused: ValueRejected
 =====================================================  ==========================================================
 """
@@ -77,6 +79,7 @@ from sessions.metering import (
     live_values,
 )
 from sessions.models import MeterSample, Transaction, TransactionEvent
+from sessions.reservations import reservation_use
 from sessions.signals import session_stopped
 from stations.live_outbox import live_event_on_commit
 from stations.models import ConnectorStatusEvent, Station
@@ -226,6 +229,8 @@ def session_start(
             if existing is None:
                 raise
             return SessionStart(existing, _authorization_of(existing), replayed=True)
+    if authorization.accepted and reservation_id is not None:
+        reservation_use(session=session, reservation_id=reservation_id)
     if authorization.accepted:
         live_event_on_commit(
             {
@@ -934,6 +939,8 @@ def session_event_record(
                 ),
             ]
         _session_fold(session, closed_by_csms=closed_by_csms)
+        if event.reservation_id is not None and session.status != Transaction.Status.REFUSED:
+            _session_reservation(session, event.reservation_id)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
             if session.status != Transaction.Status.REFUSED:
                 _announce_stop(session)
@@ -947,6 +954,14 @@ def session_event_record(
                 energy_register_wh=live.energy_register_wh,
             )
     return SessionEventOutcome(session, authorization, False)
+
+
+def _session_reservation(session: Transaction, reservation_id: int) -> None:
+    """A 2.0.1 session names its reservation in whichever event the station chooses (Started, mostly)."""
+    if session.reservation_id is None:
+        session.reservation_id = reservation_id
+        session.save(update_fields=["reservation_id"])
+    reservation_use(session=session, reservation_id=reservation_id)
 
 
 def _is_energy_register(reading: Reading) -> bool:

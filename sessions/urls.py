@@ -1,5 +1,5 @@
 """Portal routes of this app: the public connector pages (/c/<station>/<connector>/, the QR codes' target),
-starting and stopping from them, and the operators' QR sheets."""
+starting and stopping from them, the operators' QR sheets and reservations."""
 
 from django.urls import path
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("operator/qr/", views.qr_index, name="qr_index"),
     path("operator/qr/stations/<str:ocpp_id>/", views.qr_station, name="qr_station"),
     path("operator/qr/sites/<int:pk>/", views.qr_site, name="qr_site"),
+    path("operator/reservations/", views.reservations, name="reservations"),
+    path("operator/reservations/<int:pk>/cancel/", views.reservation_cancel_view, name="reservation_cancel"),
 ]

@@ -1,9 +1,11 @@
 """Portal views of charging: the public connector page behind a QR code, starting and stopping a charge from it,
-and the operators' printable QR sheets. The rules are in sessions.remote; these views only call them."""
+the operators' printable QR sheets and their reservations. The rules are in sessions.remote and
+sessions.reservation_requests; these views only call them."""
 
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,18 +14,23 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import Role, role_required
+from accounts.roles import Role, role_required, user_has_role
 from accounts.selectors import driver_transactions
 from billing.app_settings import app_settings as billing_settings
 from billing.selectors import user_can_start_charging
-from sessions import remote
-from sessions.models import Transaction
+from sessions import remote, selectors
+from sessions.forms import ReservationForm
+from sessions.models import Reservation, Transaction
+from sessions.reservation_requests import ReservationError, reservation_cancel, reservation_create
+from sessions.reservations import HOLDING
 from stations.models import Connector, Site, Station
 
 # How often the connector page asks for its live values (stations meter every 10-60 s). Polling rather than a
 # WebSocket: the cost so far is computed from the database at each look anyway, a plain GET carries the
 # session cookie and the same ownership rules as the page, and it passes every proxy and captive portal.
 POLL_SECONDS = 4
+# The reservations page shows the newest ones.
+RESERVATIONS_SHOWN = 200
 
 
 def _connector_or_404(ocpp_id: str, connector_id: int):
@@ -168,3 +175,66 @@ def qr_site(request, pk: int):
     return render(
         request, "sessions/qr_sheet.html", {"title": site.name, "site": site, "sheet": _codes(request, stations)}
     )
+
+
+RESERVATION_ROLES = (Role.OPERATOR_ADMIN, Role.TECHNICIAN)
+RESERVATION_READ_ROLES = (*RESERVATION_ROLES, Role.ANALYST)
+
+
+@role_required(*RESERVATION_READ_ROLES)
+def reservations(request):
+    """The reservations, newest first (of one status when chosen), and the form to reserve (a POST reserves)."""
+    may_reserve = user_has_role(request.user, *RESERVATION_ROLES)
+    form = ReservationForm(request.POST or None)
+    if request.method == "POST":
+        if not may_reserve:
+            raise PermissionDenied("Your role does not allow this.")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                reservation = reservation_create(
+                    station=data["station"],
+                    connector_id=data["connector_id"],
+                    id_tag=data["id_tag"],
+                    group_id_tag=data["group_id_tag"],
+                    expires_at=data["expires_at"],
+                    requested_by=request.user,
+                )
+            except ReservationError as error:
+                form.add_error(None, error.message)
+            else:
+                _report(request, reservation)
+                return redirect("charging:reservations")
+    status = request.GET.get("status", "")
+    status = status if status in Reservation.Status.values else ""
+    context = {
+        "form": form,
+        "reservations": selectors.reservations(status=status)[:RESERVATIONS_SHOWN],
+        "statuses": Reservation.Status.choices,
+        "status": status,
+        "may_reserve": may_reserve,
+        "holding": HOLDING,
+    }
+    return render(request, "sessions/reservations.html", context)
+
+
+@require_POST
+@role_required(*RESERVATION_ROLES)
+def reservation_cancel_view(request, pk: int):
+    reservation = get_object_or_404(Reservation.objects.select_related("station"), pk=pk)
+    try:
+        reservation_cancel(reservation=reservation, requested_by=request.user)
+    except ReservationError as error:
+        messages.error(request, f"Reservation {pk} not cancelled: {error.message}")
+    else:
+        messages.success(request, f"Reservation {pk} cancelled.")
+    return redirect("charging:reservations")
+
+
+def _report(request, reservation: Reservation) -> None:
+    if reservation.status == Reservation.Status.ACCEPTED:
+        messages.success(request, f"Reservation {reservation.pk} accepted by {reservation.station.ocpp_id}.")
+    else:
+        messages.error(
+            request, f"Reservation {reservation.pk} {reservation.get_status_display()}: {reservation.detail}"
+        )

@@ -11,7 +11,9 @@ first. Offline stations are skipped and caught up by the next run (``local_lists
 
 What the station can take comes from its configuration: LocalAuthListEnabled, LocalAuthListMaxLength,
 SendLocalListMaxLength and SupportedFeatureProfiles, as already read on this connection (the stations app
-keeps every station's last known configuration), else asked with GetConfiguration and kept there. A
+keeps every station's last known configuration), else asked (``outbound.local_list_settings_read``: 1.6
+GetConfiguration; 2.0.1 GetVariables of LocalAuthListCtrlr Enabled, ItemsPerMessage and Available, kept
+under the 1.6 names) and kept there. A
 station whose list is disabled, or that lacks the LocalAuthListManagement profile, is sent nothing. After
 anything but success the station's automatic sync waits (``CMS_LOCAL_LIST_RETRY_MINUTES``, the last wait
 repeating; a disabled or unsupported list waits the longest), and the next attempt reads the station's
@@ -133,7 +135,10 @@ def station_local_list_sync(*, station: Station, force_full: bool = False) -> Sy
 def _sync(station: Station, state: StationLocalList, force_full: bool) -> SyncResult:
     try:
         outbound.check(
-            station.ocpp_version, outbound.local_list_send, outbound.local_list_version, outbound.configuration_read
+            station.ocpp_version,
+            outbound.local_list_send,
+            outbound.local_list_version,
+            outbound.local_list_settings_read,
         )
     except outbound.Unsupported as error:
         state.checked_connection_at = station.connected_at
@@ -197,7 +202,7 @@ def _check_station(station: Station, state: StationLocalList, known: dict[str, C
         key in known and (since is None or known[key].reported_at > since)
         for key in ("LocalAuthListEnabled", *LIMIT_KEYS)
     ):
-        action, payload = outbound.configuration_read(station.ocpp_version, keys=SETTING_KEYS)
+        action, payload = outbound.local_list_settings_read(station.ocpp_version)
         config = station_call_sync(station=station, action=action, payload=payload)
         if config.status == Command.ANSWERED:
             keys = outbound.answer_of(station.ocpp_version, config).data["keys"]

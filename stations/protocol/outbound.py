@@ -280,6 +280,13 @@ def local_list_version(ocpp_version: str) -> OutboundCall:
     return _build(local_list_version, ocpp_version)
 
 
+def local_list_settings_read(ocpp_version: str) -> OutboundCall:
+    """Read what the station's local list can take; the answer's data: ``keys`` as ``configuration_read``'s, under
+    the 1.6 names LocalAuthListEnabled, LocalAuthListMaxLength, SendLocalListMaxLength, SupportedFeatureProfiles
+    (a 2.0.1 station's LocalAuthListCtrlr variables, translated)."""
+    return _build(local_list_settings_read, ocpp_version)
+
+
 def local_list_send(ocpp_version: str, *, version: int, full: bool, entries: list) -> OutboundCall:
     """Send a Full or Differential update; ``entries`` have ``token``, ``type``, ``status``, ``expires_at`` and
     ``parent_id`` (``accounts.selectors.LocalListEntry``)."""
@@ -437,6 +444,26 @@ def customer_information(
         id_token_type=id_token_type,
         customer_identifier=customer_identifier,
         customer_certificate=customer_certificate,
+    )
+
+
+def charging_profiles_report(
+    ocpp_version: str,
+    *,
+    request_id: int,
+    evse_id: int | None = None,
+    purpose: str | None = None,
+    stack_level: int | None = None,
+) -> OutboundCall:
+    """Have the station report the profiles it holds (on ``evse_id``, 0: the station's own; all when None) that
+    match the criteria given, in parts named by ``request_id``; answered nothing_to_do when it holds none."""
+    return _build(
+        charging_profiles_report,
+        ocpp_version,
+        request_id=request_id,
+        evse_id=evse_id,
+        purpose=purpose,
+        stack_level=stack_level,
     )
 
 

@@ -165,13 +165,46 @@ CALLS = [
                 ],
             },
         ),
-        None,
+        (
+            "SendLocalList",
+            {
+                "versionNumber": 3,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {
+                        "idToken": {"idToken": "CARD-1", "type": "ISO14443"},
+                        "idTokenInfo": {
+                            "status": "Accepted",
+                            "cacheExpiryDateTime": EXPIRES.isoformat(),
+                            "groupIdToken": {"idToken": "GROUP-1", "type": "Central"},
+                        },
+                    },
+                    {"idToken": {"idToken": "CARD-2", "type": "ISO14443"}, "idTokenInfo": {"status": "Blocked"}},
+                ],
+            },
+        ),
     ),
     (
         outbound.local_list_send,
         {"version": 4, "full": False, "entries": []},
         ("SendLocalList", {"listVersion": 4, "updateType": "Differential"}),
-        None,
+        ("SendLocalList", {"versionNumber": 4, "updateType": "Differential"}),
+    ),
+    (
+        outbound.local_list_settings_read,
+        {},
+        (
+            "GetConfiguration",
+            {
+                "key": [
+                    "LocalAuthListEnabled",
+                    "LocalAuthListMaxLength",
+                    "SendLocalListMaxLength",
+                    "SupportedFeatureProfiles",
+                ]
+            },
+        ),
+        "GetVariables",
     ),
     (
         outbound.charging_profile_clear,
@@ -296,8 +329,7 @@ def test_a_station_that_never_connected_gets_1_6_calls_and_an_unknown_version_no
 def test_what_2_0_1_lacks_is_refused_with_the_reason():
     with pytest.raises(Unsupported, match="GetVariables or SetVariables"):
         outbound.configuration_write("2.0.1", key="HeartbeatInterval", value="60")
-    with pytest.raises(Unsupported, match=r"Local lists of OCPP 2\.0\.1 are not synced yet"):
-        outbound.check("2.0.1", outbound.local_list_version, outbound.local_list_send)
+    outbound.check("2.0.1", outbound.local_list_version, outbound.local_list_send, outbound.local_list_settings_read)
     outbound.check("1.6", outbound.local_list_send, outbound.configuration_read)  # nothing missing
 
 

@@ -404,7 +404,7 @@ async def test_reports_without_a_model_are_answered(daphne_server, station):
                 },
             )
         )
-    assert (needs.status, schedule.status) == ("Rejected", "Accepted")
+    assert (needs.status, schedule.status) == ("Processing", "Accepted")
 
 
 # Bad payloads

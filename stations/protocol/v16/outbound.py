@@ -27,6 +27,7 @@ UNSUPPORTED: dict[str, str] = {
         ("display_message_set", "display_messages_get", "display_message_clear"), NOT_IN_16.format("Display messages")
     ),
     "customer_information": NOT_IN_16.format("Customer information requests"),
+    "charging_profiles_report": "An OCPP 1.6 station cannot report its charging profiles: use GetCompositeSchedule.",
 }
 WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave evse_id out."
 # The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password
@@ -127,6 +128,12 @@ def firmware_update(*, location, retrieve_date, request_id, retries, retry_inter
 
 def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
+
+
+def local_list_settings_read() -> OutboundCall:
+    return configuration_read(
+        keys=["LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength", "SupportedFeatureProfiles"]
+    )
 
 
 def local_list_send(*, version, full, entries) -> OutboundCall:

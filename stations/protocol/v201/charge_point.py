@@ -15,7 +15,9 @@ from stations.protocol.v201.diagnostics import DiagnosticsHandlers
 from stations.protocol.v201.firmware import FirmwareHandlers
 from stations.protocol.v201.metering import MeteringHandlers
 from stations.protocol.v201.provisioning import ProvisioningHandlers
+from stations.protocol.v201.reservation import ReservationHandlers
 from stations.protocol.v201.security import SecurityHandlers
+from stations.protocol.v201.smart_charging import SmartChargingHandlers
 from stations.protocol.v201.transactions import TransactionHandlers
 
 PENDING = Station.RegistrationStatus.PENDING
@@ -29,6 +31,8 @@ class ChargePoint201(
     ProvisioningHandlers,
     AuthorizationHandlers,
     TransactionHandlers,
+    ReservationHandlers,
+    SmartChargingHandlers,
     MeteringHandlers,
     AvailabilityHandlers,
     FirmwareHandlers,

@@ -1,12 +1,11 @@
 """OCPP 2.0.1 messages a station sends to report: functional blocks N (NotifyEvent, NotifyMonitoringReport,
-NotifyCustomerInformation), O (NotifyDisplayMessages), H (ReservationStatusUpdate) and K (NotifyEVChargingNeeds,
-NotifyEVChargingSchedule).
+NotifyCustomerInformation) and O (NotifyDisplayMessages). H (ReservationStatusUpdate) is ``reservation.py``,
+K (ReportChargingProfiles, NotifyEVChargingNeeds, NotifyEVChargingSchedule) ``smart_charging.py``.
 
 NotifyEvent updates the device model's actual values, an EVSE's or connector's AvailabilityState is
 recorded as a StatusNotification would be (so faults reach the connector-fault alerts), and a monitor's
 event or a Problem raises or clears a station-event alert. Monitoring reports, customer information and
-display messages are kept by the monitoring app. The others have no model yet (reservations, EV charging
-needs): they are answered and logged, and kept in the message log as every frame is.
+display messages are kept by the monitoring app.
 """
 
 import logging
@@ -80,28 +79,3 @@ class DiagnosticsHandlers:
             station=self.station, request_id=request_id, tbc=tbc, messages=message_info
         )
         return call_result.NotifyDisplayMessages()
-
-    @on(Action.reservation_status_update)
-    async def on_reservation_status_update(self, reservation_id, reservation_update_status, **_):
-        self._log_unstored("reservation status", reservation_id=reservation_id, status=reservation_update_status)
-        return call_result.ReservationStatusUpdate()
-
-    @on(Action.notify_ev_charging_needs)
-    async def on_notify_ev_charging_needs(self, charging_needs, evse_id, **_):
-        self._log_unstored(
-            "EV charging needs", evse_id=evse_id, transfer_mode=charging_needs.get("requested_energy_transfer")
-        )
-        # No charging schedule will follow from this CSMS (smart charging is its own issue): the station
-        # goes on with its own, as the spec provides for Rejected.
-        return call_result.NotifyEVChargingNeeds(status="Rejected")
-
-    @on(Action.notify_ev_charging_schedule)
-    async def on_notify_ev_charging_schedule(self, time_base, charging_schedule, evse_id, **_):
-        self._log_unstored("EV charging schedule", evse_id=evse_id)
-        return call_result.NotifyEVChargingSchedule(status="Accepted")
-
-    def _log_unstored(self, what: str, **details) -> None:
-        logger.info(
-            "station report kept in the message log only",
-            extra={"station_id": self.station.ocpp_id, "report": what, **details},
-        )

@@ -16,10 +16,18 @@ DEVICE_MODEL = (
 UNSUPPORTED: dict[str, str] = {
     "configuration_read": DEVICE_MODEL,
     "configuration_write": DEVICE_MODEL,
-    "local_list_send": "Local lists of OCPP 2.0.1 are not synced yet.",
 }
 # SecurityCtrlr.BasicAuthPassword: a passwordString of 16 to 40 characters (Part 2 A00.FR.205), sent as it is.
 PASSWORD_MAX_LENGTH = 40
+# The LocalAuthListCtrlr variables a local-list sync reads, by the 1.6 configuration key they stand for
+# (Available, whether the station has a local list at all, stands for the LocalAuthListManagement profile).
+LOCAL_LIST_CONTROLLER = "LocalAuthListCtrlr"
+LOCAL_LIST_VARIABLES = {
+    "Enabled": "LocalAuthListEnabled",
+    "ItemsPerMessage": "SendLocalListMaxLength",
+    "Available": "SupportedFeatureProfiles",
+}
+LOCAL_LIST_PROFILE = "LocalAuthListManagement"
 # The 2.0.1 name of a message to trigger, where it differs from 1.6's.
 TRIGGER_NAMES = {"DiagnosticsStatusNotification": "LogStatusNotification"}
 # Answers meaning "accepted, nothing there": no report will follow.
@@ -142,6 +150,51 @@ def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
 
 
+def local_list_settings_read() -> OutboundCall:
+    return OutboundCall(
+        "GetVariables",
+        {
+            "getVariableData": [
+                {"component": {"name": LOCAL_LIST_CONTROLLER}, "variable": {"name": name}}
+                for name in LOCAL_LIST_VARIABLES
+            ]
+        },
+    )
+
+
+def local_list_send(*, version, full, entries) -> OutboundCall:
+    payload = {"versionNumber": version, "updateType": "Full" if full else "Differential"}
+    if entries:
+        payload["localAuthorizationList"] = [_authorization_data(entry) for entry in entries]
+    return OutboundCall("SendLocalList", payload)
+
+
+def _authorization_data(entry) -> dict:
+    info = {"status": entry.status}
+    if entry.expires_at is not None:
+        info["cacheExpiryDateTime"] = entry.expires_at.isoformat()
+    if entry.parent_id:
+        info["groupIdToken"] = {"idToken": entry.parent_id, "type": "Central"}
+    return {"idToken": {"idToken": entry.token, "type": entry.type}, "idTokenInfo": info}
+
+
+def _local_list_settings(results: list) -> list[dict]:
+    """GetVariables results of LocalAuthListCtrlr as 1.6 configuration keys; a station without the component
+    (UnknownComponent) keeps no local list."""
+    keys = []
+    for result in results:
+        if result.get("component", {}).get("name") != LOCAL_LIST_CONTROLLER:
+            continue
+        key = LOCAL_LIST_VARIABLES.get(result.get("variable", {}).get("name"))
+        status = result.get("attributeStatus")
+        if key == "SupportedFeatureProfiles" and status in ("Accepted", "UnknownComponent"):
+            available = status == "Accepted" and str(result.get("attributeValue")).lower() == "true"
+            keys.append({"key": key, "value": LOCAL_LIST_PROFILE if available else "", "readonly": True})
+        elif key is not None and status == "Accepted":
+            keys.append({"key": key, "value": result.get("attributeValue"), "readonly": False})
+    return keys
+
+
 def charging_profile_set(*, connector_id, profile) -> OutboundCall:
     return OutboundCall("SetChargingProfile", {"evseId": connector_id, "chargingProfile": profile})
 
@@ -156,6 +209,13 @@ def charging_profile_clear(*, profile_id, connector_id, purpose, stack_level) ->
 def composite_schedule(*, connector_id, duration, rate_unit) -> OutboundCall:
     return OutboundCall(
         "GetCompositeSchedule", {"evseId": connector_id, "duration": duration, **_present(chargingRateUnit=rate_unit)}
+    )
+
+
+def charging_profiles_report(*, request_id, evse_id, purpose, stack_level) -> OutboundCall:
+    criterion = _present(chargingProfilePurpose=purpose, stackLevel=stack_level)
+    return OutboundCall(
+        "GetChargingProfiles", {"requestId": request_id, **_present(evseId=evse_id), "chargingProfile": criterion}
     )
 
 
@@ -373,7 +433,11 @@ def _each_status(results: list) -> Answer:
 
 def interpret(action: str, response: dict) -> Answer:
     if action == "GetVariables":
-        return Answer(Outcome.ACCEPTED, data={"results": _variable_results(response.get("getVariableResult") or [])})
+        results = response.get("getVariableResult") or []
+        # ``keys``: what a local-list sync reads (``local_list_settings_read``), under the 1.6 keys' names.
+        return Answer(
+            Outcome.ACCEPTED, data={"results": _variable_results(results), "keys": _local_list_settings(results)}
+        )
     if action == "SetVariables":
         return _set_variables_answer(response)
     if action == "GetLog":
@@ -382,6 +446,8 @@ def interpret(action: str, response: dict) -> Answer:
         return Answer(Outcome.ACCEPTED, data={"version": response["versionNumber"]})
     if action == "GetCompositeSchedule":
         return status_answer(response, schedule=response.get("schedule"))
+    if action == "GetChargingProfiles" and response.get("status") == "NoProfiles":
+        return Answer(Outcome.NOTHING_TO_DO, "NoProfiles")
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
     if action == "GetTransactionStatus":
