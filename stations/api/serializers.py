@@ -8,7 +8,7 @@ from rest_framework.validators import UniqueValidator
 from stations.models import Connector, Site, Station, StationCommand, station_id_validator
 from stations.protocol import outbound
 from stations.protocol.outbound import OutboundCall
-from stations.services import station_create
+from stations.services import station_create, station_update
 
 # OCPP's Basic-auth password: 16 to 20 bytes in the 1.6 security whitepaper, 16 to 40 characters in 2.0.1.
 PASSWORD_MIN_LENGTH = 16
@@ -127,17 +127,7 @@ class StationSerializer(serializers.ModelSerializer):
         return bool(station.password_hash)
 
     def update(self, instance, validated_data):
-        password = validated_data.pop("password", None)
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        changed = list(validated_data)
-        if password is not None:
-            instance.set_password(password)
-            changed.append("password_hash")
-        if changed:
-            # Only what the request changed: the consumer updates the connection fields of the same row meanwhile.
-            instance.save(update_fields=[*changed, "updated_at"])
-        return instance
+        return station_update(station=instance, **validated_data)
 
 
 class StationCreateSerializer(StationSerializer):
