@@ -22,7 +22,7 @@ from billing.models import (
     Wallet,
 )
 from billing.money import ZERO
-from billing.pricing import Allowance, Price, TariffSpec, Usage, planned_usage, price_session
+from billing.pricing import Allowance, Price, PriceLine, TariffSpec, Usage, planned_usage, price_session
 from billing.usage import build_usage
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -323,3 +323,35 @@ def dunning_list() -> QuerySet[Payment]:
         .select_related("invoice", "user", "invoice__operator")
         .order_by("next_retry_at", "-updated_at")
     )
+
+
+@dataclass(frozen=True)
+class SessionPriceBreakdown:
+    """A session's price for the operator: the stored charge and its lines once priced, else what it costs so
+    far; and the issued invoice it is on, if any."""
+
+    charge: SessionCharge | None
+    cost: RunningCost
+    lines: list[PriceLine]
+    invoice: Invoice | None
+
+
+def session_price_breakdown(transaction) -> SessionPriceBreakdown:
+    charge = SessionCharge.objects.filter(transaction=transaction).select_related("tariff", "invoice").first()
+    cost = session_running_cost(transaction)
+    if charge is not None:
+        lines = [
+            PriceLine(
+                kind=line["kind"],
+                description=line["description"],
+                quantity=Decimal(line["quantity"]),
+                unit=line["unit"],
+                unit_price=Decimal(line["unit_price"]),
+                amount=Decimal(line["amount"]),
+            )
+            for line in charge.breakdown.get("lines", [])
+        ]
+    else:
+        lines = list(cost.price.lines) if cost.price else []
+    invoice = charge.invoice if charge and charge.invoice and charge.invoice.status != Invoice.Status.DRAFT else None
+    return SessionPriceBreakdown(charge=charge, cost=cost, lines=lines, invoice=invoice)

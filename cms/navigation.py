@@ -41,6 +41,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
     # Imported here: the views import models, which are not ready when this module is first imported.
     from accounts.views import STAFF
     from billing.operator_views import MONEY_READ_ROLES, MONEY_ROLES
+    from sessions.operator_views import SESSION_READ_ROLES
     from sessions.views import QR_ROLES, RESERVATION_READ_ROLES
     from stations.views import STATION_READ_ROLES, VIEW_ROLES
 
@@ -48,9 +49,9 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
         (
             "Network",
             [
+                Link("Stations", "stations:stations", STATION_READ_ROLES),
+                Link("Sites", "stations:sites", STATION_READ_ROLES),
                 Link("Live board", "stations:live", STATION_READ_ROLES),
-                Link("Stations", "admin:stations_station_changelist", perm="stations.view_station"),
-                Link("Sites", "admin:stations_site_changelist", perm="stations.view_site"),
                 Link("Alerts", "stations:alerts", VIEW_ROLES),
                 Link("Maintenance", "stations:jobs", VIEW_ROLES),
                 Link("Firmware", "stations:firmware", VIEW_ROLES),
@@ -60,11 +61,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
         (
             "Charging",
             [
-                Link(
-                    "Sessions",
-                    "admin:charging_sessions_transaction_changelist",
-                    perm="charging_sessions.view_transaction",
-                ),
+                Link("Sessions", "charging:operator_sessions", SESSION_READ_ROLES),
                 Link("Reservations", "charging:reservations", RESERVATION_READ_ROLES),
                 Link("ID tokens", "admin:accounts_idtoken_changelist", perm="accounts.view_idtoken"),
                 Link("Import ID tokens", "accounts:id_token_import", (Role.OPERATOR_ADMIN,)),

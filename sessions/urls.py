@@ -3,7 +3,7 @@ starting and stopping from them, the operators' QR sheets and reservations."""
 
 from django.urls import path
 
-from sessions import views
+from sessions import operator_views, views
 
 app_name = "charging"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("c/<str:ocpp_id>/<int:connector_id>/live/", views.connector_live, name="connector_live"),
     path("c/<str:ocpp_id>/<int:connector_id>/start/", views.connector_start, name="connector_start"),
     path("me/sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
+    path("operator/sessions/", operator_views.session_list, name="operator_sessions"),
+    path("operator/sessions/<int:pk>/", operator_views.session_detail, name="operator_session"),
     path("operator/qr/", views.qr_index, name="qr_index"),
     path("operator/qr/stations/<str:ocpp_id>/", views.qr_station, name="qr_station"),
     path("operator/qr/sites/<int:pk>/", views.qr_site, name="qr_site"),

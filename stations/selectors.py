@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, TextField
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from monitoring.models import Alert
@@ -306,3 +306,56 @@ def device_model_components(*, station: Station) -> list[str]:
     """The names of the components a station's device model has."""
     rows = DeviceModelVariable.objects.filter(station=station).values_list("component_name", flat=True)
     return list(rows.distinct().order_by("component_name"))
+
+
+# The operator's station and site lists
+
+STATION_STATUSES = {"online": "Online", "offline": "Offline", "faulted": "Faulted"}
+STATION_ORDERS = {
+    "id": ("ocpp_id",),
+    "-id": ("-ocpp_id",),
+    "last_seen": (F("last_seen_at").asc(nulls_first=True), "ocpp_id"),
+    "-last_seen": (F("last_seen_at").desc(nulls_last=True), "ocpp_id"),
+}
+
+
+def stations_list(
+    *,
+    search: str = "",
+    site: Site | None = None,
+    status: str = "",
+    ocpp_version: str = "",
+    registration_status: str = "",
+    order: str = "id",
+) -> QuerySet:
+    """The stations of the operator's list: ``search`` in the id, name and serial numbers; ``status`` online,
+    offline or faulted (online with a connector reporting Faulted, as on the overview)."""
+    faulted = Connector.objects.filter(station=OuterRef("pk"), connector_id__gt=0, status="Faulted")
+    stations = Station.objects.select_related("site").annotate(has_fault=Exists(faulted))
+    if search:
+        stations = stations.filter(
+            Q(ocpp_id__icontains=search)
+            | Q(name__icontains=search)
+            | Q(serial_number__icontains=search)
+            | Q(charge_box_serial_number__icontains=search)
+        )
+    if site is not None:
+        stations = stations.filter(site=site)
+    if status == "online":
+        stations = stations.filter(is_online=True)
+    elif status == "offline":
+        stations = stations.filter(is_online=False)
+    elif status == "faulted":
+        stations = stations.filter(is_online=True, has_fault=True)
+    if ocpp_version:
+        stations = stations.filter(ocpp_version=ocpp_version)
+    if registration_status:
+        stations = stations.filter(registration_status=registration_status)
+    return stations.order_by(*STATION_ORDERS.get(order, STATION_ORDERS["id"]))
+
+
+def sites_overview() -> QuerySet:
+    """Every site with how many stations it has and how many of them are connected now."""
+    return Site.objects.annotate(
+        station_count=Count("stations"), online_count=Count("stations", filter=Q(stations__is_online=True))
+    ).order_by("name")

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from stations.app_settings import app_settings
 from stations.live_outbox import live_event_on_commit
-from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Station
+from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Site, Station
 from stations.plausibility import time_is_plausible
 
 # How much of a frame the message log keeps as text when its payload cannot be stored as JSON.
@@ -35,6 +35,48 @@ def station_create(*, ocpp_id: str, password: str | None, **fields) -> Station:
     station.full_clean()
     station.save()
     return station
+
+
+def station_update(*, station: Station, password: str | None = None, **fields) -> Station:
+    """Change what the operator sets of a station (name, site, registration status) and, given one, its password.
+
+    Only the fields named are written: the OCPP consumer updates the connection fields of the same row meanwhile.
+    """
+    for name, value in fields.items():
+        setattr(station, name, value)
+    changed = list(fields)
+    if password is not None:
+        station.set_password(password)
+        changed.append("password_hash")
+    if changed:
+        station.full_clean(exclude=[f.name for f in Station._meta.fields if f.name not in changed])
+        station.save(update_fields=[*changed, "updated_at"])
+    return station
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk change did to one station: ``changed`` False when it already was so."""
+
+    station: Station
+    changed: bool
+    detail: str
+
+
+def stations_bulk_update(*, stations: Sequence[Station], **fields) -> list[BulkOutcome]:
+    """Set ``fields`` (registration_status, site) on each station, saying per station whether it changed."""
+    outcomes = []
+    for station in stations:
+        differs = {name: value for name, value in fields.items() if getattr(station, name) != value}
+        if differs:
+            station_update(station=station, **differs)
+        detail = ", ".join(f"{name.replace('_', ' ')} {value or 'none'}" for name, value in fields.items())
+        outcomes.append(BulkOutcome(station=station, changed=bool(differs), detail=detail))
+    logger.info(
+        "stations changed in bulk",
+        extra={"stations": len(outcomes), "changed": sum(o.changed for o in outcomes), "fields": sorted(fields)},
+    )
+    return outcomes
 
 
 def station_authenticate(*, ocpp_id: str, password: str | None) -> Station | None:
@@ -516,3 +558,19 @@ def ocpp_messages_purge(*, older_than: timedelta, batch_size: int = 10_000) -> i
     if deleted:
         logger.info("OCPP message log purged", extra={"deleted": deleted, "cutoff": cutoff.isoformat()})
     return deleted
+
+
+def site_create(*, name: str, address: str = "", timezone: str = "UTC") -> Site:
+    site = Site(name=name, address=address, timezone=timezone)
+    site.full_clean()
+    site.save()
+    logger.info("site created", extra={"site_id": site.pk})
+    return site
+
+
+def site_update(*, site: Site, **fields) -> Site:
+    for name, value in fields.items():
+        setattr(site, name, value)
+    site.full_clean()
+    site.save(update_fields=list(fields))
+    return site

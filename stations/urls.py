@@ -3,7 +3,7 @@ pages: see ``cms/urls.py``)."""
 
 from django.urls import path
 
-from stations import device_model_views, security_views, views
+from stations import device_model_views, network_views, security_views, views
 
 portal = [
     path("operator/live/", views.live_board, name="live"),
@@ -25,4 +25,13 @@ portal = [
         security_views.station_password_rotation,
         name="station-password-rotation",
     ),
+    path("operator/stations/", network_views.station_list, name="stations"),
+    path("operator/stations/<str:ocpp_id>/edit/", network_views.station_edit, name="station-edit"),
+    path("operator/stations/<str:ocpp_id>/credentials/", network_views.station_credentials, name="station-credentials"),
+    # Beside /operator/stations/, not in it: any name there may be a station's id.
+    path("operator/new-station/", network_views.station_register, name="station-register"),
+    path("operator/station-actions/", network_views.station_bulk, name="station-bulk"),
+    path("operator/sites/", network_views.site_list, name="sites"),
+    path("operator/sites/new/", network_views.site_form, name="site-new"),
+    path("operator/sites/<int:pk>/edit/", network_views.site_form, name="site-edit"),
 ]

@@ -15,7 +15,7 @@ from stations.models import Connector, DeviceModelVariable, Site, Station, Stati
 from stations.protocol import outbound
 from stations.protocol.outbound import OutboundCall
 from stations.security import SecurityProfileRefused, security_profile_check, station_security_profile_set
-from stations.services import station_create
+from stations.services import station_create, station_update
 
 # OCPP's Basic-auth password: 16 to 20 bytes in the 1.6 security whitepaper, 16 to 40 characters in 2.0.1.
 PASSWORD_MIN_LENGTH = 16
@@ -161,17 +161,7 @@ class StationSerializer(serializers.ModelSerializer):
             station_security_profile_set(
                 station=instance, profile=profile, lowering_confirmed=lowering_confirmed, changed_by=user
             )
-        password = validated_data.pop("password", None)
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        changed = list(validated_data)
-        if password is not None:
-            instance.set_password(password)
-            changed.append("password_hash")
-        if changed:
-            # Only what the request changed: the consumer updates the connection fields of the same row meanwhile.
-            instance.save(update_fields=[*changed, "updated_at"])
-        return instance
+        return station_update(station=instance, **validated_data)
 
 
 class StationCreateSerializer(StationSerializer):
