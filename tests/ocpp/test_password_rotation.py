@@ -2,11 +2,14 @@
 station accepts it (the station's next connection must use it, the old one is refused); refused, the old one
 stays. The plaintext is kept nowhere: not in the command log, the message log or the API's answers."""
 
+import asyncio
+import io
 import json
 import string
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
 from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +23,7 @@ from ocpp.v201.enums import Action as Action201
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig
 from stations.models import OcppMessage, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.redaction import REDACTED, redacted
@@ -221,3 +225,27 @@ def test_rotation_needs_a_command_role(make_station, django_user_model):
     client = APIClient()
     client.force_authenticate(analyst_free)
     assert client.post("/api/stations/CP-1/password-rotation/", {}, format="json").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_simulated_16_station_reconnects_with_its_new_password(daphne_server, admin_api):
+    """The project's simulator reboots the moment it accepts a new AuthorizationKey: it is back with the new one."""
+    await sync_to_async(call_command)("create_station", "CP-1", password=DEFAULT_PASSWORD, stdout=io.StringIO())
+    config = SimulatorConfig(url=f"{daphne_server.ws_url}/ocpp", connectors=1, autostart=False, reconnect_delay=0.2)
+    simulation = Simulation(["CP-1"], config)
+    task = asyncio.create_task(simulation.run())
+    try:
+        await simulation.wait_booted(within=10)
+        await wait_online()
+        first_connection = (await Station.objects.aget(ocpp_id="CP-1")).connected_at
+        response = await rotate(admin_api)
+        assert response.status_code == 200, response.json()
+        await until(
+            lambda: Station.objects.filter(ocpp_id="CP-1", is_online=True, connected_at__gt=first_connection).aexists(),
+            within=10,
+            what="CP-1 back with its new password",
+        )
+    finally:
+        simulation.stop()
+        await task
+    assert await status_with(daphne_server, "1.6", DEFAULT_PASSWORD) == REFUSED["1.6"]
