@@ -309,12 +309,19 @@ async def test_the_same_session_from_either_version_gives_the_same_analytics(bot
     v16, v201 = both_charged["1.6"], both_charged["2.0.1"]
     assert v16["revenue days"] == v201["revenue days"] and len(v16["revenue days"]) == 1
     assert v16["site hours"] == v201["site hours"] and v16["site hours"]
-    energy_and_sessions = ["sessions", "completed_sessions", "session_energy_wh", "session_s", "energy_wh"]
     day16, day201 = v16["connector days"], v201["connector days"]
     assert len(day16) == len(day201) == 1
-    assert {k: day16[0][k] for k in energy_and_sessions} == {k: day201[0][k] for k in energy_and_sessions}
-    assert day16[0]["energy_wh"] == METER_FULL - METER_START
-    assert day16[0]["occupied_s"] == day201[0]["occupied_s"] == (UNPLUG - PLUG_IN) * 60
+    assert day16[0]["energy_wh"] == METER_FULL - METER_START and day16[0]["sessions"] == 1
+    assert day16[0]["occupied_s"] == (UNPLUG - PLUG_IN) * 60
+    assert without(day16[0], STATE_SECONDS) == without(day201[0], STATE_SECONDS)
+
+
+def without(row: dict, keys) -> dict:
+    return {key: value for key, value in row.items() if key not in keys}
+
+
+# Time in a state a 1.6 station names in StatusNotification and a 2.0.1 station in TransactionEvent.chargingState.
+STATE_SECONDS = ("charging_s", "idle_s")
 
 
 @pytest.mark.xfail(
@@ -324,5 +331,5 @@ async def test_the_same_session_from_either_version_gives_the_same_analytics(bot
     "rollups do not read",
 )
 async def test_charging_and_idle_time_of_a_2_0_1_station_count_as_a_1_6_stations(both_charged):
-    v16, v201 = both_charged["1.6"], both_charged["2.0.1"]
-    assert v16["connector days"] == v201["connector days"]
+    day16, day201 = both_charged["1.6"]["connector days"][0], both_charged["2.0.1"]["connector days"][0]
+    assert {key: day16[key] for key in STATE_SECONDS} == {key: day201[key] for key in STATE_SECONDS}
