@@ -105,6 +105,8 @@ class Variable:
             return value in ("true", "false")
         if self.data_type == "MemberList":
             return set(value.split(",")) <= set((self.values_list or "").split(","))
+        if self.data_type == "OptionList":
+            return value in (self.values_list or "").split(",")
         return (self.min_limit or 0) <= len(value) <= (self.max_limit or 1000)
 
 

@@ -78,6 +78,30 @@ async def test_it_boots_reports_its_device_model_and_drivers_charge(daphne_serve
     assert statuses[:3] == ["Available", "Occupied", "Available"]
 
 
+async def test_a_pending_station_answers_report_requests_and_boots_again_after_the_interval(node_servers):
+    server = await sync_to_async(node_servers)(CMS_OCPP_HEARTBEAT_INTERVAL="1")
+    station = await register()
+    await Station.objects.filter(pk=station.pk).aupdate(registration_status="Pending")
+    simulation = Simulation(["SIM-001"], config_for(server, autostart=False), versions={"SIM-001": "2.0.1"})
+    simulated = simulation.stations[0]
+    run = asyncio.create_task(simulation.run())
+    try:
+        await until(lambda: simulated.registration_status == "Pending")
+        # B02.FR.09: while Pending, the CSMS may ask for a report, and the station sends it.
+        report = await station_call(
+            station=station, action="GetBaseReport", payload={"requestId": 3, "reportBase": "SummaryInventory"}
+        )
+        assert report.response == {"status": "Accepted"}
+        await until(lambda: _count(station, 3, 1 + len(simulated.connectors)), what="the summary stored")
+        assert not simulated.booted.is_set()
+        await Station.objects.filter(pk=station.pk).aupdate(registration_status="Accepted")
+        await until(lambda: simulated.booted.is_set(), within=5, what="accepted at the next boot")
+    finally:
+        simulation.stop()
+        await run
+    assert simulated.stats.boots == 1 and simulated.stats.call_errors == 0
+
+
 async def test_events_of_a_disconnection_are_queued_and_sent_offline_in_order_counted_once(daphne_server):
     station = await register()
     config = config_for(daphne_server, autostart=False, reconnect_delay=1.0, meter_interval=0.1)
