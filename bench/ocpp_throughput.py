@@ -1,11 +1,13 @@
 """OCPP hot-path benchmark: messages/s and round-trip latency of our server against a bare `ocpp` server.
 
 N simulated stations connect at once (the time until all are connected is printed: a reconnect storm),
-then each keeps one call in flight, alternating Heartbeat and MeterValues, for a fixed time; only the calls
-answered inside that window count. The same load runs first against a bare `websockets` + `ocpp` server
-with no database (the ceiling), then against Voltgrid (daphne + Channels + the ocpp library, every message
-persisted to PostgreSQL before it is answered), and the ratio is printed, with the CPU time the server
-process spent per message (steadier than throughput on a busy machine).
+then each keeps one call in flight, alternating Heartbeat and a meter reading, for a fixed time; only the calls
+answered inside that window count. The reading is MeterValues in OCPP 1.6J, and in 2.0.1 a TransactionEvent
+Updated with the same meter values, in a transaction each station starts before the window opens (--ocpp picks
+the versions; both by default, each against its own floor). The same load runs first against a bare
+`websockets` + `ocpp` server with no database (the ceiling), then against Voltgrid (daphne + Channels + the
+ocpp library, every message persisted to PostgreSQL before it is answered), and the ratio is printed, with
+the CPU time the server process spent per message (steadier than throughput on a busy machine).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voltgrid_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/ocpp_throughput.py --stations 100 --seconds 15
@@ -13,7 +15,7 @@ process spent per message (steadier than throughput on a busy machine).
 The database named by DATABASE_URL is created and migrated when missing; stations BENCH-0000... are
 registered in it. Options: --rate to pace each station (latency under a given load rather than at
 saturation, where a closed loop of N stations waits N / throughput per call whatever the server),
---only bare|voltgrid, --server-cmd to benchmark another ASGI server command.
+--only bare|voltgrid, --ocpp 1.6|2.0.1, --server-cmd to benchmark another ASGI server command.
 """
 
 import argparse
@@ -56,32 +58,46 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
     raise RuntimeError("server did not start")
 
 
+# The floor of each version: the `ocpp` library's ChargePoint answering the mix, with no database.
 BARE_SERVER = """
 import asyncio, sys
 from datetime import UTC, datetime
 import websockets
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action
+from ocpp.v16 import ChargePoint as ChargePoint16, call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import ChargePoint as ChargePoint201, call_result as result201
+from ocpp.v201.enums import Action as Action201
 
-class Bare(ChargePoint):
-    @on(Action.heartbeat)
+class Bare16(ChargePoint16):
+    @on(Action16.heartbeat)
     def heartbeat(self):
-        return call_result.Heartbeat(current_time=datetime.now(UTC).isoformat())
+        return result16.Heartbeat(current_time=datetime.now(UTC).isoformat())
 
-    @on(Action.meter_values)
+    @on(Action16.meter_values)
     def meter_values(self, **kwargs):
-        return call_result.MeterValues()
+        return result16.MeterValues()
+
+class Bare201(ChargePoint201):
+    @on(Action201.heartbeat)
+    def heartbeat(self):
+        return result201.Heartbeat(current_time=datetime.now(UTC).isoformat())
+
+    @on(Action201.transaction_event)
+    def transaction_event(self, **kwargs):
+        return result201.TransactionEvent()
 
 async def handler(ws):
-    await Bare(ws.request.path.rsplit("/", 1)[-1], ws).start()
+    bare = Bare201 if ws.subprotocol == "ocpp2.0.1" else Bare16
+    await bare(ws.request.path.rsplit("/", 1)[-1], ws).start()
 
 async def main(port):
-    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"]):
+    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp2.0.1", "ocpp1.6"]):
         await asyncio.Future()
 
 asyncio.run(main(int(sys.argv[1])))
 """
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 
 
 def heartbeat_frame(message_id: str) -> str:
@@ -98,6 +114,30 @@ def meter_values_frame(message_id: str, energy_wh: int) -> str:
         ],
     }
     return json.dumps([2, message_id, "MeterValues", {"connectorId": 1, "meterValue": [sample]}])
+
+
+def sampled_values_201(energy_wh: int) -> list[dict]:
+    """1.6's sampled values of ``meter_values_frame`` in 2.0.1's shape (numbers, with a unitOfMeasure)."""
+    return [
+        {"value": energy_wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": random.randint(6000, 11000), "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+        {"value": random.randint(20, 80), "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}},
+    ]
+
+
+def transaction_event_frame(message_id: str, transaction_id: str, seq_no: int, energy_wh: int) -> str:
+    """A 2.0.1 TransactionEvent: Started (seqNo 0, naming the EVSE) or Updated with the meter values."""
+    now = datetime.now(UTC).isoformat()
+    payload = {
+        "eventType": "Started" if seq_no == 0 else "Updated",
+        "timestamp": now,
+        "triggerReason": "CablePluggedIn" if seq_no == 0 else "MeterValuePeriodic",
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": transaction_id},
+        "meterValue": [{"timestamp": now, "sampledValue": sampled_values_201(energy_wh)}],
+        **({"evse": {"id": 1, "connectorId": 1}} if seq_no == 0 else {}),
+    }
+    return json.dumps([2, message_id, "TransactionEvent", payload])
 
 
 class Window:
@@ -120,7 +160,14 @@ class Window:
             self.all_connected.set()
 
 
-async def run_station(url: str, ocpp_id: str, password: str | None, window: Window) -> None:
+async def call(ws, frame: str, ocpp_id: str) -> None:
+    await ws.send(frame)
+    reply = json.loads(await ws.recv())
+    if reply[0] != 3:
+        raise RuntimeError(f"{ocpp_id}: expected a CALLRESULT, got {reply}")
+
+
+async def run_station(url: str, ocpp_id: str, password: str | None, window: Window, version: str) -> None:
     headers = {}
     if password:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
@@ -129,7 +176,7 @@ async def run_station(url: str, ocpp_id: str, password: str | None, window: Wind
     while True:
         try:
             ws = await websockets.connect(
-                f"{url}/{ocpp_id}", subprotocols=["ocpp1.6"], additional_headers=headers, open_timeout=60
+                f"{url}/{ocpp_id}", subprotocols=[SUBPROTOCOLS[version]], additional_headers=headers, open_timeout=60
             )
             break
         except (websockets.InvalidHandshake, OSError, TimeoutError):
@@ -137,7 +184,13 @@ async def run_station(url: str, ocpp_id: str, password: str | None, window: Wind
             # it cannot answer in time).
             window.retries += 1
             await asyncio.sleep(random.uniform(1, 3))
+    # 2.0.1: each station's own transaction for its readings, started before the window (a run's ids are new).
+    transaction_id = f"{ocpp_id}-{time.time_ns():x}"
+    seq_no = 0
     async with ws:
+        if version == "2.0.1":
+            await call(ws, transaction_event_frame(f"{ocpp_id}-start", transaction_id, seq_no, energy), ocpp_id)
+            seq_no += 1
         window.station_connected()
         await window.all_connected.wait()
         # Paced (--rate): each station calls at its own steady rate, from a random phase.
@@ -151,11 +204,14 @@ async def run_station(url: str, ocpp_id: str, password: str | None, window: Wind
                 break
             message_id = f"{ocpp_id}-{sent}"
             energy += 25
-            frame = heartbeat_frame(message_id) if sent % 2 == 0 else meter_values_frame(message_id, energy)
-            await ws.send(frame)
-            reply = json.loads(await ws.recv())
-            if reply[0] != 3:
-                raise RuntimeError(f"{ocpp_id}: expected a CALLRESULT, got {reply}")
+            if sent % 2 == 0:
+                frame = heartbeat_frame(message_id)
+            elif version == "2.0.1":
+                frame = transaction_event_frame(message_id, transaction_id, seq_no, energy)
+                seq_no += 1
+            else:
+                frame = meter_values_frame(message_id, energy)
+            await call(ws, frame, ocpp_id)
             answered = time.monotonic()
             if answered <= window.stop_at:
                 window.latencies.append(answered - started)
@@ -169,10 +225,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def load(url: str, stations: int, seconds: float, rate: float, password: str | None, server_pid: int) -> dict:
+async def load(
+    url: str, stations: int, seconds: float, rate: float, password: str | None, server_pid: int, version: str
+) -> dict:
     window = Window(stations, seconds, rate)
     began = time.monotonic()
-    tasks = [asyncio.create_task(run_station(url, f"BENCH-{index:04d}", password, window)) for index in range(stations)]
+    tasks = [
+        asyncio.create_task(run_station(url, f"BENCH-{index:04d}", password, window, version))
+        for index in range(stations)
+    ]
     connected = asyncio.create_task(window.all_connected.wait())
     await asyncio.wait([connected, *tasks], return_when=asyncio.FIRST_COMPLETED)
     if not window.all_connected.is_set():
@@ -260,47 +321,57 @@ def main() -> None:
         help="calls per second of each station (default: as fast as answered, for the throughput ceiling)",
     )
     parser.add_argument("--only", choices=["bare", "voltgrid"])
+    parser.add_argument("--ocpp", choices=["1.6", "2.0.1"], help="one version only (default: both)")
     parser.add_argument(
         "--server-cmd",
         default="{python} -m daphne -b 127.0.0.1 -p {port} cms.asgi:application",
         help="command that serves cms.asgi on {port}",
     )
     args = parser.parse_args()
-    results = {}
-
-    if args.only in (None, "bare"):
-        port = free_port()
-        server = run_server([sys.executable, "-c", BARE_SERVER, str(port)], port)
-        try:
-            results["bare"] = asyncio.run(
-                load(f"ws://127.0.0.1:{port}/ocpp", args.stations, args.seconds, args.rate, None, server.pid)
-            )
-        finally:
-            stop(server)
-
+    versions = [args.ocpp] if args.ocpp else ["1.6", "2.0.1"]
+    results = {version: {} for version in versions}
     if args.only in (None, "voltgrid"):
         prepare_voltgrid_database(args.stations)
-        port = free_port()
-        command = args.server_cmd.format(python=sys.executable, port=port).split()
-        server = run_server(command, port, env={**os.environ, "LOG_LEVEL": "WARNING"})
-        try:
-            results["voltgrid"] = asyncio.run(
-                load(f"ws://127.0.0.1:{port}/ocpp", args.stations, args.seconds, args.rate, PASSWORD, server.pid)
-            )
-        finally:
-            stop(server)
+    for name, command, password, env in (
+        ("bare", [sys.executable, "-c", BARE_SERVER, "{port}"], None, None),
+        ("voltgrid", args.server_cmd.split(), PASSWORD, {**os.environ, "LOG_LEVEL": "WARNING"}),
+    ):
+        if args.only not in (None, name):
+            continue
+        for version in versions:
+            port = free_port()
+            argv = [part.format(python=sys.executable, port=port) for part in command]
+            server = run_server(argv, port, env=env)
+            try:
+                results[version][name] = asyncio.run(
+                    load(
+                        f"ws://127.0.0.1:{port}/ocpp",
+                        args.stations,
+                        args.seconds,
+                        args.rate,
+                        password,
+                        server.pid,
+                        version,
+                    )
+                )
+            finally:
+                stop(server)
 
     pace = f"{args.rate:g} calls/s per station" if args.rate else "each station as fast as answered"
-    print(f"stations={args.stations} seconds={args.seconds} mix=50% Heartbeat / 50% MeterValues, {pace}")
-    for name, figures in results.items():
-        print(
-            f"{name:9s} {figures['msgs_per_s']:9.0f} msgs/s  p50 {figures['p50_ms']:7.1f} ms  "
-            f"p99 {figures['p99_ms']:7.1f} ms  ({figures['messages']} messages; server CPU "
-            f"{figures['cpu_ms_per_msg']:.3f} ms/msg; all {args.stations} connected in {figures['connect_s']:.1f} s, "
-            f"{figures['retries']} handshakes retried)"
-        )
-    if len(results) == 2:
-        print(f"ratio voltgrid/bare: {results['voltgrid']['msgs_per_s'] / results['bare']['msgs_per_s']:.2f}x")
+    print(f"stations={args.stations} seconds={args.seconds} {pace}")
+    for version, by_server in results.items():
+        reading = "MeterValues" if version == "1.6" else "TransactionEvent Updated"
+        print(f"OCPP {version}: 50% Heartbeat / 50% {reading}")
+        for name, figures in by_server.items():
+            print(
+                f"  {name:9s} {figures['msgs_per_s']:9.0f} msgs/s  p50 {figures['p50_ms']:7.1f} ms  "
+                f"p99 {figures['p99_ms']:7.1f} ms  ({figures['messages']} messages; server CPU "
+                f"{figures['cpu_ms_per_msg']:.3f} ms/msg; all {args.stations} connected in "
+                f"{figures['connect_s']:.1f} s, {figures['retries']} handshakes retried)"
+            )
+        if len(by_server) == 2:
+            ratio = by_server["voltgrid"]["msgs_per_s"] / by_server["bare"]["msgs_per_s"]
+            print(f"  ratio voltgrid/bare: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

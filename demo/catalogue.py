@@ -57,6 +57,8 @@ SITES = (
     SiteSpec("Leipzig Messe Depot", "Messe-Allee 1, 04356 Leipzig", "Messe", ac=3, dc=3),
 )
 CONNECTORS_PER_STATION = 2
+# Every fourth station speaks OCPP 2.0.1 (DEMO-004, DEMO-008, ...): the network runs both versions side by side.
+V201_EVERY = 4
 
 FIRST_NAMES = (
     "Anna",

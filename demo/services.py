@@ -169,7 +169,9 @@ def _stations(sites: list[Site], password: str, since: datetime) -> list[tuple[S
                 password=password,
                 site=site,
                 name=f"{spec.short} {kind} {index}",
-                ocpp_version=Station.OcppVersion.V16,
+                ocpp_version=Station.OcppVersion.V201
+                if number % catalogue.V201_EVERY == 0
+                else Station.OcppVersion.V16,
                 vendor=model.vendor,
                 model=model.model,
                 firmware_version=model.firmware,

@@ -1,13 +1,31 @@
-"""A fleet of simulated stations run together, with one summary of what the CSMS answered them."""
+"""A fleet of simulated stations run together, with one summary of what the CSMS answered them.
+
+A fleet may mix OCPP versions: ``versions`` names each station's (``"1.6"`` or ``"2.0.1"``), ``mixed_versions``
+gives a share of the stations 2.0.1, spread evenly over the fleet.
+"""
 
 import asyncio
 import contextlib
 import logging
 
 from simulator.ocpp16 import SimulatedStation
+from simulator.ocpp201 import SimulatedStation201
 from simulator.station import SimulatorConfig, StationBase, Stats, seeded_random
 
 logger = logging.getLogger(__name__)
+
+STATION_CLASSES: dict[str, type[StationBase]] = {"1.6": SimulatedStation, "2.0.1": SimulatedStation201}
+
+
+def mixed_versions(station_ids: list[str], v201_share: float) -> dict[str, str]:
+    """Each station's OCPP version, a ``v201_share`` of them (0..1) 2.0.1, spread evenly: with 0.25, every
+    fourth station."""
+    if not 0 <= v201_share <= 1:
+        raise ValueError(f"a share is between 0 and 1, not {v201_share}")
+    return {
+        ocpp_id: "2.0.1" if int((index + 1) * v201_share) > int(index * v201_share) else "1.6"
+        for index, ocpp_id in enumerate(station_ids)
+    }
 
 
 class Simulation:
@@ -18,12 +36,17 @@ class Simulation:
         station_ids: list[str],
         config: SimulatorConfig | None = None,
         station_class: type[StationBase] = SimulatedStation,
+        versions: dict[str, str] | None = None,
     ):
+        """``versions``: the OCPP version of each station named there (the others are ``station_class``)."""
         self.config = config or SimulatorConfig()
         rng = seeded_random(self.config.seed)
         tags_in_use: set[str] = set()
+        versions = versions or {}
+        classes = [STATION_CLASSES[versions[i]] if i in versions else station_class for i in station_ids]
         self.stations = [
-            station_class(ocpp_id, self.config, seeded_random(rng.random()), tags_in_use) for ocpp_id in station_ids
+            cls(ocpp_id, self.config, seeded_random(rng.random()), tags_in_use)
+            for cls, ocpp_id in zip(classes, station_ids, strict=True)
         ]
         self.stop_event = asyncio.Event()
 

@@ -197,41 +197,12 @@ class SimulatedStation(StationBase, ChargePoint):
             stop_reason = await self._charge(connector)
         await self._finish_session(connector, stop_reason, begin, accepted=accepted)
 
-    def _session_outcome(self, connector: Connector, id_tag: str, outcome: str, detail: str) -> None:
-        """Count what the CSMS answered for a session (see ``Stats``), with one line of output."""
-        setattr(self.stats, f"sessions_{outcome}", getattr(self.stats, f"sessions_{outcome}") + 1)
-        log = logger.warning if outcome == "errored" else logger.info
-        log(
-            f"session {outcome}",
-            extra={
-                "station_id": self.id,
-                "connector_id": connector.connector_id,
-                "id_tag": id_tag,
-                "transaction_id": connector.transaction_id,
-                "answer": detail,
-            },
-        )
+    def sample_interval(self) -> float:
+        return float(self.configuration["MeterValueSampleInterval"]) or self.config.meter_interval
 
-    async def _charge(self, connector: Connector) -> str:
-        """Meter the session until someone ends it; returns the stop reason."""
-        length = self.rng.uniform(*self.config.session_seconds) if self.config.autostart else None
-        last = time.monotonic()
-        self._advance(connector, 0)
-        while True:
-            interval = max(0.05, float(self.configuration["MeterValueSampleInterval"]) or self.config.meter_interval)
-            connector.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(connector.wake.wait(), interval)
-            now = time.monotonic()
-            self._advance(connector, now - last)
-            last = now
-            if connector.stop_reason:
-                return connector.stop_reason
-            if length is not None and now - connector.started_at >= length:
-                return "EVDisconnected"
-            if connector.car.power_w() == 0 and connector.status == "Charging":
-                await self._status(connector.connector_id, "SuspendedEV")
-            await self._meter_values(connector)
+    async def _car_suspended(self, connector: Connector) -> None:
+        if connector.status == "Charging":
+            await self._status(connector.connector_id, "SuspendedEV")
 
     async def _finish_session(self, connector: Connector, reason: str, begin: dict, *, accepted: bool) -> None:
         meter_stop = int(connector.energy_wh)

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,6 +358,57 @@ class StationBase:
             await asyncio.wait(tasks, timeout=self.config.response_timeout)
 
     async def _session(self, connector: Connector, id_tag: str, remote: bool) -> None:
+        raise NotImplementedError
+
+    def _session_outcome(self, connector: Connector, id_tag: str, outcome: str, detail: str) -> None:
+        """Count what the CSMS answered for a session (see ``Stats``), with one line of output."""
+        setattr(self.stats, f"sessions_{outcome}", getattr(self.stats, f"sessions_{outcome}") + 1)
+        log = logger.warning if outcome == "errored" else logger.info
+        log(
+            f"session {outcome}",
+            extra={
+                "station_id": self.id,
+                "connector_id": connector.connector_id,
+                "id_tag": id_tag,
+                "transaction_id": connector.transaction_id,
+                "answer": detail,
+            },
+        )
+
+    async def _charge(self, connector: Connector) -> str:
+        """Meter the session until someone ends it (or, with ``autostart``, the driver leaves); the stop reason.
+
+        The car draws what it and the charging profiles allow; the version's class reports each sample
+        (``_meter_values``) and the car pausing once full (``_car_suspended``).
+        """
+        length = self.rng.uniform(*self.config.session_seconds) if self.config.autostart else None
+        last = time.monotonic()
+        self._advance(connector, 0)
+        while True:
+            interval = max(0.05, self.sample_interval())
+            connector.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connector.wake.wait(), interval)
+            now = time.monotonic()
+            self._advance(connector, now - last)
+            last = now
+            if connector.stop_reason:
+                return connector.stop_reason
+            if length is not None and now - connector.started_at >= length:
+                return "EVDisconnected"
+            if connector.car.power_w() == 0:
+                await self._car_suspended(connector)
+            await self._meter_values(connector)
+
+    def sample_interval(self) -> float:
+        """Seconds between the meter samples of a session, as the station is configured now."""
+        raise NotImplementedError
+
+    async def _car_suspended(self, connector: Connector) -> None:
+        """The car stopped drawing (full): say so once, as the version does."""
+        raise NotImplementedError
+
+    async def _meter_values(self, connector: Connector) -> None:
         raise NotImplementedError
 
     def power_limit_w(self, connector_id: int) -> float:

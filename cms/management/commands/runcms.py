@@ -116,7 +116,15 @@ class Command(BaseCommand):
 
     def _start_fleet(self, network, host: str, port: int) -> subprocess.Popen:
         """The simulated fleet, a child process of its own (``manage.py simulate``), charging at the demo stations
-        with the demo drivers' cards; it connects as soon as the server below accepts connections."""
+        with the demo drivers' cards, each station in the OCPP version it was registered with; it connects as soon
+        as the server below accepts connections."""
+        from stations.models import Station
+
+        v201 = sorted(
+            Station.objects.filter(
+                ocpp_id__startswith=network.station_prefix, ocpp_version=Station.OcppVersion.V201
+            ).values_list("ocpp_id", flat=True)
+        )
         address = server_url(host, port).removeprefix("http://")
         command = [
             sys.executable,
@@ -134,6 +142,7 @@ class Command(BaseCommand):
             ",".join(network.driver_tokens),
             "--report",
             "0",
+            *(["--v201-stations", ",".join(v201)] if v201 else []),
         ]
         fleet = subprocess.Popen(command)  # noqa: S603 - our own manage.py, arguments from our own database
         self.stdout.write(f"Simulated fleet: {network.stations} stations (pid {fleet.pid}).")

@@ -1,4 +1,5 @@
-"""``manage.py simulate``: connect N simulated OCPP 1.6J charge points to a server and let drivers charge."""
+"""``manage.py simulate``: connect N simulated OCPP charge points (1.6J, 2.0.1 or a mix) to a server and let
+drivers charge."""
 
 import asyncio
 import contextlib
@@ -11,10 +12,17 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig, ocpp_url
+from simulator import DEFAULT_PASSWORD, Simulation, SimulatorConfig, mixed_versions, ocpp_url
 
 # Where ``manage.py runcms`` writes the address it serves while it runs (cms/management/commands/runcms.py).
 SERVER_ADDRESS_FILE = settings.BASE_DIR / "var" / "server-url"
+
+
+def share(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"not a share between 0 and 1: {value!r}")
+    return number
 
 
 def seconds_range(value: str) -> tuple[float, float]:
@@ -31,9 +39,9 @@ def seconds_range(value: str) -> tuple[float, float]:
 
 class Command(BaseCommand):
     help = (
-        "Run simulated OCPP 1.6J charge points against a Voltgrid server: they boot, heartbeat, report status, "
-        "and drivers authorise and charge with realistic meter values. Every command from the portal or the API "
-        "gets a sensible answer. With --create the stations (and the tags) are registered first, for a demo."
+        "Run simulated OCPP 1.6J and 2.0.1 charge points against a Voltgrid server: they boot, heartbeat, report "
+        "status, and drivers authorise and charge with realistic meter values. Every command from the portal or the "
+        "API gets a sensible answer. With --create the stations (and the tags) are registered first, for a demo."
     )
 
     def add_arguments(self, parser):
@@ -60,6 +68,15 @@ class Command(BaseCommand):
         parser.add_argument("--idle-seconds", type=seconds_range, default="10-60", help="Pause between sessions.")
         parser.add_argument(
             "--no-autostart", action="store_true", help="No drivers of their own: only remote starts charge."
+        )
+        parser.add_argument(
+            "--v201-share",
+            type=share,
+            default=0.0,
+            help="The share of the stations that speak OCPP 2.0.1, spread evenly (0 to 1; default 0: all 1.6J).",
+        )
+        parser.add_argument(
+            "--v201-stations", help="Comma-separated ids of stations that speak OCPP 2.0.1 (besides --v201-share)."
         )
         parser.add_argument("--seed", type=int, help="Seed for reproducible behaviour.")
         parser.add_argument("--report", type=float, default=30, help="Seconds between progress lines (0: none).")
@@ -96,8 +113,17 @@ class Command(BaseCommand):
             meter_interval=options["meter_interval"],
             seed=options["seed"],
         )
-        self.stdout.write(f"Simulating {len(ids)} station(s) {ids[0]}..{ids[-1]} against {config.url}")
-        stats = asyncio.run(self._run(Simulation(ids, config), options["duration"], options["report"]))
+        versions = mixed_versions(ids, options["v201_share"])
+        named = {ocpp_id.strip() for ocpp_id in (options["v201_stations"] or "").split(",") if ocpp_id.strip()}
+        if unknown := named - set(versions):
+            raise CommandError(f"--v201-stations names stations not simulated: {', '.join(sorted(unknown))}")
+        versions.update(dict.fromkeys(named, "2.0.1"))
+        v201 = sum(version == "2.0.1" for version in versions.values())
+        self.stdout.write(
+            f"Simulating {len(ids)} station(s) {ids[0]}..{ids[-1]} ({v201} speaking OCPP 2.0.1) against {config.url}"
+        )
+        simulation = Simulation(ids, config, versions=versions)
+        stats = asyncio.run(self._run(simulation, options["duration"], options["report"]))
         self.stdout.write(self.style.SUCCESS(f"Done: {self._summary(stats)}"))
 
     @contextlib.contextmanager
