@@ -39,12 +39,13 @@ def final_cost(*, session) -> Decimal | None:
 def tariff_in_words(tariff: Tariff) -> str:
     """E.g. "Price: 0.40 EUR per kWh, 1.00 EUR per session; Night 22:00-06:00: 0.30 EUR per kWh (plus 19 % tax)."""
 
-    def price(amount: Decimal) -> str:
+    def price(amount) -> str:
+        amount = Decimal(amount)
         digits = max(minor_unit_digits(tariff.currency), -amount.normalize().as_tuple().exponent)
         return f"{amount:.{digits}f} {tariff.currency}"
 
     def rates(per_kwh, per_minute) -> list[str]:
-        return [f"{price(per_kwh)} per kWh"] * bool(per_kwh) + [f"{price(per_minute)} per minute"] * bool(per_minute)
+        return [f"{price(rate)} per {unit}" for rate, unit in ((per_kwh, "kWh"), (per_minute, "minute")) if rate]
 
     parts = rates(tariff.price_per_kwh, tariff.price_per_minute)
     if tariff.start_fee:
