@@ -6,9 +6,12 @@ from monitoring.models import (
     AlertChannel,
     AlertDelivery,
     AlertEvent,
+    CustomerInformationRequest,
+    DisplayMessage,
     FirmwareImage,
     MaintenanceJob,
     MaintenanceTarget,
+    VariableMonitor,
 )
 
 
@@ -120,3 +123,35 @@ class MaintenanceJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class StationMirrorAdmin(admin.ModelAdmin):
+    """What a 2.0.1 station accepted or reported: changed through the station's pages, which ask the station."""
+
+    list_select_related = ["station"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VariableMonitor)
+class VariableMonitorAdmin(StationMirrorAdmin):
+    list_display = ["station", "monitor_id", "component_name", "evse_id", "variable_name", "type", "value", "severity"]
+    list_filter = ["type", "severity"]
+    search_fields = ["station__ocpp_id", "component_name", "variable_name"]
+
+
+@admin.register(DisplayMessage)
+class DisplayMessageAdmin(StationMirrorAdmin):
+    list_display = ["station", "message_id", "priority", "state", "content", "starts_at", "ends_at"]
+    list_filter = ["priority", "state"]
+    search_fields = ["station__ocpp_id", "content"]
+
+
+@admin.register(CustomerInformationRequest)
+class CustomerInformationRequestAdmin(StationMirrorAdmin):
+    list_display = ["station", "request_id", "report", "clear", "status", "created_at", "requested_by"]
+    search_fields = ["station__ocpp_id"]

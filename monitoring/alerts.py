@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from cms.app_settings import setting
 from monitoring.models import Alert, AlertChannel, AlertDelivery, AlertEvent
 from sessions.models import MeterSample, Transaction
 from stations.app_settings import app_settings
@@ -401,7 +402,7 @@ def _event_subject(event: dict) -> str:
 
 def monitor_alert_severity() -> int:
     """The least severe monitor (0 Danger .. 9 Debug) whose events raise alerts."""
-    return getattr(settings, "CMS_ALERT_MONITOR_SEVERITY", DEFAULT_MONITOR_SEVERITY)
+    return setting("CMS_ALERT_MONITOR_SEVERITY", DEFAULT_MONITOR_SEVERITY, int)
 
 
 def device_events_alert(*, station: Station, events: Sequence[dict]) -> Evaluation:

@@ -357,6 +357,11 @@ class VariableMonitor(models.Model):
     def __str__(self):
         return f"{self.station_id} monitor {self.monitor_id} on {self.component_name}.{self.variable_name}"
 
+    @property
+    def value_text(self) -> str:
+        """The value without trailing zeros or an exponent: "22000", "65.5"."""
+        return format(self.value.normalize(), "f")
+
 
 class DisplayMessage(models.Model):
     """A message shown on a 2.0.1 station's display, as the station accepted or reported it."""

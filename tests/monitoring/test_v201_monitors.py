@@ -166,6 +166,8 @@ async def test_a_report_in_parts_is_stored_whole_and_replaces_the_monitors_it_no
     assert stored[101] == ("EVSE", 1, "Temperature", "UpperThreshold", 70, 2, False)
     assert stored[102] == ("EVSE", 1, "Temperature", "Delta", 5.5, 8, True)
     assert stored[103] == ("EVSE", 2, "Power", "UpperThreshold", 22000, 4, False)
+    page = await sync_to_async(portal.get)(reverse("stations:station-monitors", args=["CS-201"]))
+    assert '<td class="num">22000</td>' in page.content.decode()
 
 
 async def test_refused_base_and_level_are_shown_as_the_station_said(daphne_server, station, portal):
