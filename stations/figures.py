@@ -76,7 +76,7 @@ def meter_curve(session: Transaction) -> go.Figure:
         meta={"role": "soc"},
     )
     figure.update_layout(
-        xaxis={"domain": [0, 0.88]},
+        xaxis={"domain": [0, 0.82]},  # room on the right for the kWh axis and, beyond it, the SoC axis
         yaxis={"title": {"text": "kW"}},
         yaxis2={"title": {"text": "kWh"}, "overlaying": "y", "side": "right", "showgrid": False},
         yaxis3={
@@ -86,6 +86,7 @@ def meter_curve(session: Transaction) -> go.Figure:
             "anchor": "free",
             "position": 1,
             "range": [0, 100],
+            "dtick": 25,
             "showgrid": False,
         },
     )
