@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.forms import inlineformset_factory
 
 from billing.models import Tariff, TariffPeriod
@@ -36,9 +37,12 @@ class TariffForm(forms.ModelForm):
             "currency": "ISO 4217 code, e.g. EUR.",
             "station": "Only at this station (or choose a site; neither: the whole network).",
             "driver_group": "Only for this group's drivers (empty: everyone).",
-            "valid_from": "In your time zone.",
         }
         widgets = {"valid_from": DATETIME_LOCAL, "valid_until": DATETIME_LOCAL}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["valid_from"].help_text = f"In {settings.TIME_ZONE} time."
 
     def clean_currency(self) -> str:
         return (self.cleaned_data.get("currency") or "").strip().upper()

@@ -19,5 +19,5 @@
   }
   form.addEventListener("input", later);
   form.addEventListener("change", later);
-  refresh();
+  if (form.dataset.previewOnLoad) refresh();  // a saved tariff: its price at once; a new one once typed into
 })();
