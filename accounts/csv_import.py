@@ -1,12 +1,14 @@
 """Reading an operator's CSV file of ID tokens (bulk card issue) into checked rows, with an error per bad line.
 
 The first row names the columns: ``token`` (required), ``type``, ``status``, ``expiry``, ``parent``,
-``owner`` (a user's e-mail address) and ``label``, in any order; comma, semicolon or tab separated, as
+``owner`` (a user's e-mail address), ``label`` and ``activation_code`` (printed on the card, kept only as a
+hash: a driver adding the card must type it), in any order; comma, semicolon or tab separated, as
 spreadsheets save them. An empty cell leaves that field as it is (or at its default for a new token).
 """
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
@@ -17,7 +19,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.app_settings import app_settings
 from accounts.models import IdToken, id_token_validator, normalize_token
 
-COLUMNS = ("token", "type", "status", "expiry", "parent", "owner", "label")
+COLUMNS = ("token", "type", "status", "expiry", "parent", "owner", "label", "activation_code")
 ALIASES = {
     "idtag": "token",
     "id_tag": "token",
@@ -34,6 +36,8 @@ ALIASES = {
     "group": "parent",
     "email": "owner",
     "owner_email": "owner",
+    "code": "activation_code",
+    "activation code": "activation_code",
 }
 STATUS_ALIASES = {"active": IdToken.Status.ACCEPTED}
 LABEL_MAX_LENGTH = IdToken._meta.get_field("label").max_length
@@ -97,6 +101,11 @@ def _check_cell(column: str, text: str):
         except ValidationError as exc:
             raise ValueError(f"owner {text!r} is not an e-mail address") from exc
         return text.lower()
+    if column == "activation_code":
+        code = "".join(text.split()).replace("-", "").upper()
+        if not re.fullmatch(r"[0-9A-Z]{4,32}", code):
+            raise ValueError("activation_code must be 4 to 32 letters and digits")
+        return code
     if len(text) > LABEL_MAX_LENGTH:
         raise ValueError(f"label is longer than {LABEL_MAX_LENGTH} characters")
     return text

@@ -100,6 +100,12 @@ class IdToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="id_tokens"
     )
     label = models.CharField(max_length=100, blank=True)
+    activation_code = models.CharField(
+        max_length=128,
+        blank=True,
+        editable=False,
+        help_text="Hash of the code printed on the card: a driver adding the card must type it (see id_token_claim).",
+    )
     allowed_stations = models.ManyToManyField(
         "stations.Station",
         blank=True,
@@ -192,6 +198,38 @@ class IdTokenEvent(models.Model):
 
     def __str__(self):
         return f"{self.token} {self.kind} {self.status}".strip()
+
+
+class IdTokenClaim(models.Model):
+    """A driver's request to add a card the system already knows but that has no activation code:
+    the card is theirs only once an operator approves it on the token's page."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    id_token = models.ForeignKey(IdToken, on_delete=models.CASCADE, related_name="claims")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="id_token_claims")
+    label = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "ID token claim"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["id_token", "user"], condition=models.Q(status="pending"), name="one_pending_claim_per_driver"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} claims {self.id_token} ({self.status})"
 
 
 class LocalListVersion(models.Model):

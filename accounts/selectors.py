@@ -5,8 +5,12 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
-from accounts.models import IdToken, IdTokenEvent, LocalListVersion, StationLocalList
+from accounts.models import IdToken, IdTokenClaim, IdTokenEvent, LocalListVersion, StationLocalList, normalize_token
 from accounts.rules import load_rule_context, token_verdict
+
+
+def driver_pending_claims(*, user) -> QuerySet[IdTokenClaim]:
+    return IdTokenClaim.objects.filter(user=user, status=IdTokenClaim.Status.PENDING).select_related("id_token")
 
 
 def driver_id_tokens(*, user) -> QuerySet[IdToken]:
@@ -120,3 +124,29 @@ def local_list_entries(*, station, since_version: int | None = None) -> list[Loc
             )
         )
     return entries
+
+
+def id_tokens_for_staff(*, filters: dict) -> QuerySet[IdToken]:
+    """The operator's token list: ``q`` searches number, name and owner e-mail; status, type, driver, group filter."""
+    id_tokens = IdToken.objects.select_related("owner", "parent").annotate(
+        pending_claims=Count("claims", filter=Q(claims__status=IdTokenClaim.Status.PENDING))
+    )
+    if filters.get("q"):
+        term = filters["q"].strip()
+        id_tokens = id_tokens.filter(
+            Q(token__icontains=term) | Q(label__icontains=term) | Q(owner__email__icontains=term)
+        )
+    if filters.get("status"):
+        id_tokens = id_tokens.filter(status=filters["status"])
+    if filters.get("type"):
+        id_tokens = id_tokens.filter(type=filters["type"])
+    if filters.get("driver"):
+        id_tokens = id_tokens.filter(owner__email__icontains=filters["driver"].strip())
+    if filters.get("group"):
+        id_tokens = id_tokens.filter(parent__token=normalize_token(filters["group"]))
+    return id_tokens.order_by("token")
+
+
+def pending_claims(*, id_token: IdToken | None = None) -> QuerySet[IdTokenClaim]:
+    claims = IdTokenClaim.objects.filter(status=IdTokenClaim.Status.PENDING).select_related("id_token", "user")
+    return claims.filter(id_token=id_token) if id_token is not None else claims

@@ -7,6 +7,7 @@ Every change to a token goes through ``id_token_create`` / ``id_token_update`` /
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,11 +17,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.authtoken.models import Token
 
 from accounts.app_settings import app_settings
 from accounts.csv_import import TokenRow, read_token_rows
-from accounts.models import IdToken, IdTokenEvent, LocalListVersion, id_token_validator, normalize_token
+from accounts.models import IdToken, IdTokenClaim, IdTokenEvent, LocalListVersion, normalize_token
 from accounts.roles import user_roles
 from accounts.rules import load_rule_context, token_verdict
 
@@ -271,38 +273,113 @@ class TooManyClaims(Exception):
     """A driver's attempts to add a card were refused too often lately (someone guessing card numbers?)."""
 
 
-def id_token_claim(*, user, number: str, label: str = "", source: str = IdTokenEvent.Source.PORTAL) -> IdToken:
-    """A driver adds a card by its printed number: a new token, or an operator-issued one nobody owns yet.
+class ClaimPending(Exception):
+    """The card is known and has no activation code: an operator must approve the driver's claim first."""
 
-    A token owned by someone else is refused, and so is one the driver has already. After
-    CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR refusals the driver must wait (TooManyClaims): the refusal
-    tells that a number exists, so it must not serve to probe numbers.
+    def __init__(self, claim: IdTokenClaim):
+        super().__init__(
+            f"Card {claim.id_token.token} is known to us: it is added to your account once our staff "
+            "have checked that it is yours."
+        )
+        self.claim = claim
+
+
+ACTIVATION_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: it is read off a printed card
+ACTIVATION_CODE_LENGTH = 8
+
+
+def normalize_activation_code(code: str) -> str:
+    return "".join((code or "").split()).replace("-", "").upper()
+
+
+def activation_code_hash(token: str, code: str) -> str:
+    """A keyed hash (HMAC with the installation's secret key) of the card's code.
+
+    Not a slow password hash: an import of thousands of cards must not take minutes, and a copy of the
+    database alone (without the secret key) does not allow guessing the codes; guessing online is what
+    the claim rate limit stops.
+    """
+    return salted_hmac("accounts.activation_code", f"{token}:{normalize_activation_code(code)}").hexdigest()
+
+
+def activation_code_matches(id_token: IdToken, code: str) -> bool:
+    return bool(id_token.activation_code) and constant_time_compare(
+        activation_code_hash(id_token.token, code), id_token.activation_code
+    )
+
+
+def id_token_set_activation_code(*, id_token: IdToken, code: str = "", actor=None, source: str) -> str:
+    """Give the card a code to print on it (a new random one unless ``code``); only its hash is kept.
+
+    A driver adding a known card must then type the code; answers the code, to be shown once.
+    """
+    code = normalize_activation_code(code) or "".join(
+        secrets.choice(ACTIVATION_CODE_ALPHABET) for _ in range(ACTIVATION_CODE_LENGTH)
+    )
+    id_token.activation_code = activation_code_hash(id_token.token, code)
+    id_token.save(update_fields=["activation_code", "updated_at"])
+    _record(
+        id_token, kind=IdTokenEvent.Kind.CHANGED, changes={"activation_code": [None, "set"]}, actor=actor, source=source
+    )
+    return code
+
+
+def id_token_claim(
+    *,
+    user,
+    number: str,
+    label: str = "",
+    token_type: str = IdToken.Type.ISO14443,
+    code: str = "",
+    source: str = IdTokenEvent.Source.PORTAL,
+) -> IdToken:
+    """A driver adds a card by its printed number, with the proof the operator asks for a known card.
+
+    A number the system does not know is a new card of ``token_type`` (its number checked for that type's
+    format). A known card nobody owns needs the activation code printed on it when it has one; without a code
+    the driver's claim waits for an operator's approval (ClaimPending). A card owned by someone else is
+    refused, and so is one the driver has already. After CMS_IDTOKEN_CLAIM_REFUSALS_PER_HOUR refusals the
+    driver must wait (TooManyClaims): a refusal tells that a number exists, so it must not serve to probe
+    numbers (or guess codes).
     """
     key = f"accounts:claim-refusals:{user.pk}"
     if cache.get(key, 0) >= app_settings.IDTOKEN_CLAIM_REFUSALS_PER_HOUR:
         raise TooManyClaims("Too many cards could not be added. Please try again in an hour.")
     try:
-        return _claim(user=user, number=number, label=label, source=source)
+        result = _claim(user=user, number=number, label=label, token_type=token_type, code=code, source=source)
     except ValidationError:
         if not cache.add(key, 1, timeout=3600):
             with contextlib.suppress(ValueError):  # expired in between
                 cache.incr(key)
         raise
+    if isinstance(result, IdTokenClaim):
+        raise ClaimPending(result)
+    return result
+
+
+def _known_token(number: str) -> IdToken | None:
+    """The card a driver typed, however they separated its digits."""
+    spaced = normalize_token("".join((number or "").split()))
+    candidates = {spaced, spaced.replace(":", "").replace("-", "")}
+    return IdToken.objects.select_for_update().filter(token__in=candidates).order_by("pk").first()
 
 
 @transaction.atomic
-def _claim(*, user, number: str, label: str, source: str) -> IdToken:
-    token = normalize_token("".join((number or "").split()))
-    try:
-        id_token_validator(token)
-    except ValidationError as exc:
-        raise ValidationError(
-            {"token": "Enter the number printed on the card: 1 to 36 letters and digits."}, code="invalid"
-        ) from exc
-    existing = IdToken.objects.select_for_update().filter(token=token).first()
+def _claim(*, user, number: str, label: str, token_type: str, code: str, source: str) -> IdToken | IdTokenClaim:
+    from accounts.token_formats import clean_token_number
+
+    existing = _known_token(number)
     if existing is None:
         try:
-            return id_token_create(token=token, data={"owner": user, "label": label}, actor=user, source=source)
+            token = clean_token_number(number, token_type)
+        except ValidationError as exc:
+            raise ValidationError(
+                {"token": f"Enter the number printed on the card. {' '.join(exc.messages)}"}, code="invalid"
+            ) from exc
+        try:
+            return id_token_create(
+                token=token, data={"owner": user, "label": label, "type": token_type}, actor=user, source=source
+            )
         except ValidationError:
             existing = IdToken.objects.select_for_update().filter(token=token).first()
             if existing is None:
@@ -314,8 +391,42 @@ def _claim(*, user, number: str, label: str, source: str) -> IdToken:
             {"token": "This card is registered to another account. If it is yours, please contact support."},
             code="owned_by_another",
         )
+    if existing.activation_code:
+        if not code.strip():
+            raise ValidationError(
+                {"code": "This card has an activation code printed on it: enter it to add the card."},
+                code="code_required",
+            )
+        if not activation_code_matches(existing, code):
+            raise ValidationError({"code": "This activation code does not match the card."}, code="wrong_code")
+    else:
+        claim, _ = IdTokenClaim.objects.get_or_create(
+            id_token=existing, user=user, status=IdTokenClaim.Status.PENDING, defaults={"label": label}
+        )
+        return claim
     data = {"owner": user, **({"label": label} if label else {})}
     return id_token_update(id_token=existing, data=data, actor=user, source=source)
+
+
+@transaction.atomic
+def id_token_claim_decide(*, claim: IdTokenClaim, approve: bool, actor) -> IdTokenClaim:
+    """An operator approves a driver's pending claim (the card becomes theirs) or rejects it.
+
+    A card that got an owner meanwhile cannot be given to a second driver: the claim is rejected.
+    """
+    claim = IdTokenClaim.objects.select_for_update().select_related("id_token", "user").get(pk=claim.pk)
+    if claim.status != IdTokenClaim.Status.PENDING:
+        raise ValidationError("This claim was decided already.")
+    id_token = IdToken.objects.select_for_update().get(pk=claim.id_token_id)
+    if approve and id_token.owner_id is not None and id_token.owner_id != claim.user_id:
+        raise ValidationError(f"Card {id_token.token} belongs to {id_token.owner} already; reject this claim.")
+    if approve:
+        data = {"owner": claim.user, **({"label": claim.label} if claim.label and not id_token.label else {})}
+        id_token_update(id_token=id_token, data=data, actor=actor, source=IdTokenEvent.Source.OPERATOR)
+    claim.status = IdTokenClaim.Status.APPROVED if approve else IdTokenClaim.Status.REJECTED
+    claim.decided_by, claim.decided_at = actor, timezone.now()
+    claim.save(update_fields=["status", "decided_by", "decided_at"])
+    return claim
 
 
 def user_sync_staff_status(*, user) -> bool:
@@ -434,7 +545,13 @@ def _import_rows(rows: list[TokenRow], result: ImportResult, *, actor, source: s
             "label": row.values.get("label"),
             "owner": owners.get(row.values.get("owner")),
         }
-        plan.append((row, id_token, is_new, _assign(id_token, data, is_new=is_new)))
+        changes = _assign(id_token, data, is_new=is_new)
+        if "activation_code" in row.values:
+            code_hash = activation_code_hash(row.token, row.values["activation_code"])
+            if code_hash != id_token.activation_code:
+                id_token.activation_code = code_hash
+                changes["activation_code"] = [None, "set"]
+        plan.append((row, id_token, is_new, changes))
     created = [id_token for _, id_token, is_new, _ in plan if is_new]
     try:
         with transaction.atomic():
@@ -486,7 +603,9 @@ def _import_rows(rows: list[TokenRow], result: ImportResult, *, actor, source: s
     if result.errors:
         return
     IdToken.objects.bulk_update(new_in_groups, ["parent"], batch_size=1000)
-    IdToken.objects.bulk_update(changed, [*EDITABLE_FIELDS, "list_version", "updated_at"], batch_size=1000)
+    IdToken.objects.bulk_update(
+        changed, [*EDITABLE_FIELDS, "activation_code", "list_version", "updated_at"], batch_size=1000
+    )
     _bump_members(list_changed, version)
     IdTokenEvent.objects.bulk_create(events, batch_size=1000)
 

@@ -8,9 +8,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.forms import AuthorizationFilterForm, IdTokenAddForm, IdTokenImportForm
-from accounts.models import IdToken, IdTokenEvent
-from accounts.roles import Role, role_required
+from accounts.forms import (
+    AuthorizationFilterForm,
+    IdTokenAddForm,
+    IdTokenFilterForm,
+    IdTokenImportForm,
+    IdTokenIssueForm,
+)
+from accounts.models import IdToken, IdTokenClaim, IdTokenEvent
+from accounts.roles import Role, role_required, user_has_role
 
 STAFF = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)
 
@@ -41,13 +47,20 @@ def id_tokens(request):
     if request.method == "POST" and form.is_valid():
         try:
             id_token = services.id_token_claim(
-                user=request.user, number=form.cleaned_data["token"], label=form.cleaned_data["label"]
+                user=request.user,
+                number=form.cleaned_data["token"],
+                label=form.cleaned_data["label"],
+                token_type=form.cleaned_data["type"],
+                code=form.cleaned_data["code"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         except services.TooManyClaims as exc:
             form.add_error(None, str(exc))
             status = 429
+        except services.ClaimPending as pending:
+            messages.info(request, str(pending))
+            return redirect("accounts:id_tokens")
         else:
             messages.success(request, f"Card {id_token.token} is on your account.")
             return redirect("accounts:id_token", pk=id_token.pk)
@@ -56,6 +69,7 @@ def id_tokens(request):
         "accounts/id_tokens.html",
         {
             "id_tokens": selectors.driver_id_tokens(user=request.user),
+            "claims": selectors.driver_pending_claims(user=request.user),
             "form": form,
         },
         status=status if form.errors else 200,
@@ -108,7 +122,90 @@ def session_detail(request, pk: int):
     return render(request, "accounts/session_detail.html", {"session": session})
 
 
-# Operator pages.
+# Operator pages: every staff role reads the tokens; operator admins issue, block and decide claims.
+
+TOKEN_WRITE_ROLES = (Role.OPERATOR_ADMIN,)
+
+
+@role_required(*STAFF)
+def operator_id_tokens(request):
+    form = IdTokenFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "accounts/operator/id_tokens.html",
+        {
+            "form": form,
+            "page": _page(request, selectors.id_tokens_for_staff(filters=filters), per_page=50),
+            "filter_query": query.urlencode(),
+            "claims": selectors.pending_claims()[:20],
+            "can_write": user_has_role(request.user, *TOKEN_WRITE_ROLES),
+        },
+        status=200 if form.is_valid() or not request.GET else 400,
+    )
+
+
+@role_required(*TOKEN_WRITE_ROLES)
+def operator_id_token_issue(request):
+    form = IdTokenIssueForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            id_token = services.id_token_create(
+                token=data["token"],
+                data={
+                    "type": data["type"],
+                    "owner": data.get("owner"),
+                    "parent": data.get("parent"),
+                    "label": data["label"],
+                    "expires_at": data["expires_at"],
+                },
+                actor=request.user,
+                source=IdTokenEvent.Source.OPERATOR,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            code = ""
+            if data["activation_code"]:
+                code = services.id_token_set_activation_code(
+                    id_token=id_token, actor=request.user, source=IdTokenEvent.Source.OPERATOR
+                )
+            return render(request, "accounts/operator/id_token_issued.html", {"id_token": id_token, "code": code})
+    return render(request, "accounts/operator/id_token_issue.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@role_required(*TOKEN_WRITE_ROLES)
+@require_POST
+def operator_id_token_status(request, pk: int):
+    id_token = get_object_or_404(IdToken, pk=pk)
+    wanted = IdToken.Status.BLOCKED if request.POST.get("action") == "block" else IdToken.Status.ACCEPTED
+    if id_token.status == wanted:
+        messages.info(request, f"{id_token.token} is {wanted.label.lower()} already.")
+    else:
+        services.id_token_update(
+            id_token=id_token, data={"status": wanted}, actor=request.user, source=IdTokenEvent.Source.OPERATOR
+        )
+        verb = "blocked" if wanted == IdToken.Status.BLOCKED else "unblocked: it may charge again"
+        messages.success(request, f"{id_token.token} is {verb}.")
+    return redirect("accounts:id_token_history", pk=id_token.pk)
+
+
+@role_required(*TOKEN_WRITE_ROLES)
+@require_POST
+def operator_claim_decide(request, pk: int):
+    claim = get_object_or_404(IdTokenClaim, pk=pk)
+    approve = request.POST.get("action") == "approve"
+    try:
+        claim = services.id_token_claim_decide(claim=claim, approve=approve, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        outcome = "is now on the account of" if approve else "was not given to"
+        messages.success(request, f"Card {claim.id_token.token} {outcome} {claim.user.email}.")
+    return redirect("accounts:id_token_history", pk=claim.id_token_id)
 
 
 @role_required(Role.OPERATOR_ADMIN)
@@ -134,6 +231,8 @@ def id_token_history(request, pk: int):
             "stats": selectors.id_token_stats(id_token=id_token),
             "page": _page(request, selectors.id_token_events(id_token=id_token), per_page=50),
             "sessions": selectors.id_token_transactions(id_token=id_token)[:20],
+            "claims": selectors.pending_claims(id_token=id_token),
+            "can_write": user_has_role(request.user, *TOKEN_WRITE_ROLES),
         },
     )
 

@@ -65,6 +65,14 @@ class OperatorAdmin(admin.ModelAdmin):
     search_fields = ["name", "legal_name", "vat_id"]
     inlines = [OperatorSiteInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Invoices that waited for these details go out once they are complete.
+        if not obj.missing_legal_details():
+            issued = services.invoices_issue_waiting()
+            if issued:
+                messages.success(request, f"{issued} invoice(s) that waited for these details were issued.")
+
 
 @admin.register(DriverGroup)
 class DriverGroupAdmin(admin.ModelAdmin):
@@ -369,6 +377,7 @@ class WalletEntryAdmin(admin.ModelAdmin):
     """Every wallet movement. Adding one is a manual adjustment, booked through the wallet service."""
 
     list_display = ["created_at", "wallet", "kind", "amount", "balance_after", "reference", "created_by"]
+    list_select_related = ["wallet__user", "created_by"]
     list_filter = ["kind"]
     search_fields = ["wallet__user__email", "reference", "description"]
 

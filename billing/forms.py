@@ -6,17 +6,39 @@ from django import forms
 
 from billing.app_settings import app_settings
 from billing.models import BillingProfile, Invoice, Operator, SubscriptionPlan
+from billing.vat import vat_id_clean
+
+OPERATOR_WALLET_LIMITS = (Decimal("0.01"), Decimal("1000"))
+
+
+class WalletAmountField(forms.DecimalField):
+    """An amount of money between ``limits``: every way of being out of range (too small, too large, too many
+    digits or decimals) gets the one message stating the range, as the page states it."""
+
+    def __init__(self, *, limits=OPERATOR_WALLET_LIMITS, what: str = "Enter an amount", **kwargs):
+        low, high = limits
+        message = f"{what} between {low:.2f} and {high:.2f} {app_settings.CURRENCY}, e.g. {max(low, Decimal(20)):.2f}."
+        kwargs.setdefault("label", "Amount")
+        kwargs.setdefault("help_text", f"Between {low:.2f} and {high:.2f} {app_settings.CURRENCY}.")
+        super().__init__(
+            max_digits=12,
+            decimal_places=2,
+            min_value=low,
+            max_value=high,
+            error_messages={
+                name: message for name in ("invalid", "min_value", "max_value", "max_digits", "max_whole_digits")
+            }
+            | {"max_decimal_places": f"Use at most 2 decimals, e.g. {max(low, Decimal(20)):.2f}."},
+            **kwargs,
+        )
 
 
 class TopUpForm(forms.Form):
-    amount = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
+    amount = forms.DecimalField()  # replaced per instance: the limits are settings
 
-    def clean_amount(self):
-        amount = self.cleaned_data["amount"]
-        low, high = app_settings.TOP_UP_LIMITS
-        if not low <= amount <= high:
-            raise forms.ValidationError(f"Top up between {low} and {high}.")
-        return amount
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = WalletAmountField(limits=app_settings.TOP_UP_LIMITS, what="Top up")
 
 
 class TestTopUpForm(TopUpForm):
@@ -30,7 +52,7 @@ class WalletCreditForm(forms.Form):
     """An operator's credit to a driver's wallet (goodwill, a bank transfer received)."""
 
     driver = forms.EmailField(label="Driver's e-mail address")
-    amount = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal("1000"))
+    amount = WalletAmountField(what="Credit")
     reason = forms.CharField(max_length=255, help_text="Kept in the wallet's ledger, shown to the driver.")
 
     def clean_driver(self):
@@ -49,10 +71,31 @@ class WalletCreditForm(forms.Form):
 
 
 class BillingProfileForm(forms.ModelForm):
+    billing_address = forms.CharField(
+        label="Billing address",
+        required=False,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="At most 6 lines and 300 characters, as printed on your invoices.",
+    )
+
     class Meta:
         model = BillingProfile
         fields = ["payment_method", "billing_name", "billing_address", "vat_id"]
-        widgets = {"billing_address": forms.Textarea(attrs={"rows": 3})}
+        labels = {"billing_name": "Name on invoices", "vat_id": "VAT id (businesses)"}
+        help_texts = {"vat_id": "With its country code, e.g. DE136695976."}
+
+    def clean_billing_name(self) -> str:
+        return " ".join(self.cleaned_data["billing_name"].split())
+
+    def clean_billing_address(self) -> str:
+        lines = [line.strip() for line in self.cleaned_data["billing_address"].splitlines() if line.strip()]
+        if len(lines) > 6:
+            raise forms.ValidationError("An address has at most 6 lines.")
+        return "\n".join(lines)
+
+    def clean_vat_id(self) -> str:
+        return vat_id_clean(self.cleaned_data["vat_id"])
 
 
 class SubscribeForm(forms.Form):

@@ -55,7 +55,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
                                     "Bill to:",
                                     customer.get("name"),
                                     customer.get("address"),
-                                    customer.get("email"),
+                                    # The name falls back to the e-mail address: print it once.
+                                    customer.get("email") if customer.get("email") != customer.get("name") else "",
                                     f"VAT id {customer['vat_id']}" if customer.get("vat_id") else "",
                                 ],
                             )

@@ -70,7 +70,8 @@ class TariffSpec:
     periods: tuple[PeriodSpec, ...] = ()
 
     @classmethod
-    def from_model(cls, tariff, timezone: str) -> "TariffSpec":
+    def from_model(cls, tariff, timezone: str, periods=None) -> "TariffSpec":
+        """The spec of a tariff row; ``periods`` replaces its stored periods (a form's, before saving)."""
         periods = tuple(
             PeriodSpec(
                 name=period.name,
@@ -81,7 +82,7 @@ class TariffSpec:
                 price_per_minute=period.price_per_minute,
                 idle_price_per_minute=period.idle_price_per_minute,
             )
-            for period in tariff.periods.all()
+            for period in (tariff.periods.all() if periods is None else periods)
         )
         return cls(
             currency=tariff.currency,

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.app_settings import app_settings
@@ -21,7 +21,7 @@ from billing.models import (
     Tariff,
     Wallet,
 )
-from billing.money import ZERO
+from billing.money import WH_PER_KWH, ZERO
 from billing.pricing import Allowance, Price, PriceLine, TariffSpec, Usage, planned_usage, price_session
 from billing.usage import build_usage
 
@@ -355,3 +355,79 @@ def session_price_breakdown(transaction) -> SessionPriceBreakdown:
         lines = list(cost.price.lines) if cost.price else []
     invoice = charge.invoice if charge and charge.invoice and charge.invoice.status != Invoice.Status.DRAFT else None
     return SessionPriceBreakdown(charge=charge, cost=cost, lines=lines, invoice=invoice)
+
+
+def tariff_timezone(tariff: Tariff) -> str:
+    """The time zone a tariff's periods are read in: its site's (or its station's site's), else the default
+    operator's, as pricing does for a session at one of its stations."""
+    site = tariff.site if tariff.site_id else tariff.station.site if tariff.station_id else None
+    if site is not None and site.timezone:
+        return site.timezone
+    operator = Operator.objects.filter(is_default=True).first()
+    return operator.timezone if operator else settings.TIME_ZONE
+
+
+def tariff_preview(*, spec: TariffSpec, energy_kwh: Decimal, minutes: int, starts_at: datetime) -> Price:
+    """What a sample session (energy delivered evenly over ``minutes`` from ``starts_at``) costs under ``spec``:
+    the engine's own ``planned_usage`` and ``price_session``, as a driver's estimate is computed."""
+    energy_wh = int((energy_kwh * WH_PER_KWH).to_integral_value(rounding=ROUND_HALF_UP))
+    return price_session(spec, planned_usage(starts_at=starts_at, energy_wh=energy_wh, minutes=minutes))
+
+
+def tariffs_for_staff(*, filters: dict) -> QuerySet[Tariff]:
+    tariffs = Tariff.objects.select_related("station", "site", "driver_group")
+    if filters.get("q"):
+        tariffs = tariffs.filter(name__icontains=filters["q"].strip())
+    if filters.get("currency"):
+        tariffs = tariffs.filter(currency=filters["currency"].upper())
+    if filters.get("in_force"):
+        now = timezone.now()
+        tariffs = tariffs.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now), valid_from__lte=now)
+    return tariffs.order_by("name", "-valid_from")
+
+
+def payments_for_staff(*, filters: dict) -> QuerySet[Payment]:
+    payments = Payment.objects.select_related("invoice", "user")
+    if filters.get("status"):
+        payments = payments.filter(status=filters["status"])
+    if filters.get("method"):
+        payments = payments.filter(method=filters["method"])
+    if filters.get("customer"):
+        payments = payments.filter(user__email__icontains=filters["customer"].strip())
+    return payments.order_by("-created_at", "-id")
+
+
+def drivers_for_staff(*, search: str = "") -> QuerySet:
+    """Accounts that are not staff, with their wallet and how many cards and open invoices they have."""
+    from django.contrib.auth import get_user_model
+
+    drivers = get_user_model().objects.filter(is_staff=False, is_superuser=False)
+    if search.strip():
+        term = search.strip()
+        drivers = drivers.filter(
+            Q(email__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(billing_profile__billing_name__icontains=term)
+        )
+    return (
+        drivers.select_related("wallet")
+        .annotate(
+            open_invoices=Count("invoices", filter=Q(invoices__status=Invoice.Status.OPEN), distinct=True),
+        )
+        .order_by("email")
+    )
+
+
+def issuers_incomplete() -> list[Operator]:
+    """Operators whose legal details an invoice needs are missing: their invoices wait (see ``_issue``)."""
+    return [operator for operator in Operator.objects.all() if operator.missing_legal_details()]
+
+
+def invoices_waiting(*, operators=None) -> QuerySet[Invoice]:
+    """Drafts due to be issued (receipts, statements of a month that is over, credit notes): they wait only
+    while their issuer's legal details are incomplete."""
+    drafts = Invoice.objects.filter(
+        ~Q(purpose=Invoice.Purpose.STATEMENT) | Q(period_end__lte=timezone.now()), status=Invoice.Status.DRAFT
+    )
+    return drafts.filter(operator__in=operators) if operators is not None else drafts

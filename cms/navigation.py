@@ -63,7 +63,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
             [
                 Link("Sessions", "charging:operator_sessions", SESSION_READ_ROLES),
                 Link("Reservations", "charging:reservations", RESERVATION_READ_ROLES),
-                Link("ID tokens", "admin:accounts_idtoken_changelist", perm="accounts.view_idtoken"),
+                Link("ID tokens", "accounts:operator_id_tokens", STAFF),
                 Link("Import ID tokens", "accounts:id_token_import", (Role.OPERATOR_ADMIN,)),
                 Link("Authorisations", "accounts:authorizations", STAFF),
             ],
@@ -71,11 +71,12 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
         (
             "Money",
             [
+                Link("Tariffs", "money:tariffs", MONEY_READ_ROLES),
+                Link("Drivers", "money:drivers", MONEY_READ_ROLES),
+                Link("Payments", "money:payments", MONEY_READ_ROLES),
                 Link("Invoices", "billing:operator-invoices", MONEY_READ_ROLES),
                 Link("Dunning", "billing:dunning", MONEY_READ_ROLES),
                 Link("Wallet credits", "billing:wallet-credit", MONEY_ROLES),
-                Link("Tariffs", "admin:billing_tariff_changelist", perm="billing.view_tariff"),
-                Link("Payments", "admin:billing_payment_changelist", perm="billing.view_payment"),
                 Link("Wallets", "admin:billing_wallet_changelist", perm="billing.view_wallet"),
             ],
         ),

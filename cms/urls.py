@@ -33,6 +33,7 @@ urlpatterns = [
     # Monitoring's pages kept the names they had when they were the stations app's ("stations:alert", ...).
     path("", include((stations_urls.portal + monitoring_urls.portal, "stations"))),
     path("billing/", include("billing.urls")),
+    path("operator/", include("billing.operator_urls")),
     path("analytics/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

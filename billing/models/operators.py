@@ -41,6 +41,12 @@ class Operator(models.Model):
     def __str__(self):
         return self.name
 
+    # What an invoice must name of its issuer; while any is missing, invoices wait as drafts.
+    LEGAL_DETAILS = (("legal_name", "legal name"), ("address", "address"), ("vat_id", "VAT id"))
+
+    def missing_legal_details(self) -> list[str]:
+        return [label for name, label in self.LEGAL_DETAILS if not str(getattr(self, name) or "").strip()]
+
     def issuer_snapshot(self) -> dict:
         return {
             "name": self.name,

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from billing.models.invoices import AMOUNT
+from billing.money import format_money
 
 
 class PaymentMethod(models.TextChoices):
@@ -42,7 +43,7 @@ class Wallet(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
-        return f"Wallet of {self.user}: {self.balance} {self.currency}"
+        return f"Wallet of {self.user}: {format_money(self.balance, self.currency)}"
 
 
 class WalletEntry(models.Model):
@@ -70,7 +71,11 @@ class WalletEntry(models.Model):
         verbose_name_plural = "wallet entries"
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.amount} ({self.reference})"
+        """E.g. "Top-up of 20.00 EUR, 2026-03-12 (driver@example.com)": what an admin list shows of an entry."""
+        when = f", {self.created_at:%Y-%m-%d}" if self.created_at else ""
+        return (
+            f"{self.get_kind_display()} of {format_money(self.amount, self.wallet.currency)}{when} ({self.wallet.user})"
+        )
 
 
 class Payment(models.Model):

@@ -4,6 +4,7 @@ from billing.services.invoices import (
     invoice_add_session,
     invoice_credit,
     invoice_finalize,
+    invoices_issue_waiting,
     next_document_number,
     statements_issue_due,
 )
@@ -28,9 +29,11 @@ from billing.services.subscriptions import (
     subscription_start,
     subscriptions_renew_due,
 )
+from billing.services.tariffs import tariff_has_priced_sessions, tariff_save
 from billing.services.wallet import (
     wallet_adjust,
     wallet_post,
+    wallet_refund,
     wallet_test_top_up,
     wallet_top_up_confirmed,
     wallet_top_up_start,
@@ -42,6 +45,7 @@ __all__ = [
     "invoice_add_session",
     "invoice_credit",
     "invoice_finalize",
+    "invoices_issue_waiting",
     "next_document_number",
     "payment_collect",
     "payment_refund",
@@ -57,9 +61,12 @@ __all__ = [
     "subscription_renew",
     "subscription_start",
     "subscriptions_renew_due",
+    "tariff_has_priced_sessions",
     "tariff_new_version",
+    "tariff_save",
     "wallet_adjust",
     "wallet_post",
+    "wallet_refund",
     "wallet_test_top_up",
     "wallet_top_up_confirmed",
     "wallet_top_up_start",

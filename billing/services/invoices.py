@@ -1,5 +1,6 @@
 """Invoices: receipts per session or monthly statements, gap-free numbering per operator, credit notes."""
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,8 @@ from django.utils import timezone
 from billing.models import DocumentSequence, Invoice, InvoiceLine, Operator, Payment, Refund, SessionCharge
 from billing.money import ZERO, round_money, tax_of
 from billing.selectors import profile_of
+
+logger = logging.getLogger(__name__)
 
 
 def next_document_number(*, operator: Operator, kind: str, issued_at: datetime) -> str:
@@ -111,7 +114,7 @@ def invoice_add_session(*, charge: SessionCharge) -> Invoice:
             operator=operator, customer=charge.user, purpose=Invoice.Purpose.SESSION, currency=charge.currency
         )
         line = _session_line(charge, 1)
-        _issue(invoice, lines=[line], now=timezone.now())
+        _issue(invoice, lines=[line], now=timezone.now())  # or kept as a draft until the issuer is complete
         charge.invoice = invoice
         charge.save()
         line.invoice, line.session_charge = invoice, charge
@@ -146,12 +149,26 @@ def invoice_add_session(*, charge: SessionCharge) -> Invoice:
     return draft
 
 
-def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> None:
-    """Number, date and save ``invoice`` with its totals and the parties' details; start collecting it."""
+def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> bool:
+    """Number, date and save ``invoice`` with its totals and the parties' details; start collecting it.
+
+    While the issuer's legal details are incomplete the invoice is saved as a draft instead, without a
+    number (an invoice naming no legal issuer is not a valid invoice); the operator's pages say so, and
+    ``invoices_issue_waiting`` issues it once the details are complete. Answers whether it was issued.
+    """
     from billing.services.payments import payment_create
 
     invoice_recalculate(invoice, lines)
     operator = invoice.operator
+    missing = operator.missing_legal_details()
+    if missing:
+        invoice.status = Invoice.Status.DRAFT
+        invoice.save()
+        logger.warning(
+            "invoice waits for the issuer's legal details",
+            extra={"operator": operator.name, "missing": missing, "invoice_id": invoice.pk},
+        )
+        return False
     profile = profile_of(invoice.customer)
     invoice.number = next_document_number(operator=operator, kind=invoice.kind, issued_at=now)
     invoice.issued_at = now
@@ -165,6 +182,7 @@ def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> None
     invoice.save()
     if invoice.kind == Invoice.Kind.INVOICE and invoice.gross_total > 0:
         payment_create(invoice=invoice, method=profile.payment_method)
+    return True
 
 
 @transaction.atomic
@@ -185,8 +203,24 @@ def statements_issue_due(*, now: datetime | None = None) -> int:
     ).values_list("pk", flat=True)
     count = 0
     for pk in list(due):
-        invoice_finalize(invoice=Invoice(pk=pk), at=now)
-        count += 1
+        if invoice_finalize(invoice=Invoice(pk=pk), at=now).status != Invoice.Status.DRAFT:
+            count += 1
+    return count + invoices_issue_waiting(now=now)
+
+
+def invoices_issue_waiting(*, now: datetime | None = None) -> int:
+    """Issue the receipts and credit notes that waited for their issuer's legal details, now complete."""
+    now = now or timezone.now()
+    complete = [operator for operator in Operator.objects.all() if not operator.missing_legal_details()]
+    waiting = Invoice.objects.filter(status=Invoice.Status.DRAFT, operator__in=complete).exclude(
+        purpose=Invoice.Purpose.STATEMENT
+    )
+    count = 0
+    for pk in list(waiting.order_by("created_at", "pk").values_list("pk", flat=True)):
+        if invoice_finalize(invoice=Invoice(pk=pk), at=now).status != Invoice.Status.DRAFT:
+            count += 1
+    if count:
+        logger.info("waiting invoices issued", extra={"count": count})
     return count
 
 
@@ -204,6 +238,9 @@ def invoice_credit(*, invoice: Invoice, reason: str, line_ids: list[int] | None 
         raise ValidationError("Only an issued invoice can be credited.")
     if not reason.strip():
         raise ValidationError("Give the reason for the credit note.")
+    missing = original.operator.missing_legal_details()
+    if missing:
+        raise ValidationError(f"Complete the issuer's {', '.join(missing)} before issuing a credit note.")
     lines = original.lines.filter(credit_line__isnull=True)
     if line_ids is not None:
         lines = lines.filter(pk__in=line_ids)

@@ -150,3 +150,24 @@ def wallet_top_up_start(*, user, amount: Decimal):
         currency=currency,
         key=f"top-up-{user.pk}-{count}-{amount}",
     )
+
+
+def wallet_refund(*, user, amount: Decimal, reason: str, by, reference: str) -> WalletEntry:
+    """Pay a driver back out of their wallet (the money goes to them outside the system, e.g. by bank
+    transfer): a debit that cannot take the wallet below zero (InsufficientFunds)."""
+    if not reason.strip():
+        raise ValidationError("Say why the wallet is refunded.")
+    if amount <= 0:
+        raise ValidationError("Refund a positive amount.")
+    wallet = Wallet.objects.filter(user=user).first()
+    currency = wallet.currency if wallet else app_settings.CURRENCY
+    return wallet_post(
+        user_id=user.pk,
+        amount=-round_money(amount, currency),
+        currency=currency,
+        kind=WalletEntry.Kind.REFUND,
+        reference=reference,
+        description=reason,
+        allow_negative=False,
+        created_by=by,
+    )

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from accounts import services as accounts_services
 from accounts.models import IdToken, IdTokenEvent
 from accounts.roles import Role
 from accounts.selectors import local_list_entries, local_list_version
@@ -137,11 +138,12 @@ def test_a_driver_adds_a_new_card_by_its_printed_number(alice):
 
 def test_a_driver_claims_an_issued_card_nobody_owns_and_it_keeps_its_settings(make_token, alice):
     group = make_token("FLEET")
-    make_token("ISSUED-1", parent=group, expires_at=timezone.now() + timedelta(days=365))
-    card = id_token_claim(user=alice, number="issued-1")
+    issued = make_token("ISSUED-1", parent=group, expires_at=timezone.now() + timedelta(days=365))
+    code = accounts_services.id_token_set_activation_code(id_token=issued, source="command")
+    card = id_token_claim(user=alice, number="issued-1", code=code)
     assert card.owner == alice
     assert card.parent == group
-    assert card.events.filter(kind="changed").get().changes["owner"] == [None, "alice@example.com"]
+    assert card.events.get(changes__has_key="owner").changes["owner"] == [None, "alice@example.com"]
 
 
 def test_a_card_of_another_driver_is_refused_with_a_clear_message(make_token, alice, bob):

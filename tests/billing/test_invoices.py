@@ -75,7 +75,9 @@ def test_a_rolled_back_issue_gives_its_number_back(operator, driver):
 
 
 def test_each_operator_and_document_kind_has_its_own_sequence(operator, driver):
-    other = Operator.objects.create(name="City", legal_name="City Power", invoice_prefix="CITY-")
+    other = Operator.objects.create(
+        name="City", legal_name="City Power", address="Rathaus 1", vat_id="DE136695976", invoice_prefix="CITY-"
+    )
     year = timezone.now().year
     assert services.invoice_finalize(invoice=draft(other, driver, (D("2"), D("0")))).number == f"CITY-{year}-000001"
     invoice = services.invoice_finalize(invoice=draft(operator, driver, (D("2"), D("0"))))

@@ -52,13 +52,14 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, driver):
 @pytest.mark.parametrize(
     ("amount", "message"),
     [
-        ("-5", "greater than or equal to 0.01"),
-        ("0", "greater than or equal to 0.01"),
-        ("abc", "Enter a number."),
+        # Every amount out of range gets the range the page states.
+        ("-5", "Credit between 0.01 and 1000.00 EUR"),
+        ("0", "Credit between 0.01 and 1000.00 EUR"),
+        ("abc", "Credit between 0.01 and 1000.00 EUR"),
         ("", "This field is required."),
-        ("12.345", "no more than 2 decimal places"),
-        ("100000", "less than or equal to 1000"),
-        ("NaN", "Enter a number."),
+        ("12.345", "Use at most 2 decimals"),
+        ("100000", "Credit between 0.01 and 1000.00 EUR"),
+        ("NaN", "Credit between 0.01 and 1000.00 EUR"),
     ],
 )
 def test_a_bad_amount_is_a_form_error_and_books_nothing(client, operator_admin, driver, amount, message):

@@ -62,7 +62,13 @@ def fleet_ids(request, transactional_db, django_user_model):
     from billing.models import Operator, Tariff
     from stations.services import station_create
 
-    Operator.objects.create(name="Faults Energy", legal_name="Faults Energy GmbH", is_default=True)
+    Operator.objects.create(
+        name="Faults Energy",
+        legal_name="Faults Energy GmbH",
+        address="Testweg 1",
+        vat_id="DE136695976",
+        is_default=True,
+    )
     Tariff.objects.create(
         name="Flat",
         currency="EUR",
