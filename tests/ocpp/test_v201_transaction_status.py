@@ -1,6 +1,9 @@
 """OCPP 2.0.1 E Transactions from the CSMS's side, against the running server: GetTransactionStatus as an
 outbound verb (by code and through the API's generic calls; 1.6 refuses it with the reason), an idToken that
-arrives after Started authorising the session, and the triggerReason / stoppedReason kept."""
+arrives after Started authorising the session, the triggerReason / stoppedReason kept, and a signed value kept
+as received."""
+
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import IdToken
-from sessions.models import Transaction, TransactionEvent
+from sessions.models import MeterSample, Transaction, TransactionEvent
 from stations.models import Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
@@ -149,3 +152,34 @@ async def test_an_id_token_after_started_authorises_the_session_and_the_reasons_
     ]
     session = await Transaction.objects.aget(pk=session.pk)
     assert (session.status, session.stop_reason, session.id_tag) == ("completed", "EVDisconnected", "TAG-1")
+
+
+async def test_a_signed_value_inside_a_transaction_event_is_kept_as_received(daphne_server, station):
+    """As MeterValues keeps it (one reading of 2.0.1 meter values for both messages): the signedMeterValue object."""
+    signed = {"signed_meter_data": "T0NNRg==", "signing_method": "ECDSA", "encoding_method": "OCMF", "public_key": "MF"}
+    sampled = {
+        "value": 1.5,
+        "measurand": "Energy.Active.Import.Register",
+        "unit_of_measure": {"unit": "Wh", "multiplier": 3},
+        "signed_meter_value": signed,
+    }
+    async with connect(daphne_server) as cp:
+        await cp.call(
+            call.TransactionEvent(
+                event_type="Started",
+                timestamp="2026-01-01T10:00:00Z",
+                trigger_reason="CablePluggedIn",
+                seq_no=0,
+                transaction_info={"transaction_id": "TX-1"},
+                evse={"id": 1},
+                meter_value=[{"timestamp": "2026-01-01T10:00:00Z", "sampled_value": [sampled]}],
+            )
+        )
+    sample = await MeterSample.objects.aget(transaction__ocpp_transaction_id="TX-1")
+    assert sample.value == 1500
+    assert json.loads(sample.signed_data) == {
+        "signedMeterData": "T0NNRg==",
+        "signingMethod": "ECDSA",
+        "encodingMethod": "OCMF",
+        "publicKey": "MF",
+    }
