@@ -378,10 +378,10 @@ class DisplayMessage(models.Model):
         UNAVAILABLE = "Unavailable"
 
     class Format(models.TextChoices):
-        ASCII = "ASCII"
-        HTML = "HTML"
-        URI = "URI"
-        UTF8 = "UTF8"
+        ASCII = "ASCII", "ASCII"
+        HTML = "HTML", "HTML"
+        URI = "URI", "URI"
+        UTF8 = "UTF8", "UTF-8"
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="display_messages")
     message_id = models.IntegerField(help_text="The id the message has on the station.")
