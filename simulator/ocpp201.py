@@ -321,7 +321,6 @@ class SimulatedStation201(StationBase, ChargePoint):
         transaction = self.transactions[connector.connector_id] = Transaction(
             connector.transaction_id, connector.meter_start
         )
-        connector.started_at = time.monotonic()
         started = self._transaction_event(
             connector,
             "Started",
@@ -334,6 +333,7 @@ class SimulatedStation201(StationBase, ChargePoint):
         started.add_done_callback(lambda answered: self._started(connector, id_tag, transaction, answered))
         if self.booted.is_set():  # online: hear the CSMS out before charging (offline it charges at once)
             await asyncio.wait({started}, timeout=self.config.response_timeout)
+        connector.started_at = time.monotonic()  # the driver's time starts with the charging, as in 1.6
         reason = connector.stop_reason
         if reason is None:
             self._charging_state(connector, "Charging")
