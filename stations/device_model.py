@@ -143,13 +143,21 @@ def frame_size(action: str, payload: dict) -> int:
 
 def split(items: Sequence, *, build, max_items: int, max_bytes: int) -> list[list]:
     """``items`` in order, in as few runs as keep each message (``build(run)``: an OutboundCall) within both
-    limits; an item too big on its own still goes, alone."""
+    limits; an item too big on its own still goes, alone.
+
+    A message's items are one JSON list: its size is the empty message's, plus each item's, plus a comma
+    between two (each item sized once, not each run again)."""
+    empty = frame_size(*build([]))
     runs: list[list] = []
+    size = 0
     for item in items:
-        if runs and len(runs[-1]) < max_items and frame_size(*build([*runs[-1], item])) <= max_bytes:
+        item_size = frame_size(*build([item])) - empty
+        if runs and len(runs[-1]) < max_items and size + 1 + item_size <= max_bytes:
             runs[-1].append(item)
+            size += 1 + item_size
         else:
             runs.append([item])
+            size = empty + item_size
     return runs
 
 
