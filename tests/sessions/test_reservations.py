@@ -9,6 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -310,6 +313,23 @@ def test_the_sweep_expires_what_has_passed_and_leaves_the_rest(station):
     assert expire_reservations() == 0
     assert {r.pk for r in Reservation.objects.filter(status=Status.EXPIRED)} == {r.pk for r in passed}
     assert [Reservation.objects.get(pk=r.pk).status for r in kept] == [r.status for r in kept]
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(Status.values), st.integers(-10_000, 10_000)), max_size=8))
+def test_the_sweep_expires_exactly_the_holding_reservations_whose_time_has_come(station, rows):
+    Reservation.objects.all().delete()
+    now = timezone.now()
+    made = [
+        Reservation.objects.create(
+            station=station, id_tag="CARD-1", expires_at=now + timedelta(seconds=offset), status=status
+        )
+        for status, offset in rows
+    ]
+    due = {r.pk for r in made if r.status in rules.HOLDING and r.expires_at <= now}
+    assert rules.reservations_expire(now=now) == len(due)
+    after = dict(Reservation.objects.values_list("pk", "status"))
+    assert after == {r.pk: Status.EXPIRED if r.pk in due else r.status for r in made}
 
 
 def test_the_sweep_is_on_the_beat_schedule(settings):
