@@ -417,3 +417,19 @@ def test_the_operator_page_lists_reserves_and_is_only_for_staff(station, client,
     assert b"No answer" in posted.content and b"never connected" in posted.content
     invalid = client.post("/operator/reservations/", {"station": "RES-1", "id_tag": "", "expires_at": "soon"})
     assert invalid.status_code == 200 and b"errorlist" in invalid.content
+
+
+def test_cancelling_from_the_page_says_why_it_did_not_happen(station, client, django_user_model):
+    reservation = Reservation.objects.create(
+        station=station, id_tag="CARD-1", expires_at=soon(), status=Status.ACCEPTED
+    )
+    url = f"/operator/reservations/{reservation.pk}/cancel/"
+    client.force_login(staff(django_user_model, Role.ANALYST, "analyst@example.com"))
+    assert client.post(url).status_code == 403
+    client.force_login(staff(django_user_model, Role.TECHNICIAN, "tech@example.com"))
+    assert client.get(url).status_code == 405
+    page = client.post(url, follow=True)
+    assert f"Reservation {reservation.pk} not cancelled".encode() in page.content
+    reservation.refresh_from_db()
+    assert reservation.status == Status.ACCEPTED  # the station (never connected) could not be told
+    assert client.post("/operator/reservations/999999/cancel/").status_code == 404
