@@ -1,8 +1,8 @@
-"""Admin of charging sessions and their meter readings."""
+"""Admin of charging sessions, their meter readings and reservations."""
 
 from django.contrib import admin
 
-from sessions.models import MeterSample, Transaction, TransactionEvent
+from sessions.models import MeterSample, Reservation, Transaction, TransactionEvent
 
 
 class TransactionEventInline(admin.TabularInline):
@@ -70,3 +70,20 @@ class MeterSampleAdmin(admin.ModelAdmin):
     search_fields = ["station__ocpp_id", "=transaction__id"]
     raw_id_fields = ["station", "transaction"]
     date_hierarchy = "timestamp"
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    """Reservations are made and cancelled through the operator's page or the API (they talk to the station)."""
+
+    list_display = ["id", "station", "connector_id", "id_tag", "expires_at", "status", "transaction", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["id_tag", "station__ocpp_id"]
+    list_select_related = ["station"]
+    readonly_fields = [field.name for field in Reservation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -9,6 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -312,6 +315,23 @@ def test_the_sweep_expires_what_has_passed_and_leaves_the_rest(station):
     assert [Reservation.objects.get(pk=r.pk).status for r in kept] == [r.status for r in kept]
 
 
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(Status.values), st.integers(-10_000, 10_000)), max_size=8))
+def test_the_sweep_expires_exactly_the_holding_reservations_whose_time_has_come(station, rows):
+    Reservation.objects.all().delete()
+    now = timezone.now()
+    made = [
+        Reservation.objects.create(
+            station=station, id_tag="CARD-1", expires_at=now + timedelta(seconds=offset), status=status
+        )
+        for status, offset in rows
+    ]
+    due = {r.pk for r in made if r.status in rules.HOLDING and r.expires_at <= now}
+    assert rules.reservations_expire(now=now) == len(due)
+    after = dict(Reservation.objects.values_list("pk", "status"))
+    assert after == {r.pk: Status.EXPIRED if r.pk in due else r.status for r in made}
+
+
 def test_the_sweep_is_on_the_beat_schedule(settings):
     assert {"task": "sessions.expire_reservations", "schedule": 60.0} in settings.CELERY_BEAT_SCHEDULE.values()
 
@@ -397,3 +417,19 @@ def test_the_operator_page_lists_reserves_and_is_only_for_staff(station, client,
     assert b"No answer" in posted.content and b"never connected" in posted.content
     invalid = client.post("/operator/reservations/", {"station": "RES-1", "id_tag": "", "expires_at": "soon"})
     assert invalid.status_code == 200 and b"errorlist" in invalid.content
+
+
+def test_cancelling_from_the_page_says_why_it_did_not_happen(station, client, django_user_model):
+    reservation = Reservation.objects.create(
+        station=station, id_tag="CARD-1", expires_at=soon(), status=Status.ACCEPTED
+    )
+    url = f"/operator/reservations/{reservation.pk}/cancel/"
+    client.force_login(staff(django_user_model, Role.ANALYST, "analyst@example.com"))
+    assert client.post(url).status_code == 403
+    client.force_login(staff(django_user_model, Role.TECHNICIAN, "tech@example.com"))
+    assert client.get(url).status_code == 405
+    page = client.post(url, follow=True)
+    assert f"Reservation {reservation.pk} not cancelled".encode() in page.content
+    reservation.refresh_from_db()
+    assert reservation.status == Status.ACCEPTED  # the station (never connected) could not be told
+    assert client.post("/operator/reservations/999999/cancel/").status_code == 404
