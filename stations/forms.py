@@ -51,7 +51,12 @@ def password_field(required: bool) -> forms.CharField:
     )
 
 
+def site_field() -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(Site.objects.all(), required=False, empty_label="No site")
+
+
 class StationRegisterForm(forms.ModelForm):
+    site = site_field()
     password = password_field(required=False)
 
     class Meta:
@@ -62,6 +67,8 @@ class StationRegisterForm(forms.ModelForm):
 
 
 class StationEditForm(forms.ModelForm):
+    site = site_field()
+
     class Meta:
         model = Station
         fields = ["name", "site", "registration_status"]
