@@ -72,10 +72,11 @@ class WalletEntry(models.Model):
 
     def __str__(self):
         """E.g. "Top-up of 20.00 EUR, 2026-03-12 (driver@example.com)": what an admin list shows of an entry."""
+        if not self.wallet_id:  # the admin's add form names the entry before the service books it
+            return f"{self.get_kind_display()} of {self.amount}"
         when = f", {self.created_at:%Y-%m-%d}" if self.created_at else ""
-        return (
-            f"{self.get_kind_display()} of {format_money(self.amount, self.wallet.currency)}{when} ({self.wallet.user})"
-        )
+        amount = format_money(self.amount, self.wallet.currency)
+        return f"{self.get_kind_display()} of {amount}{when} ({self.wallet.user})"
 
 
 class Payment(models.Model):
