@@ -33,6 +33,7 @@ from stations.models import ConfigurationKey, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import REPLY_MARGIN, station_call
 from stations.protocol.outbound import Unsupported
+from stations.protocol.redaction import is_secret, stored_value
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,16 @@ class GetConfigurationParams(BaseParams):
 class ChangeConfigurationParams(BaseParams):
     key = serializers.CharField(max_length=50)
     value = serializers.CharField(max_length=500, allow_blank=True, trim_whitespace=False)
+
+    def validate_key(self, key):
+        # A job keeps its parameters until a worker sends them: the password would be stored in clear, and the
+        # CSMS, not adopting it, would refuse the station at its next connection.
+        if is_secret(key):
+            raise serializers.ValidationError(
+                "This is the station's password: give it a new one with the station's password rotation, which "
+                "sends it without storing it and adopts it once the station accepts it."
+            )
+        return key
 
 
 class TriggerParams(BaseParams):
@@ -633,7 +644,7 @@ def configuration_store(*, station: Station, keys: list[dict], now: datetime | N
         entry["key"][:50]: ConfigurationKey(
             station=station,
             key=entry["key"][:50],
-            value=entry.get("value"),
+            value=stored_value(entry["key"], entry.get("value")),
             readonly=bool(entry.get("readonly")),
             reported_at=now,
         )
@@ -652,7 +663,9 @@ def configuration_store(*, station: Station, keys: list[dict], now: datetime | N
 def configuration_change_store(*, station: Station, key: str, value: str, now: datetime | None = None) -> None:
     """A change the station accepted."""
     ConfigurationKey.objects.update_or_create(
-        station=station, key=key[:50], defaults={"value": value, "reported_at": now or timezone.now()}
+        station=station,
+        key=key[:50],
+        defaults={"value": stored_value(key, value), "reported_at": now or timezone.now()},
     )
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from stations.models import ConfigurationKey, DeviceModelVariable, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
+from stations.protocol.redaction import stored_value
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ def _v201_store(station: Station, results: list[VariableResult], written: dict[V
     for result in results:
         if not result.accepted:
             continue
-        value = written.get(result.ref, result.value)
+        value = stored_value(result.ref.variable, written.get(result.ref, result.value))
         if result.ref not in written and result.value is None:
             continue  # a WriteOnly attribute read: nothing to learn
         ref = result.ref
@@ -343,7 +344,7 @@ async def _v16_set(station, values, send) -> VariablesOutcome:
 def _v16_store(station: Station, keys: list[dict], keep_readonly: bool = False) -> None:
     now = timezone.now()
     for entry in keys:
-        defaults = {"value": entry.get("value"), "reported_at": now}
+        defaults = {"value": stored_value(entry["key"], entry.get("value")), "reported_at": now}
         if not keep_readonly:
             defaults["readonly"] = bool(entry.get("readonly"))
         ConfigurationKey.objects.update_or_create(station=station, key=entry["key"][:50], defaults=defaults)

@@ -20,6 +20,7 @@ from stations.app_settings import app_settings
 from stations.live_outbox import live_event_on_commit
 from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Site, Station
 from stations.plausibility import time_is_plausible
+from stations.protocol.redaction import stored_value
 
 # How much of a frame the message log keeps as text when its payload cannot be stored as JSON.
 RAW_KEEP = 8192
@@ -268,7 +269,7 @@ def device_model_report_store(
                 variable_name=variable["name"],
                 variable_instance=variable.get("instance", ""),
                 attribute_type=attribute.get("type", DeviceModelVariable.AttributeType.ACTUAL),
-                value=attribute.get("value"),
+                value=stored_value(variable["name"], attribute.get("value")),
                 mutability=attribute.get("mutability", ""),
                 persistent=attribute.get("persistent"),
                 constant=attribute.get("constant"),

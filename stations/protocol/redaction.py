@@ -5,6 +5,7 @@ message log, has the value masked. The plaintext exists only on its way to the s
 REDACTED = "[redacted]"
 SECRET_CONFIGURATION_KEYS = frozenset({"authorizationkey"})  # 1.6 keys are case-insensitive
 SECRET_VARIABLES = frozenset({"basicauthpassword"})
+SECRET_NAMES = SECRET_CONFIGURATION_KEYS | SECRET_VARIABLES
 
 
 def redacted(action: str, payload):
@@ -19,6 +20,17 @@ def redacted(action: str, payload):
             masked = [_masked_variable(entry) for entry in entries]
             return {**payload, "setVariableData": masked}
     return payload
+
+
+def stored_value(name: str, value):
+    """The value of the configuration key or device-model variable ``name`` as it may be stored: a secret's
+    masked (what the CSMS knows of it is that it was set), anything else unchanged."""
+    return REDACTED if value is not None and is_secret(name) else value
+
+
+def is_secret(name: str) -> bool:
+    """Whether the 1.6 configuration key or 2.0.1 variable ``name`` holds the station's password."""
+    return str(name).lower() in SECRET_NAMES
 
 
 def _is_secret_variable(entry) -> bool:

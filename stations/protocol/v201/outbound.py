@@ -453,6 +453,8 @@ def interpret(action: str, response: dict) -> Answer:
     if action == "GetTransactionStatus":
         data = {"ongoing_indicator": response.get("ongoingIndicator"), "messages_in_queue": response["messagesInQueue"]}
         return Answer(Outcome.ACCEPTED, data=data)
+    if action == "CostUpdated":
+        return Answer(Outcome.ACCEPTED)  # CostUpdatedResponse has no fields: an answer at all is the acceptance
     if action == "SetVariableMonitoring":
         return _each_status(response.get("setMonitoringResult") or [])
     if action == "ClearVariableMonitoring":
