@@ -63,7 +63,8 @@ def id_token_authorize(
     """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history.
 
     An OCPP 2.0.1 idToken is its value and its ``token_type`` together: an eMAID is not the RFID card with
-    the same characters. A 1.6 idTag has no type (None): its value alone finds the token.
+    the same characters. A 1.6 idTag has no type (None), and a 2.0.1 Central one is the CSMS's own reference
+    (what its remote starts send, whatever the token's type): the value alone finds the token.
     Unknown tokens are Invalid; a token that is not Accepted, or past its expiry, is refused with its
     status, and so is one whose group (parent, or the parent's parent) is; a token or group with an
     allow list of stations/sites is Invalid at other stations. With ``for_start`` a token that already
@@ -75,7 +76,8 @@ def id_token_authorize(
 
     normalized = normalize_token(token)
     known = IdToken.objects.select_related("parent").filter(token=normalized)
-    id_token = (known if token_type is None else known.filter(type=token_type)).first()
+    by_value_alone = token_type is None or token_type == IdToken.Type.CENTRAL
+    id_token = (known if by_value_alone else known.filter(type=token_type)).first()
     if id_token is None:
         result = Authorization(status=IdToken.Status.INVALID, reason="unknown")
     else:

@@ -47,6 +47,14 @@ def test_a_token_is_found_by_its_value_and_type_or_by_its_value_alone_without_a_
     assert id_token_authorize(token="CARD-1", station=station).accepted
 
 
+def test_a_central_token_is_the_csmss_own_reference_and_found_by_its_value(station):
+    """A remote start sends the driver's card as a Central idToken; the station's TransactionEvent names it so."""
+    outcome = session_event_record(station=station, event=event("Started", 0, PresentedIdToken("CARD-1", "Central")))
+    assert outcome.authorization.accepted
+    session = Transaction.objects.get(ocpp_transaction_id="TX-1")
+    assert (session.status, session.id_token.token, session.id_token_type) == ("active", "CARD-1", "Central")
+
+
 def test_a_2_0_1_session_started_with_an_emaid_of_a_cards_characters_is_refused(station):
     outcome = session_event_record(station=station, event=event("Started", 0, SAME_CHARACTERS_AS_EMAID))
     assert not outcome.authorization.accepted
