@@ -131,7 +131,7 @@ def test_variable_results_are_read_under_neutral_names():
             ]
         },
     )
-    assert answer.outcome == Outcome.ACCEPTED  # the message was taken; each attribute has its own status
+    assert answer.outcome == Outcome.REJECTED  # the first refusal stands for the message; each has its own
     assert answer.data["results"] == [
         {
             "component": "Connector",

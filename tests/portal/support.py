@@ -56,6 +56,7 @@ def build_network(*, make_station, driver) -> PortalNetwork:
         name="Voltgrid Energy",
         legal_name="Voltgrid Energy GmbH",
         address="Hauptstr. 1\n10115 Berlin",
+        vat_id="DE318274615",
         timezone="Europe/Berlin",
         invoice_prefix="VG-",
         is_default=True,
