@@ -15,7 +15,7 @@ from cms.plots import to_html
 from monitoring.selectors import station_monitoring
 from sessions.models import Transaction
 from stations import selectors
-from stations.figures import power_curve
+from stations.figures import meter_curve
 from stations.models import ConnectorStatusEvent, OcppMessage, Site, Station
 
 # Who may do what: the README's "Staff roles and access". Finance reads stations (what is billed where) but not
@@ -86,7 +86,7 @@ def station_detail(request, ocpp_id: str):
     station = get_object_or_404(Station.objects.select_related("site"), ocpp_id=ocpp_id)
     rows = selectors.board_rows(station=station)
     running = [row.session for row in rows if row.session is not None]
-    curves = {session.pk: to_html(power_curve(session)) for session in running}
+    curves = {session.pk: to_html(meter_curve(session)) for session in running}
     context = {
         "station": station,
         "rows": rows,
