@@ -939,6 +939,7 @@ def session_event_record(
                 ),
             ]
         _session_fold(session, closed_by_csms=closed_by_csms)
+        _charging_state_record(session, event, received_at=received_at)
         if event.reservation_id is not None and session.status != Transaction.Status.REFUSED:
             _session_reservation(session, event.reservation_id)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
@@ -954,6 +955,50 @@ def session_event_record(
                 energy_register_wh=live.energy_register_wh,
             )
     return SessionEventOutcome(session, authorization, False)
+
+
+# What a 2.0.1 chargingState says in a 1.6 connector status (the status history analytics and billing read):
+# (event type, chargingState) -> status; "*" for any event type. Each event maps on its own, so any arrival
+# order gives the same history. EVConnected: plugged in, no energy offered (Preparing at the start, the
+# EVSE suspending later). Ended: the session is over, the connector not yet free (Available once unplugged).
+CHARGING_STATE_STATUSES = {
+    ("*", "Charging"): "Charging",
+    ("*", "SuspendedEV"): "SuspendedEV",
+    ("*", "SuspendedEVSE"): "SuspendedEVSE",
+    (TransactionEvent.Type.STARTED, "EVConnected"): "Preparing",
+    (TransactionEvent.Type.STARTED, "Idle"): "Preparing",
+    (TransactionEvent.Type.UPDATED, "EVConnected"): "SuspendedEVSE",
+    (TransactionEvent.Type.UPDATED, "Idle"): "SuspendedEV",
+    (TransactionEvent.Type.ENDED, "Idle"): "Available",
+}
+ENDED_STATUS = "Finishing"
+
+
+def charging_state_status(event_type: str, charging_state: str) -> str | None:
+    """The 1.6 connector status a TransactionEvent's chargingState amounts to (None: it says nothing)."""
+    if event_type == TransactionEvent.Type.ENDED:
+        return CHARGING_STATE_STATUSES.get((event_type, charging_state), ENDED_STATUS)
+    return CHARGING_STATE_STATUSES.get(("*", charging_state)) or CHARGING_STATE_STATUSES.get(
+        (event_type, charging_state)
+    )
+
+
+def _charging_state_record(session: Transaction, event: SessionEvent, *, received_at: datetime) -> None:
+    """A 2.0.1 station reports its connector Occupied and says whether it charges in the TransactionEvent: the
+    connector's status history gets the 1.6 status that means the same, at the event's time (a replay adds no
+    row: the history is unique per moment and status; an older one does not overwrite the current status)."""
+    connector_id = event.evse_id or session.connector_id
+    status = charging_state_status(event.event_type, event.charging_state)
+    # A clockless station's moment would become the receipt time, a new row at each replay.
+    if (
+        status is None
+        or connector_id == UNKNOWN_CONNECTOR
+        or not time_is_plausible(event.timestamp, received_at=received_at)
+    ):
+        return
+    connector_status_report(
+        station=session.station, connector_id=connector_id, status=status, timestamp=event.timestamp
+    )
 
 
 def _session_reservation(session: Transaction, reservation_id: int) -> None:
