@@ -21,6 +21,7 @@ from stations.protocol import outbound
 from stations.protocol.commands import station_call
 from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp, property_violation
+from stations.protocol.group_commit import group_commit
 from stations.protocol.v201.authorization import driver_tariff, id_token_info
 from stations.protocol.v201.metering import readings_of
 
@@ -62,7 +63,12 @@ class TransactionHandlers:
                 reservation_id=reservation_id,
                 remote_start_id=transaction_info.get("remote_start_id"),
             )
-            recorded = await in_db_pool(services.session_event_record)(station=self.station, event=event)
+            recorded = None
+            if services.session_event_appendable(event):
+                # The common case (a live Updated with meter values) rides the group commit with 1.6's MeterValues.
+                recorded = await group_commit().submit(_append_events, (self.station, event))
+            if recorded is None:
+                recorded = await in_db_pool(services.session_event_record)(station=self.station, event=event)
         info = None
         if authorization := recorded.authorization:
             tariff = await in_db_pool(driver_tariff)(authorization=authorization, station=self.station)
@@ -106,3 +112,7 @@ class TransactionHandlers:
                 "running cost not delivered",
                 extra={"station_id": self.station.ocpp_id, "transaction_id": transaction_id, "status": command.status},
             )
+
+
+def _append_events(items: list) -> list:
+    return services.session_events_append_many(items=items)
