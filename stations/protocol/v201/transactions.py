@@ -87,7 +87,8 @@ class TransactionHandlers:
         """CostUpdated after an Updated event with meter values, at most every CMS_OCPP_COST_UPDATE_SECONDS per
         session; never lower than the last one sent. Not for events replayed from the station's offline queue."""
         transaction_id = transaction_info["transaction_id"]
-        sent = self.__dict__.setdefault("_running_costs_sent", {})  # transaction id -> (loop time, total)
+        # transaction id -> (loop time priced, total last sent)
+        sent = self.__dict__.setdefault("_running_costs_sent", {})
         if event_type == "Ended":
             sent.pop(transaction_id, None)
         if event_type != "Updated" or not meter_value or offline:
@@ -103,6 +104,8 @@ class TransactionHandlers:
                 station=self.station, transaction_id=transaction_id, at=parse_timestamp(timestamp, field="timestamp")
             )
             if total is None or (last_total is not None and total <= last_total):
+                # Priced once per interval even when nothing is sent (no tariff, no increase): not at every event.
+                sent[transaction_id] = (now, last_total)
                 return
             sent[transaction_id] = (now, total)
             action, payload = outbound.cost_updated(self.ocpp_version, total_cost=total, transaction_id=transaction_id)
