@@ -56,6 +56,11 @@ TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of i
 a start (either version) with a reservationId          that reservation of this station used by the session
                                                        (``sessions.reservations``); an unknown one logged
 ... evse over the station's connectors, seqNo < 0      refused: ValueRejected
+... a chargingState (Charging, SuspendedEV, ...)       the connector's status history gets the 1.6 status that
+                                                       means the same, at the event's time
+                                                       (``charging_state_status``)
+... a live Updated after every event stored, of an     appended without folding again (it would change nothing):
+  active session, with readings / chargingState only   ``session_events_append_many``, batched by the OCPP layer
 =====================================================  ==========================================================
 """
 

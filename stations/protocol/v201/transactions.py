@@ -3,7 +3,8 @@ the version-neutral session services; and I Tariff and cost: the running cost (C
 runs, its final cost (totalCost) in the answer to its Ended.
 
 A 2.0.1 station numbers its transactions itself (a string); the services store each event once per seqNo
-and fold the session from its events in seqNo order. Costs come from the pricing app through
+and fold the session from its events in seqNo order; the common event (a live Updated with meter values) is
+appended through the group commit with 1.6's MeterValues, without the fold. Costs come from the pricing app through
 ``sessions.costs``: the engine that prices the invoice.
 """
 
