@@ -956,14 +956,14 @@ def session_event_record(
 
 # What a 2.0.1 chargingState says in a 1.6 connector status (the status history analytics and billing read):
 # (event type, chargingState) -> status; "*" for any event type. Each event maps on its own, so any arrival
-# order gives the same history. EVConnected: plugged in, no energy offered (Preparing at the start, the
-# EVSE suspending later). Ended: the session is over, the connector not yet free (Available once unplugged).
+# order gives the same history. Started not charging says no more than the station's own StatusNotification
+# (Occupied once plugged in, which analytics counts as idle, as 1.6's Preparing). EVConnected later: plugged in,
+# no energy offered (the EVSE suspending). Ended: the session is over, the connector not yet free (Available
+# once unplugged).
 CHARGING_STATE_STATUSES = {
     ("*", "Charging"): "Charging",
     ("*", "SuspendedEV"): "SuspendedEV",
     ("*", "SuspendedEVSE"): "SuspendedEVSE",
-    (TransactionEvent.Type.STARTED, "EVConnected"): "Preparing",
-    (TransactionEvent.Type.STARTED, "Idle"): "Preparing",
     (TransactionEvent.Type.UPDATED, "EVConnected"): "SuspendedEVSE",
     (TransactionEvent.Type.UPDATED, "Idle"): "SuspendedEV",
     (TransactionEvent.Type.ENDED, "Idle"): "Available",

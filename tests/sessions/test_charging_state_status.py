@@ -32,7 +32,7 @@ def event(event_type, seq_no, minutes, charging_state="", **fields) -> SessionEv
 
 
 SESSION = [
-    event("Started", 0, 0, "EVConnected"),
+    event("Started", 0, 0, "EVConnected"),  # says no more than the station's Occupied
     event("Updated", 1, 2, "Charging"),
     event("Updated", 2, 10),  # a periodic meter value: says nothing of the state
     event("Updated", 3, 40, "SuspendedEV"),
@@ -40,7 +40,6 @@ SESSION = [
     event("Ended", 5, 50, "EVConnected", stopped_reason="EVDisconnected"),
 ]
 HISTORY = [
-    (START, "Preparing"),
     (START + timedelta(minutes=2), "Charging"),
     (START + timedelta(minutes=40), "SuspendedEV"),
     (START + timedelta(minutes=45), "SuspendedEVSE"),
