@@ -35,7 +35,8 @@ from sessions.models import MeterSample, Transaction
 from stations.models import Connector, ConnectorStatusEvent, Site, Station
 
 OCCUPIED = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied")
-IDLE = ("Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing")
+# A 2.0.1 connector Occupied with no charging state known (before its session starts) is plugged in, not charging.
+IDLE = ("Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied")
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 # A stop for a transaction the CSMS never issued has no start to count from, and a refused start is no session
 # (even where the station charged anyway): both are left out of every figure.

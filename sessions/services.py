@@ -56,6 +56,11 @@ TransactionEvent (2.0.1), any of Started/Updated/Ended  creates the session of i
 a start (either version) with a reservationId          that reservation of this station used by the session
                                                        (``sessions.reservations``); an unknown one logged
 ... evse over the station's connectors, seqNo < 0      refused: ValueRejected
+... a chargingState (Charging, SuspendedEV, ...)       the connector's status history gets the 1.6 status that
+                                                       means the same, at the event's time
+                                                       (``charging_state_status``)
+... a live Updated after every event stored, of an     appended without folding again (it would change nothing):
+  active session, with readings / chargingState only   ``session_events_append_many``, batched by the OCPP layer
 =====================================================  ==========================================================
 """
 
@@ -65,7 +70,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from accounts.services import Authorization, id_token_authorize
@@ -902,21 +907,8 @@ def session_event_record(
             )
             return SessionEventOutcome(session, _authorization_of(session) if event.id_token else None, True)
         was_ended = session.events.filter(event_type=TransactionEvent.Type.ENDED).exists()
-        registers = [reading.value for reading in readings if _is_energy_register(reading)]
-        TransactionEvent.objects.create(
-            transaction=session,
-            seq_no=event.seq_no,
-            event_type=event.event_type,
-            timestamp=event.timestamp,
-            trigger_reason=event.trigger_reason[:32],
-            offline=event.offline,
-            stopped_reason=event.stopped_reason[:32],
-            charging_state=event.charging_state[:16],
-            evse_id=event.evse_id,
-            id_token=event.id_token.value if event.id_token else "",
-            id_token_type=event.id_token.type if event.id_token else "",
-            energy_register_wh=registers[-1] if registers else None,
-        )
+        connector_was_unknown = session.connector_id == UNKNOWN_CONNECTOR
+        _event_row(session, replace(event, readings=readings)).save(force_insert=True)
         if session.connector_id == UNKNOWN_CONNECTOR and event.evse_id is not None:
             connector_ensure(station=station, connector_id=event.evse_id)
             # Readings of events that arrived before the one naming the EVSE move to it.
@@ -939,6 +931,12 @@ def session_event_record(
                 ),
             ]
         _session_fold(session, closed_by_csms=closed_by_csms)
+        if connector_was_unknown and session.connector_id != UNKNOWN_CONNECTOR:
+            # The events that arrived before the one naming the EVSE say its states too.
+            for stored_event in session.events.exclude(charging_state="", event_type=TransactionEvent.Type.UPDATED):
+                _charging_state_record(session, stored_event, received_at=received_at)
+        else:
+            _charging_state_record(session, event, received_at=received_at)
         if event.reservation_id is not None and session.status != Transaction.Status.REFUSED:
             _session_reservation(session, event.reservation_id)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
@@ -954,6 +952,162 @@ def session_event_record(
                 energy_register_wh=live.energy_register_wh,
             )
     return SessionEventOutcome(session, authorization, False)
+
+
+# What a 2.0.1 chargingState says in a 1.6 connector status (the status history analytics and billing read):
+# (event type, chargingState) -> status; "*" for any event type. Each event maps on its own, so any arrival
+# order gives the same history. Started not charging says no more than the station's own StatusNotification
+# (Occupied once plugged in, which analytics counts as idle, as 1.6's Preparing). EVConnected later: plugged in,
+# no energy offered (the EVSE suspending). Ended: the session is over, the connector not yet free (Available
+# once unplugged).
+CHARGING_STATE_STATUSES = {
+    ("*", "Charging"): "Charging",
+    ("*", "SuspendedEV"): "SuspendedEV",
+    ("*", "SuspendedEVSE"): "SuspendedEVSE",
+    (TransactionEvent.Type.UPDATED, "EVConnected"): "SuspendedEVSE",
+    (TransactionEvent.Type.UPDATED, "Idle"): "SuspendedEV",
+    (TransactionEvent.Type.ENDED, "Idle"): "Available",
+}
+ENDED_STATUS = "Finishing"
+
+
+def charging_state_status(event_type: str, charging_state: str) -> str | None:
+    """The 1.6 connector status a TransactionEvent's chargingState amounts to (None: it says nothing)."""
+    if event_type == TransactionEvent.Type.ENDED:
+        return CHARGING_STATE_STATUSES.get((event_type, charging_state), ENDED_STATUS)
+    return CHARGING_STATE_STATUSES.get(("*", charging_state)) or CHARGING_STATE_STATUSES.get(
+        (event_type, charging_state)
+    )
+
+
+def _charging_state_record(
+    session: Transaction, event: SessionEvent | TransactionEvent, *, received_at: datetime
+) -> None:
+    """A 2.0.1 station reports its connector Occupied and says whether it charges in the TransactionEvent: the
+    connector's status history gets the 1.6 status that means the same, at the event's time (a replay adds no
+    row: the history is unique per moment and status; an older one does not overwrite the current status)."""
+    connector_id = event.evse_id or session.connector_id
+    status = charging_state_status(event.event_type, event.charging_state)
+    # A clockless station's moment would become the receipt time, a new row at each replay.
+    if (
+        status is None
+        or connector_id == UNKNOWN_CONNECTOR
+        or not time_is_plausible(event.timestamp, received_at=received_at)
+    ):
+        return
+    connector_status_report(
+        station=session.station, connector_id=connector_id, status=status, timestamp=event.timestamp
+    )
+
+
+def session_event_appendable(event: SessionEvent, *, received_at: datetime | None = None) -> bool:
+    """Whether the event may be the common case ``session_events_append_many`` stores: an Updated event live
+    from the station (not replayed from its offline queue) with no id token, reservation or remote start, and
+    readings of a plausible time. The rest (and whatever the database says is not that case) goes to
+    ``session_event_record``."""
+    received_at = received_at or timezone.now()
+    return (
+        event.event_type == TransactionEvent.Type.UPDATED
+        and not event.offline
+        and event.id_token is None
+        and event.reservation_id is None
+        and event.remote_start_id is None
+        and event.seq_no >= 0
+        and 0 < len(event.transaction_id) <= MAX_TRANSACTION_ID_LENGTH
+        and all(time_is_plausible(reading.timestamp, received_at=received_at) for reading in event.readings)
+    )
+
+
+def session_events_append_many(
+    *, items: Sequence[tuple[Station, SessionEvent]], received_at: datetime | None = None
+) -> list[SessionEventOutcome | None]:
+    """The common case of many events at once (the OCPP layer batches them): each an appendable event (see
+    ``session_event_appendable``) of an active session on a known EVSE, after every event stored so far, that
+    changes the session only by its readings and charging state. Such an event is the last in seqNo order, so
+    folding the session again would give what it already holds: the event and its readings are appended in a
+    few statements for all, without the fold. None for an item that is not that case (``session_event_record``
+    stores it, with the whole fold)."""
+    received_at = received_at or timezone.now()
+    named = {(station.pk, event.transaction_id) for station, event in items}
+    sessions = {
+        (session.station_id, session.ocpp_transaction_id): session
+        for session in Transaction.objects.select_for_update(of=("self",))
+        .select_related("station")
+        .filter(
+            station_id__in={station for station, _ in named},
+            ocpp_transaction_id__in={transaction_id for _, transaction_id in named},
+            status=Transaction.Status.ACTIVE,
+        )
+        .exclude(connector_id=UNKNOWN_CONNECTOR)
+        .order_by("pk")
+        if (session.station_id, session.ocpp_transaction_id) in named
+    }
+    last_seq_nos = dict(
+        TransactionEvent.objects.filter(transaction__in=[session.pk for session in sessions.values()])
+        .values_list("transaction")
+        .annotate(last=models.Max("seq_no"))
+    )
+    outcomes: list[SessionEventOutcome | None] = []
+    appended: list[tuple[Transaction, SessionEvent]] = []
+    for station, event in items:
+        session = sessions.get((station.pk, event.transaction_id))
+        if not (
+            session is not None
+            and session_event_appendable(event, received_at=received_at)
+            and event.seq_no > last_seq_nos.get(session.pk, -1)
+            and event.evse_id in (None, session.connector_id)
+            # The first energy register of a session is its meter start: the fold sets it.
+            and (session.meter_start is not None or not any(map(_is_energy_register, event.readings)))
+        ):
+            outcomes.append(None)
+            continue
+        last_seq_nos[session.pk] = event.seq_no
+        appended.append((session, event))
+        outcomes.append(SessionEventOutcome(session, None, False))
+    if not appended:
+        return outcomes
+    # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
+    with transaction.atomic(savepoint=False):
+        TransactionEvent.objects.bulk_create([_event_row(session, event) for session, event in appended])
+        _store_readings_of(
+            [(session.station, session.connector_id, session, event.readings) for session, event in appended]
+        )
+        Transaction.objects.filter(pk__in={session.pk for session, _ in appended}).update(updated_at=timezone.now())
+        connectors_measurements_update(
+            measurements=[
+                Measurement(
+                    session.station,
+                    session.connector_id,
+                    live.measured_at,
+                    live.power_w,
+                    live.soc_percent,
+                    live.energy_register_wh,
+                )
+                for session, event in appended
+                if (live := live_values(event.readings)) is not None
+            ]
+        )
+        for session, event in appended:
+            _charging_state_record(session, event, received_at=received_at)
+    return outcomes
+
+
+def _event_row(session: Transaction, event: SessionEvent) -> TransactionEvent:
+    registers = [reading.value for reading in event.readings if _is_energy_register(reading)]
+    return TransactionEvent(
+        transaction=session,
+        seq_no=event.seq_no,
+        event_type=event.event_type,
+        timestamp=event.timestamp,
+        trigger_reason=event.trigger_reason[:32],
+        offline=event.offline,
+        stopped_reason=event.stopped_reason[:32],
+        charging_state=event.charging_state[:16],
+        evse_id=event.evse_id,
+        id_token=event.id_token.value if event.id_token else "",
+        id_token_type=event.id_token.type if event.id_token else "",
+        energy_register_wh=registers[-1] if registers else None,
+    )
 
 
 def _session_reservation(session: Transaction, reservation_id: int) -> None:

@@ -339,23 +339,11 @@ def without(row: dict, keys) -> dict:
 STATE_SECONDS = ("charging_s", "idle_s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analytics counts charging and idle time from 1.6 statuses only (Charging, SuspendedEV, ...); a 2.0.1 "
-    "station reports Occupied and says charging or suspended in TransactionEvent.chargingState, which the "
-    "rollups do not read",
-)
 async def test_charging_and_idle_time_of_a_2_0_1_station_count_as_a_1_6_stations(both_charged):
     day16, day201 = both_charged["1.6"]["connector days"][0], both_charged["2.0.1"]["connector days"][0]
     assert {key: day16[key] for key in STATE_SECONDS} == {key: day201[key] for key in STATE_SECONDS}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing starts the idle fee where a 1.6 status says the car stopped (SuspendedEV) but never reads a "
-    "2.0.1 TransactionEvent.chargingState: without a reading at that moment the 2.0.1 session's idle time "
-    "starts at the next flat reading (30 min instead of 36)",
-)
 async def test_the_idle_fee_starts_when_either_version_says_the_car_stopped(both_charged_no_reading_when_full):
     v16, v201 = both_charged_no_reading_when_full["1.6"], both_charged_no_reading_when_full["2.0.1"]
     assert v16["charge"]["idle_seconds"] == (STOP - FULL) * 60

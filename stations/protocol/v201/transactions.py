@@ -3,7 +3,8 @@ the version-neutral session services; and I Tariff and cost: the running cost (C
 runs, its final cost (totalCost) in the answer to its Ended.
 
 A 2.0.1 station numbers its transactions itself (a string); the services store each event once per seqNo
-and fold the session from its events in seqNo order. Costs come from the pricing app through
+and fold the session from its events in seqNo order; the common event (a live Updated with meter values) is
+appended through the group commit with 1.6's MeterValues, without the fold. Costs come from the pricing app through
 ``sessions.costs``: the engine that prices the invoice.
 """
 
@@ -21,6 +22,7 @@ from stations.protocol import outbound
 from stations.protocol.commands import station_call
 from stations.protocol.db import in_db_pool
 from stations.protocol.framing import parse_timestamp, property_violation
+from stations.protocol.group_commit import group_commit
 from stations.protocol.v201.authorization import driver_tariff, id_token_info
 from stations.protocol.v201.metering import readings_of
 
@@ -62,7 +64,12 @@ class TransactionHandlers:
                 reservation_id=reservation_id,
                 remote_start_id=transaction_info.get("remote_start_id"),
             )
-            recorded = await in_db_pool(services.session_event_record)(station=self.station, event=event)
+            recorded = None
+            if services.session_event_appendable(event):
+                # The common case (a live Updated with meter values) rides the group commit with 1.6's MeterValues.
+                recorded = await group_commit().submit(_append_events, (self.station, event))
+            if recorded is None:
+                recorded = await in_db_pool(services.session_event_record)(station=self.station, event=event)
         info = None
         if authorization := recorded.authorization:
             tariff = await in_db_pool(driver_tariff)(authorization=authorization, station=self.station)
@@ -81,7 +88,8 @@ class TransactionHandlers:
         """CostUpdated after an Updated event with meter values, at most every CMS_OCPP_COST_UPDATE_SECONDS per
         session; never lower than the last one sent. Not for events replayed from the station's offline queue."""
         transaction_id = transaction_info["transaction_id"]
-        sent = self.__dict__.setdefault("_running_costs_sent", {})  # transaction id -> (loop time, total)
+        # transaction id -> (loop time priced, total last sent)
+        sent = self.__dict__.setdefault("_running_costs_sent", {})
         if event_type == "Ended":
             sent.pop(transaction_id, None)
         if event_type != "Updated" or not meter_value or offline:
@@ -97,6 +105,8 @@ class TransactionHandlers:
                 station=self.station, transaction_id=transaction_id, at=parse_timestamp(timestamp, field="timestamp")
             )
             if total is None or (last_total is not None and total <= last_total):
+                # Priced once per interval even when nothing is sent (no tariff, no increase): not at every event.
+                sent[transaction_id] = (now, last_total)
                 return
             sent[transaction_id] = (now, total)
             action, payload = outbound.cost_updated(self.ocpp_version, total_cost=total, transaction_id=transaction_id)
@@ -106,3 +116,7 @@ class TransactionHandlers:
                 "running cost not delivered",
                 extra={"station_id": self.station.ocpp_id, "transaction_id": transaction_id, "status": command.status},
             )
+
+
+def _append_events(items: list) -> list:
+    return services.session_events_append_many(items=items)
