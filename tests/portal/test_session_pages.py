@@ -74,7 +74,9 @@ def test_bad_filters_get_a_message_not_a_500(client_as, network, query, message)
 def test_the_session_page_shows_the_curve_on_separate_axes_and_the_authorisations(client_as, network):
     response = client_as("technician").get(f"/operator/sessions/{network.session.pk}/")
     html = response.content.decode()
-    assert "plotly" in html and f"Session {network.session.pk}: power" in html
+    assert (
+        "plotly" in html and f"Session {network.session.pk} on connector {network.session.connector_id}: power" in html
+    )
     tokens = [event.token for event in response.context["authorizations"]]
     assert tokens == [SESSION_TOKEN]  # not another station's, not another card's
     assert "STRANGER" not in html
