@@ -4,10 +4,22 @@ loop, so the station runs its own loop in a thread of its own, against the live 
 import asyncio
 import contextlib
 import threading
+from dataclasses import dataclass
 
 from simulator import SimulatedStation, SimulatorConfig
 from stations.models import Connector
 from tests.waiting import until_sync
+
+
+@dataclass
+class Charger:
+    """The running station and its event loop: ``do`` runs one of its (loop-bound) methods there."""
+
+    station: SimulatedStation
+    loop: asyncio.AbstractEventLoop
+
+    def do(self, method, *args, **kwargs) -> None:
+        self.loop.call_soon_threadsafe(lambda: method(*args, **kwargs))
 
 
 @contextlib.contextmanager
@@ -46,9 +58,21 @@ def charger_running(server, ocpp_id: str, *, connectors: int = 1, meter_interval
             within=15,
             what=f"{ocpp_id}'s connectors Available",
         )
-        yield station
+        yield Charger(station, loop)
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=20)
         loop.close()
     assert not failure, failure
+
+
+@contextlib.contextmanager
+def billing_worker_running(name: str):
+    """A Celery worker of its own pricing and invoicing the sessions the server queues on the Redis broker."""
+    from tests.billing.test_worker import start_worker, stop
+
+    worker = start_worker("celery", f"test-{name}-worker.log")
+    try:
+        yield worker
+    finally:
+        stop(worker)

@@ -9,7 +9,6 @@ worker. Screenshots of each step go to var/screens/driver_journey/.
 import base64
 import re
 import time
-import uuid
 import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.charger import charger_running
+from tests.e2e.charger import billing_worker_running, charger_running
 from tests.e2e.conftest import PHONE, ROOT
 
 OCPP_ID = "PHONE-1"
@@ -55,12 +54,8 @@ def public_charger(db, django_user_model):
 
 @pytest.fixture
 def billing_worker():
-    """A Celery worker of its own pricing and invoicing the sessions the server queues on the Redis broker."""
-    from tests.billing.test_worker import start_worker, stop
-
-    worker = start_worker("celery", f"test-driver-journey-{uuid.uuid4().hex[:8]}.log")
-    yield worker
-    stop(worker)
+    with billing_worker_running("driver-journey") as worker:
+        yield worker
 
 
 def _confirmation_link(log: Path, email: str, within: float = 20) -> str:
@@ -161,8 +156,10 @@ def test_a_driver_signs_up_adds_a_card_charges_watches_stops_and_downloads_the_i
         assert _figure(page, "#power") > 0
         phone.screenshot(f"{shots}05_charging")
 
-        page.get_by_role("button", name="Stop charging").click()
-        page.get_by_text("The charger is ending your session.").wait_for()
+        # The page the stop lands on says so; it may reload itself as soon as the station has stopped.
+        with page.expect_response(lambda r: r.url.endswith(f"/c/{OCPP_ID}/1/") and r.status == 200) as landed:
+            page.get_by_role("button", name="Stop charging").click()
+        assert "The charger is ending your session." in landed.value.text()
         page.get_by_text("Your charge has ended").wait_for(timeout=PATIENCE_MS)
         phone.screenshot(f"{shots}06_ended")
     session.refresh_from_db()
