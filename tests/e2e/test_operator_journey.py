@@ -168,3 +168,59 @@ def test_an_operator_follows_a_charge_resets_the_station_finds_the_invoice_and_r
         laptop.screenshot(f"{SHOTS}06_dashboard_{name}")
     assert laptop.visit.console_errors == []
     assert laptop.visit.failed == []
+
+
+def test_finance_completes_the_issuers_legal_details_from_the_banner_and_the_waiting_invoice_goes_out(
+    browse, depot, user_with_role
+):
+    from billing.models import Invoice, Operator
+    from billing.services import session_charge_create
+    from sessions.models import Transaction
+
+    issuer = Operator.objects.get()
+    Operator.objects.filter(pk=issuer.pk).update(address="", vat_id="")
+    ended = timezone.now() - timedelta(hours=1)
+    session = Transaction.objects.create(
+        station=depot,
+        connector_id=1,
+        id_tag=TAG,
+        user=depot_driver(),
+        started_at=ended - timedelta(minutes=30),
+        stopped_at=ended,
+        meter_start=0,
+        meter_stop=5_000,
+        energy_wh=5_000,
+        status="completed",
+    )
+    invoice = session_charge_create(transaction_id=session.pk).invoice
+    assert invoice.status == Invoice.Status.DRAFT
+
+    laptop = browse(DESKTOP, user=user_with_role("finance"))
+    page = laptop.page
+    laptop.open("/operator/tariffs/")
+    banner = page.locator(".issuer-alert")
+    assert "its address, VAT id are missing" in banner.inner_text()
+    banner.get_by_role("link", name="Complete the details").click()
+    page.wait_for_url(f"**/operator/legal-details/{issuer.pk}/")
+    page.get_by_label("Address").fill("Hauptstr. 1\n10115 Berlin")
+    page.get_by_label("VAT id").fill("DE 136 695 977")
+    page.get_by_role("button", name="Save the details").click()
+    page.get_by_text("This is not a valid DE VAT id").wait_for()
+    laptop.screenshot(f"{SHOTS}07_legal_details_invalid")
+    page.get_by_label("VAT id").fill("DE 136 695 976")
+    page.get_by_role("button", name="Save the details").click()
+    page.get_by_text("1 invoice(s) that waited for these details were issued.").wait_for()
+    assert page.locator(".issuer-alert").count() == 0
+    laptop.screenshot(f"{SHOTS}08_legal_details_saved")
+    invoice.refresh_from_db()
+    assert invoice.status != Invoice.Status.DRAFT and invoice.number.startswith("VG-")
+    assert invoice.issuer["vat_id"] == "DE136695976"
+    # The refused form answers 400 (as every invalid portal form does); nothing else went wrong.
+    assert [e for e in laptop.visit.console_errors if "status of 400" not in e] == []
+    assert laptop.visit.failed == [f"400 {laptop.server.http_url}/operator/legal-details/{issuer.pk}/"]
+
+
+def depot_driver():
+    from accounts.models import IdToken
+
+    return IdToken.objects.get(token=TAG).owner
