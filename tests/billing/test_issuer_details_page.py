@@ -48,7 +48,11 @@ def test_only_finance_and_operator_admins_open_or_change_the_legal_details(
         assert client.get(edit).status_code == 200
 
 
-def test_the_banner_and_the_settings_menu_lead_to_the_page(client, finance_user, incomplete):
+def test_the_banner_and_the_settings_menu_lead_to_the_page(client, django_user_model, finance_user, incomplete):
+    client.force_login(_staff(django_user_model, "analyst"))
+    seen_by_analyst = client.get(reverse("money:tariffs")).content.decode()
+    assert "are not issued" in seen_by_analyst  # told, but not sent to a page that would refuse them
+    assert f'href="{ISSUERS}' not in seen_by_analyst
     client.force_login(finance_user)
     html = client.get(reverse("money:tariffs")).content.decode()
     assert f'href="{reverse("money:issuer", args=[incomplete.pk])}">Complete the details</a>' in html
