@@ -111,3 +111,33 @@ class InvoiceFilterForm(forms.Form):
     number = forms.CharField(required=False)
     issued_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     issued_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class IssuerDetailsForm(forms.ModelForm):
+    """The operator's details printed on its invoices; all of ``Operator.LEGAL_DETAILS`` are required here, so
+    that saving the page is what releases the invoices waiting for them."""
+
+    class Meta:
+        model = Operator
+        fields = ["legal_name", "address", "vat_id", "email", "invoice_prefix"]
+        widgets = {"address": forms.Textarea(attrs={"rows": 4})}
+        help_texts = {"vat_id": "With its country code, e.g. DE136695976.", "email": "Printed for questions."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, _label in Operator.LEGAL_DETAILS:
+            self.fields[name].required = True
+
+    def clean_legal_name(self) -> str:
+        return " ".join(self.cleaned_data["legal_name"].split())
+
+    def clean_address(self) -> str:
+        lines = [line.strip() for line in self.cleaned_data["address"].splitlines() if line.strip()]
+        if not lines:
+            raise forms.ValidationError("This field is required.")
+        if len(lines) > 6:
+            raise forms.ValidationError("An address has at most 6 lines.")
+        return "\n".join(lines)
+
+    def clean_vat_id(self) -> str:
+        return vat_id_clean(self.cleaned_data["vat_id"])

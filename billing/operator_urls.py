@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from billing import driver_views, tariff_views
+from billing import driver_views, issuer_views, tariff_views
 
 app_name = "money"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("drivers/", driver_views.drivers, name="drivers"),
     path("drivers/<int:pk>/", driver_views.driver_detail, name="driver"),
     path("payments/", driver_views.payments, name="payments"),
+    path("legal-details/", issuer_views.issuers, name="issuers"),
+    path("legal-details/<int:pk>/", issuer_views.issuer_edit, name="issuer"),
 ]

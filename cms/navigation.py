@@ -84,6 +84,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
         (
             "Settings",
             [
+                Link("Legal details", "money:issuers", MONEY_ROLES),
                 Link("Users and roles", "admin:accounts_user_changelist", perm="accounts.view_user"),
                 Link("API docs", "api-docs", STAFF),
                 Link("API reference (ReDoc)", "api-redoc", STAFF),

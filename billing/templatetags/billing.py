@@ -24,4 +24,5 @@ def issuer_alert(context):
         return {"operators": []}
     operators = selectors.issuers_incomplete()
     waiting = selectors.invoices_waiting(operators=operators).count() if operators else 0
-    return {"operators": operators, "waiting": waiting}
+    can_complete = user_has_role(user, Role.OPERATOR_ADMIN, Role.FINANCE)  # analysts read, change nothing
+    return {"operators": operators, "waiting": waiting, "can_complete": can_complete}

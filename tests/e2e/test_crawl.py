@@ -34,12 +34,14 @@ LINKS = """() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribu
 def small_network(make_station, user_with_role):
     """A station with two connectors and a driver with a card and a finished session, so lists are not empty."""
     from accounts.models import IdToken
+    from billing.models import Operator
     from sessions.models import Transaction
     from stations.models import Connector
 
     station = make_station("CP-CRAWL")
     for connector_id in (1, 2):
         Connector.objects.create(station=station, connector_id=connector_id, status="Available")
+    Operator.objects.create(name="Crawl", legal_name="Crawl GmbH", address="Am Markt 1", vat_id="DE136695976")
     driver = user_with_role("driver")
     card = IdToken.objects.create(token="04A1B2C3D4", owner=driver)
     started = timezone.now() - timedelta(hours=3)
