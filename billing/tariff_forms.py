@@ -7,6 +7,7 @@ from django.conf import settings
 from django.forms import inlineformset_factory
 
 from billing.models import Tariff, TariffPeriod
+from billing.services.tariffs import PERIOD_FIELDS
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -51,15 +52,7 @@ class TariffForm(forms.ModelForm):
 class TariffPeriodForm(forms.ModelForm):
     class Meta:
         model = TariffPeriod
-        fields = [
-            "name",
-            "weekdays",
-            "start_time",
-            "end_time",
-            "price_per_kwh",
-            "price_per_minute",
-            "idle_price_per_minute",
-        ]
+        fields = list(PERIOD_FIELDS)
         labels = {"weekdays": "Weekdays (1 = Monday)", "idle_price_per_minute": "Idle fee per minute"}
         help_texts = {"name": "", "weekdays": ""}
         widgets = {
