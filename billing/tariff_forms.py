@@ -7,7 +7,7 @@ from django.conf import settings
 from django.forms import inlineformset_factory
 
 from billing.models import Tariff, TariffPeriod
-from billing.services.tariffs import PERIOD_FIELDS
+from billing.services.tariffs import PERIOD_FIELDS, TARIFF_FIELDS
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -15,24 +15,7 @@ DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%
 class TariffForm(forms.ModelForm):
     class Meta:
         model = Tariff
-        fields = [
-            "name",
-            "currency",
-            "tax_rate",
-            "station",
-            "site",
-            "driver_group",
-            "valid_from",
-            "valid_until",
-            "price_per_kwh",
-            "price_per_minute",
-            "start_fee",
-            "idle_price_per_minute",
-            "idle_grace_minutes",
-            "min_price",
-            "max_price",
-            "min_billable_energy_wh",
-        ]
+        fields = list(TARIFF_FIELDS)
         labels = {"tax_rate": "VAT rate (%)", "min_billable_energy_wh": "Free below (Wh)"}
         help_texts = {
             "currency": "ISO 4217 code, e.g. EUR.",

@@ -4,6 +4,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from billing.models import Invoice, InvoiceLine, Payment, Tariff, TariffPeriod, Wallet, WalletEntry
+from billing.services.tariffs import TARIFF_FIELDS
 
 
 class TariffPeriodSerializer(serializers.ModelSerializer):
@@ -26,26 +27,7 @@ class TariffSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tariff
-        fields = [
-            "id",
-            "name",
-            "currency",
-            "tax_rate",
-            "station",
-            "site",
-            "driver_group",
-            "valid_from",
-            "valid_until",
-            "price_per_kwh",
-            "price_per_minute",
-            "start_fee",
-            "idle_price_per_minute",
-            "idle_grace_minutes",
-            "min_price",
-            "max_price",
-            "min_billable_energy_wh",
-            "periods",
-        ]
+        fields = ["id", *TARIFF_FIELDS, "periods"]
 
     def validate(self, attrs):
         instance = Tariff(**{k: v for k, v in attrs.items() if k != "periods"})

@@ -6,6 +6,25 @@ from django.utils import timezone
 from billing.models import SessionCharge, Tariff, TariffPeriod
 from billing.services.pricing import tariff_new_version
 
+# What an operator sets of a tariff (the form and the API), and of each of its periods.
+TARIFF_FIELDS = (
+    "name",
+    "currency",
+    "tax_rate",
+    "station",
+    "site",
+    "driver_group",
+    "valid_from",
+    "valid_until",
+    "price_per_kwh",
+    "price_per_minute",
+    "start_fee",
+    "idle_price_per_minute",
+    "idle_grace_minutes",
+    "min_price",
+    "max_price",
+    "min_billable_energy_wh",
+)
 PERIOD_FIELDS = (
     "name",
     "weekdays",
