@@ -56,6 +56,30 @@ class ConnectorSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# What the station and its connection report (boot, heartbeats, status notifications): shown, never written here.
+STATION_REPORTED_FIELDS = (
+    "ocpp_version",
+    "is_online",
+    "connected_at",
+    "last_boot_at",
+    "last_heartbeat_at",
+    "last_seen_at",
+    "vendor",
+    "model",
+    "serial_number",
+    "charge_box_serial_number",
+    "firmware_version",
+    "firmware_status",
+    "firmware_status_at",
+    "diagnostics_status",
+    "diagnostics_status_at",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+)
+
+
 class StationSerializer(serializers.ModelSerializer):
     """A station as registered, as it described itself at boot, and its live connection and connector state."""
 
@@ -89,52 +113,12 @@ class StationSerializer(serializers.ModelSerializer):
             "confirm_lower_security_profile",
             "password",
             "has_password",
-            "ocpp_version",
-            "is_online",
-            "connected_at",
-            "last_boot_at",
-            "last_heartbeat_at",
-            "last_seen_at",
-            "vendor",
-            "model",
-            "serial_number",
-            "charge_box_serial_number",
-            "firmware_version",
-            "firmware_status",
-            "firmware_status_at",
-            "diagnostics_status",
-            "diagnostics_status_at",
-            "iccid",
-            "imsi",
-            "meter_type",
-            "meter_serial_number",
+            *STATION_REPORTED_FIELDS,
             "connectors",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "ocpp_version",
-            "is_online",
-            "connected_at",
-            "last_boot_at",
-            "last_heartbeat_at",
-            "last_seen_at",
-            "vendor",
-            "model",
-            "serial_number",
-            "charge_box_serial_number",
-            "firmware_version",
-            "firmware_status",
-            "firmware_status_at",
-            "diagnostics_status",
-            "diagnostics_status_at",
-            "iccid",
-            "imsi",
-            "meter_type",
-            "meter_serial_number",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = [*STATION_REPORTED_FIELDS, "created_at", "updated_at"]
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_password(self, station) -> bool:
