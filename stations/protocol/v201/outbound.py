@@ -344,9 +344,8 @@ def customer_information(
 
 def _component_variable(ref) -> dict:
     """A ``device_model.VariableRef`` as ComponentType and VariableType."""
-    evse = _present(id=ref.evse_id, connectorId=ref.connector_id) if ref.evse_id is not None else None
     return {
-        "component": {"name": ref.component, **_present(instance=ref.component_instance or None, evse=evse)},
+        "component": _component(ref.component, ref.component_instance, ref.evse_id, ref.connector_id),
         "variable": {"name": ref.variable, **_present(instance=ref.variable_instance or None)},
     }
 
