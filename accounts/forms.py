@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.app_settings import app_settings
 from accounts.csv_import import decode_csv
-from accounts.models import IdToken, normalize_token
+from accounts.models import IdToken, IdTokenEvent, normalize_token
 
 DRIVER_CARD_TYPES = [
     (IdToken.Type.ISO14443, "RFID card or key fob (ISO 14443, most cards)"),
@@ -116,5 +116,8 @@ class AuthorizationFilterForm(forms.Form):
     outcome = forms.ChoiceField(
         required=False,
         choices=[("", "All outcomes"), ("accepted", "Accepted"), ("refused", "Refused"), ("unknown", "Unknown token")],
+    )
+    message = forms.ChoiceField(
+        required=False, choices=[("", "All messages"), *IdTokenEvent.Message.choices], label="Asked by"
     )
     q = forms.CharField(required=False, label="Token", max_length=36)

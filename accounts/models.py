@@ -178,6 +178,14 @@ class IdTokenEvent(models.Model):
         COMMAND = "command", "Management command"
         STATION = "station", "Station"
 
+    class Message(models.TextChoices):
+        """The station's message that asked for an authorisation (one charge asks up to three times)."""
+
+        AUTHORIZE = "Authorize", "Authorize"
+        START_TRANSACTION = "StartTransaction", "StartTransaction (1.6)"
+        STOP_TRANSACTION = "StopTransaction", "StopTransaction (1.6)"
+        TRANSACTION_EVENT = "TransactionEvent", "TransactionEvent (2.0.1)"
+
     id_token = models.ForeignKey(IdToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     token = models.CharField(max_length=36, db_index=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -185,6 +193,15 @@ class IdTokenEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True, help_text='{"field": [old, new], ...}')
     station = models.ForeignKey("stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(max_length=100, blank=True, help_text="Why an authorisation was refused, ...")
+    message = models.CharField(max_length=20, choices=Message.choices, blank=True, help_text="What asked.")
+    session = models.ForeignKey(
+        "charging_sessions.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="authorization_events",
+        help_text="The charge the authorisation was for, once known.",
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -49,9 +49,16 @@ def id_token_stats(*, id_token: IdToken) -> dict:
     }
 
 
-def authorization_events(*, outcome: str = "", station=None, search: str = "") -> QuerySet[IdTokenEvent]:
-    """Authorisation outcomes, newest first. ``outcome``: accepted, refused or unknown (tokens never issued)."""
-    events = IdTokenEvent.objects.filter(kind=IdTokenEvent.Kind.AUTHORIZATION).select_related("station", "id_token")
+def authorization_events(
+    *, outcome: str = "", station=None, search: str = "", message: str = ""
+) -> QuerySet[IdTokenEvent]:
+    """Authorisation outcomes, newest first. ``outcome``: accepted, refused or unknown (tokens never issued);
+    ``message``: the station's message that asked (an IdTokenEvent.Message)."""
+    events = IdTokenEvent.objects.filter(kind=IdTokenEvent.Kind.AUTHORIZATION).select_related(
+        "station", "id_token", "session"
+    )
+    if message:
+        events = events.filter(message=message)
     if outcome == "accepted":
         events = events.filter(status=IdToken.Status.ACCEPTED)
     elif outcome == "refused":

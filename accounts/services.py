@@ -9,12 +9,13 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -46,6 +47,8 @@ class Authorization:
     # Why it was refused (unknown, token_blocked, group_expired, not_at_this_location, concurrent_tx, ...):
     # lets OCPP 2.0.1 answer Unknown / NotAtThisLocation where 1.6 can only say Invalid.
     reason: str = ""
+    # The IdTokenEvent recording this answer (see ``authorization_session_link``).
+    event_id: int | None = None
 
     @property
     def accepted(self) -> bool:
@@ -59,8 +62,10 @@ def id_token_authorize(
     station=None,
     for_start: bool = False,
     connector_id: int | None = None,
+    message: str = IdTokenEvent.Message.AUTHORIZE,
 ) -> Authorization:
-    """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history.
+    """Whether ``token`` may charge at ``station``; the outcome is kept in the token's history with the
+    station's ``message`` that asked (an IdTokenEvent.Message).
 
     An OCPP 2.0.1 idToken is its value and its ``token_type`` together: an eMAID is not the RFID card with
     the same characters. A 1.6 idTag has no type (None), and a 2.0.1 Central one is the CSMS's own reference
@@ -100,7 +105,7 @@ def id_token_authorize(
             id_token=id_token,
             reason=reason,
         )
-    IdTokenEvent.objects.create(
+    event = IdTokenEvent.objects.create(
         id_token=id_token,
         token=normalized[:36],
         kind=IdTokenEvent.Kind.AUTHORIZATION,
@@ -108,7 +113,9 @@ def id_token_authorize(
         note=result.reason,
         station=station,
         source=IdTokenEvent.Source.STATION,
+        message=message,
     )
+    result = replace(result, event_id=event.pk)
     if not result.accepted:
         logger.info(
             "authorization refused",
@@ -120,6 +127,32 @@ def id_token_authorize(
             },
         )
     return result
+
+
+# An Authorize this long before a start belongs to that start's charge (a driver badges, then plugs in).
+AUTHORIZE_LEAD = timedelta(minutes=15)
+
+
+def authorization_session_link(*, authorization: Authorization | None, session, start: bool = False) -> None:
+    """Record that ``authorization`` was asked for ``session``, so the log shows one charge's questions together.
+
+    With ``start`` the station's own Authorize for the same token just before (the driver's badge that
+    preceded the start, still unlinked) joins the session too. Authorisations of a session are few (its
+    start and its stop), so this is no per-message write.
+    """
+    if authorization is None or authorization.event_id is None:
+        return
+    linked = Q(pk=authorization.event_id)
+    if start:
+        linked |= Q(
+            kind=IdTokenEvent.Kind.AUTHORIZATION,
+            message=IdTokenEvent.Message.AUTHORIZE,
+            session__isnull=True,
+            station_id=session.station_id,
+            token=Subquery(IdTokenEvent.objects.filter(pk=authorization.event_id).values("token")),
+            created_at__gte=timezone.now() - AUTHORIZE_LEAD,
+        )
+    IdTokenEvent.objects.filter(linked).update(session=session)
 
 
 def _next_list_version(*, full_update: bool = False) -> int:

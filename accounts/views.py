@@ -241,7 +241,9 @@ def id_token_history(request, pk: int):
 def authorizations(request):
     form = AuthorizationFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    events = selectors.authorization_events(outcome=filters.get("outcome", ""), search=filters.get("q", ""))
+    events = selectors.authorization_events(
+        outcome=filters.get("outcome", ""), search=filters.get("q", ""), message=filters.get("message", "")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -78,15 +78,22 @@ def sessions_totals(sessions: QuerySet[Transaction]) -> SessionTotals:
 
 
 def session_authorizations(*, session: Transaction) -> QuerySet:
-    """The authorisations of the session's tokens at its station around its time: the start's and the stop's."""
+    """The authorisations asked for the session (its Authorize, start and stop, each with its message); for
+    those recorded before authorisations named their session, the session's tokens at its station around
+    its time."""
     from accounts.selectors import authorization_events
 
     tokens = {token for token in (session.id_tag, session.stop_id_tag) if token}
     if session.id_token_id:
         tokens.add(session.id_token.token)
     until = (session.stopped_at or timezone.now()) + AUTHORIZATION_TRAIL
+    around = Q(
+        session__isnull=True,
+        message="",
+        token__in=tokens,
+        created_at__gte=session.started_at - AUTHORIZATION_LEAD,
+        created_at__lte=until,
+    )
     return (
-        authorization_events(station=session.station)
-        .filter(token__in=tokens, created_at__gte=session.started_at - AUTHORIZATION_LEAD, created_at__lte=until)
-        .order_by("created_at", "pk")
+        authorization_events(station=session.station).filter(Q(session=session) | around).order_by("created_at", "pk")
     )

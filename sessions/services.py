@@ -73,7 +73,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from accounts.services import Authorization, id_token_authorize
+from accounts.models import IdTokenEvent
+from accounts.services import Authorization, authorization_session_link, id_token_authorize
 from sessions.anomalies import ESTIMATED_STOP_CODES, LATE_STOP_CODE, anomalies_record, anomaly, anomaly_codes
 from sessions.metering import (
     MAX_MAGNITUDE,
@@ -197,7 +198,13 @@ def session_start(
     if not time_is_plausible(started_at, received_at=received_at):
         anomalies.append(anomaly("start_clamped", f"timestamp {_sent(started_at)} replaced by the receipt time."))
         started_at = received_at
-    authorization = id_token_authorize(token=id_tag, station=station, for_start=True, connector_id=connector_id)
+    authorization = id_token_authorize(
+        token=id_tag,
+        station=station,
+        for_start=True,
+        connector_id=connector_id,
+        message=IdTokenEvent.Message.START_TRANSACTION,
+    )
     known_token = authorization.id_token
     connector_ensure(station=station, connector_id=connector_id)
     session = Transaction(
@@ -234,6 +241,7 @@ def session_start(
             if existing is None:
                 raise
             return SessionStart(existing, _authorization_of(existing), replayed=True)
+    authorization_session_link(authorization=authorization, session=session, start=True)
     if authorization.accepted and reservation_id is not None:
         reservation_use(session=session, reservation_id=reservation_id)
     if authorization.accepted:
@@ -428,7 +436,11 @@ def session_stop(
     """
     _transaction_id_check(transaction_id)
     id_tag = id_token.value if id_token else ""
-    authorization = id_token_authorize(token=id_tag, station=station) if id_tag else None
+    authorization = (
+        id_token_authorize(token=id_tag, station=station, message=IdTokenEvent.Message.STOP_TRANSACTION)
+        if id_tag
+        else None
+    )
     reason = reason or "Local"  # the 1.6 default when the station gives none
     received_at = received_at or timezone.now()
     readings, anomalies = _readings_in_time(readings, received_at=received_at)
@@ -451,6 +463,7 @@ def session_stop(
                 anomalies,
                 received_at,
             )
+        authorization_session_link(authorization=authorization, session=session)
         codes = anomaly_codes(session)
         late = session.status == Transaction.Status.COMPLETED and any(code in codes for code in ESTIMATED_STOP_CODES)
         refused = session.status == Transaction.Status.REFUSED and session.meter_stop is None
@@ -668,6 +681,7 @@ def _unmatched_stop_of_known(
     session.user_id = authorization.id_token.owner_id if authorization and authorization.id_token else None
     session.anomalies = [*session.anomalies, *anomalies]
     session.save()
+    authorization_session_link(authorization=authorization, session=session)
     logger.warning(
         "stop for an unknown transaction recorded",
         extra={
@@ -1160,14 +1174,23 @@ def _event_authorization(session: Transaction, event: SessionEvent) -> Authoriza
     if (session.id_tag, session.id_token_type) == presented and session.authorization_status:
         return _authorization_of(session)
     if session.authorization_status:
-        return id_token_authorize(token=event.id_token.value, token_type=event.id_token.type, station=session.station)
+        authorization = id_token_authorize(
+            token=event.id_token.value,
+            token_type=event.id_token.type,
+            station=session.station,
+            message=IdTokenEvent.Message.TRANSACTION_EVENT,
+        )
+        authorization_session_link(authorization=authorization, session=session)
+        return authorization
     authorization = id_token_authorize(
         token=event.id_token.value,
         token_type=event.id_token.type,
         station=session.station,
         for_start=True,
         connector_id=event.evse_id or session.connector_id or None,
+        message=IdTokenEvent.Message.TRANSACTION_EVENT,
     )
+    authorization_session_link(authorization=authorization, session=session, start=True)
     session.id_token = authorization.id_token
     session.user_id = authorization.id_token.owner_id if authorization.id_token else None
     session.authorization_status = authorization.status
