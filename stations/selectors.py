@@ -11,7 +11,7 @@ from django.db.models.functions import Cast
 from monitoring.models import Alert
 from sessions.metering import DELIVERY_LOCATIONS, ENERGY_REGISTER, POWER, SOC
 from sessions.models import MeterSample, Transaction
-from stations.models import ConfigurationKey, Connector, DeviceModelVariable, OcppMessage, Site, Station
+from stations.models import ConfigurationKey, Connector, DeviceModelVariable, OcppMessage, Site, Station, StationCommand
 
 # What a connector's reported status means on the board. A disconnected station's connectors are
 # "offline" whatever they last reported; a status not listed here is "unknown".
@@ -359,3 +359,49 @@ def sites_overview() -> QuerySet:
     return Site.objects.annotate(
         station_count=Count("stations"), online_count=Count("stations", filter=Q(stations__is_online=True))
     ).order_by("name")
+
+
+# How many of a station's latest answered GetConfiguration calls the station page looks through.
+CONFIGURATION_READS_SHOWN = 10
+
+
+def station_configuration_known(*, station: Station) -> list[ConfigurationKey]:
+    """A 1.6 station's configuration keys as last known, by key: the stored ones (maintenance jobs, the
+    local-list check, accepted changes) and those of any other answered GetConfiguration (a call through the
+    API stores nothing), the newer report of a key winning. An answered read never shows as "not read yet"."""
+    from stations.protocol.redaction import stored_value
+
+    known = {row.key: row for row in ConfigurationKey.objects.filter(station=station)}
+    reads = station.commands.filter(
+        action="GetConfiguration", status=StationCommand.Status.ANSWERED, answered_at__isnull=False
+    ).order_by("-answered_at")[:CONFIGURATION_READS_SHOWN]
+    for read in reversed(reads):
+        entries = (read.response or {}).get("configurationKey") or []
+        for entry in entries:
+            key = entry.get("key") if isinstance(entry, dict) else None
+            if not key or (key[:50] in known and known[key[:50]].reported_at >= read.answered_at):
+                continue
+            known[key[:50]] = ConfigurationKey(
+                station=station,
+                key=key[:50],
+                value=stored_value(key, entry.get("value")),
+                readonly=bool(entry.get("readonly")),
+                reported_at=read.answered_at,
+            )
+    return sorted(known.values(), key=lambda row: row.key)
+
+
+@dataclass(frozen=True)
+class DeviceModelSummary:
+    """What a 2.0.1 station's page says of its device model (its configuration) before linking to it."""
+
+    attributes: int
+    components: int
+    reported_at: datetime | None
+
+
+def station_device_model_summary(*, station: Station) -> DeviceModelSummary:
+    variables = DeviceModelVariable.objects.filter(station=station)
+    totals = variables.aggregate(attributes=Count("pk"), reported_at=Max("reported_at"))
+    components = variables.values("component_name", "component_instance", "evse_id").distinct().count()
+    return DeviceModelSummary(components=components, **totals)

@@ -87,6 +87,7 @@ def station_detail(request, ocpp_id: str):
     rows = selectors.board_rows(station=station)
     running = [row.session for row in rows if row.session is not None]
     curves = {session.pk: to_html(meter_curve(session)) for session in running}
+    is_v201 = station.ocpp_version == Station.OcppVersion.V201
     context = {
         "station": station,
         "rows": rows,
@@ -94,7 +95,9 @@ def station_detail(request, ocpp_id: str):
         "plotly_js": PLOTLY_JS,
         "sessions": Transaction.objects.filter(station=station).order_by("-started_at")[:15],
         "status_events": ConnectorStatusEvent.objects.filter(station=station).order_by("-timestamp")[:40],
-        "configuration": station.configuration.all(),
+        # A 2.0.1 station's configuration is its device model, on a page of its own.
+        "configuration": None if is_v201 else selectors.station_configuration_known(station=station),
+        "device_model": selectors.station_device_model_summary(station=station) if is_v201 else None,
         "local_list": station_local_list_state(station=station),
         "commands": station.commands.select_related("requested_by").order_by("-created_at")[:20],
         "recent_messages": OcppMessage.objects.filter(station=station).order_by("-created_at", "-pk")[:10],
