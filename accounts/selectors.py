@@ -22,7 +22,9 @@ def driver_transactions(*, user) -> QuerySet:
     """The sessions charged to ``user``; every driver-facing lookup of a session starts here."""
     from sessions.models import Transaction
 
-    return Transaction.objects.filter(user=user).select_related("station", "station__site", "id_token")
+    return Transaction.objects.filter(user=user).select_related(
+        "station", "station__site", "id_token", "charge__invoice", "charge__tariff"
+    )
 
 
 def id_token_events(*, id_token: IdToken) -> QuerySet[IdTokenEvent]:

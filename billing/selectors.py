@@ -431,3 +431,58 @@ def invoices_waiting(*, operators=None) -> QuerySet[Invoice]:
         ~Q(purpose=Invoice.Purpose.STATEMENT) | Q(period_end__lte=timezone.now()), status=Invoice.Status.DRAFT
     )
     return drafts.filter(operator__in=operators) if operators is not None else drafts
+
+
+@dataclass(frozen=True)
+class SessionBill:
+    """What a driver is told a session cost: the amount and the invoice it is on, or why there is nothing to pay.
+
+    ``state``: charged, no_charge, pending (not priced yet), review (held by the operator), in_progress, refused.
+    """
+
+    state: str
+    text: str
+    gross: Decimal | None = None
+    currency: str = ""
+    invoice: Invoice | None = None  # an issued invoice; a draft statement is not shown as one
+
+    @property
+    def on_statement(self) -> bool:
+        return self.state == "charged" and self.invoice is None
+
+
+def session_bill(session) -> SessionBill:
+    """The driver's view of ``session``'s charge (read through ``session.charge``: select it with the session).
+
+    A session that cost nothing says so, with why, the way a receipt would: it gets no invoice (there is
+    nothing to invoice), and a driver should not wait for one.
+    """
+    from sessions.models import Transaction
+
+    if session.status == Transaction.Status.REFUSED:
+        return SessionBill("refused", "Not charged: the card was refused.")
+    if session.status == Transaction.Status.ACTIVE:
+        return SessionBill("in_progress", "In progress")
+    charge = getattr(session, "charge", None)
+    if charge is None:
+        return SessionBill("pending", "Being priced")
+    if charge.status == SessionCharge.Status.HELD:
+        return SessionBill("review", "Being checked by the operator before it is billed")
+    if charge.status == SessionCharge.Status.BILLABLE:
+        invoice = charge.invoice if charge.invoice and charge.invoice.status != Invoice.Status.DRAFT else None
+        return SessionBill("charged", "", charge.gross_amount, charge.currency, invoice)
+    amount = charge.gross_amount if charge.currency else None  # no tariff: no currency to say 0.00 in
+    return SessionBill("no_charge", f"No charge: {_why_free(charge)}", amount, charge.currency)
+
+
+def _why_free(charge: SessionCharge) -> str:
+    if charge.status == SessionCharge.Status.NO_TARIFF:
+        return "this charger has no price."
+    if charge.energy_wh == 0:
+        return "no energy was delivered, no invoice is issued."
+    if charge.breakdown.get("free_reason") == "below_min_energy" and charge.tariff is not None:
+        least = Decimal(charge.tariff.min_billable_energy_wh) / WH_PER_KWH
+        return f"less than {least.normalize():f} kWh was delivered, no invoice is issued."
+    if charge.included_energy_wh and charge.included_energy_wh >= charge.energy_wh:
+        return "covered by your subscription, no invoice is issued."
+    return "this session was free, no invoice is issued."

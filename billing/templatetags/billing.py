@@ -26,3 +26,11 @@ def issuer_alert(context):
     waiting = selectors.invoices_waiting(operators=operators).count() if operators else 0
     can_complete = user_has_role(user, Role.OPERATOR_ADMIN, Role.FINANCE)  # analysts read, change nothing
     return {"operators": operators, "waiting": waiting, "can_complete": can_complete}
+
+
+@register.simple_tag
+def session_bill(session):
+    """``{% session_bill session as bill %}``: what the driver is told ``session`` cost (``selectors.SessionBill``)."""
+    from billing import selectors
+
+    return selectors.session_bill(session)
