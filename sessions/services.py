@@ -245,16 +245,7 @@ def session_start(
     if authorization.accepted and reservation_id is not None:
         reservation_use(session=session, reservation_id=reservation_id)
     if authorization.accepted:
-        live_event_on_commit(
-            {
-                "kind": "transaction",
-                "station": station.ocpp_id,
-                "connector_id": connector_id,
-                "transaction_id": session.pk,
-                "state": "started",
-                "energy_wh": 0,
-            }
-        )
+        _announce_start(session)
     logger.info(
         "transaction started" if authorization.accepted else "transaction start refused",
         extra={
@@ -359,6 +350,20 @@ def _adopt_readings(session: Transaction, *, until: datetime) -> None:
         timestamp__gte=session.started_at,
         timestamp__lte=until,
     ).update(transaction=session)
+
+
+def _announce_start(session: Transaction) -> None:
+    """A session is open on its connector: the live board shows it."""
+    live_event_on_commit(
+        {
+            "kind": "transaction",
+            "station": session.station.ocpp_id,
+            "connector_id": session.connector_id,
+            "transaction_id": session.pk,
+            "state": "started",
+            "energy_wh": 0,
+        }
+    )
 
 
 def _announce_stop(session: Transaction, *, estimated: bool = False) -> None:
@@ -922,6 +927,7 @@ def session_event_record(
             return SessionEventOutcome(session, _authorization_of(session) if event.id_token else None, True)
         was_ended = session.events.filter(event_type=TransactionEvent.Type.ENDED).exists()
         connector_was_unknown = session.connector_id == UNKNOWN_CONNECTOR
+        was_shown_open = _open_on_a_connector(session)
         _event_row(session, replace(event, readings=readings)).save(force_insert=True)
         if session.connector_id == UNKNOWN_CONNECTOR and event.evse_id is not None:
             connector_ensure(station=station, connector_id=event.evse_id)
@@ -953,6 +959,8 @@ def session_event_record(
             _charging_state_record(session, event, received_at=received_at)
         if event.reservation_id is not None and session.status != Transaction.Status.REFUSED:
             _session_reservation(session, event.reservation_id)
+        if _open_on_a_connector(session) and not was_shown_open:
+            _announce_start(session)
         if event.event_type == TransactionEvent.Type.ENDED and not was_ended:
             if session.status != Transaction.Status.REFUSED:
                 _announce_stop(session)
@@ -992,6 +1000,10 @@ def charging_state_status(event_type: str, charging_state: str) -> str | None:
     return CHARGING_STATE_STATUSES.get(("*", charging_state)) or CHARGING_STATE_STATUSES.get(
         (event_type, charging_state)
     )
+
+
+def _open_on_a_connector(session: Transaction) -> bool:
+    return session.status == Transaction.Status.ACTIVE and session.connector_id != UNKNOWN_CONNECTOR
 
 
 def _charging_state_record(
