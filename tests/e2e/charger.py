@@ -23,8 +23,11 @@ class Charger:
 
 
 @contextlib.contextmanager
-def charger_running(server, ocpp_id: str, *, connectors: int = 1, meter_interval: float = 1.0):
-    """The station, booted with its connectors Available, until the block ends; only remote starts charge."""
+def charger_running(
+    server, ocpp_id: str, *, connectors: int = 1, meter_interval: float = 1.0, station_class=SimulatedStation
+):
+    """The station (``station_class``: the 1.6 simulator, or ``SimulatedStation201``), booted with its connectors
+    Available, until the block ends; only remote starts charge."""
     config = SimulatorConfig(
         url=f"{server.ws_url}/ocpp",
         connectors=connectors,
@@ -33,7 +36,7 @@ def charger_running(server, ocpp_id: str, *, connectors: int = 1, meter_interval
         reconnect_delay=0.2,
         seed=3,
     )
-    station = SimulatedStation(ocpp_id, config)
+    station = station_class(ocpp_id, config)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     failure: list[BaseException] = []
