@@ -256,6 +256,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "analytics-track-station-connectivity": {"task": "analytics.tasks.track_station_connectivity", "schedule": 60.0},
     "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 300.0},
     "analytics-send-monthly-report": {"task": "analytics.tasks.send_monthly_report", "schedule": 3600.0},
+    # Load management: building meters read, reconnected stations given their default profile, each managed
+    # site's current shared again (profiles sent only where a share changed). Idempotent.
+    "smartcharging-watch-sites": {"task": "smartcharging.watch_sites", "schedule": 5.0},
 }
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")

@@ -25,6 +25,7 @@ class Alert(models.Model):
         FIRMWARE_FAILED = "firmware_failed", "Firmware update failed"
         SECURITY_EVENT = "security_event", "Security event"
         DEVICE_EVENT = "device_event", "Station event"
+        PROFILE_REJECTED = "profile_rejected", "Charging profile rejected"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical"

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 @dataclass
 class Car:
-    """It draws what its battery and charger allow, less as it fills up."""
+    """It draws what its battery and charger allow, less as it fills up; offered less than its minimum current
+    (IEC 61851: 6 A) it pauses."""
 
     battery_wh: int
     max_power_w: int
     soc: float  # percent
     target_soc: float
+    min_current_a: float = 6.0
 
     @classmethod
     def arriving(cls, rng: random.Random) -> "Car":

@@ -27,20 +27,28 @@ class Connector:
     reservation: dict | None = None  # {"id", "id_tag", "expires_at"}
     session_task: asyncio.Task | None = None
     stop_reason: str | None = None  # set to end the session
+    # While a car is on it: Charging, SuspendedEV (the car takes nothing) or SuspendedEVSE (offered too little).
+    charging_state: str = "Charging"
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def busy(self) -> bool:
         return self.session_task is not None and not self.session_task.done()
 
-    def advance(self, seconds: float, *, limit_w: float, rng: random.Random) -> None:
-        """Energy flows at the power of the last interval; then the power for the next one is set (the car's
-        draw, at most ``limit_w``, with a little noise)."""
+    def advance(self, seconds: float, *, limit_w: float, min_power_w: float, rng: random.Random) -> None:
+        """Energy flows at the power of the last interval; then the power for the next one is set: the car's
+        draw, at most ``limit_w`` (with a little noise below it), none when ``limit_w`` is under the car's
+        minimum (``min_power_w``)."""
         energy = self.power_w * seconds / 3600
         self.energy_wh += energy
         self.car.charge(energy)
-        power = min(self.car.power_w(), limit_w)
-        self.power_w = 0.0 if power <= 0 else power * rng.uniform(0.98, 1.0)
+        wanted = self.car.power_w()
+        if wanted <= 0:
+            self.power_w, self.charging_state = 0.0, "SuspendedEV"
+        elif limit_w < min_power_w:
+            self.power_w, self.charging_state = 0.0, "SuspendedEVSE"
+        else:
+            self.power_w, self.charging_state = min(wanted, limit_w) * rng.uniform(0.98, 1.0), "Charging"
 
     def current_a(self, *, voltage: float, phases: int) -> float:
         return self.power_w / (voltage * phases)

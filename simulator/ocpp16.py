@@ -18,6 +18,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from simulator import profiles
 from simulator.car import Car
 from simulator.connector import Connector
 from simulator.station import CallError, StationBase, now_iso, parse_time
@@ -92,7 +93,6 @@ class SimulatedStation(StationBase, ChargePoint):
         self.configuration["MeterValueSampleInterval"] = f"{self.config.meter_interval:g}"
         self.local_list: dict[str, dict] = {}
         self.local_list_version = 0
-        self.charging_profiles: dict[int, dict] = {}  # chargingProfileId -> {"connector_id", **profile}
         self.diagnostics_status = "Idle"
         self._diagnostics_name = ""
         self._remote_start: tuple[int, str] | None = None
@@ -193,16 +193,14 @@ class SimulatedStation(StationBase, ChargePoint):
         if not accepted and self.configuration["StopTransactionOnInvalidId"] == "true":
             stop_reason = "DeAuthorized"
         else:
-            await self._status(connector.connector_id, "Charging")
             stop_reason = await self._charge(connector)
         await self._finish_session(connector, stop_reason, begin, accepted=accepted)
 
     def sample_interval(self) -> float:
         return float(self.configuration["MeterValueSampleInterval"]) or self.config.meter_interval
 
-    async def _car_suspended(self, connector: Connector) -> None:
-        if connector.status == "Charging":
-            await self._status(connector.connector_id, "SuspendedEV")
+    async def _charging_state_changed(self, connector: Connector) -> None:
+        await self._status(connector.connector_id, connector.charging_state)  # the 1.6 status of the same name
 
     async def _finish_session(self, connector: Connector, reason: str, begin: dict, *, accepted: bool) -> None:
         meter_stop = int(connector.energy_wh)
@@ -227,9 +225,7 @@ class SimulatedStation(StationBase, ChargePoint):
                 self._session_outcome(connector, connector.id_tag, "completed", reason)
         connector.transaction_id = connector.car = connector.id_tag = connector.started_at = None
         connector.power_w = 0.0
-        for pid, profile in list(self.charging_profiles.items()):
-            if profile["charging_profile_purpose"] == "TxProfile" and profile["connector_id"] == connector.connector_id:
-                del self.charging_profiles[pid]  # a TxProfile ends with its transaction
+        self._end_transaction_profiles(connector)
         await self._status(connector.connector_id, "Finishing")
         if connector.inoperative_after_session:
             connector.operative, connector.inoperative_after_session = False, False
@@ -263,55 +259,6 @@ class SimulatedStation(StationBase, ChargePoint):
                 meter_value=[self._sample(connector, "Sample.Periodic")],
             )
         )
-
-    # Smart charging
-
-    def power_limit_w(self, connector_id: int) -> float:
-        """The limit the installed charging profiles put on a connector now (the station's maximum without one)."""
-        limit = float(self.config.max_power_w)
-        for purposes, connector_ids in (
-            (("ChargePointMaxProfile",), (0,)),
-            (("TxProfile", "TxDefaultProfile"), (0, connector_id)),
-        ):
-            candidates = [
-                p
-                for p in self.charging_profiles.values()
-                if p["charging_profile_purpose"] in purposes and p["connector_id"] in connector_ids
-            ]
-            if candidates:
-                # A TxProfile overrides a TxDefaultProfile; within a purpose the highest stack level wins.
-                best = max(candidates, key=lambda p: (p["charging_profile_purpose"] == "TxProfile", p["stack_level"]))
-                period_limit = self._period_limit_w(best, connector_id)
-                if period_limit is not None:
-                    limit = min(limit, period_limit)
-        return limit
-
-    def _period_limit_w(self, profile: dict, connector_id: int) -> float | None:
-        schedule = profile["charging_schedule"]
-        elapsed = self._schedule_elapsed(profile, connector_id)
-        if elapsed is None or (schedule.get("duration") and elapsed >= schedule["duration"]):
-            return None
-        periods = [p for p in schedule["charging_schedule_period"] if p["start_period"] <= elapsed]
-        if not periods:
-            return None
-        period = max(periods, key=lambda p: p["start_period"])
-        return self._to_watts(float(period["limit"]), schedule["charging_rate_unit"], period.get("number_phases"))
-
-    def _schedule_elapsed(self, profile: dict, connector_id: int) -> float | None:
-        kind = profile["charging_profile_kind"]
-        if kind == "Relative":
-            connector = self.connectors.get(connector_id)
-            return 0.0 if connector is None or connector.started_at is None else time.monotonic() - connector.started_at
-        start = profile["charging_schedule"].get("start_schedule")
-        if not start:
-            return 0.0
-        elapsed = (datetime.now(UTC) - parse_time(start)).total_seconds()
-        if kind == "Recurring":
-            elapsed %= 86_400 if profile.get("recurrency_kind", "Daily") == "Daily" else 7 * 86_400
-        return elapsed if elapsed >= 0 else None
-
-    def _to_watts(self, limit: float, unit: str, phases: int | None) -> float:
-        return limit if unit == "W" else limit * self.config.voltage * (phases or self.config.phases)
 
     # Answers to the CSMS
 
@@ -377,16 +324,15 @@ class SimulatedStation(StationBase, ChargePoint):
         self, id=None, connector_id=None, charging_profile_purpose=None, stack_level=None, **_
     ):
         self._answered()
-        cleared = [
-            pid
-            for pid, p in self.charging_profiles.items()
-            if (id is None or pid == id)
-            and (connector_id is None or p["connector_id"] == connector_id)
-            and (charging_profile_purpose is None or p["charging_profile_purpose"] == charging_profile_purpose)
-            and (stack_level is None or p["stack_level"] == stack_level)
-        ]
-        for pid in cleared:
-            del self.charging_profiles[pid]
+        purpose = profiles.PURPOSES.get(charging_profile_purpose)
+        cleared = self.clear_profiles(
+            lambda p: (
+                (id is None or p.id == id)
+                and (connector_id is None or p.connector_id == connector_id)
+                and (purpose is None or p.purpose == purpose)
+                and (stack_level is None or p.stack_level == stack_level)
+            )
+        )
         return call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
 
     @on(Action.data_transfer)
@@ -402,8 +348,7 @@ class SimulatedStation(StationBase, ChargePoint):
         if connector_id != 0 and connector_id not in self.connectors:
             return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
-        limit_w = self.power_limit_w(connector_id or 1)
-        limit = limit_w if unit == "W" else limit_w / (self.config.voltage * self.config.phases)
+        periods = self.composite_schedule(connector_id, duration, unit)
         return call_result.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,
@@ -411,7 +356,10 @@ class SimulatedStation(StationBase, ChargePoint):
             charging_schedule={
                 "duration": duration,
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [{"start_period": 0, "limit": round(limit, 1)}],
+                "charging_schedule_period": [
+                    {"start_period": p.start, "limit": p.limit, **({"number_phases": p.phases} if p.phases else {})}
+                    for p in periods
+                ],
             },
         )
 
@@ -547,37 +495,33 @@ class SimulatedStation(StationBase, ChargePoint):
     @on(Action.set_charging_profile)
     async def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
         self._answered()
-        profile = cs_charging_profiles
-        purpose = profile["charging_profile_purpose"]
-        if connector_id != 0 and connector_id not in self.connectors:
-            return call_result.SetChargingProfile(status="Rejected")
-        if purpose == "ChargePointMaxProfile" and connector_id != 0:
-            return call_result.SetChargingProfile(status="Rejected")
-        if purpose == "TxProfile":
-            connector = self.connectors.get(connector_id)
-            if (
-                connector is None
-                or connector.transaction_id is None
-                or (profile.get("transaction_id") not in (None, connector.transaction_id))
-            ):
-                return call_result.SetChargingProfile(status="Rejected")
-        self._install_profile(connector_id, profile)
-        return call_result.SetChargingProfile(status="Accepted")
+        accepted = not self.reject_charging_profiles and self._profile_acceptable(connector_id, cs_charging_profiles)
+        if accepted:
+            self._install_profile(connector_id, cs_charging_profiles)
+        return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
 
-    def _install_profile(self, connector_id: int, profile: dict) -> None:
-        # The library hands over limits as Decimal (see its schema validation); the simulator computes in floats.
-        schedule = profile["charging_schedule"]
-        periods = [{**p, "limit": float(p["limit"])} for p in schedule["charging_schedule_period"]]
-        schedule = {**schedule, "charging_schedule_period": periods}
-        stored = {**profile, "connector_id": connector_id, "charging_schedule": schedule}
-        # A profile with the same id, or the same purpose and stack level on the connector, replaces the old one.
-        slot = (connector_id, profile["charging_profile_purpose"], profile["stack_level"])
-        for pid, p in list(self.charging_profiles.items()):
-            if pid == profile["charging_profile_id"] or (
-                (p["connector_id"], p["charging_profile_purpose"], p["stack_level"]) == slot
-            ):
-                del self.charging_profiles[pid]
-        self.charging_profiles[profile["charging_profile_id"]] = stored
+    def _profile_acceptable(self, connector_id: int, wire: dict) -> bool:
+        """What a 1.6 charge point checks before installing a profile (§3.13, §5.16)."""
+        purpose = wire["charging_profile_purpose"]
+        periods = wire["charging_schedule"]["charging_schedule_period"]
+        if connector_id != 0 and connector_id not in self.connectors:
+            return False
+        if (purpose == "ChargePointMaxProfile" and connector_id != 0) or (purpose == "TxProfile" and connector_id == 0):
+            return False
+        if wire["stack_level"] > int(self.configuration["ChargeProfileMaxStackLevel"]):
+            return False
+        if len(periods) > int(self.configuration["ChargingScheduleMaxPeriods"]) or periods[0]["start_period"] != 0:
+            return False
+        if purpose == "TxProfile":
+            transaction_id = self.connectors[connector_id].transaction_id
+            if transaction_id is None or wire.get("transaction_id") not in (None, transaction_id):
+                return False
+        profile = profiles.from_wire(wire, connector_id, datetime.now(UTC))
+        held = sum(not profiles.replaces(profile, p) for p in self.charging_profiles.values())
+        return held < int(self.configuration["MaxChargingProfilesInstalled"])
+
+    def _install_profile(self, connector_id: int, wire: dict) -> None:
+        self.install_profile(profiles.from_wire(wire, connector_id, datetime.now(UTC)))
 
     @on(Action.trigger_message)
     async def on_trigger_message(self, requested_message, connector_id=None, **_):

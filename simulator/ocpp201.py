@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import websockets
 from ocpp.exceptions import OccurrenceConstraintViolationError
@@ -26,6 +27,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from simulator import profiles
 from simulator.car import Car
 from simulator.connector import Connector
 from simulator.station import CallError, StationBase, now_iso
@@ -42,6 +44,7 @@ STOP_TRIGGERS = {
     "DeAuthorized": "Deauthorized",
     "ImmediateReset": "ResetCommand",
 }
+MAX_CHARGING_PROFILES = 10  # installed at once
 TRIGGERABLE = {
     "BootNotification",
     "FirmwareStatusNotification",
@@ -132,11 +135,16 @@ def device_model(station) -> list[Variable]:
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "10", "ReadWrite", "integer", instance="GetReport"),
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", data_type="integer", instance="GetVariables"),
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "20", data_type="integer", instance="SetVariables"),
+        Variable("SmartChargingCtrlr", "Enabled", "true", data_type="boolean"),
+        Variable("SmartChargingCtrlr", "RateUnit", "A,W", data_type="MemberList", values_list="A,W"),
+        Variable("SmartChargingCtrlr", "PeriodsPerSchedule", "24", data_type="integer"),
+        Variable("SmartChargingCtrlr", "ProfileStackLevel", "10", data_type="integer"),
     ]
     for n in station.connectors:
         variables += [
             Variable("EVSE", "AvailabilityState", "Available", evse=n, values_list="Available,Occupied,Unavailable"),
             Variable("EVSE", "Power", str(config.max_power_w), data_type="decimal", evse=n, unit="W"),
+            Variable("EVSE", "SupplyPhases", str(config.phases), data_type="integer", evse=n),
             Variable("Connector", "ConnectorType", "cType2", evse=n, connector=1),
         ]
     return variables
@@ -336,7 +344,6 @@ class SimulatedStation201(StationBase, ChargePoint):
         connector.started_at = time.monotonic()  # the driver's time starts with the charging, as in 1.6
         reason = connector.stop_reason
         if reason is None:
-            self._charging_state(connector, "Charging")
             reason = await self._charge(connector)
         await self._finish_session(connector, transaction, reason)
 
@@ -356,11 +363,8 @@ class SimulatedStation201(StationBase, ChargePoint):
     def sample_interval(self) -> float:
         return float(self.variable("SampledDataCtrlr", "TxUpdatedInterval")) or self.config.meter_interval
 
-    async def _car_suspended(self, connector: Connector) -> None:
-        if self.charging_states.get(connector.connector_id) == "Charging":
-            self._charging_state(connector, "SuspendedEV")
-
-    def _charging_state(self, connector: Connector, state: str) -> None:
+    async def _charging_state_changed(self, connector: Connector) -> None:
+        state = connector.charging_state
         self.charging_states[connector.connector_id] = state
         self._transaction_event(
             connector, "Updated", "ChargingStateChanged", charging_state=state, context="Sample.Periodic"
@@ -391,6 +395,7 @@ class SimulatedStation201(StationBase, ChargePoint):
                 self._session_outcome(connector, connector.id_tag, "completed", reason)
         del self.transactions[connector.connector_id]
         self.charging_states.pop(connector.connector_id, None)
+        self._end_transaction_profiles(connector)
         connector.transaction_id = connector.car = connector.id_tag = connector.started_at = None
         connector.power_w = 0.0
         if connector.inoperative_after_session:
@@ -676,3 +681,122 @@ class SimulatedStation201(StationBase, ChargePoint):
             for n in targets:
                 if n in self.transactions:
                     self._transaction_event(self.connectors[n], "Updated", "Trigger", context="Trigger")
+
+    # Smart charging (K01 set, K10 clear, K08 composite, K09 report)
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        self._answered()
+        problem = (
+            "Rejected by configuration"
+            if self.reject_charging_profiles
+            else self._profile_problem(evse_id, charging_profile)
+        )
+        if problem:
+            return call_result.SetChargingProfile(
+                status="Rejected", status_info={"reason_code": "InvalidProfile", "additional_info": problem}
+            )
+        self.install_profile(profiles.from_wire(charging_profile, evse_id, datetime.now(UTC)))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    def _profile_problem(self, evse_id: int, wire: dict) -> str | None:
+        """Why a 2.0.1 station refuses the profile (K01), or None."""
+        purpose = wire["charging_profile_purpose"]
+        schedule = wire["charging_schedule"][0]
+        if evse_id != 0 and evse_id not in self.connectors:
+            return f"no EVSE {evse_id}"
+        if purpose == "ChargingStationExternalConstraints":
+            return "set by an external system only"  # K01.FR.22
+        if purpose == "ChargingStationMaxProfile" and evse_id != 0:
+            return "a station maximum is set on EVSE 0"
+        if wire["stack_level"] > int(self.variable("SmartChargingCtrlr", "ProfileStackLevel")):
+            return "stack level above ProfileStackLevel"
+        if schedule["charging_rate_unit"] not in self.variable("SmartChargingCtrlr", "RateUnit").split(","):
+            return "rate unit not supported"
+        periods = schedule["charging_schedule_period"]
+        if len(periods) > int(self.variable("SmartChargingCtrlr", "PeriodsPerSchedule")) or periods[0]["start_period"]:
+            return "schedule periods"
+        if purpose == "TxProfile":
+            if evse_id == 0 or not wire.get("transaction_id"):
+                return "a TxProfile is for a transaction on an EVSE"  # K01.FR.03
+            if self.connectors[evse_id].transaction_id != wire["transaction_id"]:
+                return "no such transaction on the EVSE"  # K01.FR.09
+        profile = profiles.from_wire(wire, evse_id, datetime.now(UTC))
+        if sum(not profiles.replaces(profile, p) for p in self.charging_profiles.values()) >= MAX_CHARGING_PROFILES:
+            return "no room for another profile"
+        return None
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, charging_profile_id=None, charging_profile_criteria=None, **_):
+        self._answered()
+        criteria = charging_profile_criteria or {}
+        evse_id, stack_level = criteria.get("evse_id"), criteria.get("stack_level")
+        purpose = profiles.PURPOSES.get(criteria.get("charging_profile_purpose"))
+        cleared = self.clear_profiles(
+            lambda p: (
+                (charging_profile_id is None or p.id == charging_profile_id)
+                and (evse_id is None or p.connector_id == evse_id)
+                and (purpose is None or p.purpose == purpose)
+                and (stack_level is None or p.stack_level == stack_level)
+            )
+        )
+        return call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(self, duration, evse_id, charging_rate_unit=None, **_):
+        self._answered()
+        if evse_id != 0 and evse_id not in self.connectors:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "W"
+        periods = self.composite_schedule(evse_id, duration, unit)
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": evse_id,
+                "duration": duration,
+                "schedule_start": now_iso(),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [
+                    {"start_period": p.start, "limit": p.limit, **({"number_phases": p.phases} if p.phases else {})}
+                    for p in periods
+                ],
+            },
+        )
+
+    def _profiles_asked(self, evse_id, criterion: dict) -> dict[int, list[profiles.Profile]]:
+        """The profiles a GetChargingProfiles selects, by EVSE (K09)."""
+        if criterion.get("charging_limit_source") and "CSO" not in criterion["charging_limit_source"]:
+            return {}
+        ids = criterion.get("charging_profile_id")
+        purpose = profiles.PURPOSES.get(criterion.get("charging_profile_purpose"))
+        stack_level = criterion.get("stack_level")
+        chosen: dict[int, list[profiles.Profile]] = {}
+        for profile in self.charging_profiles.values():
+            if (
+                (evse_id is None or profile.connector_id == evse_id)
+                and (not ids or profile.id in ids)
+                and (purpose is None or profile.purpose == purpose)
+                and (stack_level is None or profile.stack_level == stack_level)
+            ):
+                chosen.setdefault(profile.connector_id, []).append(profile)
+        return chosen
+
+    @on(Action.get_charging_profiles)
+    async def on_get_charging_profiles(self, request_id, charging_profile, evse_id=None, **_):
+        self._answered()
+        found = self._profiles_asked(evse_id, charging_profile)
+        return call_result.GetChargingProfiles(status="Accepted" if found else "NoProfiles")
+
+    @after(Action.get_charging_profiles)
+    async def after_get_charging_profiles(self, request_id, charging_profile, evse_id=None, **_):
+        found = sorted(self._profiles_asked(evse_id, charging_profile).items())
+        for index, (evse, held) in enumerate(found):
+            await self._call(
+                call.ReportChargingProfiles(
+                    request_id=request_id,
+                    charging_limit_source="CSO",
+                    evse_id=evse,
+                    charging_profile=[p.wire for p in held],
+                    tbc=index < len(found) - 1,
+                )
+            )

@@ -12,13 +12,13 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import websockets
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 
-from simulator import transfers
+from simulator import profiles, transfers
 from simulator.connector import Connector
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class SimulatorConfig:
     reconnect_delay: float = 1.0  # first retry; doubles up to 30 s
     step_delay: float = 0.5  # between the steps of a firmware update or a diagnostics upload
     transfer_timeout: float = 60.0  # for one firmware download or diagnostics upload
+    reject_charging_profiles: bool = False  # answer every SetChargingProfile Rejected (a CSMS's fallback tested)
     seed: int | None = None
 
 
@@ -149,6 +150,8 @@ class StationBase:
             for n in range(1, self.config.connectors + 1)
         }
         self.configuration: dict[str, str] = {}  # the version's configuration keys or variables
+        self.charging_profiles: dict[int, profiles.Profile] = {}  # by id
+        self.reject_charging_profiles = self.config.reject_charging_profiles
         self.registration_status: str | None = None
         self.firmware_status = "Idle"
         self.downloaded_firmware: bytes | None = None
@@ -379,11 +382,14 @@ class StationBase:
         """Meter the session until someone ends it (or, with ``autostart``, the driver leaves); the stop reason.
 
         The car draws what it and the charging profiles allow; the version's class reports each sample
-        (``_meter_values``) and the car pausing once full (``_car_suspended``).
+        (``_meter_values``) and each change of the charging state (``_charging_state_changed``): charging,
+        paused by the car once full, or paused because the limit is below the car's minimum current.
         """
         length = self.rng.uniform(*self.config.session_seconds) if self.config.autostart else None
         last = time.monotonic()
         self._advance(connector, 0)
+        reported = connector.charging_state
+        await self._charging_state_changed(connector)
         while True:
             interval = max(0.05, self.sample_interval())
             connector.wake.clear()
@@ -396,28 +402,103 @@ class StationBase:
                 return connector.stop_reason
             if length is not None and now - connector.started_at >= length:
                 return "EVDisconnected"
-            if connector.car.power_w() == 0:
-                await self._car_suspended(connector)
+            if connector.charging_state != reported:
+                reported = connector.charging_state
+                await self._charging_state_changed(connector)
             await self._meter_values(connector)
 
     def sample_interval(self) -> float:
         """Seconds between the meter samples of a session, as the station is configured now."""
         raise NotImplementedError
 
-    async def _car_suspended(self, connector: Connector) -> None:
-        """The car stopped drawing (full): say so once, as the version does."""
+    async def _charging_state_changed(self, connector: Connector) -> None:
+        """Report ``connector.charging_state`` as the version does."""
         raise NotImplementedError
 
     async def _meter_values(self, connector: Connector) -> None:
         raise NotImplementedError
 
+    # Smart charging
+
+    @property
+    def electrical(self) -> profiles.Electrical:
+        return profiles.Electrical(self.config.voltage, self.config.phases, float(self.config.max_power_w))
+
+    def profile_session(self, connector_id: int) -> profiles.Session | None:
+        """The connector's transaction as its profiles see it (its wall-clock start)."""
+        connector = self.connectors.get(connector_id)
+        if connector is None or connector.transaction_id is None:
+            return None
+        started = datetime.now(UTC)
+        if connector.started_at is not None:
+            started -= timedelta(seconds=time.monotonic() - connector.started_at)
+        return profiles.Session(connector.transaction_id, started)
+
+    def sharing(self) -> int:
+        """How many connectors share the station's maximum now: those in a transaction (at least one)."""
+        return max(1, sum(c.transaction_id is not None for c in self.connectors.values()))
+
     def power_limit_w(self, connector_id: int) -> float:
-        """The most a connector may deliver now; a version's class applies its charging profiles."""
-        return float(self.config.max_power_w)
+        """The most a connector may deliver now under the charging profiles it holds (W)."""
+        return profiles.connector_limit_w(
+            self.charging_profiles.values(),
+            connector_id,
+            datetime.now(UTC),
+            self.profile_session(connector_id),
+            self.electrical,
+            sharing=self.sharing(),
+        )
+
+    def composite_schedule(self, connector_id: int, duration: int, unit: str) -> list[profiles.Period]:
+        """GetCompositeSchedule's answer from the profiles held now; for connector 0, the station's maximum."""
+        start = datetime.now(UTC)
+        if connector_id == 0:
+            station = self.electrical
+            station = profiles.Electrical(station.voltage, station.phases, station.max_w * len(self.connectors))
+            held = [p for p in self.charging_profiles.values() if p.purpose == profiles.STATION_MAX]
+            return profiles.composite_schedule(held, 0, start, duration, None, station, unit=unit)
+        return profiles.composite_schedule(
+            self.charging_profiles.values(),
+            connector_id,
+            start,
+            duration,
+            self.profile_session(connector_id),
+            self.electrical,
+            unit=unit,
+            sharing=self.sharing(),
+        )
+
+    def install_profile(self, profile: profiles.Profile) -> None:
+        """Hold ``profile`` instead of those it replaces; the cars follow the new limit at once."""
+        for held in list(self.charging_profiles.values()):
+            if profiles.replaces(profile, held):
+                del self.charging_profiles[held.id]
+        self.charging_profiles[profile.id] = profile
+        self._limits_changed()
+
+    def clear_profiles(self, matches) -> int:
+        """Remove the profiles ``matches(profile)`` selects; how many."""
+        cleared = [p.id for p in self.charging_profiles.values() if matches(p)]
+        for profile_id in cleared:
+            del self.charging_profiles[profile_id]
+        if cleared:
+            self._limits_changed()
+        return len(cleared)
+
+    def _end_transaction_profiles(self, connector: Connector) -> None:
+        """A TxProfile ends with its transaction."""
+        self.clear_profiles(lambda p: p.purpose == profiles.TX and p.connector_id == connector.connector_id)
+
+    def _limits_changed(self) -> None:
+        for connector in self.connectors.values():
+            if connector.busy:
+                connector.wake.set()
 
     def _advance(self, connector: Connector, seconds: float) -> None:
-        limit = min(float(self.config.max_power_w), self.power_limit_w(connector.connector_id))
-        connector.advance(seconds, limit_w=limit, rng=self.rng)
+        min_power = connector.car.min_current_a * self.config.voltage * self.config.phases
+        connector.advance(
+            seconds, limit_w=self.power_limit_w(connector.connector_id), min_power_w=min_power, rng=self.rng
+        )
 
     # Files
 

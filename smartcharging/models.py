@@ -100,3 +100,184 @@ class EVChargingSchedule(models.Model):
 
     def __str__(self):
         return f"EV schedule on {self.station_id}/{self.evse_id} from {self.time_base:%Y-%m-%d %H:%M}"
+
+
+# Load management: the limits of a site's grid connection and of the feeders inside it, what each connector can
+# take, and the current the CSMS gave each session.
+
+
+class LoadGroup(models.Model):
+    """A node of a site's electrical tree: its grid connection (no ``parent``, one per site) or a feeder inside it.
+
+    Its limit is in amps per phase or in kW (converted with ``phases`` and ``voltage``, the phase-to-neutral
+    voltage); stations are below the site's grid connection unless placed in a feeder (``LoadGroupStation``).
+    The building's own consumption, when measured, is taken off the limit: from a Modbus TCP meter
+    (``smartcharging.site_meter``) or a station's grid meter (its connector 0's power).
+    """
+
+    class Unit(models.TextChoices):
+        AMPS = "A", "A per phase"
+        KILOWATTS = "kW", "kW"
+
+    class MeterSource(models.TextChoices):
+        NONE = "", "None"
+        MODBUS = "modbus", "Site meter (Modbus TCP)"
+        STATION = "station", "A station's grid meter"
+
+    site = models.ForeignKey("stations.Site", on_delete=models.CASCADE, related_name="load_groups")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=120)
+    limit = models.DecimalField(max_digits=9, decimal_places=1, help_text="The default limit, in ``limit_unit``.")
+    limit_unit = models.CharField(max_length=2, choices=Unit.choices, default=Unit.AMPS)
+    phases = models.PositiveSmallIntegerField(default=3, choices=[(1, "1"), (3, "3")])
+    voltage = models.PositiveSmallIntegerField(default=230, help_text="Phase-to-neutral, V.")
+    meter_source = models.CharField(max_length=8, choices=MeterSource.choices, blank=True, default=MeterSource.NONE)
+    meter_host = models.CharField(max_length=255, blank=True)
+    meter_port = models.PositiveIntegerField(default=502)
+    meter_unit = models.PositiveSmallIntegerField(default=1, help_text="Modbus unit (slave) id.")
+    meter_register = models.PositiveIntegerField(default=0, help_text="Holding register of the active power.")
+    meter_station = models.ForeignKey(
+        "stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    building_load_w = models.IntegerField(null=True, blank=True, help_text="The building's last measured load.")
+    building_load_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["site", "parent_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site"], condition=models.Q(parent__isnull=True), name="one_grid_connection_per_site"
+            ),
+            models.CheckConstraint(condition=models.Q(limit__gte=0), name="load_group_limit_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.limit} {self.limit_unit})"
+
+
+class LimitPeriod(models.Model):
+    """A time of day when a group's limit is another (a cheaper night window): from ``starts`` to ``ends`` in the
+    site's time zone, across midnight when ``ends`` is not after ``starts``."""
+
+    group = models.ForeignKey(LoadGroup, on_delete=models.CASCADE, related_name="periods")
+    starts = models.TimeField()
+    ends = models.TimeField()
+    limit = models.DecimalField(max_digits=9, decimal_places=1, help_text="In the group's unit.")
+
+    class Meta:
+        ordering = ["group", "starts"]
+        constraints = [models.CheckConstraint(condition=models.Q(limit__gte=0), name="limit_period_not_negative")]
+
+    def __str__(self):
+        return f"{self.starts:%H:%M}-{self.ends:%H:%M}: {self.limit}"
+
+
+class LoadGroupStation(models.Model):
+    """A station placed in a feeder of its site (a station of a managed site without one is below the grid
+    connection)."""
+
+    station = models.OneToOneField("stations.Station", on_delete=models.CASCADE, related_name="load_placement")
+    group = models.ForeignKey(LoadGroup, on_delete=models.CASCADE, related_name="placements")
+
+    def __str__(self):
+        return f"{self.station_id} in {self.group_id}"
+
+
+class ConnectorLoadSettings(models.Model):
+    """What a connector can take, as the operator set it (else from the station's device model or the defaults):
+    a car below ``min_current_a`` would not charge, so it waits instead; ``priority``: higher is served first."""
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="connector_load_settings")
+    connector_id = models.PositiveIntegerField()
+    min_current_a = models.DecimalField(max_digits=5, decimal_places=1, default=6)
+    max_current_a = models.DecimalField(max_digits=5, decimal_places=1, default=32)
+    phases = models.PositiveSmallIntegerField(default=3, choices=[(1, "1"), (3, "3")])
+    priority = models.SmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["station", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_load_settings"),
+            models.CheckConstraint(
+                condition=models.Q(min_current_a__gte=0, max_current_a__gte=models.F("min_current_a")),
+                name="connector_current_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.station_id}/{self.connector_id}: {self.min_current_a}-{self.max_current_a} A"
+
+
+class ConnectorAllocation(models.Model):
+    """The current the CSMS gave a connector's session, and what it sent the station to hold it there."""
+
+    class State(models.TextChoices):
+        CHARGING = "charging", "Charging"
+        QUEUED = "queued", "Waiting (suspended)"
+        REJECTED = "rejected", "Profile rejected: counted at its maximum"
+        LOST = "lost", "Station offline: counted at its last profile"
+
+    class Delivery(models.TextChoices):
+        PENDING = "pending", "To send"
+        SENT = "sent", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Not delivered"
+
+    site = models.ForeignKey("stations.Site", on_delete=models.CASCADE, related_name="connector_allocations")
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="connector_allocations")
+    connector_id = models.PositiveIntegerField()
+    transaction = models.ForeignKey(
+        "charging_sessions.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=State.choices)
+    current_a = models.FloatField(help_text="Allocated now, A per phase.")
+    schedule = models.JSONField(default=list, help_text="[[seconds from schedule_start, A], ...] as sent.")
+    schedule_start = models.DateTimeField(null=True, blank=True)
+    queued_since = models.DateTimeField(null=True, blank=True)
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.PENDING)
+    delivery_detail = models.CharField(max_length=255, blank=True)
+    drawn_a = models.FloatField(null=True, blank=True, help_text="What the car drew at the last allocation.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["site", "station", "connector_id"]
+        constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_allocation")]
+
+    def __str__(self):
+        return f"{self.station_id}/{self.connector_id}: {self.current_a} A ({self.state})"
+
+
+class StationLoadState(models.Model):
+    """What load management knows of a station: the connection its fail-safe default profile was sent on, and
+    whether it refuses profiles (then it is counted at its maximum until it reconnects)."""
+
+    station = models.OneToOneField("stations.Station", on_delete=models.CASCADE, related_name="load_state")
+    failsafe_connected_at = models.DateTimeField(null=True, blank=True)
+    failsafe_current_a = models.FloatField(null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_detail = models.CharField(max_length=255, blank=True)
+
+    def __str__(self):
+        return f"Load state of {self.station_id}"
+
+
+class SiteLoadSample(models.Model):
+    """A site's load against its limit at one moment, for the operator's graph (written at each allocation and
+    each watch of the site)."""
+
+    site = models.ForeignKey("stations.Site", on_delete=models.CASCADE, related_name="load_samples")
+    at = models.DateTimeField()
+    limit_a = models.FloatField()
+    allocated_a = models.FloatField()
+    drawn_a = models.FloatField(null=True, blank=True)
+    building_a = models.FloatField(null=True, blank=True)
+    sessions = models.PositiveIntegerField(default=0)
+    queued = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["site", "-at"]
+        indexes = [models.Index(fields=["site", "-at"])]
+
+    def __str__(self):
+        return f"Site {self.site_id} at {self.at:%Y-%m-%d %H:%M:%S}: {self.allocated_a} of {self.limit_a} A"

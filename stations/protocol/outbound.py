@@ -327,6 +327,29 @@ def composite_schedule(
     return _build(composite_schedule, ocpp_version, connector_id=connector_id, duration=duration, rate_unit=rate_unit)
 
 
+def current_limit_profile(
+    ocpp_version: str,
+    *,
+    profile_id: int,
+    purpose: str,
+    stack_level: int,
+    starts_at: datetime,
+    periods: Iterable[tuple[int, float, int]],
+    transaction_id: int | str | None = None,
+) -> dict:
+    """A charging profile (for ``charging_profile_set``) holding a current limit in A per phase from ``starts_at``:
+    ``periods`` are (seconds from ``starts_at``, amps, phases); ``purpose`` TxProfile (of ``transaction_id``, the
+    station's own id: ``station_transaction_id``) or TxDefaultProfile."""
+    return _wire(ocpp_version).current_limit_profile(
+        profile_id=profile_id,
+        purpose=purpose,
+        stack_level=stack_level,
+        starts_at=starts_at,
+        periods=list(periods),
+        transaction_id=transaction_id,
+    )
+
+
 # Device monitoring, display messages and customer data (OCPP 2.0.1 blocks N and O)
 
 

@@ -170,6 +170,23 @@ def composite_schedule(*, connector_id, duration, rate_unit) -> OutboundCall:
     )
 
 
+def current_limit_profile(*, profile_id, purpose, stack_level, starts_at, periods, transaction_id) -> dict:
+    return {
+        "chargingProfileId": profile_id,
+        **_present(transactionId=transaction_id),
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "startSchedule": starts_at.isoformat(),
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [
+                {"startPeriod": start, "limit": amps, "numberPhases": phases} for start, amps, phases in periods
+            ],
+        },
+    }
+
+
 def reserve(*, reservation_id, connector_id, expires_at, id_token, id_token_type, parent_id) -> OutboundCall:
     return OutboundCall(
         "ReserveNow",

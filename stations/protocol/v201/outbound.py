@@ -212,6 +212,26 @@ def composite_schedule(*, connector_id, duration, rate_unit) -> OutboundCall:
     )
 
 
+def current_limit_profile(*, profile_id, purpose, stack_level, starts_at, periods, transaction_id) -> dict:
+    return {
+        "id": profile_id,
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        **_present(transactionId=None if transaction_id is None else str(transaction_id)),
+        "chargingSchedule": [
+            {
+                "id": profile_id,
+                "startSchedule": starts_at.isoformat(),
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": start, "limit": amps, "numberPhases": phases} for start, amps, phases in periods
+                ],
+            }
+        ],
+    }
+
+
 def charging_profiles_report(*, request_id, evse_id, purpose, stack_level) -> OutboundCall:
     criterion = _present(chargingProfilePurpose=purpose, stackLevel=stack_level)
     return OutboundCall(

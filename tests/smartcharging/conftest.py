@@ -1,0 +1,144 @@
+"""A managed site and charge points of both OCPP versions that hold (or refuse) the charging profiles they are sent."""
+
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+from asgiref.sync import sync_to_async
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
+
+from accounts.models import IdToken
+from smartcharging import load
+from stations.models import Site, Station
+from tests.factories import STATION_PASSWORD
+from tests.ocpp_client import ocpp_connection
+from tests.waiting import until
+
+
+class ProfileHolder:
+    """What a station does with profiles: keeps each by (connector, purpose), or refuses them all (``refuse``)."""
+
+    refuse = False
+
+    def hold(self, connector_id: int, profile: dict) -> str:
+        self.received.append((connector_id, profile))
+        if self.refuse:
+            return "Rejected"
+        purpose = profile.get("charging_profile_purpose")
+        self.held[(connector_id, purpose)] = profile
+        return "Accepted"
+
+    def tx_limit(self, connector_id: int) -> float | None:
+        """The first period's limit of the TxProfile held on ``connector_id``."""
+        profile = self.held.get((connector_id, "TxProfile"))
+        if profile is None:
+            return None
+        schedule = profile["charging_schedule"]
+        schedule = schedule[0] if isinstance(schedule, list) else schedule
+        return float(schedule["charging_schedule_period"][0]["limit"])
+
+
+class Station16(ProfileHolder, ChargePoint16):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.received, self.held = [], {}
+
+    @on(Action16.set_charging_profile)
+    def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
+        return result16.SetChargingProfile(status=self.hold(connector_id, cs_charging_profiles))
+
+
+class Station201(ProfileHolder, ChargePoint201):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.received, self.held = [], {}
+
+    @on(Action201.set_charging_profile)
+    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        return result201.SetChargingProfile(status=self.hold(evse_id, charging_profile))
+
+    @on(Action201.get_base_report)
+    def on_get_base_report(self, **_):
+        return result201.GetBaseReport(status="Accepted")
+
+
+@pytest.fixture
+def site(db):
+    return Site.objects.create(name="Depot")
+
+
+@pytest.fixture
+def tokens(db):
+    for number in range(1, 13):
+        IdToken.objects.create(token=f"TAG-{number}")
+
+
+@contextlib.asynccontextmanager
+async def connected(server, ocpp_id: str, version: str = "1.6"):
+    """A booted station of ``version`` (its StationLoadState etc. are the CSMS's business)."""
+    client_class, subprotocol = (Station16, "ocpp1.6") if version == "1.6" else (Station201, "ocpp2.0.1")
+    async with ocpp_connection(
+        server, ocpp_id, STATION_PASSWORD, subprotocols=(subprotocol,), client_class=client_class
+    ) as cp:
+        if version == "1.6":
+            boot = call16.BootNotification(charge_point_vendor="ABB", charge_point_model="Terra AC")
+        else:
+            boot = call201.BootNotification(charging_station={"vendor_name": "ABB", "model": "Terra"}, reason="PowerUp")
+        assert (await cp.call(boot)).status == "Accepted"
+        await until(lambda: Station.objects.filter(ocpp_id=ocpp_id, is_online=True).aexists(), what="online")
+        yield cp
+
+
+async def start_session(cp, connector_id: int, tag: str) -> None:
+    """A session on ``connector_id`` in the station's own version, stored before this returns."""
+    now = datetime.now(UTC).isoformat()
+    if isinstance(cp, Station16):
+        answer = await cp.call(
+            call16.StartTransaction(connector_id=connector_id, id_tag=tag, meter_start=0, timestamp=now)
+        )
+        assert answer.id_tag_info["status"] == "Accepted"
+        return
+    await cp.call(
+        call201.TransactionEvent(
+            event_type="Started",
+            timestamp=now,
+            trigger_reason="Authorized",
+            seq_no=0,
+            transaction_info={"transaction_id": f"TX-{cp.id}-{connector_id}", "charging_state": "Charging"},
+            id_token={"id_token": tag, "type": "ISO14443"},
+            evse={"id": connector_id, "connector_id": 1},
+        )
+    )
+
+
+async def stop_session(cp, connector_id: int) -> None:
+    from sessions.models import Transaction
+
+    session = await Transaction.objects.aget(
+        station__ocpp_id=cp.id, connector_id=connector_id, status=Transaction.Status.ACTIVE
+    )
+    now = datetime.now(UTC).isoformat()
+    if isinstance(cp, Station16):
+        await cp.call(call16.StopTransaction(transaction_id=session.pk, meter_stop=1000, timestamp=now))
+        return
+    await cp.call(
+        call201.TransactionEvent(
+            event_type="Ended",
+            timestamp=now,
+            trigger_reason="EVDeparted",
+            seq_no=1,
+            transaction_info={"transaction_id": session.ocpp_transaction_id, "stopped_reason": "EVDisconnected"},
+        )
+    )
+
+
+rebalance = sync_to_async(load.site_rebalance)
+watch = sync_to_async(load.sites_watch)

@@ -1,0 +1,128 @@
+"""Load management against the live server: charge points of both OCPP versions (the `ocpp` library's clients)
+charge at a managed site, and the profiles they are sent share its limit; a refusal, a reconnect."""
+
+import pytest
+
+from monitoring.models import Alert
+from smartcharging.models import ConnectorAllocation, LoadGroup, SiteLoadSample, StationLoadState
+from tests.smartcharging.conftest import connected, rebalance, start_session, watch
+from tests.waiting import until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+State = ConnectorAllocation.State
+
+
+@pytest.fixture(autouse=True)
+def _short_response_timeout(settings):
+    settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
+
+
+@pytest.fixture(autouse=True)
+def _rebalance_inline(monkeypatch):
+    """What the watch queues runs here at once (the broker has no worker in these tests)."""
+    from smartcharging import load
+
+    monkeypatch.setattr(load, "site_rebalance_soon", lambda *, site_id: load.site_rebalance(site_id=site_id))
+
+
+@pytest.fixture
+def grid(site):
+    return LoadGroup.objects.create(site=site, name="Grid connection", limit=20)
+
+
+@pytest.fixture
+def stations(make_station, site, tokens):
+    return [make_station("LM-16", site=site), make_station("LM-201", site=site)]
+
+
+async def allocations() -> dict[tuple[str, int], tuple[float, str]]:
+    rows = ConnectorAllocation.objects.select_related("station")
+    return {(row.station.ocpp_id, row.connector_id): (row.current_a, row.state) async for row in rows}
+
+
+async def test_sessions_of_both_versions_are_sent_tx_profiles_that_share_the_site_limit(daphne_server, grid, stations):
+    async with connected(daphne_server, "LM-16") as cp16, connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp16, 2, "TAG-2")
+        await start_session(cp201, 1, "TAG-3")
+        result = await rebalance(site_id=grid.site_id)
+        assert (result.allocated, result.queued, result.sent, result.rejected) == (3, 0, 3, [])
+        limits = [cp16.tx_limit(1), cp16.tx_limit(2), cp201.tx_limit(1)]
+        assert sorted(limits) == [6.6, 6.7, 6.7] and sum(limits) <= 20
+
+        profile16 = cp16.held[(1, "TxProfile")]
+        assert profile16["transaction_id"] and profile16["stack_level"] == 1
+        profile201 = cp201.held[(1, "TxProfile")]
+        assert profile201["transaction_id"] == "TX-LM-201-1"
+        assert profile201["charging_schedule"][0]["charging_rate_unit"] == "A"
+
+        again = await rebalance(site_id=grid.site_id)  # nothing changed: nothing sent
+        assert again.sent == 0 and len(cp16.received) + len(cp201.received) == 3
+    assert await SiteLoadSample.objects.filter(site_id=grid.site_id, sessions=3, limit_a=20).aexists()
+
+
+async def test_a_car_beyond_the_minimums_waits_at_zero_amps_until_another_leaves(daphne_server, grid, stations):
+    from tests.smartcharging.conftest import stop_session
+
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(limit=13)
+    async with connected(daphne_server, "LM-16") as cp16:
+        for connector_id in (1, 2):
+            await start_session(cp16, connector_id, f"TAG-{connector_id}")
+            await rebalance(site_id=grid.site_id)
+        await start_session(cp16, 3, "TAG-3")
+        await rebalance(site_id=grid.site_id)
+        assert (cp16.tx_limit(1), cp16.tx_limit(2), cp16.tx_limit(3)) == (6.5, 6.5, 0.0)
+        assert (await allocations())[("LM-16", 3)] == (0.0, State.QUEUED)
+
+        await stop_session(cp16, 1)
+        await rebalance(site_id=grid.site_id)
+        assert (cp16.tx_limit(2), cp16.tx_limit(3)) == (6.5, 6.5)
+        assert ("LM-16", 1) not in await allocations()
+
+
+async def test_a_station_that_rejects_its_profile_is_counted_at_its_maximum_and_the_operator_alerted(
+    daphne_server, grid, stations
+):
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(limit=40)
+    async with connected(daphne_server, "LM-16") as cp16, connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        cp201.refuse = True
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp201, 1, "TAG-2")
+        result = await rebalance(site_id=grid.site_id)
+        assert result.rejected == []  # the second round, with LM-201 out of the pool, is all accepted
+        shares = await allocations()
+        assert shares[("LM-201", 1)] == (32.0, State.REJECTED)  # its worst case
+        assert shares[("LM-16", 1)] == (8.0, State.CHARGING)  # what is left of 40 A
+        assert cp16.tx_limit(1) == 8.0
+    alert = await Alert.objects.aget(kind=Alert.Kind.PROFILE_REJECTED, closed_at__isnull=True)
+    assert alert.station_id == stations[1].pk and "Rejected" in alert.summary
+
+
+async def test_a_station_that_reconnects_gets_its_default_profile_and_its_session_profile_again(
+    daphne_server, grid, stations
+):
+    async with connected(daphne_server, "LM-201", "2.0.1") as cp201, connected(daphne_server, "LM-16") as cp16:
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp201, 1, "TAG-2")
+        await watch()
+        # Two stations with one connector each known below 20 A: 10 A each holds without the CSMS.
+        await until(lambda: cp201.held.get((0, "TxDefaultProfile")), what="2.0.1 default profile")
+        default = cp201.held[(0, "TxDefaultProfile")]
+        assert default["stack_level"] == 0
+        assert float(default["charging_schedule"][0]["charging_schedule_period"][0]["limit"]) == 10.0
+        assert "transaction_id" not in default
+        await until(lambda: cp16.held.get((0, "TxDefaultProfile")), what="1.6 default profile")
+        await until(lambda: cp16.tx_limit(1) == 10.0, what="1.6 session profile")
+
+    # LM-16 is lost: it keeps the profile it held, and is counted at it.
+    async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        await until(lambda: StationLoadState.objects.filter(station__ocpp_id="LM-16").aexists(), what="state")
+        await rebalance(site_id=grid.site_id)
+        assert (await allocations())[("LM-16", 1)] == (10.0, State.LOST)
+
+    async with connected(daphne_server, "LM-16") as cp16:
+        assert cp16.held == {}
+        await watch()
+        await until(lambda: cp16.held.get((0, "TxDefaultProfile")), what="default profile after the reconnect")
+        await until(lambda: cp16.tx_limit(1) == 10.0, what="session profile sent again")
+        assert (await allocations())[("LM-16", 1)] == (10.0, State.CHARGING)
