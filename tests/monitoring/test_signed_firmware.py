@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -26,7 +29,7 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 
-from monitoring import alerts, maintenance
+from monitoring import alerts, firmware_signing, maintenance
 from monitoring.models import Alert, FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations.models import Station
 from stations.protocol.commands import payload_errors
@@ -211,6 +214,27 @@ def test_unusable_signatures_are_refused_with_the_reason(db, signer, certificate
         )
     assert list(refused.value.errors) == [field]
     assert refused.value.errors[field][0].endswith(message)
+
+
+PROPERTY_KEY, PROPERTY_CERTIFICATE = signing_pair()
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=1, max_size=2048), flip=st.integers(min_value=0))
+def test_a_signature_verifies_for_its_file_and_for_no_file_one_bit_away(data, flip):
+    signature = sign(PROPERTY_KEY, data)
+    firmware_signing.signature_check(
+        digest=hashlib.sha256(data).digest(), certificate_pem=PROPERTY_CERTIFICATE, signature_b64=signature
+    )
+    bit = flip % (len(data) * 8)
+    altered = bytearray(data)
+    altered[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(firmware_signing.SignatureRefused):
+        firmware_signing.signature_check(
+            digest=hashlib.sha256(bytes(altered)).digest(),
+            certificate_pem=PROPERTY_CERTIFICATE,
+            signature_b64=signature,
+        )
 
 
 def test_firmware_is_signed_with_the_configured_rsa_key_on_request(db, settings, tmp_path):
