@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "billing",
     "analytics",
     "demo",
+    "plugandcharge",
 ]
 
 MIDDLEWARE = [

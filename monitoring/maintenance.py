@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from rest_framework import serializers
 
-from monitoring.alerts import FIRMWARE_FAILURES
+from monitoring import firmware_signing
+from monitoring.alerts import FIRMWARE_FAILURES, alert_security_event
 from monitoring.models import FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations.app_settings import app_settings
 from stations.models import ConfigurationKey, Station, StationCommand
@@ -56,7 +57,18 @@ TRIGGERABLE_16 = (
 # A queued job no worker has started after this long is queued again.
 REQUEUE_AFTER = timedelta(minutes=10)
 # How far a firmware update has come, for the progress bar.
-FIRMWARE_STAGES = {"Downloading": 25, "Downloaded": 50, "Installing": 75, "Installed": 100}
+FIRMWARE_STAGES = {"Downloading": 25, "Downloaded": 50, "SignatureVerified": 60, "Installing": 75, "Installed": 100}
+# The configuration keys only a 1.6 station with the security extension has (security whitepaper, edition 3): one of
+# them known (from a GetConfiguration) tells that it takes SignedUpdateFirmware.
+SECURITY_EXTENSION_KEYS = ("SecurityProfile", "CertificateStoreMaxLength", "CertificateSignedMaxChainSize", "CpoName")
+# Answers to a signed update refusing the signing certificate; the station should also raise this security event.
+CERTIFICATE_REFUSALS = frozenset({"InvalidCertificate", "RevokedCertificate"})
+CERTIFICATE_EVENT = "InvalidFirmwareSigningCertificate"
+# What a failed status of a signed update means, for the operator.
+FIRMWARE_FAILURE_MEANINGS = {
+    "InvalidSignature": "the firmware's signature did not verify with its signing certificate; it was not installed",
+    "InstallVerificationFailed": "the installed firmware did not verify",
+}
 
 
 class MaintenanceError(ValueError):
@@ -148,6 +160,11 @@ class FirmwareParams(BaseParams):
     retry_interval = serializers.IntegerField(min_value=0, max_value=86_400, required=False, help_text="Seconds.")
     allow_model_mismatch = serializers.BooleanField(
         default=False, help_text="Also send it to stations of another vendor or model than the firmware's."
+    )
+    allow_unsigned = serializers.BooleanField(
+        required=False,
+        help_text="Signed firmware: send the plain UpdateFirmware to OCPP 1.6 stations without the security "
+        "extension (they install it unchecked); else they are left out.",
     )
 
 
@@ -289,6 +306,9 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
     if refusal:
         await _finish(target, TargetStatus.FAILED, refusal)
         return
+    signed = job.kind == Kind.FIRMWARE and await sync_to_async(firmware_goes_signed)(
+        firmware=job.firmware, station=station
+    )
     try:
         action, payload = build_call(
             job.kind,
@@ -297,6 +317,7 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
             target=target,
             firmware=job.firmware,
             station=station,
+            signed=signed,
         )
     except Unsupported as error:
         await _finish(target, TargetStatus.FAILED, str(error))
@@ -314,6 +335,8 @@ async def _run_target(job: MaintenanceJob, target: MaintenanceTarget) -> None:
             station=station, key=job.params["key"], value=job.params["value"]
         )
     await _finish(target, status, detail, result=result, command=command)
+    if status == TargetStatus.REJECTED and job.kind == Kind.FIRMWARE:
+        await sync_to_async(firmware_certificate_refused)(job=job, target=target, station=station, command=command)
 
 
 def _refusal(job: MaintenanceJob, target: MaintenanceTarget, station: Station) -> str:
@@ -334,7 +357,50 @@ def _refusal(job: MaintenanceJob, target: MaintenanceTarget, station: Station) -
             meant, actual = getattr(firmware, field), getattr(station, field)
             if meant and actual and meant.lower() != actual.lower():
                 return f"The firmware is for {field} {meant!r}; this station is {actual!r}. Not sent."
+    if (
+        job.kind == Kind.FIRMWARE
+        and firmware.is_signed
+        and not job.params.get("allow_unsigned")
+        and not firmware_goes_signed(firmware=firmware, station=station)
+    ):
+        return (
+            "The firmware is signed and this OCPP 1.6 station has not shown the security extension (none of "
+            f"{', '.join(SECURITY_EXTENSION_KEYS)} in its configuration; read it with Get configuration). Not sent; "
+            "allow unsigned updates to send it the plain UpdateFirmware."
+        )
     return ""
+
+
+def station_has_security_extension(station: Station) -> bool:
+    """Whether a 1.6 station's known configuration shows the security extension (see SECURITY_EXTENSION_KEYS)."""
+    return ConfigurationKey.objects.filter(station=station, key__in=SECURITY_EXTENSION_KEYS).exists()
+
+
+def firmware_goes_signed(*, firmware: FirmwareImage, station: Station) -> bool:
+    """Whether the station gets the firmware with its signature: 2.0.1 always, 1.6 with the security extension."""
+    if not firmware.is_signed:
+        return False
+    return station.ocpp_version != "1.6" or station_has_security_extension(station)
+
+
+def firmware_certificate_refused(
+    *, job: MaintenanceJob, target: MaintenanceTarget, station: Station, command: StationCommand
+) -> None:
+    """A station refused the signing certificate of a signed update: shown as such on the target, and alerted."""
+    status = outbound.answer_of(station.ocpp_version, command).status
+    if status not in CERTIFICATE_REFUSALS:
+        return
+    what = "is not valid" if status == "InvalidCertificate" else "has been revoked"
+    MaintenanceTarget.objects.filter(pk=target.pk).update(
+        progress=status,
+        progress_at=timezone.now(),
+        detail=f"The station answered {status}: the firmware's signing certificate {what} for it. Not installed.",
+    )
+    alert_security_event(
+        station=station,
+        event_type=CERTIFICATE_EVENT,
+        tech_info=f"{command.action} of firmware {job.firmware} answered {status} (maintenance job #{job.pk}).",
+    )
 
 
 async def _finish(target, status, detail, *, result=None, command=None) -> None:
@@ -362,8 +428,11 @@ def diagnostics_url(target: MaintenanceTarget, station: Station) -> str:
     return station_files_url("diagnostics-upload", station.ocpp_id, target.token)
 
 
-def build_call(kind, *, ocpp_version, params, target=None, firmware=None, station=None) -> tuple[str, dict]:
-    """The OCPP action and payload that carry out ``kind`` on a station of ``ocpp_version``."""
+def build_call(
+    kind, *, ocpp_version, params, target=None, firmware=None, station=None, signed=False
+) -> tuple[str, dict]:
+    """The OCPP action and payload that carry out ``kind`` on a station of ``ocpp_version``; a firmware update with
+    the firmware's signature when ``signed`` (see ``firmware_goes_signed``)."""
     connector = params.get("connector_id")
     retrying = {"retries": params.get("retries"), "retry_interval": params.get("retry_interval")}
     if kind == Kind.RESET:
@@ -392,13 +461,20 @@ def build_call(kind, *, ocpp_version, params, target=None, firmware=None, statio
             **retrying,
         )
     if kind == Kind.FIRMWARE:
-        return outbound.firmware_update(
-            ocpp_version,
-            location=firmware_url(target, firmware, station),
-            request_id=target.pk,
-            retrieve_date=params.get("retrieve_date") or timezone.now().isoformat(),
+        arguments = {
+            "location": firmware_url(target, firmware, station),
+            "request_id": target.pk,
+            "retrieve_date": params.get("retrieve_date") or timezone.now().isoformat(),
             **retrying,
-        )
+        }
+        if signed:
+            return outbound.signed_firmware_update(
+                ocpp_version,
+                signing_certificate=firmware.signing_certificate,
+                signature=firmware.signature,
+                **arguments,
+            )
+        return outbound.firmware_update(ocpp_version, **arguments)
     raise Unsupported(f"Unknown maintenance command {kind!r}.")
 
 
@@ -546,7 +622,8 @@ def _firmware_progress(target: MaintenanceTarget, now: datetime) -> bool:
             status=TargetStatus.FAILED,
             progress=reported,
             progress_at=station.firmware_status_at,
-            detail=f"The station reported {reported}.",
+            detail=f"The station reported {reported}"
+            + (f": {FIRMWARE_FAILURE_MEANINGS[reported]}." if reported in FIRMWARE_FAILURE_MEANINGS else "."),
         )
     booted_new = (
         station.firmware_version == firmware.version
@@ -754,9 +831,23 @@ def diagnostics_upload_receive(*, ocpp_id: str, token: str, file, name: str) -> 
 
 
 def firmware_upload(
-    *, file, name: str, version: str, vendor: str = "", model: str = "", notes: str = "", uploaded_by=None
+    *,
+    file,
+    name: str,
+    version: str,
+    vendor: str = "",
+    model: str = "",
+    notes: str = "",
+    signing_certificate: str = "",
+    signature: str = "",
+    sign: bool = False,
+    uploaded_by=None,
 ) -> FirmwareImage:
-    """Keep an operator's firmware file with its size and SHA-256 (shown to compare with the vendor's)."""
+    """Keep an operator's firmware file with its size and SHA-256 (shown to compare with the vendor's).
+
+    Signed firmware comes with the vendor's ``signing_certificate`` and ``signature``, refused unless they verify
+    against the file; or, with ``sign``, is signed here with the operator's configured key.
+    """
     if file.size > app_settings.FIRMWARE_MAX_BYTES:
         raise MaintenanceError({"file": [f"The file is larger than {app_settings.FIRMWARE_MAX_BYTES} bytes."]})
     if not file.size:
@@ -765,6 +856,9 @@ def firmware_upload(
     for chunk in file.chunks():
         digest.update(chunk)
     file.seek(0)
+    signing_certificate, signature = _firmware_signature(
+        digest=digest.digest(), signing_certificate=signing_certificate.strip(), signature=signature.strip(), sign=sign
+    )
     if uploaded_by is not None and not uploaded_by.is_authenticated:
         uploaded_by = None
     image = FirmwareImage(
@@ -775,9 +869,37 @@ def firmware_upload(
         notes=notes,
         size=file.size,
         sha256=digest.hexdigest(),
+        signing_certificate=signing_certificate,
+        signature=signature,
         uploaded_by=uploaded_by,
     )
     image.file.save(get_valid_filename(file.name.rsplit("/", 1)[-1]) or "firmware.bin", file, save=False)
     image.save()
-    logger.info("firmware uploaded", extra={"firmware_id": image.pk, "version": version, "bytes": image.size})
+    logger.info(
+        "firmware uploaded",
+        extra={"firmware_id": image.pk, "version": version, "bytes": image.size, "signed": image.is_signed},
+    )
     return image
+
+
+def _firmware_signature(*, digest: bytes, signing_certificate: str, signature: str, sign: bool) -> tuple[str, str]:
+    """The (certificate, signature) to keep with a file of SHA-256 ``digest``: both or neither, and verified."""
+    try:
+        if sign:
+            if signing_certificate or signature:
+                raise firmware_signing.SignatureRefused(
+                    "sign", "Either sign with the configured key or attach a signature, not both."
+                )
+            signing_certificate, signature = firmware_signing.signature_make(digest=digest)
+        elif bool(signing_certificate) != bool(signature):
+            missing = "signature" if signing_certificate else "signing_certificate"
+            raise firmware_signing.SignatureRefused(
+                missing, "Signed firmware needs both the certificate and the signature."
+            )
+        if signature:
+            firmware_signing.signature_check(
+                digest=digest, certificate_pem=signing_certificate, signature_b64=signature
+            )
+    except firmware_signing.SignatureRefused as refused:
+        raise MaintenanceError({refused.field: [str(refused)]}) from refused
+    return signing_certificate, "".join(signature.split())

@@ -207,6 +207,10 @@ class FirmwareImage(models.Model):
     vendor = models.CharField(max_length=50, blank=True, help_text="The station vendor it is meant for.")
     model = models.CharField(max_length=50, blank=True, help_text="The station model it is meant for.")
     notes = models.TextField(blank=True)
+    # Signed firmware (1.6 SignedUpdateFirmware, 2.0.1 UpdateFirmware): the station checks the signature of the
+    # file's SHA-256 with the signing certificate before installing; both checked against the file on upload.
+    signing_certificate = models.TextField(blank=True, help_text="PEM; the certificate whose key signed the file.")
+    signature = models.TextField(blank=True, help_text="Base64; the signature of the file's SHA-256.")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -222,6 +226,10 @@ class FirmwareImage(models.Model):
     @property
     def file_name(self) -> str:
         return self.file.name.rsplit("/", 1)[-1]
+
+    @property
+    def is_signed(self) -> bool:
+        return bool(self.signature and self.signing_certificate)
 
 
 class MaintenanceJob(models.Model):

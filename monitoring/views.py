@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import role_required, user_has_role
-from monitoring import alerts, maintenance, selectors
+from monitoring import alerts, firmware_signing, maintenance, selectors
 from monitoring.models import Alert, AlertEvent, FirmwareImage, MaintenanceJob, MaintenanceTarget
 from stations.app_settings import app_settings
 from stations.models import Site, Station
@@ -305,6 +305,22 @@ class FirmwareForm(forms.Form):
     model = forms.CharField(max_length=50, required=False, help_text="Refused for stations of another model.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     file = forms.FileField()
+    signing_certificate = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Signed firmware: the vendor's signing certificate (PEM).",
+    )
+    signature = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Signed firmware: the signature of the file's SHA-256 (base64). Checked against the file.",
+    )
+    sign = forms.BooleanField(required=False, label="Sign with our key", help_text="Instead of a vendor signature.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not firmware_signing.signing_configured():
+            del self.fields["sign"]
 
 
 @require_http_methods(["GET", "POST"])
@@ -325,12 +341,17 @@ def firmware_list(request):
                     vendor=data["vendor"],
                     model=data["model"],
                     notes=data["notes"],
+                    signing_certificate=data["signing_certificate"],
+                    signature=data["signature"],
+                    sign=data.get("sign", False),
                     uploaded_by=request.user,
                 )
             except maintenance.MaintenanceError as error:
-                form.add_error("file", " ".join(error.errors.get("file", [str(error)])))
+                for field, problems in error.errors.items():
+                    form.add_error(field if field in form.fields else "file", " ".join(map(str, problems)))
             else:
-                messages.success(request, f"{image} uploaded (SHA-256 {image.sha256}).")
+                signed = ", signature verified" if image.is_signed else ""
+                messages.success(request, f"{image} uploaded (SHA-256 {image.sha256}{signed}).")
                 return redirect("stations:firmware")
     return render(
         request,

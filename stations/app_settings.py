@@ -124,5 +124,16 @@ class AppSettings:
         """How long a firmware update may take (download, install, reboot) before the job fails it."""
         return setting("CMS_FIRMWARE_WAIT_HOURS", 6.0, float)
 
+    @property
+    def FIRMWARE_SIGNING_KEY(self) -> str:
+        """Path of the operator's PEM private key (RSA or EC, unencrypted) that signs firmware files on upload when
+        asked; empty: operators attach the vendor's signature instead."""
+        return setting("CMS_FIRMWARE_SIGNING_KEY", "")
+
+    @property
+    def FIRMWARE_SIGNING_CERTIFICATE(self) -> str:
+        """Path of the PEM certificate of CMS_FIRMWARE_SIGNING_KEY, sent to stations with the signature."""
+        return setting("CMS_FIRMWARE_SIGNING_CERTIFICATE", "")
+
 
 app_settings = AppSettings()

@@ -95,7 +95,8 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
         help_text="By kind: reset {type: Soft|Hard}; unlock {connector_id}; change_availability {connector_id (0: "
         "station), type: Operative|Inoperative}; get_configuration {keys?}; change_configuration {key, value}; "
         "trigger_message {requested_message, connector_id?}; clear_cache {}; diagnostics {start_time?, stop_time?, "
-        "retries?, retry_interval?}; firmware {retrieve_date?, retries?, retry_interval?, allow_model_mismatch?}. "
+        "retries?, retry_interval?}; firmware {retrieve_date?, retries?, retry_interval?, allow_model_mismatch?, "
+        "allow_unsigned?}. "
         "Each also takes timeout (seconds a station has to answer).",
     )
     stations = serializers.ListField(
@@ -137,6 +138,19 @@ class MaintenanceJobCreateSerializer(serializers.Serializer):
 class FirmwareImageSerializer(serializers.ModelSerializer):
     uploaded_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     file = serializers.FileField(write_only=True, help_text="The firmware file (multipart/form-data).")
+    signing_certificate = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Signed firmware: the signing certificate (PEM)."
+    )
+    signature = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Signed firmware: the base64 signature of the file's SHA-256; refused (400) unless it verifies.",
+    )
+    sign = serializers.BooleanField(
+        write_only=True, required=False, default=False, help_text="Sign with the configured key instead."
+    )
+    signed = serializers.BooleanField(source="is_signed", read_only=True)
 
     class Meta:
         model = FirmwareImage
@@ -150,6 +164,10 @@ class FirmwareImageSerializer(serializers.ModelSerializer):
             "file",
             "size",
             "sha256",
+            "signed",
+            "signing_certificate",
+            "signature",
+            "sign",
             "uploaded_by",
             "created_at",
         ]

@@ -272,6 +272,32 @@ def firmware_update(
     )
 
 
+def signed_firmware_update(
+    ocpp_version: str,
+    *,
+    location: str,
+    retrieve_date: str,
+    request_id: int,
+    signing_certificate: str,
+    signature: str,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+) -> OutboundCall:
+    """As ``firmware_update``, for firmware the station installs only once ``signature`` (base64, of the file's
+    SHA-256) verifies with ``signing_certificate`` (PEM); 1.6 stations need the security extension for it."""
+    return _build(
+        signed_firmware_update,
+        ocpp_version,
+        location=location,
+        retrieve_date=retrieve_date,
+        request_id=request_id,
+        signing_certificate=signing_certificate,
+        signature=signature,
+        retries=retries,
+        retry_interval=retry_interval,
+    )
+
+
 # Local authorization list
 
 

@@ -126,6 +126,25 @@ def firmware_update(*, location, retrieve_date, request_id, retries, retry_inter
     )
 
 
+def signed_firmware_update(
+    *, location, retrieve_date, request_id, signing_certificate, signature, retries, retry_interval
+) -> OutboundCall:
+    """The security extension's SignedUpdateFirmware (a station without it answers NotImplemented)."""
+    return OutboundCall(
+        "SignedUpdateFirmware",
+        {
+            "requestId": request_id,
+            "firmware": {
+                "location": location,
+                "retrieveDateTime": retrieve_date,
+                "signingCertificate": signing_certificate,
+                "signature": signature,
+            },
+            **_present(retries=retries, retryInterval=retry_interval),
+        },
+    )
+
+
 def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
 

@@ -1,7 +1,8 @@
 """OCPP 2.0.1 functional block C, Authorization: Authorize, and the idTokenInfo every idToken check answers with.
 
 The rules are 1.6's (``accounts.services.id_token_authorize``), applied to the idToken's value and type
-together. A NoAuthorization idToken (empty by definition: the station charges without identification,
+together; a contract (eMAID) with its certificate, ISO 15118 Plug & Charge, is checked by ``plugandcharge`` first.
+A NoAuthorization idToken (empty by definition: the station charges without identification,
 its operator's choice) is accepted without a lookup. An accepted driver is shown their tariff (I01).
 """
 
@@ -11,8 +12,10 @@ from ocpp.v201.datatypes import IdTokenInfoType, IdTokenType, MessageContentType
 from ocpp.v201.enums import Action
 
 from accounts.services import Authorization, id_token_authorize
+from plugandcharge.services import contract_authorize
 from sessions import costs
 from stations.protocol.db import in_db_pool
+from stations.protocol.v201.plug_and_charge import ocsp_request
 
 NO_AUTHORIZATION = "NoAuthorization"
 # 2.0.1 can say why a token is refused where 1.6 answers Invalid (see Authorization.reason).
@@ -74,7 +77,21 @@ def driver_tariff(*, authorization: Authorization, station) -> str | None:
 
 class AuthorizationHandlers:
     @on(Action.authorize)
-    async def on_authorize(self, id_token, **_):
-        authorization = await authorize(id_token=id_token, station=self.station)
+    async def on_authorize(self, id_token, certificate=None, iso15118_certificate_hash_data=None, **_):
+        certificate_status = None
+        if certificate or iso15118_certificate_hash_data:
+            # C07, Plug & Charge: a contract the station could not check itself; the provider checks it first.
+            checked = await in_db_pool(contract_authorize)(
+                station=self.station,
+                token=id_token["id_token"],
+                token_type=id_token["type"],
+                certificate=certificate,
+                ocsp_requests=[ocsp_request(data) for data in iso15118_certificate_hash_data or ()],
+            )
+            authorization, certificate_status = checked.authorization, checked.certificate_status
+        else:
+            authorization = await authorize(id_token=id_token, station=self.station)
         tariff = await in_db_pool(driver_tariff)(authorization=authorization, station=self.station)
-        return call_result.Authorize(id_token_info=id_token_info(authorization, tariff=tariff))
+        return call_result.Authorize(
+            id_token_info=id_token_info(authorization, tariff=tariff), certificate_status=certificate_status
+        )

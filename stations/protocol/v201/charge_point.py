@@ -14,6 +14,7 @@ from stations.protocol.v201.data_transfer import DataTransferHandlers
 from stations.protocol.v201.diagnostics import DiagnosticsHandlers
 from stations.protocol.v201.firmware import FirmwareHandlers
 from stations.protocol.v201.metering import MeteringHandlers
+from stations.protocol.v201.plug_and_charge import PlugAndChargeHandlers
 from stations.protocol.v201.provisioning import ProvisioningHandlers
 from stations.protocol.v201.reservation import ReservationHandlers
 from stations.protocol.v201.security import SecurityHandlers
@@ -39,6 +40,7 @@ class ChargePoint201(
     DiagnosticsHandlers,
     DataTransferHandlers,
     SecurityHandlers,
+    PlugAndChargeHandlers,
     LibraryChargePoint,
 ):
     """The CSMS side of one 2.0.1 connection; ``self.station`` is the authenticated Station."""

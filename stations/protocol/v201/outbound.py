@@ -146,6 +146,20 @@ def firmware_update(*, location, retrieve_date, request_id, retries, retry_inter
     )
 
 
+def signed_firmware_update(
+    *, location, retrieve_date, request_id, signing_certificate, signature, retries, retry_interval
+) -> OutboundCall:
+    call = firmware_update(
+        location=location,
+        retrieve_date=retrieve_date,
+        request_id=request_id,
+        retries=retries,
+        retry_interval=retry_interval,
+    )
+    call.payload["firmware"].update(signingCertificate=signing_certificate, signature=signature)
+    return call
+
+
 def local_list_version() -> OutboundCall:
     return OutboundCall("GetLocalListVersion", {})
 
