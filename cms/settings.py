@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "billing",
     "analytics",
     "demo",
+    "pki",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "analytics-track-station-connectivity": {"task": "analytics.tasks.track_station_connectivity", "schedule": 60.0},
     "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 300.0},
     "analytics-send-monthly-report": {"task": "analytics.tasks.send_monthly_report", "schedule": 3600.0},
+    # Certificates: alerts before a station's certificate or its CA expires (days ahead: CMS_PKI_EXPIRY_*_DAYS).
+    "pki-certificate-expiry-alerts": {"task": "pki.certificate_expiry_alerts", "schedule": 3600.0},
 }
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")

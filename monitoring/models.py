@@ -25,6 +25,8 @@ class Alert(models.Model):
         FIRMWARE_FAILED = "firmware_failed", "Firmware update failed"
         SECURITY_EVENT = "security_event", "Security event"
         DEVICE_EVENT = "device_event", "Station event"
+        CERTIFICATE_EXPIRING = "certificate_expiring", "Station certificate expiring"
+        CA_CERTIFICATE_EXPIRING = "ca_certificate_expiring", "CA certificate expiring"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical"
