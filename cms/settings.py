@@ -214,6 +214,10 @@ SPECTACULAR_SETTINGS = {
         "MaintenanceJobKindEnum": "monitoring.models.MaintenanceJob.Kind",
         "MaintenanceJobStatusEnum": "monitoring.models.MaintenanceJob.Status",
         "MaintenanceTargetStatusEnum": "monitoring.models.MaintenanceTarget.Status",
+        "IssuedCertificateTypeEnum": "pki.models.IssuedCertificate.Type",
+        "InstalledCertificateTypeEnum": "pki.models.InstalledCertificate.Type",
+        "InstallableCertificateTypeEnum": "pki.models.INSTALLABLE_TYPES",
+        "RevocationReasonEnum": "pki.models.IssuedCertificate.Reason",
     },
 }
 

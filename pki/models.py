@@ -126,3 +126,7 @@ class InstalledCertificate(models.Model):
             "issuerKeyHash": self.issuer_key_hash,
             "serialNumber": self.serial_number,
         }
+
+
+# What InstallCertificate takes: the root types (a V2G chain is the station's own, from SignCertificate).
+INSTALLABLE_TYPES = [choice for choice in InstalledCertificate.Type.choices if choice[0] != "V2GCertificateChain"]

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, role_required, user_has_role
 from pki import selectors, services
-from pki.models import InstalledCertificate, IssuedCertificate
+from pki.models import INSTALLABLE_TYPES, InstalledCertificate, IssuedCertificate
 from stations.models import Station
 from stations.protocol.outbound import Unsupported
 from stations.views import COMMAND_ROLES, STATION_READ_ROLES
@@ -40,7 +40,7 @@ def station_certificates(request, ocpp_id: str):
         "authority": selectors.authority_active(),
         "issued": selectors.station_issued_certificates(station=station),
         "installed": selectors.station_installed_certificates(station=station),
-        "installable_types": [c for c in InstalledCertificate.Type.choices if c[0] != "V2GCertificateChain"],
+        "installable_types": INSTALLABLE_TYPES,
         "readable_types": InstalledCertificate.Type.choices,
         "reasons": IssuedCertificate.Reason.choices,
         "can_command": user_has_role(request.user, *COMMAND_ROLES),
@@ -84,7 +84,7 @@ def station_certificates_read(request, ocpp_id: str):
 def station_certificate_install(request, ocpp_id: str):
     station = get_object_or_404(Station, ocpp_id=ocpp_id)
     certificate_type = request.POST.get("certificate_type", "")
-    if certificate_type not in InstalledCertificate.Type.values or certificate_type == "V2GCertificateChain":
+    if certificate_type not in dict(INSTALLABLE_TYPES):
         messages.error(request, "Choose a certificate type.")
         return _back(station)
     try:

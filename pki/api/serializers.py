@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from pki.models import CertificateAuthority, InstalledCertificate, IssuedCertificate
+from pki.models import INSTALLABLE_TYPES, CertificateAuthority, InstalledCertificate, IssuedCertificate
 from stations.api.serializers import StationCommandSerializer
 
 
@@ -104,7 +104,7 @@ class InstalledReadRequestSerializer(CommandRequestSerializer):
 
 class InstallRequestSerializer(CommandRequestSerializer):
     certificate_type = serializers.ChoiceField(
-        choices=[choice for choice in InstalledCertificate.Type.choices if choice[0] != "V2GCertificateChain"],
+        choices=INSTALLABLE_TYPES,
         default=InstalledCertificate.Type.CSMS_ROOT,
     )
     certificate = serializers.CharField(

@@ -45,8 +45,9 @@ def _station(ocpp_id: str) -> Station:
     return get_object_or_404(Station, ocpp_id=ocpp_id)
 
 
-def _command_response(result: services.CertificateCommand) -> Response:
-    return Response(CertificateCommandSerializer(result).data, status=COMMAND_HTTP_STATUS[result.command.status])
+def _command_response(request, result: services.CertificateCommand) -> Response:
+    body = CertificateCommandSerializer(result, context={"request": request}).data
+    return Response(body, status=COMMAND_HTTP_STATUS[result.command.status])
 
 
 def _unsupported(error: Exception) -> serializers.ValidationError:
@@ -93,7 +94,7 @@ class InstalledCertificatesReadView(APIView):
             )
         except Unsupported as unsupported:
             raise _unsupported(unsupported) from None
-        return _command_response(result)
+        return _command_response(request, result)
 
 
 class CertificateInstallView(APIView):
@@ -121,7 +122,7 @@ class CertificateInstallView(APIView):
             )
         except (Unsupported, ValueError) as refused:
             raise _unsupported(refused) from None
-        return _command_response(result)
+        return _command_response(request, result)
 
 
 class CertificateDeleteView(APIView):
@@ -144,7 +145,7 @@ class CertificateDeleteView(APIView):
             requested_by=request.user,
             timeout=serializer.validated_data.get("timeout"),
         )
-        return _command_response(result)
+        return _command_response(request, result)
 
 
 class AuthorityView(APIView):
