@@ -384,6 +384,15 @@ def certificate_delete(
     return result
 
 
+def certificate_renewal_request(
+    *, station: Station, certificate_type: str = Type.CHARGING_STATION, requested_by=None, timeout: float | None = None
+) -> CertificateCommand:
+    """Have the station make a new key pair and send its CSR (1.6 ExtendedTriggerMessage, 2.0.1 TriggerMessage);
+    its SignCertificate then goes the usual way. Unsupported when its version lacks the type."""
+    call = outbound.certificate_renewal(station.ocpp_version or "1.6", certificate_type=certificate_type)
+    return _send(station, call, requested_by, timeout)
+
+
 # Revocation
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("pki/ca.pem", views.ca_certificate, name="ca-certificate"),
     path(STATION, views.station_certificates, name="station-certificates"),
     path(f"{STATION}read/", views.station_certificates_read, name="station-certificates-read"),
+    path(f"{STATION}renew/", views.station_certificate_renewal, name="station-certificate-renewal"),
     path(f"{STATION}install/", views.station_certificate_install, name="station-certificate-install"),
     path(
         f"{STATION}installed/<int:installed_id>/delete/",

@@ -43,6 +43,7 @@ def station_certificates(request, ocpp_id: str):
         "installable_types": INSTALLABLE_TYPES,
         "readable_types": InstalledCertificate.Type.choices,
         "reasons": IssuedCertificate.Reason.choices,
+        "certificate_types": IssuedCertificate.Type.choices,
         "can_command": user_has_role(request.user, *COMMAND_ROLES),
         "can_revoke": user_has_role(request.user, *REVOKE_ROLES),
     }
@@ -98,6 +99,25 @@ def station_certificate_install(request, ocpp_id: str):
         messages.error(request, str(refused))
     else:
         _report(request, result, "Certificate installed.")
+    return _back(station)
+
+
+@require_POST
+@role_required(*COMMAND_ROLES)
+def station_certificate_renewal(request, ocpp_id: str):
+    station = get_object_or_404(Station, ocpp_id=ocpp_id)
+    certificate_type = request.POST.get("certificate_type") or IssuedCertificate.Type.CHARGING_STATION
+    if certificate_type not in IssuedCertificate.Type.values:
+        messages.error(request, "Choose a certificate type.")
+        return _back(station)
+    try:
+        result = services.certificate_renewal_request(
+            station=station, certificate_type=certificate_type, requested_by=request.user
+        )
+    except Unsupported as unsupported:
+        messages.error(request, str(unsupported))
+    else:
+        _report(request, result, "The station was asked for a new certificate: its CSR follows.")
     return _back(station)
 
 

@@ -146,6 +146,12 @@ class DeleteRequestSerializer(CommandRequestSerializer):
         }
 
 
+class RenewalRequestSerializer(CommandRequestSerializer):
+    certificate_type = serializers.ChoiceField(
+        choices=IssuedCertificate.Type.choices, default=IssuedCertificate.Type.CHARGING_STATION
+    )
+
+
 class RevokeRequestSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=IssuedCertificate.Reason.choices, default=IssuedCertificate.Reason.UNSPECIFIED

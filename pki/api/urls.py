@@ -21,6 +21,16 @@ urlpatterns = [
         views.CertificateDeleteView.as_view(),
         name="station-certificates-delete",
     ),
+    path(
+        "stations/<str:ocpp_id>/certificates/renew/",
+        views.CertificateRenewalView.as_view(),
+        name="station-certificates-renew",
+    ),
+    path(
+        "stations/<str:ocpp_id>/certificates/<str:serial_number>/deliver/",
+        views.CertificateDeliverView.as_view(),
+        name="station-certificate-deliver",
+    ),
     path("pki/authority/", views.AuthorityView.as_view(), name="pki-authority"),
     path("pki/certificates/", views.IssuedCertificateList.as_view(), name="pki-certificates"),
     path(

@@ -18,6 +18,7 @@ from pki.api.serializers import (
     InstalledReadRequestSerializer,
     InstallRequestSerializer,
     IssuedCertificateSerializer,
+    RenewalRequestSerializer,
     RevokeRequestSerializer,
     StationCertificatesSerializer,
 )
@@ -146,6 +147,53 @@ class CertificateDeleteView(APIView):
             timeout=serializer.validated_data.get("timeout"),
         )
         return _command_response(request, result)
+
+
+class CertificateRenewalView(APIView):
+    permission_classes = [CommandAccess]
+
+    @extend_schema(
+        summary="Ask the station for a new certificate (A02: it makes a new key pair and sends its CSR)",
+        description="1.6: ExtendedTriggerMessage SignChargePointCertificate; 2.0.1: TriggerMessage "
+        "SignChargingStationCertificate or SignV2GCertificate. Once accepted, the station's SignCertificate "
+        "is signed and its certificate sent as for any CSR.",
+        request=RenewalRequestSerializer,
+        responses=COMMAND_RESPONSES,
+    )
+    def post(self, request, ocpp_id: str):
+        station = _station(ocpp_id)
+        serializer = RenewalRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            result = services.certificate_renewal_request(
+                station=station,
+                certificate_type=data["certificate_type"],
+                requested_by=request.user,
+                timeout=data.get("timeout"),
+            )
+        except Unsupported as unsupported:
+            raise _unsupported(unsupported) from None
+        return _command_response(request, result)
+
+
+class CertificateDeliverView(APIView):
+    permission_classes = [CommandAccess]
+
+    @extend_schema(
+        summary="Send the station a certificate the CA issued to it again (CertificateSigned)",
+        request=None,
+        responses={200: IssuedCertificateSerializer},
+    )
+    def post(self, request, ocpp_id: str, serial_number: str):
+        issued = get_object_or_404(
+            IssuedCertificate,
+            station__ocpp_id=ocpp_id,
+            serial_number=serial_number.lower(),
+            revoked_at__isnull=True,
+        )
+        issued = services.certificate_deliver_sync(issued=issued, requested_by=request.user)
+        return Response(IssuedCertificateSerializer(issued).data)
 
 
 class AuthorityView(APIView):

@@ -497,6 +497,11 @@ def installed_certificate_ids(ocpp_version: str, *, certificate_type: str | None
     return _build(installed_certificate_ids, ocpp_version, certificate_type=certificate_type)
 
 
+def certificate_renewal(ocpp_version: str, *, certificate_type: str = "ChargingStationCertificate") -> OutboundCall:
+    """Ask the station for a new key pair and its CSR (SignCertificate follows): the CSMS-initiated renewal (A02)."""
+    return _build(certificate_renewal, ocpp_version, certificate_type=certificate_type)
+
+
 # Answers
 
 

@@ -63,6 +63,18 @@ CALLS = [
         None,
         ("GetInstalledCertificateIds", {}),
     ),
+    (
+        outbound.certificate_renewal,
+        {},
+        ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+        ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}),
+    ),
+    (
+        outbound.certificate_renewal,
+        {"certificate_type": "V2GCertificate"},
+        None,
+        ("TriggerMessage", {"requestedMessage": "SignV2GCertificate"}),
+    ),
 ]
 IDS = [f"{verb.__name__}-{index}" for index, (verb, *_rest) in enumerate(CALLS)]
 
@@ -127,6 +139,7 @@ ANSWERS = [
         },
     ),
     ("2.0.1", "GetInstalledCertificateIds", {"status": "NotFound"}, Outcome.NOTHING_TO_DO, {"certificates": []}),
+    ("1.6", "ExtendedTriggerMessage", {"status": "NotImplemented"}, Outcome.NOT_SUPPORTED, {}),
 ]
 
 

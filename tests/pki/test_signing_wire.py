@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
@@ -15,6 +15,8 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from monitoring.models import Alert
 from pki import crypto
@@ -40,6 +42,16 @@ class Station16(ChargePoint16):
     async def sign(self, csr, certificate_type=None):
         return await self.call(call16.SignCertificate(csr=csr))
 
+    @on(Action16.extended_trigger_message)
+    def on_trigger(self, requested_message, **_):
+        return result16.ExtendedTriggerMessage(status="Accepted")
+
+    @after(Action16.extended_trigger_message)
+    async def renew(self, requested_message, **_):
+        if requested_message == "SignChargePointCertificate":
+            self.renewal_key = key_of()
+            await self.sign(csr_pem(self.id, key=self.renewal_key))
+
 
 class Station201(ChargePoint201):
     chains: list
@@ -51,6 +63,16 @@ class Station201(ChargePoint201):
 
     async def sign(self, csr, certificate_type=None):
         return await self.call(call201.SignCertificate(csr=csr, certificate_type=certificate_type))
+
+    @on(Action201.trigger_message)
+    def on_trigger(self, requested_message, **_):
+        return result201.TriggerMessage(status="Accepted")
+
+    @after(Action201.trigger_message)
+    async def renew(self, requested_message, **_):
+        if requested_message == "SignChargingStationCertificate":
+            self.renewal_key = key_of()
+            await self.sign(csr_pem(self.id, key=self.renewal_key), "ChargingStationCertificate")
 
 
 CLIENTS = {"1.6": Station16, "2.0.1": Station201}
@@ -170,3 +192,53 @@ async def test_the_same_csr_sent_again_gets_the_same_certificate(daphne_server, 
         again = (await delivered(client, 2))[1]
     assert first == again
     assert await IssuedCertificate.objects.acount() == 1
+
+
+@pytest.fixture
+def admin_api(operator_admin):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator_admin).key}")
+    return client
+
+
+def post(api, path, data=None):
+    return sync_to_async(api.post, thread_sensitive=False)(
+        f"/api/stations/CP-1/certificates/{path}", data or {}, format="json"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@BOTH_VERSIONS
+async def test_the_operator_asks_for_a_new_certificate_and_the_station_gets_one_for_its_new_key(
+    daphne_server, make_station, admin_api, version
+):
+    await sync_to_async(make_station)("CP-1")
+    async with connected(daphne_server, version) as client:
+        await wait_online()
+        response = await post(admin_api, "renew/")
+        assert response.status_code == 200, response.json()
+        assert response.json()["outcome"] == "accepted"
+        expected = "ExtendedTriggerMessage" if version == "1.6" else "TriggerMessage"
+        assert response.json()["command"]["action"] == expected
+        _, chain = await delivered(client)
+    [leaf] = certificates_of(chain)
+    assert leaf.public_key().public_numbers() == client.renewal_key.public_key().public_numbers()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_certificate_is_sent_again_on_request_and_a_16_station_gets_no_v2g_renewal(
+    daphne_server, make_station, admin_api
+):
+    await sync_to_async(make_station)("CP-1")
+    async with connected(daphne_server, "1.6") as client:
+        await wait_online()
+        assert (await client.sign(csr_pem("CP-1"))).status == "Accepted"
+        _, first = await delivered(client)
+        issued = await IssuedCertificate.objects.aget()
+        again = await post(admin_api, f"{issued.serial_number}/deliver/")
+        assert again.status_code == 200, again.json()
+        assert again.json()["delivery"] == "accepted"
+        assert (await delivered(client, 2))[1] == first
+        refused = await post(admin_api, "renew/", {"certificate_type": "V2GCertificate"})
+        assert refused.status_code == 400
+        assert "OCPP 1.6 has no V2GCertificate" in refused.json()["detail"]

@@ -274,6 +274,12 @@ def installed_certificate_ids(*, certificate_type) -> OutboundCall:
     return OutboundCall("GetInstalledCertificateIds", {"certificateType": _certificate_use(certificate_type)})
 
 
+def certificate_renewal(*, certificate_type) -> OutboundCall:
+    if certificate_type != "ChargingStationCertificate":
+        raise Unsupported(f"OCPP 1.6 has no {certificate_type}: only the charge point's own certificate is renewed.")
+    return OutboundCall("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+
 def _installed_certificates(response: dict) -> list[dict]:
     return [
         {

@@ -514,6 +514,17 @@ def installed_certificate_ids(*, certificate_type) -> OutboundCall:
     )
 
 
+# The message a station is triggered to send for a new certificate of each type.
+RENEWAL_TRIGGERS = {
+    "ChargingStationCertificate": "SignChargingStationCertificate",
+    "V2GCertificate": "SignV2GCertificate",
+}
+
+
+def certificate_renewal(*, certificate_type) -> OutboundCall:
+    return OutboundCall("TriggerMessage", {"requestedMessage": RENEWAL_TRIGGERS[certificate_type]})
+
+
 def _hash_fields(data: dict) -> dict:
     return {
         "hash_algorithm": data["hashAlgorithm"],
