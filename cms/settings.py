@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "analytics",
     "demo",
     "plugandcharge",
+    "pki",
 ]
 
 MIDDLEWARE = [
@@ -214,6 +215,10 @@ SPECTACULAR_SETTINGS = {
         "MaintenanceJobKindEnum": "monitoring.models.MaintenanceJob.Kind",
         "MaintenanceJobStatusEnum": "monitoring.models.MaintenanceJob.Status",
         "MaintenanceTargetStatusEnum": "monitoring.models.MaintenanceTarget.Status",
+        "IssuedCertificateTypeEnum": "pki.models.IssuedCertificate.Type",
+        "InstalledCertificateTypeEnum": "pki.models.InstalledCertificate.Type",
+        "InstallableCertificateTypeEnum": "pki.models.INSTALLABLE_TYPES",
+        "RevocationReasonEnum": "pki.models.IssuedCertificate.Reason",
     },
 }
 
@@ -260,6 +265,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Load management: building meters read, reconnected stations given their default profile, each managed
     # site's current shared again (profiles sent only where a share changed). Idempotent.
     "smartcharging-watch-sites": {"task": "smartcharging.watch_sites", "schedule": 5.0},
+    # Certificates: alerts before a station's certificate or its CA expires (days ahead: CMS_PKI_EXPIRY_*_DAYS).
+    "pki-certificate-expiry-alerts": {"task": "pki.certificate_expiry_alerts", "schedule": 3600.0},
 }
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")

@@ -633,3 +633,13 @@ def alert_deliveries_retry_due(*, now: datetime | None = None) -> int:
     for pk in due:
         alert_delivery_send(delivery_id=pk, now=now)
     return len(due)
+
+
+def alert_keep_current(*, alert: Alert, condition: Condition, now: datetime | None = None) -> bool:
+    """For conditions another app evaluates (certificate expiry): the alert follows the condition's new form."""
+    return _update(alert, condition, now=now or timezone.now())
+
+
+def alert_close(*, alert: Alert, reason: str, now: datetime | None = None) -> bool:
+    """For conditions another app evaluates (certificate expiry): close the alert, its condition gone."""
+    return _close(alert, now=now or timezone.now(), reason=reason)

@@ -26,6 +26,8 @@ class Alert(models.Model):
         SECURITY_EVENT = "security_event", "Security event"
         DEVICE_EVENT = "device_event", "Station event"
         PROFILE_REJECTED = "profile_rejected", "Charging profile rejected"
+        CERTIFICATE_EXPIRING = "certificate_expiring", "Station certificate expiring"
+        CA_CERTIFICATE_EXPIRING = "ca_certificate_expiring", "CA certificate expiring"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical"

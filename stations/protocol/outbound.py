@@ -516,6 +516,41 @@ def charging_profiles_report(
     )
 
 
+# Certificates (the 1.6 security extension; 2.0.1 blocks A and M). Certificate types by their 2.0.1 names: a 1.6
+# station's CentralSystemRootCertificate is a CSMSRootCertificate here.
+
+
+def certificate_signed(
+    ocpp_version: str, *, certificate_chain: str, certificate_type: str = "ChargingStationCertificate"
+) -> OutboundCall:
+    """Hand the station the certificate (PEM, leaf first) the CA signed for its CSR."""
+    return _build(
+        certificate_signed, ocpp_version, certificate_chain=certificate_chain, certificate_type=certificate_type
+    )
+
+
+def certificate_install(ocpp_version: str, *, certificate_type: str, certificate: str) -> OutboundCall:
+    """Have the station trust a root certificate (PEM) as ``certificate_type`` (CSMSRootCertificate, ...)."""
+    return _build(certificate_install, ocpp_version, certificate_type=certificate_type, certificate=certificate)
+
+
+def certificate_delete(ocpp_version: str, *, hash_data: dict) -> OutboundCall:
+    """Have the station remove the certificate named by ``hash_data`` (CertificateHashDataType, camelCase)."""
+    return _build(certificate_delete, ocpp_version, hash_data=hash_data)
+
+
+def installed_certificate_ids(ocpp_version: str, *, certificate_type: str | None = None) -> OutboundCall:
+    """Ask which certificates of ``certificate_type`` the station holds (2.0.1: every type when None); the answer's
+    data: ``certificates``, each with ``certificate_type`` (None from 1.6: the type asked), the four hash fields
+    in snake_case and ``children``."""
+    return _build(installed_certificate_ids, ocpp_version, certificate_type=certificate_type)
+
+
+def certificate_renewal(ocpp_version: str, *, certificate_type: str = "ChargingStationCertificate") -> OutboundCall:
+    """Ask the station for a new key pair and its CSR (SignCertificate follows): the CSMS-initiated renewal (A02)."""
+    return _build(certificate_renewal, ocpp_version, certificate_type=certificate_type)
+
+
 # Answers
 
 

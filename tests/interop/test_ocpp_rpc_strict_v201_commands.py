@@ -17,21 +17,20 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
+from pki import crypto
+from pki.models import IssuedCertificate
 from stations.device_model import VariableRef
 from stations.protocol import outbound
 from stations.protocol.commands import CSMS_ACTIONS, station_call
 from tests.factories import STATION_PASSWORD
+from tests.pki.csr import csr_pem
 
 NODE_PEER = Path(__file__).parent / "node"
 V201 = "2.0.1"
 TOKEN = "STRICT-TOKEN"
 TRANSACTION = "TX-STRICT-1"
-# What the CSMS can send that is built elsewhere than outbound.py (the security and firmware-publishing apps).
+# What the CSMS can send that is built elsewhere than outbound.py (the firmware-publishing app).
 NOT_BUILT_BY_OUTBOUND = {
-    "CertificateSigned",
-    "DeleteCertificate",
-    "GetInstalledCertificateIds",
-    "InstallCertificate",
     "PublishFirmware",
     "UnpublishFirmware",
 }
@@ -64,6 +63,7 @@ def commands_to_send() -> dict[str, outbound.OutboundCall]:
     interval = VariableRef("SampledDataCtrlr", "TxUpdatedInterval")
     from accounts.selectors import LocalListEntry
 
+    root = crypto.pem(crypto.ca_generate(common_name="Strict root", organization="Interop", valid_days=1, now=now)[0])
     return {
         "variables_get": outbound.variables_get(V201, variables=[interval, power]),
         "variables_set": outbound.variables_set(V201, variables=[(interval, "60"), (power, "11000")]),
@@ -220,6 +220,23 @@ def commands_to_send() -> dict[str, outbound.OutboundCall]:
         ),
         "composite_schedule": outbound.composite_schedule(V201, connector_id=1, duration=3600, rate_unit="W"),
         "clear_cache": outbound.clear_cache(V201),
+        "certificate_signed": outbound.certificate_signed(V201, certificate_chain=root),
+        "certificate_install": outbound.certificate_install(
+            V201, certificate_type="CSMSRootCertificate", certificate=root
+        ),
+        "certificate_delete": outbound.certificate_delete(
+            V201,
+            hash_data={
+                "hashAlgorithm": "SHA256",
+                "issuerNameHash": "a" * 64,
+                "issuerKeyHash": "b" * 64,
+                "serialNumber": "1f",
+            },
+        ),
+        "installed_certificate_ids": outbound.installed_certificate_ids(V201),
+        "installed_certificate_ids_csms": outbound.installed_certificate_ids(
+            V201, certificate_type="CSMSRootCertificate"
+        ),
     }
 
 
@@ -284,6 +301,7 @@ async def test_every_2_0_1_command_is_schema_valid_to_a_strict_peer_and_its_answ
         STATION_PASSWORD,
         TOKEN,
         TRANSACTION,
+        csr_pem("STRICT-CMD"),
         cwd=NODE_PEER,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -350,6 +368,18 @@ async def test_every_2_0_1_command_is_schema_valid_to_a_strict_peer_and_its_answ
         assert station_answers[report] == [{}, {}], report
     assert station_answers["NotifyCustomerInformation"] == [{}, {}]
     assert station_answers["ReservationStatusUpdate"] == [{}, {}]
+    # Its CSR, answered at once, came back signed by our CA (CertificateSigned, strictly valid).
+    assert station_answers["SignCertificate"] == {"status": "Accepted"}
+    ours = to_send["certificate_signed"].payload["certificateChain"]
+    [chain] = [
+        p["certificateChain"]
+        for method, p in received
+        if method == "CertificateSigned" and p["certificateChain"] != ours
+    ]
+    issued = await IssuedCertificate.objects.select_related("authority").aget(station=station)
+    assert chain == issued.certificate_pem and issued.delivery == "accepted"
+    crypto.certificate_load(chain).verify_directly_issued_by(crypto.certificate_load(issued.authority.certificate_pem))
+    assert answers["installed_certificate_ids"].data["certificates"][0]["certificate_type"] == "CSMSRootCertificate"
     # The running cost the CSMS sent by itself after the metered Updated event, besides ours.
     assert [method for method, _ in received].count("CostUpdated") == 2
     assert await VariableMonitor.objects.filter(station=station, monitor_id=7).aexists()

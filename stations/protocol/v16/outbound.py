@@ -244,6 +244,12 @@ def interpret(action: str, response: dict) -> Answer:
         return status_answer(response, schedule=response.get("chargingSchedule"))
     if action == "DataTransfer":
         return status_answer(response, data=response.get("data"))
+    if action == "GetInstalledCertificateIds":
+        if response.get("status") == "NotFound":
+            return Answer(Outcome.NOTHING_TO_DO, "NotFound", data={"certificates": []})
+        return status_answer(response, certificates=_installed_certificates(response))
+    if action == "DeleteCertificate" and response.get("status") == "NotFound":
+        return Answer(Outcome.NOTHING_TO_DO, "NotFound")
     return status_answer(response)
 
 
@@ -265,3 +271,60 @@ def stopped_session(action: str, payload: dict) -> dict | None:
 def remote_starts_at(connector_id: int) -> Q:
     """The remote-start commands aimed at this connector."""
     return Q(action="RemoteStartTransaction", payload__connectorId=connector_id)
+
+
+# The security extension's certificate uses, by the 2.0.1 names the neutral verbs take.
+CERTIFICATE_USES = {
+    "CSMSRootCertificate": "CentralSystemRootCertificate",
+    "ManufacturerRootCertificate": "ManufacturerRootCertificate",
+}
+
+
+def _certificate_use(certificate_type: str) -> str:
+    if certificate_type not in CERTIFICATE_USES:
+        raise Unsupported(
+            f"An OCPP 1.6 station holds only CSMS and manufacturer root certificates, not a {certificate_type}."
+        )
+    return CERTIFICATE_USES[certificate_type]
+
+
+def certificate_signed(*, certificate_chain, certificate_type) -> OutboundCall:
+    if certificate_type != "ChargingStationCertificate":
+        raise Unsupported(f"OCPP 1.6 has no {certificate_type}: only the charge point's own certificate is signed.")
+    return OutboundCall("CertificateSigned", {"certificateChain": certificate_chain})
+
+
+def certificate_install(*, certificate_type, certificate) -> OutboundCall:
+    return OutboundCall(
+        "InstallCertificate", {"certificateType": _certificate_use(certificate_type), "certificate": certificate}
+    )
+
+
+def certificate_delete(*, hash_data) -> OutboundCall:
+    return OutboundCall("DeleteCertificate", {"certificateHashData": hash_data})
+
+
+def installed_certificate_ids(*, certificate_type) -> OutboundCall:
+    if certificate_type is None:
+        raise Unsupported("An OCPP 1.6 station lists one certificate type at a time: name it.")
+    return OutboundCall("GetInstalledCertificateIds", {"certificateType": _certificate_use(certificate_type)})
+
+
+def certificate_renewal(*, certificate_type) -> OutboundCall:
+    if certificate_type != "ChargingStationCertificate":
+        raise Unsupported(f"OCPP 1.6 has no {certificate_type}: only the charge point's own certificate is renewed.")
+    return OutboundCall("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+
+def _installed_certificates(response: dict) -> list[dict]:
+    return [
+        {
+            "certificate_type": None,
+            "hash_algorithm": entry["hashAlgorithm"],
+            "issuer_name_hash": entry["issuerNameHash"],
+            "issuer_key_hash": entry["issuerKeyHash"],
+            "serial_number": entry["serialNumber"],
+            "children": [],
+        }
+        for entry in response.get("certificateHashData") or []
+    ]

@@ -494,6 +494,12 @@ def interpret(action: str, response: dict) -> Answer:
         return _each_status(response.get("clearMonitoringResult") or [])
     if response.get("status") in NOTHING_FOUND.get(action, ()):
         return Answer(Outcome.NOTHING_TO_DO, response["status"])
+    if action == "GetInstalledCertificateIds":
+        if response.get("status") == "NotFound":
+            return Answer(Outcome.NOTHING_TO_DO, "NotFound", data={"certificates": []})
+        return status_answer(response, certificates=_installed_certificates(response))
+    if action == "DeleteCertificate" and response.get("status") == "NotFound":
+        return Answer(Outcome.NOTHING_TO_DO, "NotFound")
     return status_answer(response)
 
 
@@ -520,3 +526,54 @@ def stopped_session(action: str, payload: dict) -> dict | None:
 def remote_starts_at(connector_id: int) -> Q:
     """The remote-start commands aimed at this connector (its EVSE)."""
     return Q(action="RequestStartTransaction", payload__evseId=connector_id)
+
+
+def certificate_signed(*, certificate_chain, certificate_type) -> OutboundCall:
+    return OutboundCall(
+        "CertificateSigned", {"certificateChain": certificate_chain, "certificateType": certificate_type}
+    )
+
+
+def certificate_install(*, certificate_type, certificate) -> OutboundCall:
+    return OutboundCall("InstallCertificate", {"certificateType": certificate_type, "certificate": certificate})
+
+
+def certificate_delete(*, hash_data) -> OutboundCall:
+    return OutboundCall("DeleteCertificate", {"certificateHashData": hash_data})
+
+
+def installed_certificate_ids(*, certificate_type) -> OutboundCall:
+    return OutboundCall(
+        "GetInstalledCertificateIds", {"certificateType": [certificate_type]} if certificate_type else {}
+    )
+
+
+# The message a station is triggered to send for a new certificate of each type.
+RENEWAL_TRIGGERS = {
+    "ChargingStationCertificate": "SignChargingStationCertificate",
+    "V2GCertificate": "SignV2GCertificate",
+}
+
+
+def certificate_renewal(*, certificate_type) -> OutboundCall:
+    return OutboundCall("TriggerMessage", {"requestedMessage": RENEWAL_TRIGGERS[certificate_type]})
+
+
+def _hash_fields(data: dict) -> dict:
+    return {
+        "hash_algorithm": data["hashAlgorithm"],
+        "issuer_name_hash": data["issuerNameHash"],
+        "issuer_key_hash": data["issuerKeyHash"],
+        "serial_number": data["serialNumber"],
+    }
+
+
+def _installed_certificates(response: dict) -> list[dict]:
+    return [
+        {
+            "certificate_type": entry["certificateType"],
+            **_hash_fields(entry["certificateHashData"]),
+            "children": [_hash_fields(child) for child in entry.get("childCertificateHashData") or []],
+        }
+        for entry in response.get("certificateHashDataChain") or []
+    ]

@@ -5,10 +5,11 @@
 // the report parts a request asks for (NotifyMonitoringReport, NotifyDisplayMessages, NotifyCustomerInformation,
 // ReportChargingProfiles, ReservationStatusUpdate). When its stdin closes it disconnects and prints one JSON
 // object: the calls received, the responses to its own calls, and every strict-validation failure.
-// Usage: node strict_station_201_commands.mjs <ws-url-base> <station-id> <password> <id-token> <transaction-id>
+// Given a CSR, it also asks for its certificate (SignCertificate) before READY; CertificateSigned follows.
+// Usage: node strict_station_201_commands.mjs <ws-url-base> <station-id> <password> <id-token> <transaction-id> [<csr>]
 import { RPCClient } from 'ocpp-rpc';
 
-const [endpoint, identity, password, idToken, transactionId] = process.argv.slice(2);
+const [endpoint, identity, password, idToken, transactionId, csr] = process.argv.slice(2);
 const client = new RPCClient({ endpoint, identity, password, protocols: ['ocpp2.0.1'], strictMode: true, reconnect: false });
 const at = (minutesAgo = 0) => new Date(Date.now() - minutesAgo * 60000).toISOString();
 const results = { received: [], answers: {}, failures: [] };
@@ -109,6 +110,16 @@ const responses = {
   TriggerMessage: accepted,
   UnlockConnector: () => ({ status: 'Unlocked' }),
   UpdateFirmware: accepted,
+  CertificateSigned: accepted,
+  DeleteCertificate: accepted,
+  GetInstalledCertificateIds: () => ({
+    status: 'Accepted',
+    certificateHashDataChain: [{
+      certificateType: 'CSMSRootCertificate',
+      certificateHashData: { hashAlgorithm: 'SHA256', issuerNameHash: 'a'.repeat(64), issuerKeyHash: 'b'.repeat(64), serialNumber: '1f' },
+    }],
+  }),
+  InstallCertificate: accepted,
 };
 for (const [method, respond] of Object.entries(responses)) {
   client.handle(method, ({ params }) => {
@@ -144,6 +155,7 @@ try {
   results.answers.TransactionEventEnded = await event('Ended', 2, 10, 'EVCommunicationLost', {
     meterValue: register(10, 3500, 'Transaction.End'), transactionInfo: { stoppedReason: 'EVDisconnected' },
   });
+  if (csr) results.answers.SignCertificate = await client.call('SignCertificate', { csr, certificateType: 'ChargingStationCertificate' });
   console.log('READY');
   await stdinClosed;
   await Promise.all(followUps);

@@ -1,0 +1,237 @@
+"""The CA's certificates over their life, at the service level and once through the API, the portal and the
+management commands: expiry alerts, revocation (the CRL and every check of ours), export for daphne, import."""
+
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from monitoring.models import Alert
+from pki import crypto, selectors, services
+from pki.models import CertificateAuthority, IssuedCertificate
+from tests.pki.csr import csr_pem, key_of
+
+pytestmark = pytest.mark.django_db
+Severity = Alert.Severity
+
+
+def issue(station, *, now=None, accepted=True, csr=None) -> IssuedCertificate:
+    issued = services.certificate_sign_request(station=station, csr=csr or csr_pem(station.ocpp_id), now=now)
+    if accepted:
+        IssuedCertificate.objects.filter(pk=issued.pk).update(delivery=IssuedCertificate.Delivery.ACCEPTED)
+    return issued
+
+
+def open_alerts(kind):
+    return list(Alert.objects.filter(kind=kind, closed_at__isnull=True))
+
+
+# Expiry
+
+
+def test_an_alert_opens_before_a_station_certificate_expires_turns_critical_and_closes_once_renewed(
+    make_station, settings
+):
+    settings.CMS_PKI_EXPIRY_WARNING_DAYS, settings.CMS_PKI_EXPIRY_CRITICAL_DAYS = 30, 7
+    station = make_station("CP-1")
+    issued = issue(station)
+    issue(make_station("CP-2"), accepted=False)  # never taken by its station: its expiry does not matter
+
+    assert services.certificate_expiry_alerts(now=issued.not_after - timedelta(days=31)).opened == []
+    evaluation = services.certificate_expiry_alerts(now=issued.not_after - timedelta(days=20))
+    [alert] = evaluation.opened
+    assert (alert.station_id, alert.kind, alert.severity) == (station.pk, Alert.Kind.CERTIFICATE_EXPIRING, "warning")
+    assert alert.subject == f"cert:{issued.serial_number}"
+    assert "in 19 days" in alert.summary or "in 20 days" in alert.summary
+    assert services.certificate_expiry_alerts(now=issued.not_after - timedelta(days=19)).opened == []  # still open
+
+    services.certificate_expiry_alerts(now=issued.not_after - timedelta(days=3))
+    [alert] = open_alerts(Alert.Kind.CERTIFICATE_EXPIRING)
+    assert alert.severity == Severity.CRITICAL
+
+    renewal_time = issued.not_after - timedelta(days=2)
+    issue(station, now=renewal_time)
+    evaluation = services.certificate_expiry_alerts(now=renewal_time)
+    assert [closed.pk for closed in evaluation.closed] == [alert.pk]
+    assert open_alerts(Alert.Kind.CERTIFICATE_EXPIRING) == []
+
+
+def test_a_ca_about_to_expire_alerts_on_the_stations_that_hold_its_certificates_until_they_are_gone(
+    make_station, settings
+):
+    settings.CMS_PKI_CA_VALIDITY_DAYS = 40
+    first, second = make_station("CP-1"), make_station("CP-2")
+    issued = [issue(first), issue(second)]
+    ca = CertificateAuthority.objects.get()
+    assert all(certificate.not_after <= ca.not_after for certificate in issued)  # never beyond the CA
+
+    services.certificate_expiry_alerts(now=timezone.now() + timedelta(days=15))
+    ca_alerts = open_alerts(Alert.Kind.CA_CERTIFICATE_EXPIRING)
+    assert sorted(alert.station_id for alert in ca_alerts) == [first.pk, second.pk]
+    assert {alert.subject for alert in ca_alerts} == {f"ca:{ca.serial_number}"}
+    assert len(open_alerts(Alert.Kind.CERTIFICATE_EXPIRING)) == 2
+
+    services.certificate_revoke(certificate=issued[0], reason="cessationOfOperation")
+    services.certificate_expiry_alerts(now=timezone.now() + timedelta(days=15))
+    assert [alert.station_id for alert in open_alerts(Alert.Kind.CA_CERTIFICATE_EXPIRING)] == [second.pk]
+    assert [alert.station_id for alert in open_alerts(Alert.Kind.CERTIFICATE_EXPIRING)] == [second.pk]
+
+
+def test_the_beat_task_evaluates_expiry(make_station, settings):
+    from pki.tasks import certificate_expiry_alerts
+
+    settings.CMS_PKI_CERTIFICATE_VALIDITY_DAYS = 5
+    issue(make_station("CP-1"))
+    certificate_expiry_alerts()
+    [alert] = open_alerts(Alert.Kind.CERTIFICATE_EXPIRING)
+    assert alert.severity == Severity.CRITICAL
+    assert "pki-certificate-expiry-alerts" in settings.CELERY_BEAT_SCHEDULE
+
+
+# Revocation
+
+
+def test_a_revoked_certificate_is_refused_by_every_check_and_listed_on_the_crl(make_station, operator_admin):
+    station = make_station("CP-1")
+    issued = issue(station)
+    certificate = crypto.certificate_load(issued.certificate_pem)
+    assert selectors.client_certificate_refusal(certificate, station_id="CP-1") is None
+    assert not selectors.certificate_is_revoked(issued.serial_number)
+
+    assert services.certificate_revoke(certificate=issued, reason="keyCompromise", revoked_by=operator_admin)
+    assert not services.certificate_revoke(certificate=issued, reason="superseded")  # again: nothing changes
+    assert issued.revocation_reason == "keyCompromise"
+    assert selectors.certificate_is_revoked(issued.serial_number)
+    assert selectors.certificate_is_revoked(certificate.serial_number)  # as an int, as TLS gives it
+    assert selectors.certificate_is_revoked("0x" + issued.serial_number.upper())
+    assert not selectors.certificate_is_revoked("abc123") and not selectors.certificate_is_revoked("not hex")
+    assert "revoked" in selectors.client_certificate_refusal(issued.certificate_pem)
+
+    response = Client().get("/pki/crl.der")  # public: no login
+    assert response.status_code == 200 and response["Content-Type"] == "application/pkix-crl"
+    crl = x509.load_der_x509_crl(response.content)
+    ca = crypto.certificate_load(CertificateAuthority.objects.get().certificate_pem)
+    assert crl.is_signature_valid(ca.public_key())
+    entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert x509.load_pem_x509_crl(Client().get("/pki/crl.pem").content).is_signature_valid(ca.public_key())
+
+
+def test_the_same_csr_after_revocation_gets_a_new_certificate(make_station):
+    station = make_station("CP-1")
+    csr = csr_pem("CP-1")
+    first = issue(station, csr=csr)
+    assert issue(station, csr=csr).pk == first.pk
+    services.certificate_revoke(certificate=first)
+    renewed = issue(station, csr=csr)
+    assert renewed.pk != first.pk and renewed.serial_number != first.serial_number
+
+
+def test_a_certificate_not_from_our_ca_expired_or_for_another_station_is_refused(make_station):
+    issued = issue(make_station("CP-1"))
+    assert "CN is ['CP-1'], not the station's id 'CP-2'" in selectors.client_certificate_refusal(
+        issued.certificate_pem, station_id="CP-2"
+    )
+    later = issued.not_after + timedelta(seconds=1)
+    assert "not valid at this time" in selectors.client_certificate_refusal(issued.certificate_pem, now=later)
+    other_ca, other_key = crypto.ca_generate(common_name="Other", organization="x", valid_days=9, now=timezone.now())
+    foreign = crypto.certificate_issue(
+        crypto.csr_load(csr_pem("CP-1")), ca_certificate=other_ca, ca_key=other_key, valid_days=5, now=timezone.now()
+    )
+    assert "not issued by this CSMS's CA" in selectors.client_certificate_refusal(crypto.pem(foreign))
+    assert "Not a PEM certificate" in selectors.client_certificate_refusal("garbage")
+
+
+@pytest.mark.parametrize(("role", "expected"), [("operator_admin", 200), ("technician", 403), ("analyst", 403)])
+def test_only_operator_admins_revoke_through_the_api(make_station, operator_admin, django_user_model, role, expected):
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    issued = issue(make_station("CP-1"))
+    if role == "operator_admin":
+        user = operator_admin
+    else:
+        user = django_user_model.objects.create_user(
+            email=f"{role}@example.com", password="x-pass-12345", is_staff=True
+        )
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.get("/api/pki/certificates/").json()["count"] == 1  # every one of them reads
+    response = api.post(f"/api/pki/certificates/{issued.serial_number}/revoke/", {"reason": "superseded"})
+    assert response.status_code == expected, response.content
+    issued.refresh_from_db()
+    assert issued.is_revoked == (expected == 200)
+    if expected == 200:
+        assert response.json()["revocation_reason"] == "superseded"
+        assert api.get("/api/pki/certificates/?revoked=true").json()["count"] == 1
+    bad = api.post(f"/api/pki/certificates/{issued.serial_number}/revoke/", {"reason": "because"})
+    assert bad.status_code == (400 if expected == 200 else 403)
+
+
+def test_the_station_certificates_page_shows_them_and_revokes(make_station, operator_admin):
+    issued = issue(make_station("CP-1"))
+    portal = Client()
+    portal.force_login(operator_admin)
+    page = portal.get("/operator/stations/CP-1/certificates/")
+    assert page.status_code == 200
+    assert issued.serial_number[:15] in page.content.decode()
+    assert "Read from the station" in page.content.decode()
+    done = portal.post(
+        f"/operator/stations/CP-1/certificates/{issued.serial_number}/revoke/", {"reason": "superseded"}, follow=True
+    )
+    assert "revoked: it is on the CRL" in done.content.decode()
+    assert selectors.certificate_is_revoked(issued.serial_number)
+
+
+# The CA itself
+
+
+def test_the_ca_key_is_stored_encrypted_and_a_wrong_passphrase_stops_signing_with_a_clear_reason(
+    make_station, settings
+):
+    station = make_station("CP-1")
+    issue(station)
+    stored = CertificateAuthority.objects.get().private_key_pem
+    assert stored.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    settings.CMS_PKI_KEY_PASSPHRASE = "not the one it was stored with"
+    with pytest.raises(services.PkiUnavailable, match="CMS_PKI_KEY_PASSPHRASE"):
+        issue(station, csr=csr_pem("CP-1"))
+
+
+def test_pki_export_ca_writes_the_ca_certificate_for_daphne(tmp_path, settings):
+    target = tmp_path / "tls" / "client-ca.pem"
+    settings.CMS_OCPP_CLIENT_CA_FILE = str(target)
+    call_command("pki_export_ca", stdout=open(tmp_path / "out", "w"))
+    [written] = x509.load_pem_x509_certificates(target.read_bytes())
+    assert crypto.fingerprint(written) == CertificateAuthority.objects.get().fingerprint_sha256
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certificates(make_station, tmp_path):
+    station = make_station("CP-1")
+    old = issue(station)
+    ca_certificate, ca_key = crypto.ca_generate(
+        common_name="Imported CA", organization="x", valid_days=100, now=timezone.now()
+    )
+    (tmp_path / "ca.pem").write_text(crypto.pem(ca_certificate))
+    (tmp_path / "ca.key").write_text(crypto.key_encrypt(ca_key, b"file passphrase"))
+    with pytest.raises(CommandError, match="private key cannot be read"):
+        call_command("pki_import_ca", str(tmp_path / "ca.pem"), str(tmp_path / "ca.key"))
+    (tmp_path / "other.key").write_text(crypto.key_encrypt(key_of(), b"file passphrase"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PKI_IMPORT_KEY_PASSPHRASE", "file passphrase")
+        with pytest.raises(CommandError, match="not the certificate's"):
+            call_command("pki_import_ca", str(tmp_path / "ca.pem"), str(tmp_path / "other.key"))
+        call_command(
+            "pki_import_ca", str(tmp_path / "ca.pem"), str(tmp_path / "ca.key"), stdout=open(tmp_path / "o", "w")
+        )
+
+    assert selectors.authority_active().name == "O=x,CN=Imported CA"
+    new = issue(station, csr=csr_pem("CP-1"))
+    crypto.certificate_load(new.certificate_pem).verify_directly_issued_by(ca_certificate)
+    assert selectors.client_certificate_refusal(old.certificate_pem) is None  # the old CA's still count
+    assert CertificateAuthority.objects.count() == 2
