@@ -135,5 +135,33 @@ class AppSettings:
         """Path of the PEM certificate of CMS_FIRMWARE_SIGNING_KEY, sent to stations with the signature."""
         return setting("CMS_FIRMWARE_SIGNING_CERTIFICATE", "")
 
+    # Station credentials (stations.security, stations.client_certificates, stations.login_throttle).
+
+    @property
+    def CLIENT_CA_FILE(self) -> str:
+        """PEM file of the CA(s) that issue station client certificates (security profile 3); unset: profile 3 off."""
+        return setting("CMS_OCPP_CLIENT_CA_FILE", "")
+
+    @property
+    def CLIENT_CERT_ID_FIELD(self) -> str:
+        """The subject field of a client certificate that must equal the station id: CN, serialNumber, UID or OU."""
+        return setting("CMS_OCPP_CLIENT_CERT_ID_FIELD", "CN")
+
+    @property
+    def LOGIN_FAILURES_PER_STATION(self) -> int:
+        """Failed handshakes for one station id within the window, after which that id is refused (429) until the
+        window ends; 0: no limit."""
+        return setting("CMS_OCPP_LOGIN_FAILURES_PER_STATION", 10, int)
+
+    @property
+    def LOGIN_FAILURES_PER_ADDRESS(self) -> int:
+        """Failed handshakes from one remote address within the window, after which it is refused; 0: no limit."""
+        return setting("CMS_OCPP_LOGIN_FAILURES_PER_ADDRESS", 30, int)
+
+    @property
+    def LOGIN_FAILURE_WINDOW_SECONDS(self) -> int:
+        """How long a failed station handshake counts, from the first failure of a series."""
+        return setting("CMS_OCPP_LOGIN_FAILURE_WINDOW_SECONDS", 300, int)
+
 
 app_settings = AppSettings()

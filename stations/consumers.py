@@ -5,13 +5,14 @@ import base64
 import binascii
 import logging
 import time
+from http import HTTPStatus
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from stations import security, services
+from stations import client_certificates, security, services
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
@@ -31,8 +32,9 @@ def station_group(ocpp_id: str) -> str:
     return "station." + base64.b32encode(ocpp_id.encode()).decode().rstrip("=")
 
 
-def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> str | None:
-    """The password of an HTTP Basic ``Authorization`` header whose user is the station id."""
+def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> bytes | None:
+    """The password of an HTTP Basic ``Authorization`` header whose user is the station id, as the bytes sent (a
+    1.6 AuthorizationKey need not be text, see stations.authorization_key)."""
     for name, value in headers:
         if name.lower() != b"authorization":
             continue
@@ -40,10 +42,10 @@ def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> str
         if scheme.lower() != "basic":
             return None
         try:
-            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            user, _, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
+            return password if user.decode("utf-8") == ocpp_id else None
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return password if user == ocpp_id else None
     return None
 
 
@@ -120,8 +122,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         async with _handshakes():
-            password = basic_auth_password(self.scope["headers"], self.ocpp_id)
-            self.station = await in_db_pool(services.station_authenticate)(ocpp_id=self.ocpp_id, password=password)
+            login = await in_db_pool(security.station_login)(
+                ocpp_id=self.ocpp_id,
+                password=basic_auth_password(self.scope["headers"], self.ocpp_id),
+                certificate=client_certificates.presented_certificate(self.scope),
+                client=(self.scope.get("client") or ("",))[0],
+            )
+            self.station = login.station
+            if login.throttled:
+                await self.refuse(HTTPStatus.TOO_MANY_REQUESTS)
+                return
             if self.station is None:
                 await self.refuse_credentials()
                 return
@@ -149,11 +159,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """Missing, wrong or unknown credentials: the status the chosen OCPP version names (one answer for
         all three, so the handshake does not tell which station ids exist)."""
         status = self.version.refused_credentials_status
-        if status is None or not handshake_denial.supported(self.scope):
+        if status is None:
             await self.close()
             return
-        headers = [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')]
-        await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await self.refuse(status, [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')])
+
+    async def refuse(self, status: int, headers: list[tuple[bytes, bytes]] = ()) -> None:
+        """Refuse the handshake with this HTTP status (a plain 403 where the server cannot answer another)."""
+        if not handshake_denial.supported(self.scope):
+            await self.close()
+            return
+        await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
         await self.base_send({"type": "websocket.http.response.body", "body": b""})
 
     async def record_online(self) -> None:

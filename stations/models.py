@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from stations.authorization_key import key_stored_form
+
 # OCPP 2.0.1 limits the identity to 48 characters; ':' is reserved by Basic auth.
 station_id_validator = RegexValidator(
     r"^[A-Za-z0-9*\-_=+|@.]{1,48}$",
@@ -15,15 +17,17 @@ station_id_validator = RegexValidator(
 )
 
 
-# OCPP security profile 3 (TLS client certificates) needs a certificate authority this CSMS does not run yet.
+# OCPP security profile 3: TLS with a client certificate, offered where the deployment verifies them.
 CLIENT_CERTIFICATE_PROFILE = 3
 
 
 def security_profile_available(value: int) -> None:
-    if value == CLIENT_CERTIFICATE_PROFILE:
+    from stations.client_certificates import client_certificates_configured
+
+    if value == CLIENT_CERTIFICATE_PROFILE and not client_certificates_configured():
         raise ValidationError(
-            "Security profile 3 (TLS client certificates) is not supported yet: choose 1 (Basic auth) or 2 (TLS and "
-            "Basic auth)."
+            "Security profile 3 (TLS client certificates) needs the CA that issues the station certificates: set "
+            "CMS_OCPP_CLIENT_CA_FILE (see docs/deploy.md, TLS and client certificates), or choose 1 or 2."
         )
 
 
@@ -82,7 +86,7 @@ class Station(models.Model):
 
         BASIC_AUTH = 1, "1: Basic auth (ws or wss)"
         TLS_BASIC_AUTH = 2, "2: TLS and Basic auth (wss only)"
-        TLS_CLIENT_CERTIFICATE = CLIENT_CERTIFICATE_PROFILE, "3: TLS client certificate (not supported yet)"
+        TLS_CLIENT_CERTIFICATE = CLIENT_CERTIFICATE_PROFILE, "3: TLS client certificate (wss only, no password)"
 
     ocpp_id = models.CharField("OCPP id", max_length=48, unique=True, validators=[station_id_validator])
     name = models.CharField(max_length=120, blank=True)
@@ -96,7 +100,10 @@ class Station(models.Model):
         choices=SecurityProfile.choices,
         default=SecurityProfile.BASIC_AUTH,
         validators=[security_profile_available],
-        help_text="1: the station may connect over ws or wss; 2: only over TLS (wss, or a trusted TLS proxy).",
+        help_text=(
+            "1: the station may connect over ws or wss; 2: only over TLS (wss, or a trusted TLS proxy); 3: only over "
+            "TLS with a client certificate of the station CA naming the station, never with a password."
+        ),
     )
 
     # What the station told us in BootNotification.
@@ -142,7 +149,11 @@ class Station(models.Model):
         return self.ocpp_id
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password_hash = make_password(raw_password, hasher="station_pbkdf2_sha256") if raw_password else ""
+        """A password that reads as a 1.6 hex AuthorizationKey is kept in lower case (stations.authorization_key)."""
+        if not raw_password:
+            self.password_hash = ""
+            return
+        self.password_hash = make_password(key_stored_form(raw_password), hasher="station_pbkdf2_sha256")
 
     def check_password(self, raw_password: str) -> bool:
         return bool(self.password_hash) and check_password(raw_password, self.password_hash)

@@ -1,12 +1,17 @@
 """Station credentials and how they may connect: the security profile (OCPP 1.6 security whitepaper, 2.0.1 Part 2
-A00) and the rotation of a station's Basic-auth password (1.6 and 2.0.1 use case A01)."""
+A00), the login at the handshake (a password, or for profile 3 a client certificate; failures throttled) and the
+rotation of a station's Basic-auth password (1.6 and 2.0.1 use case A01)."""
 
 import logging
 import secrets
 import string
 from dataclasses import dataclass
 
-from stations.models import Station, StationCommand
+from django.core.exceptions import ValidationError
+
+from stations import login_throttle, services
+from stations.client_certificates import ClientCertificate
+from stations.models import Station, StationCommand, security_profile_available
 from stations.protocol import outbound
 from stations.protocol.commands import station_call_sync
 
@@ -24,8 +29,10 @@ class SecurityProfileRefused(ValueError):
 
 def security_profile_check(*, station: Station, profile: int, lowering_confirmed: bool) -> None:
     """Raising is free; lowering must be confirmed (OCPP leaves it out of the protocol on purpose, A00.FR.005)."""
-    if profile == Profile.TLS_CLIENT_CERTIFICATE:
-        raise SecurityProfileRefused("Security profile 3 (TLS client certificates) is not supported yet.")
+    try:
+        security_profile_available(profile)
+    except ValidationError as unavailable:
+        raise SecurityProfileRefused(unavailable.messages[0]) from unavailable
     if profile < station.security_profile and not lowering_confirmed:
         raise SecurityProfileRefused(
             f"Lowering the security profile from {station.security_profile} to {profile} lets the station connect "
@@ -71,6 +78,40 @@ def insecure_connection_refused(*, station: Station, client: str) -> None:
             "crossed the network unencrypted: rotate it once the station connects over TLS."
         )[:255],
     )
+
+
+@dataclass(frozen=True)
+class Login:
+    station: Station | None  # None: refused
+    throttled: bool = False  # refused unseen, for too many failures (429)
+
+
+def station_login(*, ocpp_id: str, password: bytes | None, certificate: ClientCertificate | None, client: str) -> Login:
+    """Who is connecting, from the handshake's credentials: the station, or a refusal (counted, see login_throttle).
+
+    A station of profile 3 logs in with its verified client certificate alone, whose subject field
+    (CMS_OCPP_CLIENT_CERT_ID_FIELD, CN by default) must be its id; never with a password. Stations of profiles 1
+    and 2 log in with their password, a certificate or not: their profile says how they connect, and a
+    certificate does not lift it.
+    """
+    if login_throttle.login_throttled(ocpp_id=ocpp_id, address=client):
+        return Login(None, throttled=True)
+    station = None
+    if certificate is not None:
+        station = Station.objects.filter(ocpp_id=ocpp_id, security_profile=Profile.TLS_CLIENT_CERTIFICATE).first()
+    if station is not None:
+        refusal = certificate.refusal or (
+            "" if certificate.station_id == ocpp_id else f"client certificate of {certificate.station_id or 'no id'!r}"
+        )
+    else:
+        station = services.station_authenticate(ocpp_id=ocpp_id, password=password)
+        refusal = "" if station is not None else "unknown station or wrong password"
+        if station is not None and station.security_profile == Profile.TLS_CLIENT_CERTIFICATE:
+            refusal = "security profile 3 needs the station's client certificate; a password is not enough"
+    if refusal:
+        login_throttle.login_failed(ocpp_id=ocpp_id, address=client, reason=refusal)
+        return Login(None)
+    return Login(station)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from stations.app_settings import app_settings
+from stations.authorization_key import password_forms
 from stations.live_outbox import live_event_on_commit
 from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Site, Station
 from stations.plausibility import time_is_plausible
@@ -80,7 +81,7 @@ def stations_bulk_update(*, stations: Sequence[Station], **fields) -> list[BulkO
     return outcomes
 
 
-def station_authenticate(*, ocpp_id: str, password: str | None) -> Station | None:
+def station_authenticate(*, ocpp_id: str, password: str | bytes | None) -> Station | None:
     """The station for a WebSocket handshake, or None when it must be refused.
 
     A registered station with a password must present it (security profile 1). Unknown ids are
@@ -97,7 +98,9 @@ def station_authenticate(*, ocpp_id: str, password: str | None) -> Station | Non
         )
         logger.info("unknown station auto-registered as pending", extra={"station_id": ocpp_id})
         return station
-    if station.password_hash and not (password and _verified_passwords.matches(station, password)):
+    if station.password_hash and not (
+        password and any(_verified_passwords.matches(station, form) for form in password_forms(password))
+    ):
         logger.warning("station refused: wrong or missing password", extra={"station_id": ocpp_id})
         return None
     return station

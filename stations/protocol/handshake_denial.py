@@ -8,7 +8,10 @@ reaches into daphne's (and autobahn's) internals for it; ``tests/ocpp/test_hands
 when either changes shape.
 
 daphne also leaves the WebSocket scope's optional ``scheme`` out (ASGI's default is "ws"), even over TLS; the
-same patch fills it in ("wss" on a TLS transport), which security profile 2 needs to tell the two apart.
+same patch fills it in ("wss" on a TLS transport), which security profile 2 needs to tell the two apart, and
+declares the ASGI TLS extension with the client certificate the TLS layer verified (security profile 3; only the
+``mtls:`` endpoint of ``stations/protocol/tls_endpoint.py`` asks a client for one, and a certificate that fails
+its verification ends the TLS handshake, so a certificate found here is a verified one).
 """
 
 import functools
@@ -16,6 +19,7 @@ import http
 import sys
 
 EXTENSION = "websocket.http.response"
+TLS_EXTENSION = "tls"
 _installed = False
 
 
@@ -43,7 +47,10 @@ def install() -> None:
     def create_application_declaring(self, protocol, scope):
         if scope.get("type") == "websocket":
             scope.setdefault("extensions", {})[EXTENSION] = {}
-            scope.setdefault("scheme", "wss" if ISSLTransport(protocol.transport, None) is not None else "ws")
+            tls = ISSLTransport(protocol.transport, None)
+            scope.setdefault("scheme", "wss" if tls is not None else "ws")
+            if tls is not None:
+                scope["extensions"].setdefault(TLS_EXTENSION, tls_extension(tls))
         return create_application(self, protocol, scope)
 
     @functools.wraps(handle_reply)
@@ -59,6 +66,22 @@ def install() -> None:
 
     Server.create_application = create_application_declaring
     WebSocketProtocol.handle_reply = handle_reply_with_denial
+
+
+def tls_extension(transport) -> dict:
+    """The ASGI TLS extension's view of a twisted TLS transport: the client's certificate as PEM, if it sent one."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    peer = transport.getPeerCertificate()
+    certificate = peer.to_cryptography() if peer is not None else None
+    return {
+        "server_cert": None,
+        "client_cert_chain": [certificate.public_bytes(Encoding.PEM).decode("ascii")] if certificate else [],
+        "client_cert_name": certificate.subject.rfc4514_string() if certificate else None,
+        "client_cert_error": None,
+        "tls_version": None,
+        "cipher_suite": None,
+    }
 
 
 def _deny(protocol, status: int, headers: list) -> None:

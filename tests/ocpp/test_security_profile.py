@@ -162,16 +162,30 @@ def test_api_shows_raises_and_lowers_the_profile_only_with_the_flag(admin_api, m
 
 
 @pytest.mark.django_db
-def test_api_refuses_profile_3_with_a_clear_message(admin_api, make_station):
+def test_api_refuses_profile_3_while_no_station_ca_is_configured(admin_api, make_station, settings):
+    settings.CMS_OCPP_CLIENT_CA_FILE = ""
     make_station("CP-1")
     response = admin_api.patch("/api/stations/CP-1/", {"security_profile": 3}, format="json")
     assert response.status_code == 400
-    assert "not supported yet" in str(response.json()["security_profile"])
+    assert "CMS_OCPP_CLIENT_CA_FILE" in str(response.json()["security_profile"])
     created = admin_api.post(
         "/api/stations/", {"id": "CP-2", "password": STATION_PASSWORD, "security_profile": 3}, format="json"
     )
     assert created.status_code == 400
-    assert "not supported yet" in str(created.json()["security_profile"])
+    assert "CMS_OCPP_CLIENT_CA_FILE" in str(created.json()["security_profile"])
+
+
+@pytest.mark.django_db
+def test_api_sets_profile_3_once_the_station_ca_is_configured(admin_api, make_station, settings, tmp_path):
+    settings.CMS_OCPP_CLIENT_CA_FILE = str(_write_certificates(tmp_path)[0])
+    make_station("CP-1")
+    response = admin_api.patch("/api/stations/CP-1/", {"security_profile": 3}, format="json")
+    assert response.status_code == 200, response.json()
+    assert Station.objects.get(ocpp_id="CP-1").security_profile == 3
+    created = admin_api.post(
+        "/api/stations/", {"id": "CP-2", "password": STATION_PASSWORD, "security_profile": 3}, format="json"
+    )
+    assert created.status_code == 201, created.json()
 
 
 @pytest.mark.django_db
