@@ -1,12 +1,8 @@
 """Business rules for stations: identity, registration, boot, liveness, connector status and the message log."""
 
 import functools
-import hashlib
-import hmac
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +13,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from stations.app_settings import app_settings
+from stations.hashers import VerifiedCredentials
 from stations.live_outbox import live_event_on_commit
 from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Site, Station
 from stations.plausibility import time_is_plausible
@@ -97,43 +94,16 @@ def station_authenticate(*, ocpp_id: str, password: str | None) -> Station | Non
         )
         logger.info("unknown station auto-registered as pending", extra={"station_id": ocpp_id})
         return station
-    if station.password_hash and not (password and _verified_passwords.matches(station, password)):
+    if station.password_hash and not (
+        password
+        and verified_credentials.matches(station_pk=station.pk, password_hash=station.password_hash, password=password)
+    ):
         logger.warning("station refused: wrong or missing password", extra={"station_id": ocpp_id})
         return None
     return station
 
 
-class _VerifiedPasswords:
-    """Passwords this process has verified (by their SHA-256), per station and stored hash.
-
-    After a network outage every station reconnects at once; each PBKDF2 check costs milliseconds of
-    CPU, thousands of them seconds, past the server's handshake timeout. A station's password checked
-    before (and not changed since: the stored hash is part of the key) is checked again in microseconds.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._digests: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def matches(self, station: Station, password: str) -> bool:
-        key, digest = (station.pk, station.password_hash), hashlib.sha256(password.encode()).digest()
-        with self._lock:
-            known = self._digests.get(key)
-            if known is not None:
-                self._digests.move_to_end(key)
-        if known is not None:
-            return hmac.compare_digest(known, digest)
-        if not station.check_password(password):
-            return False
-        with self._lock:
-            self._digests[key] = digest
-            if len(self._digests) > self.size:
-                self._digests.popitem(last=False)
-        return True
-
-
-_verified_passwords = _VerifiedPasswords(size=100_000)
+verified_credentials = VerifiedCredentials(size=100_000)
 
 
 def station_connected(*, station: Station, ocpp_version: str, channel_name: str, node=None) -> None:
