@@ -1,13 +1,72 @@
-"""Password hasher for station credentials (OCPP security profiles 1 and 2).
+"""Password hashing for station credentials (OCPP security profiles 1 and 2), and the cache of verified ones.
 
 Station passwords are machine secrets of at least 16 characters (OCPP 2.0.1 BasicAuthPassword is 16 to
 40), so key stretching protects little; what matters is that a reconnect storm of thousands of stations
 after a restart does not spend 0.2 s of CPU per handshake, as Django's user-password default does.
 """
 
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
+import threading
+from collections import OrderedDict
+
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password
+from django.core.cache import cache
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 
 class StationPasswordHasher(PBKDF2PasswordHasher):
     algorithm = "station_pbkdf2_sha256"
     iterations = 10_000
+
+
+class VerifiedCredentials:
+    """Station passwords verified before, so that a reconnect does not pay the key derivation again.
+
+    After a restart or a network outage every station reconnects at once: 10,000 derivations are minutes of
+    CPU, past the handshake timeout of most. An entry is a keyed hash, ``HMAC(SECRET_KEY, stored hash +
+    presented password)``, kept per station in this process (no round trip) and in Django's cache (Redis when
+    configured: it outlives a restart and is shared by every node, so a station moving between nodes is not
+    a new derivation either).
+
+    Never weaker than the stored hash against someone who reads the cache (Redis or this process's memory):
+    without SECRET_KEY not one guess can be tested against an entry; with SECRET_KEY as well they hold what
+    signs every operator's session, and each guess still needs the stored hash's salt from the database. The
+    passwords themselves are machine secrets of 16 characters and more, out of reach of guessing either way.
+    The stored hash is in the key: a rotation (a new hash, a new salt) makes the old entry match nothing, so
+    a changed password is never accepted from the cache; a wrong one always goes to the full check.
+    """
+
+    KEY_SALT = "stations.hashers.VerifiedCredentials"
+    # A station away longer than this pays the derivation once more when it returns.
+    SHARED_TIMEOUT = 30 * 24 * 3600
+
+    def __init__(self, size: int):
+        self.size = size
+        self._local: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def matches(self, *, station_pk: int, password_hash: str, password: str) -> bool:
+        """Whether ``password`` is the one ``password_hash`` was made from (``check_password``, once)."""
+        digest = salted_hmac(self.KEY_SALT, f"{password_hash}\0{password}", algorithm="sha256").hexdigest()
+        with self._lock:
+            known = self._local.get(station_pk)
+        if known is None:
+            known = cache.get(self._shared_key(station_pk))
+        if known is not None and constant_time_compare(known, digest):
+            self._remember(station_pk, digest)
+            return True
+        if not check_password(password, password_hash):
+            return False
+        self._remember(station_pk, digest)
+        cache.set(self._shared_key(station_pk), digest, self.SHARED_TIMEOUT)
+        return True
+
+    def _remember(self, station_pk: int, digest: str) -> None:
+        with self._lock:
+            self._local[station_pk] = digest
+            self._local.move_to_end(station_pk)
+            if len(self._local) > self.size:
+                self._local.popitem(last=False)
+
+    @staticmethod
+    def _shared_key(station_pk: int) -> str:
+        return f"stations:verified-credential:{station_pk}"

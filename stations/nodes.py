@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from stations.app_settings import app_settings
 from stations.models import Node, Station
-from stations.services import station_disconnected
+from stations.services import stations_disconnected_at_node
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ def _nodes_end(nodes, *, why: str) -> int:
     with transaction.atomic():
         # Several sweepers at once (nodes, beat): each dead node is ended by one of them.
         for node in nodes.select_for_update(skip_locked=True):
-            held = Station.objects.filter(node=node, is_online=True).only("pk", "ocpp_id", "channel_name")
-            ended = sum(station_disconnected(station=station, channel_name=station.channel_name) for station in held)
+            ended = stations_disconnected_at_node(node=node)
             node.delete()
             offline += ended
             log = logger.warning if ended else logger.info

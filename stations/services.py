@@ -1,12 +1,8 @@
 """Business rules for stations: identity, registration, boot, liveness, connector status and the message log."""
 
 import functools
-import hashlib
-import hmac
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +14,7 @@ from django.utils.module_loading import import_string
 
 from stations.app_settings import app_settings
 from stations.authorization_key import password_forms
+from stations.hashers import VerifiedCredentials
 from stations.live_outbox import live_event_on_commit
 from stations.models import Connector, ConnectorStatusEvent, DeviceModelVariable, OcppMessage, Site, Station
 from stations.plausibility import time_is_plausible
@@ -99,44 +96,18 @@ def station_authenticate(*, ocpp_id: str, password: str | bytes | None) -> Stati
         logger.info("unknown station auto-registered as pending", extra={"station_id": ocpp_id})
         return station
     if station.password_hash and not (
-        password and any(_verified_passwords.matches(station, form) for form in password_forms(password))
+        password
+        and any(
+            verified_credentials.matches(station_pk=station.pk, password_hash=station.password_hash, password=form)
+            for form in password_forms(password)
+        )
     ):
         logger.warning("station refused: wrong or missing password", extra={"station_id": ocpp_id})
         return None
     return station
 
 
-class _VerifiedPasswords:
-    """Passwords this process has verified (by their SHA-256), per station and stored hash.
-
-    After a network outage every station reconnects at once; each PBKDF2 check costs milliseconds of
-    CPU, thousands of them seconds, past the server's handshake timeout. A station's password checked
-    before (and not changed since: the stored hash is part of the key) is checked again in microseconds.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._digests: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def matches(self, station: Station, password: str) -> bool:
-        key, digest = (station.pk, station.password_hash), hashlib.sha256(password.encode()).digest()
-        with self._lock:
-            known = self._digests.get(key)
-            if known is not None:
-                self._digests.move_to_end(key)
-        if known is not None:
-            return hmac.compare_digest(known, digest)
-        if not station.check_password(password):
-            return False
-        with self._lock:
-            self._digests[key] = digest
-            if len(self._digests) > self.size:
-                self._digests.popitem(last=False)
-        return True
-
-
-_verified_passwords = _VerifiedPasswords(size=100_000)
+verified_credentials = VerifiedCredentials(size=100_000)
 
 
 def station_connected(*, station: Station, ocpp_version: str, channel_name: str, node=None) -> None:
@@ -164,6 +135,21 @@ def station_disconnected(*, station: Station, channel_name: str) -> bool:
         live_event_on_commit({"kind": "station", "station": station.ocpp_id, "online": False})
         logger.info("station disconnected", extra={"station_id": station.ocpp_id})
     return bool(updated)
+
+
+def stations_disconnected_at_node(*, node) -> int:
+    """Every station recorded online at ``node`` (a dead node) offline, in one statement; how many.
+
+    A node restarted under 10,000 stations finds them all recorded online at its predecessor; one UPDATE per
+    station there held up every handshake of the reconnect storm. A station that has meanwhile connected to
+    another node is recorded at that node, and left alone. Should be called in a transaction.
+    """
+    held = Station.objects.select_for_update().filter(node=node, is_online=True)
+    gone = list(held.values_list("pk", "ocpp_id"))
+    Station.objects.filter(pk__in=[pk for pk, _ in gone]).update(is_online=False, channel_name="")
+    for _, ocpp_id in gone:
+        live_event_on_commit({"kind": "station", "station": ocpp_id, "online": False})
+    return len(gone)
 
 
 @transaction.atomic

@@ -180,3 +180,17 @@ def test_a_renewal_finds_out_that_its_node_was_taken_for_dead(make_station):
     assert node_lease_renew(node=node)
     Node.objects.filter(pk=node.pk).delete()  # swept by another node
     assert not node_lease_renew(node=node)
+
+
+@pytest.mark.django_db
+def test_a_restarted_node_records_all_its_predecessors_stations_offline_in_a_few_statements(
+    make_station, django_assert_max_num_queries
+):
+    """A node restarted under thousands of stations must not hold up their reconnect storm with an UPDATE each."""
+    predecessor = _lease("node-host:1:old")
+    for n in range(50):
+        _hold(make_station(f"CP-{n}", password=None), predecessor, f"specific.old!{n}")
+    with django_assert_max_num_queries(15):  # the same for 5 stations; one UPDATE each was 50 more
+        node_lease_acquire(name="node-host:1:new", channel_prefix="specific.new!", host="node-host", pid=1)
+    assert not Station.objects.filter(is_online=True).exists()
+    assert set(Station.objects.values_list("channel_name", flat=True)) == {""}
