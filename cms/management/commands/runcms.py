@@ -15,6 +15,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 
 from celery.beat import EmbeddedService
 from django.conf import settings
@@ -109,21 +110,12 @@ class Command(BaseCommand):
         address_file.write_text(os.environ["CMS_SERVER_URL"] + "\n")
         fleet = self._start_fleet(network, host, port) if network is not None else None
         # This process serves on PORT; the others are its children, on the ports after it.
-        others = [
-            subprocess.Popen([sys.executable, "-m", "daphne", *daphne_args(host, port + n)])  # noqa: S603
-            for n in range(1, processes)
-        ]
+        others = [DaphneChild(host, port + n) for n in range(1, processes)]
         try:
             CommandLineInterface().run(daphne_args(host, port))
         finally:
             for other in others:
-                other.terminate()
-            for other in others:
-                try:
-                    other.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    other.kill()
-                    other.wait()
+                other.stop()
             with contextlib.suppress(OSError):
                 if address_file.read_text().strip() == os.environ["CMS_SERVER_URL"]:
                     address_file.unlink()  # unless another server has started since
@@ -208,6 +200,44 @@ class Command(BaseCommand):
         User.objects.create_superuser(email=email, password=password)
         shown = password if "CMS_ADMIN_PASSWORD" not in os.environ else "(from CMS_ADMIN_PASSWORD)"
         self.stdout.write(self.style.WARNING(f"Created operator admin {email} with password {shown}"))
+
+
+class DaphneChild:
+    """One more daphne process, started again a second after it dies (its stations reconnect to the others
+    through the balancer meanwhile), until ``stop``."""
+
+    RESTART_AFTER_SECONDS = 1.0
+
+    def __init__(self, host: str, port: int):
+        self.args = [sys.executable, "-m", "daphne", *daphne_args(host, port)]
+        self.port = port
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # a restart and a stop never cross
+        self.process = subprocess.Popen(self.args)  # noqa: S603 - our own interpreter and arguments
+        self.watcher = threading.Thread(target=self._watch, name=f"daphne-{port}", daemon=True)
+        self.watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            code = self.process.wait()
+            if self.stopping.wait(self.RESTART_AFTER_SECONDS):
+                return
+            with self.lock:
+                if self.stopping.is_set():
+                    return
+                print(f"daphne on port {self.port} exited ({code}); starting it again", file=sys.stderr, flush=True)
+                self.process = subprocess.Popen(self.args)  # noqa: S603
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.watcher.join(timeout=5)
 
 
 def daphne_args(host: str, port: int) -> list[str]:
