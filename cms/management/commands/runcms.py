@@ -1,7 +1,9 @@
 """Run the whole system: migrate, collect static files, then the portal, the OCPP endpoint and background jobs.
 
-With a broker configured (``REDIS_URL``) a Celery worker with beat runs beside daphne as a child process;
-without one, tasks run in-process and beat runs in a thread of this process (the embedded default). Without
+With a broker configured (``REDIS_URL``) a Celery worker with beat runs beside daphne as a child process,
+and ``--processes N`` serves with N daphne processes (one per core, on PORT..PORT+N-1, behind a balancer:
+deploy/haproxy.cfg, docs/deploy.md), which the Redis channel layer joins into one system; without one,
+tasks run in-process and beat runs in a thread of this process (the embedded default). Without
 ``DATABASE_URL`` the database is the embedded PostgreSQL server, which manage.py has started for this
 process and which stops when it exits (cms/embedded_postgres.py).
 """
@@ -13,12 +15,13 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 
 from celery.beat import EmbeddedService
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from cms.celery import app as celery_app
 
@@ -31,12 +34,30 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start background jobs here.")
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=int(os.environ.get("PROCESSES", "1")),
+            help="daphne processes serving on PORT, PORT+1, ... (one per core, behind a balancer); needs REDIS_URL.",
+        )
+        parser.add_argument(
+            "--no-beat",
+            action="store_true",
+            help="Start the Celery worker without beat: beat runs once per installation, on one machine only.",
+        )
+        parser.add_argument(
             "--demo",
             action="store_true",
             help="Seed the demo network (the first time) and keep a simulated fleet charging at its stations.",
         )
 
-    def handle(self, *args, host, port, no_worker, demo, **options):
+    def handle(self, *args, host, port, no_worker, demo, processes, no_beat, **options):
+        if processes < 1:
+            raise CommandError("--processes must be at least 1.")
+        if processes > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                "--processes above 1 needs REDIS_URL: without Redis the channel layer lives inside one process, "
+                "so commands and live events could not reach the stations and browsers of the others."
+            )
         # Stations download firmware from, and upload diagnostics to, the address this server listens on
         # (unless CMS_STATION_FILES_URL or CMS_PORTAL_URL says otherwise); the worker child inherits it.
         os.environ["CMS_SERVER_URL"] = server_url(host, port)
@@ -53,13 +74,17 @@ class Command(BaseCommand):
                 # Beat runs a registered task in this process (eagerly); an unregistered one it would
                 # only send to the in-memory broker, where nothing consumes it.
                 celery_app.loader.import_default_modules()
-                EmbeddedService(celery_app, thread=True).start()
+                if not no_beat:
+                    EmbeddedService(celery_app, thread=True).start()
                 self.stdout.write("Background jobs: in-process (no broker configured).")
             else:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "cms", "worker", "--beat", "--loglevel", "INFO"]
+                beat = [] if no_beat else ["--beat"]
+                worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                    [sys.executable, "-m", "celery", "-A", "cms", "worker", *beat, "--loglevel", "INFO"]
                 )
-                self.stdout.write(f"Background jobs: Celery worker with beat (pid {worker.pid}).")
+                self.stdout.write(
+                    f"Background jobs: Celery worker{'' if no_beat else ' with beat'} (pid {worker.pid})."
+                )
 
         from stations.app_settings import app_settings as station_settings
         from stations.protocol.versions import SUBPROTOCOLS
@@ -67,6 +92,11 @@ class Command(BaseCommand):
         database = settings.DATABASES["default"]
         if not os.environ.get("DATABASE_URL"):
             self.stdout.write(f"Database:      embedded PostgreSQL, data in {database['HOST']}")
+        if processes > 1:
+            self.stdout.write(
+                f"daphne:        {processes} processes on ports {port}-{port + processes - 1}: "
+                "put a balancer in front (deploy/haproxy.cfg)"
+            )
         self.stdout.write(
             f"Portal:        http://{host}:{port}/\n"
             f"OCPP endpoint: ws://{host}:{port}/ocpp/<station_id>  (subprotocols {', '.join(SUBPROTOCOLS)})\n"
@@ -79,12 +109,13 @@ class Command(BaseCommand):
         address_file.parent.mkdir(exist_ok=True)
         address_file.write_text(os.environ["CMS_SERVER_URL"] + "\n")
         fleet = self._start_fleet(network, host, port) if network is not None else None
+        # This process serves on PORT; the others are its children, on the ports after it.
+        others = [DaphneChild(host, port + n) for n in range(1, processes)]
         try:
-            # Stations reconnecting all at once after a restart queue for their handshake; give them time.
-            CommandLineInterface().run(
-                ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
-            )
+            CommandLineInterface().run(daphne_args(host, port))
         finally:
+            for other in others:
+                other.stop()
             with contextlib.suppress(OSError):
                 if address_file.read_text().strip() == os.environ["CMS_SERVER_URL"]:
                     address_file.unlink()  # unless another server has started since
@@ -169,6 +200,50 @@ class Command(BaseCommand):
         User.objects.create_superuser(email=email, password=password)
         shown = password if "CMS_ADMIN_PASSWORD" not in os.environ else "(from CMS_ADMIN_PASSWORD)"
         self.stdout.write(self.style.WARNING(f"Created operator admin {email} with password {shown}"))
+
+
+class DaphneChild:
+    """One more daphne process, started again a second after it dies (its stations reconnect to the others
+    through the balancer meanwhile), until ``stop``."""
+
+    RESTART_AFTER_SECONDS = 1.0
+
+    def __init__(self, host: str, port: int):
+        self.args = [sys.executable, "-m", "daphne", *daphne_args(host, port)]
+        self.port = port
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # a restart and a stop never cross
+        self.process = subprocess.Popen(self.args)  # noqa: S603 - our own interpreter and arguments
+        self.watcher = threading.Thread(target=self._watch, name=f"daphne-{port}", daemon=True)
+        self.watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            code = self.process.wait()
+            if self.stopping.wait(self.RESTART_AFTER_SECONDS):
+                return
+            with self.lock:
+                if self.stopping.is_set():
+                    return
+                print(f"daphne on port {self.port} exited ({code}); starting it again", file=sys.stderr, flush=True)
+                self.process = subprocess.Popen(self.args)  # noqa: S603
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.watcher.join(timeout=5)
+
+
+def daphne_args(host: str, port: int) -> list[str]:
+    """daphne's command line for one serving process."""
+    # Stations reconnecting all at once after a restart queue for their handshake; give them time.
+    return ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
 
 
 def server_url(host: str, port: int) -> str:
