@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0002_v201_monitors_display_messages_customer_information"),
+        ("monitoring", "0003_load_management_alert_kind"),
     ]
 
     operations = [
