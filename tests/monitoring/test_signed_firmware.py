@@ -110,8 +110,12 @@ def target_of(job) -> MaintenanceTarget:
     return job.targets.select_related("command").get()
 
 
+# The machine running the suite may be busy: a station's download and install get time.
+UPDATE_WITHIN = 30.0
+
+
 def download(location: str) -> bytes:
-    with urllib.request.urlopen(location, timeout=5) as response:
+    with urllib.request.urlopen(location, timeout=UPDATE_WITHIN) as response:
         return response.read()
 
 
@@ -377,7 +381,7 @@ async def test_a_16_station_with_the_security_extension_verifies_and_installs_si
     station, client, connection = await connected(daphne_server, "SF-16", "1.6", Station16)
     try:
         job = await run_job([station], image)
-        await until(lambda: finished(job), what="the update to finish")
+        await until(lambda: finished(job), what="the update to finish", within=UPDATE_WITHIN)
     finally:
         await connection.__aexit__(None, None, None)
     target = await target_of(job)
@@ -397,7 +401,7 @@ async def test_a_tampered_download_is_refused_by_the_station_and_shown_as_invali
         station, client, connection = await connected(daphne_server, "SF-201", "2.0.1", Station201)
         try:
             job = await run_job([station], image)
-            await until(lambda: finished(job), what="the update to finish")
+            await until(lambda: finished(job), what="the update to finish", within=UPDATE_WITHIN)
         finally:
             await connection.__aexit__(None, None, None)
     finally:
