@@ -153,9 +153,17 @@ def _start_daphne(
 
 
 def _stop_daphne(process, log, django_db_blocker) -> None:
+    """Its database sessions end with the process; the others serve the tests that follow."""
     process.terminate()
     process.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, ending every other session on the test database before it is dropped: the async tests'
+    ORM thread keeps one. Only then: ended mid-run, they would fail the next test that uses them."""
+    yield
     with django_db_blocker.unblock():
         _close_other_sessions_on_the_test_database()
 

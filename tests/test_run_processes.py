@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
-from tests.conftest import ROOT, LiveServer, _close_other_sessions_on_the_test_database, _database_url
+from tests.conftest import ROOT, LiveServer, _database_url
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until, until_sync
@@ -82,8 +82,6 @@ def two_processes(django_db_blocker, transactional_db, collected_static):
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=40)
-    with django_db_blocker.unblock():
-        _close_other_sessions_on_the_test_database()  # the async test's ORM thread keeps one
 
 
 def children_of(pid: int) -> list[int]:

@@ -11,7 +11,6 @@ import redis
 from django.conf import settings
 
 from tests.billing.test_worker import start_worker, stop
-from tests.conftest import _close_other_sessions_on_the_test_database
 from tests.factories import STATION_PASSWORD
 from tests.faults.fleet import tag_of
 from tests.faults.proxy import FaultProxy
@@ -27,15 +26,6 @@ def _quiet_ocpp_client_log():
     client_log.setLevel(logging.ERROR)
     yield
     client_log.setLevel(before)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _test_database_released(django_db_setup, django_db_blocker):
-    """The async tests' ORM thread keeps a connection of its own: end it before the test database is dropped
-    (the session's daphne_server fixture does the same when other tests ran)."""
-    yield
-    with django_db_blocker.unblock():
-        _close_other_sessions_on_the_test_database()
 
 
 @pytest.fixture
