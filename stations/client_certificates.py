@@ -28,7 +28,7 @@ from stations.protocol.tls_endpoint import pem_certificates
 
 PROXY_VERIFY_HEADER = b"x-ssl-client-verify"
 PROXY_CERTIFICATE_HEADER = b"x-ssl-client-cert"
-# The subject fields CMS_OCPP_CLIENT_CERT_ID_FIELD may name (OCPP 2.0.1 Part 2 A00.FR.412 puts the id in CN).
+# The subject fields CMS_OCPP_CLIENT_CERT_ID_FIELD may name (OCPP's certificate properties put the station id in CN).
 SUBJECT_FIELDS = {
     "CN": NameOID.COMMON_NAME,
     "serialNumber": NameOID.SERIAL_NUMBER,
