@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 from django.conf import settings
+from django.core import checks
 
 from stations.app_settings import app_settings
 from stations.protocol.handshake_denial import TLS_EXTENSION
@@ -27,7 +28,7 @@ from stations.protocol.tls_endpoint import pem_certificates
 
 PROXY_VERIFY_HEADER = b"x-ssl-client-verify"
 PROXY_CERTIFICATE_HEADER = b"x-ssl-client-cert"
-# The subject fields CMS_OCPP_CLIENT_CERT_ID_FIELD may name (OCPP 2.0.1 Part 2 A00.FR.412 puts the id in CN).
+# The subject fields CMS_OCPP_CLIENT_CERT_ID_FIELD may name (OCPP's certificate properties put the station id in CN).
 SUBJECT_FIELDS = {
     "CN": NameOID.COMMON_NAME,
     "serialNumber": NameOID.SERIAL_NUMBER,
@@ -45,6 +46,24 @@ class ClientCertificate:
 def client_certificates_configured() -> bool:
     """Whether this deployment verifies client certificates, without which security profile 3 is not offered."""
     return bool(app_settings.CLIENT_CA_FILE)
+
+
+@checks.register(checks.Tags.security)
+def client_certificate_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A subject field we cannot read, or a CA file we cannot load, is found at start, not at a station's handshake."""
+    problems = []
+    if app_settings.CLIENT_CERT_ID_FIELD not in SUBJECT_FIELDS:
+        problems.append(
+            checks.Error(
+                f"CMS_OCPP_CLIENT_CERT_ID_FIELD must be one of {', '.join(SUBJECT_FIELDS)}.", id="stations.E301"
+            )
+        )
+    if app_settings.CLIENT_CA_FILE:
+        try:
+            pem_certificates(app_settings.CLIENT_CA_FILE)
+        except (OSError, ValueError) as unreadable:
+            problems.append(checks.Error(f"CMS_OCPP_CLIENT_CA_FILE: {unreadable}", id="stations.E302"))
+    return problems
 
 
 def presented_certificate(scope) -> ClientCertificate | None:
@@ -90,7 +109,11 @@ def issuance_problem(certificate: x509.Certificate, now: datetime.datetime | Non
     now = now or datetime.datetime.now(datetime.UTC)
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         return "the forwarded certificate is expired or not yet valid"
-    for authority in _authorities(path, os.stat(path).st_mtime_ns):
+    try:
+        authorities = _authorities(path, os.stat(path).st_mtime_ns)
+    except (OSError, ValueError) as unreadable:
+        return f"the CA file cannot be read: {unreadable}"
+    for authority in authorities:
         try:
             certificate.verify_directly_issued_by(authority)
         except (InvalidSignature, ValueError, TypeError):  # another issuer, or another key type

@@ -12,7 +12,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from stations import client_certificates, security, services
+from stations import client_certificates, login_throttle, security, services
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
@@ -126,7 +126,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 ocpp_id=self.ocpp_id,
                 password=basic_auth_password(self.scope["headers"], self.ocpp_id),
                 certificate=client_certificates.presented_certificate(self.scope),
-                client=(self.scope.get("client") or ("",))[0],
+                client=login_throttle.handshake_address(self.scope),
             )
             self.station = login.station
             if login.throttled:

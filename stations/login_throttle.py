@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 
 from stations.app_settings import app_settings
@@ -20,6 +21,18 @@ from stations.protocol.channel_layer import layer_health
 logger = logging.getLogger(__name__)
 
 THROTTLED_EVENT = "LoginsThrottled"
+
+
+def handshake_address(scope) -> str:
+    """The station's address: behind a trusted TLS proxy the last ``X-Forwarded-For`` entry, the one the proxy itself
+    added (earlier ones come from the client), so that the stations behind one proxy are not counted as one."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = [value for name, value in scope.get("headers", ()) if name.lower() == b"x-forwarded-for"]
+        if forwarded:
+            last = forwarded[-1].decode("latin-1").rsplit(",", 1)[-1].strip()
+            if last:
+                return last
+    return (scope.get("client") or ("",))[0]
 
 
 def _limits(ocpp_id: str, address: str) -> list[tuple[str, int, str]]:

@@ -14,7 +14,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from stations.models import Station
-from tests.conftest import LiveServer, _free_port, _start_daphne, _stop_daphne
+from tests.conftest import LiveServer, _free_port, _start_daphne
 from tests.factories import STATION_PASSWORD
 from tests.ocpp.certificates import station_pki
 from tests.ocpp_client import basic_auth_header
@@ -38,6 +38,13 @@ def station_ca_configured(settings, pki):
     settings.CMS_OCPP_CLIENT_CA_FILE = str(pki.station_ca.cert_path)
 
 
+def _stop_module_daphne(process, log) -> None:
+    """Unlike the session server's stop, other database sessions are left alone: the tests that follow use them."""
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
 @pytest.fixture(scope="module")
 def mtls_server(django_db_setup, django_db_blocker, pki):
     """daphne with the documented ``mtls:`` endpoint; the CA file comes from the environment, as in production."""
@@ -49,7 +56,22 @@ def mtls_server(django_db_setup, django_db_blocker, pki):
     server = LiveServer(port)
     server.ws_url = f"wss://127.0.0.1:{port}"
     yield server
-    _stop_daphne(process, log, django_db_blocker)
+    _stop_module_daphne(process, log)
+
+
+@pytest.fixture(scope="module")
+def mtls_optional_server(django_db_setup, django_db_blocker, pki):
+    """The ``mtls:`` endpoint with ``clientCertificate=optional``: every profile on one port."""
+    port = _free_port()
+    endpoint = (
+        f"mtls:{port}:interface=127.0.0.1:privateKey={pki.server.key_path}:certKey={pki.server.cert_path}"
+        f":caCerts={pki.station_ca.cert_path}:clientCertificate=optional"
+    )
+    process, log = _start_daphne(django_db_blocker, ["-e", endpoint], port)
+    server = LiveServer(port)
+    server.ws_url = f"wss://127.0.0.1:{port}"
+    yield server
+    _stop_module_daphne(process, log)
 
 
 @pytest.fixture(autouse=True)
@@ -160,3 +182,16 @@ async def test_profile_3_station_is_refused_with_its_password_on_ws(daphne_serve
         ):
             pass
     assert refused.value.response.status_code == REFUSED[subprotocol]
+
+
+@BOTH_VERSIONS
+async def test_optional_client_certificates_serve_every_profile_on_one_port(
+    mtls_optional_server, pki, make_station, subprotocol
+):
+    await sync_to_async(make_station)("CP-1", security_profile=PROFILE_3)
+    await sync_to_async(make_station)("CP-7", security_profile=Station.SecurityProfile.TLS_BASIC_AUTH)
+    server, anonymous = mtls_optional_server, client_context(pki)
+    assert await handshake(server, "CP-7", anonymous, subprotocol, STATION_PASSWORD) == 101
+    assert await handshake(server, "CP-1", client_context(pki, pki.valid), subprotocol) == 101
+    assert await handshake(server, "CP-1", anonymous, subprotocol, STATION_PASSWORD) == REFUSED[subprotocol]
+    assert await handshake(server, "CP-1", client_context(pki, pki.expired), subprotocol) == "tls"

@@ -223,3 +223,22 @@ def test_portal_profile_change_needs_a_command_role(django_user_model, make_stat
     response = client.post("/operator/stations/CP-1/security-profile/", {"security_profile": "2"})
     assert response.status_code == 403
     assert Station.objects.get(ocpp_id="CP-1").security_profile == 1
+
+
+@pytest.mark.django_db
+def test_portal_offers_profile_3_only_once_the_station_ca_is_configured(
+    operator_admin, make_station, settings, tmp_path
+):
+    make_station("CP-1")
+    client = Client()
+    client.force_login(operator_admin)
+    settings.CMS_OCPP_CLIENT_CA_FILE = ""
+    assert '<option value="3" disabled>' in client.get("/operator/stations/CP-1/").content.decode()
+    refused = client.post("/operator/stations/CP-1/security-profile/", {"security_profile": "3"}, follow=True)
+    assert "CMS_OCPP_CLIENT_CA_FILE" in refused.content.decode()
+    assert Station.objects.get(ocpp_id="CP-1").security_profile == 1
+
+    settings.CMS_OCPP_CLIENT_CA_FILE = str(_write_certificates(tmp_path)[0])
+    assert '<option value="3">' in client.get("/operator/stations/CP-1/").content.decode()
+    client.post("/operator/stations/CP-1/security-profile/", {"security_profile": "3"})
+    assert Station.objects.get(ocpp_id="CP-1").security_profile == 3
