@@ -307,7 +307,7 @@ def installed_certificates_read(
     Unsupported when its version has no such type."""
     version = station.ocpp_version or "1.6"
     types = [certificate_type] if certificate_type or version != "1.6" else list(READABLE_TYPES_16)
-    result = None
+    results = []
     for asked in types:
         result = _send(
             station, outbound.installed_certificate_ids(version, certificate_type=asked), requested_by, timeout
@@ -315,6 +315,9 @@ def installed_certificates_read(
         if result.answer is None:
             return result
         _installed_store(station, asked, result)
+        results.append(result)
+    # The answer that found certificates, if any did (a 1.6 station may hold a CSMS root and no manufacturer's).
+    result = next((r for r in results if r.answer.outcome == outbound.Outcome.ACCEPTED), results[-1])
     result.certificates = selectors.station_installed_certificates(station=station)
     return result
 
