@@ -179,6 +179,7 @@ def test_the_station_certificates_page_shows_them_and_revokes(make_station, oper
     issued = issue(make_station("CP-1"))
     portal = Client()
     portal.force_login(operator_admin)
+    assert "/operator/stations/CP-1/certificates/" in portal.get("/operator/stations/CP-1/").content.decode()
     page = portal.get("/operator/stations/CP-1/certificates/")
     assert page.status_code == 200
     assert issued.serial_number[:15] in page.content.decode()
