@@ -36,14 +36,6 @@ class CertificateHashData:
     issuer_key_hash: str
     serial_number: str
 
-    def as_wire(self) -> dict:
-        return {
-            "hashAlgorithm": self.hash_algorithm,
-            "issuerNameHash": self.issuer_name_hash,
-            "issuerKeyHash": self.issuer_key_hash,
-            "serialNumber": self.serial_number,
-        }
-
 
 def serial_hex(serial: int) -> str:
     """A serial number as OCPP writes it: hexadecimal, lower case, no 0x and no leading zeros."""
