@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -35,14 +35,6 @@ class CertificateHashData:
     issuer_name_hash: str
     issuer_key_hash: str
     serial_number: str
-
-    def as_wire(self) -> dict:
-        return {
-            "hashAlgorithm": self.hash_algorithm,
-            "issuerNameHash": self.issuer_name_hash,
-            "issuerKeyHash": self.issuer_key_hash,
-            "serialNumber": self.serial_number,
-        }
 
 
 def serial_hex(serial: int) -> str:
@@ -105,9 +97,13 @@ def csr_check(csr: x509.CertificateSigningRequest, *, common_name: str | None, o
     """CsrRefused unless the CSR is signed by its own key, that key is strong enough, its subject has one CN,
     ``common_name`` when given (the station's id; an ISO 15118 SECC certificate's is its SECC-ID, which we do not
     know) and, when ``organization`` is given, its O is that."""
-    if not csr.is_signature_valid:
+    try:
+        key = csr.public_key()
+        signature_valid = csr.is_signature_valid
+    except (UnsupportedAlgorithm, ValueError) as error:
+        raise CsrRefused(f"The CSR's key or signature algorithm is not supported: {error}") from None
+    if not signature_valid:
         raise CsrRefused("The CSR's signature does not verify against its own public key.")
-    key = csr.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise CsrRefused(f"RSA key of {key.key_size} bits: at least {MIN_RSA_BITS} are required.")

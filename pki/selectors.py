@@ -79,14 +79,12 @@ def revoked_certificates(*, authority: CertificateAuthority):
     return IssuedCertificate.objects.filter(authority=authority, revoked_at__isnull=False).order_by("revoked_at")
 
 
-def current_station_certificates(*, authority: CertificateAuthority | None = None):
+def current_station_certificates():
     """The newest certificate of each station and type that the station accepted and that is not revoked: the
     ones whose expiry matters (an older one was replaced)."""
     certificates = IssuedCertificate.objects.filter(
         delivery=IssuedCertificate.Delivery.ACCEPTED, revoked_at__isnull=True, station__isnull=False
     )
-    if authority is not None:
-        certificates = certificates.filter(authority=authority)
     return certificates.order_by("station_id", "certificate_type", "-issued_at").distinct(
         "station_id", "certificate_type"
     )

@@ -307,7 +307,7 @@ def installed_certificates_read(
     Unsupported when its version has no such type."""
     version = station.ocpp_version or "1.6"
     types = [certificate_type] if certificate_type or version != "1.6" else list(READABLE_TYPES_16)
-    result = None
+    results = []
     for asked in types:
         result = _send(
             station, outbound.installed_certificate_ids(version, certificate_type=asked), requested_by, timeout
@@ -315,6 +315,9 @@ def installed_certificates_read(
         if result.answer is None:
             return result
         _installed_store(station, asked, result)
+        results.append(result)
+    # The answer that found certificates, if any did (a 1.6 station may hold a CSMS root and no manufacturer's).
+    result = next((r for r in results if r.answer.outcome == outbound.Outcome.ACCEPTED), results[-1])
     result.certificates = selectors.station_installed_certificates(station=station)
     return result
 
@@ -439,7 +442,8 @@ STATION_EXPIRING = Alert.Kind.CERTIFICATE_EXPIRING
 CA_EXPIRING = Alert.Kind.CA_CERTIFICATE_EXPIRING
 
 
-def _expiry_severity(not_after: datetime, now: datetime) -> str | None:
+def expiry_severity(not_after: datetime, now: datetime) -> str | None:
+    """The alert a certificate valid until ``not_after`` deserves at ``now``: None, warning or critical."""
     left = not_after - now
     if left <= timedelta(days=app_settings.EXPIRY_CRITICAL_DAYS):
         return Alert.Severity.CRITICAL
@@ -460,7 +464,7 @@ def expiry_conditions(*, now: datetime) -> list[Condition]:
     conditions = []
     for issued in selectors.current_station_certificates().select_related("authority"):
         details = {"serial": issued.serial_number, "not_after": issued.not_after.isoformat()}
-        severity = _expiry_severity(issued.not_after, now)
+        severity = expiry_severity(issued.not_after, now)
         if severity is not None:
             summary = _expiry_summary(f"Station certificate {issued.serial_number}", issued.not_after, now)
             conditions.append(
@@ -469,7 +473,7 @@ def expiry_conditions(*, now: datetime) -> list[Condition]:
                 )
             )
         authority = issued.authority
-        severity = _expiry_severity(authority.not_after, now)
+        severity = expiry_severity(authority.not_after, now)
         if severity is not None:
             summary = _expiry_summary(f"The CA of its certificate ({authority.name})", authority.not_after, now)
             details = {"ca_serial": authority.serial_number, "not_after": authority.not_after.isoformat()}
@@ -503,7 +507,7 @@ def certificate_expiry_alerts(*, now: datetime | None = None) -> ExpiryEvaluatio
         if key not in known and (alert := alert_open(condition=condition, now=now)) is not None:
             result.opened.append(alert)
     authority = selectors.authority_active()
-    if authority is not None and _expiry_severity(authority.not_after, now) is not None:
+    if authority is not None and expiry_severity(authority.not_after, now) is not None:
         logger.warning(
             "certificate authority expiring", extra={"ca": authority.name, "not_after": authority.not_after.isoformat()}
         )

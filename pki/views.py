@@ -11,7 +11,8 @@ from accounts.roles import Role, role_required, user_has_role
 from pki import selectors, services
 from pki.models import INSTALLABLE_TYPES, InstalledCertificate, IssuedCertificate
 from stations.models import Station
-from stations.protocol.outbound import Unsupported
+from stations.protocol.outbound import Outcome, Unsupported
+from stations.protocol.outbound_interface import ACCEPTING
 from stations.views import COMMAND_ROLES, STATION_READ_ROLES
 
 REVOKE_ROLES = (Role.OPERATOR_ADMIN,)
@@ -51,7 +52,8 @@ def station_certificates(request, ocpp_id: str):
 
 
 def _report(request, result: services.CertificateCommand, done: str) -> None:
-    if result.accepted:
+    # NotFound answers a read or a delete in full: nothing held, or nothing left to delete.
+    if result.answer is not None and result.answer.outcome in (*ACCEPTING, Outcome.NOTHING_TO_DO):
         messages.success(request, f"{done} {result.detail}")
     else:
         messages.error(request, f"{result.command.action}: {result.detail}")

@@ -113,6 +113,12 @@ READS = [
     Row("GET", "/analytics/reliability/", may(200, *STAFF)),
     Row("GET", "/analytics/energy/", may(200, *STAFF)),
     Row("GET", "/analytics/money/", may(200, A, F, N)),
+    # Certificates (pki): a station's are read as the station is; the CA and all it issued by those who run or read
+    # stations' commands. (The CA's certificate and CRL are public: tests/pki/test_lifecycle.py.)
+    Row("GET", "/api/stations/{station}/certificates/", may(200, *STAFF)),
+    Row("GET", "/api/pki/authority/", may(200, A, T, N)),
+    Row("GET", "/api/pki/certificates/", may(200, A, T, N)),
+    Row("GET", "/operator/stations/{station}/certificates/", may(200, *STAFF)),
 ]
 WRITES = [
     Row("POST", "/api/stations/", may(201, A, T), {"id": "CP-NEXT", "password": STATION_PASSWORD}),
@@ -175,6 +181,18 @@ WRITES = [
     Row("POST", "/operator/alerts/{alert}/acknowledge/", may(302, A, T)),
     Row("POST", "/operator/maintenance/{job}/cancel/", may(302, A, T)),
     Row("POST", "/billing/operator/dunning/{payment}/", may(302, A, F), {"action": "settled"}),
+    # Certificate commands (the station is offline: 409); revocation is the operator admin's alone.
+    Row("POST", "/api/stations/{station}/certificates/installed/read/", may(409, A, T), {}),
+    Row("POST", "/api/stations/{station}/certificates/install/", may(409, A, T), {}),
+    Row(
+        "POST",
+        "/api/stations/{station}/certificates/delete/",
+        may(409, A, T),
+        {"hash_algorithm": "SHA256", "issuer_name_hash": "ab", "issuer_key_hash": "cd", "serial_number": "1f"},
+    ),
+    Row("POST", "/api/stations/{station}/certificates/renew/", may(409, A, T), {}),
+    Row("POST", "/api/pki/certificates/0/revoke/", may(404, A), {}),  # no such certificate
+    Row("POST", "/operator/stations/{station}/certificates/read/", may(302, A, T)),
 ]
 ROWS = READS + WRITES
 

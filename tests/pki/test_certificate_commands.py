@@ -145,6 +145,7 @@ async def test_install_read_and_delete_the_ca_root_on_a_station(daphne_server, m
         read = await post(admin_api, "installed/read/")
         body = read.json()
         assert read.status_code == 200, body
+        assert body["outcome"] == "accepted"  # 1.6: its CSMS root found, though no manufacturer root
         [held] = body["installed"]
         assert held["certificate_type"] == "CSMSRootCertificate"
         assert held["is_ours"] is True
@@ -216,3 +217,26 @@ async def test_an_offline_station_is_told_and_its_stored_list_kept(daphne_server
     assert response.json()["outcome"] is None
     assert "not connected" in response.json()["detail"]
     assert await InstalledCertificate.objects.acount() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_station_page_installs_the_root_and_shows_it_held_after_a_read(
+    daphne_server, make_station, operator_admin
+):
+    from django.test import Client
+
+    await sync_to_async(make_station)("CP-1")
+    portal = Client()
+    await sync_to_async(portal.force_login)(operator_admin)
+    portal_post = sync_to_async(portal.post, thread_sensitive=False)
+    async with connected(daphne_server, "1.6") as client:
+        await wait_online()
+        page = await portal_post(
+            "/operator/stations/CP-1/certificates/install/", {"certificate_type": "CSMSRootCertificate"}, follow=True
+        )
+        assert "Certificate installed. The station answered Accepted." in page.content.decode()
+        assert [kind for kind, _ in client.held] == ["CentralSystemRootCertificate"]
+        page = await portal_post("/operator/stations/CP-1/certificates/read/", {"certificate_type": ""}, follow=True)
+    html = page.content.decode()
+    assert "Installed certificates read." in html
+    assert "(this CSMS&#x27;s CA)" in html or "(this CSMS's CA)" in html

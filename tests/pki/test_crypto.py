@@ -55,6 +55,16 @@ def test_a_bad_csr_is_refused_with_the_reason(pem, reason):
         check(pem())
 
 
+def test_a_csr_with_a_key_type_we_do_not_sign_is_refused():
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "CP-1")])
+    request = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, None)
+    with pytest.raises(CsrRefused, match="only RSA and EC keys"):
+        check(request.public_bytes(serialization.Encoding.PEM).decode())
+
+
 def test_a_csr_without_its_pem_lines_is_read_too():
     pem = csr_pem("CP-1", organization=ORG)
     body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))

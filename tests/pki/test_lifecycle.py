@@ -6,8 +6,10 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitoring.models import Alert
 from pki import crypto, selectors, services
@@ -118,6 +120,7 @@ def test_a_revoked_certificate_is_refused_by_every_check_and_listed_on_the_crl(m
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
     assert x509.load_pem_x509_crl(Client().get("/pki/crl.pem").content).is_signature_valid(ca.public_key())
+    assert x509.load_pem_x509_certificate(Client().get("/pki/ca.pem").content) == ca
 
 
 def test_the_same_csr_after_revocation_gets_a_new_certificate(make_station):
@@ -176,6 +179,7 @@ def test_the_station_certificates_page_shows_them_and_revokes(make_station, oper
     issued = issue(make_station("CP-1"))
     portal = Client()
     portal.force_login(operator_admin)
+    assert "/operator/stations/CP-1/certificates/" in portal.get("/operator/stations/CP-1/").content.decode()
     page = portal.get("/operator/stations/CP-1/certificates/")
     assert page.status_code == 200
     assert issued.serial_number[:15] in page.content.decode()
@@ -235,3 +239,21 @@ def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certif
     crypto.certificate_load(new.certificate_pem).verify_directly_issued_by(ca_certificate)
     assert selectors.client_certificate_refusal(old.certificate_pem) is None  # the old CA's still count
     assert CertificateAuthority.objects.count() == 2
+
+
+@given(
+    warning=st.integers(min_value=0, max_value=400),
+    critical=st.integers(min_value=0, max_value=400),
+    seconds_left=st.integers(min_value=-(10**8), max_value=10**8),
+)
+def test_the_expiry_alert_follows_the_thresholds_and_never_softens_as_expiry_nears(warning, critical, seconds_left):
+    now = timezone.now()
+    not_after = now + timedelta(seconds=seconds_left)
+    with override_settings(CMS_PKI_EXPIRY_WARNING_DAYS=warning, CMS_PKI_EXPIRY_CRITICAL_DAYS=critical):
+        severity = services.expiry_severity(not_after, now)
+        later = services.expiry_severity(not_after, now + timedelta(hours=1))
+    left = timedelta(seconds=seconds_left)
+    assert (severity == Severity.CRITICAL) == (left <= timedelta(days=critical))
+    assert (severity is None) == (left > timedelta(days=max(warning, critical)))
+    rank = {None: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+    assert rank[later] >= rank[severity]
