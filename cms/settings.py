@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "analytics-track-station-connectivity": {"task": "analytics.tasks.track_station_connectivity", "schedule": 60.0},
     "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 300.0},
     "analytics-send-monthly-report": {"task": "analytics.tasks.send_monthly_report", "schedule": 3600.0},
+    # Time partitions of meter samples, status events and the frame log, created ahead (cms/partitions.py).
+    "cms-ensure-partitions": {"task": "cms.ensure_partitions", "schedule": 3600.0},
 }
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")
