@@ -92,6 +92,8 @@ def quarter_energy_ctes(station_ids: list[int] | None) -> str:
         FROM sess s JOIN {TABLES["ms"]} m ON m.transaction_id = s.id
         WHERE m.measurand = '{ENERGY_REGISTER}' AND m.phase = '' AND m.value IS NOT NULL
           AND m.timestamp > s.started_at AND (s.stopped_at IS NULL OR m.timestamp < s.stopped_at)
+          -- Implied by the line above (sessions start after it); stated, so older partitions are never read.
+          AND m.timestamp >= %(lo)s - %(lookback)s
         UNION ALL
         SELECT id, stopped_at, e_stop FROM sess WHERE e_stop IS NOT NULL
     ),

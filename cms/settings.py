@@ -267,6 +267,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "smartcharging-watch-sites": {"task": "smartcharging.watch_sites", "schedule": 5.0},
     # Certificates: alerts before a station's certificate or its CA expires (days ahead: CMS_PKI_EXPIRY_*_DAYS).
     "pki-certificate-expiry-alerts": {"task": "pki.certificate_expiry_alerts", "schedule": 3600.0},
+    # Time partitions of meter samples, status events and the frame log, created ahead (cms/partitions.py).
+    "cms-ensure-partitions": {"task": "cms.ensure_partitions", "schedule": 3600.0},
 }
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO")

@@ -212,6 +212,8 @@ class ConnectorStatusEvent(models.Model):
                 fields=["station", "connector_id", "timestamp", "status", "error_code"], name="unique_status_event"
             )
         ]
+        # The station page's latest events: read newest first, partition by partition (cms/partitions.py).
+        indexes = [models.Index(fields=["station", "-timestamp"], name="status_event_station_recent")]
 
     def __str__(self):
         return f"{self.station_id}/{self.connector_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

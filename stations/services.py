@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cms.partitions import partitioned_table, partitions_drop_before
 from stations.app_settings import app_settings
 from stations.authorization_key import password_forms
 from stations.hashers import VerifiedCredentials
@@ -537,9 +538,10 @@ def _store_one_by_one(rows: list[OcppMessage]) -> None:
 
 
 def ocpp_messages_purge(*, older_than: timedelta, batch_size: int = 10_000) -> int:
-    """Delete message-log rows older than ``older_than``, a batch at a time so no lock is held for long."""
+    """Delete message-log rows older than ``older_than``: whole days of the log at once (its partitions, see
+    cms/partitions.py), the rest a batch at a time so no lock is held for long."""
     cutoff = timezone.now() - older_than
-    deleted = 0
+    deleted = partitions_drop_before(partitioned_table(OcppMessage._meta.db_table), cutoff)
     while True:
         batch = list(OcppMessage.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
         if not batch:

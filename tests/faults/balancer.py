@@ -3,6 +3,7 @@ address it listens on and its ``server`` lines are the test's; timeouts, retries
 checks are the shipped ones."""
 
 import contextlib
+import csv
 import re
 import shutil
 import socket
@@ -42,7 +43,10 @@ class Balancer:
             raise RuntimeError("haproxy is not installed (scripts/test-faults installs it with apt-get as root)")
         self._directory = tempfile.TemporaryDirectory(prefix="voltgrid-haproxy-")
         config = Path(self._directory.name) / "haproxy.cfg"
-        config.write_text(haproxy_config(CONFIG.read_text(), port=self.port, nodes=self._nodes))
+        self._stats = Path(self._directory.name) / "stats.sock"
+        shipped = haproxy_config(CONFIG.read_text(), port=self.port, nodes=self._nodes)
+        # The test's own addition: a stats socket, to see which nodes the health checks let through.
+        config.write_text(shipped.replace("global\n", f"global\n    stats socket {self._stats} mode 600\n", 1))
         (ROOT / "var").mkdir(exist_ok=True)
         self.log_path = ROOT / "var" / f"test-haproxy-{self.port}.log"
         with open(self.log_path, "w") as log:
@@ -56,6 +60,27 @@ class Balancer:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
             return True
         return False
+
+    def servers_up(self) -> set[str]:
+        """The names of the servers up whose last health check passed (a server starts up, unchecked)."""
+        with socket.socket(socket.AF_UNIX) as stats:
+            stats.connect(str(self._stats))
+            stats.sendall(b"show stat\n")
+            answer = b""
+            while chunk := stats.recv(65536):
+                answer += chunk
+        rows = list(csv.reader(answer.decode().lstrip("# ").splitlines()))
+        header = rows[0]
+        column = {name: index for index, name in enumerate(header)}
+        return {
+            row[column["svname"]]
+            for row in rows[1:]
+            if len(row) == len(header) and row[column["status"]] == "UP" and row[column["check_status"]] == "L7OK"
+        }
+
+    def wait_until_all_up(self, within: float = 30.0) -> None:
+        count = len(self._nodes)
+        until_sync(lambda: len(self.servers_up()) == count, within=within, what="every node up in HAProxy", every=0.2)
 
     def __exit__(self, *exc) -> None:
         self._process.terminate()

@@ -120,6 +120,7 @@ async def test_two_nodes_behind_the_balancer_serve_one_network_and_a_killed_node
     token, cookie = await api_token_and_cookie()
     board_node, doomed = await sync_to_async(node_servers)(), await sync_to_async(node_servers)()
     with Balancer([board_node.port, doomed.port]) as balancer:
+        await sync_to_async(balancer.wait_until_all_up)()
         health = await asyncio.to_thread(requests.get, f"{balancer.http_url}/healthz", timeout=5)
         assert health.json()["status"] == "ok"
         fleet = Fleet(ids, STATION_PASSWORD, lambda i: [balancer.ws_url])
@@ -152,13 +153,20 @@ async def test_two_nodes_behind_the_balancer_serve_one_network_and_a_killed_node
                 killed_at = time.monotonic()
                 doomed.process.send_signal(signal.SIGKILL)  # no goodbye: only what was committed survives
                 await sync_to_async(doomed.process.wait)(10)
+                moved = [s for s in fleet.stations if s.id in on_doomed]
                 await until(
-                    lambda: held_when(ids, lambda h: len(h) == FLEET_SIZE and set(h.values()) == {survivor}),
+                    lambda: held_when(
+                        ids,
+                        lambda h: (
+                            len(h) == FLEET_SIZE
+                            and set(h.values()) == {survivor}
+                            and all(s.connections >= 2 and s.connected.is_set() for s in moved)
+                        ),
+                    ),
                     within=20,
-                    what="the killed node's stations held by the survivor",
+                    what="the killed node's stations reconnected, booted and held by the survivor",
                 )
                 moved_in = round(time.monotonic() - killed_at, 1)
-                assert all(s.connections >= 2 for s in fleet.stations if s.id in on_doomed)
                 await fleet.backlog_delivered()
 
                 # The moved stations go on: on the board, and answering commands.

@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from cms.celery import app as celery_app
+from cms.partitions import partitions_ensure
 
 
 class Command(BaseCommand):
@@ -67,6 +68,8 @@ class Command(BaseCommand):
         if network is None:
             self._ensure_admin()  # a demo has its operator already
         self._ensure_invoice_issuer()
+        # Beat does so hourly; a database migrated long ago gets its current periods, and a demo's history its own.
+        partitions_ensure()
 
         worker = None
         if not no_worker:
