@@ -212,10 +212,12 @@ class SimulatedStation:
                     proxy=None,
                 )
                 break
-            except (InvalidHandshake, OSError, TimeoutError):
+            except (InvalidHandshake, OSError, TimeoutError) as error:
                 # As a station does: try again after a random back-off (a server in a storm drops handshakes
                 # it cannot answer in time).
                 self.stats.retries += 1
+                if len(self.stats.failures) < 5:
+                    self.stats.failures.append(f"{self.ocpp_id} handshake: {type(error).__name__} {error}")
                 await asyncio.sleep(random.uniform(1, 3))
         self.reader = asyncio.create_task(self.read())
 
