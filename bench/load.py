@@ -55,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-station-password-0001"
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 ANSWER_TIMEOUT = 30.0
+# A station's reconnection back-off: the first wait, its random part, its cap (seconds).
+RETRY_FIRST_S, RETRY_RANDOM_S, RETRY_MAX_S = 2.0, 10.0, 60.0
 HEARTBEAT_S, METER_S, CHARGING_S, IDLE_S = 300.0, 60.0, 40 * 60.0, 80 * 60.0
 VOLTGRID_CMD = (
     "{python} -m daphne -e tcp:port={port}:interface=127.0.0.1:backlog=4096 --websocket_connect_timeout 30 "
@@ -200,6 +202,7 @@ class SimulatedStation:
         headers = {}
         if password:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{self.ocpp_id}:{password}".encode()).decode()
+        backoff = RETRY_FIRST_S
         while True:
             try:
                 self.ws = await connect(
@@ -213,12 +216,13 @@ class SimulatedStation:
                 )
                 break
             except (InvalidHandshake, OSError, TimeoutError) as error:
-                # As a station does: try again after a random back-off (a server in a storm drops handshakes
-                # it cannot answer in time).
+                # As a station does (OCPP 2.0.1's RetryBackOff...): try again after a back-off that doubles, with a
+                # random part, so that a storm of retries does not come back all at once.
                 self.stats.retries += 1
                 if len(self.stats.failures) < 5:
                     self.stats.failures.append(f"{self.ocpp_id} handshake: {type(error).__name__} {error}")
-                await asyncio.sleep(random.uniform(1, 3))
+                await asyncio.sleep(backoff + random.uniform(0, RETRY_RANDOM_S))
+                backoff = min(backoff * 2, RETRY_MAX_S)
         self.reader = asyncio.create_task(self.read())
 
     async def read(self) -> None:
@@ -432,6 +436,10 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
         task.cancel()
     stats.held = sum(1 for station in ready if station.ws.state.name == "OPEN")
     stats.dropped = len(ready) - stats.held
+    # Not measured: the sessions end, so that the next run's storm does not find them left open.
+    await asyncio.gather(
+        *(station.stop_transaction() for station in ready if station.transaction_id and not station.gone)
+    )
     await asyncio.gather(*(station.ws.close() for station in ready), return_exceptions=True)
     pipe.send(("done", stats))
 
