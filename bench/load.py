@@ -4,7 +4,7 @@ The floor is the fastest bare server we know: `websockets` + the `ocpp` library'
 database. Each run alternates floor and Voltgrid under the same load (on a shared machine absolute figures
 drift; the ratios hold), and prints for each: connections held, msgs/s, latency p50/p95/p99, server CPU and
 RSS, messages lost, and Voltgrid's ratio to the floor. Voltgrid runs as in production: daphne with the
-`runcms` options, at the production log level (LOG_LEVEL unset: INFO).
+`runcms` options (its listen backlog among them), at the production log level (LOG_LEVEL unset: INFO).
 
 Every run starts with a reconnect storm: all stations connect and send BootNotification and a
 StatusNotification at once (the time until all are booted is printed). Then, by --mode:
@@ -39,6 +39,7 @@ import multiprocessing
 import os
 import random
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -54,8 +55,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-station-password-0001"
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 ANSWER_TIMEOUT = 30.0
+# A station's reconnection back-off: the first wait, its random part, its cap (seconds).
+RETRY_FIRST_S, RETRY_RANDOM_S, RETRY_MAX_S = 2.0, 10.0, 60.0
 HEARTBEAT_S, METER_S, CHARGING_S, IDLE_S = 300.0, 60.0, 40 * 60.0, 80 * 60.0
-VOLTGRID_CMD = "{python} -m daphne -b 127.0.0.1 -p {port} --websocket_connect_timeout 30 cms.asgi:application"
+VOLTGRID_CMD = (
+    "{python} -m daphne -e tcp:port={port}:interface=127.0.0.1:backlog=4096 --websocket_connect_timeout 30 "
+    "cms.asgi:application"
+)
 
 # The floor of each version: the `ocpp` library's ChargePoint answering the mix on uvloop, with no database.
 FLOOR_SERVER = """
@@ -196,6 +202,7 @@ class SimulatedStation:
         headers = {}
         if password:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{self.ocpp_id}:{password}".encode()).decode()
+        backoff = RETRY_FIRST_S
         while True:
             try:
                 self.ws = await connect(
@@ -208,11 +215,14 @@ class SimulatedStation:
                     proxy=None,
                 )
                 break
-            except (InvalidHandshake, OSError, TimeoutError):
-                # As a station does: try again after a random back-off (a server in a storm drops handshakes
-                # it cannot answer in time).
+            except (InvalidHandshake, OSError, TimeoutError) as error:
+                # As a station does (OCPP 2.0.1's RetryBackOff...): try again after a back-off that doubles, with a
+                # random part, so that a storm of retries does not come back all at once.
                 self.stats.retries += 1
-                await asyncio.sleep(random.uniform(1, 3))
+                if len(self.stats.failures) < 5:
+                    self.stats.failures.append(f"{self.ocpp_id} handshake: {type(error).__name__} {error}")
+                await asyncio.sleep(backoff + random.uniform(0, RETRY_RANDOM_S))
+                backoff = min(backoff * 2, RETRY_MAX_S)
         self.reader = asyncio.create_task(self.read())
 
     async def read(self) -> None:
@@ -393,25 +403,30 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
     stations = [SimulatedStation(ocpp_id, version, stats, window) for ocpp_id in ids]
     charging = set(random.Random(options["seed"]).sample(range(len(stations)), len(stations) // 3))
 
-    async def bring_up(index: int, station: SimulatedStation) -> None:
+    async def bring_up(station: SimulatedStation) -> None:
         await station.connect(url, password)
         await station.boot()
         stats.booted += 1
         stats.booted_at = time.time()
-        # Before the window: a third charging in realistic mode; in burst mode 2.0.1 readings need a transaction.
-        if (options["mode"] == "realistic" and index in charging) or (
-            options["mode"] == "burst" and version == "2.0.1"
-        ):
-            await station.start_transaction()
 
-    up = [asyncio.create_task(bring_up(index, station)) for index, station in enumerate(stations)]
+    pipe.send(("started",))
+    pipe.recv()
+    up = [asyncio.create_task(bring_up(station)) for station in stations]
     done, pending = await asyncio.wait(up, timeout=options["storm_timeout"])
     for task in done:
         if task.exception() is not None and len(stats.failures) < 5:
             stats.failures.append(f"bring-up: {task.exception()!r}")
     pipe.send(("booted", stats.booted, stats.retries, stats.booted_at))
-    window.start, window.stop = pipe.recv()
     ready = [station for station, task in zip(stations, up, strict=True) if task in done and not task.exception()]
+    # After the storm, before the window: a third charging in realistic mode; in burst mode 2.0.1's readings
+    # need a transaction.
+    if options["mode"] == "realistic":
+        starting = [station for index, station in enumerate(ready) if index in charging]
+    else:
+        starting = ready if version == "2.0.1" else []
+    await asyncio.gather(*(station.start_transaction() for station in starting))
+    pipe.send(("ready",))
+    window.start, window.stop = pipe.recv()
     if options["mode"] == "realistic":
         runs = [station.realistic(options["compress"]) for station in ready]
     else:
@@ -421,6 +436,10 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
         task.cancel()
     stats.held = sum(1 for station in ready if station.ws.state.name == "OPEN")
     stats.dropped = len(ready) - stats.held
+    # Not measured: the sessions end, so that the next run's storm does not find them left open.
+    await asyncio.gather(
+        *(station.stop_transaction() for station in ready if station.transaction_id and not station.gone)
+    )
     await asyncio.gather(*(station.ws.close() for station in ready), return_exceptions=True)
     pipe.send(("done", stats))
 
@@ -482,8 +501,6 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
     }
     context = multiprocessing.get_context("spawn")
     pipes, workers = [], []
-    cpu_start = cpu_seconds(server_pid)
-    began = time.time()
     for index in range(processes):
         parent, child = context.Pipe()
         worker = context.Process(
@@ -493,12 +510,23 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
         worker.start()
         pipes.append(parent)
         workers.append(worker)
+    for pipe in pipes:
+        pipe.recv()  # started: the storm begins in every process at once
+    storm_profiler = profile_during(server_pid, args.storm_timeout, f"{profile}.storm") if profile else None
+    cpu_start, began = cpu_seconds(server_pid), time.time()
+    for pipe in pipes:
+        pipe.send("go")
     reports = [pipe.recv() for pipe in pipes]
     booted = sum(report[1] for report in reports)
     storm_s = max(report[3] for report in reports) - began if booted else float("nan")
     storm_cpu = cpu_seconds(server_pid) - cpu_start
-    # The transactions started before the window settle; then it opens for all processes at once.
-    start = time.time() + 2
+    if storm_profiler is not None:
+        storm_profiler.send_signal(signal.SIGINT)  # py-spy writes what it has
+        storm_profiler.wait()
+    for pipe in pipes:
+        pipe.recv()  # ready: the transactions to start before the window are started
+    # The window opens for all processes at once.
+    start = time.time() + 1
     stop = start + args.seconds
     for pipe in pipes:
         pipe.send((start, stop))
@@ -544,7 +572,7 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
 
 
 def profile_during(pid: int, seconds: float, output: str) -> subprocess.Popen:
-    """py-spy samples the server (all its threads) through the window; the stacks go to ``output``
+    """py-spy samples the server (all its threads) for ``seconds``; the stacks go to ``output``
     (collapsed: one line per stack and its count, for flamegraph.pl or a grep)."""
     py_spy = Path(sys.executable).with_name("py-spy")
     argv = [str(py_spy), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--threads"]
@@ -570,10 +598,13 @@ def prepare_voltgrid_database(stations: int) -> None:
     cards = {card_of(f"BENCH-{i:05d}") for i in range(stations)}
     cards -= set(IdToken.objects.filter(token__in=cards).values_list("token", flat=True))
     IdToken.objects.bulk_create([IdToken(token=card) for card in cards], batch_size=2000)
-    template = Station(ocpp_id="template")
-    template.set_password(PASSWORD)
+    # One stored hash for all, kept from run to run: a run's storm is a reconnect (the stations were connected
+    # before, their credentials are in the verified-credential cache), as after a restart of the server.
     bench_stations = Station.objects.filter(ocpp_id__startswith="BENCH-")
-    bench_stations.update(password_hash=template.password_hash)
+    template = bench_stations.order_by("ocpp_id").first() or Station(ocpp_id="template")
+    if not template.check_password(PASSWORD):
+        template.set_password(PASSWORD)
+    bench_stations.exclude(password_hash=template.password_hash).update(password_hash=template.password_hash)
     existing = set(bench_stations.values_list("ocpp_id", flat=True))
     Station.objects.bulk_create(
         [
@@ -659,7 +690,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="floor and Voltgrid alternately, this many times")
     parser.add_argument("--only", choices=["floor", "voltgrid"])
     parser.add_argument("--ocpp", choices=["1.6", "2.0.1"], help="one version only (default: both)")
-    parser.add_argument("--profile", metavar="FILE", help="sample Voltgrid with py-spy in the window, into FILE")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="sample Voltgrid with py-spy: the storm into FILE.storm, the window into FILE"
+    )
     parser.add_argument("--server-cmd", default=VOLTGRID_CMD, help="command that serves cms.asgi on {port}")
     args = parser.parse_args()
     raise_fd_limit()

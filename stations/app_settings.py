@@ -163,5 +163,16 @@ class AppSettings:
         """How long a failed station handshake counts, from the first failure of a series."""
         return setting("CMS_OCPP_LOGIN_FAILURE_WINDOW_SECONDS", 300, int)
 
+    @property
+    def HANDSHAKES_WAITING(self) -> int:
+        """Handshakes a process lets wait for their turn; beyond, one is refused at once with 503 and Retry-After.
+
+        In a reconnect storm of more stations than a process can take in before their handshake timeout, the
+        ones queued past it are dropped by daphne and come back at once: the process then spends itself on
+        handshakes it will drop, and takes none in (10,000 stations on a busy node). Refusing the excess at
+        once keeps the queue to what is served in time; the rest come back after their back-off.
+        """
+        return setting("CMS_OCPP_HANDSHAKES_WAITING", 1000, int)
+
 
 app_settings = AppSettings()

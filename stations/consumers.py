@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from stations import client_certificates, login_throttle, security, services
+from stations.app_settings import app_settings
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
@@ -25,6 +26,8 @@ from stations.protocol.versions import version_chosen
 logger = logging.getLogger(__name__)
 
 HANDSHAKES_AT_ONCE = 16
+# What a station refused for a crowded handshake queue is asked to wait before it tries again.
+BUSY_RETRY_AFTER_SECONDS = 10
 
 
 def station_group(ocpp_id: str) -> str:
@@ -66,16 +69,34 @@ def connection_is_tls(scope) -> bool:
     return False
 
 
-_handshake_slots: asyncio.Semaphore | None = None
-
-
-def _handshakes() -> asyncio.Semaphore:
+class HandshakeSlots(asyncio.Semaphore):
     """Handshakes of this process in progress at once. In a reconnect storm of thousands of stations, the
     first come are accepted first, instead of all of them together (and late, past the server's
-    handshake timeout), and the channel layer's Redis pool is not asked for a connection per station."""
+    handshake timeout), and the channel layer's Redis pool is not asked for a connection per station.
+    Those waiting are counted: past ``CMS_OCPP_HANDSHAKES_WAITING`` the process is ``crowded``."""
+
+    def __init__(self, value: int):
+        super().__init__(value)
+        self.waiting = 0
+
+    def crowded(self) -> bool:
+        return self.waiting >= app_settings.HANDSHAKES_WAITING
+
+    async def acquire(self):
+        self.waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self.waiting -= 1
+
+
+_handshake_slots: HandshakeSlots | None = None
+
+
+def _handshakes() -> HandshakeSlots:
     global _handshake_slots
     if _handshake_slots is None:
-        _handshake_slots = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
+        _handshake_slots = HandshakeSlots(HANDSHAKES_AT_ONCE)
     return _handshake_slots
 
 
@@ -120,6 +141,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 extra={"station_id": self.ocpp_id, "offered": ",".join(self.scope["subprotocols"])},
             )
             await self.close()
+            return
+        if _handshakes().crowded():
+            await self.refuse_busy()
             return
         async with _handshakes():
             login = await in_db_pool(security.station_login)(
@@ -170,6 +194,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
+        await self.base_send({"type": "websocket.http.response.body", "body": b""})
+
+    async def refuse_busy(self) -> None:
+        """Too many handshakes wait already: 503 with a Retry-After, which a station takes as "later", not as
+        wrong credentials (daphne's plain refusal is a 403)."""
+        logger.info("station refused: too many handshakes waiting", extra={"station_id": self.ocpp_id})
+        if not handshake_denial.supported(self.scope):
+            await self.close()
+            return
+        headers = [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())]
+        await self.base_send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
         await self.base_send({"type": "websocket.http.response.body", "body": b""})
 
     async def record_online(self) -> None:

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password
-from django.core.cache import cache
+from django.core.cache import caches
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 
@@ -43,6 +43,15 @@ class VerifiedCredentials:
         self.size = size
         self._local: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
+        self._cache = None
+
+    @property
+    def shared(self):
+        """One client of the shared cache for the process. ``django.core.cache.cache`` is one per context, and
+        each call through ``in_db_pool`` is a new context: a new Redis connection per handshake."""
+        if self._cache is None:
+            self._cache = caches.create_connection("default")
+        return self._cache
 
     def matches(self, *, station_pk: int, password_hash: str, password: str) -> bool:
         """Whether ``password`` is the one ``password_hash`` was made from (``check_password``, once)."""
@@ -50,14 +59,14 @@ class VerifiedCredentials:
         with self._lock:
             known = self._local.get(station_pk)
         if known is None:
-            known = cache.get(self._shared_key(station_pk))
+            known = self.shared.get(self._shared_key(station_pk))
         if known is not None and constant_time_compare(known, digest):
             self._remember(station_pk, digest)
             return True
         if not check_password(password, password_hash):
             return False
         self._remember(station_pk, digest)
-        cache.set(self._shared_key(station_pk), digest, self.SHARED_TIMEOUT)
+        self.shared.set(self._shared_key(station_pk), digest, self.SHARED_TIMEOUT)
         return True
 
     def _remember(self, station_pk: int, digest: str) -> None:

@@ -246,7 +246,7 @@ class DaphneChild:
 def daphne_args(host: str, port: int) -> list[str]:
     """daphne's command line for one serving process."""
     # Stations reconnecting all at once after a restart queue for their handshake; give them time.
-    return ["-b", host, "-p", str(port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
+    return ["-e", daphne_endpoint(host, port), "--websocket_connect_timeout", "30", "cms.asgi:application"]
 
 
 def server_url(host: str, port: int) -> str:
@@ -268,3 +268,15 @@ def server_url(host: str, port: int) -> str:
     if ":" in address:
         address = f"[{address}]"
     return f"http://{address}:{port}"
+
+
+# Connections the kernel holds for daphne until it accepts them. Twisted's default is 50: in a reconnect storm
+# of thousands of stations the rest of the SYNs are dropped, and each station's TCP waits 1, 3, 7, 15 s... before
+# trying again, leaving the server idle in between (capped by net.core.somaxconn, 4096 on current Linux).
+LISTEN_BACKLOG = 4096
+
+
+def daphne_endpoint(host: str, port: int) -> str:
+    """daphne's ``-b host -p port``, with the listen backlog a reconnect storm needs (Twisted endpoint syntax)."""
+    interface = host.strip("[]").replace(":", r"\:")
+    return f"tcp:port={port}:interface={interface}:backlog={LISTEN_BACKLOG}"
