@@ -26,11 +26,11 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -41,7 +41,6 @@ from sessions.models import MeterSample, Transaction
 from smartcharging import allocation
 from smartcharging.models import (
     ConnectorAllocation,
-    ConnectorLoadSettings,
     EVChargingNeeds,
     LimitPeriod,
     LoadGroup,
@@ -49,7 +48,8 @@ from smartcharging.models import (
     SiteLoadSample,
     StationLoadState,
 )
-from stations.models import Connector, DeviceModelVariable, Site, Station, StationCommand
+from smartcharging.selectors import caps_of, connector_caps
+from stations.models import Connector, Site, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
 
@@ -62,8 +62,6 @@ FAILSAFE_PROFILE_ID = 900_000
 TX_PROFILE_ID_BASE = 910_000  # + the connector (EVSE) id: one TxProfile per connector, replaced in place
 FAILSAFE_STACK_LEVEL = 0
 TX_STACK_LEVEL = 1
-# What a connector takes when neither the operator nor the station said (IEC 61851: 6 A is the least a car takes).
-DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES = Decimal(6), Decimal(32), 3
 # A current reading older than this is not what the car draws now.
 DRAW_WINDOW = timedelta(minutes=2)
 # A building load moving by more than this (A per phase) is worth a new allocation.
@@ -168,26 +166,6 @@ def _site_groups(site_id: int) -> tuple[list[LoadGroup], dict[int, list[LimitPer
 
 def _root(groups: Sequence[LoadGroup]) -> LoadGroup | None:
     return next((group for group in groups if group.parent_id is None), None)
-
-
-def connector_caps(stations: Sequence[Station]) -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
-    """(min A, max A, phases, priority) of each connector the operator set, else with the phase count a 2.0.1
-    station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
-    caps = {
-        (row.station_id, row.connector_id): (row.min_current_a, row.max_current_a, row.phases, row.priority)
-        for row in ConnectorLoadSettings.objects.filter(station__in=stations)
-    }
-    reported = DeviceModelVariable.objects.filter(
-        station__in=stations, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
-    ).values_list("station_id", "evse_id", "value")
-    for station_id, evse_id, value in reported:
-        if (station_id, evse_id) not in caps and value in ("1", "3"):
-            caps[(station_id, evse_id)] = (DEFAULT_MIN_A, DEFAULT_MAX_A, int(value), 0)
-    return caps
-
-
-def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, Decimal, int, int]:
-    return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
 
 
 def _drawn_amps(stations: Sequence[Station], *, now: datetime) -> dict[tuple[int, int], float]:
@@ -474,6 +452,8 @@ async def _send_one(plan: SitePlan, slot: Slot) -> bool | None:
 
 def _delivered(slot: Slot, command: StationCommand) -> bool | None:
     accepted = _accepted(slot.station, command)
+    if accepted is False and not Transaction.objects.filter(pk=slot.session.pk, status=Transaction.Status.ACTIVE):
+        accepted = None  # the session ended meanwhile: the profile had nothing left to hold, it was not a refusal
     delivery = {True: Delivery.SENT, False: Delivery.REJECTED, None: Delivery.FAILED}[accepted]
     detail = "" if accepted else _reason(command)
     ConnectorAllocation.objects.filter(station=slot.station, connector_id=slot.connector_id).update(
@@ -658,14 +638,20 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
 # Limits set by the operator
 
 
-def load_group_save(*, group: LoadGroup, periods: Sequence[dict] | None = None) -> LoadGroup:
-    """Create or change a group (and, when given, replace its limit periods: dicts of starts, ends, limit), then
-    share the site again at once: every online station's default profile first (a lower limit must hold without
-    the CSMS too), then the sessions' profiles. Raises ValidationError for a bad group or period."""
+def load_group_save(
+    *, group: LoadGroup, periods: Sequence[dict] | None = None, stations: Sequence[Station] | None = None
+) -> LoadGroup:
+    """Create or change a group; when given, replace its limit periods (dicts of starts, ends, limit) and the
+    stations placed in it (stations of its site; a station leaves any other feeder). Then share the site again at
+    once: every online station's default profile first (a lower limit must hold without the CSMS too), then the
+    sessions' profiles. Raises ValidationError for a bad group, period or station."""
     group.full_clean()
     period_rows = [LimitPeriod(group=group, **period) for period in periods or ()]
     for row in period_rows:
         row.full_clean(exclude=["group"])
+    strangers = [station.ocpp_id for station in stations or () if station.site_id != group.site_id]
+    if strangers:
+        raise ValidationError({"stations": f"Not at the group's site: {', '.join(strangers)}."})
     with transaction.atomic():
         group.save()
         if periods is not None:
@@ -673,15 +659,31 @@ def load_group_save(*, group: LoadGroup, periods: Sequence[dict] | None = None) 
             for row in period_rows:
                 row.group = group
             LimitPeriod.objects.bulk_create(period_rows)
+        if stations is not None:
+            group.placements.exclude(station__in=stations).delete()
+            for station in stations:
+                LoadGroupStation.objects.update_or_create(station=station, defaults={"group": group})
     site_protect_and_rebalance(site_id=group.site_id)
     return group
 
 
+def load_group_delete(*, group: LoadGroup) -> None:
+    """Remove a group (a feeder's stations fall back below its parent; the grid connection ends load management
+    at the site, and the profiles the CSMS sent are left to expire with their sessions)."""
+    site_id, root = group.site_id, group.parent_id is None
+    group.delete()
+    if root:
+        ConnectorAllocation.objects.filter(site_id=site_id).delete()
+    else:
+        site_protect_and_rebalance(site_id=site_id)
+
+
 def site_protect_and_rebalance(*, site_id: int) -> Rebalance | None:
     """Send every online station of the site its (new) default profile, then share the site's current now."""
-    protected = Station.objects.filter(site_id=site_id, is_online=True, load_state__isnull=False)
-    for station in protected:
-        station_failsafe_send(station=station, reconnected=False)
+    for station in Station.objects.filter(site_id=site_id, is_online=True).select_related("load_state"):
+        state = getattr(station, "load_state", None)
+        first = state is None or state.failsafe_connected_at != station.connected_at  # not protected on this connection
+        station_failsafe_send(station=station, reconnected=first)
     return site_rebalance(site_id=site_id)
 
 
