@@ -59,15 +59,15 @@ def ev_charging_schedule_latest(*, station: Station, evse_id: int) -> EVCharging
 # Load management
 
 
-def connector_caps(stations: Sequence[Station]) -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
-    """(min A, max A, phases, priority) of each connector the operator set, else with the phase count a 2.0.1
-    station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
+def connector_caps(*, site_ids: Sequence[int]) -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
+    """(min A, max A, phases, priority) of each connector at ``site_ids`` the operator set, else with the phase
+    count a 2.0.1 station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
     caps = {
         (row.station_id, row.connector_id): (row.min_current_a, row.max_current_a, row.phases, row.priority)
-        for row in ConnectorLoadSettings.objects.filter(station__in=stations)
+        for row in ConnectorLoadSettings.objects.filter(station__site_id__in=site_ids)
     }
     reported = DeviceModelVariable.objects.filter(
-        station__in=stations, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
+        station__site_id__in=site_ids, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
     ).values_list("station_id", "evse_id", "value")
     for station_id, evse_id, value in reported:
         if (station_id, evse_id) not in caps and value in ("1", "3"):
@@ -83,7 +83,7 @@ def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
     """Each connector's share at the site: charging ones, then the queue in the order it is served (priority,
     then arrival), then those out of the pool."""
     rows = list(ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction"))
-    caps = connector_caps([row.station for row in rows])
+    caps = connector_caps(site_ids=[site_id])
     rank = {State.CHARGING: 0, State.QUEUED: 1, State.REJECTED: 2, State.LOST: 3}
 
     def order(row: ConnectorAllocation) -> tuple:

@@ -17,14 +17,6 @@ def _short_response_timeout(settings):
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
 
 
-@pytest.fixture(autouse=True)
-def _rebalance_inline(monkeypatch):
-    """What the watch queues runs here at once (the broker has no worker in these tests)."""
-    from smartcharging import load
-
-    monkeypatch.setattr(load, "site_rebalance_soon", lambda *, site_id: load.site_rebalance(site_id=site_id))
-
-
 @pytest.fixture
 def grid(site):
     return LoadGroup.objects.create(site=site, name="Grid connection", limit=20)
