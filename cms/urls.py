@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/", include("billing.api.urls")),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("sessions.api.urls")),
+    path("api/", include("smartcharging.api.urls")),
     path("", include("accounts.urls")),
     path("", include("sessions.urls")),
     # Monitoring's pages kept the names they had when they were the stations app's ("stations:alert", ...).
@@ -35,6 +36,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("operator/", include("billing.operator_urls")),
     path("analytics/", include("analytics.urls")),
+    path("", include("smartcharging.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(
