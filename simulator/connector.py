@@ -29,6 +29,7 @@ class Connector:
     stop_reason: str | None = None  # set to end the session
     # While a car is on it: Charging, SuspendedEV (the car takes nothing) or SuspendedEVSE (offered too little).
     charging_state: str = "Charging"
+    advanced_at: float | None = None  # monotonic: when the energy was last counted and the draw set
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
