@@ -882,14 +882,12 @@ def site_rebalance_soon(*, site_id: int) -> None:
 
 
 def _run_logged(site_id: int) -> None:
-    from django.db import close_old_connections
-
     try:
         site_rebalance(site_id=site_id)
     except Exception:
         logger.exception("site rebalance failed", extra={"site_id": site_id})
     finally:
-        close_old_connections()
+        connection.close()  # this thread's own connection: nothing holds it between triggers
 
 
 def managed_site_of(*, station_id: int) -> int | None:

@@ -92,3 +92,50 @@ def test_the_fail_safe_share_holds_the_lowest_limit_with_every_connector_of_ever
     LoadGroupStation.objects.create(station=other, group=feeder)
     assert load.failsafe_current_a(station=online) == 10.0  # 40 A over four connectors
     assert load.failsafe_current_a(station=other) == 6.0  # its feeder's 12 A over its two
+
+
+def test_a_car_drawing_much_less_than_offered_is_given_its_draw_and_the_rest_goes_to_the_others(site, online):
+    from sessions.models import MeterSample
+    from smartcharging.models import ConnectorAllocation
+
+    LoadGroup.objects.create(site=site, name="Grid", limit=40)
+    charging(online, 1, 2)
+    load.sites_allocation_record(plans=list(load.sites_plan(site_ids=[site.pk]).values()))
+    assert schedules(site) == {1: [(0, 20.0)], 2: [(0, 20.0)]}
+    assert ConnectorAllocation.objects.filter(current_a=20.0).count() == 2
+    full = Transaction.objects.get(station=online, connector_id=1)
+    for phase in ("L1", "L2", "L3"):
+        MeterSample.objects.create(
+            transaction=full,
+            station=online,
+            connector_id=1,
+            timestamp=timezone.now(),
+            measurand="Current.Import",
+            phase=phase,
+            unit="A",
+            value=3.0 if phase != "L2" else 3.5,
+        )
+    assert schedules(site) == {1: [(0, 6.0)], 2: [(0, 32.0)]}  # 3.5 A + 2 A headroom is below its 6 A minimum
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_process_a_rebalance_queued_by_a_trigger_runs_on_a_thread_of_its_own(
+    site, online, celery_eager, monkeypatch
+):
+    import threading
+
+    from smartcharging.models import ConnectorAllocation
+    from tests.waiting import until_sync
+
+    LoadGroup.objects.create(site=site, name="Grid", limit=40)
+    ran_on = []
+    original = load.site_rebalance
+
+    def recorded(*, site_id):
+        ran_on.append(threading.current_thread().name)
+        return original(site_id=site_id)
+
+    monkeypatch.setattr(load, "site_rebalance", recorded)
+    charging(online, 1)  # the session's save queues the rebalance
+    until_sync(lambda: ConnectorAllocation.objects.filter(station=online).exists(), what="the share stored")
+    assert ran_on and all(name.startswith("load-management") for name in ran_on)
