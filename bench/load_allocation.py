@@ -50,9 +50,8 @@ def delete_previous_run() -> None:
         for table in ("smartcharging_connectorallocation", "smartcharging_siteloadsample"):
             cursor.execute(f"DELETE FROM {table} WHERE site_id IN ({sites})")
         cursor.execute(f"DELETE FROM smartcharging_loadgroupstation WHERE station_id IN ({stations})")
-        cursor.execute(
-            f"DELETE FROM smartcharging_limitperiod WHERE group_id IN (SELECT id FROM smartcharging_loadgroup WHERE site_id IN ({sites}))"
-        )
+        groups = f"SELECT id FROM smartcharging_loadgroup WHERE site_id IN ({sites})"
+        cursor.execute(f"DELETE FROM smartcharging_limitperiod WHERE group_id IN ({groups})")
         cursor.execute(f"DELETE FROM smartcharging_loadgroup WHERE site_id IN ({sites}) AND parent_id IS NOT NULL")
         cursor.execute(f"DELETE FROM smartcharging_loadgroup WHERE site_id IN ({sites})")
         cursor.execute(f"DELETE FROM charging_sessions_transaction WHERE station_id IN ({stations})")
@@ -144,11 +143,14 @@ def engine_seconds(site_ids: list[int]) -> tuple[float, int]:
 
 
 def end_to_end_seconds(site_ids: list[int]) -> tuple[float, int, int]:
+    from django.db import transaction
+
     from smartcharging import load
 
     began = time.perf_counter()
-    plans = load.sites_plan(site_ids=site_ids)
-    to_send = load.sites_allocation_record(plans=list(plans.values()))
+    with transaction.atomic():
+        plans = load.sites_plan(site_ids=site_ids, lock=True)
+        to_send = load.sites_allocation_record(plans=list(plans.values()))
     elapsed = time.perf_counter() - began
     return elapsed, sum(len(plan.slots) for plan in plans.values()), len(to_send)
 
@@ -171,6 +173,8 @@ def main() -> None:
     logging.disable(logging.INFO)
     create_database_if_missing(settings.DATABASES["default"])
     call_command("migrate", verbosity=0, interactive=False)
+    # The figures scale with the machine: say how busy it was (a shared CI host may run other jobs meanwhile).
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print("Preparing data ...")
     delete_previous_run()
     began = time.perf_counter()
@@ -191,7 +195,7 @@ def main() -> None:
     verdict = "under" if best < 1.0 else "OVER"
     print(
         f"end to end:   {best:.3f} s best, {median:.3f} s median of {args.rounds} bursts: {args.sites:,} sites, "
-        f"{sessions:,} sessions read, allocated and stored ({sent:,} profiles due in the last) — {verdict} the 1 s target"
+        f"{sessions:,} sessions read, allocated and stored ({sent:,} profiles due in the last): {verdict} 1 s"
     )
 
 

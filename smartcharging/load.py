@@ -18,6 +18,7 @@ Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a s
 """
 
 import asyncio
+import json
 import logging
 import math
 import threading
@@ -26,12 +27,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -120,13 +122,49 @@ def next_period_change(periods: Iterable[LimitPeriod], *, after: datetime, tz: Z
 # Reading a site
 
 
+class StationInfo(NamedTuple):
+    """What the allocation reads of a station (plain values: a burst re-reads thousands)."""
+
+    pk: int
+    site_id: int
+    ocpp_version: str
+    is_online: bool
+    rejected: bool
+    failsafe_current_a: float | None
+
+
+class SessionInfo(NamedTuple):
+    """What the allocation and the TxProfile need of a session (``outbound.station_transaction_id`` reads it)."""
+
+    pk: int
+    station_id: int
+    connector_id: int
+    started_at: datetime
+    ocpp_transaction_id: str | None
+
+
+class Share(NamedTuple):
+    """A connector's stored share, as the previous allocation left it."""
+
+    site_id: int
+    transaction_id: int | None
+    state: str
+    current_a: float
+    drawn_a: float | None
+    queued_since: datetime | None
+    schedule: list
+    schedule_start: datetime | None
+    delivery: str
+    delivery_detail: str
+
+
 @dataclass
 class Slot:
     """One connector of a managed site with its session: the input of the allocation and its outcome."""
 
-    station: Station
+    station: StationInfo
     connector_id: int
-    session: Transaction | None
+    session: SessionInfo
     node: int
     min_a: float
     max_a: float
@@ -155,6 +193,7 @@ class SitePlan:
     limit_a: float
     building_a: float | None
     next_change_at: datetime | None
+    previous: dict = field(default_factory=dict)  # the site's stored shares, as read
     changed: bool = False  # set when recorded: some share must be sent
 
 
@@ -198,9 +237,10 @@ def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: 
     return float(energy_wh) / (hours * voltage * phases)
 
 
-def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None) -> dict[int, SitePlan]:
+def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
     """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
-    limit period on: a few queries for all the sites."""
+    limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
+    locked until ``sites_allocation_record`` replaces them."""
     now = now or timezone.now()
     groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
     for group in LoadGroup.objects.filter(site_id__in=site_ids).select_related("site"):
@@ -209,21 +249,23 @@ def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None) -> dict[
     for period in LimitPeriod.objects.filter(group__site_id__in=site_ids):
         periods[period.group_id].append(period)
     roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
+    station_rows = Station.objects.filter(site_id__in=roots).values_list(
+        "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
+    )
     stations = {
-        station.pk: station
-        for station in Station.objects.filter(site_id__in=roots).select_related("load_state").order_by("pk")
+        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
+        for pk, site_id, version, online, rejected_at, failsafe in station_rows
     }
     placements = dict(LoadGroupStation.objects.filter(station__site_id__in=roots).values_list("station_id", "group_id"))
     sessions = defaultdict(list)
     active = Transaction.objects.filter(
         station__site_id__in=roots, status=Transaction.Status.ACTIVE, connector_id__gt=0
-    ).only("pk", "station_id", "connector_id", "started_at", "ocpp_transaction_id")
-    for session in active.order_by("started_at", "pk"):
+    ).values_list("pk", "station_id", "connector_id", "started_at", "ocpp_transaction_id")
+    for row in active.order_by("started_at", "pk"):
+        session = SessionInfo(*row)
         sessions[stations[session.station_id].site_id].append(session)
     caps = connector_caps(site_ids=list(roots))
-    previous = {
-        (row.station_id, row.connector_id): row for row in ConnectorAllocation.objects.filter(site_id__in=roots)
-    }
+    previous = _shares(site_ids=list(roots), lock=lock)
     voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
     drawn = _drawn_amps(list(roots), now=now, voltages=voltages)
     needs = {
@@ -232,7 +274,10 @@ def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None) -> dict[
             "received_at", "pk"
         )
     }
-    inputs = SiteInputs(stations, placements, caps, previous, drawn, needs, periods)
+    previous_by_site = defaultdict(dict)
+    for key, share in previous.items():
+        previous_by_site[share.site_id][key] = share
+    inputs = SiteInputs(stations, placements, caps, previous, previous_by_site, drawn, needs, periods)
     return {
         site_id: _plan(root, groups_of[site_id], sessions[site_id], inputs, now=now) for site_id, root in roots.items()
     }
@@ -246,9 +291,18 @@ class SiteInputs:
     placements: dict
     caps: dict
     previous: dict
+    previous_by_site: dict
     drawn: dict
     needs: dict
     periods: dict
+
+
+def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
+    rows = ConnectorAllocation.objects.filter(site_id__in=site_ids).order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
+    fields = ("station_id", "connector_id", *Share._fields)
+    return {(row[0], row[1]): Share(*row[2:]) for row in rows.values_list(*fields)}
 
 
 def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: SiteInputs, *, now: datetime) -> SitePlan:
@@ -279,10 +333,13 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         slots.append(slot)
     periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
+    demands, last_limits, shares = [_demand(slot) for slot in slots], None, {}
     for moment in [now] if change_at is None else [now, change_at]:
         limits = {group.pk: group_limit_a(group, periods=periods[group.pk], at=moment, tz=tz) for group in groups}
+        if limits == last_limits:
+            continue  # the next period does not change this site's limits
         nodes = [allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups]
-        shares = allocation.allocate(nodes, [_demand(slot) for slot in slots])
+        shares, last_limits = allocation.allocate(nodes, demands), limits
         offset = round((moment - now).total_seconds())
         for slot in slots:
             slot.schedule.append((offset, shares[slot.key]))
@@ -291,18 +348,18 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             slot.state = State.QUEUED
     building = _amps(root.building_load_w, root) if root.building_load_w is not None else None
     limit_a = group_limit_a(root, periods=periods[root.pk], at=now, tz=tz) + (building or 0.0)
-    return SitePlan(root.site, now, groups, slots, limit_a, building, change_at)
+    previous = inputs.previous_by_site.get(root.site_id, {})
+    return SitePlan(root.site, now, groups, slots, limit_a, building, change_at, previous=previous)
 
 
-def _fix_if_unmanaged(slot: Slot, before: ConnectorAllocation | None) -> None:
+def _fix_if_unmanaged(slot: Slot, before: Share | None) -> None:
     """A station that rejects profiles is counted at its maximum; one the CSMS has lost at what it last held."""
-    state: StationLoadState | None = getattr(slot.station, "load_state", None)
-    if state is not None and state.rejected_at is not None:
+    if slot.station.rejected:
         slot.fixed_a, slot.state = slot.max_a, State.REJECTED
     elif not slot.station.is_online:
         held = before.current_a if before is not None and before.delivery == Delivery.SENT else None
-        if held is None and state is not None:
-            held = state.failsafe_current_a
+        if held is None:
+            held = slot.station.failsafe_current_a
         slot.fixed_a, slot.state = (slot.max_a if held is None else held), State.LOST
 
 
@@ -381,8 +438,9 @@ def _again_key(site_id: int) -> str:
 
 
 def _rebalance_once(site_ids: Sequence[int], *, now: datetime | None) -> dict[int, Rebalance]:
-    plans = sites_plan(site_ids=site_ids, now=now)
-    to_send = sites_allocation_record(plans=list(plans.values()))
+    with transaction.atomic():
+        plans = sites_plan(site_ids=site_ids, now=now, lock=True)
+        to_send = sites_allocation_record(plans=list(plans.values()))
     outcomes = async_to_sync(_send_all)(to_send) if to_send else {}
     results = {}
     for site_id, plan in plans.items():
@@ -403,88 +461,53 @@ def _absolute(schedule: Sequence, start: datetime) -> list:
 
 # Rows written per statement when many sites' shares are stored at once.
 RECORD_BATCH = 2000
-RECORDED_FIELDS = [
-    "site",
-    "transaction",
-    "state",
-    "current_a",
-    "drawn_a",
-    "queued_since",
-    "schedule",
-    "schedule_start",
-    "delivery",
-    "delivery_detail",
-]
 
 
 def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
-    """Store each connector's share (one upsert per batch of rows); returns the slots whose share changed (or was
-    never delivered) and must be sent: decreases first."""
+    """Store each connector's share (the rows that changed, in one upsert); returns the slots whose share changed
+    (or was never delivered) and must be sent: decreases first, new sessions last. Call it in the transaction
+    that read ``plans`` with ``sites_plan(lock=True)``."""
     if not plans:
         return []
     changed, rows, samples = [], [], []
+    sites = [plan.site.pk for plan in plans]
     with transaction.atomic():
-        sites = [plan.site.pk for plan in plans]
-        previous = {
-            (row.station_id, row.connector_id): row
-            for row in ConnectorAllocation.objects.select_for_update().filter(site_id__in=sites).order_by("pk")
-        }
+        previous = {key: share for plan in plans for key, share in plan.previous.items()}
         keep = set()
         for plan in plans:
-            plan_changed = False
             for slot in plan.slots:
                 before = previous.get(slot.key)
                 keep.add(slot.key)
-                row, send = _allocation_row(plan, slot, before)
-                rows.append(row)
+                share, send = _share(plan, slot, before)
+                if share != before:
+                    rows.append((slot.key, share))
                 if send:
-                    plan_changed = True
-                    changed.append((row.current_a - (before.current_a if before else 0.0), slot))
-            plan.changed = plan_changed
-        gone = [row.pk for key, row in previous.items() if key not in keep]
-        ConnectorAllocation.objects.filter(pk__in=gone).delete()
-        ConnectorAllocation.objects.bulk_create(
-            rows,
-            batch_size=RECORD_BATCH,
-            update_conflicts=True,
-            unique_fields=["station", "connector_id"],
-            update_fields=RECORDED_FIELDS,
-        )
-        last = dict(
+                    plan.changed = True
+                    changed.append((before is None, share.current_a - (before.current_a if before else 0.0), slot))
+        gone = [key for key in previous if key not in keep]
+        _shares_delete(gone)
+        _shares_upsert(rows)
+        latest = dict(
             SiteLoadSample.objects.filter(site_id__in=sites)
             .values("site_id")
             .annotate(latest=Max("at"))
             .values_list("site_id", "latest")
         )
-        gone_sites = set(previous[key].site_id for key in previous if key not in keep)
+        gone_sites = {previous[key].site_id for key in gone}
         for plan in plans:
-            latest = last.get(plan.site.pk)
-            if plan.changed or plan.site.pk in gone_sites or latest is None or plan.at - latest >= SAMPLE_EVERY:
+            last = latest.get(plan.site.pk)
+            if plan.changed or plan.site.pk in gone_sites or last is None or plan.at - last >= SAMPLE_EVERY:
                 samples.append(_sample(plan))
         SiteLoadSample.objects.bulk_create(samples, batch_size=RECORD_BATCH)
-    return [slot for _, slot in sorted(changed, key=lambda pair: pair[0])]
+    return [slot for *_, slot in sorted(changed, key=lambda item: item[:2])]
 
 
-def _allocation_row(plan: SitePlan, slot: Slot, before: ConnectorAllocation | None) -> tuple[ConnectorAllocation, bool]:
-    """The slot's row to store, and whether its profile must be sent (a managed slot whose schedule changed, or
+def _share(plan: SitePlan, slot: Slot, before: Share | None) -> tuple[Share, bool]:
+    """The slot's share to store, and whether its profile must be sent (a managed slot whose schedule changed, or
     was never delivered)."""
     queued_since = None
     if slot.state == State.QUEUED:
         queued_since = before.queued_since if before is not None and before.queued_since else plan.at
-    row = ConnectorAllocation(
-        site=plan.site,
-        station=slot.station,
-        connector_id=slot.connector_id,
-        transaction=slot.session,
-        state=slot.state,
-        current_a=slot.schedule[0][1],
-        drawn_a=slot.drawn_a,
-        queued_since=queued_since,
-        schedule=before.schedule if before else [],
-        schedule_start=before.schedule_start if before else None,
-        delivery=before.delivery if before else Delivery.PENDING,
-        delivery_detail=before.delivery_detail if before else "",
-    )
     same = (
         before is not None
         and before.transaction_id == slot.session.pk
@@ -493,14 +516,60 @@ def _allocation_row(plan: SitePlan, slot: Slot, before: ConnectorAllocation | No
     )
     send = slot.fixed_a is None and not same
     if send:
-        row.schedule, row.schedule_start, row.delivery, row.delivery_detail = (
-            slot.schedule,
-            plan.at,
-            Delivery.PENDING,
-            "",
-        )
         slot.starts_at = plan.at
-    return row, send
+        delivered = ([list(period) for period in slot.schedule], plan.at, Delivery.PENDING, "")
+    elif before is not None:
+        delivered = (before.schedule, before.schedule_start, before.delivery, before.delivery_detail)
+    else:
+        delivered = ([], None, Delivery.PENDING, "")
+    share = Share(
+        plan.site.pk, slot.session.pk, slot.state, slot.schedule[0][1], slot.drawn_a, queued_since, *delivered
+    )
+    return share, send
+
+
+def _shares_delete(keys: Sequence[tuple[int, int]]) -> None:
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM smartcharging_connectorallocation a USING unnest(%s::bigint[], %s::int[]) AS k(s, c)"
+            " WHERE a.station_id = k.s AND a.connector_id = k.c",
+            [[station for station, _ in keys], [connector for _, connector in keys]],
+        )
+
+
+def _shares_upsert(rows: Sequence[tuple[tuple[int, int], Share]]) -> None:
+    """Insert or update the shares, one statement per batch: the rows travel as one JSON document (much cheaper to
+    encode than one array parameter per column)."""
+    now = timezone.now().isoformat()
+    for start in range(0, len(rows), RECORD_BATCH):
+        document = [
+            {
+                "station_id": station_id,
+                "connector_id": connector_id,
+                **share._asdict(),
+                "queued_since": share.queued_since and share.queued_since.isoformat(),
+                "schedule_start": share.schedule_start and share.schedule_start.isoformat(),
+            }
+            for (station_id, connector_id), share in rows[start : start + RECORD_BATCH]
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(UPSERT, [now, json.dumps(document)])
+
+
+UPSERT = """
+INSERT INTO smartcharging_connectorallocation (station_id, connector_id, site_id, transaction_id, state, current_a,
+    drawn_a, queued_since, schedule, schedule_start, delivery, delivery_detail, updated_at)
+SELECT k.*, %s::timestamptz FROM jsonb_to_recordset(%s::jsonb) AS k(station_id bigint, connector_id int, site_id bigint,
+    transaction_id bigint, state text, current_a float8, drawn_a float8, queued_since timestamptz, schedule jsonb,
+    schedule_start timestamptz, delivery text, delivery_detail text)
+ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
+    transaction_id = EXCLUDED.transaction_id, state = EXCLUDED.state, current_a = EXCLUDED.current_a,
+    drawn_a = EXCLUDED.drawn_a, queued_since = EXCLUDED.queued_since, schedule = EXCLUDED.schedule,
+    schedule_start = EXCLUDED.schedule_start, delivery = EXCLUDED.delivery,
+    delivery_detail = EXCLUDED.delivery_detail, updated_at = EXCLUDED.updated_at
+"""
 
 
 def _sample(plan: SitePlan) -> SiteLoadSample:
@@ -533,25 +602,26 @@ def tx_profile(slot: Slot, *, starts_at: datetime) -> outbound.OutboundCall:
 
 
 async def _send_all(slots: Sequence[Slot]) -> dict[tuple[int, int], bool | None]:
-    """Send the decreases, then the increases (each batch at once): True accepted, False rejected, None not
-    delivered (the station is lost: it keeps what it held, and the next watch sends again)."""
-    decreases = [slot for slot in slots if slot.offered_a is None or slot.schedule[0][1] <= slot.offered_a]
-    increases = [slot for slot in slots if slot.offered_a is not None and slot.schedule[0][1] > slot.offered_a]
+    """Send the decreases, then the increases and new sessions (each batch at once): True accepted, False rejected,
+    None not delivered (the station is lost: it keeps what it held, and the next watch sends again)."""
+    stations = {station.pk: station async for station in Station.objects.filter(pk__in={s.station.pk for s in slots})}
+    lower = [slot for slot in slots if slot.offered_a is not None and slot.schedule[0][1] <= slot.offered_a]
+    higher = [slot for slot in slots if slot not in lower]
     outcomes = {}
-    for batch in (decreases, increases):
-        answers = await asyncio.gather(*(_send_one(slot) for slot in batch))
+    for batch in (lower, higher):
+        answers = await asyncio.gather(*(_send_one(slot, stations[slot.station.pk]) for slot in batch))
         outcomes.update(zip((slot.key for slot in batch), answers, strict=True))
     return outcomes
 
 
-async def _send_one(slot: Slot) -> bool | None:
+async def _send_one(slot: Slot, station: Station) -> bool | None:
     action, payload = tx_profile(slot, starts_at=slot.starts_at)
-    command = await station_call(station=slot.station, action=action, payload=payload)
-    return await sync_to_async(_delivered)(slot, command)
+    command = await station_call(station=station, action=action, payload=payload)
+    return await sync_to_async(_delivered)(slot, station, command)
 
 
-def _delivered(slot: Slot, command: StationCommand) -> bool | None:
-    accepted = _accepted(slot.station, command)
+def _delivered(slot: Slot, station: Station, command: StationCommand) -> bool | None:
+    accepted = _accepted(station, command)
     if (
         accepted is False
         and not Transaction.objects.filter(pk=slot.session.pk, status=Transaction.Status.ACTIVE).exists()
@@ -559,11 +629,11 @@ def _delivered(slot: Slot, command: StationCommand) -> bool | None:
         accepted = None  # the session ended meanwhile: the profile had nothing left to hold, it was not a refusal
     delivery = {True: Delivery.SENT, False: Delivery.REJECTED, None: Delivery.FAILED}[accepted]
     detail = "" if accepted else _reason(command)
-    ConnectorAllocation.objects.filter(station=slot.station, connector_id=slot.connector_id).update(
+    ConnectorAllocation.objects.filter(station=station, connector_id=slot.connector_id).update(
         delivery=delivery, delivery_detail=detail[:255]
     )
     if accepted is False:
-        station_rejected(station=slot.station, detail=detail)
+        station_rejected(station=station, detail=detail)
     return accepted
 
 
@@ -812,14 +882,12 @@ def site_rebalance_soon(*, site_id: int) -> None:
 
 
 def _run_logged(site_id: int) -> None:
-    from django.db import close_old_connections
-
     try:
         site_rebalance(site_id=site_id)
     except Exception:
         logger.exception("site rebalance failed", extra={"site_id": site_id})
     finally:
-        close_old_connections()
+        connection.close()  # this thread's own connection: nothing holds it between triggers
 
 
 def managed_site_of(*, station_id: int) -> int | None:
