@@ -341,7 +341,7 @@ class StationBase:
 
     def start_session(self, connector_id: int, id_tag: str, *, remote: bool = False) -> asyncio.Task:
         connector = self.connectors[connector_id]
-        connector.stop_reason = None
+        connector.stop_reason, connector.charging_state, connector.advanced_at = None, "EVConnected", None
         connector.session_task = asyncio.create_task(self._session(connector, id_tag, remote))
         self.tags_in_use.add(id_tag.upper())
         connector.session_task.add_done_callback(lambda _: self.tags_in_use.discard(id_tag.upper()))
