@@ -56,6 +56,7 @@ def _operator_groups() -> list[tuple[str, list[Link]]]:
                 Link("Maintenance", "stations:jobs", VIEW_ROLES),
                 Link("Firmware", "stations:firmware", VIEW_ROLES),
                 Link("QR codes", "charging:qr_index", QR_ROLES),
+                Link("Load management", "smartcharging:load-sites", VIEW_ROLES),
             ],
         ),
         (

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", include("monitoring.api.urls")),
     path("api/", include("sessions.api.urls")),
     path("api/", include("pki.api.urls")),
+    path("api/", include("smartcharging.api.urls")),
     path("", include("accounts.urls")),
     path("", include("sessions.urls")),
     # Monitoring's pages kept the names they had when they were the stations app's ("stations:alert", ...).
@@ -37,6 +38,7 @@ urlpatterns = [
     path("operator/", include("billing.operator_urls")),
     path("analytics/", include("analytics.urls")),
     path("", include("pki.urls")),
+    path("", include("smartcharging.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(

@@ -27,8 +27,10 @@ class Connector:
     reservation: dict | None = None  # {"id", "id_tag", "expires_at"}
     session_task: asyncio.Task | None = None
     stop_reason: str | None = None  # set to end the session
-    # While a car is on it: Charging, SuspendedEV (the car takes nothing) or SuspendedEVSE (offered too little).
-    charging_state: str = "Charging"
+    # While a car is on it: EVConnected (not charging yet), Charging, SuspendedEV (the car takes nothing) or
+    # SuspendedEVSE (offered too little).
+    charging_state: str = "EVConnected"
+    advanced_at: float | None = None  # monotonic: when the energy was last counted and the draw set
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

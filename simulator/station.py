@@ -341,7 +341,7 @@ class StationBase:
 
     def start_session(self, connector_id: int, id_tag: str, *, remote: bool = False) -> asyncio.Task:
         connector = self.connectors[connector_id]
-        connector.stop_reason = None
+        connector.stop_reason, connector.charging_state, connector.advanced_at = None, "EVConnected", None
         connector.session_task = asyncio.create_task(self._session(connector, id_tag, remote))
         self.tags_in_use.add(id_tag.upper())
         connector.session_task.add_done_callback(lambda _: self.tags_in_use.discard(id_tag.upper()))
@@ -386,18 +386,17 @@ class StationBase:
         paused by the car once full, or paused because the limit is below the car's minimum current.
         """
         length = self.rng.uniform(*self.config.session_seconds) if self.config.autostart else None
-        last = time.monotonic()
-        self._advance(connector, 0)
+        connector.advanced_at = None
+        self._advance(connector)
         reported = connector.charging_state
         await self._charging_state_changed(connector)
         while True:
             interval = max(0.05, self.sample_interval())
-            connector.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(connector.wake.wait(), interval)
+            connector.wake.clear()  # after the wait: a wake-up while a sample was being sent is not lost
             now = time.monotonic()
-            self._advance(connector, now - last)
-            last = now
+            self._advance(connector)
             if connector.stop_reason:
                 return connector.stop_reason
             if length is not None and now - connector.started_at >= length:
@@ -490,11 +489,17 @@ class StationBase:
         self.clear_profiles(lambda p: p.purpose == profiles.TX and p.connector_id == connector.connector_id)
 
     def _limits_changed(self) -> None:
+        """The cars follow a new limit before the station answers the CSMS (a real EV may take up to 5 s, IEC
+        61851-1); each session reports its new draw at once."""
         for connector in self.connectors.values():
-            if connector.busy:
+            if connector.busy and connector.car is not None and connector.advanced_at is not None:
+                self._advance(connector)
                 connector.wake.set()
 
-    def _advance(self, connector: Connector, seconds: float) -> None:
+    def _advance(self, connector: Connector) -> None:
+        now = time.monotonic()
+        seconds = 0.0 if connector.advanced_at is None else now - connector.advanced_at
+        connector.advanced_at = now
         min_power = connector.car.min_current_a * self.config.voltage * self.config.phases
         connector.advance(
             seconds, limit_w=self.power_limit_w(connector.connector_id), min_power_w=min_power, rng=self.rng

@@ -1,8 +1,16 @@
-"""Admin of what stations reported of smart charging: read only (the stations are the source)."""
+"""Admin of smart charging: what stations reported, read only (the stations are the source); connectors' load
+settings."""
 
 from django.contrib import admin
 
-from smartcharging.models import ChargingProfileReport, EVChargingNeeds, EVChargingSchedule, ReportedChargingProfile
+from smartcharging import load
+from smartcharging.models import (
+    ChargingProfileReport,
+    ConnectorLoadSettings,
+    EVChargingNeeds,
+    EVChargingSchedule,
+    ReportedChargingProfile,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,3 +52,18 @@ class EVChargingScheduleAdmin(ReadOnlyAdmin):
     list_display = ["station", "evse_id", "time_base", "received_at"]
     search_fields = ["station__ocpp_id"]
     list_select_related = ["station"]
+
+
+@admin.register(ConnectorLoadSettings)
+class ConnectorLoadSettingsAdmin(admin.ModelAdmin):
+    """What a connector can take and its priority; the site is shared again after a change (its limits are set in
+    the operator's load pages and the API, which send the stations their new default profiles)."""
+
+    list_display = ["station", "connector_id", "min_current_a", "max_current_a", "phases", "priority"]
+    search_fields = ["station__ocpp_id"]
+    autocomplete_fields = ["station"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.station.site_id is not None:
+            load.site_rebalance_soon(site_id=obj.station.site_id)

@@ -9,8 +9,8 @@ session hangs below one node and counts against that node and all its ancestors.
 - admits sessions in queue order (priority, then arrival): a session that does not fit blocks the nodes it did
   not fit under for every session after it, so a car with a large minimum is not starved by later small ones;
 - shares what is left above the minimums by priority group, higher first; within a group first up to what each
-  car needs to get its energy by its departure, then equally (water-filling: equal shares, a car that needs
-  less than an equal share leaves the rest to the others);
+  car needs to get its energy by its departure, then the rest in equal parts (a car reaching its maximum, or a
+  feeder its limit, leaves its part to the others);
 - takes back what a car draws much less than offered (it keeps its draw plus a margin);
 - is deterministic: the same input gives the same output, whatever the order of the input.
 
@@ -20,6 +20,7 @@ Computed in integer tenths of an amp (OCPP's limits are multiples of 0.1 A), so 
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 UNITS_PER_AMP = 10
 # A car drawing under this share of what it was offered is offered its draw plus the headroom instead.
@@ -82,26 +83,38 @@ def allocate(nodes: Iterable[Node], demands: Iterable[Demand]) -> dict[Hashable,
     tree = {node.key: node for node in nodes}
     paths = {key: _path(tree, key) for key in tree}
     remaining = {key: units(node.limit_a) for key, node in tree.items()}
-    ordered = sorted(demands, key=queue_order)
-    for demand in ordered:
+    given: dict[Hashable, int] = {}
+    queue = []
+    for demand in sorted(demands, key=queue_order):
         if demand.node not in tree:
             raise ValueError(f"Demand {demand.key!r} is below unknown node {demand.node!r}.")
-    given: dict[Hashable, int] = {}
-    for demand in ordered:
+        path = paths[demand.node]
         if demand.fixed_a is not None:
-            given[demand.key] = units(demand.fixed_a)
-            for key in paths[demand.node]:
-                remaining[key] -= given[demand.key]
-    admitted = _admit([d for d in ordered if d.fixed_a is None], paths, remaining, given)
-    by_priority: dict[int, list[Demand]] = {}
+            given[demand.key] = amount = units(demand.fixed_a)
+            for key in path:
+                remaining[key] -= amount
+        else:
+            queue.append(demand)
+    admitted = _admit(queue, paths, remaining, given)
+    by_priority: dict[int, list[_Rising]] = {}
     for demand in admitted:
-        by_priority.setdefault(demand.priority, []).append(demand)
+        cap = units(demand.cap_a())
+        rising = _Rising(
+            demand.key, paths[demand.node], cap, None if demand.required_a is None else units(demand.required_a)
+        )
+        by_priority.setdefault(demand.priority, []).append(rising)
     for priority in sorted(by_priority, reverse=True):
         group = by_priority[priority]
-        urgent = {d.key: min(units(d.cap_a()), units(d.required_a)) for d in group if d.required_a is not None}
-        _fill(group, paths, remaining, given, urgent)
-        _fill(group, paths, remaining, given, {d.key: units(d.cap_a()) for d in group})
+        _fill([(r.key, r.path, min(r.cap, r.required)) for r in group if r.required is not None], remaining, given)
+        _fill([(r.key, r.path, r.cap) for r in group], remaining, given)
     return {key: amount / UNITS_PER_AMP for key, amount in given.items()}
+
+
+class _Rising(NamedTuple):
+    key: Hashable
+    path: tuple
+    cap: int
+    required: int | None
 
 
 def _path(tree: Mapping[Hashable, Node], key: Hashable) -> tuple:
@@ -122,10 +135,10 @@ def _admit(ordered: Sequence[Demand], paths, remaining: dict, given: dict) -> li
     for demand in ordered:
         minimum = max(1, units(demand.min_a, up=True))  # an admitted car gets something: 0 means it waits
         path = paths[demand.node]
-        short = {key for key in path if remaining[key] < minimum}
-        if minimum > units(demand.max_a) or short or blocked.intersection(path):
+        short = [key for key in path if remaining[key] < minimum]
+        if short or minimum > units(demand.max_a) or (blocked and not blocked.isdisjoint(path)):
             given[demand.key] = 0
-            blocked |= short
+            blocked.update(short)
             continue
         given[demand.key] = minimum
         for key in path:
@@ -134,29 +147,28 @@ def _admit(ordered: Sequence[Demand], paths, remaining: dict, given: dict) -> li
     return admitted
 
 
-def _fill(group: Sequence[Demand], paths, remaining: dict, given: dict, caps: Mapping[Hashable, int]) -> None:
-    """Raise the demands of ``group`` equally towards their ``caps`` until a cap or a node's limit stops each."""
-    rising = [d for d in group if d.key in caps and given[d.key] < caps[d.key]]
+def _fill(rising: list[tuple[Hashable, tuple, int]], remaining: dict, given: dict) -> None:
+    """Raise each (key, path, cap) equally towards its cap until the cap or a node's limit stops it."""
+    rising = [entry for entry in rising if given[entry[0]] < entry[2]]
     while rising:
         below: dict = {}
-        for demand in rising:
-            for key in paths[demand.node]:
+        for _, path, _ in rising:
+            for key in path:
                 below[key] = below.get(key, 0) + 1
-        step = min(
-            min(caps[d.key] - given[d.key] for d in rising),
-            min(remaining[key] // count for key, count in below.items()),
-        )
+        step = min(min(cap - given[key] for key, _, cap in rising), min(remaining[k] // n for k, n in below.items()))
         if step > 0:
-            for demand in rising:
-                given[demand.key] += step
-                for key in paths[demand.node]:
-                    remaining[key] -= step
+            for key, _, _ in rising:
+                given[key] += step
+            for node, count in below.items():
+                remaining[node] -= step * count
         else:  # a node has less left than demands below it: one tenth each, in queue order, while it lasts
-            for demand in rising:
-                path = paths[demand.node]
-                if all(remaining[key] > 0 for key in path):
-                    given[demand.key] += 1
-                    for key in path:
-                        remaining[key] -= 1
-        full = {key for key, left in remaining.items() if left <= 0}
-        rising = [d for d in rising if given[d.key] < caps[d.key] and not full.intersection(paths[d.node])]
+            for key, path, _ in rising:
+                if all(remaining[node] > 0 for node in path):
+                    given[key] += 1
+                    for node in path:
+                        remaining[node] -= 1
+        rising = [
+            (key, path, cap)
+            for key, path, cap in rising
+            if given[key] < cap and all(remaining[node] > 0 for node in path)
+        ]

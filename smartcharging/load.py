@@ -13,11 +13,12 @@ last TxProfile, so it is counted at that until it is back. A station that reject
 connectors' maximum and the operator is alerted, until it reconnects.
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
-(``smartcharging.signals``), a limit change (``load_group_update``), and ``sites_watch`` (Celery beat): a station
+(``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat): a station
 (re)connecting, a car drawing much less than offered, the building's load changing, a limit period beginning.
 """
 
 import asyncio
+import json
 import logging
 import math
 import threading
@@ -26,13 +27,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F, Q
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_open
@@ -41,7 +43,6 @@ from sessions.models import MeterSample, Transaction
 from smartcharging import allocation
 from smartcharging.models import (
     ConnectorAllocation,
-    ConnectorLoadSettings,
     EVChargingNeeds,
     LimitPeriod,
     LoadGroup,
@@ -49,7 +50,8 @@ from smartcharging.models import (
     SiteLoadSample,
     StationLoadState,
 )
-from stations.models import Connector, DeviceModelVariable, Site, Station, StationCommand
+from smartcharging.selectors import caps_of, connector_caps
+from stations.models import Connector, Site, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
 
@@ -62,8 +64,6 @@ FAILSAFE_PROFILE_ID = 900_000
 TX_PROFILE_ID_BASE = 910_000  # + the connector (EVSE) id: one TxProfile per connector, replaced in place
 FAILSAFE_STACK_LEVEL = 0
 TX_STACK_LEVEL = 1
-# What a connector takes when neither the operator nor the station said (IEC 61851: 6 A is the least a car takes).
-DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES = Decimal(6), Decimal(32), 3
 # A current reading older than this is not what the car draws now.
 DRAW_WINDOW = timedelta(minutes=2)
 # A building load moving by more than this (A per phase) is worth a new allocation.
@@ -122,13 +122,49 @@ def next_period_change(periods: Iterable[LimitPeriod], *, after: datetime, tz: Z
 # Reading a site
 
 
+class StationInfo(NamedTuple):
+    """What the allocation reads of a station (plain values: a burst re-reads thousands)."""
+
+    pk: int
+    site_id: int
+    ocpp_version: str
+    is_online: bool
+    rejected: bool
+    failsafe_current_a: float | None
+
+
+class SessionInfo(NamedTuple):
+    """What the allocation and the TxProfile need of a session (``outbound.station_transaction_id`` reads it)."""
+
+    pk: int
+    station_id: int
+    connector_id: int
+    started_at: datetime
+    ocpp_transaction_id: str | None
+
+
+class Share(NamedTuple):
+    """A connector's stored share, as the previous allocation left it."""
+
+    site_id: int
+    transaction_id: int | None
+    state: str
+    current_a: float
+    drawn_a: float | None
+    queued_since: datetime | None
+    schedule: list
+    schedule_start: datetime | None
+    delivery: str
+    delivery_detail: str
+
+
 @dataclass
 class Slot:
     """One connector of a managed site with its session: the input of the allocation and its outcome."""
 
-    station: Station
+    station: StationInfo
     connector_id: int
-    session: Transaction | None
+    session: SessionInfo
     node: int
     min_a: float
     max_a: float
@@ -140,7 +176,8 @@ class Slot:
     drawn_a: float | None = None
     fixed_a: float | None = None
     state: str = State.CHARGING
-    schedule: list = field(default_factory=list)  # [(seconds from the start, amps)]
+    schedule: list = field(default_factory=list)  # [(seconds from starts_at, amps)]
+    starts_at: datetime | None = None
 
     @property
     def key(self) -> tuple:
@@ -156,45 +193,27 @@ class SitePlan:
     limit_a: float
     building_a: float | None
     next_change_at: datetime | None
-
-
-def _site_groups(site_id: int) -> tuple[list[LoadGroup], dict[int, list[LimitPeriod]]]:
-    groups = list(LoadGroup.objects.filter(site_id=site_id).select_related("site"))
-    periods = defaultdict(list)
-    for period in LimitPeriod.objects.filter(group__site_id=site_id):
-        periods[period.group_id].append(period)
-    return groups, periods
+    previous: dict = field(default_factory=dict)  # the site's stored shares, as read
+    changed: bool = False  # set when recorded: some share must be sent
 
 
 def _root(groups: Sequence[LoadGroup]) -> LoadGroup | None:
     return next((group for group in groups if group.parent_id is None), None)
 
 
-def connector_caps(stations: Sequence[Station]) -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
-    """(min A, max A, phases, priority) of each connector the operator set, else with the phase count a 2.0.1
-    station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
-    caps = {
-        (row.station_id, row.connector_id): (row.min_current_a, row.max_current_a, row.phases, row.priority)
-        for row in ConnectorLoadSettings.objects.filter(station__in=stations)
-    }
-    reported = DeviceModelVariable.objects.filter(
-        station__in=stations, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
-    ).values_list("station_id", "evse_id", "value")
-    for station_id, evse_id, value in reported:
-        if (station_id, evse_id) not in caps and value in ("1", "3"):
-            caps[(station_id, evse_id)] = (DEFAULT_MIN_A, DEFAULT_MAX_A, int(value), 0)
-    return caps
-
-
-def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, Decimal, int, int]:
-    return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
-
-
-def _drawn_amps(stations: Sequence[Station], *, now: datetime) -> dict[tuple[int, int], float]:
-    """What each connector draws now: its latest Current.Import (the most loaded phase), else its power."""
+def _drawn_amps(site_ids: Sequence[int], *, now: datetime, voltages: dict[int, int]) -> dict[tuple[int, int], float]:
+    """What each connector draws now: its latest Current.Import (the most loaded phase), else its power over the
+    site's voltage (``voltages`` by station)."""
+    rows = Connector.objects.filter(
+        station__site_id__in=site_ids, connector_id__gt=0, power_w__isnull=False, measured_at__gte=now - DRAW_WINDOW
+    ).values_list("station_id", "connector_id", "power_w")
+    from_power = {(station_id, connector_id): watts / voltages[station_id] for station_id, connector_id, watts in rows}
     drawn: dict[tuple[int, int], tuple[datetime, float]] = {}
     samples = MeterSample.objects.filter(
-        station__in=stations, measurand="Current.Import", timestamp__gte=now - DRAW_WINDOW, value__isnull=False
+        station__site_id__in=site_ids,
+        measurand="Current.Import",
+        timestamp__gte=now - DRAW_WINDOW,
+        value__isnull=False,
     ).values_list("station_id", "connector_id", "timestamp", "value")
     for station_id, connector_id, at, value in samples:
         key = (station_id, connector_id)
@@ -203,14 +222,7 @@ def _drawn_amps(stations: Sequence[Station], *, now: datetime) -> dict[tuple[int
             drawn[key] = (at, value)
         elif at == seen[0]:
             drawn[key] = (at, max(value, seen[1]))
-    return {key: value for key, (_, value) in drawn.items()}
-
-
-def _power_amps(stations: Sequence[Station], *, now: datetime, voltage: int) -> dict[tuple[int, int], float]:
-    rows = Connector.objects.filter(
-        station__in=stations, connector_id__gt=0, power_w__isnull=False, measured_at__gte=now - DRAW_WINDOW
-    ).values_list("station_id", "connector_id", "power_w")
-    return {(station_id, connector_id): watts / voltage for station_id, connector_id, watts in rows}
+    return from_power | {key: value for key, (_, value) in drawn.items()}
 
 
 def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: datetime, voltage: int, phases: int):
@@ -225,62 +237,109 @@ def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: 
     return float(energy_wh) / (hours * voltage * phases)
 
 
-def site_plan(*, site_id: int, now: datetime | None = None) -> SitePlan | None:
-    """Each active session's share at ``site_id`` now and from the next limit period on; None for a site without
-    load management."""
+def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
+    """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
+    limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
+    locked until ``sites_allocation_record`` replaces them."""
     now = now or timezone.now()
-    groups, periods = _site_groups(site_id)
-    root = _root(groups)
-    if root is None:
-        return None
-    site, tz = root.site, ZoneInfo(root.site.timezone or "UTC")
-    stations = list(Station.objects.filter(site_id=site_id).select_related("load_state"))
-    placements = dict(LoadGroupStation.objects.filter(station__in=stations).values_list("station_id", "group_id"))
-    group_ids = {group.pk for group in groups}
-    sessions = (
-        Transaction.objects.filter(station__in=stations, status=Transaction.Status.ACTIVE, connector_id__gt=0)
-        .order_by("started_at", "pk")
-        .only("pk", "station_id", "connector_id", "started_at", "ocpp_transaction_id")
+    groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
+    for group in LoadGroup.objects.filter(site_id__in=site_ids).select_related("site"):
+        groups_of[group.site_id].append(group)
+    periods = defaultdict(list)
+    for period in LimitPeriod.objects.filter(group__site_id__in=site_ids):
+        periods[period.group_id].append(period)
+    roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
+    station_rows = Station.objects.filter(site_id__in=roots).values_list(
+        "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
     )
-    caps = connector_caps(stations)
-    previous = {
-        (row.station_id, row.connector_id): row for row in ConnectorAllocation.objects.filter(station__in=stations)
+    stations = {
+        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
+        for pk, site_id, version, online, rejected_at, failsafe in station_rows
     }
-    drawn = {**_power_amps(stations, now=now, voltage=root.voltage), **_drawn_amps(stations, now=now)}
+    placements = dict(LoadGroupStation.objects.filter(station__site_id__in=roots).values_list("station_id", "group_id"))
+    sessions = defaultdict(list)
+    active = Transaction.objects.filter(
+        station__site_id__in=roots, status=Transaction.Status.ACTIVE, connector_id__gt=0
+    ).values_list("pk", "station_id", "connector_id", "started_at", "ocpp_transaction_id")
+    for row in active.order_by("started_at", "pk"):
+        session = SessionInfo(*row)
+        sessions[stations[session.station_id].site_id].append(session)
+    caps = connector_caps(site_ids=list(roots))
+    previous = _shares(site_ids=list(roots), lock=lock)
+    voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
+    drawn = _drawn_amps(list(roots), now=now, voltages=voltages)
     needs = {
         (row.station_id, row.evse_id): row
-        for row in EVChargingNeeds.objects.filter(station__in=stations, departure_time__gt=now).order_by("received_at")
+        for row in EVChargingNeeds.objects.filter(station__site_id__in=roots, departure_time__gt=now).order_by(
+            "received_at", "pk"
+        )
     }
-    by_pk = {station.pk: station for station in stations}
+    previous_by_site = defaultdict(dict)
+    for key, share in previous.items():
+        previous_by_site[share.site_id][key] = share
+    inputs = SiteInputs(stations, placements, caps, previous, previous_by_site, drawn, needs, periods)
+    return {
+        site_id: _plan(root, groups_of[site_id], sessions[site_id], inputs, now=now) for site_id, root in roots.items()
+    }
+
+
+@dataclass(frozen=True)
+class SiteInputs:
+    """What ``sites_plan`` read for all the sites at once, keyed by station (and connector)."""
+
+    stations: dict
+    placements: dict
+    caps: dict
+    previous: dict
+    previous_by_site: dict
+    drawn: dict
+    needs: dict
+    periods: dict
+
+
+def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
+    rows = ConnectorAllocation.objects.filter(site_id__in=site_ids).order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
+    fields = ("station_id", "connector_id", *Share._fields)
+    return {(row[0], row[1]): Share(*row[2:]) for row in rows.values_list(*fields)}
+
+
+def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: SiteInputs, *, now: datetime) -> SitePlan:
+    tz = ZoneInfo(root.site.timezone or "UTC")
+    group_ids = {group.pk for group in groups}
     slots = []
     for session in sessions:
-        station = by_pk[session.station_id]
+        station = inputs.stations[session.station_id]
         key = (station.pk, session.connector_id)
-        min_a, max_a, phases, priority = caps_of(caps, *key)
-        before = previous.get(key)
-        offered = before.current_a if before is not None and before.transaction_id == session.pk else None
+        min_a, max_a, phases, priority = caps_of(inputs.caps, *key)
+        before = inputs.previous.get(key)
+        placed = inputs.placements.get(station.pk)
         slot = Slot(
             station=station,
             connector_id=session.connector_id,
             session=session,
-            node=placements.get(station.pk) if placements.get(station.pk) in group_ids else root.pk,
+            node=placed if placed in group_ids else root.pk,
             min_a=float(min_a),
             max_a=float(max_a),
             phases=phases,
             priority=priority,
             arrival=session.started_at.timestamp(),
-            required_a=_required_amps(session, needs.get(key), now=now, voltage=root.voltage, phases=phases),
-            offered_a=offered,
-            drawn_a=drawn.get(key),
+            required_a=_required_amps(session, inputs.needs.get(key), now=now, voltage=root.voltage, phases=phases),
+            offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
+            drawn_a=inputs.drawn.get(key),
         )
         _fix_if_unmanaged(slot, before)
         slots.append(slot)
+    periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
-    moments = [now] if change_at is None else [now, change_at]
-    for moment in moments:
+    demands, last_limits, shares = [_demand(slot) for slot in slots], None, {}
+    for moment in [now] if change_at is None else [now, change_at]:
         limits = {group.pk: group_limit_a(group, periods=periods[group.pk], at=moment, tz=tz) for group in groups}
+        if limits == last_limits:
+            continue  # the next period does not change this site's limits
         nodes = [allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups]
-        shares = allocation.allocate(nodes, [_demand(slot) for slot in slots])
+        shares, last_limits = allocation.allocate(nodes, demands), limits
         offset = round((moment - now).total_seconds())
         for slot in slots:
             slot.schedule.append((offset, shares[slot.key]))
@@ -289,18 +348,18 @@ def site_plan(*, site_id: int, now: datetime | None = None) -> SitePlan | None:
             slot.state = State.QUEUED
     building = _amps(root.building_load_w, root) if root.building_load_w is not None else None
     limit_a = group_limit_a(root, periods=periods[root.pk], at=now, tz=tz) + (building or 0.0)
-    return SitePlan(site, now, groups, slots, limit_a, building, change_at)
+    previous = inputs.previous_by_site.get(root.site_id, {})
+    return SitePlan(root.site, now, groups, slots, limit_a, building, change_at, previous=previous)
 
 
-def _fix_if_unmanaged(slot: Slot, before: ConnectorAllocation | None) -> None:
+def _fix_if_unmanaged(slot: Slot, before: Share | None) -> None:
     """A station that rejects profiles is counted at its maximum; one the CSMS has lost at what it last held."""
-    state: StationLoadState | None = getattr(slot.station, "load_state", None)
-    if state is not None and state.rejected_at is not None:
+    if slot.station.rejected:
         slot.fixed_a, slot.state = slot.max_a, State.REJECTED
     elif not slot.station.is_online:
         held = before.current_a if before is not None and before.delivery == Delivery.SENT else None
-        if held is None and state is not None:
-            held = state.failsafe_current_a
+        if held is None:
+            held = slot.station.failsafe_current_a
         slot.fixed_a, slot.state = (slot.max_a if held is None else held), State.LOST
 
 
@@ -339,36 +398,59 @@ def _lock_key(site_id: int) -> str:
 
 def site_rebalance(*, site_id: int, now: datetime | None = None) -> Rebalance | None:
     """Share the site's current among its sessions now and send the shares that changed. One at a time per site: a
-    call while another runs asks it to go once more (and returns None)."""
-    lock, again = _lock_key(site_id), _lock_key(site_id) + ":again"
-    if not cache.add(lock, 1, LOCK_SECONDS):
-        cache.set(again, 1, LOCK_SECONDS)
-        return None
+    call while another runs asks it to go once more (and returns None); a station rejecting a profile is taken out
+    of the pool and the others shared again at once."""
+    return sites_rebalance(site_ids=[site_id], now=now).get(site_id)
+
+
+def sites_rebalance(*, site_ids: Sequence[int], now: datetime | None = None) -> dict[int, Rebalance]:
+    """``site_rebalance`` of many sites at once (read, allocated, recorded and sent together); a site another
+    rebalance holds is left to it."""
+    held = []
+    for site_id in dict.fromkeys(site_ids):
+        if cache.add(_lock_key(site_id), 1, LOCK_SECONDS):
+            held.append(site_id)
+        else:
+            cache.set(_again_key(site_id), 1, LOCK_SECONDS)
+    results: dict[int, Rebalance] = {}
     try:
-        result = None
+        pending = held
         for _ in range(MAX_ROUNDS):
-            cache.delete(again)
-            result = _rebalance_once(site_id, now=now)
-            if result is None or not (result.rejected or cache.get(again)):
+            cache.delete_many([_again_key(site_id) for site_id in pending])
+            rounds = _rebalance_once(pending, now=now)
+            results.update(rounds)
+            asked_again = cache.get_many([_again_key(site_id) for site_id in pending])
+            pending = [s for s, result in rounds.items() if result.rejected or _again_key(s) in asked_again]
+            if not pending:
                 break
             now = None
-        return result
     finally:
-        cache.delete(lock)
+        cache.delete_many([_lock_key(site_id) for site_id in held])
+    return results
 
 
-def _rebalance_once(site_id: int, *, now: datetime | None) -> Rebalance | None:
-    plan = site_plan(site_id=site_id, now=now)
-    if plan is None:
-        return None
-    to_send = site_allocation_record(plan=plan)
-    result = Rebalance(site_id=site_id, allocated=len(plan.slots))
-    result.queued = sum(1 for slot in plan.slots if slot.state == State.QUEUED)
-    if to_send:
-        outcomes = async_to_sync(_send_all)(plan, to_send)
-        result.sent = sum(1 for ok in outcomes.values() if ok)
-        result.rejected = sorted({station_id for (station_id, _), ok in outcomes.items() if ok is False})
-    return result
+def _lock_key(site_id: int) -> str:
+    return f"smartcharging:site-rebalance:{site_id}"
+
+
+def _again_key(site_id: int) -> str:
+    return f"smartcharging:site-rebalance:{site_id}:again"
+
+
+def _rebalance_once(site_ids: Sequence[int], *, now: datetime | None) -> dict[int, Rebalance]:
+    with transaction.atomic():
+        plans = sites_plan(site_ids=site_ids, now=now, lock=True)
+        to_send = sites_allocation_record(plans=list(plans.values()))
+    outcomes = async_to_sync(_send_all)(to_send) if to_send else {}
+    results = {}
+    for site_id, plan in plans.items():
+        result = Rebalance(site_id=site_id, allocated=len(plan.slots))
+        result.queued = sum(1 for slot in plan.slots if slot.state == State.QUEUED)
+        mine = [outcomes[slot.key] for slot in plan.slots if slot.key in outcomes]
+        result.sent = sum(1 for ok in mine if ok)
+        result.rejected = sorted({s.station.pk for s in plan.slots if outcomes.get(s.key, True) is False})
+        results[site_id] = result
+    return results
 
 
 def _absolute(schedule: Sequence, start: datetime) -> list:
@@ -377,57 +459,122 @@ def _absolute(schedule: Sequence, start: datetime) -> list:
     return [[base + offset if index else 0, amps] for index, (offset, amps) in enumerate(schedule)]
 
 
-def site_allocation_record(*, plan: SitePlan) -> list[Slot]:
-    """Store each connector's share; returns the slots whose share changed (or was never delivered) and must be
-    sent: decreases first."""
-    changed = []
+# Rows written per statement when many sites' shares are stored at once.
+RECORD_BATCH = 2000
+
+
+def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
+    """Store each connector's share (the rows that changed, in one upsert); returns the slots whose share changed
+    (or was never delivered) and must be sent: decreases first, new sessions last. Call it in the transaction
+    that read ``plans`` with ``sites_plan(lock=True)``."""
+    if not plans:
+        return []
+    changed, rows, samples = [], [], []
+    sites = [plan.site.pk for plan in plans]
     with transaction.atomic():
-        previous = {
-            (row.station_id, row.connector_id): row
-            for row in ConnectorAllocation.objects.select_for_update().filter(site=plan.site)
-        }
+        previous = {key: share for plan in plans for key, share in plan.previous.items()}
         keep = set()
-        for slot in plan.slots:
-            before = previous.get(slot.key)
-            keep.add(slot.key)
-            current = slot.schedule[0][1]
-            fields = {
-                "site": plan.site,
-                "transaction": slot.session,
-                "state": slot.state,
-                "current_a": current,
-                "drawn_a": slot.drawn_a,
-                "queued_since": (before.queued_since if before and before.queued_since else plan.at)
-                if slot.state == State.QUEUED
-                else None,
+        for plan in plans:
+            for slot in plan.slots:
+                before = previous.get(slot.key)
+                keep.add(slot.key)
+                share, send = _share(plan, slot, before)
+                if share != before:
+                    rows.append((slot.key, share))
+                if send:
+                    plan.changed = True
+                    changed.append((before is None, share.current_a - (before.current_a if before else 0.0), slot))
+        gone = [key for key in previous if key not in keep]
+        _shares_delete(gone)
+        _shares_upsert(rows)
+        latest = dict(
+            SiteLoadSample.objects.filter(site_id__in=sites)
+            .values("site_id")
+            .annotate(latest=Max("at"))
+            .values_list("site_id", "latest")
+        )
+        gone_sites = {previous[key].site_id for key in gone}
+        for plan in plans:
+            last = latest.get(plan.site.pk)
+            if plan.changed or plan.site.pk in gone_sites or last is None or plan.at - last >= SAMPLE_EVERY:
+                samples.append(_sample(plan))
+        SiteLoadSample.objects.bulk_create(samples, batch_size=RECORD_BATCH)
+    return [slot for *_, slot in sorted(changed, key=lambda item: item[:2])]
+
+
+def _share(plan: SitePlan, slot: Slot, before: Share | None) -> tuple[Share, bool]:
+    """The slot's share to store, and whether its profile must be sent (a managed slot whose schedule changed, or
+    was never delivered)."""
+    queued_since = None
+    if slot.state == State.QUEUED:
+        queued_since = before.queued_since if before is not None and before.queued_since else plan.at
+    same = (
+        before is not None
+        and before.transaction_id == slot.session.pk
+        and before.delivery == Delivery.SENT
+        and _absolute(before.schedule, before.schedule_start) == _absolute(slot.schedule, plan.at)
+    )
+    send = slot.fixed_a is None and not same
+    if send:
+        slot.starts_at = plan.at
+        delivered = ([list(period) for period in slot.schedule], plan.at, Delivery.PENDING, "")
+    elif before is not None:
+        delivered = (before.schedule, before.schedule_start, before.delivery, before.delivery_detail)
+    else:
+        delivered = ([], None, Delivery.PENDING, "")
+    share = Share(
+        plan.site.pk, slot.session.pk, slot.state, slot.schedule[0][1], slot.drawn_a, queued_since, *delivered
+    )
+    return share, send
+
+
+def _shares_delete(keys: Sequence[tuple[int, int]]) -> None:
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM smartcharging_connectorallocation a USING unnest(%s::bigint[], %s::int[]) AS k(s, c)"
+            " WHERE a.station_id = k.s AND a.connector_id = k.c",
+            [[station for station, _ in keys], [connector for _, connector in keys]],
+        )
+
+
+def _shares_upsert(rows: Sequence[tuple[tuple[int, int], Share]]) -> None:
+    """Insert or update the shares, one statement per batch: the rows travel as one JSON document (much cheaper to
+    encode than one array parameter per column)."""
+    now = timezone.now().isoformat()
+    for start in range(0, len(rows), RECORD_BATCH):
+        document = [
+            {
+                "station_id": station_id,
+                "connector_id": connector_id,
+                **share._asdict(),
+                "queued_since": share.queued_since and share.queued_since.isoformat(),
+                "schedule_start": share.schedule_start and share.schedule_start.isoformat(),
             }
-            managed = slot.fixed_a is None
-            same = (
-                before is not None
-                and before.transaction_id == slot.session.pk
-                and before.delivery == Delivery.SENT
-                and _absolute(before.schedule, before.schedule_start) == _absolute(slot.schedule, plan.at)
-            )
-            if managed and not same:
-                fields.update(schedule=slot.schedule, schedule_start=plan.at, delivery=Delivery.PENDING)
-                changed.append((current - (before.current_a if before else 0.0), slot))
-            if before is None:
-                ConnectorAllocation.objects.create(station=slot.station, connector_id=slot.connector_id, **fields)
-            else:
-                for name, value in fields.items():
-                    setattr(before, name, value)
-                before.save()
-        gone = [row.pk for key, row in previous.items() if key not in keep]
-        ConnectorAllocation.objects.filter(pk__in=gone).delete()
-        last = SiteLoadSample.objects.filter(site=plan.site).order_by("-at").values_list("at", flat=True).first()
-        if changed or gone or last is None or plan.at - last >= SAMPLE_EVERY:
-            _sample(plan)
-    return [slot for _, slot in sorted(changed, key=lambda pair: pair[0])]
+            for (station_id, connector_id), share in rows[start : start + RECORD_BATCH]
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(UPSERT, [now, json.dumps(document)])
 
 
-def _sample(plan: SitePlan) -> None:
+UPSERT = """
+INSERT INTO smartcharging_connectorallocation (station_id, connector_id, site_id, transaction_id, state, current_a,
+    drawn_a, queued_since, schedule, schedule_start, delivery, delivery_detail, updated_at)
+SELECT k.*, %s::timestamptz FROM jsonb_to_recordset(%s::jsonb) AS k(station_id bigint, connector_id int, site_id bigint,
+    transaction_id bigint, state text, current_a float8, drawn_a float8, queued_since timestamptz, schedule jsonb,
+    schedule_start timestamptz, delivery text, delivery_detail text)
+ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
+    transaction_id = EXCLUDED.transaction_id, state = EXCLUDED.state, current_a = EXCLUDED.current_a,
+    drawn_a = EXCLUDED.drawn_a, queued_since = EXCLUDED.queued_since, schedule = EXCLUDED.schedule,
+    schedule_start = EXCLUDED.schedule_start, delivery = EXCLUDED.delivery,
+    delivery_detail = EXCLUDED.delivery_detail, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _sample(plan: SitePlan) -> SiteLoadSample:
     drawn = [slot.drawn_a for slot in plan.slots if slot.drawn_a is not None]
-    SiteLoadSample.objects.create(
+    return SiteLoadSample(
         site=plan.site,
         at=plan.at,
         limit_a=plan.limit_a,
@@ -454,33 +601,39 @@ def tx_profile(slot: Slot, *, starts_at: datetime) -> outbound.OutboundCall:
     return outbound.charging_profile_set(version, connector_id=slot.connector_id, profile=profile)
 
 
-async def _send_all(plan: SitePlan, slots: Sequence[Slot]) -> dict[tuple[int, int], bool | None]:
-    """Send the decreases, then the increases (each batch at once): True accepted, False rejected, None not
-    delivered (the station is lost: it keeps what it held, and the next watch sends again)."""
-    decreases = [slot for slot in slots if slot.offered_a is None or slot.schedule[0][1] <= slot.offered_a]
-    increases = [slot for slot in slots if slot not in decreases]
+async def _send_all(slots: Sequence[Slot]) -> dict[tuple[int, int], bool | None]:
+    """Send the decreases, then the increases and new sessions (each batch at once): True accepted, False rejected,
+    None not delivered (the station is lost: it keeps what it held, and the next watch sends again)."""
+    stations = {station.pk: station async for station in Station.objects.filter(pk__in={s.station.pk for s in slots})}
+    lower = [slot for slot in slots if slot.offered_a is not None and slot.schedule[0][1] <= slot.offered_a]
+    higher = [slot for slot in slots if slot not in lower]
     outcomes = {}
-    for batch in (decreases, increases):
-        answers = await asyncio.gather(*(_send_one(plan, slot) for slot in batch))
+    for batch in (lower, higher):
+        answers = await asyncio.gather(*(_send_one(slot, stations[slot.station.pk]) for slot in batch))
         outcomes.update(zip((slot.key for slot in batch), answers, strict=True))
     return outcomes
 
 
-async def _send_one(plan: SitePlan, slot: Slot) -> bool | None:
-    action, payload = tx_profile(slot, starts_at=plan.at)
-    command = await station_call(station=slot.station, action=action, payload=payload)
-    return await sync_to_async(_delivered)(slot, command)
+async def _send_one(slot: Slot, station: Station) -> bool | None:
+    action, payload = tx_profile(slot, starts_at=slot.starts_at)
+    command = await station_call(station=station, action=action, payload=payload)
+    return await sync_to_async(_delivered)(slot, station, command)
 
 
-def _delivered(slot: Slot, command: StationCommand) -> bool | None:
-    accepted = _accepted(slot.station, command)
+def _delivered(slot: Slot, station: Station, command: StationCommand) -> bool | None:
+    accepted = _accepted(station, command)
+    if (
+        accepted is False
+        and not Transaction.objects.filter(pk=slot.session.pk, status=Transaction.Status.ACTIVE).exists()
+    ):
+        accepted = None  # the session ended meanwhile: the profile had nothing left to hold, it was not a refusal
     delivery = {True: Delivery.SENT, False: Delivery.REJECTED, None: Delivery.FAILED}[accepted]
     detail = "" if accepted else _reason(command)
-    ConnectorAllocation.objects.filter(station=slot.station, connector_id=slot.connector_id).update(
+    ConnectorAllocation.objects.filter(station=station, connector_id=slot.connector_id).update(
         delivery=delivery, delivery_detail=detail[:255]
     )
     if accepted is False:
-        station_rejected(station=slot.station, detail=detail)
+        station_rejected(station=station, detail=detail)
     return accepted
 
 
@@ -633,7 +786,7 @@ def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
 def sites_watch(*, now: datetime | None = None) -> set[int]:
     """The periodic look at every managed site: read the building meters, protect stations that (re)connected,
     and share each site with sessions again (a car drawing less than offered, a limit period begun, a profile not
-    yet delivered: the new shares are sent only where they changed). Returns the sites queued."""
+    yet delivered: the new shares are sent only where they changed). Returns the sites shared again."""
     now = now or timezone.now()
     due = set()
     for group in LoadGroup.objects.exclude(meter_source=LoadGroup.MeterSource.NONE):
@@ -650,22 +803,27 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
             status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__load_groups__parent__isnull=True
         ).values_list("station__site_id", flat=True)
     )
-    for site_id in sorted(due):
-        site_rebalance_soon(site_id=site_id)
+    sites_rebalance(site_ids=sorted(due))
     return due
 
 
 # Limits set by the operator
 
 
-def load_group_save(*, group: LoadGroup, periods: Sequence[dict] | None = None) -> LoadGroup:
-    """Create or change a group (and, when given, replace its limit periods: dicts of starts, ends, limit), then
-    share the site again at once: every online station's default profile first (a lower limit must hold without
-    the CSMS too), then the sessions' profiles. Raises ValidationError for a bad group or period."""
+def load_group_save(
+    *, group: LoadGroup, periods: Sequence[dict] | None = None, stations: Sequence[Station] | None = None
+) -> LoadGroup:
+    """Create or change a group; when given, replace its limit periods (dicts of starts, ends, limit) and the
+    stations placed in it (stations of its site; a station leaves any other feeder). Then share the site again at
+    once: every online station's default profile first (a lower limit must hold without the CSMS too), then the
+    sessions' profiles. Raises ValidationError for a bad group, period or station."""
     group.full_clean()
     period_rows = [LimitPeriod(group=group, **period) for period in periods or ()]
     for row in period_rows:
         row.full_clean(exclude=["group"])
+    strangers = [station.ocpp_id for station in stations or () if station.site_id != group.site_id]
+    if strangers:
+        raise ValidationError({"stations": f"Not at the group's site: {', '.join(strangers)}."})
     with transaction.atomic():
         group.save()
         if periods is not None:
@@ -673,15 +831,31 @@ def load_group_save(*, group: LoadGroup, periods: Sequence[dict] | None = None) 
             for row in period_rows:
                 row.group = group
             LimitPeriod.objects.bulk_create(period_rows)
+        if stations is not None:
+            group.placements.exclude(station__in=stations).delete()
+            for station in stations:
+                LoadGroupStation.objects.update_or_create(station=station, defaults={"group": group})
     site_protect_and_rebalance(site_id=group.site_id)
     return group
 
 
+def load_group_delete(*, group: LoadGroup) -> None:
+    """Remove a group (a feeder's stations fall back below its parent; the grid connection ends load management
+    at the site, and the profiles the CSMS sent are left to expire with their sessions)."""
+    site_id, root = group.site_id, group.parent_id is None
+    group.delete()
+    if root:
+        ConnectorAllocation.objects.filter(site_id=site_id).delete()
+    else:
+        site_protect_and_rebalance(site_id=site_id)
+
+
 def site_protect_and_rebalance(*, site_id: int) -> Rebalance | None:
     """Send every online station of the site its (new) default profile, then share the site's current now."""
-    protected = Station.objects.filter(site_id=site_id, is_online=True, load_state__isnull=False)
-    for station in protected:
-        station_failsafe_send(station=station, reconnected=False)
+    for station in Station.objects.filter(site_id=site_id, is_online=True).select_related("load_state"):
+        state = getattr(station, "load_state", None)
+        first = state is None or state.failsafe_connected_at != station.connected_at  # not protected on this connection
+        station_failsafe_send(station=station, reconnected=first)
     return site_rebalance(site_id=site_id)
 
 
@@ -708,14 +882,12 @@ def site_rebalance_soon(*, site_id: int) -> None:
 
 
 def _run_logged(site_id: int) -> None:
-    from django.db import close_old_connections
-
     try:
         site_rebalance(site_id=site_id)
     except Exception:
         logger.exception("site rebalance failed", extra={"site_id": site_id})
     finally:
-        close_old_connections()
+        connection.close()  # this thread's own connection: nothing holds it between triggers
 
 
 def managed_site_of(*, station_id: int) -> int | None:

@@ -2,6 +2,8 @@
 needs and schedules of the EVs plugged in. Kept as reported (the payload's own camelCase JSON beside the few
 fields read by queries), for load management to build on."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -127,7 +129,9 @@ class LoadGroup(models.Model):
     site = models.ForeignKey("stations.Site", on_delete=models.CASCADE, related_name="load_groups")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     name = models.CharField(max_length=120)
-    limit = models.DecimalField(max_digits=9, decimal_places=1, help_text="The default limit, in ``limit_unit``.")
+    limit = models.DecimalField(
+        max_digits=9, decimal_places=1, validators=[MinValueValidator(0)], help_text="The default limit, in its unit."
+    )
     limit_unit = models.CharField(max_length=2, choices=Unit.choices, default=Unit.AMPS)
     phases = models.PositiveSmallIntegerField(default=3, choices=[(1, "1"), (3, "3")])
     voltage = models.PositiveSmallIntegerField(default=230, help_text="Phase-to-neutral, V.")
@@ -155,6 +159,29 @@ class LoadGroup(models.Model):
     def __str__(self):
         return f"{self.name} ({self.limit} {self.limit_unit})"
 
+    def clean(self):
+        errors = {}
+        if self.parent_id is not None:
+            ancestor = self.parent
+            while ancestor is not None and ancestor.pk != self.pk:
+                ancestor = ancestor.parent
+            if ancestor is not None:
+                errors["parent"] = "A group cannot be inside itself."
+            elif self.parent.site_id != self.site_id:
+                errors["parent"] = "The parent group is at another site."
+        elif self.site_id and LoadGroup.objects.filter(site_id=self.site_id, parent=None).exclude(pk=self.pk).exists():
+            errors["parent"] = "The site has its grid connection already: a feeder needs a parent group."
+        if self.meter_source == self.MeterSource.MODBUS and not self.meter_host:
+            errors["meter_host"] = "A Modbus TCP site meter needs its host."
+        if self.meter_source == self.MeterSource.STATION and self.meter_station_id is None:
+            errors["meter_station"] = "Choose the station whose grid meter measures the building."
+        if self.meter_port and not 0 < self.meter_port < 65536:
+            errors["meter_port"] = "A TCP port is 1 to 65535."
+        if self.voltage is not None and not 100 <= self.voltage <= 400:
+            errors["voltage"] = "The phase-to-neutral voltage is 100 to 400 V."
+        if errors:
+            raise ValidationError(errors)
+
 
 class LimitPeriod(models.Model):
     """A time of day when a group's limit is another (a cheaper night window): from ``starts`` to ``ends`` in the
@@ -163,7 +190,9 @@ class LimitPeriod(models.Model):
     group = models.ForeignKey(LoadGroup, on_delete=models.CASCADE, related_name="periods")
     starts = models.TimeField()
     ends = models.TimeField()
-    limit = models.DecimalField(max_digits=9, decimal_places=1, help_text="In the group's unit.")
+    limit = models.DecimalField(
+        max_digits=9, decimal_places=1, validators=[MinValueValidator(0)], help_text="In the group's unit."
+    )
 
     class Meta:
         ordering = ["group", "starts"]

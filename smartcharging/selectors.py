@@ -1,11 +1,27 @@
 """Reads of what stations reported of smart charging, for load management and the portal."""
 
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
-from smartcharging.models import ChargingProfileReport, EVChargingNeeds, EVChargingSchedule, ReportedChargingProfile
-from stations.models import Station
+from smartcharging.models import (
+    ChargingProfileReport,
+    ConnectorAllocation,
+    ConnectorLoadSettings,
+    EVChargingNeeds,
+    EVChargingSchedule,
+    LoadGroup,
+    ReportedChargingProfile,
+    SiteLoadSample,
+)
+from stations.models import DeviceModelVariable, Station
 
 Status = ChargingProfileReport.Status
+State = ConnectorAllocation.State
+# What a connector takes when neither the operator nor the station said (IEC 61851: 6 A is the least a car takes).
+DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES = Decimal(6), Decimal(32), 3
 
 
 def latest_charging_profile_report(*, station: Station) -> ChargingProfileReport | None:
@@ -38,3 +54,51 @@ def ev_charging_needs_latest(*, station: Station, evse_id: int) -> EVChargingNee
 def ev_charging_schedule_latest(*, station: Station, evse_id: int) -> EVChargingSchedule | None:
     """The schedule the EV at ``evse_id`` last chose."""
     return EVChargingSchedule.objects.filter(station=station, evse_id=evse_id).order_by("-received_at", "-pk").first()
+
+
+# Load management
+
+
+def connector_caps(*, site_ids: Sequence[int]) -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
+    """(min A, max A, phases, priority) of each connector at ``site_ids`` the operator set, else with the phase
+    count a 2.0.1 station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
+    caps = {
+        (row.station_id, row.connector_id): (row.min_current_a, row.max_current_a, row.phases, row.priority)
+        for row in ConnectorLoadSettings.objects.filter(station__site_id__in=site_ids)
+    }
+    reported = DeviceModelVariable.objects.filter(
+        station__site_id__in=site_ids, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
+    ).values_list("station_id", "evse_id", "value")
+    for station_id, evse_id, value in reported:
+        if (station_id, evse_id) not in caps and value in ("1", "3"):
+            caps[(station_id, evse_id)] = (DEFAULT_MIN_A, DEFAULT_MAX_A, int(value), 0)
+    return caps
+
+
+def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, Decimal, int, int]:
+    return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
+
+
+def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
+    """Each connector's share at the site: charging ones, then the queue in the order it is served (priority,
+    then arrival), then those out of the pool."""
+    rows = list(ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction"))
+    caps = connector_caps(site_ids=[site_id])
+    rank = {State.CHARGING: 0, State.QUEUED: 1, State.REJECTED: 2, State.LOST: 3}
+
+    def order(row: ConnectorAllocation) -> tuple:
+        priority = caps_of(caps, row.station_id, row.connector_id)[3]
+        started = row.transaction.started_at.timestamp() if row.transaction else 0.0
+        return (rank.get(row.state, 9), -priority, started, row.station.ocpp_id, row.connector_id)
+
+    return sorted(rows, key=order)
+
+
+def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSample]:
+    """The site's load samples from ``since`` on, oldest first."""
+    return SiteLoadSample.objects.filter(site_id=site_id, at__gte=since).order_by("at")
+
+
+def managed_sites() -> QuerySet[LoadGroup]:
+    """The grid connection of every site under load management, with its site."""
+    return LoadGroup.objects.filter(parent__isnull=True).select_related("site").order_by("site__name")

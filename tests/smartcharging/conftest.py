@@ -1,10 +1,15 @@
 """A managed site and charge points of both OCPP versions that hold (or refuse) the charging profiles they are sent."""
 
 import contextlib
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -68,6 +73,37 @@ class Station201(ProfileHolder, ChargePoint201):
     @on(Action201.get_base_report)
     def on_get_base_report(self, **_):
         return result201.GetBaseReport(status="Accepted")
+
+
+@pytest.fixture
+def load_worker(transactional_db):
+    """A real Celery worker on the test Redis, running what the daphne child queues (the rebalances its session
+    starts and stops ask for). Tasks left in the queue by earlier tests are dropped first: their ids mean other rows."""
+    from cms.celery import app as celery_app
+    from tests.conftest import ROOT, _database_url
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete("celery")
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "test-load-worker.log", "w")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    command = ["celery", "-A", "cms.celery", "worker", "--pool", "solo", "-Q", "celery", "-n", "load-test@%h"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+    celery_app.conf.task_always_eager = before
+    broker.delete("celery")
+    broker.close()
 
 
 @pytest.fixture

@@ -17,14 +17,6 @@ def _short_response_timeout(settings):
     settings.CMS_OCPP_RESPONSE_TIMEOUT = 5
 
 
-@pytest.fixture(autouse=True)
-def _rebalance_inline(monkeypatch):
-    """What the watch queues runs here at once (the broker has no worker in these tests)."""
-    from smartcharging import load
-
-    monkeypatch.setattr(load, "site_rebalance_soon", lambda *, site_id: load.site_rebalance(site_id=site_id))
-
-
 @pytest.fixture
 def grid(site):
     return LoadGroup.objects.create(site=site, name="Grid connection", limit=20)
@@ -126,3 +118,24 @@ async def test_a_station_that_reconnects_gets_its_default_profile_and_its_sessio
         await until(lambda: cp16.held.get((0, "TxDefaultProfile")), what="default profile after the reconnect")
         await until(lambda: cp16.tx_limit(1) == 10.0, what="session profile sent again")
         assert (await allocations())[("LM-16", 1)] == (10.0, State.CHARGING)
+
+
+async def test_a_session_starting_and_stopping_shares_the_site_again_through_the_worker(
+    daphne_server, grid, stations, load_worker
+):
+    from tests.smartcharging.conftest import stop_session
+
+    async with connected(daphne_server, "LM-16") as cp16:
+        await start_session(cp16, 1, "TAG-1")
+        await until(lambda: cp16.tx_limit(1) == 20.0, within=30, what="the first car's profile from the worker")
+        await start_session(cp16, 2, "TAG-2")
+        await until(lambda: cp16.tx_limit(2) == 10.0, within=15, what="the second car's profile")
+        assert cp16.tx_limit(1) == 10.0  # lowered before the second car was raised
+        order = [
+            (connector, profile["charging_schedule"]["charging_schedule_period"][0]["limit"])
+            for connector, profile in cp16.received
+        ]
+        assert [connector for connector, _ in order[-2:]] == [1, 2]
+
+        await stop_session(cp16, 1)
+        await until(lambda: cp16.tx_limit(2) == 20.0, within=15, what="the remaining car raised")

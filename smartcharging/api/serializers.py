@@ -1,0 +1,102 @@
+"""Serializers of the load-management API: a site's groups with their limits, and each connector's share."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from smartcharging import load
+from smartcharging.models import ConnectorAllocation, LimitPeriod, LoadGroup
+from stations.models import Site, Station
+
+
+class LimitPeriodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LimitPeriod
+        fields = ["starts", "ends", "limit"]
+
+
+class LoadGroupSerializer(serializers.ModelSerializer):
+    """Writes go through ``load.load_group_save``: the site is shared again at once with the new limits."""
+
+    site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all())
+    parent = serializers.PrimaryKeyRelatedField(queryset=LoadGroup.objects.all(), allow_null=True, required=False)
+    periods = LimitPeriodSerializer(many=True, required=False, help_text="Time-of-day limits; replaced when given.")
+    stations = serializers.SlugRelatedField(
+        slug_field="ocpp_id",
+        queryset=Station.objects.all(),
+        many=True,
+        required=False,
+        source="placed_stations",
+        help_text="OCPP ids of the stations placed in this group (a feeder); replaced when given.",
+    )
+    meter_station = serializers.SlugRelatedField(
+        slug_field="ocpp_id", queryset=Station.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = LoadGroup
+        fields = [
+            "id",
+            "site",
+            "parent",
+            "name",
+            "limit",
+            "limit_unit",
+            "phases",
+            "voltage",
+            "periods",
+            "stations",
+            "meter_source",
+            "meter_host",
+            "meter_port",
+            "meter_unit",
+            "meter_register",
+            "meter_station",
+            "building_load_w",
+            "building_load_at",
+            "updated_at",
+        ]
+        read_only_fields = ["building_load_w", "building_load_at", "updated_at"]
+        validators = []  # the model's own rules (one grid connection per site...), checked by load_group_save
+
+    def to_representation(self, instance):
+        instance.placed_stations = [placement.station for placement in instance.placements.all()]
+        return super().to_representation(instance)
+
+    def validate_limit(self, value):
+        if value < 0:
+            raise serializers.ValidationError("A limit is 0 or more.")
+        return value
+
+    def save(self, **kwargs):
+        data = dict(self.validated_data)
+        periods, stations = data.pop("periods", None), data.pop("placed_stations", None)
+        group = self.instance or LoadGroup()
+        if self.instance is not None and "site" in data and data["site"].pk != self.instance.site_id:
+            raise serializers.ValidationError({"site": "A group stays at its site: create one at the other site."})
+        for name, value in data.items():
+            setattr(group, name, value)
+        try:
+            self.instance = load.load_group_save(group=group, periods=periods, stations=stations)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
+        return self.instance
+
+
+class ConnectorAllocationSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.ocpp_id", read_only=True)
+
+    class Meta:
+        model = ConnectorAllocation
+        fields = [
+            "station",
+            "connector_id",
+            "transaction",
+            "state",
+            "current_a",
+            "drawn_a",
+            "queued_since",
+            "delivery",
+            "delivery_detail",
+            "updated_at",
+        ]
+        read_only_fields = fields
