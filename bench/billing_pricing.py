@@ -1,21 +1,29 @@
 """Billing benchmark: prices 100,000 finished sessions and prints sessions/s.
 
-Two figures:
+Figures:
 
 - engine: the pricing engine alone (``billing.pricing.price_session``) on the usage of the sessions
   (meter curve, idle time) loaded from the database, 100,000 prices computed in memory;
-- end to end: ``billing.services.session_charge_create`` per session, as the Celery task runs it: the
-  session row locked, its energy samples and status history read, the tariff (with peak/off-peak periods,
-  time and idle fees) chosen, the charge stored, a receipt issued with its gap-free number and a payment
-  created, one commit per session. ``--workers`` processes price disjoint sessions at once, as Celery
-  workers would. One synchronous commit per session bounds this figure, so by default it runs on the
-  first ``--end-to-end`` 5,000 sessions; pass ``--end-to-end 100000`` for all of them.
+- end to end, one at a time: ``billing.services.session_charge_create`` per session, as the per-session
+  Celery task runs it: the session row locked, its energy samples and status history read, the tariff
+  (with peak/off-peak periods, time and idle fees) chosen, the charge stored, a receipt issued with its
+  gap-free number and a payment created, one commit per session. ``--workers`` processes price disjoint
+  sessions at once, as Celery workers would. One synchronous commit per session bounds this figure, so it
+  runs on the first ``--end-to-end`` 2,000 sessions;
+- end to end, in batches: ``billing.services.sessions_charge_batch`` (``PRICING_BATCH`` sessions, one
+  transaction each: the same work, reads made once per batch, rows written in bulk, receipt numbers taken
+  per batch) over the next ``--batched`` sessions, ``--workers`` processes at once;
+- backlog sweep: what remains (a day's backlog after an outage) priced by ``sessions_price_missing``, the
+  beat's sweep, in one process, as it runs after an outage;
+- payments: the payments of all those receipts collected from the drivers' wallets by
+  ``payments_collect_batch`` (the ``collect_payments`` task), ``--workers`` processes at once.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voltgrid_bench .venv/bin/python bench/billing_pricing.py
 
 The database named by DATABASE_URL is created and migrated when missing. The benchmark's own rows (site
 "BENCH billing", stations BENCH-BILL-*, drivers bench-driver-*@example.com, operator "BENCH billing") are
-deleted and created again on each run. Options: --sessions, --samples (per session), --workers, --end-to-end.
+deleted and created again on each run. Options: --sessions, --samples (per session), --workers, --end-to-end,
+--batched.
 """
 
 import argparse
@@ -109,7 +117,12 @@ def create_data(sessions: int, samples: int) -> list[int]:
 
     site, _ = Site.objects.get_or_create(name=SITE, defaults={"timezone": "Europe/Berlin"})
     operator = Operator.objects.create(
-        name=SITE, legal_name="Bench Energy GmbH", timezone="Europe/Berlin", invoice_prefix="BENCH-"
+        name=SITE,
+        legal_name="Bench Energy GmbH",
+        address="Benchstr. 1\n10115 Berlin",  # an issuer with its legal details: receipts are issued at once
+        vat_id="DE136695976",
+        timezone="Europe/Berlin",
+        invoice_prefix="BENCH-",
     )
     OperatorSite.objects.create(operator=operator, site=site)
     stations = Station.objects.bulk_create([Station(ocpp_id=f"BENCH-BILL-{i:04d}", site=site) for i in range(STATIONS)])
@@ -123,6 +136,7 @@ def create_data(sessions: int, samples: int) -> list[int]:
         ]
     )
     drivers = list(User.objects.filter(email__startswith="bench-driver-").values_list("pk", flat=True))
+    fund_wallets(drivers)
     tariff = Tariff.objects.create(
         name="BENCH time of day",
         currency="EUR",
@@ -222,6 +236,27 @@ def create_data(sessions: int, samples: int) -> list[int]:
     return ids
 
 
+def fund_wallets(drivers: list[int]) -> None:
+    """Each driver's wallet, credited enough for every session of the run (their payments are collected)."""
+    from billing.models import Wallet, WalletEntry
+
+    credit = Decimal("1000000")
+    wallets = Wallet.objects.bulk_create([Wallet(user_id=pk, currency="EUR", balance=credit) for pk in drivers])
+    WalletEntry.objects.bulk_create(
+        [
+            WalletEntry(
+                wallet=wallet,
+                kind=WalletEntry.Kind.TOP_UP,
+                amount=credit,
+                balance_after=credit,
+                reference=f"bench:{wallet.user_id}",
+            )
+            for wallet in wallets
+        ],
+        batch_size=5_000,
+    )
+
+
 def engine_rate(ids: list[int], limit: int) -> tuple[float, int]:
     """Sessions/s of the engine alone; usages are loaded first (not timed)."""
     from billing.pricing import TariffSpec, price_session
@@ -246,14 +281,61 @@ def price_share(ids: list[int]) -> int:
     from django.db import connection
 
     from billing.services import session_charge_create
-    from cms.celery import app
 
-    # Payment collection is queued on commit; here to an in-memory broker, so it is not part of the figure.
-    app.conf.task_always_eager, app.conf.broker_url = False, "memory://"
+    _quiet_broker()
     connection.close()
     for transaction_id in ids:
         session_charge_create(transaction_id=transaction_id)
     return len(ids)
+
+
+def _quiet_broker() -> None:
+    """Payment collection is queued on commit; here to an in-memory broker, so it is timed on its own."""
+    from cms.celery import app
+
+    app.conf.task_always_eager, app.conf.broker_url = False, "memory://"
+
+
+def batch_share(ids: list[int]) -> int:
+    """One worker's part of the batched figure: ``sessions_charge_batch``, a batch at a time."""
+    setup_django()
+    from django.db import connection
+
+    from billing.services import sessions_charge_batch
+    from billing.services.pricing import PRICING_BATCH
+
+    _quiet_broker()
+    connection.close()
+    return sum(
+        sessions_charge_batch(transaction_ids=ids[start : start + PRICING_BATCH])
+        for start in range(0, len(ids), PRICING_BATCH)
+    )
+
+
+def collect_share(payment_ids: list[int]) -> int:
+    """One worker's part of the payments: ``payments_collect_batch``, as the ``collect_payments`` task."""
+    setup_django()
+    from django.db import connection
+
+    from billing.services import payments_collect_batch
+    from billing.services.pricing import PRICING_BATCH
+
+    _quiet_broker()
+    connection.close()
+    return sum(
+        payments_collect_batch(payment_ids=payment_ids[start : start + PRICING_BATCH])
+        for start in range(0, len(payment_ids), PRICING_BATCH)
+    )
+
+
+def _in_workers(function, shares: list[list[int]]) -> tuple[int, float]:
+    from django.db import connection
+
+    connection.close()
+    began = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
+        done = sum(pool.map(function, shares))
+    return done, time.perf_counter() - began
 
 
 def main() -> None:
@@ -261,7 +343,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=8, help="energy register samples per session")
     parser.add_argument("--workers", type=int, default=2, help="processes pricing at once, like Celery workers")
-    parser.add_argument("--end-to-end", type=int, default=5_000, help="sessions priced through the service")
+    parser.add_argument("--end-to-end", type=int, default=2_000, help="sessions priced one at a time")
+    parser.add_argument("--batched", type=int, default=50_000, help="sessions priced in batches by the workers")
     args = parser.parse_args()
 
     setup_django()
@@ -287,25 +370,59 @@ def main() -> None:
         f"{min(len(ids), 5_000):,} distinct sessions)"
     )
 
-    from django.db import connection
+    from billing.models import Invoice, Payment, SessionCharge
+    from billing.services import sessions_price_missing
 
-    from billing.models import Invoice, SessionCharge
+    one_by_one = ids[: args.end_to_end]
+    batched = ids[args.end_to_end : args.end_to_end + args.batched]
+    backlog = ids[args.end_to_end + args.batched :]
 
-    connection.close()
-    ids = ids[: args.end_to_end]
-    shares = [ids[worker :: args.workers] for worker in range(args.workers)]
-    began = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    with context.Pool(args.workers) as pool:
-        priced = sum(pool.map(price_share, shares))
-    elapsed = time.perf_counter() - began
+    priced, elapsed = _in_workers(price_share, [one_by_one[w :: args.workers] for w in range(args.workers)])
     print(
-        f"end to end:   {priced / elapsed:>10,.0f} sessions/s  ({priced:,} sessions priced, invoiced and "
-        f"payments created by {args.workers} worker(s) in {elapsed:.1f} s)"
+        f"end to end, one at a time: {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions priced, invoiced "
+        f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit each)"
+    )
+    if batched:
+        # Contiguous shares, as the sweep or a backlog hands out batches.
+        size = -(-len(batched) // args.workers)
+        shares = [batched[start : start + size] for start in range(0, len(batched), size)]
+        priced, elapsed = _in_workers(batch_share, shares)
+        print(
+            f"end to end, in batches:    {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions priced, invoiced "
+            f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit per batch)"
+        )
+    if backlog:
+        _quiet_broker()
+        began = time.perf_counter()
+        priced = sessions_price_missing(settle_seconds=0, days=100_000, budget_seconds=3_600)
+        elapsed = time.perf_counter() - began
+        print(
+            f"backlog sweep:             {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions left unpriced, "
+            f"cleared by the beat's sweep in one process in {elapsed:.1f} s)"
+        )
+    payments = list(
+        Payment.objects.filter(invoice__operator__name=SITE, status=Payment.Status.PENDING)
+        .order_by("user_id", "pk")
+        .values_list("user_id", "pk")
+    )
+    # Each worker its own drivers, as batches of receipts mostly are.
+    shares = [[pk for user_id, pk in payments if user_id % args.workers == w] for w in range(args.workers)]
+    collected, elapsed = _in_workers(collect_share, shares)
+    paid = Payment.objects.filter(invoice__operator__name=SITE, status=Payment.Status.SUCCEEDED).count()
+    print(
+        f"payments:                  {collected / elapsed:>8,.0f} payments/s  ({paid:,} of {collected:,} collected "
+        f"from wallets by {args.workers} worker(s) in {elapsed:.1f} s)"
     )
     charges = SessionCharge.objects.filter(transaction_id__in=ids).count()
-    numbers = Invoice.objects.filter(operator__name=SITE).count()
-    print(f"check:        {charges:,} charges, {numbers:,} invoices (one each, numbers gap-free)")
+    numbers = sorted(
+        int(number.rsplit("-", 1)[1])
+        for number in Invoice.objects.filter(operator__name=SITE, number__isnull=False).values_list("number", flat=True)
+    )
+    gap_free = numbers == list(range(numbers[0], numbers[0] + len(numbers))) if numbers else True
+    print(
+        f"check:        {charges:,} charges, {len(numbers):,} invoices, numbers "
+        f"{'gap-free' if gap_free else 'WITH GAPS'}"
+    )
 
 
 if __name__ == "__main__":

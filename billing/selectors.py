@@ -11,6 +11,7 @@ from django.utils import timezone
 from billing.app_settings import app_settings
 from billing.models import (
     BillingProfile,
+    DriverGroup,
     Invoice,
     Operator,
     OperatorSite,
@@ -45,11 +46,47 @@ def tariff_for(*, station, user=None, at: datetime) -> Tariff | None:
         Q(valid_until__isnull=True) | Q(valid_until__gt=at),
         valid_from__lte=at,
     ).prefetch_related("periods")
+    return _first_in_precedence(candidates, station)
+
+
+def _first_in_precedence(candidates, station) -> Tariff | None:
     return min(
         candidates,
         key=lambda tariff: (_precedence(tariff, station), -tariff.valid_from.timestamp(), -tariff.pk),
         default=None,
     )
+
+
+class TariffBook:
+    """``tariff_for`` of many sessions (the batch pricing): the tariffs in force over a span of time and the
+    driver groups of the drivers, read once; each session's choice made from them by the same rules."""
+
+    def __init__(self, *, since: datetime, until: datetime, user_ids):
+        self.tariffs = list(
+            Tariff.objects.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=since), valid_from__lte=until)
+            .prefetch_related("periods")
+            .order_by("pk")
+        )
+        self.groups: dict[int, set[int]] = {}
+        members = DriverGroup.members.through.objects.filter(user_id__in=[pk for pk in user_ids if pk])
+        for user_id, group_id in members.values_list("user_id", "drivergroup_id"):
+            self.groups.setdefault(user_id, set()).add(group_id)
+
+    def tariff_for(self, *, station, user=None, at: datetime) -> Tariff | None:
+        groups = self.groups.get(user.pk, set()) if user is not None and user.pk else set()
+        candidates = [
+            tariff
+            for tariff in self.tariffs
+            if (
+                tariff.station_id == station.pk
+                or (tariff.station_id is None and tariff.site_id is None)
+                or (tariff.station_id is None and station.site_id and tariff.site_id == station.site_id)
+            )
+            and (tariff.driver_group_id is None or tariff.driver_group_id in groups)
+            and tariff.valid_from <= at
+            and (tariff.valid_until is None or tariff.valid_until > at)
+        ]
+        return _first_in_precedence(candidates, station)
 
 
 def _precedence(tariff: Tariff, station) -> int:
@@ -113,10 +150,6 @@ def session_usage(transaction, *, until: datetime | None = None) -> Usage:
         .order_by("timestamp", "pk")
         .values_list("timestamp", "phase", "value")
     )
-    readings = [] if transaction.meter_start is None else [(transaction.started_at, transaction.meter_start)]
-    readings += _register_totals(samples)
-    if transaction.stopped_at and transaction.meter_stop is not None:
-        readings.append((transaction.stopped_at, transaction.meter_stop))
     events = (
         ConnectorStatusEvent.objects.filter(
             station_id=transaction.station_id,
@@ -127,11 +160,66 @@ def session_usage(transaction, *, until: datetime | None = None) -> Usage:
         .order_by("timestamp", "pk")
         .values_list("timestamp", "status")
     )
+    return _usage_of(transaction, ended_at, samples, list(events))
+
+
+def sessions_usage(transactions) -> dict[int, Usage]:
+    """``session_usage`` of many stopped sessions at once (the batch pricing): two queries for all of them.
+
+    Same readings and status events as ``session_usage`` takes one session at a time, and the same rules.
+    """
+    from sessions.models import MeterSample
+    from stations.models import ConnectorStatusEvent
+
+    transactions = [session for session in transactions if session.stopped_at is not None]
+    if not transactions:
+        return {}
+    samples: dict[int, list] = {session.pk: [] for session in transactions}
+    rows = (
+        MeterSample.objects.filter(
+            transaction_id__in=list(samples),
+            measurand=ENERGY_REGISTER,
+            location__in=DELIVERY_LOCATIONS,
+            value__isnull=False,
+        )
+        .order_by("transaction_id", "timestamp", "pk")
+        .values_list("transaction_id", "timestamp", "phase", "value")
+    )
+    for transaction_id, moment, phase, value in rows:
+        samples[transaction_id].append((moment, phase, value))
+    events: dict[tuple[int, int], list] = {}
+    rows = (
+        ConnectorStatusEvent.objects.filter(
+            station_id__in={session.station_id for session in transactions},
+            timestamp__gte=min(session.started_at for session in transactions),
+            timestamp__lt=max(session.stopped_at for session in transactions),
+        )
+        .order_by("timestamp", "pk")
+        .values_list("station_id", "connector_id", "timestamp", "status")
+    )
+    for station_id, connector_id, moment, status in rows:
+        events.setdefault((station_id, connector_id), []).append((moment, status))
+    usages = {}
+    for session in transactions:
+        started, ended = session.started_at, session.stopped_at
+        within = [sample for sample in samples[session.pk] if started <= sample[0] <= ended]
+        history = events.get((session.station_id, session.connector_id), ())
+        usages[session.pk] = _usage_of(
+            session, ended, within, [event for event in history if started <= event[0] < ended]
+        )
+    return usages
+
+
+def _usage_of(transaction, ended_at: datetime, samples, status_events: list) -> Usage:
+    readings = [] if transaction.meter_start is None else [(transaction.started_at, transaction.meter_start)]
+    readings += _register_totals(samples)
+    if transaction.stopped_at and transaction.meter_stop is not None:
+        readings.append((transaction.stopped_at, transaction.meter_stop))
     return build_usage(
         started_at=transaction.started_at,
         ended_at=ended_at,
         readings=readings,
-        status_events=list(events),
+        status_events=status_events,
         max_power_w=app_settings.MAX_CHARGER_POWER_W,
     )
 

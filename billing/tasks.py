@@ -45,6 +45,12 @@ def collect_payment(payment_id: int) -> str:
     return services.payment_collect(payment_id=payment_id).status
 
 
+@shared_task(acks_late=True)
+def collect_payments(payment_ids: list[int]) -> int:
+    """The payments of a batch of receipts (``services.payments_create``)."""
+    return services.payments_collect_batch(payment_ids=payment_ids)
+
+
 @shared_task
 def retry_failed_payments() -> int:
     return services.payments_retry_due()

@@ -102,6 +102,8 @@ def station_detail(request, ocpp_id: str):
         "commands": station.commands.select_related("requested_by").order_by("-created_at")[:20],
         "recent_messages": OcppMessage.objects.filter(station=station).order_by("-created_at", "-pk")[:10],
         "can_command": user_has_role(request.user, *COMMAND_ROLES),
+        # Maintenance jobs, monitors and display messages are for the roles that look after stations.
+        "can_monitor": user_has_role(request.user, *VIEW_ROLES),
         "status_states": selectors.STATUS_STATES,
         # Its alerts and maintenance jobs, and what the maintenance forms offer.
         **station_monitoring(station=station),

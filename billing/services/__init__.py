@@ -1,6 +1,7 @@
 """Business rules of the billing app; each module's functions are re-exported here."""
 
 from billing.services.invoices import (
+    charges_save_and_bill,
     invoice_add_session,
     invoice_credit,
     invoice_finalize,
@@ -12,12 +13,15 @@ from billing.services.payments import (
     payment_collect,
     payment_refund,
     payment_settled_elsewhere,
+    payments_collect_batch,
+    payments_create,
     payments_retry_due,
     payments_retry_now,
 )
 from billing.services.pricing import (
     session_charge_create,
     session_ended,
+    sessions_charge_batch,
     sessions_price_missing,
     tariff_new_version,
 )
@@ -42,6 +46,7 @@ from billing.services.wallet import (
 __all__ = [
     "billing_profile_update",
     "card_setup_start",
+    "charges_save_and_bill",
     "invoice_add_session",
     "invoice_credit",
     "invoice_finalize",
@@ -50,10 +55,13 @@ __all__ = [
     "payment_collect",
     "payment_refund",
     "payment_settled_elsewhere",
+    "payments_collect_batch",
+    "payments_create",
     "payments_retry_due",
     "payments_retry_now",
     "session_charge_create",
     "session_ended",
+    "sessions_charge_batch",
     "sessions_price_missing",
     "statements_issue_due",
     "stripe_webhook_receive",

@@ -11,7 +11,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import DocumentSequence, Invoice, InvoiceLine, Operator, Payment, Refund, SessionCharge
+from billing.models import (
+    BillingProfile,
+    DocumentSequence,
+    Invoice,
+    InvoiceLine,
+    Operator,
+    Payment,
+    Refund,
+    SessionCharge,
+)
 from billing.money import ZERO, round_money, tax_of
 from billing.selectors import profile_of
 
@@ -147,6 +156,88 @@ def invoice_add_session(*, charge: SessionCharge) -> Invoice:
     invoice_recalculate(draft)
     draft.save(update_fields=["net_total", "tax_total", "gross_total", "tax_breakdown", "updated_at"])
     return draft
+
+
+def charges_save_and_bill(*, charges: list[SessionCharge], now: datetime | None = None) -> None:
+    """Store many priced, unsaved charges and bill the billable ones as ``invoice_add_session`` bills one (the
+    batch pricing): each on its own receipt, issued now; the receipts, charges, lines and payments written in
+    bulk and the receipts' numbers taken per operator in one UPDATE, in the order of ``charges`` (gap-free: a
+    rollback gives them all back).
+
+    Billable charges of an operator who bills by monthly statement, or whose legal details are incomplete
+    (the receipt waits as a draft), take the one-charge path. Call inside the caller's transaction.
+    """
+    from billing.services.payments import payments_create
+
+    now = now or timezone.now()
+    receipts, one_by_one = [], []
+    complete: dict[int, bool] = {}
+    for charge in charges:
+        if charge.status != SessionCharge.Status.BILLABLE:
+            continue
+        operator = charge.operator
+        if operator.pk not in complete:
+            complete[operator.pk] = not operator.missing_legal_details()
+        per_session = operator.invoicing_mode == Operator.InvoicingMode.PER_SESSION
+        (receipts if per_session and complete[operator.pk] else one_by_one).append(charge)
+    lines, pairs = _receipts_issue(receipts, now)
+    by_itself = {id(charge) for charge in one_by_one}
+    SessionCharge.objects.bulk_create([charge for charge in charges if id(charge) not in by_itself])
+    for line, charge in zip(lines, receipts, strict=True):
+        line.session_charge = charge
+    InvoiceLine.objects.bulk_create(lines)
+    payments_create([(invoice, method) for invoice, method in pairs if invoice.gross_total > 0])
+    # Locks (statement drafts, number sequences) are taken in one order by every batch: racing batches never
+    # wait for each other in a circle.
+    one_by_one.sort(key=lambda charge: (charge.operator_id, charge.user_id, charge.currency, charge.transaction_id))
+    for charge in one_by_one:
+        invoice_add_session(charge=charge)
+
+
+def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[InvoiceLine], list[tuple]]:
+    """The issued receipts of ``charges``, saved, each charge's ``invoice`` set; their lines (unsaved) and
+    (receipt, payment method) pairs."""
+    if not charges:
+        return [], []
+    profiles = {
+        profile.user_id: profile
+        for profile in BillingProfile.objects.filter(user_id__in={charge.user_id for charge in charges})
+    }
+    issuers: dict[int, dict] = {}
+    invoices, lines, pairs = [], [], []
+    by_operator: dict[int, list[Invoice]] = defaultdict(list)
+    for charge in charges:
+        invoice = Invoice(
+            operator=charge.operator, customer=charge.user, purpose=Invoice.Purpose.SESSION, currency=charge.currency
+        )
+        line = _session_line(charge, 1)
+        invoice_recalculate(invoice, [line])
+        profile = profiles.get(charge.user_id) or BillingProfile(user=charge.user)
+        if charge.operator_id not in issuers:
+            issuers[charge.operator_id] = charge.operator.issuer_snapshot()
+        invoice.issued_at, invoice.due_at = now, now + timedelta(days=charge.operator.payment_terms_days)
+        invoice.issuer = issuers[charge.operator_id]
+        invoice.customer_details = _customer_details(charge.user, profile)
+        if invoice.gross_total > 0:
+            invoice.status = Invoice.Status.OPEN
+        else:
+            invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+        line.invoice = charge.invoice = invoice
+        by_operator[charge.operator_id].append(invoice)
+        invoices.append(invoice)
+        lines.append(line)
+        pairs.append((invoice, profile.payment_method))
+    for operator_id in sorted(by_operator):
+        numbered = by_operator[operator_id]
+        numbers = next_document_numbers(
+            operator=numbered[0].operator, kind=Invoice.Kind.INVOICE, issued_at=now, count=len(numbered)
+        )
+        for invoice, number in zip(numbered, numbers, strict=True):
+            invoice.number = number
+    Invoice.objects.bulk_create(invoices)
+    for invoice, line in zip(invoices, lines, strict=True):
+        line.invoice = invoice  # with its primary key now
+    return lines, pairs
 
 
 def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> bool:

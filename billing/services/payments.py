@@ -9,6 +9,8 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from billing.app_settings import app_settings
@@ -35,6 +37,125 @@ def payment_create(*, invoice: Invoice, method: str | None = None) -> Payment:
     )
     transaction.on_commit(lambda: collect_payment.delay(payment.pk))
     return payment
+
+
+def payments_create(invoices_and_methods: list[tuple[Invoice, str]]) -> list[Payment]:
+    """``payment_create`` for many issued invoices at once (the batch pricing): one INSERT, and the payments
+    collected after the commit by ``collect_payments``, a batch at a time."""
+    from billing.tasks import collect_payments
+
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                invoice=invoice,
+                user_id=invoice.customer_id,
+                method=method,
+                amount=invoice.gross_total,
+                currency=invoice.currency,
+            )
+            for invoice, method in invoices_and_methods
+        ]
+    )
+    ids = [payment.pk for payment in payments]
+    if ids:
+        transaction.on_commit(lambda: collect_payments.delay(ids))
+    return payments
+
+
+# Methods whose "gateway" is the CSMS itself: collected inside the batch's transaction. A card payment calls a
+# provider, which does not belong inside a long transaction: each has its own task.
+IN_HOUSE_METHODS = frozenset({"wallet", "test"})
+
+
+def payments_collect_batch(*, payment_ids) -> int:
+    """Collect many new payments, as ``payment_collect`` collects each, in one transaction: those the driver
+    pays from the wallet booked together (``wallet_debits``: wallets locked in one order, entries, attempts,
+    payments and invoices written in bulk); the rest one by one as ``payment_collect`` does -- test payments
+    here, a wallet that cannot cover it (failed, retried, the driver told), a payment no longer new -- and card
+    payments each by its own ``collect_payment`` task after the commit (a provider's call does not belong
+    inside a long transaction). Idempotent: a payment collected already is left as it is. Returns how many
+    were collected or attempted here."""
+    from billing.models import BillingProfile, PaymentMethod
+    from billing.services.wallet import wallet_debits
+    from billing.tasks import collect_payment
+
+    now = timezone.now()
+    with transaction.atomic():
+        payments = list(
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .filter(pk__in=list(payment_ids))
+            .order_by("user_id", "pk")  # every batch locks in this order: racing batches never deadlock
+        )
+        profiles = {
+            profile.user_id: profile
+            for profile in BillingProfile.objects.filter(user_id__in={payment.user_id for payment in payments})
+        }
+
+        def method(payment) -> str:
+            profile = profiles.get(payment.user_id)
+            return profile.payment_method if profile else PaymentMethod.WALLET
+
+        new = [payment for payment in payments if payment.status == Payment.Status.PENDING]
+        from_wallet = [payment for payment in new if method(payment) == PaymentMethod.WALLET]
+        booked = wallet_debits(
+            debits=[
+                (
+                    payment.user_id,
+                    payment.amount,
+                    payment.currency,
+                    f"payment:{payment.pk}",
+                    f"{payment.invoice.get_purpose_display()} {payment.invoice.number}",
+                )
+                for payment in from_wallet
+            ]
+        )
+        paid = [payment for payment, ok in zip(from_wallet, booked, strict=True) if ok]
+        _wallet_payments_succeeded(paid, now)
+        done = {payment.pk for payment in paid}
+        rest = [payment for payment in payments if payment.pk not in done and payment.status in COLLECTABLE]
+        here = [payment.pk for payment in rest if method(payment) in IN_HOUSE_METHODS]
+        elsewhere = [payment.pk for payment in rest if method(payment) not in IN_HOUSE_METHODS]
+        for payment_id in here:
+            payment_collect(payment_id=payment_id, now=now)
+        transaction.on_commit(lambda: [collect_payment.delay(pk) for pk in elsewhere])
+    return len(paid) + len(here)
+
+
+def _wallet_payments_succeeded(payments: list[Payment], now: datetime) -> None:
+    """``payment_succeeded`` of many (locked) payments whose wallet debit is booked: attempt, payment, invoice
+    and a past-due subscription, each in one statement."""
+    if not payments:
+        return
+    ids = [payment.pk for payment in payments]
+    PaymentAttempt.objects.bulk_create(
+        [
+            PaymentAttempt(
+                payment=payment,
+                number=payment.attempts + 1,
+                method="wallet",
+                succeeded=True,
+                gateway_reference=f"payment:{payment.pk}",
+            )
+            for payment in payments
+        ]
+    )
+    Payment.objects.filter(pk__in=ids).update(
+        method="wallet",
+        status=Payment.Status.SUCCEEDED,
+        attempts=F("attempts") + 1,
+        gateway_reference=Concat(Value("payment:"), Cast("pk", CharField())),
+        succeeded_at=now,
+        next_retry_at=None,
+        last_error_code="",
+        last_error_message="",
+        updated_at=now,
+    )
+    invoices = [payment.invoice_id for payment in payments]
+    Invoice.objects.filter(pk__in=invoices).update(status=Invoice.Status.PAID, paid_at=now)
+    Subscription.objects.filter(renewals__invoice_id__in=invoices, status=Subscription.Status.PAST_DUE).update(
+        status=Subscription.Status.ACTIVE
+    )
 
 
 def _customer(user) -> CustomerData:

@@ -1,6 +1,7 @@
 """Pricing a finished session, exactly once, and handing it on to invoicing; tariff versions."""
 
 import logging
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -16,15 +17,17 @@ from billing.models import SessionCharge, Subscription, Tariff, TariffPeriod
 from billing.money import ZERO
 from billing.pricing import Price, TariffSpec, price_session
 from billing.selectors import (
+    TariffBook,
     allowance_of,
     driver_of,
     live_subscription,
     operator_for,
     session_usage,
+    sessions_usage,
     tariff_for,
     timezone_for,
 )
-from billing.services.invoices import invoice_add_session
+from billing.services.invoices import charges_save_and_bill, invoice_add_session
 from sessions.anomalies import anomalies_record, anomaly
 
 logger = logging.getLogger(__name__)
@@ -123,16 +126,70 @@ def _charge_hold(transaction_id: int, reason: str) -> SessionCharge | None:
     return charge
 
 
-def sessions_price_missing(*, now: datetime | None = None, settle_seconds: int = 60, days: int = 7) -> int:
+# Sessions priced, invoiced and billed in one transaction by the batch path (the sweep, a backlog).
+PRICING_BATCH = 500
+
+
+def sessions_charge_batch(*, transaction_ids) -> int:
+    """Price many stopped sessions and bill them, in one transaction: what ``session_charge_create`` does for
+    one, with the reads made once for the batch, the charges, receipts, lines and payments written in bulk
+    and the receipts' gap-free numbers taken per operator in one UPDATE. Returns how many were priced now.
+
+    Idempotent as the one-session path: sessions already priced are left alone, and so are those another
+    pricer holds locked at this moment (SKIP LOCKED: that pricer bills them). A session whose data breaks
+    the batch is priced on its own, so that it is held for review instead of failing the others.
+    """
+    try:
+        return _batch_create(list(transaction_ids))
+    except _DATA_ERRORS:
+        logger.exception("batch pricing: a session's data broke the batch; pricing them one by one")
+        return sum(session_charge_create(transaction_id=pk) is not None for pk in transaction_ids)
+
+
+def _batch_create(transaction_ids: list[int]) -> int:
+    from sessions.models import Transaction
+
+    with db_transaction.atomic():
+        sessions = list(
+            Transaction.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("station__site", "user", "id_token__owner")
+            .filter(pk__in=transaction_ids, stopped_at__isnull=False)
+            .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
+            .order_by("pk")
+        )
+        if not sessions:
+            return 0
+        lookups = _BatchLookups(sessions)
+        # Driver by driver, in time order: a subscription's included energy goes to the earlier sessions, and
+        # racing batches lock subscriptions in the same order. Receipts follow the sessions' order.
+        by_driver = sorted(sessions, key=lambda session: (_driver_id(session), session.started_at, session.pk))
+        priced = {session.pk: _priced(session, lookups) for session in by_driver}
+        charges = [priced[session.pk] for session in sessions]
+        charges_save_and_bill(charges=charges)
+    logger.info("sessions priced in a batch", extra={"count": len(charges)})
+    return len(charges)
+
+
+def _driver_id(session) -> int:
+    driver = driver_of(session)
+    return driver.pk if driver is not None else 0
+
+
+def sessions_price_missing(
+    *, now: datetime | None = None, settle_seconds: int = 60, days: int = 7, budget_seconds: float = 50
+) -> int:
     """Price the stopped sessions of the last ``days`` that have no charge: a pricing task that was never
-    queued (the broker was down at the stop) or died with its worker. Run by Celery beat every minute and
-    by each worker as it starts; pricing is idempotent, so racing the session's own task costs nothing.
+    queued (the broker was down at the stop) or died with its worker, or a whole backlog after an outage.
+    Run by Celery beat every minute and by each worker as it starts; pricing is idempotent, so racing the
+    session's own task costs nothing.
 
     Ages are read from our own clock (``created_at``, ``updated_at``), never the station's timestamps, so
     a session stamped 1970 or 2099 is still found. A session the CSMS closed with an estimate waits
     ``ESTIMATE_GRACE_MINUTES``, so that a stop still in the station's queue prices it with the station's own
-    figures instead. One session failing never stops the others: it is
-    logged, recorded on the session, and tried again on the next run. Returns how many were priced.
+    figures instead. Sessions go ``PRICING_BATCH`` at a time through ``sessions_charge_batch`` for about
+    ``budget_seconds`` (the next run goes on), so a day's backlog clears in minutes. A batch that fails is
+    priced one session at a time: one session failing never stops the others: it is logged, recorded on the
+    session, and tried again on the next run. Returns how many were priced.
     """
     from sessions.anomalies import estimated_stop_q
     from sessions.models import Transaction
@@ -146,11 +203,26 @@ def sessions_price_missing(*, now: datetime | None = None, settle_seconds: int =
         )
         .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
         .exclude(estimated_stop_q(), updated_at__gt=now - timedelta(minutes=app_settings.ESTIMATE_GRACE_MINUTES))
-        .order_by("created_at")
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
+    count, after, deadline = 0, 0, time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
+        batch = list(missing.filter(pk__gt=after)[:PRICING_BATCH])
+        if not batch:
+            break
+        after = batch[-1]
+        try:
+            count += sessions_charge_batch(transaction_ids=batch)
+        except Exception:
+            logger.exception("pricing sweep: the batch failed, pricing its sessions one by one")
+            count += _price_one_by_one(batch)
+    return count
+
+
+def _price_one_by_one(transaction_ids: list[int]) -> int:
     count = 0
-    for transaction_id in list(missing[:1000]):
+    for transaction_id in transaction_ids:
         try:
             count += session_charge_create(transaction_id=transaction_id) is not None
         except Exception as error:
@@ -184,24 +256,74 @@ def _unpriceable(session) -> str:
     return ""
 
 
-def _priced(session) -> SessionCharge:
+class _Lookups:
+    """What pricing reads besides the session: one session's worth, a few queries each."""
+
+    def operator(self, station):
+        return operator_for(station)
+
+    def usage(self, session):
+        return session_usage(session)
+
+    def tariff(self, *, station, user, at):
+        return tariff_for(station=station, user=user, at=at)
+
+    def subscription(self, user, *, at):
+        return live_subscription(user, at=at)
+
+
+class _BatchLookups(_Lookups):
+    """The same reads for a batch of sessions, each made once for all of them: usages in two queries, the
+    tariffs in force and drivers' groups in two, operators once per site, subscriptions only of the drivers
+    who have one."""
+
+    def __init__(self, sessions: list):
+        self._usages = sessions_usage(sessions)
+        users = [driver_of(session) for session in sessions]
+        user_ids = {user.pk for user in users if user is not None}
+        starts = [session.started_at for session in sessions]
+        self._tariffs = TariffBook(since=min(starts), until=max(starts), user_ids=user_ids)
+        self._subscribed = set(
+            Subscription.objects.filter(user_id__in=user_ids, status=Subscription.Status.ACTIVE).values_list(
+                "user_id", flat=True
+            )
+        )
+        self._operators: dict = {}
+
+    def operator(self, station):
+        if station.site_id not in self._operators:
+            self._operators[station.site_id] = operator_for(station)
+        return self._operators[station.site_id]
+
+    def usage(self, session):
+        return self._usages[session.pk] if session.pk in self._usages else session_usage(session)
+
+    def tariff(self, *, station, user, at):
+        return self._tariffs.tariff_for(station=station, user=user, at=at)
+
+    def subscription(self, user, *, at):
+        return live_subscription(user, at=at) if user is not None and user.pk in self._subscribed else None
+
+
+def _priced(session, lookups: _Lookups | None = None) -> SessionCharge:
     """The session's charge, not saved yet; the subscription's included energy is consumed here.
 
     Should be called while holding a SELECT FOR UPDATE lock on the session.
     """
+    lookups = lookups or _Lookups()
     user = driver_of(session)
-    operator = operator_for(session.station)
+    operator = lookups.operator(session.station)
     reason = _unpriceable(session)
     if reason:
         return _held(session, user, operator, reason)
-    usage = session_usage(session)
+    usage = lookups.usage(session)
     anomalies_record(transaction_id=session.pk, entries=_meter_anomalies(usage.anomalies))
-    tariff = tariff_for(station=session.station, user=user, at=session.started_at)
+    tariff = lookups.tariff(station=session.station, user=user, at=session.started_at)
     subscription = None
     if tariff is None:
         price = None
     else:
-        live = live_subscription(user, at=session.started_at)
+        live = lookups.subscription(user, at=session.started_at)
         if live is not None:
             subscription = Subscription.objects.select_for_update().select_related("plan").get(pk=live.pk)
         spec = TariffSpec.from_model(tariff, timezone_for(session.station, operator))

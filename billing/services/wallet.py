@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from billing.app_settings import app_settings
 from billing.models import PaymentMethod, Wallet, WalletEntry
@@ -21,6 +21,61 @@ class WrongCurrency(Exception):
 def _locked_wallet(user_id: int, currency: str) -> Wallet:
     Wallet.objects.bulk_create([Wallet(user_id=user_id, currency=currency)], ignore_conflicts=True)
     return Wallet.objects.select_for_update().get(user_id=user_id)
+
+
+def wallet_debits(*, debits: list[tuple[int, Decimal, str, str, str]]) -> list[bool]:
+    """``wallet_post`` of many debits (user id, amount, currency, reference, description) that may not take a
+    wallet below zero, at once: the wallets locked in one order, the entries and balances written in bulk.
+
+    Answers per debit whether it is booked: a reference booked before counts (a replay books nothing again);
+    a debit the wallet cannot cover, or in another currency, is not booked. Call inside a transaction.
+    """
+    if not debits:
+        return []
+    currencies = {user_id: currency for user_id, _amount, currency, _reference, _description in reversed(debits)}
+    Wallet.objects.bulk_create(
+        [Wallet(user_id=user_id, currency=currency) for user_id, currency in sorted(currencies.items())],
+        ignore_conflicts=True,
+    )
+    wallets = {
+        wallet.user_id: wallet
+        for wallet in Wallet.objects.select_for_update().filter(user_id__in=list(currencies)).order_by("pk")
+    }
+    booked = set(
+        WalletEntry.objects.filter(reference__in=[debit[3] for debit in debits]).values_list("reference", flat=True)
+    )
+    entries, outcome = [], []
+    for user_id, amount, currency, reference, description in debits:
+        wallet = wallets[user_id]
+        if reference in booked:
+            outcome.append(True)
+            continue
+        if wallet.currency != currency or wallet.balance < amount:
+            outcome.append(False)
+            continue
+        wallet.balance -= amount
+        entries.append(
+            WalletEntry(
+                wallet=wallet,
+                kind=WalletEntry.Kind.PAYMENT,
+                amount=-amount,
+                balance_after=wallet.balance,
+                reference=reference,
+                description=description[:255],
+            )
+        )
+        booked.add(reference)
+        outcome.append(True)
+    WalletEntry.objects.bulk_create(entries)
+    changed = {entry.wallet.pk: entry.wallet.balance for entry in entries}
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Wallet._meta.db_table} AS wallet SET balance = new.balance, updated_at = now()"  # noqa: S608 - our own table
+                " FROM unnest(%s::bigint[], %s::numeric[]) AS new(id, balance) WHERE wallet.id = new.id",
+                [list(changed), list(changed.values())],
+            )
+    return outcome
 
 
 @transaction.atomic

@@ -86,3 +86,13 @@ def test_a_station_heard_from_without_a_heartbeat_is_not_shown_as_never(client_a
     Station.objects.filter(pk=station.pk).update(last_heartbeat_at=heartbeat)
     html = client.get(f"/operator/stations/{station.ocpp_id}/").content.decode()
     assert f"Last Heartbeat {timezone.localtime(heartbeat).strftime('%Y-%m-%d %H:%M:%S')}" in html
+
+
+def test_finance_reads_a_station_without_links_to_the_pages_it_may_not_open(client_as, network):
+    client = client_as("finance")
+    html = client.get(f"/operator/stations/{network.faulted.ocpp_id}/").content.decode()
+    for path in ("/operator/maintenance/", f"/operator/stations/{network.faulted.ocpp_id}/monitors/"):
+        assert f'href="{path}"' not in html
+        assert client.get(path).status_code == 403
+    html = client_as("analyst").get(f"/operator/stations/{network.faulted.ocpp_id}/").content.decode()
+    assert 'href="/operator/maintenance/"' in html and "/monitors/" in html
