@@ -29,6 +29,13 @@ def certificate_is_revoked(serial: int | str) -> bool:
     return IssuedCertificate.objects.filter(serial_number=serial_text, revoked_at__isnull=False).exists()
 
 
+def certificate_revoked(certificate: x509.Certificate) -> bool:
+    """Whether one of our CAs issued this certificate and revoked it (TLS verified it; the revocation is ours)."""
+    issuers = CertificateAuthority.objects.values_list("certificate_pem", flat=True)
+    ours = any(crypto.certificate_load(pem).subject == certificate.issuer for pem in issuers)
+    return ours and certificate_is_revoked(certificate.serial_number)
+
+
 def client_certificate_refusal(
     certificate: x509.Certificate | str, *, station_id: str | None = None, now: datetime | None = None
 ) -> str | None:

@@ -13,6 +13,7 @@ import binascii
 import datetime
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -41,6 +42,24 @@ SUBJECT_FIELDS = {
 class ClientCertificate:
     station_id: str  # the configured subject field's value; "" when the certificate has none
     refusal: str = ""  # why it cannot stand for any station (a forwarded certificate our CAs did not issue)
+    certificate: x509.Certificate | None = None  # for the revocation checks, asked at login (in the database pool)
+
+
+# Who may say a certificate is revoked: the pki app registers its CA's revocations in its AppConfig.ready, so a
+# certificate the operator revoked is refused at the handshake although TLS verified it (stations imports no pki).
+_revocation_checks: list[Callable[[x509.Certificate], bool]] = []
+
+
+def revocation_check_register(check: Callable[[x509.Certificate], bool]) -> None:
+    if check not in _revocation_checks:
+        _revocation_checks.append(check)
+
+
+def revocation_refusal(presented: ClientCertificate) -> str:
+    """Why the certificate may no longer be trusted ("" when nothing revoked it). Reads the database."""
+    if presented.certificate is not None and any(check(presented.certificate) for check in _revocation_checks):
+        return "client certificate revoked"
+    return ""
 
 
 def client_certificates_configured() -> bool:
@@ -70,7 +89,8 @@ def presented_certificate(scope) -> ClientCertificate | None:
     """The verified client certificate of a handshake, or None when there is none (or none we may trust)."""
     chain = ((scope.get("extensions") or {}).get(TLS_EXTENSION) or {}).get("client_cert_chain") or ()
     if chain:
-        return ClientCertificate(station_id=subject_station_id(x509.load_pem_x509_certificate(chain[0].encode())))
+        certificate = x509.load_pem_x509_certificate(chain[0].encode())
+        return ClientCertificate(station_id=subject_station_id(certificate), certificate=certificate)
     if not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         return None  # anyone can send the proxy's headers to a daphne that is not behind one
     headers = {name.lower(): value for name, value in scope.get("headers", ())}
@@ -80,7 +100,9 @@ def presented_certificate(scope) -> ClientCertificate | None:
     certificate = forwarded_certificate(forwarded.decode("latin-1"))
     if certificate is None:
         return ClientCertificate(station_id="", refusal="the proxy forwarded a certificate that does not parse")
-    return ClientCertificate(station_id=subject_station_id(certificate), refusal=issuance_problem(certificate))
+    return ClientCertificate(
+        station_id=subject_station_id(certificate), refusal=issuance_problem(certificate), certificate=certificate
+    )
 
 
 def forwarded_certificate(value: str) -> x509.Certificate | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from stations import login_throttle, services
+from stations import client_certificates, login_throttle, services
 from stations.client_certificates import ClientCertificate
 from stations.models import Station, StationCommand, security_profile_available
 from stations.protocol import outbound
@@ -100,8 +100,14 @@ def station_login(*, ocpp_id: str, password: bytes | None, certificate: ClientCe
     if certificate is not None:
         station = Station.objects.filter(ocpp_id=ocpp_id, security_profile=Profile.TLS_CLIENT_CERTIFICATE).first()
     if station is not None:
-        refusal = certificate.refusal or (
-            "" if certificate.station_id == ocpp_id else f"client certificate of {certificate.station_id or 'no id'!r}"
+        refusal = (
+            certificate.refusal
+            or (
+                ""
+                if certificate.station_id == ocpp_id
+                else f"client certificate of {certificate.station_id or 'no id'!r}"
+            )
+            or client_certificates.revocation_refusal(certificate)
         )
     else:
         station = services.station_authenticate(ocpp_id=ocpp_id, password=password)
