@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import math
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -390,10 +389,6 @@ class Rebalance:
     queued: int = 0
     sent: int = 0
     rejected: list[int] = field(default_factory=list)
-
-
-def _lock_key(site_id: int) -> str:
-    return f"smartcharging:site-rebalance:{site_id}"
 
 
 def site_rebalance(*, site_id: int, now: datetime | None = None) -> Rebalance | None:
@@ -863,7 +858,6 @@ def site_protect_and_rebalance(*, site_id: int) -> Rebalance | None:
 
 
 _in_process = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-management")
-_in_process_lock = threading.Lock()
 
 
 def site_rebalance_soon(*, site_id: int) -> None:
@@ -873,8 +867,7 @@ def site_rebalance_soon(*, site_id: int) -> None:
 
     def queue() -> None:
         if tasks.site_rebalance.app.conf.task_always_eager:
-            with _in_process_lock:
-                _in_process.submit(_run_logged, site_id)
+            _in_process.submit(_run_logged, site_id)
         else:
             tasks.site_rebalance.delay(site_id)
 
