@@ -3,7 +3,9 @@
 It talks to a CSMS only as a real station does (OCPP over WebSocket, files over HTTP) and imports nothing of
 the server's apps, so it runs without Django settings; ``manage.py simulate``, the tests and the benchmarks
 drive it. Version-free: ``station`` (connection, drivers, transfers, counters), ``connector``, ``car``,
-``transfers``, ``fleet``. Per OCPP version: ``ocpp16`` and ``ocpp201``; a fleet may mix them.
+``profiles`` (the charging profiles a station holds and the limit they set), ``transfers``, ``fleet``. Per OCPP
+version: ``ocpp16`` and ``ocpp201``; a fleet may mix them. Beside the stations, ``site_meter``: a site's grid meter
+over Modbus TCP.
 """
 
 from simulator.car import Car
