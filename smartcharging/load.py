@@ -39,7 +39,7 @@ from django.utils import timezone
 from monitoring.alerts import Condition, alert_open
 from monitoring.models import Alert
 from sessions.models import MeterSample, Transaction
-from smartcharging import allocation
+from smartcharging import allocation, site_meter
 from smartcharging.models import (
     ConnectorAllocation,
     EVChargingNeeds,
@@ -749,12 +749,13 @@ def site_meter_power_kw(group: LoadGroup) -> float | None:
     """The seam to the site meter reader (``smartcharging.site_meter``, Modbus TCP): the building's power in kW,
     None when it cannot be read."""
     try:
-        from smartcharging import site_meter
-
-        return site_meter.read_site_power_kw(group)
-    except Exception:  # an unreachable meter leaves the last reading in force
-        logger.warning("site meter not read", extra={"group_id": group.pk, "host": group.meter_host}, exc_info=True)
+        power = site_meter.read_site_power_kw(
+            group.meter_host, group.meter_port, group.meter_unit, group.meter_register
+        )
+    except site_meter.SiteMeterUnavailable as unavailable:  # the last reading stays in force
+        logger.warning("site meter not read: %s", unavailable, extra={"group_id": group.pk, "host": group.meter_host})
         return None
+    return float(power)
 
 
 def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:

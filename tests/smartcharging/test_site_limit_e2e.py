@@ -200,12 +200,6 @@ def api_token() -> str:
     return Token.objects.create(user=admin).key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="smartcharging.load.site_meter_power_kw calls site_meter.read_site_power_kw(group); the reader takes "
-    "(host, port, unit, register): the building's load is never read, so the first shares ignore it",
-)
 async def test_a_site_stays_under_its_limit_with_a_varying_building_a_lost_and_a_refusing_station(
     daphne_server, load_worker
 ):
