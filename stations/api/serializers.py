@@ -26,14 +26,14 @@ PASSWORD_HELP = (
 )
 
 
-def password_field(**kwargs) -> serializers.CharField:
+def password_field(help_text: str = PASSWORD_HELP, **kwargs) -> serializers.CharField:
     return serializers.CharField(
         write_only=True,
         min_length=PASSWORD_MIN_LENGTH,
         max_length=PASSWORD_MAX_LENGTH,
         trim_whitespace=False,
         style={"input_type": "password"},
-        help_text=PASSWORD_HELP,
+        help_text=help_text,
         **kwargs,
     )
 
@@ -158,12 +158,26 @@ class StationCreateSerializer(StationSerializer):
         ],
         help_text="The OCPP identity the station connects with, as in /ocpp/<id>.",
     )
-    password = password_field()
+    password = password_field(
+        required=False,
+        help_text=f"{PASSWORD_HELP} Required for profiles 1 and 2; a profile-3 station logs in with its client "
+        "certificate alone (a password given is kept for a later change of profile, never accepted meanwhile).",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs.get("security_profile") != Station.SecurityProfile.TLS_CLIENT_CERTIFICATE and not attrs.get(
+            "password"
+        ):
+            raise serializers.ValidationError(
+                {"password": "This field is required. (Only a profile-3 station, logging in by certificate, has none.)"}
+            )
+        return attrs
 
     def create(self, validated_data):
         validated_data.pop("confirm_lower_security_profile", None)
         return station_create(
-            ocpp_id=validated_data.pop("ocpp_id"), password=validated_data.pop("password"), **validated_data
+            ocpp_id=validated_data.pop("ocpp_id"), password=validated_data.pop("password", None), **validated_data
         )
 
 

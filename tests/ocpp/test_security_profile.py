@@ -186,6 +186,12 @@ def test_api_sets_profile_3_once_the_station_ca_is_configured(admin_api, make_st
         "/api/stations/", {"id": "CP-2", "password": STATION_PASSWORD, "security_profile": 3}, format="json"
     )
     assert created.status_code == 201, created.json()
+    # Its certificate is its credential: no password needed (profiles 1 and 2 still need one).
+    certificate_only = admin_api.post("/api/stations/", {"id": "CP-3", "security_profile": 3}, format="json")
+    assert certificate_only.status_code == 201, certificate_only.json()
+    assert not Station.objects.get(ocpp_id="CP-3").password_hash
+    no_password = admin_api.post("/api/stations/", {"id": "CP-4", "security_profile": 2}, format="json")
+    assert no_password.status_code == 400 and "password" in no_password.json()
 
 
 @pytest.mark.django_db
