@@ -192,6 +192,7 @@ def charges_save_and_bill(*, charges: list[SessionCharge], now: datetime | None 
     one_by_one.sort(key=lambda charge: (charge.operator_id, charge.user_id, charge.currency, charge.transaction_id))
     for charge in one_by_one:
         invoice_add_session(charge=charge)
+    _receipts_number([invoice for invoice, _method in pairs], now)
 
 
 def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[InvoiceLine], list[tuple]]:
@@ -205,7 +206,6 @@ def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[I
     }
     issuers: dict[int, dict] = {}
     invoices, lines, pairs = [], [], []
-    by_operator: dict[int, list[Invoice]] = defaultdict(list)
     for charge in charges:
         invoice = Invoice(
             operator=charge.operator, customer=charge.user, purpose=Invoice.Purpose.SESSION, currency=charge.currency
@@ -223,21 +223,38 @@ def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[I
         else:
             invoice.status, invoice.paid_at = Invoice.Status.PAID, now
         line.invoice = charge.invoice = invoice
-        by_operator[charge.operator_id].append(invoice)
         invoices.append(invoice)
         lines.append(line)
         pairs.append((invoice, profile.payment_method))
-    for operator_id in sorted(by_operator):
-        numbered = by_operator[operator_id]
-        numbers = next_document_numbers(
-            operator=numbered[0].operator, kind=Invoice.Kind.INVOICE, issued_at=now, count=len(numbered)
-        )
-        for invoice, number in zip(numbered, numbers, strict=True):
-            invoice.number = number
     Invoice.objects.bulk_create(invoices)
     for invoice, line in zip(invoices, lines, strict=True):
         line.invoice = invoice  # with its primary key now
     return lines, pairs
+
+
+def _receipts_number(invoices: list[Invoice], now: datetime) -> None:
+    """Number the batch's receipts, as the batch's last write: the operator's sequence row stays locked from
+    here to the commit, so racing batches wait for each other only that long (and in operator order)."""
+    by_operator: dict[int, list[Invoice]] = defaultdict(list)
+    for invoice in invoices:
+        by_operator[invoice.operator_id].append(invoice)
+    ids, numbers = [], []
+    for operator_id in sorted(by_operator):
+        numbered = by_operator[operator_id]
+        taken = next_document_numbers(
+            operator=numbered[0].operator, kind=Invoice.Kind.INVOICE, issued_at=now, count=len(numbered)
+        )
+        for invoice, number in zip(numbered, taken, strict=True):
+            invoice.number = number
+            ids.append(invoice.pk)
+            numbers.append(number)
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Invoice._meta.db_table} AS invoice SET number = numbered.number"  # noqa: S608 - our own table
+                " FROM unnest(%s::bigint[], %s::text[]) AS numbered(id, number) WHERE invoice.id = numbered.id",
+                [ids, numbers],
+            )
 
 
 def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> bool:
