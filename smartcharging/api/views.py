@@ -56,7 +56,7 @@ class LoadGroupViewSet(viewsets.ModelViewSet):
         summary="Each connector's share at the group's site: charging, waiting (queue order), or out of the pool",
         responses=ConnectorAllocationSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a site's connectors: one short list
     def allocations(self, request, pk=None):
         group = self.get_object()
         rows = selectors.site_allocations(site_id=group.site_id)

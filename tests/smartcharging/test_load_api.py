@@ -1,6 +1,9 @@
 """Limits through the API and the portal: a change is applied at once (the stations hold their new profiles when the
 answer comes), bad input is a 400 with the field named, and only the roles that may change limits do."""
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
@@ -26,6 +29,11 @@ def portal_as(django_user_model, role: str, email: str | None = None) -> Client:
     client = Client()
     client.force_login(make_staff(django_user_model, role, email=email))
     return client
+
+
+def later(hours: int) -> str:
+    """The site's local hour ``hours`` from now, as a period bound."""
+    return (datetime.now(ZoneInfo(Site._meta.get_field("timezone").default)) + timedelta(hours=hours)).strftime("%H:00")
 
 
 def limit_form(limit: str) -> dict:
@@ -58,7 +66,7 @@ async def test_a_limit_set_and_lowered_through_the_api_is_held_by_the_stations_w
                 "site": site.pk,
                 "name": "Grid",
                 "limit": "32",
-                "periods": [{"starts": "22:00", "ends": "06:00", "limit": "63"}],
+                "periods": [{"starts": later(6), "ends": later(8), "limit": "63"}],  # not now, whatever the hour
             },
             format="json",
         )
