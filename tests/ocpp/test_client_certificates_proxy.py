@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PROFILE_3 = Station.SecurityProfile.TLS_CLIENT_CERTIFICATE
 BOTH_VERSIONS = pytest.mark.parametrize("subprotocol", ["ocpp2.0.1", "ocpp1.6"])
-HAPROXY_CONFIG = ROOT / "docs" / "haproxy-ocpp.cfg"
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy-tls-client-certificates.cfg"
 
 
 @pytest.fixture
