@@ -74,13 +74,18 @@ def _fresh_cache(request):
 
 @pytest.fixture(autouse=True)
 def server_settles_before_teardown(request):
-    """After a test, wait until the server has finished with its connections (marked them offline, written
-    their message log, released its node lease with the last of them) before the test database is flushed:
-    the flush's TRUNCATE would otherwise race, and deadlock, with those last writes."""
-    if "daphne_server" not in request.fixturenames:
+    yield from settle_before_teardown(request, "daphne_server")
+
+
+def settle_before_teardown(request, server_fixture: str):
+    """The body of an autouse fixture: after a test that used the daphne of ``server_fixture``, wait until it has
+    finished with its connections (marked them offline, written their message log, released its node lease with
+    the last of them) before the test database is flushed: the flush's TRUNCATE would otherwise race, and
+    deadlock, with those last writes."""
+    if server_fixture not in request.fixturenames:
         yield
         return
-    server = request.getfixturevalue("daphne_server")
+    server = request.getfixturevalue(server_fixture)
     request.getfixturevalue("transactional_db")  # set up first, so torn down after this fixture
     yield
     from stations.models import Node, Station
@@ -89,6 +94,16 @@ def server_settles_before_teardown(request):
         return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
 
     until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
+
+
+def module_daphne(django_db_blocker, **env: str):
+    """The body of a module fixture: a daphne of the module's own, with these settings in its environment."""
+    port = _free_port()
+    process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
+    server = LiveServer(port)
+    server.process = process
+    yield server
+    _stop_daphne(process, log, django_db_blocker)
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from billing.models import InvoiceLine, Operator, SessionCharge, Tariff
 from billing.money import tax_of
 from billing.pricing import TariffSpec, Usage, price_session
 from sessions.models import Transaction
-from stations.models import Node, Station, StationCommand
-from tests.conftest import LiveServer, _free_port, _start_daphne
+from stations.models import StationCommand
+from tests.conftest import module_daphne, settle_before_teardown
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
-from tests.waiting import until, until_sync
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,32 +36,13 @@ PRICE_TEXT = "Price: 0.40 EUR per kWh, 0.10 EUR per minute, 1.00 EUR per session
 @pytest.fixture(scope="module")
 def cost_server(django_db_setup, django_db_blocker):
     """A daphne of this module's own that sends a running cost with every metered Updated event."""
-    port = _free_port()
-    process, log = _start_daphne(
-        django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, CMS_OCPP_COST_UPDATE_SECONDS="0"
-    )
-    server = LiveServer(port)
-    server.process = process
-    yield server
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    yield from module_daphne(django_db_blocker, CMS_OCPP_COST_UPDATE_SECONDS="0")
 
 
 @pytest.fixture(autouse=True)
 def cost_server_settles(request):
     """As ``server_settles_before_teardown`` does for the shared server: its last writes end before the flush."""
-    if "cost_server" not in request.fixturenames:
-        yield
-        return
-    server = request.getfixturevalue("cost_server")
-    request.getfixturevalue("transactional_db")
-    yield
-
-    def busy() -> bool:
-        return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
-
-    until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
+    yield from settle_before_teardown(request, "cost_server")
 
 
 class CostStation(ChargePoint):

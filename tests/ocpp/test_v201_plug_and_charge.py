@@ -16,11 +16,9 @@ from accounts.models import IdToken
 from billing.models import Operator, SessionCharge, Tariff
 from plugandcharge.providers import testing
 from sessions.models import Transaction
-from stations.models import Node, Station
-from tests.conftest import LiveServer, _free_port, _start_daphne
+from tests.conftest import module_daphne, settle_before_teardown
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
-from tests.waiting import until_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,35 +30,13 @@ EXI_REQUEST = base64.b64encode(b"\x80\x98\x02\x10CertificateInstallationReq of a
 @pytest.fixture(scope="module")
 def pnc_server(django_db_setup, django_db_blocker):
     """A daphne of this module's own, with the test PKI as its contract provider."""
-    port = _free_port()
-    process, log = _start_daphne(
-        django_db_blocker,
-        ["-b", "127.0.0.1", "-p", str(port)],
-        port,
-        CMS_PNC_PROVIDER="plugandcharge.providers.testing.TestingProvider",
-    )
-    server = LiveServer(port)
-    server.process = process
-    yield server
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    yield from module_daphne(django_db_blocker, CMS_PNC_PROVIDER="plugandcharge.providers.testing.TestingProvider")
 
 
 @pytest.fixture(autouse=True)
 def pnc_server_settles(request):
     """Its last writes end before the flush, as ``server_settles_before_teardown`` does for the shared server."""
-    if "pnc_server" not in request.fixturenames:
-        yield
-        return
-    server = request.getfixturevalue("pnc_server")
-    request.getfixturevalue("transactional_db")
-    yield
-
-    def busy() -> bool:
-        return Station.objects.filter(is_online=True).exists() or Node.objects.filter(pid=server.process.pid).exists()
-
-    until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
+    yield from settle_before_teardown(request, "pnc_server")
 
 
 @pytest.fixture
