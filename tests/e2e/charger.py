@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from simulator import SimulatedStation, SimulatorConfig
 from stations.models import Connector
@@ -79,3 +81,25 @@ def billing_worker_running(name: str):
         yield worker
     finally:
         stop(worker)
+
+
+def public_tariff_and_operator(**operator_fields) -> None:
+    """The public tariff, and an operator whose legal details are complete so that invoices go out."""
+    from billing.models import Operator, Tariff
+
+    Tariff.objects.create(
+        name="Public",
+        currency="EUR",
+        tax_rate=Decimal("19"),
+        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        price_per_kwh=Decimal("0.40"),
+    )
+    Operator.objects.create(
+        name="Voltgrid Energy",
+        legal_name="Voltgrid Energy GmbH",
+        address="Hauptstr. 1\n10115 Berlin",
+        vat_id="DE136695976",
+        invoice_prefix="VG-",
+        is_default=True,
+        **operator_fields,
+    )

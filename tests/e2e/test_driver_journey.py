@@ -10,13 +10,12 @@ import base64
 import re
 import time
 import zlib
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.charger import billing_worker_running, charger_running
+from tests.e2e.charger import billing_worker_running, charger_running, public_tariff_and_operator
 from tests.e2e.conftest import PHONE, ROOT
 
 OCPP_ID = "PHONE-1"
@@ -28,27 +27,11 @@ PATIENCE_MS = 30_000
 @pytest.fixture
 def public_charger(db, django_user_model):
     """A station with a public tariff, billed by an operator whose legal details are complete."""
-    from billing.models import Operator, Tariff
     from simulator import DEFAULT_PASSWORD
     from stations.services import station_create
 
     station = station_create(ocpp_id=OCPP_ID, password=DEFAULT_PASSWORD, name="Market Square")
-    Tariff.objects.create(
-        name="Public",
-        currency="EUR",
-        tax_rate=Decimal("19"),
-        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-        price_per_kwh=Decimal("0.40"),
-    )
-    Operator.objects.create(
-        name="Voltgrid Energy",
-        legal_name="Voltgrid Energy GmbH",
-        address="Hauptstr. 1\n10115 Berlin",
-        vat_id="DE136695976",
-        email="billing@voltgrid.example",
-        invoice_prefix="VG-",
-        is_default=True,
-    )
+    public_tariff_and_operator(email="billing@voltgrid.example")
     return station
 
 

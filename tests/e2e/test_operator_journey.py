@@ -7,13 +7,13 @@ worker. Screenshots of each step go to var/screens/operator_journey/.
 """
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from tests.e2e.charger import billing_worker_running, charger_running
+from tests.e2e.charger import billing_worker_running, charger_running, public_tariff_and_operator
 from tests.e2e.conftest import DESKTOP
 
 OCPP_ID = "DEPOT-7"
@@ -29,7 +29,6 @@ TRACES = """() => [...document.querySelectorAll('.plotly-graph-div')]
 def depot(db, django_user_model):
     """A station at a site, a public tariff, a complete issuer and a driver with a card and money."""
     from accounts.models import IdToken
-    from billing.models import Operator, Tariff
     from billing.services.wallet import wallet_adjust
     from simulator import DEFAULT_PASSWORD
     from stations.models import Site
@@ -39,21 +38,7 @@ def depot(db, django_user_model):
     station = station_create(ocpp_id=OCPP_ID, password=DEFAULT_PASSWORD, name="Depot bay 7")
     station.site = site
     station.save(update_fields=["site"])
-    Tariff.objects.create(
-        name="Public",
-        currency="EUR",
-        tax_rate=Decimal("19"),
-        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-        price_per_kwh=Decimal("0.40"),
-    )
-    Operator.objects.create(
-        name="Voltgrid Energy",
-        legal_name="Voltgrid Energy GmbH",
-        address="Hauptstr. 1\n10115 Berlin",
-        vat_id="DE136695976",
-        invoice_prefix="VG-",
-        is_default=True,
-    )
+    public_tariff_and_operator()
     driver = django_user_model.objects.create_user(email="fleet.driver@example.com", password="driver-pass-123")
     IdToken.objects.create(token=TAG, owner=driver)
     admin = django_user_model.objects.create_superuser(email="admin@example.com", password="admin-pass-123")

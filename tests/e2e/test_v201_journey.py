@@ -9,12 +9,10 @@ Celery worker. Screenshots go to var/screens/v201_journey/.
 
 import re
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
-from tests.e2e.charger import billing_worker_running, charger_running
+from tests.e2e.charger import billing_worker_running, charger_running, public_tariff_and_operator
 from tests.e2e.conftest import DESKTOP, PHONE
 
 OCPP_ID = "EVSE-201"
@@ -29,27 +27,12 @@ def charger_201(db, user_with_role):
     """A 2.0.1 station, a public tariff, a complete issuer, a driver's card, and test payments turned on (in the
     server's process too: a seeded demo network is what turns them on without a setting)."""
     from accounts.models import IdToken
-    from billing.models import Operator, Tariff
     from demo.models import DemoNetwork
     from simulator import DEFAULT_PASSWORD
     from stations.services import station_create
 
     station = station_create(ocpp_id=OCPP_ID, password=DEFAULT_PASSWORD, name="Harbour EVSE")
-    Tariff.objects.create(
-        name="Public",
-        currency="EUR",
-        tax_rate=Decimal("19"),
-        valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-        price_per_kwh=Decimal("0.40"),
-    )
-    Operator.objects.create(
-        name="Voltgrid Energy",
-        legal_name="Voltgrid Energy GmbH",
-        address="Hauptstr. 1\n10115 Berlin",
-        vat_id="DE136695976",
-        invoice_prefix="VG-",
-        is_default=True,
-    )
+    public_tariff_and_operator()
     DemoNetwork.objects.create(
         operator_email="demo.operator@example.com",
         operator_password="x",
