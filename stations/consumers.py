@@ -200,12 +200,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """Too many handshakes wait already: 503 with a Retry-After, which a station takes as "later", not as
         wrong credentials (daphne's plain refusal is a 403)."""
         logger.info("station refused: too many handshakes waiting", extra={"station_id": self.ocpp_id})
-        if not handshake_denial.supported(self.scope):
-            await self.close()
-            return
-        headers = [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())]
-        await self.base_send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
-        await self.base_send({"type": "websocket.http.response.body", "body": b""})
+        await self.refuse(HTTPStatus.SERVICE_UNAVAILABLE, [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())])
 
     async def record_online(self) -> None:
         """Record this connection as the station's, held by this node (by its current lease)."""
