@@ -6,6 +6,7 @@ import os
 from django.conf import settings
 
 from cms.app_settings import setting
+from stations.app_settings import app_settings as stations_settings
 
 
 class AppSettings:
@@ -66,8 +67,9 @@ class AppSettings:
 
     @property
     def CLIENT_CA_FILE(self) -> str:
-        """Where ``manage.py pki_export_ca`` writes the CA certificate for daphne's TLS client verification."""
-        return setting("CMS_OCPP_CLIENT_CA_FILE", str(settings.BASE_DIR / "var" / "pki" / "client-ca.pem"))
+        """Where ``manage.py pki_export_ca`` writes the CA certificate: the file TLS client verification reads
+        (the stations' CMS_OCPP_CLIENT_CA_FILE), or var/pki/client-ca.pem while that is unset."""
+        return stations_settings.CLIENT_CA_FILE or str(settings.BASE_DIR / "var" / "pki" / "client-ca.pem")
 
 
 app_settings = AppSettings()

@@ -9,7 +9,7 @@ from pki.app_settings import app_settings
 class Command(BaseCommand):
     help = (
         "Write the operator's CA certificate (generated on first use), then those of earlier CAs still valid, as PEM "
-        "to CMS_OCPP_CLIENT_CA_FILE (or --path): daphne's `-e ssl:...:caCertsDir`/a TLS proxy trusts station "
+        "to CMS_OCPP_CLIENT_CA_FILE (or --path): daphne's `mtls:` endpoint or a TLS proxy trusts station "
         "certificates issued by them."
     )
 
