@@ -96,12 +96,15 @@ def settle_before_teardown(request, server_fixture: str):
     until_sync(lambda: not busy(), within=5.0, every=0.02, quiet=True)
 
 
-def module_daphne(django_db_blocker, **env: str):
-    """The body of a module fixture: a daphne of the module's own, with these settings in its environment."""
+def module_daphne(django_db_blocker, endpoint: str = "tcp:{port}:interface=127.0.0.1", **env: str):
+    """The body of a module fixture: a daphne of the module's own, serving ``endpoint`` (a twisted endpoint
+    description; ``{port}`` is filled in), with these settings in its environment."""
     port = _free_port()
-    process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port, **env)
+    process, log = _start_daphne(django_db_blocker, ["-e", endpoint.format(port=port)], port, **env)
     server = LiveServer(port)
     server.process = process
+    if endpoint.startswith(("ssl:", "mtls:")):
+        server.ws_url = f"wss://127.0.0.1:{port}"
     yield server
     _stop_daphne(process, log, django_db_blocker)
 

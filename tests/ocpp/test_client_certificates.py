@@ -14,11 +14,10 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from stations.models import Station
-from tests.conftest import LiveServer, _free_port, _start_daphne
+from tests.conftest import module_daphne, settle_before_teardown
 from tests.factories import STATION_PASSWORD
 from tests.ocpp.certificates import station_pki
 from tests.ocpp_client import basic_auth_header
-from tests.waiting import until_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,47 +37,32 @@ def station_ca_configured(settings, pki):
     settings.CMS_OCPP_CLIENT_CA_FILE = str(pki.station_ca.cert_path)
 
 
-def _stop_module_daphne(process, log) -> None:
-    """Unlike the session server's stop, other database sessions are left alone: the tests that follow use them."""
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-
-
 @pytest.fixture(scope="module")
 def mtls_server(django_db_setup, django_db_blocker, pki):
     """daphne with the documented ``mtls:`` endpoint; the CA file comes from the environment, as in production."""
-    port = _free_port()
-    endpoint = f"mtls:{port}:interface=127.0.0.1:privateKey={pki.server.key_path}:certKey={pki.server.cert_path}"
-    process, log = _start_daphne(
-        django_db_blocker, ["-e", endpoint], port, CMS_OCPP_CLIENT_CA_FILE=str(pki.station_ca.cert_path)
-    )
-    server = LiveServer(port)
-    server.ws_url = f"wss://127.0.0.1:{port}"
-    yield server
-    _stop_module_daphne(process, log)
+    endpoint = f"mtls:{{port}}:interface=127.0.0.1:privateKey={pki.server.key_path}:certKey={pki.server.cert_path}"
+    yield from module_daphne(django_db_blocker, endpoint, CMS_OCPP_CLIENT_CA_FILE=str(pki.station_ca.cert_path))
 
 
 @pytest.fixture(scope="module")
 def mtls_optional_server(django_db_setup, django_db_blocker, pki):
     """The ``mtls:`` endpoint with ``clientCertificate=optional``: every profile on one port."""
-    port = _free_port()
     endpoint = (
-        f"mtls:{port}:interface=127.0.0.1:privateKey={pki.server.key_path}:certKey={pki.server.cert_path}"
+        f"mtls:{{port}}:interface=127.0.0.1:privateKey={pki.server.key_path}:certKey={pki.server.cert_path}"
         f":caCerts={pki.station_ca.cert_path}:clientCertificate=optional"
     )
-    process, log = _start_daphne(django_db_blocker, ["-e", endpoint], port)
-    server = LiveServer(port)
-    server.ws_url = f"wss://127.0.0.1:{port}"
-    yield server
-    _stop_module_daphne(process, log)
+    yield from module_daphne(django_db_blocker, endpoint)
 
 
 @pytest.fixture(autouse=True)
-def server_settles(transactional_db):
-    """The stations a test connected are recorded offline before the database is flushed (as for daphne_server)."""
+def mtls_servers_settle(request):
+    """Their last writes (offline marks, message log, node lease) end before the flush, whose TRUNCATE would
+    otherwise deadlock with them, as ``server_settles_before_teardown`` does for the shared server."""
+    for server_fixture in ("mtls_server", "mtls_optional_server"):
+        if server_fixture in request.fixturenames:
+            yield from settle_before_teardown(request, server_fixture)
+            return
     yield
-    until_sync(lambda: not Station.objects.filter(is_online=True).exists(), within=5.0, every=0.02, quiet=True)
 
 
 def client_context(pki, issued=None) -> ssl.SSLContext:
