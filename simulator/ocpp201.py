@@ -366,9 +366,9 @@ class SimulatedStation201(StationBase, ChargePoint):
     async def _charging_state_changed(self, connector: Connector) -> None:
         state = connector.charging_state
         self.charging_states[connector.connector_id] = state
-        self._transaction_event(
-            connector, "Updated", "ChargingStateChanged", charging_state=state, context="Sample.Periodic"
-        )
+        # Context "Other", not "Sample.Periodic": a change is no periodic sample, and one read in the same
+        # millisecond as a periodic sample would otherwise be the same reading to the CSMS, stored once.
+        self._transaction_event(connector, "Updated", "ChargingStateChanged", charging_state=state, context="Other")
 
     async def _meter_values(self, connector: Connector) -> None:
         self._transaction_event(connector, "Updated", "MeterValuePeriodic", context="Sample.Periodic")
