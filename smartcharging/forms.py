@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django import forms
 
+from smartcharging import selectors
 from smartcharging.models import LoadGroup
 from stations.models import Site, Station
 
@@ -31,7 +32,7 @@ class ManagedSiteForm(GridLimitForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = Site.objects.exclude(load_groups__parent__isnull=True).order_by("name")
+        self.fields["site"].queryset = selectors.unmanaged_sites()
 
 
 class LoadGroupForm(forms.ModelForm):
@@ -108,8 +109,6 @@ class SiteMeterForm(forms.ModelForm):
     def __init__(self, *args, site: Site, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["meter_station"].queryset = Station.objects.filter(site=site).order_by("ocpp_id")
-        self.fields["meter_port"].min_value = 1
-        self.fields["meter_port"].max_value = 65535
 
 
 class ConnectorSettingsForm(forms.Form):

@@ -17,7 +17,7 @@ from smartcharging.models import (
     ReportedChargingProfile,
     SiteLoadSample,
 )
-from stations.models import DeviceModelVariable, Station
+from stations.models import DeviceModelVariable, Site, Station
 
 Status = ChargingProfileReport.Status
 State = ConnectorAllocation.State
@@ -103,6 +103,11 @@ def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSamp
 def managed_sites() -> QuerySet[LoadGroup]:
     """The grid connection of every site under load management, with its site."""
     return LoadGroup.objects.filter(parent__isnull=True).select_related("site").order_by("site__name")
+
+
+def unmanaged_sites() -> QuerySet[Site]:
+    """The sites without a grid connection limit (not under load management), by name."""
+    return Site.objects.exclude(pk__in=LoadGroup.objects.filter(parent__isnull=True).values("site_id")).order_by("name")
 
 
 def site_load_groups(*, site_id: int) -> list[LoadGroup]:

@@ -72,7 +72,7 @@ def load_sites(request):
                 return redirect("smartcharging:load-site", site_id=group.site_id)
     context = {
         "groups": selectors.managed_sites(),
-        "unmanaged": Site.objects.exclude(load_groups__parent__isnull=True).order_by("name"),
+        "unmanaged": selectors.unmanaged_sites(),
         "can_write": can_write,
         "form": form,
     }
