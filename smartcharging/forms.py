@@ -84,8 +84,20 @@ class LimitPeriodForm(forms.Form):
     limit = forms.DecimalField(max_digits=9, decimal_places=1, min_value=Decimal(0), help_text="In the group's unit.")
 
 
+class BaseLimitPeriodFormSet(forms.BaseFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = "Remove this period"
+
+
 LimitPeriodFormSet = forms.formset_factory(
-    LimitPeriodForm, extra=1, max_num=MAX_PERIODS, validate_max=True, can_delete=True
+    LimitPeriodForm,
+    formset=BaseLimitPeriodFormSet,
+    extra=1,
+    max_num=MAX_PERIODS,
+    validate_max=True,
+    can_delete=True,
 )
 
 
