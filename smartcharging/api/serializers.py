@@ -27,7 +27,8 @@ class LoadGroupSerializer(serializers.ModelSerializer):
         many=True,
         required=False,
         source="placed_stations",
-        help_text="OCPP ids of the stations placed in this group (a feeder); replaced when given.",
+        help_text="OCPP ids of the stations placed in this group (a feeder); replaced when given. A station "
+        "already in another group is refused: take it out there first.",
     )
     meter_station = serializers.SlugRelatedField(
         slug_field="ocpp_id", queryset=Station.objects.all(), allow_null=True, required=False
