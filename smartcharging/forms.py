@@ -126,6 +126,8 @@ class SiteMeterForm(forms.ModelForm):
 class ConnectorSettingsForm(forms.Form):
     """What one connector can take (a connector that has a range already gets this one instead)."""
 
+    prefix = "connector"  # beside the limit form on the site's page, which has its own phases
+
     station = forms.ModelChoiceField(queryset=Station.objects.none())
     connector_id = forms.IntegerField(label="Connector", min_value=1, max_value=1000)
     min_current_a = forms.DecimalField(

@@ -5,6 +5,7 @@ load graph. Screenshots go to var/screens/load/."""
 from smartcharging.models import LoadGroup
 from stations.models import Site
 from tests.e2e.conftest import DESKTOP
+from tests.e2e.test_crawl import UNLABELLED_FIELDS
 
 # The site page loads plotly.js (4.5 MB), which takes a loaded 2-core machine 10 to 20 s to parse.
 PATIENCE_MS = 60_000
@@ -34,6 +35,7 @@ def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, mak
     page.locator('input[name="periods-0-starts"]').fill("22:00")
     page.locator('input[name="periods-0-ends"]').fill("06:00")
     page.locator('input[name="periods-0-limit"]').fill("48")
+    assert page.evaluate(UNLABELLED_FIELDS) == []
     browser.screenshot("load/feeder_form")
     page.get_by_role("button", name="Apply now").click()
     page.wait_for_url(f"**/operator/load/sites/{site.pk}/")
@@ -44,6 +46,7 @@ def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, mak
     assert "HARBOUR-1" in row.inner_text() and "HARBOUR-2" not in row.inner_text()
     assert "Car park saved" in page.locator("body").inner_text()
     page.locator(".js-plotly-plot").wait_for()  # the site's load against its limit
+    assert page.evaluate(UNLABELLED_FIELDS) == []  # the limit, meter and connector forms
     browser.screenshot("load/site_with_feeder")
     feeder = LoadGroup.objects.get(name="Car park")
     assert feeder.parent.site_id == site.pk and [str(p) for p in feeder.periods.all()] == ["22:00-06:00: 48.0"]

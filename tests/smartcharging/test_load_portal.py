@@ -65,7 +65,7 @@ def meter_form(**fields) -> dict:
 
 
 def connector_form(station, connector_id=1, low="6", high="16", phases=3, priority=0) -> dict:
-    return {
+    fields = {
         "station": station.pk,
         "connector_id": connector_id,
         "min_current_a": low,
@@ -73,6 +73,7 @@ def connector_form(station, connector_id=1, low="6", high="16", phases=3, priori
         "phases": phases,
         "priority": priority,
     }
+    return {f"connector-{name}": value for name, value in fields.items()}
 
 
 # Permissions
