@@ -419,3 +419,49 @@ def test_two_periods_overlap_exactly_when_a_minute_of_the_day_is_in_both(a, b):
 def test_periods_that_touch_do_not_overlap():
     night, day = {"starts": time(22), "ends": time(6)}, {"starts": time(6), "ends": time(22)}
     limits.limit_periods_check([night, day])  # raises when they overlap
+
+
+# What the site page shows
+
+
+def test_the_site_page_shows_each_share_and_draw_the_queue_in_order_and_the_load_over_time(
+    site, grid, stations, django_user_model
+):
+    now = timezone.now()
+    sessions = {
+        key: Transaction.objects.create(
+            station=stations[0],
+            connector_id=key,
+            started_at=now - timedelta(minutes={1: 10, 2: 8, 3: 1}[key]),
+            id_tag="T",
+        )
+        for key in (1, 2, 3)
+    }
+    ConnectorLoadSettings.objects.create(station=stations[0], connector_id=3, priority=5)
+    State = ConnectorAllocation.State
+    rows = [(1, State.CHARGING, 16.0, 12.5), (2, State.QUEUED, 0.0, None), (3, State.QUEUED, 0.0, None)]
+    for connector_id, state, current, drawn in rows:
+        ConnectorAllocation.objects.create(
+            site=site,
+            station=stations[0],
+            connector_id=connector_id,
+            transaction=sessions[connector_id],
+            state=state,
+            current_a=current,
+            drawn_a=drawn,
+            queued_since=now if state == State.QUEUED else None,
+        )
+    for minutes, allocated in ((30, 10.0), (5, 16.0)):
+        SiteLoadSample.objects.create(site=site, at=now - timedelta(minutes=minutes), limit_a=63, allocated_a=allocated)
+    page = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/")
+    charging = page.context["charging"]
+    assert [(row.connector_id, row.current_a, row.drawn_a) for row in charging] == [(1, 16.0, 12.5)]
+    assert [row.connector_id for row in page.context["queue"]] == [
+        3,
+        2,
+    ]  # connector 3 came last but has the higher priority
+    assert page.context["latest"].allocated_a == 16.0
+    html = page.content.decode()
+    assert "16.0</td>" in html and "12.5</td>" in html and "Load against the limit" in html
+    queue = html[html.index('id="load-queue"') :]
+    assert queue.index("LOAD-1/3") < queue.index("LOAD-1/2")
