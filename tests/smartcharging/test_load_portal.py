@@ -279,6 +279,13 @@ def test_bad_feeder_input_is_a_form_message_and_changes_nothing(site, grid, stat
     assert new.status_code == 400 and LoadGroup.objects.count() == 2
 
 
+def test_a_group_form_without_its_periods_management_data_is_refused_not_a_crash(site, grid, tech):
+    data = {key: value for key, value in group_form(parent=grid).items() if not key.startswith("periods-")}
+    answer = tech.post(f"/operator/load/sites/{site.pk}/feeders/new/", data)
+    assert answer.status_code == 400 and "ManagementForm data is missing" in answer.content.decode()
+    assert LoadGroup.objects.count() == 1
+
+
 def test_a_station_is_in_one_feeder_only(site, grid, stations, tech):
     hall = LoadGroup.objects.create(site=site, parent=grid, name="Hall", limit=40)
     limits.load_group_change(group=hall, stations=stations[:1])
