@@ -4,7 +4,7 @@ load graph. Screenshots go to var/screens/load/."""
 
 from smartcharging.models import LoadGroup
 from stations.models import Site
-from tests.e2e.conftest import DESKTOP
+from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.test_crawl import UNLABELLED_FIELDS
 
 # The site page loads plotly.js (4.5 MB), which takes a loaded 2-core machine 10 to 20 s to parse.
@@ -15,7 +15,8 @@ def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, mak
     site = Site.objects.create(name="Harbour depot", timezone="Europe/Berlin")
     make_station("HARBOUR-1", site=site)
     make_station("HARBOUR-2", site=site)
-    browser = browse(DESKTOP, user=user_with_role("technician"))
+    technician = user_with_role("technician")
+    browser = browse(DESKTOP, user=technician)
     browser.context.set_default_timeout(PATIENCE_MS)
     page = browser.page
 
@@ -51,3 +52,9 @@ def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, mak
     feeder = LoadGroup.objects.get(name="Car park")
     assert feeder.parent.site_id == site.pk and [str(p) for p in feeder.periods.all()] == ["22:00-06:00: 48.0"]
     assert browser.visit.console_errors == [] and browser.visit.failed == []
+
+    phone = browse(PHONE, user=technician)
+    phone.context.set_default_timeout(PATIENCE_MS)
+    for path in ("/operator/load/", f"/operator/load/sites/{site.pk}/", f"/operator/load/groups/{feeder.pk}/"):
+        phone.open(path)
+        assert phone.overflow() == 0, f"{path} is wider than a phone"
