@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from smartcharging.models import (
     ChargingProfileReport,
@@ -13,10 +13,11 @@ from smartcharging.models import (
     EVChargingNeeds,
     EVChargingSchedule,
     LoadGroup,
+    LoadGroupStation,
     ReportedChargingProfile,
     SiteLoadSample,
 )
-from stations.models import DeviceModelVariable, Station
+from stations.models import DeviceModelVariable, Site, Station
 
 Status = ChargingProfileReport.Status
 State = ConnectorAllocation.State
@@ -102,3 +103,38 @@ def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSamp
 def managed_sites() -> QuerySet[LoadGroup]:
     """The grid connection of every site under load management, with its site."""
     return LoadGroup.objects.filter(parent__isnull=True).select_related("site").order_by("site__name")
+
+
+def unmanaged_sites() -> QuerySet[Site]:
+    """The sites without a grid connection limit (not under load management), by name."""
+    return Site.objects.exclude(pk__in=LoadGroup.objects.filter(parent__isnull=True).values("site_id")).order_by("name")
+
+
+def site_load_groups(*, site_id: int) -> list[LoadGroup]:
+    """The site's groups, its grid connection first and then each feeder below its parent (depth first, by name),
+    with ``depth`` set, their periods and their placed stations."""
+    groups = list(
+        LoadGroup.objects.filter(site_id=site_id)
+        .prefetch_related(
+            "periods", Prefetch("placements", queryset=LoadGroupStation.objects.select_related("station"))
+        )
+        .order_by("name", "pk")
+    )
+    children: dict[int | None, list[LoadGroup]] = {}
+    for group in groups:
+        children.setdefault(group.parent_id, []).append(group)
+    ordered: list[LoadGroup] = []
+
+    def visit(parent_id: int | None, depth: int) -> None:
+        for group in children.get(parent_id, ()):
+            group.depth = depth
+            ordered.append(group)
+            visit(group.pk, depth + 1)
+
+    visit(None, 0)
+    return ordered
+
+
+def site_connector_settings(*, site_id: int) -> QuerySet[ConnectorLoadSettings]:
+    """The connector ranges the operator set at the site, by station and connector."""
+    return ConnectorLoadSettings.objects.filter(station__site_id=site_id).select_related("station")

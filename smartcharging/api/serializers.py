@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from smartcharging import load
+from smartcharging import limits
 from smartcharging.models import ConnectorAllocation, LimitPeriod, LoadGroup
 from stations.models import Site, Station
 
@@ -15,7 +15,8 @@ class LimitPeriodSerializer(serializers.ModelSerializer):
 
 
 class LoadGroupSerializer(serializers.ModelSerializer):
-    """Writes go through ``load.load_group_save``: the site is shared again at once with the new limits."""
+    """Writes go through ``limits.load_group_change`` (then ``load.load_group_save``): the site is shared again at once
+    with the new limits."""
 
     site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all())
     parent = serializers.PrimaryKeyRelatedField(queryset=LoadGroup.objects.all(), allow_null=True, required=False)
@@ -26,7 +27,8 @@ class LoadGroupSerializer(serializers.ModelSerializer):
         many=True,
         required=False,
         source="placed_stations",
-        help_text="OCPP ids of the stations placed in this group (a feeder); replaced when given.",
+        help_text="OCPP ids of the stations placed in this group (a feeder); replaced when given. A station "
+        "already in another group is refused: take it out there first.",
     )
     meter_station = serializers.SlugRelatedField(
         slug_field="ocpp_id", queryset=Station.objects.all(), allow_null=True, required=False
@@ -76,7 +78,7 @@ class LoadGroupSerializer(serializers.ModelSerializer):
         for name, value in data.items():
             setattr(group, name, value)
         try:
-            self.instance = load.load_group_save(group=group, periods=periods, stations=stations)
+            self.instance = limits.load_group_change(group=group, periods=periods, stations=stations)
         except DjangoValidationError as error:
             raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
         return self.instance

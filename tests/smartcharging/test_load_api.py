@@ -103,6 +103,15 @@ async def test_a_limit_set_and_lowered_through_the_api_is_held_by_the_stations_w
         ({"meter_port": 70000, "meter_source": "modbus", "meter_host": "10.0.0.5"}, "meter_port"),
         ({"periods": [{"starts": "25:00", "ends": "06:00", "limit": "10"}]}, "periods"),
         ({"periods": [{"starts": "22:00", "ends": "06:00", "limit": "-5"}]}, "periods"),
+        (
+            {
+                "periods": [
+                    {"starts": "22:00", "ends": "06:00", "limit": "50"},
+                    {"starts": "05:00", "ends": "07:00", "limit": "9"},
+                ]
+            },
+            "periods",
+        ),
         ({"stations": ["ELSEWHERE"]}, "stations"),
         ({"stations": ["NOBODY"]}, "stations"),
     ],
@@ -133,6 +142,20 @@ def test_a_site_has_one_grid_connection_and_a_feeder_stays_inside_its_own_site(s
     assert feeder.status_code == 201, feeder.content
     cycle = admin_api.patch(f"/api/load-groups/{grid.pk}/", {"parent": feeder.json()["id"]}, format="json")
     assert cycle.status_code == 400 and "parent" in cycle.json()
+
+
+def test_a_station_in_one_feeder_is_refused_by_another(site, make_station, admin_api):
+    station = make_station("FEED-1", site=site)
+    grid = LoadGroup.objects.create(site=site, name="Grid", limit=40)
+    hall = LoadGroup.objects.create(site=site, parent=grid, name="Hall", limit=20)
+    LoadGroupStation.objects.create(station=station, group=hall)
+    answer = admin_api.post(
+        "/api/load-groups/",
+        {"site": site.pk, "parent": grid.pk, "name": "Yard", "limit": "16", "stations": ["FEED-1"]},
+        format="json",
+    )
+    assert answer.status_code == 400 and "stations" in answer.json()
+    assert LoadGroupStation.objects.get(station=station).group_id == hall.pk
 
 
 def test_a_feeder_takes_its_stations_and_the_group_list_shows_them(site, make_station, admin_api):
