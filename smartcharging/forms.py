@@ -10,7 +10,7 @@ class GridLimitForm(forms.ModelForm):
 
     class Meta:
         model = LoadGroup
-        fields = ["limit", "limit_unit", "phases", "voltage"]
+        fields = ["limit", "limit_unit", "phases", "voltage", "building_reserve_a"]
         help_texts = {
             "limit": "What the cars may draw together (the building's measured load is taken off it).",
             "voltage": "Phase-to-neutral, to convert a limit in kW to amps.",

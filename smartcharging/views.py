@@ -30,7 +30,7 @@ HISTORY = timedelta(hours=6)
 def load_sites(request):
     context = {
         "groups": selectors.managed_sites(),
-        "unmanaged": Site.objects.exclude(load_groups__parent__isnull=True).order_by("name"),
+        "unmanaged": Site.objects.exclude(pk__in=selectors.managed_site_ids()).order_by("name"),
         "can_write": user_has_role(request.user, *LIMIT_WRITE_ROLES),
     }
     return render(request, "smartcharging/load_sites.html", context)
