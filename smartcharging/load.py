@@ -91,7 +91,21 @@ def group_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod], at: datet
         if _within(local, period.starts, period.ends):
             limit = period.limit
             break
-    amps = float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
+    return _available_a(group, limit)
+
+
+def group_lowest_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod]) -> float:
+    """The group's lowest limit of any period (its default included) in amps per phase, the building's last measured
+    load taken off."""
+    return _available_a(group, min([group.limit, *(period.limit for period in periods)]))
+
+
+def _limit_amps(group: LoadGroup, limit) -> float:
+    return float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
+
+
+def _available_a(group: LoadGroup, limit) -> float:
+    amps = _limit_amps(group, limit)
     if group.building_load_w is not None:
         amps -= _amps(group.building_load_w, group)
     return max(0.0, amps)
@@ -290,8 +304,9 @@ def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: 
 def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
     """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
     limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
-    locked until ``sites_allocation_record`` replaces them."""
-    now = now or timezone.now()
+    locked until ``sites_allocation_record`` replaces them. The schedules start at ``now`` in whole seconds, so that a
+    limit period's change (at a whole second) falls exactly where its schedule period starts."""
+    now = (now or timezone.now()).replace(microsecond=0)
     groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
     for group in LoadGroup.objects.filter(site_id__in=site_ids).select_related("site"):
         groups_of[group.site_id].append(group)
@@ -391,13 +406,12 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
             drawn_a=inputs.drawn.get(key),
         )
-        _fix_if_unmanaged(slot, before)
+        _fix_if_unmanaged(slot, before, now=now)
         slots.append(slot)
     periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
     demands, last_limits, shares = [_demand(slot) for slot in slots], None, {}
-    for moment in [now] if change_at is None else [now, change_at]:
-        limits = {group.pk: group_limit_a(group, periods=periods[group.pk], at=moment, tz=tz) for group in groups}
+    for moment, limits in _limits_ahead(groups, periods, now=now, change_at=change_at, tz=tz):
         if limits == last_limits:
             continue  # the next period does not change this site's limits
         nodes = [allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups]
@@ -414,15 +428,47 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
     return SitePlan(root.site, now, groups, slots, limit_a, building, change_at, previous=previous)
 
 
-def _fix_if_unmanaged(slot: Slot, before: Share | None) -> None:
-    """A station that rejects profiles is counted at its maximum; one the CSMS has lost at what it last held."""
+def _limits_ahead(groups, periods, *, now: datetime, change_at: datetime | None, tz: ZoneInfo) -> list[tuple]:
+    """(moment, each group's limit) of the schedule sent: now, the next limit period's change, and from the change
+    after it the lowest limit of any period, for good: a station that holds its profile while the CSMS is away (the
+    CSMS or the connection down across several changes) stays under every period's limit."""
+    steps = [(now, {group.pk: group_limit_a(group, periods=periods[group.pk], at=now, tz=tz) for group in groups})]
+    if change_at is None:
+        return steps
+    steps.append(
+        (
+            change_at,
+            {group.pk: group_limit_a(group, periods=periods[group.pk], at=change_at, tz=tz) for group in groups},
+        )
+    )
+    then = next_period_change([p for group in groups for p in periods[group.pk]], after=change_at, tz=tz)
+    if then is not None:
+        steps.append((then, {group.pk: group_lowest_limit_a(group, periods=periods[group.pk]) for group in groups}))
+    return steps
+
+
+def _fix_if_unmanaged(slot: Slot, before: Share | None, *, now: datetime) -> None:
+    """A station that rejects profiles is counted at its maximum. One the CSMS has lost at the most what it holds
+    lets it draw from now on: the rest of its session's last delivered schedule (a later period may be higher); its
+    default profile when none was sent for its session; its maximum when the last one may not have arrived (it may
+    hold an earlier one, which the CSMS no longer knows)."""
     if slot.station.rejected:
         slot.fixed_a, slot.state = slot.max_a, State.REJECTED
     elif not slot.station.is_online:
-        held = before.current_a if before is not None and before.delivery == Delivery.SENT else None
-        if held is None:
+        if before is None or before.transaction_id != slot.session.pk:
             held = slot.station.failsafe_current_a
+        elif before.delivery == Delivery.SENT and before.schedule_start is not None:
+            held = _highest_ahead(before.schedule, before.schedule_start, now=now)
+        else:
+            held = None
         slot.fixed_a, slot.state = (slot.max_a if held is None else held), State.LOST
+
+
+def _highest_ahead(schedule: Sequence, start: datetime, *, now: datetime) -> float:
+    """The highest limit of a schedule ([[seconds from start, A], ...]) from the period running at ``now`` on."""
+    elapsed = (now - start).total_seconds()
+    running = max((index for index, (offset, _) in enumerate(schedule) if offset <= elapsed), default=0)
+    return max(amps for _, amps in schedule[running:])
 
 
 def _demand(slot: Slot) -> allocation.Demand:
@@ -815,8 +861,7 @@ def failsafe_current_a(*, station: Station, groups: Sequence[LoadGroup] | None =
 def _worst_case_limit_a(group: LoadGroup, periods: Sequence[LimitPeriod]) -> float:
     """The group's lowest limit of any period less the building's worst case, in A per phase."""
     lowest = min([group.limit, *(period.limit for period in periods)])
-    amps = float(lowest) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(lowest) * 1000, group)
-    return max(0.0, amps - building_worst_case_a(group))
+    return max(0.0, _limit_amps(group, lowest) - building_worst_case_a(group))
 
 
 def building_worst_case_a(group: LoadGroup) -> float:
@@ -844,7 +889,8 @@ def station_failsafe_send(*, station: Station, reconnected: bool = True) -> bool
         periods=[(0, current, _root(groups).phases)],
     )
     action, payload = outbound.charging_profile_set(station.ocpp_version, connector_id=0, profile=profile)
-    state = {"failsafe_current_a": current}
+    held = StationLoadState.objects.filter(station=station).values_list("failsafe_current_a", flat=True).first()
+    state = {"failsafe_current_a": current if held is None else max(held, current)}  # either, until it answers
     if reconnected:
         state.update(failsafe_connected_at=station.connected_at, rejected_at=None, rejected_detail="")
         ConnectorAllocation.objects.filter(station=station).update(delivery=Delivery.PENDING)
@@ -854,6 +900,7 @@ def station_failsafe_send(*, station: Station, reconnected: bool = True) -> bool
     if accepted is False:
         station_rejected(station=station, detail=_reason(command))
     elif accepted:
+        StationLoadState.objects.filter(station=station).update(failsafe_current_a=current)
         station_accepted(station=station, sent_at=command.created_at)
     return accepted
 
