@@ -180,9 +180,7 @@ async def test_a_new_peak_of_the_buildings_load_lowers_the_default_profiles_at_o
 
     meter = stations[0]  # LM-16's grid meter measures the building; it stays away
     await Connector.objects.acreate(station=meter, connector_id=0, power_w=0)
-    await LoadGroup.objects.filter(pk=grid.pk).aupdate(
-        meter_source=LoadGroup.MeterSource.STATION, meter_station=meter
-    )
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(meter_source=LoadGroup.MeterSource.STATION, meter_station=meter)
 
     def default_limit(cp) -> float | None:
         profile = cp.held.get((0, "TxDefaultProfile"))
