@@ -1,10 +1,14 @@
 """Load management's reading of a site, on the real database: limit periods in the profile ahead of time, the
 building's load taken off, an EV's needs served first, and the fail-safe share."""
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sessions.models import Transaction
 from smartcharging import load
@@ -360,3 +364,38 @@ def test_a_refusal_alert_closes_when_the_site_leaves_load_management(site, onlin
     load.load_group_delete(group=grid)
     assert not open_alerts.exists()
     assert Alert.objects.get(station=online).close_reason == "The station is no longer under load management"
+
+
+# Limit periods ahead
+
+
+@st.composite
+def limit_days(draw):
+    """A grid connection's default limit, up to three time-of-day periods, and a moment to plan at."""
+    grid = LoadGroup(pk=1, limit=Decimal(draw(st.integers(0, 100))))
+    periods = []
+    for _ in range(draw(st.integers(0, 3))):
+        starts, ends = (time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45]))) for _ in range(2))
+        periods.append(LimitPeriod(starts=starts, ends=ends, limit=Decimal(draw(st.integers(0, 100)))))
+    now = datetime(2026, 12, 4, tzinfo=UTC) + timedelta(seconds=draw(st.integers(0, 86_399)))
+    return grid, periods, now
+
+
+@given(limit_days(), st.lists(st.integers(0, 3 * 86_400), max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_the_limits_a_schedule_holds_are_never_above_the_limit_in_force_at_any_moment_ahead(day, later):
+    """What a station holding its profile follows, however long the CSMS is away: at every moment, the limits of the
+    schedule's period running then are at most the limit in force then (each boundary, a second before and after it,
+    and moments at random over three days)."""
+    grid, periods, now = day
+    tz = ZoneInfo("UTC")
+    change_at = load.next_period_change(periods, after=now, tz=tz)
+    steps = load._limits_ahead([grid], {grid.pk: periods}, now=now, change_at=change_at, tz=tz)
+    assert steps[0][0] == now
+    moments = [now + timedelta(seconds=seconds) for seconds in later]
+    moments += [
+        at + timedelta(seconds=shift) for at, _ in steps for shift in (-1, 0, 1) if at + timedelta(seconds=shift) >= now
+    ]
+    for moment in moments:
+        held = [limits for at, limits in steps if at <= moment][-1]
+        assert held[grid.pk] <= load.group_limit_a(grid, periods=periods, at=moment, tz=tz), (moment, steps)
