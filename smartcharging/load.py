@@ -84,7 +84,7 @@ MAX_ROUNDS = 3
 
 
 def group_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod], at: datetime, tz: ZoneInfo) -> float:
-    """The group's limit at ``at`` in amps per phase, the building's last measured load taken off."""
+    """The group's limit at ``at`` in amps per phase, the building's load now taken off (``building_now_a``)."""
     limit = group.limit
     local = at.astimezone(tz).time()
     for period in periods:
@@ -95,8 +95,8 @@ def group_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod], at: datet
 
 
 def group_lowest_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod]) -> float:
-    """The group's lowest limit of any period (its default included) in amps per phase, the building's last measured
-    load taken off."""
+    """The group's lowest limit of any period (its default included) in amps per phase, the building's load now taken
+    off."""
     return _available_a(group, min([group.limit, *(period.limit for period in periods)]))
 
 
@@ -105,10 +105,15 @@ def _limit_amps(group: LoadGroup, limit) -> float:
 
 
 def _available_a(group: LoadGroup, limit) -> float:
-    amps = _limit_amps(group, limit)
-    if group.building_load_w is not None:
-        amps -= _amps(group.building_load_w, group)
-    return max(0.0, amps)
+    return max(0.0, _limit_amps(group, limit) - (building_now_a(group) or 0.0))
+
+
+def building_now_a(group: LoadGroup) -> float | None:
+    """The building's load now (A per phase) as the allocation counts it: its meter's last reading, else the
+    operator's reserve when it has one (None: neither)."""
+    if group.meter_source and group.building_load_w is not None:
+        return _amps(group.building_load_w, group)
+    return float(group.building_reserve_a) or None
 
 
 def _amps(watts: float, group: LoadGroup) -> float:
@@ -422,7 +427,7 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
     for slot in slots:
         if slot.fixed_a is None and slot.schedule[0][1] == 0:
             slot.state = State.QUEUED
-    building = _amps(root.building_load_w, root) if root.building_load_w is not None else None
+    building = building_now_a(root)
     limit_a = group_limit_a(root, periods=periods[root.pk], at=now, tz=tz) + (building or 0.0)
     previous = inputs.previous_by_site.get(root.site_id, {})
     return SitePlan(root.site, now, groups, slots, limit_a, building, change_at, previous=previous)

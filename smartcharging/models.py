@@ -150,8 +150,8 @@ class LoadGroup(models.Model):
         decimal_places=1,
         default=0,
         validators=[MinValueValidator(0)],
-        help_text="A per phase the building may take at most when the CSMS is away and no meter measured more: "
-        "kept free by the stations' fail-safe default.",
+        help_text="A per phase the building may take: counted as its load when no meter reads it, and as the least "
+        "of its worst case that the stations' fail-safe default keeps free.",
     )
     # The building's peak (measured) in the present window and in the one before: the fail-safe's worst case.
     building_peak_w = models.IntegerField(null=True, blank=True)
