@@ -1,11 +1,13 @@
 """Site load management: share each site's grid connection among the sessions charging there.
 
 ``site_rebalance`` reads a site's limits (``LoadGroup`` tree, time-of-day periods, the building's own load), its
-active sessions and what their connectors can take, lets ``smartcharging.allocation`` share the current, records
+active sessions, what their connectors can take and the phases their cars load (``supply_lines``), lets
+``smartcharging.allocation`` share the current on each phase, records
 each connector's share (``ConnectorAllocation``) and sends the stations the shares that changed: a TxProfile for
 the session (1.6 and 2.0.1 alike, through ``stations.protocol.outbound``), decreases before increases, so the
-site is never above its limit in between. Each profile covers the current limit period and the next one, so a
-period that begins lowers the cars on time even before the CSMS recomputes.
+site is never above its limit in between. Each profile covers the current limit period and the next one, then the
+lowest limit of any period for good, so a period that begins lowers the cars on time even before the CSMS
+recomputes, and a station that holds it while the CSMS is away stays under every period's limit.
 
 Fail-safe: every station of a managed site gets a TxDefaultProfile (connector / EVSE 0) when it connects, with a
 share that keeps every phase under its lowest limit with every connector of every station charging at its default
