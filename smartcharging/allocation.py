@@ -1,13 +1,15 @@
 """Site load allocation: how much current each charging session at a site may draw (no Django, no I/O).
 
-A site is a tree of nodes (its grid connection, feeders inside it), each with a limit in amps per phase; every
-session hangs below one node and counts against that node and all its ancestors. The allocation
+A site is a tree of nodes (its grid connection, feeders inside it), each with a limit in amps per phase that holds on
+each of the three phases (L1, L2, L3); every session hangs below one node and counts against that node and all its
+ancestors, on the phases it loads: a three-phase car its current on each of the three, a one-phase car its current on
+its one phase only (``Demand.lines``). The allocation
 
-- never lets the sum below any node exceed its limit (amps are summed whatever a car's phase count: a
-  one-phase car loads one phase with all its current, so the sum is an upper bound on every phase);
+- never lets the sum on any phase below any node exceed the node's limit;
 - gives each session 0 (it waits, suspended) or at least its minimum (and at least 0.1 A), never more than its maximum;
-- admits sessions in queue order (priority, then arrival): a session that does not fit blocks the nodes it did
-  not fit under for every session after it, so a car with a large minimum is not starved by later small ones;
+- admits sessions in queue order (priority, then arrival): a session that does not fit blocks, for every session after
+  it, the phases it loads of the nodes it did not fit under, so a car with a large minimum (or a three-phase car) is
+  not starved by later small (or one-phase) ones;
 - shares what is left above the minimums by priority group, higher first; within a group first up to what each
   car needs to get its energy by its departure, then the rest in equal parts (a car reaching its maximum, or a
   feeder its limit, leaves its part to the others);
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 UNITS_PER_AMP = 10
+LINES = (1, 2, 3)  # the site's phases L1, L2, L3
 # A car drawing under this share of what it was offered is offered its draw plus the headroom instead.
 RECLAIM_RATIO = 0.8
 RECLAIM_HEADROOM_A = 2.0
@@ -46,6 +49,7 @@ class Demand:
     the CSMS has lost and whose last profile still holds); it is not queued and its allocation is ``fixed_a``.
     ``required_a``: what it needs to get its energy by its departure, when the car or driver said.
     ``offered_a``/``drawn_a``: its previous allocation and what it draws now, when known.
+    ``lines``: the site's phases it draws on (all three for a three-phase car; one for a one-phase car).
     """
 
     key: Hashable
@@ -58,6 +62,7 @@ class Demand:
     offered_a: float | None = None
     drawn_a: float | None = None
     fixed_a: float | None = None
+    lines: tuple[int, ...] = LINES
 
     def cap_a(self) -> float:
         """The most worth offering: its maximum, or its draw plus a margin when it uses much less than offered."""
@@ -78,41 +83,45 @@ def queue_order(demand: Demand) -> tuple:
 
 
 def allocate(nodes: Iterable[Node], demands: Iterable[Demand]) -> dict[Hashable, float]:
-    """Each demand's current in amps (0: it waits). Raises ValueError for a demand below an unknown node or a
-    node whose parent is unknown (a cycle included)."""
+    """Each demand's current in amps per phase (0: it waits). Raises ValueError for a demand below an unknown node,
+    one whose lines are not a non-empty set of 1, 2 and 3, or a node whose parent is unknown (a cycle included)."""
     tree = {node.key: node for node in nodes}
     paths = {key: _path(tree, key) for key in tree}
-    remaining = {key: units(node.limit_a) for key, node in tree.items()}
+    # What is left of each node's limit on each phase; a demand counts against the (node, line) pairs it loads.
+    remaining = {(key, line): units(node.limit_a) for key, node in tree.items() for line in LINES}
+    loads: dict[Hashable, tuple] = {}
     given: dict[Hashable, int] = {}
     queue = []
     for demand in sorted(demands, key=queue_order):
         if demand.node not in tree:
             raise ValueError(f"Demand {demand.key!r} is below unknown node {demand.node!r}.")
-        path = paths[demand.node]
+        if not demand.lines or not set(demand.lines) <= set(LINES) or len(set(demand.lines)) != len(demand.lines):
+            raise ValueError(f"Demand {demand.key!r} loads phases {demand.lines!r}: give some of 1, 2 and 3, once.")
+        loads[demand.key] = load = tuple((key, line) for key in paths[demand.node] for line in demand.lines)
         if demand.fixed_a is not None:
             given[demand.key] = amount = units(demand.fixed_a)
-            for key in path:
-                remaining[key] -= amount
+            for pair in load:
+                remaining[pair] -= amount
         else:
             queue.append(demand)
-    admitted = _admit(queue, paths, remaining, given)
+    admitted = _admit(queue, loads, remaining, given)
     by_priority: dict[int, list[_Rising]] = {}
     for demand in admitted:
         cap = units(demand.cap_a())
         rising = _Rising(
-            demand.key, paths[demand.node], cap, None if demand.required_a is None else units(demand.required_a)
+            demand.key, loads[demand.key], cap, None if demand.required_a is None else units(demand.required_a)
         )
         by_priority.setdefault(demand.priority, []).append(rising)
     for priority in sorted(by_priority, reverse=True):
         group = by_priority[priority]
-        _fill([(r.key, r.path, min(r.cap, r.required)) for r in group if r.required is not None], remaining, given)
-        _fill([(r.key, r.path, r.cap) for r in group], remaining, given)
+        _fill([(r.key, r.load, min(r.cap, r.required)) for r in group if r.required is not None], remaining, given)
+        _fill([(r.key, r.load, r.cap) for r in group], remaining, given)
     return {key: amount / UNITS_PER_AMP for key, amount in given.items()}
 
 
 class _Rising(NamedTuple):
     key: Hashable
-    path: tuple
+    load: tuple
     cap: int
     required: int | None
 
@@ -128,47 +137,90 @@ def _path(tree: Mapping[Hashable, Node], key: Hashable) -> tuple:
     return tuple(path)
 
 
-def _admit(ordered: Sequence[Demand], paths, remaining: dict, given: dict) -> list[Demand]:
-    """Give each demand its minimum in queue order while it fits; those that do not fit wait at 0."""
+def _admit(ordered: Sequence[Demand], loads: dict, remaining: dict, given: dict) -> list[Demand]:
+    """Give each demand its minimum in queue order while it fits on every phase it loads; those that do not fit wait
+    at 0 and block the phases they load of the nodes they did not fit under."""
     blocked: set = set()
     admitted = []
     for demand in ordered:
         minimum = max(1, units(demand.min_a, up=True))  # an admitted car gets something: 0 means it waits
-        path = paths[demand.node]
-        short = [key for key in path if remaining[key] < minimum]
-        if short or minimum > units(demand.max_a) or (blocked and not blocked.isdisjoint(path)):
+        load = loads[demand.key]
+        short = {node for node, line in load if remaining[(node, line)] < minimum}
+        if short or minimum > units(demand.max_a) or (blocked and not blocked.isdisjoint(load)):
             given[demand.key] = 0
-            blocked.update(short)
+            blocked.update(pair for pair in load if pair[0] in short)
             continue
         given[demand.key] = minimum
-        for key in path:
-            remaining[key] -= minimum
+        for pair in load:
+            remaining[pair] -= minimum
         admitted.append(demand)
     return admitted
 
 
 def _fill(rising: list[tuple[Hashable, tuple, int]], remaining: dict, given: dict) -> None:
-    """Raise each (key, path, cap) equally towards its cap until the cap or a node's limit stops it."""
+    """Raise each (key, load, cap) equally towards its cap until the cap or a node's limit on a phase stops it (the
+    load: the (node, line) pairs the demand counts against)."""
     rising = [entry for entry in rising if given[entry[0]] < entry[2]]
     while rising:
         below: dict = {}
-        for _, path, _ in rising:
-            for key in path:
-                below[key] = below.get(key, 0) + 1
+        for _, load, _ in rising:
+            for pair in load:
+                below[pair] = below.get(pair, 0) + 1
         step = min(min(cap - given[key] for key, _, cap in rising), min(remaining[k] // n for k, n in below.items()))
         if step > 0:
             for key, _, _ in rising:
                 given[key] += step
-            for node, count in below.items():
-                remaining[node] -= step * count
+            for pair, count in below.items():
+                remaining[pair] -= step * count
         else:  # a node has less left than demands below it: one tenth each, in queue order, while it lasts
-            for key, path, _ in rising:
-                if all(remaining[node] > 0 for node in path):
+            for key, load, _ in rising:
+                if all(remaining[pair] > 0 for pair in load):
                     given[key] += 1
-                    for node in path:
-                        remaining[node] -= 1
+                    for pair in load:
+                        remaining[pair] -= 1
         rising = [
-            (key, path, cap)
-            for key, path, cap in rising
-            if given[key] < cap and all(remaining[node] > 0 for node in path)
+            (key, load, cap)
+            for key, load, cap in rising
+            if given[key] < cap and all(remaining[pair] > 0 for pair in load)
         ]
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A station as it charges without the CSMS: below ``node``, each of its connectors (the lines each loads) at the
+    station's default limit, which is no use below ``min_a`` (the largest minimum among its connectors)."""
+
+    key: Hashable
+    node: Hashable
+    connectors: tuple[tuple[int, ...], ...]
+    min_a: float
+
+
+def failsafe_shares(nodes: Iterable[Node], stations: Iterable[Fallback]) -> dict[Hashable, float]:
+    """Each station's default limit in amps per phase, the same for each of its connectors, such that no phase of any
+    node is above its limit even with every connector of every station drawing its default at once.
+
+    The ``nodes``' limits are their worst case (the caller takes the lowest limit of any period and the building's
+    peak off). Below each node, on each phase, its limit is shared equally by all the connectors that load that
+    phase; a station's share is the least of those shares along its path, on the phases its connectors load. A
+    share below the station's minimum is 0: its cars wait (offered less than its minimum a car may take its
+    minimum anyway, or not charge at all). Raises ValueError for a station below an unknown node."""
+    tree = {node.key: node for node in nodes}
+    paths = {key: _path(tree, key) for key in tree}
+    stations = list(stations)
+    sharing: dict[tuple, int] = {}
+    for station in stations:
+        if station.node not in tree:
+            raise ValueError(f"Station {station.key!r} is below unknown node {station.node!r}.")
+        for lines in station.connectors:
+            for pair in ((key, line) for key in paths[station.node] for line in lines):
+                sharing[pair] = sharing.get(pair, 0) + 1
+    shares = {}
+    for station in stations:
+        lines = {line for connector in station.connectors for line in connector}
+        share = min(
+            (units(tree[key].limit_a) // sharing[(key, line)] for key in paths[station.node] for line in lines),
+            default=0,
+        )
+        shares[station.key] = share / UNITS_PER_AMP if share >= max(1, units(station.min_a, up=True)) else 0.0
+    return shares

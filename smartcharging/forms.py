@@ -18,8 +18,15 @@ class GridLimitForm(forms.ModelForm):
 
     class Meta:
         model = LoadGroup
-        fields = ["limit", "limit_unit", "phases", "voltage"]
+        fields = ["limit", "limit_unit", "phases", "voltage", "building_reserve_a"]
         help_texts = {"limit": LIMIT_HELP, "voltage": "Phase-to-neutral, to convert a limit in kW to amps."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["building_reserve_a"].required = False  # left out: 0 (forms posted before it existed)
+
+    def clean_building_reserve_a(self):
+        return self.cleaned_data["building_reserve_a"] or Decimal(0)
 
 
 class ManagedSiteForm(GridLimitForm):

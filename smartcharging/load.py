@@ -1,16 +1,19 @@
 """Site load management: share each site's grid connection among the sessions charging there.
 
 ``site_rebalance`` reads a site's limits (``LoadGroup`` tree, time-of-day periods, the building's own load), its
-active sessions and what their connectors can take, lets ``smartcharging.allocation`` share the current, records
+active sessions, what their connectors can take and the phases their cars load (``supply_lines``), lets
+``smartcharging.allocation`` share the current on each phase, records
 each connector's share (``ConnectorAllocation``) and sends the stations the shares that changed: a TxProfile for
 the session (1.6 and 2.0.1 alike, through ``stations.protocol.outbound``), decreases before increases, so the
-site is never above its limit in between. Each profile covers the current limit period and the next one, so a
-period that begins lowers the cars on time even before the CSMS recomputes.
+site is never above its limit in between. Each profile covers the current limit period and the next one, then the
+lowest limit of any period for good, so a period that begins lowers the cars on time even before the CSMS
+recomputes, and a station that holds it while the CSMS is away stays under every period's limit.
 
 Fail-safe: every station of a managed site gets a TxDefaultProfile (connector / EVSE 0) when it connects, with a
-share that keeps the site under its lowest limit with every connector charging; a station the CSMS loses keeps its
-last TxProfile, so it is counted at that until it is back. A station that rejects a profile is counted at its
-connectors' maximum and the operator is alerted, until it reconnects.
+share that keeps every phase under its lowest limit with every connector of every station charging at its default
+and the building at its recent peak (``failsafe_current_a``); a station the CSMS loses keeps its last TxProfile, so
+it is counted at that until it is back. A station that rejects a profile is counted at its connectors' maximum and the
+operator is alerted, until it accepts one (or leaves load management).
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
 (``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat): a station
@@ -36,7 +39,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from monitoring.alerts import Condition, alert_open
+from monitoring.alerts import Condition, alert_close, alert_open
 from monitoring.models import Alert
 from sessions.models import MeterSample, Transaction
 from smartcharging import allocation, site_meter
@@ -49,7 +52,7 @@ from smartcharging.models import (
     SiteLoadSample,
     StationLoadState,
 )
-from smartcharging.selectors import caps_of, connector_caps
+from smartcharging.selectors import caps_of, connector_caps, connector_rotations, managed_site_ids
 from stations.models import Connector, Site, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
@@ -67,6 +70,8 @@ TX_STACK_LEVEL = 1
 DRAW_WINDOW = timedelta(minutes=2)
 # A building load moving by more than this (A per phase) is worth a new allocation.
 BUILDING_CHANGE_A = 1.0
+# The building's peak is kept over this window at least (two at most): the fail-safe defaults' worst case.
+BUILDING_PEAK_WINDOW = timedelta(hours=24)
 # A station connected this long without a BootNotification (a reconnect) gets its fail-safe profile anyway.
 RECONNECT_SETTLE = timedelta(seconds=3)
 # One allocation of a site at a time; a trigger meanwhile asks the running one to go again.
@@ -81,17 +86,36 @@ MAX_ROUNDS = 3
 
 
 def group_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod], at: datetime, tz: ZoneInfo) -> float:
-    """The group's limit at ``at`` in amps per phase, the building's last measured load taken off."""
+    """The group's limit at ``at`` in amps per phase, the building's load now taken off (``building_now_a``)."""
     limit = group.limit
     local = at.astimezone(tz).time()
     for period in periods:
         if _within(local, period.starts, period.ends):
             limit = period.limit
             break
-    amps = float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
-    if group.building_load_w is not None:
-        amps -= _amps(group.building_load_w, group)
-    return max(0.0, amps)
+    return _available_a(group, limit)
+
+
+def group_lowest_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod]) -> float:
+    """The group's lowest limit of any period (its default included) in amps per phase, the building's load now taken
+    off."""
+    return _available_a(group, min([group.limit, *(period.limit for period in periods)]))
+
+
+def _limit_amps(group: LoadGroup, limit) -> float:
+    return float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
+
+
+def _available_a(group: LoadGroup, limit) -> float:
+    return max(0.0, _limit_amps(group, limit) - (building_now_a(group) or 0.0))
+
+
+def building_now_a(group: LoadGroup) -> float | None:
+    """The building's load now (A per phase) as the allocation counts it: its meter's last reading, else the
+    operator's reserve when it has one (None: neither)."""
+    if group.meter_source and group.building_load_w is not None:
+        return _amps(group.building_load_w, group)
+    return float(group.building_reserve_a) or None
 
 
 def _amps(watts: float, group: LoadGroup) -> float:
@@ -168,6 +192,7 @@ class Slot:
     min_a: float
     max_a: float
     phases: int
+    lines: tuple  # the site's phases the car draws on
     priority: int
     arrival: float
     required_a: float | None = None
@@ -200,28 +225,75 @@ def _root(groups: Sequence[LoadGroup]) -> LoadGroup | None:
     return next((group for group in groups if group.parent_id is None), None)
 
 
-def _drawn_amps(site_ids: Sequence[int], *, now: datetime, voltages: dict[int, int]) -> dict[tuple[int, int], float]:
+def _drawn_amps(
+    site_ids: Sequence[int], *, now: datetime, voltages: dict[int, int]
+) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], dict[int, float]]]:
     """What each connector draws now: its latest Current.Import (the most loaded phase), else its power over the
-    site's voltage (``voltages`` by station)."""
+    site's voltage (``voltages`` by station); and, where its latest reading names phases, the current on each of its
+    own phases (1 to 3), for ``supply_lines``."""
     rows = Connector.objects.filter(
         station__site_id__in=site_ids, connector_id__gt=0, power_w__isnull=False, measured_at__gte=now - DRAW_WINDOW
     ).values_list("station_id", "connector_id", "power_w")
     from_power = {(station_id, connector_id): watts / voltages[station_id] for station_id, connector_id, watts in rows}
     drawn: dict[tuple[int, int], tuple[datetime, float]] = {}
+    by_phase: dict[tuple[int, int], tuple[datetime, dict[int, float]]] = {}
     samples = MeterSample.objects.filter(
         station__site_id__in=site_ids,
         measurand="Current.Import",
         timestamp__gte=now - DRAW_WINDOW,
         value__isnull=False,
-    ).values_list("station_id", "connector_id", "timestamp", "value")
-    for station_id, connector_id, at, value in samples:
+    ).values_list("station_id", "connector_id", "timestamp", "value", "phase")
+    for station_id, connector_id, at, value, phase in samples:
         key = (station_id, connector_id)
         seen = drawn.get(key)
         if seen is None or at > seen[0]:
             drawn[key] = (at, value)
         elif at == seen[0]:
             drawn[key] = (at, max(value, seen[1]))
-    return from_power | {key: value for key, (_, value) in drawn.items()}
+        line = PHASE_LINES.get(phase or "")
+        if line is not None:
+            latest = by_phase.get(key)
+            if latest is None or at > latest[0]:
+                by_phase[key] = latest = (at, {})
+            if at == latest[0]:
+                latest[1][line] = value
+    return from_power | {key: value for key, (_, value) in drawn.items()}, {k: v for k, (_, v) in by_phase.items()}
+
+
+# A meter's phase names (to neutral or alone) and the connector's phase each is; a rotation's letters, the site's phase.
+PHASE_LINES = {"L1": 1, "L2": 2, "L3": 3, "L1-N": 1, "L2-N": 2, "L3-N": 3}
+ROTATION_LINES = {"R": 1, "S": 2, "T": 3}
+# A phase carrying at least this is in use; the others must read under IDLE_PHASE_A for a car to be one-phase.
+LOADED_PHASE_A, IDLE_PHASE_A = 1.0, 0.5
+
+
+def supply_lines(
+    *, phases: int, rotation: str | None = None, drawing: dict[int, float] | None = None, site_phases: int = 3
+) -> tuple[int, tuple[int, ...]]:
+    """How many phases a connector's car draws on and which of the site's phases (1-3) they are.
+
+    The phase count is the connector's (the operator's setting, else the station's device model, else 3), unless the
+    car's latest reading says otherwise: current on two phases or more is a three-phase car (whatever the setting),
+    current on one phase with the other two read idle a one-phase car on that phase (a meter naming one phase only
+    proves nothing). The connector's phases are the site's by its ``rotation`` (the connector's L1 on the site phase
+    of its first letter...; unknown or NotApplicable: the same). At a one-phase site every car is on its one phase."""
+    if drawing:
+        loaded = [line for line, amps in drawing.items() if amps >= LOADED_PHASE_A]
+        idle = [line for line, amps in drawing.items() if amps < IDLE_PHASE_A]
+        if len(loaded) >= 2:
+            phases, own = 3, (1, 2, 3)
+        elif len(loaded) == 1 and len(idle) == 2:
+            phases, own = 1, (loaded[0],)
+        else:
+            own = (1, 2, 3)[:phases]
+    else:
+        own = (1, 2, 3)[:phases]
+    if site_phases == 1:
+        return phases, (1,)
+    letters = (rotation or "").strip().upper()
+    if sorted(letters) != ["R", "S", "T"]:
+        letters = "RST"
+    return phases, tuple(sorted(ROTATION_LINES[letters[line - 1]] for line in own))
 
 
 def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: datetime, voltage: int, phases: int):
@@ -239,8 +311,9 @@ def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: 
 def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
     """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
     limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
-    locked until ``sites_allocation_record`` replaces them."""
-    now = now or timezone.now()
+    locked until ``sites_allocation_record`` replaces them. The schedules start at ``now`` in whole seconds, so that a
+    limit period's change (at a whole second) falls exactly where its schedule period starts."""
+    now = (now or timezone.now()).replace(microsecond=0)
     groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
     for group in LoadGroup.objects.filter(site_id__in=site_ids).select_related("site"):
         groups_of[group.site_id].append(group)
@@ -266,7 +339,7 @@ def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     caps = connector_caps(site_ids=list(roots))
     previous = _shares(site_ids=list(roots), lock=lock)
     voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
-    drawn = _drawn_amps(list(roots), now=now, voltages=voltages)
+    drawn, drawing = _drawn_amps(list(roots), now=now, voltages=voltages)
     needs = {
         (row.station_id, row.evse_id): row
         for row in EVChargingNeeds.objects.filter(station__site_id__in=roots, departure_time__gt=now).order_by(
@@ -276,7 +349,10 @@ def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     previous_by_site = defaultdict(dict)
     for key, share in previous.items():
         previous_by_site[share.site_id][key] = share
-    inputs = SiteInputs(stations, placements, caps, previous, previous_by_site, drawn, needs, periods)
+    rotations = connector_rotations(site_ids=list(roots))
+    inputs = SiteInputs(
+        stations, placements, caps, previous, previous_by_site, drawn, needs, periods, drawing, rotations
+    )
     return {
         site_id: _plan(root, groups_of[site_id], sessions[site_id], inputs, now=now) for site_id, root in roots.items()
     }
@@ -294,6 +370,8 @@ class SiteInputs:
     drawn: dict
     needs: dict
     periods: dict
+    drawing: dict  # the current on each of a connector's phases, when its meter says
+    rotations: dict
 
 
 def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
@@ -312,6 +390,12 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         station = inputs.stations[session.station_id]
         key = (station.pk, session.connector_id)
         min_a, max_a, phases, priority = caps_of(inputs.caps, *key)
+        phases, lines = supply_lines(
+            phases=phases,
+            rotation=inputs.rotations.get(key),
+            drawing=inputs.drawing.get(key),
+            site_phases=root.phases,
+        )
         before = inputs.previous.get(key)
         placed = inputs.placements.get(station.pk)
         slot = Slot(
@@ -322,19 +406,19 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             min_a=float(min_a),
             max_a=float(max_a),
             phases=phases,
+            lines=lines,
             priority=priority,
             arrival=session.started_at.timestamp(),
             required_a=_required_amps(session, inputs.needs.get(key), now=now, voltage=root.voltage, phases=phases),
             offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
             drawn_a=inputs.drawn.get(key),
         )
-        _fix_if_unmanaged(slot, before)
+        _fix_if_unmanaged(slot, before, now=now)
         slots.append(slot)
     periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
     demands, last_limits, shares = [_demand(slot) for slot in slots], None, {}
-    for moment in [now] if change_at is None else [now, change_at]:
-        limits = {group.pk: group_limit_a(group, periods=periods[group.pk], at=moment, tz=tz) for group in groups}
+    for moment, limits in _limits_ahead(groups, periods, now=now, change_at=change_at, tz=tz):
         if limits == last_limits:
             continue  # the next period does not change this site's limits
         nodes = [allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups]
@@ -345,21 +429,53 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
     for slot in slots:
         if slot.fixed_a is None and slot.schedule[0][1] == 0:
             slot.state = State.QUEUED
-    building = _amps(root.building_load_w, root) if root.building_load_w is not None else None
+    building = building_now_a(root)
     limit_a = group_limit_a(root, periods=periods[root.pk], at=now, tz=tz) + (building or 0.0)
     previous = inputs.previous_by_site.get(root.site_id, {})
     return SitePlan(root.site, now, groups, slots, limit_a, building, change_at, previous=previous)
 
 
-def _fix_if_unmanaged(slot: Slot, before: Share | None) -> None:
-    """A station that rejects profiles is counted at its maximum; one the CSMS has lost at what it last held."""
+def _limits_ahead(groups, periods, *, now: datetime, change_at: datetime | None, tz: ZoneInfo) -> list[tuple]:
+    """(moment, each group's limit) of the schedule sent: now, the next limit period's change, and from the change
+    after it the lowest limit of any period, for good: a station that holds its profile while the CSMS is away (the
+    CSMS or the connection down across several changes) stays under every period's limit."""
+    steps = [(now, {group.pk: group_limit_a(group, periods=periods[group.pk], at=now, tz=tz) for group in groups})]
+    if change_at is None:
+        return steps
+    steps.append(
+        (
+            change_at,
+            {group.pk: group_limit_a(group, periods=periods[group.pk], at=change_at, tz=tz) for group in groups},
+        )
+    )
+    then = next_period_change([p for group in groups for p in periods[group.pk]], after=change_at, tz=tz)
+    if then is not None:
+        steps.append((then, {group.pk: group_lowest_limit_a(group, periods=periods[group.pk]) for group in groups}))
+    return steps
+
+
+def _fix_if_unmanaged(slot: Slot, before: Share | None, *, now: datetime) -> None:
+    """A station that rejects profiles is counted at its maximum. One the CSMS has lost at the most what it holds
+    lets it draw from now on: the rest of its session's last delivered schedule (a later period may be higher); its
+    default profile when none was sent for its session; its maximum when the last one may not have arrived (it may
+    hold an earlier one, which the CSMS no longer knows)."""
     if slot.station.rejected:
         slot.fixed_a, slot.state = slot.max_a, State.REJECTED
     elif not slot.station.is_online:
-        held = before.current_a if before is not None and before.delivery == Delivery.SENT else None
-        if held is None:
+        if before is None or before.transaction_id != slot.session.pk:
             held = slot.station.failsafe_current_a
+        elif before.delivery == Delivery.SENT and before.schedule_start is not None:
+            held = _highest_ahead(before.schedule, before.schedule_start, now=now)
+        else:
+            held = None
         slot.fixed_a, slot.state = (slot.max_a if held is None else held), State.LOST
+
+
+def _highest_ahead(schedule: Sequence, start: datetime, *, now: datetime) -> float:
+    """The highest limit of a schedule ([[seconds from start, A], ...]) from the period running at ``now`` on."""
+    elapsed = (now - start).total_seconds()
+    running = max((index for index, (offset, _) in enumerate(schedule) if offset <= elapsed), default=0)
+    return max(amps for _, amps in schedule[running:])
 
 
 def _demand(slot: Slot) -> allocation.Demand:
@@ -374,6 +490,7 @@ def _demand(slot: Slot) -> allocation.Demand:
         offered_a=slot.offered_a,
         drawn_a=slot.drawn_a,
         fixed_a=slot.fixed_a,
+        lines=slot.lines,
     )
 
 
@@ -568,17 +685,22 @@ ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
 
 
 def _sample(plan: SitePlan) -> SiteLoadSample:
-    drawn = [slot.drawn_a for slot in plan.slots if slot.drawn_a is not None]
+    """The site's load on its most loaded phase (a one-phase car counts on its phase only)."""
+    drawing = [slot for slot in plan.slots if slot.drawn_a is not None]
     return SiteLoadSample(
         site=plan.site,
         at=plan.at,
         limit_a=plan.limit_a,
-        allocated_a=sum(slot.schedule[0][1] for slot in plan.slots),
-        drawn_a=sum(drawn) if drawn else None,
+        allocated_a=_most_loaded_phase(plan.slots, lambda slot: slot.schedule[0][1]),
+        drawn_a=_most_loaded_phase(drawing, lambda slot: slot.drawn_a) if drawing else None,
         building_a=plan.building_a,
         sessions=len(plan.slots),
         queued=sum(1 for slot in plan.slots if slot.state == State.QUEUED),
     )
+
+
+def _most_loaded_phase(slots: Sequence[Slot], amps) -> float:
+    return max(sum(amps(slot) for slot in slots if line in slot.lines) for line in allocation.LINES)
 
 
 def tx_profile(slot: Slot, *, starts_at: datetime) -> outbound.OutboundCall:
@@ -629,6 +751,8 @@ def _delivered(slot: Slot, station: Station, command: StationCommand) -> bool | 
     )
     if accepted is False:
         station_rejected(station=station, detail=detail)
+    elif accepted:
+        station_accepted(station=station, sent_at=command.created_at)
     return accepted
 
 
@@ -647,7 +771,8 @@ def _reason(command: StationCommand) -> str:
 
 
 def station_rejected(*, station: Station, detail: str) -> Alert | None:
-    """The station refused a profile: out of the pool at its maximum until it reconnects, and the operator told."""
+    """The station refused a profile: out of the pool at its maximum until it accepts one (at its next connection, or
+    a limit change, it is asked again), and the operator told: once (None while the alert is open)."""
     now = timezone.now()
     StationLoadState.objects.update_or_create(
         station=station, defaults={"rejected_at": now, "rejected_detail": detail[:255]}
@@ -658,45 +783,101 @@ def station_rejected(*, station: Station, detail: str) -> Alert | None:
         kind=Alert.Kind.PROFILE_REJECTED,
         severity=Alert.Severity.WARNING,
         subject="load-management",
-        summary=f"Charging profile rejected ({detail}): counted at its maximum current until it reconnects",
+        summary=f"Charging profile rejected ({detail}): counted at its maximum current until it accepts one",
         details={"detail": detail},
     )
     return alert_open(condition=condition, now=now)
+
+
+def station_accepted(*, station: Station, sent_at: datetime) -> bool:
+    """The station took a profile sent at ``sent_at``: a refusal recorded before that is over (it is back in the
+    pool) and, with no refusal since, the operator's alert closes. A refusal of another profile sent at the same
+    time stands. True when an alert was closed."""
+    StationLoadState.objects.filter(station=station, rejected_at__lt=sent_at).update(
+        rejected_at=None, rejected_detail=""
+    )
+    if StationLoadState.objects.filter(station=station, rejected_at__isnull=False).exists():
+        return False
+    return _rejection_alerts_close(
+        Alert.objects.filter(station=station), reason="The station accepted a load-management profile"
+    )
+
+
+def rejection_alerts_settle() -> bool:
+    """Close the refusal alerts of stations no longer under load management (their site's grid connection removed,
+    or the station moved to an unmanaged site), and forget their refusal. True when one was closed."""
+    unmanaged = Alert.objects.exclude(station__site__in=managed_site_ids())
+    StationLoadState.objects.filter(rejected_at__isnull=False).exclude(station__site__in=managed_site_ids()).update(
+        rejected_at=None, rejected_detail=""
+    )
+    return _rejection_alerts_close(unmanaged, reason="The station is no longer under load management")
+
+
+def _rejection_alerts_close(alerts, *, reason: str) -> bool:
+    closed = False
+    for alert in alerts.filter(kind=Alert.Kind.PROFILE_REJECTED, closed_at__isnull=True):
+        closed |= alert_close(alert=alert, reason=reason)
+    return closed
 
 
 # Fail-safe
 
 
 def failsafe_current_a(*, station: Station, groups: Sequence[LoadGroup] | None = None) -> float:
-    """The current every connector of ``station`` may take without the CSMS: below each node it hangs under, that
-    node's lowest limit (any period) shared by all the connectors below it."""
+    """The current (A per phase) each connector of ``station`` may take without the CSMS: its TxDefaultProfile.
+
+    The rule, for the worst case, when every station of the site has fallen back to its default at once and every
+    connector of each draws it: below each node, on each phase, the node's lowest limit of any period less the
+    building's worst case is shared equally by all the connectors of the site's stations that load that phase (a
+    one-phase connector loads its one phase, per its settings and rotation; the others all three). The station's
+    share is the least of those along its path. The building's worst case: its peak over the last
+    ``BUILDING_PEAK_WINDOW`` or more by the group's meter, and at least the group's ``building_reserve_a`` (which
+    alone counts without a meter). A share below the largest minimum of the station's connectors is 0 A: its cars
+    wait (``allocation.failsafe_shares``)."""
     if groups is None:
         groups = list(LoadGroup.objects.filter(site_id=station.site_id))
     periods = defaultdict(list)
     for period in LimitPeriod.objects.filter(group__in=groups):
         periods[period.group_id].append(period)
     by_pk = {group.pk: group for group in groups}
-    placements = dict(LoadGroupStation.objects.filter(station__site_id=station.site_id).values_list("station", "group"))
     root = _root(groups)
-    connectors = Connector.objects.filter(station__site_id=station.site_id, connector_id__gt=0).values_list(
-        "station_id", flat=True
-    )
-    below = defaultdict(int)
-    for station_id in connectors:
-        group = by_pk.get(placements.get(station_id)) or root
-        while group is not None:
-            below[group.pk] += 1
-            group = by_pk.get(group.parent_id)
-    share = math.inf
-    group = by_pk.get(placements.get(station.pk)) or root
-    while group is not None:
-        lowest = min([group.limit, *(period.limit for period in periods[group.pk])])
-        amps = float(lowest) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(lowest) * 1000, group)
-        if group.building_load_w is not None:
-            amps -= _amps(group.building_load_w, group)
-        share = min(share, max(0.0, amps) / max(1, below[group.pk]))
-        group = by_pk.get(group.parent_id)
-    return allocation.units(share) / allocation.UNITS_PER_AMP
+    nodes = [
+        allocation.Node(group.pk, group.parent_id, _worst_case_limit_a(group, periods[group.pk])) for group in groups
+    ]
+    site_ids = [station.site_id]
+    placements = dict(LoadGroupStation.objects.filter(station__site_id=station.site_id).values_list("station", "group"))
+    caps, rotations = connector_caps(site_ids=site_ids), connector_rotations(site_ids=site_ids)
+    connectors = defaultdict(list)
+    rows = Connector.objects.filter(station__site_id=station.site_id, connector_id__gt=0)
+    for station_id, connector_id in rows.values_list("station_id", "connector_id"):
+        connectors[station_id].append(connector_id)
+    fallbacks = []
+    for pk in Station.objects.filter(site_id=station.site_id).values_list("pk", flat=True):
+        lines, minimums = [], []
+        for connector_id in connectors[pk] or [1]:  # a station whose connectors are not known yet: one at least
+            min_a, _, phases, _ = caps_of(caps, pk, connector_id)
+            lines.append(
+                supply_lines(phases=phases, rotation=rotations.get((pk, connector_id)), site_phases=root.phases)[1]
+            )
+            minimums.append(float(min_a))
+        node = placements.get(pk) if placements.get(pk) in by_pk else root.pk
+        fallbacks.append(allocation.Fallback(pk, node, tuple(lines), max(minimums)))
+    return allocation.failsafe_shares(nodes, fallbacks)[station.pk]
+
+
+def _worst_case_limit_a(group: LoadGroup, periods: Sequence[LimitPeriod]) -> float:
+    """The group's lowest limit of any period less the building's worst case, in A per phase."""
+    lowest = min([group.limit, *(period.limit for period in periods)])
+    return max(0.0, _limit_amps(group, lowest) - building_worst_case_a(group))
+
+
+def building_worst_case_a(group: LoadGroup) -> float:
+    """The most the building may take (A per phase) as far as the CSMS knows: its metered peak of the last window
+    or more (and its last reading), at least the operator's reserve."""
+    readings = (group.building_load_w, group.building_peak_w, group.building_peak_before_w)
+    measured = [watts for watts in readings if watts is not None]
+    peak = _amps(max(measured), group) if group.meter_source and measured else 0.0
+    return max(float(group.building_reserve_a), peak)
 
 
 def station_failsafe_send(*, station: Station, reconnected: bool = True) -> bool | None:
@@ -715,7 +896,8 @@ def station_failsafe_send(*, station: Station, reconnected: bool = True) -> bool
         periods=[(0, current, _root(groups).phases)],
     )
     action, payload = outbound.charging_profile_set(station.ocpp_version, connector_id=0, profile=profile)
-    state = {"failsafe_current_a": current}
+    held = StationLoadState.objects.filter(station=station).values_list("failsafe_current_a", flat=True).first()
+    state = {"failsafe_current_a": current if held is None else max(held, current)}  # either, until it answers
     if reconnected:
         state.update(failsafe_connected_at=station.connected_at, rejected_at=None, rejected_detail="")
         ConnectorAllocation.objects.filter(station=station).update(delivery=Delivery.PENDING)
@@ -724,6 +906,9 @@ def station_failsafe_send(*, station: Station, reconnected: bool = True) -> bool
     accepted = _accepted(station, command)
     if accepted is False:
         station_rejected(station=station, detail=_reason(command))
+    elif accepted:
+        StationLoadState.objects.filter(station=station).update(failsafe_current_a=current)
+        station_accepted(station=station, sent_at=command.created_at)
     return accepted
 
 
@@ -732,7 +917,7 @@ def stations_to_protect(*, now: datetime) -> list[Station]:
     it connected, or connected a while: a reconnect without a boot)."""
     return list(
         Station.objects.filter(
-            site__load_groups__parent__isnull=True,
+            site__in=managed_site_ids(),
             is_online=True,
             connected_at__isnull=False,
             registration_status=Station.RegistrationStatus.ACCEPTED,
@@ -759,7 +944,9 @@ def site_meter_power_kw(group: LoadGroup) -> float | None:
 
 
 def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
-    """Read the group's building-load source; True when the load moved enough to share the current again."""
+    """Read the group's building-load source; True when the load moved enough to share the current again. A new
+    peak that raises the building's worst case (``building_worst_case_a``) lowers the stations' fail-safe defaults at
+    once."""
     if group.meter_source == LoadGroup.MeterSource.MODBUS:
         kilowatts = site_meter_power_kw(group)
         watts = None if kilowatts is None else round(kilowatts * 1000)
@@ -773,9 +960,25 @@ def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
         return False
     if watts is None:
         return False
-    before = group.building_load_w
-    LoadGroup.objects.filter(pk=group.pk).update(building_load_w=watts, building_load_at=now)
+    before, worst_before = group.building_load_w, building_worst_case_a(group)
     group.building_load_w, group.building_load_at = watts, now
+    if group.building_peak_since is None or now - group.building_peak_since >= BUILDING_PEAK_WINDOW:
+        group.building_peak_before_w, group.building_peak_w, group.building_peak_since = (
+            group.building_peak_w,
+            watts,
+            now,
+        )
+    else:
+        group.building_peak_w = max(watts, group.building_peak_w if group.building_peak_w is not None else watts)
+    LoadGroup.objects.filter(pk=group.pk).update(
+        building_load_w=watts,
+        building_load_at=now,
+        building_peak_w=group.building_peak_w,
+        building_peak_before_w=group.building_peak_before_w,
+        building_peak_since=group.building_peak_since,
+    )
+    if building_worst_case_a(group) - worst_before >= BUILDING_CHANGE_A:
+        site_failsafe_resend(site_id=group.site_id)
     return before is None or abs(_amps(watts - before, group)) >= BUILDING_CHANGE_A
 
 
@@ -791,12 +994,11 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
     for station in stations_to_protect(now=now):
         station_failsafe_send(station=station)
         due.add(station.site_id)
-    due |= set(
-        ConnectorAllocation.objects.filter(site__load_groups__parent__isnull=True).values_list("site_id", flat=True)
-    )
+    rejection_alerts_settle()
+    due |= set(ConnectorAllocation.objects.filter(site__in=managed_site_ids()).values_list("site_id", flat=True))
     due |= set(
         Transaction.objects.filter(
-            status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__load_groups__parent__isnull=True
+            status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__in=managed_site_ids()
         ).values_list("station__site_id", flat=True)
     )
     sites_rebalance(site_ids=sorted(due))
@@ -842,17 +1044,24 @@ def load_group_delete(*, group: LoadGroup) -> None:
     group.delete()
     if root:
         ConnectorAllocation.objects.filter(site_id=site_id).delete()
+        rejection_alerts_settle()
     else:
         site_protect_and_rebalance(site_id=site_id)
 
 
 def site_protect_and_rebalance(*, site_id: int) -> Rebalance | None:
     """Send every online station of the site its (new) default profile, then share the site's current now."""
+    site_failsafe_resend(site_id=site_id)
+    return site_rebalance(site_id=site_id)
+
+
+def site_failsafe_resend(*, site_id: int) -> None:
+    """Send every online station of the site its default profile again (a limit or the building's worst case
+    changed)."""
     for station in Station.objects.filter(site_id=site_id, is_online=True).select_related("load_state"):
         state = getattr(station, "load_state", None)
         first = state is None or state.failsafe_connected_at != station.connected_at  # not protected on this connection
         station_failsafe_send(station=station, reconnected=first)
-    return site_rebalance(site_id=site_id)
 
 
 # Triggers
@@ -886,8 +1095,4 @@ def _run_logged(site_id: int) -> None:
 
 def managed_site_of(*, station_id: int) -> int | None:
     """The site of the station when it has load management."""
-    return (
-        Station.objects.filter(pk=station_id, site__load_groups__parent__isnull=True)
-        .values_list("site_id", flat=True)
-        .first()
-    )
+    return Station.objects.filter(pk=station_id, site__in=managed_site_ids()).values_list("site_id", flat=True).first()

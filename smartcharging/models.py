@@ -145,6 +145,18 @@ class LoadGroup(models.Model):
     )
     building_load_w = models.IntegerField(null=True, blank=True, help_text="The building's last measured load.")
     building_load_at = models.DateTimeField(null=True, blank=True)
+    building_reserve_a = models.DecimalField(
+        max_digits=6,
+        decimal_places=1,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="A per phase the building may take: counted as its load when no meter reads it, and as the least "
+        "of its worst case that the stations' fail-safe default keeps free.",
+    )
+    # The building's peak (measured) in the present window and in the one before: the fail-safe's worst case.
+    building_peak_w = models.IntegerField(null=True, blank=True)
+    building_peak_before_w = models.IntegerField(null=True, blank=True)
+    building_peak_since = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -17,7 +17,7 @@ from smartcharging.models import (
     ReportedChargingProfile,
     SiteLoadSample,
 )
-from stations.models import DeviceModelVariable, Site, Station
+from stations.models import ConfigurationKey, DeviceModelVariable, Site, Station
 
 Status = ChargingProfileReport.Status
 State = ConnectorAllocation.State
@@ -76,6 +76,30 @@ def connector_caps(*, site_ids: Sequence[int]) -> dict[tuple[int, int], tuple[De
     return caps
 
 
+def connector_rotations(*, site_ids: Sequence[int]) -> dict[tuple[int, int], str]:
+    """The phase rotation of each connector at ``site_ids`` its station reported ("RST": its L1 on the site's L1, ...;
+    "STR": its L1 on the site's L2): a 1.6 station's ConnectorPhaseRotation ("0.RST, 1.RST, 2.STR"), a 2.0.1 station's
+    EVSE PhaseRotation, else its connector's."""
+    rotations = {}
+    keys = ConfigurationKey.objects.filter(station__site_id__in=site_ids, key="ConnectorPhaseRotation")
+    for station_id, value in keys.values_list("station_id", "value"):
+        for entry in (value or "").split(","):
+            connector, _, rotation = entry.strip().partition(".")
+            if connector.isdigit() and rotation:
+                rotations[(station_id, int(connector))] = rotation.strip()
+    reported = DeviceModelVariable.objects.filter(
+        station__site_id__in=site_ids,
+        component_name__in=("EVSE", "Connector"),
+        variable_name="PhaseRotation",
+        attribute_type="Actual",
+        evse_id__isnull=False,
+        value__isnull=False,
+    ).order_by("-component_name", "connector_id")  # the EVSE's own first, then its first connector's
+    for station_id, evse_id, value in reported.values_list("station_id", "evse_id", "value"):
+        rotations.setdefault((station_id, evse_id), value)
+    return rotations
+
+
 def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, Decimal, int, int]:
     return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
 
@@ -100,6 +124,12 @@ def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSamp
     return SiteLoadSample.objects.filter(site_id=site_id, at__gte=since).order_by("at")
 
 
+def managed_site_ids() -> QuerySet:
+    """The ids of the sites under load management (those with a grid connection), as a subquery: ``site__in=``.
+    (``site__load_groups__parent__isnull=True`` would also match a site without any group, through the outer join.)"""
+    return LoadGroup.objects.filter(parent__isnull=True).values("site_id")
+
+
 def managed_sites() -> QuerySet[LoadGroup]:
     """The grid connection of every site under load management, with its site."""
     return LoadGroup.objects.filter(parent__isnull=True).select_related("site").order_by("site__name")
@@ -107,7 +137,7 @@ def managed_sites() -> QuerySet[LoadGroup]:
 
 def unmanaged_sites() -> QuerySet[Site]:
     """The sites without a grid connection limit (not under load management), by name."""
-    return Site.objects.exclude(pk__in=LoadGroup.objects.filter(parent__isnull=True).values("site_id")).order_by("name")
+    return Site.objects.exclude(pk__in=managed_site_ids()).order_by("name")
 
 
 def site_load_groups(*, site_id: int) -> list[LoadGroup]:

@@ -55,9 +55,18 @@ class LoadGroupSerializer(serializers.ModelSerializer):
             "meter_station",
             "building_load_w",
             "building_load_at",
+            "building_reserve_a",
+            "building_peak_w",
+            "building_peak_before_w",
             "updated_at",
         ]
-        read_only_fields = ["building_load_w", "building_load_at", "updated_at"]
+        read_only_fields = [
+            "building_load_w",
+            "building_load_at",
+            "building_peak_w",
+            "building_peak_before_w",
+            "updated_at",
+        ]
         validators = []  # the model's own rules (one grid connection per site...), checked by load_group_save
 
     def to_representation(self, instance):

@@ -7,14 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartcharging.allocation import Demand, Node, allocate, queue_order, units
+from smartcharging.allocation import LINES, Demand, Fallback, Node, allocate, failsafe_shares, queue_order, units
 
 EPSILON = 1e-9
+ONE_PHASE = [(1,), (2,), (3,)]
 
 
 @st.composite
 def sites(draw):
-    """A grid connection, up to four feeders (some nested), and up to 24 sessions below any of them."""
+    """A grid connection, up to four feeders (some nested), and up to 24 sessions below any of them, three-phase or
+    one-phase on any of the three phases."""
     nodes = [Node("site", None, draw(st.floats(0, 250).map(lambda a: round(a, 1))))]
     for index in range(draw(st.integers(0, 4))):
         parent = draw(st.sampled_from([node.key for node in nodes]))
@@ -37,6 +39,7 @@ def sites(draw):
                 offered_a=offered,
                 drawn_a=draw(st.none() | st.floats(0, 63)) if offered else None,
                 fixed_a=fixed,
+                lines=draw(st.sampled_from([LINES, LINES, *ONE_PHASE])),
             )
         )
     return nodes, demands
@@ -51,16 +54,17 @@ def path(nodes, key):
 
 @given(sites())
 @settings(max_examples=200, deadline=None)
-def test_no_node_is_ever_loaded_above_its_limit_unless_fixed_loads_alone_do(site):
+def test_no_phase_of_any_node_is_ever_loaded_above_its_limit_unless_fixed_loads_alone_do(site):
     nodes, demands = site
     shares = allocate(nodes, demands)
     for node in nodes:
-        below = [d for d in demands if node.key in path(nodes, d.node)]
-        fixed = sum(d.fixed_a for d in below if d.fixed_a is not None)
-        total = sum(shares[d.key] for d in below)
-        assert total <= max(node.limit_a, fixed) + EPSILON
-        if fixed > node.limit_a:  # what the CSMS cannot move already overloads it: nobody else gets anything
-            assert all(shares[d.key] == 0 for d in below if d.fixed_a is None)
+        for line in LINES:
+            below = [d for d in demands if node.key in path(nodes, d.node) and line in d.lines]
+            fixed = sum(d.fixed_a for d in below if d.fixed_a is not None)
+            total = sum(shares[d.key] for d in below)
+            assert total <= max(node.limit_a, fixed) + EPSILON, (node, line)
+            if fixed > node.limit_a:  # what the CSMS cannot move already overloads it: nobody else gets anything on it
+                assert all(shares[d.key] == 0 for d in below if d.fixed_a is None)
 
 
 @given(sites())
@@ -88,7 +92,7 @@ def test_a_waiting_session_is_never_passed_by_a_later_one_below_the_same_node(si
         if shares[waiting.key] > 0 or waiting.min_a > waiting.max_a:
             continue
         for later in queued[position + 1 :]:
-            if later.node == waiting.node and later.min_a >= waiting.min_a:
+            if later.node == waiting.node and later.min_a >= waiting.min_a and set(later.lines) & set(waiting.lines):
                 assert shares[later.key] == 0, (waiting, later)
 
 
@@ -116,8 +120,9 @@ def test_capacity_left_over_means_every_admitted_session_is_at_its_cap(site):
         left = []
         for key in path(nodes, demand.node):
             node = next(n for n in nodes if n.key == key)
-            below = [d for d in demands if key in path(nodes, d.node)]
-            left.append(units(node.limit_a) - sum(units(shares[d.key]) for d in below))
+            for line in demand.lines:
+                below = [d for d in demands if key in path(nodes, d.node) and line in d.lines]
+                left.append(units(node.limit_a) - sum(units(shares[d.key]) for d in below))
         assert min(left) < len(demands), (demand, left)
 
 
@@ -173,3 +178,91 @@ def test_a_station_that_rejected_its_profile_counts_at_its_worst_case():
         Demand(key="other", node="site", min_a=6, max_a=32),
     ]
     assert allocate([Node("site", None, 40)], demands) == {"rejecting": 32, "other": 8}
+
+
+def test_one_phase_cars_on_three_phases_fill_a_site_three_phase_cars_would_not():
+    """32 A per phase: four one-phase cars of 16 A, two on L1 and one each on L2 and L3, all charge at their maximum
+    (L1 carries 32 A); counted as three-phase they would have shared 32 A on every phase at 8 A."""
+    demands = [
+        Demand(key=key, node="site", min_a=6, max_a=16, arrival=n, lines=lines)
+        for n, (key, lines) in enumerate([("a", (1,)), ("b", (1,)), ("c", (2,)), ("d", (3,))])
+    ]
+    assert allocate([Node("site", None, 32)], demands) == {"a": 16, "b": 16, "c": 16, "d": 16}
+
+
+def test_a_one_phase_car_loads_only_its_phase_beside_three_phase_cars():
+    demands = [
+        Demand(key="three", node="site", min_a=6, max_a=32, arrival=1),
+        Demand(key="one-l2", node="site", min_a=6, max_a=32, arrival=2, lines=(2,)),
+    ]
+    # L1 and L3 carry the three-phase car alone: it takes its maximum; on L2 the two share 40 A (32 + 8).
+    assert allocate([Node("site", None, 40)], demands) == {"three": 20, "one-l2": 20}
+    assert allocate([Node("site", None, 64)], demands) == {"three": 32, "one-l2": 32}
+
+
+def test_a_three_phase_car_that_does_not_fit_on_one_phase_waits_and_later_cars_on_its_phases_wait_behind_it():
+    demands = [
+        Demand(key="one-l1", node="site", min_a=6, max_a=32, arrival=1, lines=(1,), fixed_a=12),
+        Demand(key="three", node="site", min_a=6, max_a=32, arrival=2),
+        Demand(key="one-l2", node="site", min_a=6, max_a=32, arrival=3, lines=(2,)),
+    ]
+    # 16 A per phase, 12 A of it fixed on L1: the three-phase car's 6 A does not fit on L1, and the later one-phase
+    # car on L2 does not pass it.
+    assert allocate([Node("site", None, 16)], demands) == {"one-l1": 12, "three": 0, "one-l2": 0}
+
+
+def test_a_demand_on_no_phase_or_an_unknown_one_is_refused():
+    for lines in [(), (4,), (1, 1)]:
+        with pytest.raises(ValueError, match="phases"):
+            allocate([Node("site", None, 16)], [Demand(key="x", node="site", min_a=6, max_a=16, lines=lines)])
+
+
+@st.composite
+def fallback_sites(draw):
+    """A site's tree at its worst case and up to ten stations of one to four connectors, each three-phase or
+    one-phase on any phase."""
+    nodes, _ = draw(sites())
+    stations = [
+        Fallback(
+            key=f"s{index}",
+            node=draw(st.sampled_from([node.key for node in nodes])),
+            connectors=tuple(
+                draw(st.lists(st.sampled_from([LINES, LINES, *ONE_PHASE]), min_size=1, max_size=4).map(tuple))
+            ),
+            min_a=draw(st.sampled_from([0.0, 6.0, 8.0, 10.0, 13.5])),
+        )
+        for index in range(draw(st.integers(0, 10)))
+    ]
+    return nodes, stations
+
+
+@given(fallback_sites())
+@settings(max_examples=300, deadline=None)
+def test_every_connector_of_every_station_at_its_default_at_once_keeps_every_phase_of_every_node_under_its_limit(
+    site,
+):
+    nodes, stations = site
+    shares = failsafe_shares(nodes, stations)
+    assert set(shares) == {station.key for station in stations}
+    for node in nodes:
+        for line in LINES:
+            total = sum(
+                shares[s.key] * sum(1 for lines in s.connectors if line in lines)
+                for s in stations
+                if node.key in path(nodes, s.node)
+            )
+            assert total <= node.limit_a + EPSILON, (node, line, shares)
+    for station in stations:
+        assert shares[station.key] == 0 or shares[station.key] >= station.min_a - EPSILON
+        assert round(shares[station.key] * 10, 6) == int(round(shares[station.key] * 10, 6))
+
+
+def test_the_default_limit_shares_each_phase_among_the_connectors_loading_it_and_is_zero_below_the_minimum():
+    nodes = [Node("site", None, 40), Node("feeder", "site", 12)]
+    stations = [
+        Fallback("three", "site", (LINES, LINES), 6),
+        Fallback("one-phase", "site", ((1,), (2,)), 6),
+        Fallback("fed", "feeder", ((3,),), 13),  # 12 A in its feeder is below its 13 A minimum: it waits
+    ]
+    # Three connectors on each phase of the site (counted as three-phase, the one-phase ones would make four).
+    assert failsafe_shares(nodes, stations) == {"three": 13.3, "one-phase": 13.3, "fed": 0.0}

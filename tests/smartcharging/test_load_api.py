@@ -91,6 +91,13 @@ async def test_a_limit_set_and_lowered_through_the_api_is_held_by_the_stations_w
             ("API-201", 10.0, "charging"),
         ]
 
+        # No meter: the building's reserve is taken off the limit, for the sessions and the default profiles alike.
+        reserved = await patch(f"/api/load-groups/{group_id}/", {"building_reserve_a": "4"}, format="json")
+        assert reserved.status_code == 200 and reserved.json()["building_reserve_a"] == "4.0", reserved.content
+        assert (cp16.tx_limit(1), cp201.tx_limit(1)) == (8.0, 8.0)
+        default = cp201.held[(0, "TxDefaultProfile")]["charging_schedule"][0]["charging_schedule_period"][0]
+        assert float(default["limit"]) == 8.0
+
 
 @pytest.mark.parametrize(
     ("change", "field"),
@@ -99,6 +106,7 @@ async def test_a_limit_set_and_lowered_through_the_api_is_held_by_the_stations_w
         ({"limit": "many"}, "limit"),
         ({"limit_unit": "MW"}, "limit_unit"),
         ({"phases": 2}, "phases"),
+        ({"building_reserve_a": "-1"}, "building_reserve_a"),
         ({"meter_source": "modbus"}, "meter_host"),
         ({"meter_port": 70000, "meter_source": "modbus", "meter_host": "10.0.0.5"}, "meter_port"),
         ({"periods": [{"starts": "25:00", "ends": "06:00", "limit": "10"}]}, "periods"),

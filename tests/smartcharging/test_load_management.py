@@ -139,3 +139,59 @@ async def test_a_session_starting_and_stopping_shares_the_site_again_through_the
 
         await stop_session(cp16, 1)
         await until(lambda: cp16.tx_limit(2) == 20.0, within=15, what="the remaining car raised")
+
+
+async def test_a_refusal_alert_opens_once_and_closes_when_the_station_accepts_a_profile_again(
+    daphne_server, grid, stations
+):
+    from asgiref.sync import sync_to_async
+
+    from smartcharging import load
+
+    save = sync_to_async(load.load_group_save)
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(limit=40)
+    alerts = Alert.objects.filter(kind=Alert.Kind.PROFILE_REJECTED, station=stations[1])
+    async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        await watch()  # protected on this connection: a limit change below is not a reconnect
+        await until(lambda: cp201.held.get((0, "TxDefaultProfile")), what="the default profile")
+        cp201.refuse = True
+        await start_session(cp201, 1, "TAG-1")
+        await rebalance(site_id=grid.site_id)
+        assert (await allocations())[("LM-201", 1)] == (32.0, State.REJECTED)
+        assert await alerts.filter(closed_at__isnull=True).acount() == 1
+
+        grid.limit = 30
+        await save(group=grid)  # its new default refused too: still one alert
+        assert len([p for c, p in cp201.received if c == 0]) == 2
+        assert await alerts.acount() == 1
+
+        cp201.refuse = False
+        grid.limit = 35
+        await save(group=grid)  # accepted: back in the pool, its session's profile sent, the alert closed
+        assert cp201.tx_limit(1) == 32.0
+        assert (await allocations())[("LM-201", 1)] == (32.0, State.CHARGING)
+    alert = await alerts.aget()
+    assert alert.closed_at is not None and "accepted" in alert.close_reason
+    assert not await StationLoadState.objects.filter(station=stations[1], rejected_at__isnull=False).aexists()
+
+
+async def test_a_new_peak_of_the_buildings_load_lowers_the_default_profiles_at_once(daphne_server, grid, stations):
+    from stations.models import Connector
+
+    meter = stations[0]  # LM-16's grid meter measures the building; it stays away
+    await Connector.objects.acreate(station=meter, connector_id=0, power_w=0)
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(meter_source=LoadGroup.MeterSource.STATION, meter_station=meter)
+
+    def default_limit(cp) -> float | None:
+        profile = cp.held.get((0, "TxDefaultProfile"))
+        return profile and float(profile["charging_schedule"][0]["charging_schedule_period"][0]["limit"])
+
+    async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        await watch()
+        await until(lambda: default_limit(cp201) == 10.0, what="20 A over the two stations")
+        await Connector.objects.filter(station=meter, connector_id=0).aupdate(power_w=3 * 230 * 8)
+        await watch()
+        assert default_limit(cp201) == 6.0  # (20 - 8 A) over the two
+        await Connector.objects.filter(station=meter, connector_id=0).aupdate(power_w=0)
+        await watch()
+        assert default_limit(cp201) == 6.0  # the peak holds
