@@ -97,6 +97,29 @@ def create_sites(count: int, stations_per_site: int) -> list[int]:
     return [site.pk for site in sites]
 
 
+def vacuum() -> None:
+    """What autovacuum does between runs in production (off on a test server): the dead rows of earlier runs
+    cleared and the planner's statistics fresh, so that the figure is not that of a table ten times its size."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in VACUUMED:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+VACUUMED = (
+    "stations_site",
+    "stations_station",
+    "stations_connector",
+    "charging_sessions_transaction",
+    "smartcharging_loadgroup",
+    "smartcharging_limitperiod",
+    "smartcharging_loadgroupstation",
+    "smartcharging_connectorallocation",
+    "smartcharging_siteloadsample",
+)
+
+
 def burst(site_ids: list[int]) -> None:
     """At every site: one session stops, one starts on its connector, one car draws little, the building moves."""
     from django.db.models import F
@@ -241,10 +264,12 @@ def main() -> None:
     site_ids = create_sites(args.sites, args.stations)
     connectors = args.sites * args.stations * CONNECTORS_PER_STATION
     print(f"  {args.sites:,} sites, {connectors:,} connectors charging, in {time.perf_counter() - began:.1f} s")
+    vacuum()
     first = end_to_end(site_ids)  # the first allocation: every share is new
     print(f"first allocation: {first.total:.3f} s ({first.due:,} profiles due)")
     if not args.undelivered:
         deliver(site_ids)
+    vacuum()
 
     engine, demands = engine_seconds(site_ids)
     print(f"engine:       {engine:.3f} s for {demands:,} sessions x 2 periods ({demands * 2 / engine:,.0f}/s)")

@@ -33,7 +33,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, FloatField, Func, Q, TextField
+from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, TextField
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_open
@@ -857,8 +857,8 @@ def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
 
 def sites_watch(*, now: datetime | None = None) -> set[int]:
     """The periodic look at every managed site: read the building meters, protect stations that (re)connected,
-    and share each site with sessions again (a car drawing less than offered, a limit period begun, a profile not
-    yet delivered: the new shares are sent only where they changed). Returns the sites shared again."""
+    and share again the sites whose inputs changed or may have (``sites_due``: only those, the others' shares
+    stand). Returns the sites shared again."""
     now = now or timezone.now()
     due = set()
     for group in LoadGroup.objects.exclude(meter_source=LoadGroup.MeterSource.NONE):
@@ -867,15 +867,111 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
     for station in stations_to_protect(now=now):
         station_failsafe_send(station=station)
         due.add(station.site_id)
-    due |= set(
-        ConnectorAllocation.objects.filter(site__load_groups__parent__isnull=True).values_list("site_id", flat=True)
-    )
-    due |= set(
-        Transaction.objects.filter(
-            status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__load_groups__parent__isnull=True
-        ).values_list("station__site_id", flat=True)
-    )
+    due |= sites_due(now=now)
     sites_rebalance(site_ids=sorted(due))
+    return due
+
+
+def sites_due(*, now: datetime) -> set[int]:
+    """The managed sites with sessions or shares whose allocation may no longer be right: a session started or
+    stopped that no rebalance took in yet, a profile not delivered, a station lost, back or refusing, a car drawing
+    much less than offered (or no longer), a limit period begun or ended since the site's last load sample, or no
+    sample for ``SAMPLE_EVERY`` (the operator's graph; it also catches what no rule names, such as an EV's
+    departure coming nearer)."""
+    shares = ConnectorAllocation.objects.filter(site__load_groups__parent__isnull=True)
+    active = Transaction.objects.filter(
+        status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__load_groups__parent__isnull=True
+    )
+    watched = {*shares.values_list("site_id", flat=True).distinct()}
+    watched |= {*active.values_list("station__site_id", flat=True).distinct()}
+    if not watched:
+        return set()
+    due = set(_sessions_not_shared(active, shares))
+    due |= set(
+        shares.filter(state__in=(State.CHARGING, State.QUEUED))
+        .exclude(delivery=Delivery.SENT)
+        .values_list("site_id", flat=True)
+    )
+    due |= set(_stations_changed(shares).values_list("site_id", flat=True))
+    due |= _draws_changed(shares, site_ids=watched, now=now)
+    due |= _periods_or_samples_due(watched, now=now)
+    return due
+
+
+def _sessions_not_shared(active, shares) -> Iterable[int]:
+    """Sites where an active session has no share yet, or a share outlived its session."""
+    unshared = active.exclude(
+        Exists(ConnectorAllocation.objects.filter(transaction_id=OuterRef("pk"), connector_id=OuterRef("connector_id")))
+    )
+    ended = shares.exclude(transaction__status=Transaction.Status.ACTIVE)
+    return [*unshared.values_list("station__site_id", flat=True), *ended.values_list("site_id", flat=True)]
+
+
+def _stations_changed(shares):
+    """Shares whose station's state no longer matches them: refusing (counted at its maximum), else lost (counted
+    at what it holds), else online and taking profiles."""
+    refusing = Q(station__load_state__rejected_at__isnull=False)
+    lost = ~refusing & Q(station__is_online=False)
+    return shares.filter(
+        (refusing & ~Q(state=State.REJECTED))
+        | (lost & ~Q(state=State.LOST))
+        | (~refusing & ~lost & Q(state__in=(State.REJECTED, State.LOST)))
+    )
+
+
+def _draws_changed(shares, *, site_ids: Iterable[int], now: datetime) -> set[int]:
+    """Sites where a charging car's draw would change what it is offered: it draws much less than its share (the
+    allocation takes the rest back), or its share was cut to its draw and it now takes more."""
+    site_ids = list(site_ids)
+    roots = LoadGroup.objects.filter(site_id__in=site_ids, parent__isnull=True)
+    voltages = dict(roots.values_list("site_id", "voltage"))
+    stations = dict(Station.objects.filter(site_id__in=site_ids).values_list("pk", "site_id"))
+    drawn = _drawn_amps(site_ids, now=now, voltages={pk: voltages[site] for pk, site in stations.items()})
+    caps = connector_caps(site_ids=site_ids)
+    rows = shares.filter(state=State.CHARGING).values_list(
+        "site_id", "station_id", "connector_id", "current_a", "drawn_a"
+    )
+    due = set()
+    for site_id, station_id, connector_id, current_a, drawn_before in rows:
+        key = (station_id, connector_id)
+        if drawn_before is None and key not in drawn:
+            continue  # never measured: offered what any car is
+        min_a, max_a, *_ = caps.get(key, DEFAULT_CAPS)
+        offered = allocation.units(current_a)
+        cap_now = _cap_units(min_a, max_a, offered_a=current_a, drawn_a=drawn.get(key))
+        cut_to_draw = drawn_before is not None and offered == _cap_units(
+            min_a, max_a, offered_a=current_a, drawn_a=drawn_before
+        ) < allocation.units(max_a)
+        if cap_now < offered or (cut_to_draw and cap_now > offered):
+            due.add(site_id)
+    return due
+
+
+def _cap_units(min_a, max_a, *, offered_a: float, drawn_a: float | None) -> int:
+    """The most the allocation would offer a car drawing ``drawn_a`` of ``offered_a``, in its units."""
+    demand = allocation.Demand(None, None, float(min_a), float(max_a), offered_a=offered_a, drawn_a=drawn_a)
+    return allocation.units(demand.cap_a())
+
+
+def _periods_or_samples_due(site_ids: set[int], *, now: datetime) -> set[int]:
+    """Sites whose last load sample is older than ``SAMPLE_EVERY``, or than a limit period's start or end."""
+    last = _last_sampled(site_ids=list(site_ids))
+    periods = defaultdict(list)
+    for site_id, period in (
+        (period.group.site_id, period)
+        for period in LimitPeriod.objects.filter(group__site_id__in=site_ids).select_related("group__site")
+    ):
+        periods[site_id].append(period)
+    due = set()
+    for site_id in site_ids:
+        since = last.get(site_id)
+        if since is None or now - since >= SAMPLE_EVERY:
+            due.add(site_id)
+        elif periods[site_id]:
+            tz = ZoneInfo(periods[site_id][0].group.site.timezone or "UTC")
+            change = next_period_change(periods[site_id], after=since, tz=tz)
+            if change is not None and change <= now:
+                due.add(site_id)
     return due
 
 
