@@ -3,17 +3,22 @@
 Each site has a grid connection (63 A, a cheaper night window at 80 A) with a 32 A feeder inside it, ten stations of
 two connectors (two of them in the feeder) and a session on every connector. The burst: at every site one session
 stops, another starts, one car draws little, and the building load moves. Then every site is shared again, as the
-watch does it (``smartcharging.load.sites_plan`` reading all sites in a few queries, and
-``sites_allocation_record`` storing every share in one transaction). Two figures:
+watch does it (``smartcharging.load.sites_read`` reading all sites in a few queries, ``plans_from`` allocating,
+``sites_allocation_record`` storing the shares that changed, in one transaction). Between bursts the stations
+accept the profiles they were due, as they do live (``--undelivered``: they never do, and every share stays due and
+is stored again). Figures:
 
 - engine: ``smartcharging.allocation.allocate`` alone over the sites' inputs already in memory (both periods);
+- split: read, allocate and store, with the CPU seconds of this process and of its PostgreSQL backend (when the
+  server runs on this machine): on a busy machine the CPU seconds say more than the wall clock;
 - end to end: read, allocate and store (the profiles' sending is the stations' round trip, not measured here).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voltgrid_bench .venv/bin/python bench/load_allocation.py
 
 The database named by DATABASE_URL is created and migrated when missing. The benchmark's rows (sites "BENCH load
-*", stations BENCH-LOAD-*) are deleted and created again on each run. Options: --sites, --stations (per site),
---rounds (end-to-end runs; the best and the median are printed).
+*", stations BENCH-LOAD-*) are deleted and created again on each run, and the tables vacuumed and analysed as
+autovacuum would. Options: --sites, --stations (per site), --rounds (end-to-end runs; the best and the median are
+printed), --undelivered.
 """
 
 import argparse

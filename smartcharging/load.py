@@ -13,8 +13,10 @@ last TxProfile, so it is counted at that until it is back. A station that reject
 connectors' maximum and the operator is alerted, until it reconnects.
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
-(``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat): a station
-(re)connecting, a car drawing much less than offered, the building's load changing, a limit period beginning.
+(``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat), which shares
+again only the sites where something changed or may have (``sites_due``): a station (re)connecting, lost or
+refusing, a car drawing much less than offered, the building's load changing, a limit period beginning, a profile
+not delivered, and at least every ``SAMPLE_EVERY`` for the operator's graph.
 """
 
 import asyncio
