@@ -219,20 +219,28 @@ def _root(groups: Sequence[LoadGroup]) -> LoadGroup | None:
 def _drawn_amps(site_ids: Sequence[int], *, now: datetime, voltages: dict[int, int]) -> dict[tuple[int, int], float]:
     """What each connector draws now: its latest Current.Import (the most loaded phase), else its power over the
     site's voltage (``voltages`` by station)."""
-    rows = Connector.objects.filter(
-        _AnyOf("station__site_id", site_ids),
-        connector_id__gt=0,
-        power_w__isnull=False,
-        measured_at__gte=now - DRAW_WINDOW,
-    ).values_list("station_id", "connector_id", "power_w")
+    rows = (
+        Connector.objects.filter(
+            _AnyOf("station__site_id", site_ids),
+            connector_id__gt=0,
+            power_w__isnull=False,
+            measured_at__gte=now - DRAW_WINDOW,
+        )
+        .values_list("station_id", "connector_id", "power_w")
+        .order_by()
+    )
     from_power = {(station_id, connector_id): watts / voltages[station_id] for station_id, connector_id, watts in rows}
     drawn: dict[tuple[int, int], tuple[datetime, float]] = {}
-    samples = MeterSample.objects.filter(
-        _AnyOf("station__site_id", site_ids),
-        measurand="Current.Import",
-        timestamp__gte=now - DRAW_WINDOW,
-        value__isnull=False,
-    ).values_list("station_id", "connector_id", "timestamp", "value")
+    samples = (
+        MeterSample.objects.filter(
+            _AnyOf("station__site_id", site_ids),
+            measurand="Current.Import",
+            timestamp__gte=now - DRAW_WINDOW,
+            value__isnull=False,
+        )
+        .values_list("station_id", "connector_id", "timestamp", "value")
+        .order_by()
+    )
     for station_id, connector_id, at, value in samples:
         key = (station_id, connector_id)
         seen = drawn.get(key)
@@ -289,26 +297,46 @@ def plans_from(inputs: SiteInputs) -> dict[int, SitePlan]:
     }
 
 
+# What the allocation reads of a group and its site (a thousand sites' groups are read at each watch).
+PLAN_GROUP_FIELDS = (
+    "site_id",
+    "parent_id",
+    "limit",
+    "limit_unit",
+    "voltage",
+    "phases",
+    "building_load_w",
+    "site__timezone",
+)
+
+
 @_gc_paused()
 def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> SiteInputs:
     """What the allocation of ``site_ids`` needs, read for all of them at once (see ``sites_plan``)."""
     now = now or timezone.now()
     groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
-    for group in LoadGroup.objects.filter(_AnyOf("site_id", site_ids)).select_related("site"):
+    groups = LoadGroup.objects.filter(_AnyOf("site_id", site_ids)).select_related("site").only(*PLAN_GROUP_FIELDS)
+    for group in groups:
         groups_of[group.site_id].append(group)
     periods = defaultdict(list)
     for period in LimitPeriod.objects.filter(_AnyOf("group__site_id", site_ids)):
         periods[period.group_id].append(period)
     roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
-    station_rows = Station.objects.filter(_AnyOf("site_id", roots)).values_list(
-        "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
+    station_rows = (
+        Station.objects.filter(_AnyOf("site_id", roots))
+        .values_list(
+            "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
+        )
+        .order_by()
     )
     stations = {
         pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
         for pk, site_id, version, online, rejected_at, failsafe in station_rows
     }
     placements = dict(
-        LoadGroupStation.objects.filter(_AnyOf("station__site_id", roots)).values_list("station_id", "group_id")
+        LoadGroupStation.objects.filter(_AnyOf("station__site_id", roots))
+        .values_list("station_id", "group_id")
+        .order_by()
     )
     sessions = defaultdict(list)
     active = (
@@ -899,10 +927,10 @@ def sites_due(*, now: datetime) -> set[int]:
     much less than offered (or no longer), a limit period begun or ended since the site's last load sample, or no
     sample for ``SAMPLE_EVERY`` (the operator's graph; it also catches what no rule names, such as an EV's
     departure coming nearer)."""
-    shares = ConnectorAllocation.objects.filter(site__load_groups__parent__isnull=True)
+    shares = ConnectorAllocation.objects.filter(site__load_groups__parent__isnull=True).order_by()
     active = Transaction.objects.filter(
         status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__load_groups__parent__isnull=True
-    )
+    ).order_by()
     watched = {*shares.values_list("site_id", flat=True).distinct()}
     watched |= {*active.values_list("station__site_id", flat=True).distinct()}
     if not watched:
@@ -974,23 +1002,28 @@ def _cap_units(min_a, max_a, *, offered_a: float, drawn_a: float | None) -> int:
     return allocation.units(demand.cap_a())
 
 
+class PeriodBounds(NamedTuple):
+    """When a limit period begins and ends (what ``next_period_change`` reads of it)."""
+
+    starts: time
+    ends: time
+
+
 def _periods_or_samples_due(site_ids: set[int], *, now: datetime) -> set[int]:
     """Sites whose last load sample is older than ``SAMPLE_EVERY``, or than a limit period's start or end."""
     last = _last_sampled(site_ids=list(site_ids))
-    periods = defaultdict(list)
-    for site_id, period in (
-        (period.group.site_id, period)
-        for period in LimitPeriod.objects.filter(group__site_id__in=site_ids).select_related("group__site")
-    ):
-        periods[site_id].append(period)
+    periods, zones = defaultdict(list), {}
+    rows = LimitPeriod.objects.filter(group__site_id__in=site_ids).order_by()
+    for site_id, zone, starts, ends in rows.values_list("group__site_id", "group__site__timezone", "starts", "ends"):
+        periods[site_id].append(PeriodBounds(starts, ends))
+        zones[site_id] = zone
     due = set()
     for site_id in site_ids:
         since = last.get(site_id)
         if since is None or now - since >= SAMPLE_EVERY:
             due.add(site_id)
         elif periods[site_id]:
-            tz = ZoneInfo(periods[site_id][0].group.site.timezone or "UTC")
-            change = next_period_change(periods[site_id], after=since, tz=tz)
+            change = next_period_change(periods[site_id], after=since, tz=ZoneInfo(zones[site_id] or "UTC"))
             if change is not None and change <= now:
                 due.add(site_id)
     return due
