@@ -9,8 +9,6 @@ class SmartChargingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from sessions.models import Transaction
-        from sessions.signals import session_stopped
         from smartcharging import signals
 
         post_save.connect(signals.session_saved, sender=Transaction, dispatch_uid="smartcharging.session_saved")
-        session_stopped.connect(signals.session_stopped, dispatch_uid="smartcharging.session_stopped")

@@ -16,17 +16,20 @@ it is counted at that until it is back. A station that rejects a profile is coun
 operator is alerted, until it accepts one (or leaves load management).
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
-(``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat): a station
-(re)connecting, a car drawing much less than offered, the building's load changing, a limit period beginning.
+(``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat), which shares
+again only the sites where something changed or may have (``sites_due``): a station (re)connecting, lost or
+refusing, a car drawing much less than offered, the building's load changing, a limit period beginning, a profile
+not delivered, and at least every ``SAMPLE_EVERY`` for the operator's graph.
 """
 
 import asyncio
+import gc
 import json
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
@@ -36,7 +39,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, TextField
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_close, alert_open
@@ -52,7 +55,15 @@ from smartcharging.models import (
     SiteLoadSample,
     StationLoadState,
 )
-from smartcharging.selectors import caps_of, connector_caps, connector_rotations, managed_site_ids
+from smartcharging.selectors import (
+    DEFAULT_MAX_A,
+    DEFAULT_MIN_A,
+    DEFAULT_PHASES,
+    caps_of,
+    connector_caps,
+    connector_rotations,
+    managed_site_ids,
+)
 from stations.models import Connector, Site, Station, StationCommand
 from stations.protocol import outbound
 from stations.protocol.commands import station_call
@@ -142,7 +153,24 @@ def next_period_change(periods: Iterable[LimitPeriod], *, after: datetime, tz: Z
     return min(moments).astimezone(after.tzinfo) if moments else None
 
 
+@contextmanager
+def _gc_paused():
+    """Reading, allocating and storing a thousand sites makes a few hundred thousand small objects, none of them in
+    a cycle: the cycle collector's passes over everything alive would cost a third of the work. Reference counting
+    still frees them; the collector resumes after (if it ran before: another thread may pause it too)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # Reading a site
+
+# A connector's (min A, max A, phases, priority) when nobody said (``selectors.caps_of``), as floats.
+DEFAULT_CAPS = (float(DEFAULT_MIN_A), float(DEFAULT_MAX_A), DEFAULT_PHASES, 0)
 
 
 class StationInfo(NamedTuple):
@@ -162,29 +190,28 @@ class SessionInfo(NamedTuple):
     pk: int
     station_id: int
     connector_id: int
-    started_at: datetime
+    arrival: float  # started_at in seconds since the epoch: its queue position
     ocpp_transaction_id: str | None
 
 
 class Share(NamedTuple):
-    """A connector's stored share, as the previous allocation left it."""
+    """A connector's stored share, as the previous allocation left it: what decides whether it changed (the stored
+    schedule itself is only read as its fingerprint, ``sent_key``)."""
 
     site_id: int
     transaction_id: int | None
     state: str
     current_a: float
     drawn_a: float | None
-    queued_since: datetime | None
-    schedule: list
-    schedule_start: datetime | None
     delivery: str
-    delivery_detail: str
+    sent_key: str | None  # the schedule it holds (``_sent_key``) when delivered, else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     """One connector of a managed site with its session: the input of the allocation and its outcome."""
 
+    key: tuple  # (station, connector): the allocation's key of its demand
     station: StationInfo
     connector_id: int
     session: SessionInfo
@@ -202,10 +229,6 @@ class Slot:
     state: str = State.CHARGING
     schedule: list = field(default_factory=list)  # [(seconds from starts_at, amps)]
     starts_at: datetime | None = None
-
-    @property
-    def key(self) -> tuple:
-        return (self.station.pk, self.connector_id)
 
 
 @dataclass
@@ -231,18 +254,29 @@ def _drawn_amps(
     """What each connector draws now: its latest Current.Import (the most loaded phase), else its power over the
     site's voltage (``voltages`` by station); and, where its latest reading names phases, the current on each of its
     own phases (1 to 3), for ``supply_lines``."""
-    rows = Connector.objects.filter(
-        station__site_id__in=site_ids, connector_id__gt=0, power_w__isnull=False, measured_at__gte=now - DRAW_WINDOW
-    ).values_list("station_id", "connector_id", "power_w")
+    rows = (
+        Connector.objects.filter(
+            _AnyOf("station__site_id", site_ids),
+            connector_id__gt=0,
+            power_w__isnull=False,
+            measured_at__gte=now - DRAW_WINDOW,
+        )
+        .values_list("station_id", "connector_id", "power_w")
+        .order_by()
+    )
     from_power = {(station_id, connector_id): watts / voltages[station_id] for station_id, connector_id, watts in rows}
     drawn: dict[tuple[int, int], tuple[datetime, float]] = {}
     by_phase: dict[tuple[int, int], tuple[datetime, dict[int, float]]] = {}
-    samples = MeterSample.objects.filter(
-        station__site_id__in=site_ids,
-        measurand="Current.Import",
-        timestamp__gte=now - DRAW_WINDOW,
-        value__isnull=False,
-    ).values_list("station_id", "connector_id", "timestamp", "value", "phase")
+    samples = (
+        MeterSample.objects.filter(
+            _AnyOf("station__site_id", site_ids),
+            measurand="Current.Import",
+            timestamp__gte=now - DRAW_WINDOW,
+            value__isnull=False,
+        )
+        .values_list("station_id", "connector_id", "timestamp", "value", "phase")
+        .order_by()
+    )
     for station_id, connector_id, at, value, phase in samples:
         key = (station_id, connector_id)
         seen = drawn.get(key)
@@ -296,9 +330,9 @@ def supply_lines(
     return phases, tuple(sorted(ROTATION_LINES[letters[line - 1]] for line in own))
 
 
-def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: datetime, voltage: int, phases: int):
+def _required_amps(session: SessionInfo, needs: EVChargingNeeds | None, *, now: datetime, voltage: int, phases: int):
     """The current that gets the EV its energy by its departure, when it said both (2.0.1 NotifyEVChargingNeeds)."""
-    if needs is None or needs.departure_time is None or needs.received_at < session.started_at:
+    if needs is None or needs.departure_time is None or needs.received_at.timestamp() < session.arrival:
         return None
     parameters = needs.charging_needs.get("acChargingParameters") or needs.charging_needs.get("dcChargingParameters")
     energy_wh = (parameters or {}).get("energyAmount")
@@ -308,60 +342,14 @@ def _required_amps(session: Transaction, needs: EVChargingNeeds | None, *, now: 
     return float(energy_wh) / (hours * voltage * phases)
 
 
-def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
-    """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
-    limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
-    locked until ``sites_allocation_record`` replaces them. The schedules start at ``now`` in whole seconds, so that a
-    limit period's change (at a whole second) falls exactly where its schedule period starts."""
-    now = (now or timezone.now()).replace(microsecond=0)
-    groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
-    for group in LoadGroup.objects.filter(site_id__in=site_ids).select_related("site"):
-        groups_of[group.site_id].append(group)
-    periods = defaultdict(list)
-    for period in LimitPeriod.objects.filter(group__site_id__in=site_ids):
-        periods[period.group_id].append(period)
-    roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
-    station_rows = Station.objects.filter(site_id__in=roots).values_list(
-        "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
-    )
-    stations = {
-        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
-        for pk, site_id, version, online, rejected_at, failsafe in station_rows
-    }
-    placements = dict(LoadGroupStation.objects.filter(station__site_id__in=roots).values_list("station_id", "group_id"))
-    sessions = defaultdict(list)
-    active = Transaction.objects.filter(
-        station__site_id__in=roots, status=Transaction.Status.ACTIVE, connector_id__gt=0
-    ).values_list("pk", "station_id", "connector_id", "started_at", "ocpp_transaction_id")
-    for row in active.order_by("started_at", "pk"):
-        session = SessionInfo(*row)
-        sessions[stations[session.station_id].site_id].append(session)
-    caps = connector_caps(site_ids=list(roots))
-    previous = _shares(site_ids=list(roots), lock=lock)
-    voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
-    drawn, drawing = _drawn_amps(list(roots), now=now, voltages=voltages)
-    needs = {
-        (row.station_id, row.evse_id): row
-        for row in EVChargingNeeds.objects.filter(station__site_id__in=roots, departure_time__gt=now).order_by(
-            "received_at", "pk"
-        )
-    }
-    previous_by_site = defaultdict(dict)
-    for key, share in previous.items():
-        previous_by_site[share.site_id][key] = share
-    rotations = connector_rotations(site_ids=list(roots))
-    inputs = SiteInputs(
-        stations, placements, caps, previous, previous_by_site, drawn, needs, periods, drawing, rotations
-    )
-    return {
-        site_id: _plan(root, groups_of[site_id], sessions[site_id], inputs, now=now) for site_id, root in roots.items()
-    }
-
-
 @dataclass(frozen=True)
 class SiteInputs:
-    """What ``sites_plan`` read for all the sites at once, keyed by station (and connector)."""
+    """What ``sites_read`` read for all the sites at once: by site, and by station (and connector)."""
 
+    now: datetime
+    roots: dict
+    groups_of: dict
+    sessions_of: dict
     stations: dict
     placements: dict
     caps: dict
@@ -374,10 +362,147 @@ class SiteInputs:
     rotations: dict
 
 
+def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> dict[int, SitePlan]:
+    """Each active session's share at each of ``site_ids`` (those under load management) now and from the next
+    limit period on: a few queries for all the sites. With ``lock`` (inside a transaction) the stored shares are
+    locked until ``sites_allocation_record`` replaces them. The schedules start at ``now`` in whole seconds, so that a
+    limit period's change (at a whole second) falls exactly where its schedule period starts."""
+    return plans_from(sites_read(site_ids=site_ids, now=now, lock=lock))
+
+
+@_gc_paused()
+def plans_from(inputs: SiteInputs) -> dict[int, SitePlan]:
+    """The allocation of each site ``inputs`` holds (no query)."""
+    return {
+        site_id: _plan(root, inputs.groups_of[site_id], inputs.sessions_of[site_id], inputs, now=inputs.now)
+        for site_id, root in inputs.roots.items()
+    }
+
+
+# What the allocation reads of a group and its site (a thousand sites' groups are read at each watch).
+PLAN_GROUP_FIELDS = (
+    "site_id",
+    "parent_id",
+    "limit",
+    "limit_unit",
+    "voltage",
+    "phases",
+    "building_load_w",
+    "site__timezone",
+)
+
+
+@_gc_paused()
+def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> SiteInputs:
+    """What the allocation of ``site_ids`` needs, read for all of them at once (see ``sites_plan``)."""
+    now = (now or timezone.now()).replace(microsecond=0)  # whole seconds: see sites_plan
+    groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
+    groups = LoadGroup.objects.filter(_AnyOf("site_id", site_ids)).select_related("site").only(*PLAN_GROUP_FIELDS)
+    for group in groups:
+        groups_of[group.site_id].append(group)
+    periods = defaultdict(list)
+    for period in LimitPeriod.objects.filter(_AnyOf("group__site_id", site_ids)):
+        periods[period.group_id].append(period)
+    roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
+    station_rows = (
+        Station.objects.filter(_AnyOf("site_id", roots))
+        .values_list(
+            "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
+        )
+        .order_by()
+    )
+    stations = {
+        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
+        for pk, site_id, version, online, rejected_at, failsafe in station_rows
+    }
+    placements = dict(
+        LoadGroupStation.objects.filter(_AnyOf("station__site_id", roots))
+        .values_list("station_id", "group_id")
+        .order_by()
+    )
+    sessions = defaultdict(list)
+    active = (
+        Transaction.objects.filter(
+            _AnyOf("station__site_id", roots), status=Transaction.Status.ACTIVE, connector_id__gt=0
+        )
+        .annotate(arrival=_epoch("started_at"))
+        .values_list("pk", "station_id", "connector_id", "arrival", "ocpp_transaction_id")
+    )
+    for row in active.order_by("started_at", "pk"):
+        session = SessionInfo(*row)
+        sessions[stations[session.station_id].site_id].append(session)
+    caps = {key: (float(low), float(high), *rest) for key, (low, high, *rest) in connector_caps(site_ids=roots).items()}
+    previous = _shares(site_ids=list(roots), lock=lock)
+    voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
+    drawn, drawing = _drawn_amps(list(roots), now=now, voltages=voltages)
+    needs = {
+        (row.station_id, row.evse_id): row
+        for row in EVChargingNeeds.objects.filter(_AnyOf("station__site_id", roots), departure_time__gt=now).order_by(
+            "received_at", "pk"
+        )
+    }
+    previous_by_site = defaultdict(dict)
+    for key, share in previous.items():
+        previous_by_site[share.site_id][key] = share
+    rotations = connector_rotations(site_ids=list(roots))
+    return SiteInputs(
+        now,
+        roots,
+        groups_of,
+        sessions,
+        stations,
+        placements,
+        caps,
+        previous,
+        previous_by_site,
+        drawn,
+        needs,
+        periods,
+        drawing,
+        rotations,
+    )
+
+
+class _AnyOf(Func):
+    """``field = ANY(ids)``: the ids travel as one array (``__in`` prepares each of a thousand sites' ids apart)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, ids: Iterable[int]):
+        super().__init__(F(field))
+        self.ids = list(ids)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(%s::bigint[])", (*params, _array_literal(self.ids))
+
+
+def _epoch(field: str) -> Func:
+    """A timestamp as seconds since the epoch (a float decodes much faster than a datetime)."""
+    return Func(F(field), template="EXTRACT(EPOCH FROM %(expressions)s)::float8", output_field=FloatField())
+
+
+# The fingerprint of a delivered schedule as ``_sent_key`` writes it: each later period's start to the second since
+# the epoch (the first at 0) and its amps as the JSON holds them.
+SENT_KEY_SQL = """CASE WHEN delivery = 'sent' THEN (
+    SELECT string_agg(CASE WHEN o = 1 THEN '0' ELSE ROUND(EXTRACT(EPOCH FROM schedule_start) + (p->>0)::numeric)::text
+        END || ':' || (p->>1), ' ' ORDER BY o)
+    FROM jsonb_array_elements(schedule) WITH ORDINALITY AS e(p, o)) END"""
+
+
+def _sent_key(schedule: Sequence, start: float) -> str:
+    """The schedule as sent from ``start`` (seconds since the epoch), its periods' starts in absolute seconds: the
+    same plan made a second later compares equal (a period's offset is rounded from the moment of its plan, so its
+    start is found again by rounding)."""
+    periods = enumerate(schedule)
+    return " ".join([f"{round(start + offset) if index else 0}:{amps!r}" for index, (offset, amps) in periods])
+
+
 def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
-    rows = ConnectorAllocation.objects.filter(site_id__in=site_ids).order_by("pk")
+    rows = ConnectorAllocation.objects.filter(_AnyOf("site_id", site_ids)).order_by("pk")
     if lock:
         rows = rows.select_for_update()
+    rows = rows.annotate(sent_key=Func(template=SENT_KEY_SQL, output_field=TextField()))
     fields = ("station_id", "connector_id", *Share._fields)
     return {(row[0], row[1]): Share(*row[2:]) for row in rows.values_list(*fields)}
 
@@ -386,34 +511,38 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
     tz = ZoneInfo(root.site.timezone or "UTC")
     group_ids = {group.pk for group in groups}
     slots = []
+    default_node, drawn, needs, previous = root.pk, inputs.drawn, inputs.needs, inputs.previous
+    stations, caps, placements = inputs.stations, inputs.caps, inputs.placements
     for session in sessions:
-        station = inputs.stations[session.station_id]
-        key = (station.pk, session.connector_id)
-        min_a, max_a, phases, priority = caps_of(inputs.caps, *key)
+        station = stations[session.station_id]
+        key = (session.station_id, session.connector_id)
+        min_a, max_a, phases, priority = caps.get(key, DEFAULT_CAPS)
         phases, lines = supply_lines(
-            phases=phases,
-            rotation=inputs.rotations.get(key),
-            drawing=inputs.drawing.get(key),
-            site_phases=root.phases,
+            phases=phases, rotation=inputs.rotations.get(key), drawing=inputs.drawing.get(key), site_phases=root.phases
         )
-        before = inputs.previous.get(key)
-        placed = inputs.placements.get(station.pk)
+        before = previous.get(key)
+        placed = placements.get(session.station_id)
+        need = needs.get(key)
         slot = Slot(
+            key=key,
             station=station,
             connector_id=session.connector_id,
             session=session,
-            node=placed if placed in group_ids else root.pk,
-            min_a=float(min_a),
-            max_a=float(max_a),
+            node=placed if placed in group_ids else default_node,
+            min_a=min_a,
+            max_a=max_a,
             phases=phases,
             lines=lines,
             priority=priority,
-            arrival=session.started_at.timestamp(),
-            required_a=_required_amps(session, inputs.needs.get(key), now=now, voltage=root.voltage, phases=phases),
+            arrival=session.arrival,
+            required_a=None
+            if need is None
+            else _required_amps(session, need, now=now, voltage=root.voltage, phases=phases),
             offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
-            drawn_a=inputs.drawn.get(key),
+            drawn_a=drawn.get(key),
         )
-        _fix_if_unmanaged(slot, before, now=now)
+        if station.rejected or not station.is_online:
+            _fix_if_unmanaged(slot, before, now=now)
         slots.append(slot)
     periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
@@ -464,18 +593,20 @@ def _fix_if_unmanaged(slot: Slot, before: Share | None, *, now: datetime) -> Non
     elif not slot.station.is_online:
         if before is None or before.transaction_id != slot.session.pk:
             held = slot.station.failsafe_current_a
-        elif before.delivery == Delivery.SENT and before.schedule_start is not None:
-            held = _highest_ahead(before.schedule, before.schedule_start, now=now)
+        elif before.sent_key is not None:  # delivered
+            held = _highest_ahead(before.sent_key, now=now)
         else:
             held = None
         slot.fixed_a, slot.state = (slot.max_a if held is None else held), State.LOST
 
 
-def _highest_ahead(schedule: Sequence, start: datetime, *, now: datetime) -> float:
-    """The highest limit of a schedule ([[seconds from start, A], ...]) from the period running at ``now`` on."""
-    elapsed = (now - start).total_seconds()
-    running = max((index for index, (offset, _) in enumerate(schedule) if offset <= elapsed), default=0)
-    return max(amps for _, amps in schedule[running:])
+def _highest_ahead(sent_key: str, *, now: datetime) -> float:
+    """The highest limit of a delivered schedule (its ``_sent_key``: the first period, then each later one's start
+    in seconds since the epoch) from the period running at ``now`` on."""
+    periods = [(float(start), float(amps)) for start, amps in (period.split(":") for period in sent_key.split())]
+    elapsed = now.timestamp()
+    running = max((index for index, (start, _) in enumerate(periods) if index == 0 or start <= elapsed), default=0)
+    return max(amps for _, amps in periods[running:])
 
 
 def _demand(slot: Slot) -> allocation.Demand:
@@ -565,16 +696,11 @@ def _rebalance_once(site_ids: Sequence[int], *, now: datetime | None) -> dict[in
     return results
 
 
-def _absolute(schedule: Sequence, start: datetime) -> list:
-    """A schedule as sent, in absolute seconds (so that the same plan made a second later compares equal)."""
-    base = math.floor(start.timestamp())
-    return [[base + offset if index else 0, amps] for index, (offset, amps) in enumerate(schedule)]
-
-
 # Rows written per statement when many sites' shares are stored at once.
-RECORD_BATCH = 2000
+RECORD_BATCH = 5000
 
 
+@_gc_paused()
 def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     """Store each connector's share (the rows that changed, in one upsert); returns the slots whose share changed
     (or was never delivered) and must be sent: decreases first, new sessions last. Call it in the transaction
@@ -584,28 +710,23 @@ def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     changed, rows, samples = [], [], []
     sites = [plan.site.pk for plan in plans]
     with transaction.atomic():
-        previous = {key: share for plan in plans for key, share in plan.previous.items()}
         keep = set()
         for plan in plans:
+            previous, start = plan.previous, plan.at.timestamp()
             for slot in plan.slots:
                 before = previous.get(slot.key)
                 keep.add(slot.key)
-                share, send = _share(plan, slot, before)
-                if share != before:
-                    rows.append((slot.key, share))
+                row, send = _share(plan, slot, before, start=start)
+                if row is not None:
+                    rows.append(row)
                 if send:
                     plan.changed = True
-                    changed.append((before is None, share.current_a - (before.current_a if before else 0.0), slot))
-        gone = [key for key in previous if key not in keep]
-        _shares_delete(gone)
+                    changed.append((before is None, slot.schedule[0][1] - (before.current_a if before else 0.0), slot))
+        gone = [(key, plan.site.pk) for plan in plans for key in plan.previous if key not in keep]
+        _shares_delete([key for key, _ in gone])
         _shares_upsert(rows)
-        latest = dict(
-            SiteLoadSample.objects.filter(site_id__in=sites)
-            .values("site_id")
-            .annotate(latest=Max("at"))
-            .values_list("site_id", "latest")
-        )
-        gone_sites = {previous[key].site_id for key in gone}
+        latest = _last_sampled(site_ids=sites)
+        gone_sites = {site_id for _, site_id in gone}
         for plan in plans:
             last = latest.get(plan.site.pk)
             if plan.changed or plan.site.pk in gone_sites or last is None or plan.at - last >= SAMPLE_EVERY:
@@ -614,30 +735,35 @@ def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     return [slot for *_, slot in sorted(changed, key=lambda item: item[:2])]
 
 
-def _share(plan: SitePlan, slot: Slot, before: Share | None) -> tuple[Share, bool]:
-    """The slot's share to store, and whether its profile must be sent (a managed slot whose schedule changed, or
-    was never delivered)."""
-    queued_since = None
-    if slot.state == State.QUEUED:
-        queued_since = before.queued_since if before is not None and before.queued_since else plan.at
-    same = (
-        before is not None
-        and before.transaction_id == slot.session.pk
-        and before.delivery == Delivery.SENT
-        and _absolute(before.schedule, before.schedule_start) == _absolute(slot.schedule, plan.at)
+def _share(plan: SitePlan, slot: Slot, before: Share | None, *, start: float) -> tuple[tuple | None, bool]:
+    """The slot's row to store (None when the stored one is still right), and whether its profile must be sent (a
+    managed slot whose schedule changed, or was never delivered). A row holds the schedule only when it is sent;
+    otherwise the stored schedule and its delivery stay as they are."""
+    current_a, session_id = slot.schedule[0][1], slot.session.pk
+    send = slot.fixed_a is None and (
+        before is None
+        or before.transaction_id != session_id
+        or before.sent_key is None
+        or before.sent_key != _sent_key(slot.schedule, start)
     )
-    send = slot.fixed_a is None and not same
+    site_id = plan.site.id
     if send:
         slot.starts_at = plan.at
-        delivered = ([list(period) for period in slot.schedule], plan.at, Delivery.PENDING, "")
-    elif before is not None:
-        delivered = (before.schedule, before.schedule_start, before.delivery, before.delivery_detail)
-    else:
-        delivered = ([], None, Delivery.PENDING, "")
-    share = Share(
-        plan.site.pk, slot.session.pk, slot.state, slot.schedule[0][1], slot.drawn_a, queued_since, *delivered
-    )
-    return share, send
+    elif before is not None and before[:5] == (site_id, session_id, slot.state, current_a, slot.drawn_a):
+        return None, False
+    schedule = [list(period) for period in slot.schedule] if send else None
+    return (*slot.key, site_id, session_id, slot.state, current_a, slot.drawn_a, plan.at, schedule), send
+
+
+def _last_sampled(*, site_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each site's latest load sample time (one index probe per site, however long the history)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id, (SELECT at FROM smartcharging_siteloadsample WHERE site_id = s.id ORDER BY at DESC LIMIT 1)"
+            " FROM unnest(%s::bigint[]) AS s(id)",
+            [list(site_ids)],
+        )
+        return {site_id: at for site_id, at in cursor.fetchall() if at is not None}
 
 
 def _shares_delete(keys: Sequence[tuple[int, int]]) -> None:
@@ -651,36 +777,52 @@ def _shares_delete(keys: Sequence[tuple[int, int]]) -> None:
         )
 
 
-def _shares_upsert(rows: Sequence[tuple[tuple[int, int], Share]]) -> None:
-    """Insert or update the shares, one statement per batch: the rows travel as one JSON document (much cheaper to
-    encode than one array parameter per column)."""
-    now = timezone.now().isoformat()
+def _shares_upsert(rows: Sequence[tuple]) -> None:
+    """Insert or update the shares (rows of ``_share``), one statement per batch. The columns travel as array
+    literals: cheap to build here and to parse there (a JSON document of 20,000 rows takes the server longer to
+    decode than the update itself)."""
+    now = timezone.now()
     for start in range(0, len(rows), RECORD_BATCH):
-        document = [
-            {
-                "station_id": station_id,
-                "connector_id": connector_id,
-                **share._asdict(),
-                "queued_since": share.queued_since and share.queued_since.isoformat(),
-                "schedule_start": share.schedule_start and share.schedule_start.isoformat(),
-            }
-            for (station_id, connector_id), share in rows[start : start + RECORD_BATCH]
-        ]
+        columns = list(zip(*rows[start : start + RECORD_BATCH], strict=True))
+        moments = {at: at.isoformat() for at in set(columns[-2])}  # one per plan
+        columns[-2] = [moments[at] for at in columns[-2]]
+        columns[-1] = [None if schedule is None else json.dumps(schedule) for schedule in columns[-1]]
         with connection.cursor() as cursor:
-            cursor.execute(UPSERT, [now, json.dumps(document)])
+            cursor.execute(UPSERT, [*map(_array_literal, columns), now])
 
 
+def _array_literal(values: Iterable) -> str:
+    """A PostgreSQL array literal of numbers and strings (None: NULL)."""
+    return "{" + ",".join("NULL" if value is None else _array_item(value) for value in values) + "}"
+
+
+def _array_item(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+# A share sent is stored with its schedule, from its plan's moment, to be delivered; one not sent (schedule NULL)
+# keeps the schedule and the delivery stored. Queued since the first allocation that queued it.
 UPSERT = """
-INSERT INTO smartcharging_connectorallocation (station_id, connector_id, site_id, transaction_id, state, current_a,
+INSERT INTO smartcharging_connectorallocation AS a (station_id, connector_id, site_id, transaction_id, state, current_a,
     drawn_a, queued_since, schedule, schedule_start, delivery, delivery_detail, updated_at)
-SELECT k.*, %s::timestamptz FROM jsonb_to_recordset(%s::jsonb) AS k(station_id bigint, connector_id int, site_id bigint,
-    transaction_id bigint, state text, current_a float8, drawn_a float8, queued_since timestamptz, schedule jsonb,
-    schedule_start timestamptz, delivery text, delivery_detail text)
+SELECT k.station_id, k.connector_id, k.site_id, k.transaction_id, k.state, k.current_a, k.drawn_a,
+    CASE WHEN k.state = 'queued' THEN k.at END, COALESCE(k.schedule, '[]'),
+    CASE WHEN k.schedule IS NOT NULL THEN k.at END, 'pending', '', t.now
+FROM unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[], %s::float8[],
+    %s::timestamptz[], %s::jsonb[]) AS k(station_id, connector_id, site_id, transaction_id, state, current_a, drawn_a,
+    at, schedule)
+CROSS JOIN (SELECT %s::timestamptz) AS t(now)
 ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
     transaction_id = EXCLUDED.transaction_id, state = EXCLUDED.state, current_a = EXCLUDED.current_a,
-    drawn_a = EXCLUDED.drawn_a, queued_since = EXCLUDED.queued_since, schedule = EXCLUDED.schedule,
-    schedule_start = EXCLUDED.schedule_start, delivery = EXCLUDED.delivery,
-    delivery_detail = EXCLUDED.delivery_detail, updated_at = EXCLUDED.updated_at
+    drawn_a = EXCLUDED.drawn_a,
+    queued_since = CASE WHEN EXCLUDED.state = 'queued' THEN COALESCE(a.queued_since, EXCLUDED.queued_since) END,
+    schedule = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.schedule ELSE EXCLUDED.schedule END,
+    schedule_start = COALESCE(EXCLUDED.schedule_start, a.schedule_start),
+    delivery = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.delivery ELSE 'pending' END,
+    delivery_detail = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.delivery_detail ELSE '' END,
+    updated_at = EXCLUDED.updated_at
 """
 
 
@@ -984,8 +1126,8 @@ def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
 
 def sites_watch(*, now: datetime | None = None) -> set[int]:
     """The periodic look at every managed site: read the building meters, protect stations that (re)connected,
-    and share each site with sessions again (a car drawing less than offered, a limit period begun, a profile not
-    yet delivered: the new shares are sent only where they changed). Returns the sites shared again."""
+    and share again the sites whose inputs changed or may have (``sites_due``: only those, the others' shares
+    stand). Returns the sites shared again."""
     now = now or timezone.now()
     due = set()
     for group in LoadGroup.objects.exclude(meter_source=LoadGroup.MeterSource.NONE):
@@ -995,13 +1137,116 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
         station_failsafe_send(station=station)
         due.add(station.site_id)
     rejection_alerts_settle()
-    due |= set(ConnectorAllocation.objects.filter(site__in=managed_site_ids()).values_list("site_id", flat=True))
-    due |= set(
-        Transaction.objects.filter(
-            status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__in=managed_site_ids()
-        ).values_list("station__site_id", flat=True)
-    )
+    due |= sites_due(now=now)
     sites_rebalance(site_ids=sorted(due))
+    return due
+
+
+def sites_due(*, now: datetime) -> set[int]:
+    """The managed sites with sessions or shares whose allocation may no longer be right: a session started or
+    stopped that no rebalance took in yet, a profile not delivered, a station lost, back or refusing, a car drawing
+    much less than offered (or no longer), a limit period begun or ended since the site's last load sample, or no
+    sample for ``SAMPLE_EVERY`` (the operator's graph; it also catches what no rule names, such as an EV's
+    departure coming nearer)."""
+    shares = ConnectorAllocation.objects.filter(site__in=managed_site_ids()).order_by()
+    active = Transaction.objects.filter(
+        status=Transaction.Status.ACTIVE, connector_id__gt=0, station__site__in=managed_site_ids()
+    ).order_by()
+    watched = {*shares.values_list("site_id", flat=True).distinct()}
+    watched |= {*active.values_list("station__site_id", flat=True).distinct()}
+    if not watched:
+        return set()
+    due = set(_sessions_not_shared(active, shares))
+    due |= set(
+        shares.filter(state__in=(State.CHARGING, State.QUEUED))
+        .exclude(delivery=Delivery.SENT)
+        .values_list("site_id", flat=True)
+    )
+    due |= set(_stations_changed(shares).values_list("site_id", flat=True))
+    due |= _draws_changed(shares, site_ids=watched, now=now)
+    due |= _periods_or_samples_due(watched, now=now)
+    return due
+
+
+def _sessions_not_shared(active, shares) -> Iterable[int]:
+    """Sites where an active session has no share yet, or a share outlived its session."""
+    unshared = active.exclude(
+        Exists(ConnectorAllocation.objects.filter(transaction_id=OuterRef("pk"), connector_id=OuterRef("connector_id")))
+    )
+    ended = shares.exclude(transaction__status=Transaction.Status.ACTIVE)
+    return [*unshared.values_list("station__site_id", flat=True), *ended.values_list("site_id", flat=True)]
+
+
+def _stations_changed(shares):
+    """Shares whose station's state no longer matches them: refusing (counted at its maximum), else lost (counted
+    at what it holds), else online and taking profiles."""
+    refusing = Q(station__load_state__rejected_at__isnull=False)
+    lost = ~refusing & Q(station__is_online=False)
+    return shares.filter(
+        (refusing & ~Q(state=State.REJECTED))
+        | (lost & ~Q(state=State.LOST))
+        | (~refusing & ~lost & Q(state__in=(State.REJECTED, State.LOST)))
+    )
+
+
+def _draws_changed(shares, *, site_ids: Iterable[int], now: datetime) -> set[int]:
+    """Sites where a charging car's draw would change what it is offered: it draws much less than its share (the
+    allocation takes the rest back), or its share was cut to its draw and it now takes more."""
+    site_ids = list(site_ids)
+    roots = LoadGroup.objects.filter(site_id__in=site_ids, parent__isnull=True)
+    voltages = dict(roots.values_list("site_id", "voltage"))
+    stations = dict(Station.objects.filter(site_id__in=site_ids).values_list("pk", "site_id"))
+    drawn, _ = _drawn_amps(site_ids, now=now, voltages={pk: voltages[site] for pk, site in stations.items()})
+    caps = connector_caps(site_ids=site_ids)
+    rows = shares.filter(state=State.CHARGING).values_list(
+        "site_id", "station_id", "connector_id", "current_a", "drawn_a"
+    )
+    due = set()
+    for site_id, station_id, connector_id, current_a, drawn_before in rows:
+        key = (station_id, connector_id)
+        if drawn_before is None and key not in drawn:
+            continue  # never measured: offered what any car is
+        min_a, max_a, *_ = caps.get(key, DEFAULT_CAPS)
+        offered = allocation.units(current_a)
+        cap_now = _cap_units(min_a, max_a, offered_a=current_a, drawn_a=drawn.get(key))
+        cut_to_draw = drawn_before is not None and offered == _cap_units(
+            min_a, max_a, offered_a=current_a, drawn_a=drawn_before
+        ) < allocation.units(max_a)
+        if cap_now < offered or (cut_to_draw and cap_now > offered):
+            due.add(site_id)
+    return due
+
+
+def _cap_units(min_a, max_a, *, offered_a: float, drawn_a: float | None) -> int:
+    """The most the allocation would offer a car drawing ``drawn_a`` of ``offered_a``, in its units."""
+    demand = allocation.Demand(None, None, float(min_a), float(max_a), offered_a=offered_a, drawn_a=drawn_a)
+    return allocation.units(demand.cap_a())
+
+
+class PeriodBounds(NamedTuple):
+    """When a limit period begins and ends (what ``next_period_change`` reads of it)."""
+
+    starts: time
+    ends: time
+
+
+def _periods_or_samples_due(site_ids: set[int], *, now: datetime) -> set[int]:
+    """Sites whose last load sample is older than ``SAMPLE_EVERY``, or than a limit period's start or end."""
+    last = _last_sampled(site_ids=list(site_ids))
+    periods, zones = defaultdict(list), {}
+    rows = LimitPeriod.objects.filter(group__site_id__in=site_ids).order_by()
+    for site_id, zone, starts, ends in rows.values_list("group__site_id", "group__site__timezone", "starts", "ends"):
+        periods[site_id].append(PeriodBounds(starts, ends))
+        zones[site_id] = zone
+    due = set()
+    for site_id in site_ids:
+        since = last.get(site_id)
+        if since is None or now - since >= SAMPLE_EVERY:
+            due.add(site_id)
+        elif periods[site_id]:
+            change = next_period_change(periods[site_id], after=since, tz=ZoneInfo(zones[site_id] or "UTC"))
+            if change is not None and change <= now:
+                due.add(site_id)
     return due
 
 

@@ -1,5 +1,6 @@
 """Sessions starting and stopping at a managed site share its current again (after the commit, off the OCPP hot
-path: the receivers only queue ``smartcharging.load.site_rebalance_soon``)."""
+path: the receiver only queues ``smartcharging.load.site_rebalance_soon``). Every stop saves the session's status
+before ``sessions.signals.session_stopped`` is sent, so the save alone is listened to: the site is looked up once."""
 
 from smartcharging import load
 
@@ -10,14 +11,6 @@ SHARE_FIELDS = frozenset({"status", "connector_id", "stopped_at"})
 def session_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
     if not created and update_fields is not None and not SHARE_FIELDS.intersection(update_fields):
         return
-    _soon(instance.station_id)
-
-
-def session_stopped(sender, transaction, **kwargs) -> None:
-    _soon(transaction.station_id)
-
-
-def _soon(station_id: int) -> None:
-    site_id = load.managed_site_of(station_id=station_id)
+    site_id = load.managed_site_of(station_id=instance.station_id)
     if site_id is not None:
         load.site_rebalance_soon(site_id=site_id)
