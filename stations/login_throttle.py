@@ -13,12 +13,13 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 
+from cms.cache import process_cache
 from stations.app_settings import app_settings
 from stations.protocol.channel_layer import layer_health
 
 logger = logging.getLogger(__name__)
+cache = process_cache()
 
 THROTTLED_EVENT = "LoginsThrottled"
 
