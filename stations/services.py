@@ -111,21 +111,73 @@ def station_authenticate(*, ocpp_id: str, password: str | bytes | None) -> Stati
 verified_credentials = VerifiedCredentials(size=100_000)
 
 
-def station_connected(*, station: Station, ocpp_version: str, channel_name: str, node=None) -> None:
-    """The connection ``channel_name`` is the station's now, held by the daphne ``node`` (see stations.nodes)."""
+def station_connected(*, station: Station, ocpp_version: str, channel_name: str, node=None) -> str:
+    """The connection ``channel_name`` is the station's now, held by the daphne ``node`` (see stations.nodes); the
+    channel of the connection it takes over ("" when none was recorded), which is to be told to close."""
+    held = StationConnection(station, ocpp_version, channel_name, node)
+    return stations_connected(connections=[held])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class StationConnection:
+    station: Station
+    ocpp_version: str
+    channel_name: str
+    node: object = None  # the daphne Node holding it
+
+
+def stations_connected(*, connections: Sequence[StationConnection]) -> list[str]:
+    """Many stations' new connections (a reconnect storm is thousands): two statements for all; for each, the
+    channel of the connection it takes over ("" when none), in order.
+
+    The stations' rows are locked first (in one order, so that two nodes recording at once cannot deadlock):
+    of two connections of one station recorded at once, anywhere, the later one takes over from the earlier.
+    """
+    if not connections:
+        return []
     now = timezone.now()
-    Station.objects.filter(pk=station.pk).update(
-        is_online=True,
-        ocpp_version=ocpp_version,
-        channel_name=channel_name,
-        connected_at=now,
-        last_seen_at=now,
-        node=node,
+    pks = sorted({held.station.pk for held in connections})
+    recorded = dict(
+        Station.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", "channel_name")
     )
-    live_event_on_commit(
-        {"kind": "station", "station": station.ocpp_id, "online": True, "last_seen_at": now.isoformat()}
-    )
-    logger.info("station connected", extra={"station_id": station.ocpp_id, "ocpp_version": ocpp_version})
+    previous_channels = []
+    for held in connections:
+        previous = recorded.get(held.station.pk, "")
+        previous_channels.append("" if previous == held.channel_name else previous)
+        recorded[held.station.pk] = held.channel_name
+    latest = list({held.station.pk: held for held in connections}.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _connected_sql(),
+            [
+                now,
+                [held.station.pk for held in latest],
+                [held.ocpp_version for held in latest],
+                [held.channel_name for held in latest],
+                [getattr(held.node, "pk", None) for held in latest],
+            ],
+        )
+    for held in latest:
+        ocpp_id = held.station.ocpp_id
+        live_event_on_commit({"kind": "station", "station": ocpp_id, "online": True, "last_seen_at": now.isoformat()})
+        logger.info("station connected", extra={"station_id": ocpp_id, "ocpp_version": held.ocpp_version})
+    return previous_channels
+
+
+@functools.cache
+def _connected_sql() -> str:
+    """UPDATE ... FROM unnest(one array per column): one statement text whatever the number of stations."""
+    table, field = Station._meta.db_table, Station._meta.get_field
+    id_type, node_type = field("id").db_type(connection), field("node").target_field.db_type(connection)
+    # Identifiers from the model's metadata only; every value is a parameter.
+    return f"""
+        WITH moment AS (SELECT %s::timestamptz AS at)
+        UPDATE {table} AS s SET is_online = true, ocpp_version = v.ocpp_version, channel_name = v.channel_name,
+            {field("node").column} = v.node_id, connected_at = moment.at, last_seen_at = moment.at
+        FROM moment, unnest(%s::{id_type}[], %s::varchar[], %s::varchar[], %s::{node_type}[])
+            AS v(id, ocpp_version, channel_name, node_id)
+        WHERE s.id = v.id
+    """  # noqa: S608
 
 
 def station_disconnected(*, station: Station, channel_name: str) -> bool:
