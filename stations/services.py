@@ -380,35 +380,117 @@ def connector_status_report(
     implausible timestamp (a station without clock sync, a year 9999 that would hide every later
     status) is replaced by the receipt time; the message log keeps the one sent.
     """
+    report = dict(
+        station=station,
+        connector_id=connector_id,
+        status=status,
+        error_code=error_code,
+        info=info,
+        vendor_id=vendor_id,
+        vendor_error_code=vendor_error_code,
+        timestamp=timestamp,
+    )
+    return connector_statuses_store(reports=[report])[0]
+
+
+STATUS_FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
+
+
+def connector_statuses_store(*, reports: Sequence[dict]) -> list[ConnectorStatusEvent]:
+    """Many StatusNotifications (each report holds ``connector_status_report``'s arguments), as that stores one:
+    a statement or two for the connectors' statuses and one for their history, whatever their number."""
     now = timezone.now()
-    if timestamp is None or not time_is_plausible(timestamp, received_at=now):
-        timestamp = now
-    fields = {
-        "status": status[:32],
-        "error_code": error_code[:50],
-        "info": info[:50],
-        "vendor_id": vendor_id[:255],
-        "vendor_error_code": vendor_error_code[:50],
-    }
+    events = []
+    for report in reports:
+        timestamp = report.get("timestamp")
+        if timestamp is None or not time_is_plausible(timestamp, received_at=now):
+            timestamp = now
+        events.append(
+            ConnectorStatusEvent(
+                station=report["station"],
+                connector_id=report["connector_id"],
+                timestamp=timestamp,
+                status=report["status"][:32],
+                error_code=report.get("error_code", "")[:50],
+                info=report.get("info", "")[:50],
+                vendor_id=report.get("vendor_id", "")[:255],
+                vendor_error_code=report.get("vendor_error_code", "")[:50],
+            )
+        )
     # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
     with transaction.atomic(savepoint=False):
-        if _connector_update(station, connector_id, "status_at", timestamp, fields):
-            live_event_on_commit(
-                {
-                    "kind": "connector",
-                    "station": station.ocpp_id,
-                    "connector_id": connector_id,
-                    "status": fields["status"],
-                    "error_code": fields["error_code"],
-                }
-            )
-        event = ConnectorStatusEvent(station=station, connector_id=connector_id, timestamp=timestamp, **fields)
-        ConnectorStatusEvent.objects.bulk_create([event], ignore_conflicts=True)
-    logger.info(
-        "connector status",
-        extra={"station_id": station.ocpp_id, "connector_id": connector_id, **fields},
-    )
-    return event
+        # Round n holds the n-th status of each connector, so that no statement updates a row twice.
+        rounds: list[list[ConnectorStatusEvent]] = []
+        seen: dict[tuple[int, int], int] = {}
+        for event in events:
+            key = (event.station.pk, event.connector_id)
+            seen[key] = seen.get(key, -1) + 1
+            if seen[key] == len(rounds):
+                rounds.append([])
+            rounds[seen[key]].append(event)
+        for statuses_round in rounds:
+            for event in _statuses_apply(statuses_round):
+                live_event_on_commit(
+                    {
+                        "kind": "connector",
+                        "station": event.station.ocpp_id,
+                        "connector_id": event.connector_id,
+                        "status": event.status,
+                        "error_code": event.error_code,
+                    }
+                )
+        ConnectorStatusEvent.objects.bulk_create(events, ignore_conflicts=True)
+    for event in events:
+        logger.info(
+            "connector status",
+            extra={
+                "station_id": event.station.ocpp_id,
+                "connector_id": event.connector_id,
+                **{name: getattr(event, name) for name in STATUS_FIELDS},
+            },
+        )
+    return events
+
+
+def _statuses_apply(events: list[ConnectorStatusEvent]) -> list[ConnectorStatusEvent]:
+    """One UPDATE for all (a connector holding a newer status keeps it); connectors seen for the first time are
+    created, then updated. The events applied."""
+    applied = _statuses_update_statement(events)
+    missed = [e for e in events if (e.station.pk, e.connector_id) not in applied]
+    if missed:
+        Connector.objects.bulk_create(
+            [Connector(station=e.station, connector_id=e.connector_id) for e in missed], ignore_conflicts=True
+        )
+        applied |= _statuses_update_statement(missed)
+    return [e for e in events if (e.station.pk, e.connector_id) in applied]
+
+
+def _statuses_update_statement(events: list[ConnectorStatusEvent]) -> set[tuple[int, int]]:
+    params = [
+        [e.station.pk for e in events],
+        [e.connector_id for e in events],
+        [e.timestamp for e in events],
+        *([getattr(e, name) for e in events] for name in STATUS_FIELDS),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_statuses_sql(), params)
+        return {tuple(row) for row in cursor.fetchall()}
+
+
+@functools.cache
+def _statuses_sql() -> str:
+    """UPDATE ... FROM unnest(one array per column): one statement text whatever the number of connectors."""
+    columns = ("station", "connector_id", "status_at", *STATUS_FIELDS)
+    arrays = ", ".join(f"%s::{Connector._meta.get_field(name).db_type(connection)}[]" for name in columns)
+    # Identifiers from the model's metadata only; every value is a parameter.
+    return f"""
+        UPDATE {Connector._meta.db_table} AS c SET status_at = v.status_at,
+            {", ".join(f"{name} = v.{name}" for name in STATUS_FIELDS)}
+        FROM unnest({arrays}) AS v(station_id, connector_id, status_at, {", ".join(STATUS_FIELDS)})
+        WHERE c.station_id = v.station_id AND c.connector_id = v.connector_id
+            AND (c.status_at IS NULL OR c.status_at <= v.status_at)
+        RETURNING c.station_id, c.connector_id
+    """  # noqa: S608
 
 
 MEASURED = ("power_w", "soc_percent", "energy_register_wh")
