@@ -205,24 +205,50 @@ def stations_disconnected_at_node(*, node) -> int:
     return len(gone)
 
 
-@transaction.atomic
 def station_boot(*, station: Station, boot_fields: dict, booted_at: datetime | None = None) -> str:
     """Store what the station says of itself; answer with its registration status."""
-    fields = {name: (value or "")[: Station._meta.get_field(name).max_length] for name, value in boot_fields.items()}
-    now = booted_at or timezone.now()
-    Station.objects.filter(pk=station.pk).update(last_boot_at=now, last_seen_at=now, **fields)
-    status = Station.objects.values_list("registration_status", flat=True).get(pk=station.pk)
-    live_event_on_commit(
-        {
-            "kind": "station",
-            "station": station.ocpp_id,
-            "online": True,
-            "registration_status": status,
-            "last_seen_at": now.isoformat(),
-        }
-    )
-    logger.info("boot notification", extra={"station_id": station.ocpp_id, "status": status, **fields})
-    return status
+    return stations_booted(boots=[dict(station=station, boot_fields=boot_fields, booted_at=booted_at)])[0]
+
+
+def stations_booted(*, boots: Sequence[dict]) -> list[str]:
+    """BootNotifications of many stations (each holds ``station_boot``'s arguments; the OCPP layer batches them):
+    each station's registration status, in order. One UPDATE ... RETURNING per station, in one transaction."""
+    statuses = []
+    with transaction.atomic(savepoint=False):
+        for boot in boots:
+            station, now = boot["station"], boot.get("booted_at") or timezone.now()
+            fields = {
+                name: (value or "")[: Station._meta.get_field(name).max_length]
+                for name, value in boot["boot_fields"].items()
+            }
+            status = _station_boot_update(station.pk, now, fields)
+            statuses.append(status)
+            live_event_on_commit(
+                {
+                    "kind": "station",
+                    "station": station.ocpp_id,
+                    "online": True,
+                    "registration_status": status,
+                    "last_seen_at": now.isoformat(),
+                }
+            )
+            logger.info("boot notification", extra={"station_id": station.ocpp_id, "status": status, **fields})
+    return statuses
+
+
+def _station_boot_update(pk: int, now: datetime, fields: dict) -> str:
+    """The boot's fields stored and the registration status read in one statement."""
+    columns = ", ".join(f"{Station._meta.get_field(name).column} = %s" for name in fields)
+    sql = f"""
+        UPDATE {Station._meta.db_table} SET last_boot_at = %s, last_seen_at = %s{", " if fields else ""}{columns}
+        WHERE id = %s RETURNING registration_status
+    """  # noqa: S608 - column names from the model's metadata only; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now, *fields.values(), pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Station.DoesNotExist(f"station {pk} is gone")
+    return row[0]
 
 
 def station_heartbeats_record(*, stations: Sequence[Station]) -> datetime:
