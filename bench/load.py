@@ -9,6 +9,8 @@ RSS, messages lost, and Voltgrid's ratio to the floor. Voltgrid runs as in produ
 Every run starts with a reconnect storm: all stations connect and send BootNotification and a
 StatusNotification at once (the time until all are booted is printed). Then, by --mode:
 
+- storm: nothing more (the storm's figures alone: its time and the server CPU it took).
+
 - realistic: each station's day, time-compressed by --compress: Heartbeat every 300 s, StatusNotification on
   changes, and a third of the connectors charging at any time (sessions of 40 min, 80 min idle between them,
   both drawn at random) with MeterValues every 60 s (2.0.1: TransactionEvent Updated), Authorize/start/stop
@@ -422,15 +424,19 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
     # need a transaction.
     if options["mode"] == "realistic":
         starting = [station for index, station in enumerate(ready) if index in charging]
-    else:
+    elif options["mode"] == "burst":
         starting = ready if version == "2.0.1" else []
+    else:
+        starting = []
     await asyncio.gather(*(station.start_transaction() for station in starting))
     pipe.send(("ready",))
     window.start, window.stop = pipe.recv()
     if options["mode"] == "realistic":
         runs = [station.realistic(options["compress"]) for station in ready]
-    else:
+    elif options["mode"] == "burst":
         runs = [station.burst(options["rate"]) for station in ready]
+    else:
+        runs = []
     await asyncio.gather(*runs)
     for task in pending:
         task.cancel()
@@ -531,7 +537,7 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
     for pipe in pipes:
         pipe.send((start, stop))
     time.sleep(max(0.0, start - time.time()))
-    profiler = profile_during(server_pid, args.seconds, profile) if profile else None
+    profiler = profile_during(server_pid, args.seconds, profile) if profile and args.seconds else None
     cpu_before, rss_peak = cpu_seconds(server_pid), 0.0
     while time.time() < stop:
         rss_peak = max(rss_peak, rss_mb(server_pid))
@@ -553,11 +559,12 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
         "booted": booted,
         "storm_s": storm_s,
         "storm_cpu_s": storm_cpu,
+        "storm_cpu_ms_per_station": storm_cpu * 1000 / max(booted, 1),
         "retries": sum(report[2] for report in reports),
         "held": sum(result.held for result in results),
         "dropped": sum(result.dropped for result in results),
         "messages": answered,
-        "msgs_per_s": answered / args.seconds,
+        "msgs_per_s": answered / args.seconds if args.seconds else 0.0,
         "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
         "p95_ms": percentile(0.95),
         "p99_ms": percentile(0.99),
@@ -644,6 +651,8 @@ def print_table(version: str, rows: list[tuple[str, dict]], args) -> None:
     reading = "MeterValues" if version == "1.6" else "TransactionEvent Updated"
     if args.mode == "realistic":
         mix = f"realistic mix x{args.compress:g} (Heartbeat, status, a third charging with {reading})"
+    elif args.mode == "storm":
+        mix = "reconnect storm only (connect, BootNotification, StatusNotification)"
     else:
         pace = f"{args.rate:g} calls/s per station" if args.rate else "closed loop"
         mix = f"burst, {pace}, 50% Heartbeat / 50% {reading}"
@@ -652,6 +661,7 @@ def print_table(version: str, rows: list[tuple[str, dict]], args) -> None:
         ("held", "{:.0f}", "connections held"),
         ("storm_s", "{:.1f}", "storm: all connected+booted, s"),
         ("storm_cpu_s", "{:.1f}", "storm: server CPU, s"),
+        ("storm_cpu_ms_per_station", "{:.1f}", "storm: server CPU per station, ms"),
         ("retries", "{:.0f}", "storm: handshakes retried"),
         ("msgs_per_s", "{:.0f}", "msgs/s"),
         ("p50_ms", "{:.1f}", "p50 ms"),
@@ -680,7 +690,7 @@ def print_table(version: str, rows: list[tuple[str, dict]], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["realistic", "burst"], default="burst")
+    parser.add_argument("--mode", choices=["realistic", "burst", "storm"], default="burst")
     parser.add_argument("--stations", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--processes", type=int, default=2, help="client processes the stations are spread over")
@@ -695,6 +705,8 @@ def main() -> None:
     )
     parser.add_argument("--server-cmd", default=VOLTGRID_CMD, help="command that serves cms.asgi on {port}")
     args = parser.parse_args()
+    if args.mode == "storm":
+        args.seconds = 0
     raise_fd_limit()
     versions = [args.ocpp] if args.ocpp else ["1.6", "2.0.1"]
     if args.only in (None, "voltgrid"):

@@ -10,7 +10,9 @@ enforced during an outage; that is logged once a minute at most.
 import logging
 import time
 
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import SimpleLazyObject
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -78,3 +80,12 @@ class DegradingRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = DegradingRedisCacheClient
+
+
+def process_cache():
+    """One client of the default cache for the whole process, created on first use.
+
+    ``django.core.cache.cache`` is one per context, and each call run through a thread pool from async code is
+    a new context: a new Redis connection (its set-up alone about a millisecond of CPU) per handshake.
+    """
+    return SimpleLazyObject(lambda: caches.create_connection("default"))

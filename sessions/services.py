@@ -100,6 +100,7 @@ from stations.services import (
     connector_ensure,
     connector_measurements_update,
     connector_status_report,
+    connector_statuses_store,
     connectors_measurements_update,
 )
 
@@ -387,19 +388,34 @@ def connector_statuses_record(*, reports: Sequence[dict]) -> list[ConnectorStatu
     arguments): each stored, or ValueRejected for a connector the station does not have. A connector
     reporting Available has no session: one left open there, started before, is completed."""
     limits = connector_limits(stations=list({report["station"].pk: report["station"] for report in reports}.values()))
-    results: list[ConnectorStatusEvent | ValueRejected] = []
+    results: list[ConnectorStatusEvent | ValueRejected | None] = []
+    accepted = []
     for report in reports:
         try:
             connector_id_check(report["connector_id"], limit=limits[report["station"].pk])
         except ValueRejected as rejected:
             results.append(rejected)
             continue
-        # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
-        with transaction.atomic(savepoint=False):
-            event = connector_status_report(**report)
-            if event.status == "Available" and event.connector_id > 0:
+        results.append(None)
+        accepted.append(report)
+    # No savepoint when the caller's transaction holds many of these (the OCPP group commit): it fails whole.
+    with transaction.atomic(savepoint=False):
+        events = iter(connector_statuses_store(reports=accepted))
+        results = [next(events) if result is None else result for result in results]
+        available = [
+            event
+            for event in results
+            if isinstance(event, ConnectorStatusEvent) and event.status == "Available" and event.connector_id > 0
+        ]
+        # One read for the batch; most connectors reporting Available have no session left open.
+        open_at = available and set(
+            Transaction.objects.filter(
+                station_id__in={event.station_id for event in available}, status=Transaction.Status.ACTIVE
+            ).values_list("station_id", "connector_id")
+        )
+        for event in available:
+            if (event.station_id, event.connector_id) in open_at:
                 _close_on_available(event)
-        results.append(event)
     return results
 
 

@@ -16,23 +16,18 @@ from stations import client_certificates, login_throttle, security, services
 from stations.app_settings import app_settings
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
-from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.connection import ConsumerConnection
-from stations.protocol.db import in_db_pool
+from stations.protocol.db import PoolBatch, in_db_pool
 from stations.protocol.group_commit import group_commit
 from stations.protocol.node_runtime import node_runtime
 from stations.protocol.versions import version_chosen
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKES_AT_ONCE = 16
+# Their logins go to the database as one batch (see PoolBatch): a batch of 128 costs hardly more than one.
+HANDSHAKES_AT_ONCE = 128
 # What a station refused for a crowded handshake queue is asked to wait before it tries again.
 BUSY_RETRY_AFTER_SECONDS = 10
-
-
-def station_group(ocpp_id: str) -> str:
-    """Channel-layer group of everything addressed to one station (names allow only [a-zA-Z0-9_.-])."""
-    return "station." + base64.b32encode(ocpp_id.encode()).decode().rstrip("=")
 
 
 def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> bytes | None:
@@ -72,7 +67,7 @@ def connection_is_tls(scope) -> bool:
 class HandshakeSlots(asyncio.Semaphore):
     """Handshakes of this process in progress at once. In a reconnect storm of thousands of stations, the
     first come are accepted first, instead of all of them together (and late, past the server's
-    handshake timeout), and the channel layer's Redis pool is not asked for a connection per station.
+    handshake timeout).
     Those waiting are counted: past ``CMS_OCPP_HANDSHAKES_WAITING`` the process is ``crowded``."""
 
     def __init__(self, value: int):
@@ -100,17 +95,26 @@ def _handshakes() -> HandshakeSlots:
     return _handshake_slots
 
 
-def _record_connections(changes: list[tuple[str, dict]]) -> list:
-    """Connection state of many stations in one transaction (a reconnect storm is thousands)."""
-    record = {"connected": services.station_connected, "disconnected": services.station_disconnected}
-    return [record[change](**arguments) for change, arguments in changes]
+def _stations_login(attempts: list[security.LoginAttempt]) -> list[security.Login]:
+    return security.stations_login(attempts=attempts)
+
+
+# The handshakes waiting for their login go to the database together (see PoolBatch).
+_logins = PoolBatch(_stations_login)
+
+
+def _record_connected(connections: list[services.StationConnection]) -> list[str]:
+    """New connections of many stations in one transaction (a reconnect storm is thousands)."""
+    return services.stations_connected(connections=connections)
+
+
+def _record_disconnected(ended: list[dict]) -> list[bool]:
+    return [services.station_disconnected(**arguments) for arguments in ended]
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
     station = None
     charge_point = None
-    # The channel-layer outage count when the station's group was last joined (None: never joined).
-    layer_generation = None
     # Set once the connection is accepted, until everything it started is ended and it is recorded offline.
     accepted = False
 
@@ -146,12 +150,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.refuse_busy()
             return
         async with _handshakes():
-            login = await in_db_pool(security.station_login)(
+            attempt = security.LoginAttempt(
                 ocpp_id=self.ocpp_id,
                 password=basic_auth_password(self.scope["headers"], self.ocpp_id),
                 certificate=client_certificates.presented_certificate(self.scope),
                 client=login_throttle.handshake_address(self.scope),
             )
+            login = await _logins.submit(attempt)
             self.station = login.station
             if login.throttled:
                 await self.refuse(HTTPStatus.TOO_MANY_REQUESTS)
@@ -167,10 +172,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 return
             live_outbox.bind(asyncio.get_running_loop())
             self.connected_at = time.time()
-            if not layer_health.down:
-                await self.join_station_group()
-            # else: not in the handshake (an unreachable host may take seconds to refuse): the node joins the
-            # group once Redis is back (see stations.protocol.node_runtime).
             await self.accept(self.version.subprotocol)
         self.accepted = True
         await node_runtime().hold(self)
@@ -203,33 +204,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.refuse(HTTPStatus.SERVICE_UNAVAILABLE, [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())])
 
     async def record_online(self) -> None:
-        """Record this connection as the station's, held by this node (by its current lease)."""
-        connected = {
-            "station": self.station,
-            "ocpp_version": self.version.number,
-            "channel_name": self.channel_name,
-            "node": node_runtime().node,
-        }
-        await group_commit().submit(_record_connections, ("connected", connected))
-
-    async def join_station_group(self) -> bool:
-        """Join the station's group (the first time, telling an older connection of the station to close).
-
-        False when Redis is away: the station is served all the same (only commands from other nodes and
-        the replacement notice need Redis), and the node tries again once it is back.
-        """
-        group, generation = station_group(self.ocpp_id), layer_health.outages
-        try:
-            if self.layer_generation is None:
-                replaced = {"type": "station.replaced", "by": self.channel_name, "at": self.connected_at}
-                await self.channel_layer.group_send(group, replaced)
-            await self.channel_layer.group_add(group, self.channel_name)
-        except LAYER_ERRORS as error:
-            layer_health.failed(error)
-            return False
-        layer_health.succeeded()
-        self.layer_generation = generation
-        return True
+        """Record this connection as the station's, held by this node (by its current lease); the connection it
+        takes over, if any, is told to close."""
+        connected = services.StationConnection(
+            station=self.station,
+            ocpp_version=self.version.number,
+            channel_name=self.channel_name,
+            node=node_runtime().node,
+        )
+        previous = await group_commit().submit(_record_connected, connected)
+        if previous:
+            replaced = {"type": "station.replaced", "by": self.channel_name, "at": self.connected_at}
+            await node_runtime().tell(previous, replaced)
 
     async def receive(self, text_data=None, bytes_data=None):
         # OCPP-J uses text frames; a binary one is still parsed (and refused if it is not UTF-8 JSON).
@@ -267,14 +253,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # answers, then reconnects) would be lost with them. The calls end, offline, after reading them.
             self.charge_point.connection_lost(self.connection.take_unread())
             await self.connection.close()
-        if self.layer_generation is not None:
-            try:
-                await self.channel_layer.group_discard(station_group(self.ocpp_id), self.channel_name)
-            except LAYER_ERRORS as error:
-                layer_health.failed(error)  # the membership expires with the group (channels_redis group_expiry)
         disconnected = {"station": self.station, "channel_name": self.channel_name}
         try:
-            await group_commit().submit(_record_connections, ("disconnected", disconnected))
+            await group_commit().submit(_record_disconnected, disconnected)
         except Exception:
             logger.exception("station could not be recorded offline", extra={"station_id": self.ocpp_id})
         await node_runtime().release(self)

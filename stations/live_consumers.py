@@ -112,8 +112,9 @@ class LiveBoardConsumer(AsyncJsonWebsocketConsumer):
             await self._join()
             await self.send_json({"kind": "pong", "live": self.joined})
 
-    async def live_event(self, message):
-        await self.send_json(message["event"])
+    async def live_events(self, message):
+        for event in message["events"]:
+            await self.send_json(event)
 
 
 # Relative to /ws/ (see cms/asgi.py).

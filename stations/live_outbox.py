@@ -2,9 +2,9 @@
 
 Services call ``live_event_on_commit(event)``. The OCPP writer thread commits the changes of hundreds
 of stations at a time and must not wait for Redis: its events go to this process's outbox, which the
-event loop of the daphne process (bound by the OCPP consumer) publishes, one event at a time, in
-rounds at most ``PUBLISH_INTERVAL`` apart. While an event waits, a newer one about the same thing
-(the same station, connector, or transaction state) is merged into it: a board is never sent stale
+event loop of the daphne process (bound by the OCPP consumer) publishes, a round's events in a few
+channel-layer messages, in rounds at most ``PUBLISH_INTERVAL`` apart. While an event waits, a newer one about
+the same thing (the same station, connector, or transaction state) is merged into it: a board is never sent stale
 values, the outbox never holds more than one event per connector, and a network of stations sending
 meter values every second costs a few publishes per connector per second, not one per message. A
 process with no bound event loop (a Celery worker, a management command) publishes at once.
@@ -15,7 +15,7 @@ import threading
 
 from django.db import transaction
 
-from stations.live import live_publish, live_publish_sync
+from stations.live import live_publish_many, live_publish_sync
 
 # A person watching a board sees no difference; a busy network's publishes are merged per connector.
 PUBLISH_INTERVAL = 0.25
@@ -74,8 +74,7 @@ class LiveOutbox:
                     return
                 events, self._waiting = list(self._waiting.values()), {}
             round_started = loop.time()
-            for event in events:
-                await live_publish(event)
+            await live_publish_many(events)
             # What arrives meanwhile waits for the next round, merged per subject.
             await asyncio.sleep(max(0.0, round_started + self.interval - loop.time()))
 

@@ -6,8 +6,9 @@ renewal also sweeps the expired leases of other nodes, so dead nodes' stations g
 without Celery beat. If this node was itself taken for dead (its renewals could not reach the
 database for a lease time), its live connections are recorded online again.
 
-Channel-layer groups: a connection accepted while Redis was away, or one whose membership Redis may
-have lost in an outage, joins its station's group again once Redis answers.
+A station's new connection tells the one it takes over to close (``tell``): directly when this node holds
+it, through the channel layer otherwise; a notice that could not travel while Redis was away is sent once
+Redis answers again.
 """
 
 import asyncio
@@ -21,13 +22,13 @@ from channels.layers import get_channel_layer
 from stations import nodes
 from stations.app_settings import app_settings
 from stations.models import Node
-from stations.protocol.channel_layer import layer_health
+from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
 from stations.protocol.db import in_db_pool
 
 logger = logging.getLogger(__name__)
 
-# How often the node looks for connections to join to their groups again (in memory; cheap).
-REJOIN_CHECK_SECONDS = 0.5
+# How often the node looks for notices to send again after a Redis outage (in memory; cheap).
+RESEND_CHECK_SECONDS = 0.5
 
 
 class NodeRuntime:
@@ -39,14 +40,14 @@ class NodeRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task] = []
-        # The outage count up to which every connection held has joined its group (None: some may not have).
-        self._joined_through: int | None = None
+        self._unsent: list[tuple[str, dict]] = []  # (channel, notice) that Redis could not carry
 
     def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # First use, or a new event loop (tests): what ran on the old one will never run again.
             self._loop, self._lock, self.node, self.connections, self._tasks = loop, asyncio.Lock(), None, {}, []
+            self._unsent = []
 
     async def hold(self, consumer) -> Node:
         """Register an accepted connection; the node's lease (acquired by the first one)."""
@@ -54,10 +55,8 @@ class NodeRuntime:
         async with self._lock:
             if self.node is None:
                 self.node = await in_db_pool(self._acquire)()
-                self._tasks = [asyncio.create_task(self._renew_forever()), asyncio.create_task(self._rejoin_forever())]
+                self._tasks = [asyncio.create_task(self._renew_forever()), asyncio.create_task(self._resend_forever())]
             self.connections[consumer.channel_name] = consumer
-            if consumer.layer_generation != layer_health.outages:
-                self._joined_through = None  # accepted while Redis was away: the next check looks for it
             return self.node
 
     async def release(self, consumer) -> None:
@@ -98,19 +97,32 @@ class NodeRuntime:
                 await asyncio.gather(*(consumer.record_online() for consumer in list(self.connections.values())))
         await in_db_pool(nodes.nodes_sweep)()
 
-    async def _rejoin_forever(self) -> None:
-        """Walks the connections only after an outage (or a connection accepted during one): with 10,000 held,
-        a walk every REJOIN_CHECK_SECONDS for nothing was a stall of the loop twice a second."""
+    async def tell(self, channel_name: str, event: dict) -> None:
+        """Deliver ``event`` to the consumer of ``channel_name``: at once when this node holds it, else through the
+        channel layer (later, should Redis be away)."""
+        self._bind()
+        consumer = self.connections.get(channel_name)
+        if consumer is not None:
+            await consumer.dispatch(event)
+        elif not await self._send(channel_name, event):
+            self._unsent.append((channel_name, event))
+
+    async def _send(self, channel_name: str, event: dict) -> bool:
+        if not layer_health.worth_trying():
+            return False
+        try:
+            await get_channel_layer().send(channel_name, event)
+        except LAYER_ERRORS as error:
+            layer_health.failed(error)
+            return False
+        layer_health.succeeded()
+        return True
+
+    async def _resend_forever(self) -> None:
         while True:
-            await asyncio.sleep(REJOIN_CHECK_SECONDS)
-            generation = layer_health.outages
-            if generation == self._joined_through or not layer_health.worth_trying():
-                continue
-            self._joined_through = generation
-            for consumer in [c for c in self.connections.values() if c.layer_generation != generation]:
-                if not await consumer.join_station_group():
-                    self._joined_through = None
-                    break
+            await asyncio.sleep(RESEND_CHECK_SECONDS)
+            while self._unsent and await self._send(*self._unsent[0]):
+                self._unsent.pop(0)
 
 
 _node_runtime = NodeRuntime()

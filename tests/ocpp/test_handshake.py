@@ -9,6 +9,7 @@ from ocpp.v16 import call
 from stations.models import Station
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import basic_auth_header, handshake_status, ocpp_connection
+from tests.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,3 +96,20 @@ async def test_second_connection_with_the_same_id_replaces_the_first(daphne_serv
             assert heartbeat.current_time
             station = await Station.objects.aget(ocpp_id="CP-1")
             assert station.is_online
+
+
+async def test_a_connection_on_another_node_replaces_the_first_and_leaves_the_station_online(
+    node_servers, make_station
+):
+    await sync_to_async(make_station)("CP-1")
+    node_a, node_b = node_servers(), node_servers()
+    async with ocpp_connection(node_a, "CP-1", STATION_PASSWORD) as first:
+        await until(lambda: Station.objects.filter(ocpp_id="CP-1", is_online=True).aexists(), what="CP-1 online")
+        async with ocpp_connection(node_b, "CP-1", STATION_PASSWORD) as second:
+            await asyncio.wait_for(first.websocket.wait_closed(), timeout=5)
+            assert first.websocket.close_code == 4000
+            assert (await second.call(call.Heartbeat())).current_time
+            # The first connection's end does not record the station offline under the second.
+            await asyncio.sleep(0.5)
+            station = await Station.objects.aget(ocpp_id="CP-1")
+            assert station.is_online and station.node_id is not None

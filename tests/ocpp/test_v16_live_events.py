@@ -40,8 +40,8 @@ class Subscriber:
                     if matches(event):
                         return event
                 message = await self.layer.receive(self.channel)
-                assert message["type"] == "live.event"
-                self.events.append(message["event"])
+                assert message["type"] == "live.events"
+                self.events += message["events"]
 
 
 def about(kind, **fields):

@@ -33,8 +33,9 @@ def board():
                 message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
             except TimeoutError:
                 return heard
-            if message["event"].get("kind") == "transaction":
-                heard.append((message["event"]["state"], message["event"]["connector_id"]))
+            for event in message["events"]:
+                if event.get("kind") == "transaction":
+                    heard.append((event["state"], event["connector_id"]))
 
     yield async_to_sync(drain)
     async_to_sync(layer.group_discard)(NETWORK_GROUP, channel)

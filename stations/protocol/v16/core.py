@@ -7,7 +7,6 @@ from ocpp.v16.enums import Action
 
 from stations import services
 from stations.app_settings import app_settings
-from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
 
 BOOT_FIELDS = {
@@ -27,7 +26,8 @@ class CoreHandlers:
     @on(Action.boot_notification)
     async def on_boot_notification(self, **payload):
         fields = {model_field: payload.get(ocpp_field) for ocpp_field, model_field in BOOT_FIELDS.items()}
-        status = await in_db_pool(services.station_boot)(station=self.station, boot_fields=fields)
+        boot = {"station": self.station, "boot_fields": fields}
+        status = await group_commit().submit(_record_boots, boot)
         # What this connection may send from now on (see RpcDispatch._check_registration).
         self.registration_status = status
         return call_result.BootNotification(
@@ -43,3 +43,7 @@ class CoreHandlers:
 def _record_heartbeats(stations: list) -> list:
     now = services.station_heartbeats_record(stations=stations)
     return [now] * len(stations)
+
+
+def _record_boots(boots: list[dict]) -> list[str]:
+    return services.stations_booted(boots=boots)

@@ -35,9 +35,8 @@ def boot_fields(charging_station: dict) -> dict:
 class ProvisioningHandlers:
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station, reason, **_):
-        status = await in_db_pool(services.station_boot)(
-            station=self.station, boot_fields=boot_fields(charging_station)
-        )
+        boot = {"station": self.station, "boot_fields": boot_fields(charging_station)}
+        status = await group_commit().submit(_record_boots, boot)
         # What this connection may send from now on (see ChargePoint201._check_registration).
         self.registration_status = status
         return call_result.BootNotification(
@@ -80,3 +79,7 @@ class ProvisioningHandlers:
 def _record_heartbeats(stations: list) -> list:
     now = services.station_heartbeats_record(stations=stations)
     return [now] * len(stations)
+
+
+def _record_boots(boots: list[dict]) -> list[str]:
+    return services.stations_booted(boots=boots)
