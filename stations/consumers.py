@@ -17,15 +17,14 @@ from stations.app_settings import app_settings
 from stations.live_outbox import live_outbox
 from stations.protocol import commands, handshake_denial
 from stations.protocol.connection import ConsumerConnection
-from stations.protocol.db import PoolBatch, in_db_pool
+from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
 from stations.protocol.node_runtime import node_runtime
 from stations.protocol.versions import version_chosen
 
 logger = logging.getLogger(__name__)
 
-# Their logins go to the database as one batch (see PoolBatch): a batch of 128 costs hardly more than one.
-HANDSHAKES_AT_ONCE = 128
+HANDSHAKES_AT_ONCE = 16
 # What a station refused for a crowded handshake queue is asked to wait before it tries again.
 BUSY_RETRY_AFTER_SECONDS = 10
 
@@ -67,7 +66,7 @@ def connection_is_tls(scope) -> bool:
 class HandshakeSlots(asyncio.Semaphore):
     """Handshakes of this process in progress at once. In a reconnect storm of thousands of stations, the
     first come are accepted first, instead of all of them together (and late, past the server's
-    handshake timeout).
+    handshake timeout), and the channel layer's Redis pool is not asked for a connection per station.
     Those waiting are counted: past ``CMS_OCPP_HANDSHAKES_WAITING`` the process is ``crowded``."""
 
     def __init__(self, value: int):
@@ -93,14 +92,6 @@ def _handshakes() -> HandshakeSlots:
     if _handshake_slots is None:
         _handshake_slots = HandshakeSlots(HANDSHAKES_AT_ONCE)
     return _handshake_slots
-
-
-def _stations_login(attempts: list[security.LoginAttempt]) -> list[security.Login]:
-    return security.stations_login(attempts=attempts)
-
-
-# The handshakes waiting for their login go to the database together (see PoolBatch).
-_logins = PoolBatch(_stations_login)
 
 
 def _record_connected(connections: list[services.StationConnection]) -> list[str]:
@@ -150,13 +141,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.refuse_busy()
             return
         async with _handshakes():
-            attempt = security.LoginAttempt(
+            login = await in_db_pool(security.station_login)(
                 ocpp_id=self.ocpp_id,
                 password=basic_auth_password(self.scope["headers"], self.ocpp_id),
                 certificate=client_certificates.presented_certificate(self.scope),
                 client=login_throttle.handshake_address(self.scope),
             )
-            login = await _logins.submit(attempt)
             self.station = login.station
             if login.throttled:
                 await self.refuse(HTTPStatus.TOO_MANY_REQUESTS)

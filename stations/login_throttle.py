@@ -47,17 +47,11 @@ def _limits(ocpp_id: str, address: str) -> list[tuple[str, int, str]]:
 
 def login_throttled(*, ocpp_id: str, address: str) -> bool:
     """Whether a handshake for this id from this address is to be refused without looking at its credentials."""
-    return logins_throttled(attempts=[(ocpp_id, address)])[0]
-
-
-def logins_throttled(*, attempts: list[tuple[str, str]]) -> list[bool]:
-    """``login_throttled`` of many handshakes (id, address) at once: one read of the cache for all."""
-    limits = [_limits(ocpp_id, address) for ocpp_id, address in attempts]
-    keys = {key for attempt in limits for key, _, _ in attempt}
-    if not keys or layer_health.down:
-        return [False] * len(attempts)
-    counts = cache.get_many(list(keys))
-    return [any(counts.get(key, 0) >= limit for key, limit, _ in attempt) for attempt in limits]
+    limits = _limits(ocpp_id, address)
+    if not limits or layer_health.down:
+        return False
+    counts = cache.get_many([key for key, _, _ in limits])
+    return any(counts.get(key, 0) >= limit for key, limit, _ in limits)
 
 
 def login_failed(*, ocpp_id: str, address: str, reason: str) -> None:

@@ -94,59 +94,28 @@ def station_login(*, ocpp_id: str, password: bytes | None, certificate: ClientCe
     and 2 log in with their password, a certificate or not: their profile says how they connect, and a
     certificate does not lift it.
     """
-    attempt = LoginAttempt(ocpp_id=ocpp_id, password=password, certificate=certificate, client=client)
-    return stations_login(attempts=[attempt])[0]
-
-
-@dataclass(frozen=True)
-class LoginAttempt:
-    ocpp_id: str
-    password: bytes | None
-    certificate: ClientCertificate | None
-    client: str
-
-
-def stations_login(*, attempts: list[LoginAttempt]) -> list[Login]:
-    """``station_login`` of many handshakes at once (a reconnect storm is thousands): one read of the throttle
-    counts and one of the stations for all the attempts with a password."""
-    throttled = login_throttle.logins_throttled(attempts=[(attempt.ocpp_id, attempt.client) for attempt in attempts])
-    logins: list[Login | None] = [Login(None, throttled=True) if refused else None for refused in throttled]
-    by_password = []
-    for index, attempt in enumerate(attempts):
-        if logins[index] is None:
-            if attempt.certificate is not None:
-                logins[index] = _certificate_login(attempt)
-            if logins[index] is None:
-                by_password.append(index)
-    stations = services.stations_authenticate(
-        credentials=[(attempts[index].ocpp_id, attempts[index].password) for index in by_password]
-    )
-    for index, station in zip(by_password, stations, strict=True):
+    if login_throttle.login_throttled(ocpp_id=ocpp_id, address=client):
+        return Login(None, throttled=True)
+    station = None
+    if certificate is not None:
+        station = Station.objects.filter(ocpp_id=ocpp_id, security_profile=Profile.TLS_CLIENT_CERTIFICATE).first()
+    if station is not None:
+        refusal = (
+            certificate.refusal
+            or (
+                ""
+                if certificate.station_id == ocpp_id
+                else f"client certificate of {certificate.station_id or 'no id'!r}"
+            )
+            or client_certificates.revocation_refusal(certificate)
+        )
+    else:
+        station = services.station_authenticate(ocpp_id=ocpp_id, password=password)
         refusal = "" if station is not None else "unknown station or wrong password"
         if station is not None and station.security_profile == Profile.TLS_CLIENT_CERTIFICATE:
             refusal = "security profile 3 needs the station's client certificate; a password is not enough"
-        logins[index] = _decided(attempts[index], station, refusal)
-    return logins
-
-
-def _certificate_login(attempt: LoginAttempt) -> Login | None:
-    """The login of a profile-3 station by its certificate; None when the id is not such a station's (its
-    password decides)."""
-    ocpp_id, certificate = attempt.ocpp_id, attempt.certificate
-    station = Station.objects.filter(ocpp_id=ocpp_id, security_profile=Profile.TLS_CLIENT_CERTIFICATE).first()
-    if station is None:
-        return None
-    refusal = (
-        certificate.refusal
-        or ("" if certificate.station_id == ocpp_id else f"client certificate of {certificate.station_id or 'no id'!r}")
-        or client_certificates.revocation_refusal(certificate)
-    )
-    return _decided(attempt, station, refusal)
-
-
-def _decided(attempt: LoginAttempt, station: Station | None, refusal: str) -> Login:
     if refusal:
-        login_throttle.login_failed(ocpp_id=attempt.ocpp_id, address=attempt.client, reason=refusal)
+        login_throttle.login_failed(ocpp_id=ocpp_id, address=client, reason=refusal)
         return Login(None)
     return Login(station)
 

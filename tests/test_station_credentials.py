@@ -128,28 +128,3 @@ def test_a_station_without_a_password_needs_none(make_station, credentials, deri
     station = make_station("CP-1", password=None)
     assert station_authenticate(ocpp_id="CP-1", password=None) == station
     assert derivations == []
-
-
-def test_a_batch_of_logins_decides_each_as_alone(make_station):
-    """A reconnect storm's logins go to the database together: each is decided as if it had come alone, a
-    station twice in one batch gets two instances, and each refusal is counted (the throttle)."""
-    from stations.security import LoginAttempt, station_login, stations_login
-
-    make_station("CP-1")
-    make_station("CP-2", password=NEW_PASSWORD)
-    attempts = [
-        LoginAttempt("CP-1", STATION_PASSWORD.encode(), None, "192.0.2.1"),
-        LoginAttempt("CP-2", STATION_PASSWORD.encode(), None, "192.0.2.1"),  # another station's password
-        LoginAttempt("NOBODY", STATION_PASSWORD.encode(), None, "192.0.2.1"),
-        LoginAttempt("CP-1", None, None, "192.0.2.1"),  # no password
-        LoginAttempt("CP-2", NEW_PASSWORD.encode(), None, "192.0.2.1"),
-        LoginAttempt("CP-1", STATION_PASSWORD.encode(), None, "192.0.2.1"),
-    ]
-    together = stations_login(attempts=attempts)
-    assert cache.get("ocpp:login-failures:address:192.0.2.1") == 3
-    cache.clear()  # the failures counted by the batch must not throttle the logins one by one
-    alone = [station_login(**vars(attempt)) for attempt in attempts]
-    decided = [(getattr(login.station, "ocpp_id", None), login.throttled) for login in together]
-    assert decided == [(getattr(login.station, "ocpp_id", None), login.throttled) for login in alone]
-    assert [ocpp_id for ocpp_id, _ in decided] == ["CP-1", None, None, None, "CP-2", "CP-1"]
-    assert together[0].station is not together[-1].station

@@ -10,7 +10,6 @@ Channels' ``database_sync_to_async`` closes old connections before and after eve
 after a call that failed (which is when a broken connection has to go).
 """
 
-import asyncio
 import functools
 import threading
 import time
@@ -57,50 +56,3 @@ def pool_close_connections() -> None:
 
     for done in [_pool.submit(close) for _ in range(POOL_SIZE)]:
         done.result()
-
-
-class PoolBatch:
-    """Calls of ``fn(items) -> results`` (one result per item, in order) gathered from many coroutines and run as
-    few calls in the pool: up to one per pool thread at once, each taking everything submitted meanwhile.
-
-    Each call in the pool costs the event loop a thread hop, and its thread a wait for the GIL at every round trip
-    it makes: with the loop busy (a reconnect storm of thousands of handshakes) a login alone waited several
-    switch intervals per query. A batch of them waits as long as one.
-    """
-
-    def __init__(self, fn, *, concurrency: int = POOL_SIZE):
-        self._call = in_db_pool(fn)
-        self._concurrency = concurrency
-        self._loop = None
-        self._waiting: list[tuple[object, asyncio.Future]] = []
-        self._running: set[asyncio.Task] = set()
-
-    async def submit(self, item):
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # First use, or a new event loop (tests): the old one's tasks and callers will never run again.
-            self._loop, self._running, self._waiting = loop, set(), []
-        future = loop.create_future()
-        self._waiting.append((item, future))
-        if len(self._running) < self._concurrency:
-            task = loop.create_task(self._run(loop))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        return await future
-
-    async def _run(self, loop) -> None:
-        while self._waiting and loop is self._loop:
-            batch, self._waiting = self._waiting, []
-            try:
-                outcomes = await self._call([item for item, _ in batch])
-            except Exception as error:
-                outcomes = [error] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
-        # In the same step as the last look at what waits: a submit from now on starts a task of its own.
-        self._running.discard(asyncio.current_task())
