@@ -388,6 +388,8 @@ PLAN_GROUP_FIELDS = (
     "voltage",
     "phases",
     "building_load_w",
+    "building_reserve_a",
+    "meter_source",
     "site__timezone",
 )
 
