@@ -189,6 +189,19 @@ def poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
+def create_history_partitions(tables: list[str], start: datetime, now: datetime) -> None:
+    """The monthly partitions of the whole history, made before the load as a year of production would have
+    them (rows COPYed into a default partition would be read as one unpartitioned table)."""
+    from cms.partitions import partitioned_table, partitions_ensure
+
+    specs = [partitioned_table(table) for table in tables]
+    moment = start
+    while moment <= now:
+        partitions_ensure(specs=specs, now=moment)  # this month and the next three
+        moment += timedelta(days=100)
+    partitions_ensure(specs=specs, now=now)
+
+
 def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -270,6 +283,7 @@ def generate(n_stations: int, n_sessions: int, days: int, seed: int = 7) -> None
     }
     cursor = connection.cursor().cursor  # the psycopg cursor under Django's wrapper
     tables = [Transaction, MeterSample, ConnectorStatusEvent]
+    create_history_partitions([model._meta.db_table for model in tables[1:]], start, now)
     restore = []
     for model in tables:
         # Foreign keys are not checked row by row (the generator keeps them right); indexes are rebuilt after.
