@@ -176,7 +176,8 @@ def drop_indexes(cursor, table: str) -> list[str]:
     )
     for name, definition in cursor.fetchall():
         cursor.execute(f"DROP INDEX {name}")
-        restore.append(definition)
+        # A partitioned table's index is defined "ON ONLY" the parent; created so, no partition would get it.
+        restore.append(definition.replace(" ON ONLY ", " ON ", 1))
     return restore
 
 

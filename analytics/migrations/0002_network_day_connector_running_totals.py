@@ -34,7 +34,8 @@ def fill_from_connector_days(apps, schema_editor):
             + """
             FROM grid g LEFT JOIN analytics_connectorday c
               ON c.day = g.day AND c.station_id = g.station_id AND c.connector_id = g.connector_id
-            WINDOW w AS (PARTITION BY g.station_id, g.connector_id ORDER BY g.day)"""
+            WINDOW w AS (PARTITION BY g.station_id, g.connector_id ORDER BY g.day)
+            ORDER BY g.day, g.station_id, g.connector_id"""
         )
 
 
