@@ -168,6 +168,27 @@ class RevenueDay(models.Model):
         return f"{self.station_id} {self.day} {self.gross_amount} {self.currency}"
 
 
+class NetworkRevenueDay(models.Model):
+    """RevenueDay summed over the stations: the whole network's money dashboard reads a few rows a day (one per
+    tariff and currency) instead of one per station."""
+
+    day = models.DateField()
+    tariff_id = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    sessions = models.IntegerField()
+    billable_sessions = models.IntegerField()
+    energy_wh = models.BigIntegerField()
+    session_s = models.BigIntegerField()
+    net_amount = models.DecimalField(max_digits=18, decimal_places=4)
+    gross_amount = models.DecimalField(max_digits=18, decimal_places=4)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="analytics_network_revenue_day")]
+
+    def __str__(self):
+        return f"network {self.day} {self.gross_amount} {self.currency}"
+
+
 class HourStats(models.Model):
     """Energy and load of one UTC hour; the peak is the highest 15-minute demand, the way a grid meters it."""
 

@@ -29,6 +29,7 @@ from analytics.models import (
     FaultDay,
     NetworkDay,
     NetworkHour,
+    NetworkRevenueDay,
     RevenueDay,
     SiteHour,
     StationOfflinePeriod,
@@ -68,6 +69,7 @@ TABLES = {
     "shour": SiteHour._meta.db_table,
     "dday": DriverDay._meta.db_table,
     "rday": RevenueDay._meta.db_table,
+    "nrday": NetworkRevenueDay._meta.db_table,
 }
 
 
@@ -185,6 +187,16 @@ def revenue_day_sql() -> str | None:
     FROM {money.table("charge")} sc JOIN {TABLES["tx"]} t ON t.id = sc.transaction_id
     WHERE sc.session_started_at >= %(lo)s AND sc.session_started_at < %(hi)s
     GROUP BY 1, 2, 3, 4
+    """
+
+
+def network_revenue_day_sql() -> str:
+    return f"""
+    INSERT INTO {TABLES["nrday"]} (day, tariff_id, currency, sessions, billable_sessions, energy_wh, session_s,
+                                   net_amount, gross_amount)
+    SELECT day, tariff_id, currency, sum(sessions), sum(billable_sessions), sum(energy_wh), sum(session_s),
+           sum(net_amount), sum(gross_amount)
+    FROM {TABLES["rday"]} WHERE day BETWEEN %(d0)s AND %(d1)s GROUP BY 1, 2, 3
     """
 
 
@@ -440,6 +452,7 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
         cursor.execute(f"DELETE FROM {TABLES['shour']} WHERE hour >= %(lo)s AND hour < %(hi)s", params)
         cursor.execute(f"DELETE FROM {TABLES['dday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute(f"DELETE FROM {TABLES['rday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
+        cursor.execute(f"DELETE FROM {TABLES['nrday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute("DROP TABLE IF EXISTS analytics_quarters")
         cursor.execute(
             f"CREATE TEMP TABLE analytics_quarters ON COMMIT DROP AS WITH {quarter_energy_ctes(None)} "
@@ -456,3 +469,4 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
         revenue = revenue_day_sql()
         if revenue:
             cursor.execute(revenue, params)
+            cursor.execute(network_revenue_day_sql(), params)
