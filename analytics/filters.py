@@ -5,7 +5,10 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from analytics.app_settings import app_settings
 from stations.models import Site, Station
@@ -91,11 +94,28 @@ def _tariff_choices():
     return money.tariff_choices()
 
 
+class PlainSelect(forms.Select):
+    """The same <select> as Django's, written in one pass: its per-option dicts and template renders cost half a
+    second of CPU on every dashboard for the 10,000 stations of a large network."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        chosen = {str(v) for v in self.format_value(value)}
+        options = "".join(
+            f'<option value="{escape(option)}"{" selected" if str(option) in chosen else ""}>{escape(label)}</option>'
+            for option, label in self.choices
+        )
+        return mark_safe(  # noqa: S308 - every name, value and label in it is escaped
+            f'<select name="{escape(name)}"{flatatt(self.build_attrs(self.attrs, attrs))}>{options}</select>'
+        )
+
+
 class FilterForm(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    site = forms.ModelChoiceField(Site.objects.all(), required=False, empty_label="All sites")
-    station = forms.ModelChoiceField(Station.objects.only("pk", "ocpp_id"), required=False, empty_label="All stations")
+    site = forms.ModelChoiceField(Site.objects.all(), required=False, empty_label="All sites", widget=PlainSelect)
+    station = forms.ModelChoiceField(
+        Station.objects.only("pk", "ocpp_id"), required=False, empty_label="All stations", widget=PlainSelect
+    )
     tariff = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     grain = forms.ChoiceField(choices=GRAINS, required=False)
 

@@ -53,13 +53,20 @@ def tariff_choices() -> list[tuple[int, str]]:
     return [(t.pk, str(t)) for t in tariff.objects.order_by("name", "-valid_from")]
 
 
+def _revenue_rollup(params: dict) -> tuple[str, str]:
+    """The revenue rollup to read (the network's days, or the stations' days of a scope) and its scope clause."""
+    if params["station_ids"] is None:
+        return rollups.TABLES["nrday"], ""
+    return rollups.TABLES["rday"], " AND r.station_id = ANY(%(station_ids)s)"
+
+
 def usage_totals_by_tariff_sql(grain: str, params: dict) -> str:
     """The usage totals of one tariff's priced sessions, from the revenue rollup; energy counts on the start day."""
-    scope = "" if params["station_ids"] is None else " AND r.station_id = ANY(%(station_ids)s)"
+    source, scope = _revenue_rollup(params)
     return f"""
         SELECT date_trunc('{grain}', r.day)::date AS period, sum(r.sessions) AS sessions, sum(r.energy_wh) AS energy_wh,
                sum(r.energy_wh) AS session_energy_wh, sum(r.sessions) AS completed, sum(r.session_s) AS session_s
-        FROM {rollups.TABLES["rday"]} r
+        FROM {source} r
         WHERE r.day BETWEEN %(start)s AND %(end)s AND r.tariff_id = %(tariff_id)s{scope} GROUP BY 1"""
 
 
@@ -89,9 +96,9 @@ def session_cost_sql(alias: str) -> str:
 def money_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     """Revenue from the revenue rollup; payments and unpaid invoices from billing's own tables."""
     params = filters.params()
-    scope = "" if params["station_ids"] is None else " AND r.station_id = ANY(%(station_ids)s)"
+    source, scope = _revenue_rollup(params)
     tariff = " AND r.tariff_id = %(tariff_id)s" if filters.tariff_id else ""
-    revenue = f"""FROM {rollups.TABLES["rday"]} r WHERE r.day BETWEEN %(start)s AND %(end)s{scope}{tariff}"""
+    revenue = f"""FROM {source} r WHERE r.day BETWEEN %(start)s AND %(end)s{scope}{tariff}"""
     dashboard = Dashboard()
     dashboard.add(
         Table(

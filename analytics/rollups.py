@@ -24,9 +24,12 @@ from analytics.app_settings import app_settings
 from analytics.db import NO_JIT
 from analytics.models import (
     ConnectorDay,
+    ConnectorTotal,
     DriverDay,
     FaultDay,
+    NetworkDay,
     NetworkHour,
+    NetworkRevenueDay,
     RevenueDay,
     SiteHour,
     StationOfflinePeriod,
@@ -43,6 +46,12 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 COUNTED = "{t}.status NOT IN ('unmatched', 'refused') AND {t}.meter_start IS NOT NULL"
 # A month per statement keeps the intermediate tables of a full rebuild in memory-sized pieces.
 CHUNK_DAYS = 31
+# The additive figures of a connector-day: what NetworkDay and ConnectorTotal sum.
+FIGURES = [
+    field.column
+    for field in ConnectorDay._meta.concrete_fields
+    if field.column not in ("id", "day", "station_id", "connector_id")
+]
 
 TABLES = {
     "tx": Transaction._meta.db_table,
@@ -53,11 +62,14 @@ TABLES = {
     "site": Site._meta.db_table,
     "off": StationOfflinePeriod._meta.db_table,
     "cday": ConnectorDay._meta.db_table,
+    "nday": NetworkDay._meta.db_table,
+    "ctot": ConnectorTotal._meta.db_table,
     "fday": FaultDay._meta.db_table,
     "nhour": NetworkHour._meta.db_table,
     "shour": SiteHour._meta.db_table,
     "dday": DriverDay._meta.db_table,
     "rday": RevenueDay._meta.db_table,
+    "nrday": NetworkRevenueDay._meta.db_table,
 }
 
 
@@ -93,7 +105,7 @@ def quarter_energy_ctes(station_ids: list[int] | None) -> str:
         WHERE m.measurand = '{ENERGY_REGISTER}' AND m.phase = '' AND m.value IS NOT NULL
           AND m.timestamp > s.started_at AND (s.stopped_at IS NULL OR m.timestamp < s.stopped_at)
           -- Implied by the line above (sessions start after it); stated, so older partitions are never read.
-          AND m.timestamp >= %(lo)s - %(lookback)s
+          AND m.timestamp >= %(lo)s - %(lookback)s{station_clause("m", station_ids)}
         UNION ALL
         SELECT id, stopped_at, e_stop FROM sess WHERE e_stop IS NOT NULL
     ),
@@ -175,6 +187,16 @@ def revenue_day_sql() -> str | None:
     FROM {money.table("charge")} sc JOIN {TABLES["tx"]} t ON t.id = sc.transaction_id
     WHERE sc.session_started_at >= %(lo)s AND sc.session_started_at < %(hi)s
     GROUP BY 1, 2, 3, 4
+    """
+
+
+def network_revenue_day_sql() -> str:
+    return f"""
+    INSERT INTO {TABLES["nrday"]} (day, tariff_id, currency, sessions, billable_sessions, energy_wh, session_s,
+                                   net_amount, gross_amount)
+    SELECT day, tariff_id, currency, sum(sessions), sum(billable_sessions), sum(energy_wh), sum(session_s),
+           sum(net_amount), sum(gross_amount)
+    FROM {TABLES["rday"]} WHERE day BETWEEN %(d0)s AND %(d1)s GROUP BY 1, 2, 3
     """
 
 
@@ -296,6 +318,52 @@ def connector_day_sql() -> str:
     """
 
 
+def network_day_sql() -> str:
+    figures = ", ".join(FIGURES)
+    return f"""
+    INSERT INTO {TABLES["nday"]} (day, {figures})
+    SELECT day, {", ".join(f"sum({column})" for column in FIGURES)} FROM {TABLES["cday"]}
+    WHERE day BETWEEN %(d0)s AND %(d1)s GROUP BY day
+    """
+
+
+def running_totals_sql() -> str:
+    """Insert every connector's running totals from %(d0)s to the last connector-day, carried on from the day
+    before %(d0)s; a day without a connector-day repeats the totals (one row per connector and day)."""
+    return f"""
+    INSERT INTO {TABLES["ctot"]} (day, station_id, connector_id, {", ".join(FIGURES)})
+    WITH base AS (SELECT * FROM {TABLES["ctot"]} WHERE day = %(d0)s::date - 1),
+    keys AS (
+        SELECT station_id, connector_id, min(first) AS first FROM (
+            SELECT station_id, connector_id, min(day) AS first FROM {TABLES["cday"]} WHERE day >= %(d0)s GROUP BY 1, 2
+            UNION ALL
+            SELECT station_id, connector_id, %(d0)s::date FROM base) k
+        GROUP BY 1, 2
+    ),
+    grid AS (
+        SELECT k.station_id, k.connector_id, d::date AS day FROM keys k
+        CROSS JOIN generate_series(k.first, (SELECT max(day) FROM {TABLES["cday"]}), interval '1 day') d
+    )
+    SELECT g.day, g.station_id, g.connector_id,
+           {", ".join(f"coalesce(b.{column}, 0) + sum(coalesce(c.{column}, 0)) OVER w" for column in FIGURES)}
+    FROM grid g
+    LEFT JOIN {TABLES["cday"]} c ON c.day = g.day AND c.station_id = g.station_id AND c.connector_id = g.connector_id
+    LEFT JOIN base b ON b.station_id = g.station_id AND b.connector_id = g.connector_id
+    WINDOW w AS (PARTITION BY g.station_id, g.connector_id ORDER BY g.day)
+    -- A day's rows together on disk: a range's two days are read from a few pages, not one page per connector.
+    ORDER BY g.day, g.station_id, g.connector_id
+    """
+
+
+def rebuild_running_totals(*, d0: date) -> None:
+    """Recompute the connectors' running totals from ``d0`` on (every later day's depend on it): after any
+    rebuild of connector-days, from the first day rebuilt."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(NO_JIT)
+        cursor.execute(f"DELETE FROM {TABLES['ctot']} WHERE day >= %s", [d0])
+        cursor.execute(running_totals_sql(), {"d0": d0})
+
+
 def fault_day_sql() -> str:
     return f"""
     WITH {status_ctes()}
@@ -343,8 +411,11 @@ def day_bounds(d0: date, d1: date, tz: str, now: datetime) -> tuple[datetime, da
     return lo, min(hi, now)
 
 
-def rebuild_days(*, d0: date, d1: date, now: datetime | None = None, tz: str | None = None) -> None:
-    """Recompute every rollup for the days d0..d1 (inclusive), a chunk of days per transaction."""
+def rebuild_days(
+    *, d0: date, d1: date, now: datetime | None = None, tz: str | None = None, running_totals: bool = True
+) -> None:
+    """Recompute every rollup for the days d0..d1 (inclusive), a chunk of days per transaction, then the running
+    totals from d0 on (``running_totals=False`` leaves them to a caller rebuilding several ranges)."""
     from django.conf import settings
 
     now = now or timezone.now()
@@ -354,6 +425,8 @@ def rebuild_days(*, d0: date, d1: date, now: datetime | None = None, tz: str | N
         end = min(start + timedelta(days=CHUNK_DAYS - 1), d1)
         _rebuild_chunk(start, end, now, tz)
         start = end + timedelta(days=1)
+    if running_totals:
+        rebuild_running_totals(d0=d0)
 
 
 @transaction.atomic
@@ -373,11 +446,13 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(NO_JIT)
         cursor.execute(f"DELETE FROM {TABLES['cday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
+        cursor.execute(f"DELETE FROM {TABLES['nday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute(f"DELETE FROM {TABLES['fday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute(f"DELETE FROM {TABLES['nhour']} WHERE hour >= %(lo)s AND hour < %(hi)s", params)
         cursor.execute(f"DELETE FROM {TABLES['shour']} WHERE hour >= %(lo)s AND hour < %(hi)s", params)
         cursor.execute(f"DELETE FROM {TABLES['dday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute(f"DELETE FROM {TABLES['rday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
+        cursor.execute(f"DELETE FROM {TABLES['nrday']} WHERE day BETWEEN %(d0)s AND %(d1)s", params)
         cursor.execute("DROP TABLE IF EXISTS analytics_quarters")
         cursor.execute(
             f"CREATE TEMP TABLE analytics_quarters ON COMMIT DROP AS WITH {quarter_energy_ctes(None)} "
@@ -386,6 +461,7 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
         )
         cursor.execute("ANALYZE analytics_quarters")
         cursor.execute(connector_day_sql(), params)
+        cursor.execute(network_day_sql(), params)
         cursor.execute(fault_day_sql(), params)
         cursor.execute(hour_sql(site_level=False), params)
         cursor.execute(hour_sql(site_level=True), params)
@@ -393,3 +469,4 @@ def _rebuild_chunk(d0: date, d1: date, now: datetime, tz: str) -> None:
         revenue = revenue_day_sql()
         if revenue:
             cursor.execute(revenue, params)
+            cursor.execute(network_revenue_day_sql(), params)

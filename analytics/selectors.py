@@ -12,7 +12,7 @@ from django.utils import timezone
 from analytics import money
 from analytics.db import fetch
 from analytics.filters import Filters
-from analytics.rollups import COUNTED, TABLES, quarter_energy_ctes
+from analytics.rollups import COUNTED, FIGURES, TABLES, quarter_energy_ctes
 from analytics.tables import Column, Dashboard, Kpi, Table
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -36,6 +36,31 @@ def _kwh(expr: str) -> str:
     return f"round(({expr})::numeric / 1000, 3)"
 
 
+def _per_connector_sql(params: dict) -> str:
+    """Each connector of the scope with its connector-day figures summed over [start, end]: its running totals
+    at the end (the last day rolled up) less those of the day before the start; two rows per connector whatever
+    the range. Connectors with nothing in the range (no day covered, no session) are left out."""
+    figures = ", ".join(f"e.{column} - coalesce(s.{column}, 0) AS {column}" for column in FIGURES)
+    return f"""
+        SELECT e.station_id, e.connector_id, {figures}
+        FROM {TABLES["ctot"]} e
+        LEFT JOIN {TABLES["ctot"]} s
+          ON s.day = %(start)s::date - 1 AND s.station_id = e.station_id AND s.connector_id = e.connector_id
+        WHERE e.day = (SELECT max(day) FROM {TABLES["ctot"]} WHERE day <= %(end)s) AND e.day >= %(start)s
+          AND (e.period_s > coalesce(s.period_s, 0) OR e.sessions > coalesce(s.sessions, 0)){_in_scope("e", params)}"""
+
+
+def _days_sql(params: dict) -> str:
+    """The scope's connector-day figures summed per day over [start, end]: one network-day row a day for the
+    whole network, the scope's connector-days otherwise."""
+    if params["station_ids"] is None:
+        return f"SELECT * FROM {TABLES['nday']} WHERE day BETWEEN %(start)s AND %(end)s"
+    sums = ", ".join(f"sum({column}) AS {column}" for column in FIGURES)
+    return f"""
+        SELECT cd.day, {sums} FROM {TABLES["cday"]} cd
+        WHERE cd.day BETWEEN %(start)s AND %(end)s{_in_scope("cd", params)} GROUP BY cd.day"""
+
+
 def _periods(grain: str) -> str:
     """Every period of the range, so that empty ones show as zero instead of vanishing from the chart."""
     return (
@@ -50,12 +75,11 @@ def _periods(grain: str) -> str:
 def usage_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     params = filters.params()
     grain = filters.grain
-    scope = _in_scope("cd", params)
     totals = f"""
         SELECT date_trunc('{grain}', cd.day)::date AS period, sum(cd.sessions) AS sessions,
                sum(cd.energy_wh) AS energy_wh, sum(cd.session_energy_wh) AS session_energy_wh,
                sum(cd.completed_sessions) AS completed, sum(cd.session_s) AS session_s
-        FROM {TABLES["cday"]} cd WHERE cd.day BETWEEN %(start)s AND %(end)s{scope} GROUP BY 1"""
+        FROM ({_days_sql(params)}) cd GROUP BY 1"""
     if filters.tariff_id:
         totals = money.usage_totals_by_tariff_sql(grain, params)
     driver_rows = fetch(_unique_drivers_sql(filters, params), params)
@@ -196,17 +220,20 @@ UTILISATION_HEAD = [
 def utilisation_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     """Occupied, charging and idle time as a share of the period: per connector, station, day and overall.
 
-    One scan of the connector-day rollup gives every level (GROUPING SETS).
+    Connectors, stations and the total from the running totals (GROUPING SETS), days from the day rollups.
     """
     params = filters.params()
+    sums = """sum(cd.period_s) AS period_s, sum(cd.occupied_s) AS occupied_s, sum(cd.charging_s) AS charging_s,
+              sum(cd.idle_s) AS idle_s, sum(cd.sessions) AS sessions, sum(cd.energy_wh) AS energy_wh"""
     rows = fetch(
         f"""
         WITH a AS (
-            SELECT GROUPING(cd.station_id, cd.connector_id, cd.day) AS level, cd.station_id, cd.connector_id, cd.day,
-                   sum(cd.period_s) AS period_s, sum(cd.occupied_s) AS occupied_s, sum(cd.charging_s) AS charging_s,
-                   sum(cd.idle_s) AS idle_s, sum(cd.sessions) AS sessions, sum(cd.energy_wh) AS energy_wh
-            FROM {TABLES["cday"]} cd WHERE cd.day BETWEEN %(start)s AND %(end)s{_in_scope("cd", params)}
-            GROUP BY GROUPING SETS ((cd.station_id, cd.connector_id), (cd.station_id), (cd.day), ()))
+            SELECT GROUPING(cd.station_id, cd.connector_id) << 1 | 1 AS level, cd.station_id, cd.connector_id,
+                   NULL::date AS day, {sums}
+            FROM ({_per_connector_sql(params)}) cd
+            GROUP BY GROUPING SETS ((cd.station_id, cd.connector_id), (cd.station_id), ())
+            UNION ALL
+            SELECT {BY_DAY}, NULL, NULL, cd.day, {sums} FROM ({_days_sql(params)}) cd GROUP BY cd.day)
         SELECT a.level, st.ocpp_id, a.connector_id, coalesce(site.name, ''), a.day, {UTILISATION_COLUMNS}
         FROM a LEFT JOIN {TABLES["st"]} st ON st.id = a.station_id
         LEFT JOIN {TABLES["site"]} site ON site.id = st.site_id""",
@@ -291,16 +318,17 @@ def reliability_dashboard(filters: Filters, full: bool = True) -> Dashboard:
     """Availability counts every cause that keeps a driver from charging; uptime only the unplanned ones.
 
     Per connector: failures are faults and offline periods that began; MTBF is the time up per failure,
-    MTTR the time down (faulted or offline) per failure, both in connector-hours. One scan of the
-    connector-day rollup gives every level (GROUPING SETS).
+    MTTR the time down (faulted or offline) per failure, both in connector-hours. The
+    running totals give the stations and the total (GROUPING SETS), the day rollups the days.
     """
     params = filters.params()
     rows = fetch(
         f"""
         WITH a AS (
-            SELECT GROUPING(d.station_id, d.day) AS level, d.station_id, d.day, {RELIABILITY_COLUMNS}
-            FROM {TABLES["cday"]} d WHERE d.day BETWEEN %(start)s AND %(end)s{_in_scope("d", params)}
-            GROUP BY GROUPING SETS ((d.station_id), (d.day), ()))
+            SELECT GROUPING(d.station_id) << 1 | 1 AS level, d.station_id, NULL::date AS day, {RELIABILITY_COLUMNS}
+            FROM ({_per_connector_sql(params)}) d GROUP BY GROUPING SETS ((d.station_id), ())
+            UNION ALL
+            SELECT 2, NULL, d.day, {RELIABILITY_COLUMNS} FROM ({_days_sql(params)}) d GROUP BY d.day)
         SELECT a.*, st.ocpp_id, coalesce(site.name, ''), st.model, st.firmware_version
         FROM a LEFT JOIN {TABLES["st"]} st ON st.id = a.station_id
         LEFT JOIN {TABLES["site"]} site ON site.id = st.site_id""",
@@ -591,8 +619,8 @@ def overview_trend(*, days: int = 14, now: datetime | None = None, with_revenue:
             ],
             fetch(
                 f"""
-            WITH d AS (SELECT day, sum(sessions) AS sessions, sum(energy_wh) AS wh FROM {TABLES["cday"]}
-                       WHERE day BETWEEN %(start)s AND %(end)s GROUP BY 1)
+            WITH d AS (SELECT day, sessions, energy_wh AS wh FROM {TABLES["nday"]}
+                       WHERE day BETWEEN %(start)s AND %(end)s)
             SELECT p::date, coalesce(d.sessions, 0)::int, {_kwh("coalesce(d.wh, 0)")}
             FROM generate_series(%(start)s::date, %(end)s::date, interval '1 day') p
             LEFT JOIN d ON d.day = p::date ORDER BY 1""",

@@ -168,7 +168,8 @@ def rollups_refresh(*, now: datetime | None = None) -> list[tuple[date, date]] |
             days |= {day for day in _dirty_days(cursor, state, now) if day <= today}
         ranges = _ranges(days)
         for d0, d1 in ranges:
-            rollups.rebuild_days(d0=d0, d1=d1, now=now)
+            rollups.rebuild_days(d0=d0, d1=d1, now=now, running_totals=False)
+        rollups.rebuild_running_totals(d0=ranges[0][0])
         state.watermark, state.last_event_id, state.last_charge_id = clock, last_event_id, last_charge_id
         state.refreshed_at = timezone.now()
         state.save()

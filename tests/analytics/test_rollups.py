@@ -1,8 +1,10 @@
 """The rollups against the hand-computed figures of the fixture network (see conftest.py)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.analytics.conftest import at
 
@@ -133,3 +135,57 @@ def test_today_is_counted_up_to_now(network, now_hour):
     assert days["CP-A", 1, TUE].period_s == now_hour * 3600
     assert days["CP-B", 1, TUE].energy_wh == 3000
     assert days["CP-A", 1, TUE].faulted_s == 0  # the 14:00 fault is still in the future
+
+
+WEEK = [date(2026, 3, 2) + timedelta(days=n) for n in range(8)]  # MON .. the day before NOW
+
+
+@pytest.fixture
+def week_rolled_up(network):
+    from analytics.rollups import rebuild_days
+    from tests.analytics.conftest import NOW
+
+    rebuild_days(d0=WEEK[0], d1=WEEK[-1], now=NOW)
+    return network
+
+
+def connector_day_sums(start: date, end: date) -> dict:
+    from analytics.models import ConnectorDay
+    from analytics.rollups import FIGURES
+
+    sums: dict = {}
+    for row in ConnectorDay.objects.filter(day__range=(start, end)):
+        key = (row.station_id, row.connector_id)
+        sums[key] = [a + getattr(row, f) for a, f in zip(sums.get(key, [0] * len(FIGURES)), FIGURES, strict=True)]
+    return {key: tuple(values) for key, values in sums.items() if values[0] or values[1]}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    start=st.dates(WEEK[0] - timedelta(days=2), WEEK[-1] + timedelta(days=2)),
+    length=st.integers(0, 12),
+)
+def test_running_totals_give_any_range_as_the_sum_of_its_connector_days(week_rolled_up, start, length):
+    from analytics.db import fetch
+    from analytics.selectors import _per_connector_sql
+
+    end = start + timedelta(days=length)
+    params = {"start": start, "end": end, "station_ids": None}
+    found = {(row[0], row[1]): tuple(row[2:]) for row in fetch(_per_connector_sql(params), params)}
+    assert found == connector_day_sums(start, end)
+
+
+def test_rebuilding_a_day_recomputes_every_later_running_total(week_rolled_up):
+    from analytics.models import ConnectorTotal, NetworkDay
+    from analytics.rollups import rebuild_days
+    from tests.analytics.conftest import NOW
+
+    ConnectorTotal.objects.filter(day__gte=TUE).update(sessions=999)
+    NetworkDay.objects.filter(day=TUE).update(sessions=999)
+    rebuild_days(d0=TUE, d1=TUE, now=NOW)
+    for day in WEEK[1:]:
+        totals = {(t.station_id, t.connector_id): t.sessions for t in ConnectorTotal.objects.filter(day=day)}
+        assert totals == {key: figures[1] for key, figures in connector_day_sums(WEEK[0], day).items()}
+        assert sum(totals.values()) == 5
+    sessions = {n.day: n.sessions for n in NetworkDay.objects.all()}
+    assert sessions[TUE] == 2 and sum(sessions.values()) == 5

@@ -180,3 +180,17 @@ def test_operator_home_without_a_role_has_no_kpis(client, db, django_user_model)
     staff = django_user_model.objects.create_user(email="norole@example.com", password="x-pass-12345", is_staff=True)
     client.force_login(staff)
     assert "Stations online" not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("value", [None, "", 2, "2", "9"])
+def test_the_plain_select_writes_what_djangos_select_does(value):
+    import re
+
+    from django import forms
+
+    from analytics.filters import PlainSelect
+
+    choices = [("", "All <stations>"), (1, 'CP-"A" & co'), (2, "CP-B")]
+    attrs = {"id": "id_station"}
+    djangos = forms.Select(choices=choices).render("station", value, attrs)
+    assert PlainSelect(choices=choices).render("station", value, attrs) == re.sub(r">\s+<", "><", djangos)
