@@ -50,11 +50,12 @@ def session_list(request):
         started_from=filters.get("started_from"),
         started_to=filters.get("started_to"),
     )
+    totals = selectors.sessions_totals(found)
     context = {
         "form": form,
-        "page": paginate(request, found, SESSIONS_PER_PAGE),
+        "page": paginate(request, found, SESSIONS_PER_PAGE, count=totals.sessions),
         "query": query_without_page(request),
-        "totals": selectors.sessions_totals(found),
+        "totals": totals,
     }
     return render(request, "sessions/operator_list.html", context)
 

@@ -56,6 +56,23 @@ def test_the_totals_add_up_what_the_filters_found(client_as, network):
     assert client.get("/operator/sessions/?status=active").context["totals"].energy_wh == 0
 
 
+def test_the_list_counts_the_sessions_once_for_its_totals_and_its_pages(client_as, network):
+    """At a year of a national network an unfiltered count is a scan of millions of rows: done once, not twice."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as("analyst")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/operator/sessions/")
+    scans = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "charging_sessions_transaction" in q["sql"] and "COUNT(" in q["sql"]
+    ]
+    assert len(scans) == 1, scans
+    assert response.context["page"].paginator.count == response.context["totals"].sessions == 2
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
