@@ -16,7 +16,7 @@ one hour shorter or longer in real time and the time fee follows real time.
 """
 
 from bisect import bisect_right
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -176,8 +176,9 @@ class Price:
     free_reason: str = ""
 
     def as_dict(self) -> dict:
-        """A JSON-friendly record (Decimals as strings) for storage and the API."""
-        return _jsonable(asdict(self))
+        """A JSON-friendly record (Decimals as strings) for storage and the API: ``asdict`` without its deep
+        copies (each session's breakdown is built in the batch pricing's loop)."""
+        return _jsonable({item.name: getattr(self, item.name) for item in fields(self)})
 
     @property
     def detail(self) -> str:
@@ -193,6 +194,8 @@ def _quantity(line: PriceLine) -> str:
 
 
 def _jsonable(value):
+    if isinstance(value, PriceLine):
+        return {item.name: _jsonable(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
