@@ -176,9 +176,11 @@ class Price:
     free_reason: str = ""
 
     def as_dict(self) -> dict:
-        """A JSON-friendly record (Decimals as strings) for storage and the API: ``asdict`` without its deep
+        """A JSON-friendly record (Decimals as strings) for storage and the API: ``asdict``'s, without its deep
         copies (each session's breakdown is built in the batch pricing's loop)."""
-        return _jsonable({item.name: getattr(self, item.name) for item in fields(self)})
+        record = {name: _jsonable(getattr(self, name)) for name in _PRICE_FIELDS}
+        record["lines"] = [{name: _jsonable(getattr(line, name)) for name in _LINE_FIELDS} for line in self.lines]
+        return record
 
     @property
     def detail(self) -> str:
@@ -193,9 +195,11 @@ def _quantity(line: PriceLine) -> str:
     return f"{line.quantity.quantize(Decimal('0.001')).normalize():f} {line.unit}"
 
 
+_PRICE_FIELDS = tuple(item.name for item in fields(Price) if item.name != "lines")
+_LINE_FIELDS = tuple(item.name for item in fields(PriceLine))
+
+
 def _jsonable(value):
-    if isinstance(value, PriceLine):
-        return {item.name: _jsonable(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
