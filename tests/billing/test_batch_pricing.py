@@ -248,6 +248,41 @@ def test_the_sweep_clears_a_backlog_in_batches_and_a_second_sweep_finds_nothing(
     assert services.sessions_price_missing(now=later) == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_racing_over_one_backlog_price_each_session_once_with_gap_free_numbers(
+    network, make_session, driver, monkeypatch
+):
+    from billing.services import pricing
+
+    monkeypatch.setattr(pricing, "PRICING_BATCH", 9)  # many batches, so that the two sweeps meet in each other's
+    sessions = [
+        make_session(user=driver, started_at=T0 + timedelta(minutes=5 * index), connector_id=index + 1)
+        for index in range(80)
+    ]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    priced, errors, start = [], [], threading.Barrier(2)
+
+    def sweep():
+        try:
+            start.wait()
+            priced.append(services.sessions_price_missing(now=later))
+        except Exception as error:  # reported to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(priced) == 80  # what one sweep skipped as locked, the other priced
+    _one_of_each(sessions)
+    assert _receipt_numbers() == list(range(1, 81))
+    assert services.sessions_price_missing(now=later) == 0
+
+
 def test_receipts_that_wait_for_the_issuer_and_statements_take_the_one_session_path(
     network, make_session, driver, operator
 ):
