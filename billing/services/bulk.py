@@ -33,7 +33,12 @@ def rows_copy(model: type[models.Model], objects: list) -> None:
     fields = model._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     json_columns = [isinstance(field, models.JSONField) for field in fields]
-    with connection.cursor() as cursor, cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
+    # As the ORM's errors (DataError, IntegrityError): the cursor's copy() is psycopg's own, not wrapped.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
         for obj in objects:
             copy.write_row(
                 [

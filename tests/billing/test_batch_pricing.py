@@ -342,3 +342,20 @@ def test_a_wallet_that_covers_only_the_first_payment_pays_it_and_the_next_fails_
         (Payment.Status.SUCCEEDED, 1),
         (Payment.Status.FAILED, 1),
     ]
+
+
+def test_a_copied_row_that_breaks_a_constraint_raises_the_orms_integrity_error(network, make_session, driver):
+    """The batch writes by COPY (``billing.services.bulk``); its errors are the ORM's, as ``bulk_create``'s were, so
+    the batch's callers tell a session's bad data (DataError) from a lost race (IntegrityError) as before."""
+    from django.db import IntegrityError
+
+    from billing.services.bulk import ids_take, rows_copy
+
+    charge = services.session_charge_create(transaction_id=make_session(user=driver).pk)
+    twin = SessionCharge(
+        **{field.attname: getattr(charge, field.attname) for field in SessionCharge._meta.concrete_fields[1:]}
+    )
+    ids_take(SessionCharge, [twin])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_copy(SessionCharge, [twin])  # a second charge of the same session
+    assert SessionCharge.objects.filter(transaction_id=charge.transaction_id).count() == 1
