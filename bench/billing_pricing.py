@@ -18,6 +18,10 @@ Figures:
 - payments: the payments of all those receipts collected from the drivers' wallets by
   ``payments_collect_batch`` (the ``collect_payments`` task), ``--workers`` processes at once.
 
+Each figure also says the CPU it took per session: the workers' own and their PostgreSQL backends' (read
+from /proc, so only for a server on this machine). On a shared machine that, not the wall clock, is the
+figure to compare: two cores can price 2 / (CPU ms per session) thousand sessions a second.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voltgrid_bench .venv/bin/python bench/billing_pricing.py
 
 The database named by DATABASE_URL is created and migrated when missing. The benchmark's own rows (site
@@ -275,7 +279,28 @@ def engine_rate(ids: list[int], limit: int) -> tuple[float, int]:
     return rounds * len(usages) / (time.perf_counter() - began), rounds * len(usages)
 
 
-def price_share(ids: list[int]) -> int:
+def backend_cpu_seconds() -> float:
+    """CPU seconds of this process's PostgreSQL backend so far, from /proc (0 for a server elsewhere)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(work):
+    """``work()``'s count, with the CPU seconds it took here and in this process's PostgreSQL backend."""
+    client, server = time.process_time(), backend_cpu_seconds()
+    done = work()
+    return done, time.process_time() - client, backend_cpu_seconds() - server
+
+
+def price_share(ids: list[int]) -> tuple[int, float, float]:
     """One worker's part: what ``billing.tasks.price_session`` does, per session."""
     setup_django()
     from django.db import connection
@@ -284,9 +309,13 @@ def price_share(ids: list[int]) -> int:
 
     _quiet_broker()
     connection.close()
-    for transaction_id in ids:
-        session_charge_create(transaction_id=transaction_id)
-    return len(ids)
+
+    def price_each() -> int:
+        for transaction_id in ids:
+            session_charge_create(transaction_id=transaction_id)
+        return len(ids)
+
+    return timed(price_each)
 
 
 def _quiet_broker() -> None:
@@ -296,7 +325,7 @@ def _quiet_broker() -> None:
     app.conf.task_always_eager, app.conf.broker_url = False, "memory://"
 
 
-def batch_share(ids: list[int]) -> int:
+def batch_share(ids: list[int]) -> tuple[int, float, float]:
     """One worker's part of the batched figure: ``sessions_charge_batch``, a batch at a time."""
     setup_django()
     from django.db import connection
@@ -306,13 +335,15 @@ def batch_share(ids: list[int]) -> int:
 
     _quiet_broker()
     connection.close()
-    return sum(
-        sessions_charge_batch(transaction_ids=ids[start : start + PRICING_BATCH])
-        for start in range(0, len(ids), PRICING_BATCH)
+    return timed(
+        lambda: sum(
+            sessions_charge_batch(transaction_ids=ids[start : start + PRICING_BATCH])
+            for start in range(0, len(ids), PRICING_BATCH)
+        )
     )
 
 
-def collect_share(payment_ids: list[int]) -> int:
+def collect_share(payment_ids: list[int]) -> tuple[int, float, float]:
     """One worker's part of the payments: ``payments_collect_batch``, as the ``collect_payments`` task."""
     setup_django()
     from django.db import connection
@@ -322,20 +353,32 @@ def collect_share(payment_ids: list[int]) -> int:
 
     _quiet_broker()
     connection.close()
-    return sum(
-        payments_collect_batch(payment_ids=payment_ids[start : start + PRICING_BATCH])
-        for start in range(0, len(payment_ids), PRICING_BATCH)
+    return timed(
+        lambda: sum(
+            payments_collect_batch(payment_ids=payment_ids[start : start + PRICING_BATCH])
+            for start in range(0, len(payment_ids), PRICING_BATCH)
+        )
     )
 
 
-def _in_workers(function, shares: list[list[int]]) -> tuple[int, float]:
+def _in_workers(function, shares: list[list[int]]) -> tuple[int, float, str]:
+    """Sessions done, seconds, and the CPU they took per session (workers + their backends)."""
     from django.db import connection
 
     connection.close()
     began = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
-        done = sum(pool.map(function, shares))
-    return done, time.perf_counter() - began
+        results = pool.map(function, shares)
+    elapsed = time.perf_counter() - began
+    done = sum(count for count, _client, _server in results)
+    client = sum(client for _count, client, _server in results)
+    server = sum(server for _count, _client, server in results)
+    return done, elapsed, _cpu_per_session(done, client, server)
+
+
+def _cpu_per_session(done: int, client: float, server: float) -> str:
+    per = 1000 / max(done, 1)
+    return f"CPU per session {per * (client + server):.2f} ms: {per * client:.2f} Python, {per * server:.2f} PostgreSQL"
 
 
 def main() -> None:
@@ -377,28 +420,30 @@ def main() -> None:
     batched = ids[args.end_to_end : args.end_to_end + args.batched]
     backlog = ids[args.end_to_end + args.batched :]
 
-    priced, elapsed = _in_workers(price_share, [one_by_one[w :: args.workers] for w in range(args.workers)])
+    priced, elapsed, cpu = _in_workers(price_share, [one_by_one[w :: args.workers] for w in range(args.workers)])
     print(
         f"end to end, one at a time: {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions priced, invoiced "
-        f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit each)"
+        f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit each; {cpu})"
     )
     if batched:
         # Contiguous shares, as the sweep or a backlog hands out batches.
         size = -(-len(batched) // args.workers)
         shares = [batched[start : start + size] for start in range(0, len(batched), size)]
-        priced, elapsed = _in_workers(batch_share, shares)
+        priced, elapsed, cpu = _in_workers(batch_share, shares)
         print(
             f"end to end, in batches:    {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions priced, invoiced "
-            f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit per batch)"
+            f"and payments created by {args.workers} worker(s) in {elapsed:.1f} s, one commit per batch; {cpu})"
         )
     if backlog:
         _quiet_broker()
         began = time.perf_counter()
-        priced = sessions_price_missing(settle_seconds=0, days=100_000, budget_seconds=3_600)
-        elapsed = time.perf_counter() - began
+        priced, client, server = timed(
+            lambda: sessions_price_missing(settle_seconds=0, days=100_000, budget_seconds=3_600)
+        )
+        elapsed, cpu = time.perf_counter() - began, _cpu_per_session(priced, client, server)
         print(
             f"backlog sweep:             {priced / elapsed:>8,.0f} sessions/s  ({priced:,} sessions left unpriced, "
-            f"cleared by the beat's sweep in one process in {elapsed:.1f} s)"
+            f"cleared by the beat's sweep in one process in {elapsed:.1f} s; {cpu})"
         )
     payments = list(
         Payment.objects.filter(invoice__operator__name=SITE, status=Payment.Status.PENDING)
@@ -407,11 +452,11 @@ def main() -> None:
     )
     # Each worker its own drivers, as batches of receipts mostly are.
     shares = [[pk for user_id, pk in payments if user_id % args.workers == w] for w in range(args.workers)]
-    collected, elapsed = _in_workers(collect_share, shares)
+    collected, elapsed, cpu = _in_workers(collect_share, shares)
     paid = Payment.objects.filter(invoice__operator__name=SITE, status=Payment.Status.SUCCEEDED).count()
     print(
         f"payments:                  {collected / elapsed:>8,.0f} payments/s  ({paid:,} of {collected:,} collected "
-        f"from wallets by {args.workers} worker(s) in {elapsed:.1f} s)"
+        f"from wallets by {args.workers} worker(s) in {elapsed:.1f} s; {cpu.replace('session', 'payment')})"
     )
     charges = SessionCharge.objects.filter(transaction_id__in=ids).count()
     numbers = sorted(

@@ -16,7 +16,7 @@ one hour shorter or longer in real time and the time fee follows real time.
 """
 
 from bisect import bisect_right
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -176,8 +176,11 @@ class Price:
     free_reason: str = ""
 
     def as_dict(self) -> dict:
-        """A JSON-friendly record (Decimals as strings) for storage and the API."""
-        return _jsonable(asdict(self))
+        """A JSON-friendly record (Decimals as strings) for storage and the API: ``asdict``'s, without its deep
+        copies (each session's breakdown is built in the batch pricing's loop)."""
+        record = {name: _jsonable(getattr(self, name)) for name in _PRICE_FIELDS}
+        record["lines"] = [{name: _jsonable(getattr(line, name)) for name in _LINE_FIELDS} for line in self.lines]
+        return record
 
     @property
     def detail(self) -> str:
@@ -190,6 +193,10 @@ class Price:
 
 def _quantity(line: PriceLine) -> str:
     return f"{line.quantity.quantize(Decimal('0.001')).normalize():f} {line.unit}"
+
+
+_PRICE_FIELDS = tuple(item.name for item in fields(Price) if item.name != "lines")
+_LINE_FIELDS = tuple(item.name for item in fields(PriceLine))
 
 
 def _jsonable(value):

@@ -175,12 +175,16 @@ def sessions_usage(transactions) -> dict[int, Usage]:
     if not transactions:
         return {}
     samples: dict[int, list] = {session.pk: [] for session in transactions}
+    since = min(session.started_at for session in transactions)
+    until = max(session.stopped_at for session in transactions)
     rows = (
         MeterSample.objects.filter(
             transaction_id__in=list(samples),
             measurand=ENERGY_REGISTER,
             location__in=DELIVERY_LOCATIONS,
             value__isnull=False,
+            timestamp__gte=since,  # the batch's span: only its months' partitions are read
+            timestamp__lte=until,
         )
         .order_by("transaction_id", "timestamp", "pk")
         .values_list("transaction_id", "timestamp", "phase", "value")
@@ -191,8 +195,8 @@ def sessions_usage(transactions) -> dict[int, Usage]:
     rows = (
         ConnectorStatusEvent.objects.filter(
             station_id__in={session.station_id for session in transactions},
-            timestamp__gte=min(session.started_at for session in transactions),
-            timestamp__lt=max(session.stopped_at for session in transactions),
+            timestamp__gte=since,
+            timestamp__lt=until,
         )
         .order_by("timestamp", "pk")
         .values_list("station_id", "connector_id", "timestamp", "status")

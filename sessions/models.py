@@ -74,6 +74,11 @@ class Transaction(models.Model):
             models.Index(fields=["station", "status"]),
             models.Index(fields=["id_tag", "status"]),
             models.Index(fields=["started_at"]),
+            # The billing sweep's walk over the completed sessions of its window, in the order it prices them:
+            # an index-only scan (with the anti-join on the charge's key) that finds the unpriced ones.
+            models.Index(
+                fields=["created_at", "id"], condition=models.Q(status="completed"), name="transaction_completed_sweep"
+            ),
         ]
 
     def __str__(self):

@@ -23,6 +23,7 @@ from billing.models import (
 )
 from billing.money import ZERO, round_money, tax_of
 from billing.selectors import profile_of
+from billing.services.bulk import ids_take, rows_copy
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +161,9 @@ def invoice_add_session(*, charge: SessionCharge) -> Invoice:
 
 def charges_save_and_bill(*, charges: list[SessionCharge], now: datetime | None = None) -> None:
     """Store many priced, unsaved charges and bill the billable ones as ``invoice_add_session`` bills one (the
-    batch pricing): each on its own receipt, issued now; the receipts, charges, lines and payments written in
-    bulk and the receipts' numbers taken per operator in one UPDATE, in the order of ``charges`` (gap-free: a
-    rollback gives them all back).
+    batch pricing): each on its own receipt, issued now; the charges, lines, payments and receipts written by
+    COPY (``billing.services.bulk``) and the receipts' numbers taken per operator in one UPDATE, in the order of
+    ``charges`` (gap-free: a rollback gives them all back).
 
     Billable charges of an operator who bills by monthly statement, or whose legal details are incomplete
     (the receipt waits as a draft), take the one-charge path. Call inside the caller's transaction.
@@ -180,26 +181,27 @@ def charges_save_and_bill(*, charges: list[SessionCharge], now: datetime | None 
             complete[operator.pk] = not operator.missing_legal_details()
         per_session = operator.invoicing_mode == Operator.InvoicingMode.PER_SESSION
         (receipts if per_session and complete[operator.pk] else one_by_one).append(charge)
-    lines, pairs = _receipts_issue(receipts, now)
     by_itself = {id(charge) for charge in one_by_one}
-    SessionCharge.objects.bulk_create([charge for charge in charges if id(charge) not in by_itself])
-    for line, charge in zip(lines, receipts, strict=True):
-        line.session_charge = charge
-    InvoiceLine.objects.bulk_create(lines)
+    stored = [charge for charge in charges if id(charge) not in by_itself]
+    ids_take(SessionCharge, stored)
+    invoices, lines, pairs = _receipts_issue(receipts, now)
+    rows_copy(SessionCharge, stored)
+    rows_copy(InvoiceLine, lines)
     payments_create([(invoice, method) for invoice, method in pairs if invoice.gross_total > 0])
     # Locks (statement drafts, number sequences) are taken in one order by every batch: racing batches never
     # wait for each other in a circle.
     one_by_one.sort(key=lambda charge: (charge.operator_id, charge.user_id, charge.currency, charge.transaction_id))
     for charge in one_by_one:
         invoice_add_session(charge=charge)
-    _receipts_number([invoice for invoice, _method in pairs], now)
+    _receipts_number(invoices, now)
+    rows_copy(Invoice, invoices)
 
 
-def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[InvoiceLine], list[tuple]]:
-    """The issued receipts of ``charges``, saved, each charge's ``invoice`` set; their lines (unsaved) and
-    (receipt, payment method) pairs."""
+def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[Invoice], list[InvoiceLine], list]:
+    """The issued receipts of ``charges`` (saved charges: their keys taken), unsaved but with their keys, each
+    charge's ``invoice`` set; their lines, likewise; and (receipt, payment method) pairs."""
     if not charges:
-        return [], []
+        return [], [], []
     profiles = {
         profile.user_id: profile
         for profile in BillingProfile.objects.filter(user_id__in={charge.user_id for charge in charges})
@@ -222,23 +224,23 @@ def _receipts_issue(charges: list[SessionCharge], now: datetime) -> tuple[list[I
             invoice.status = Invoice.Status.OPEN
         else:
             invoice.status, invoice.paid_at = Invoice.Status.PAID, now
-        line.invoice = charge.invoice = invoice
         invoices.append(invoice)
         lines.append(line)
         pairs.append((invoice, profile.payment_method))
-    Invoice.objects.bulk_create(invoices)
-    for invoice, line in zip(invoices, lines, strict=True):
-        line.invoice = invoice  # with its primary key now
-    return lines, pairs
+    ids_take(Invoice, invoices)
+    ids_take(InvoiceLine, lines)
+    for invoice, line, charge in zip(invoices, lines, charges, strict=True):
+        line.invoice = charge.invoice = invoice  # with its primary key now
+    return invoices, lines, pairs
 
 
 def _receipts_number(invoices: list[Invoice], now: datetime) -> None:
-    """Number the batch's receipts, as the batch's last write: the operator's sequence row stays locked from
-    here to the commit, so racing batches wait for each other only that long (and in operator order)."""
+    """Number the batch's receipts (not written yet), as the batch's last writes: the operator's sequence row
+    stays locked from here to the commit, so racing batches wait for each other only that long (and in
+    operator order)."""
     by_operator: dict[int, list[Invoice]] = defaultdict(list)
     for invoice in invoices:
         by_operator[invoice.operator_id].append(invoice)
-    ids, numbers = [], []
     for operator_id in sorted(by_operator):
         numbered = by_operator[operator_id]
         taken = next_document_numbers(
@@ -246,15 +248,6 @@ def _receipts_number(invoices: list[Invoice], now: datetime) -> None:
         )
         for invoice, number in zip(numbered, taken, strict=True):
             invoice.number = number
-            ids.append(invoice.pk)
-            numbers.append(number)
-    if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Invoice._meta.db_table} AS invoice SET number = numbered.number"  # noqa: S608 - our own table
-                " FROM unnest(%s::bigint[], %s::text[]) AS numbered(id, number) WHERE invoice.id = numbered.id",
-                [ids, numbers],
-            )
 
 
 def _issue(invoice: Invoice, *, lines: list[InvoiceLine], now: datetime) -> bool:

@@ -18,6 +18,7 @@ from billing.gateways import get_gateway
 from billing.gateways.interface import CustomerData, GatewayResponse, PaymentData, RefundData, ResponseStatus
 from billing.models import Invoice, Payment, PaymentAttempt, Refund, Subscription
 from billing.selectors import profile_of
+from billing.services.bulk import ids_take, rows_copy
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +41,23 @@ def payment_create(*, invoice: Invoice, method: str | None = None) -> Payment:
 
 
 def payments_create(invoices_and_methods: list[tuple[Invoice, str]]) -> list[Payment]:
-    """``payment_create`` for many issued invoices at once (the batch pricing): one INSERT, and the payments
-    collected after the commit by ``collect_payments``, a batch at a time."""
+    """``payment_create`` for many issued invoices at once (the batch pricing): one COPY, and the payments
+    collected after the commit by ``collect_payments``, a batch at a time. The invoices may be written later
+    in the same transaction (``billing.services.bulk``)."""
     from billing.tasks import collect_payments
 
-    payments = Payment.objects.bulk_create(
-        [
-            Payment(
-                invoice=invoice,
-                user_id=invoice.customer_id,
-                method=method,
-                amount=invoice.gross_total,
-                currency=invoice.currency,
-            )
-            for invoice, method in invoices_and_methods
-        ]
-    )
+    payments = [
+        Payment(
+            invoice=invoice,
+            user_id=invoice.customer_id,
+            method=method,
+            amount=invoice.gross_total,
+            currency=invoice.currency,
+        )
+        for invoice, method in invoices_and_methods
+    ]
+    ids_take(Payment, payments)
+    rows_copy(Payment, payments)
     ids = [payment.pk for payment in payments]
     if ids:
         transaction.on_commit(lambda: collect_payments.delay(ids))

@@ -128,6 +128,8 @@ def _charge_hold(transaction_id: int, reason: str) -> SessionCharge | None:
 
 # Sessions priced, invoiced and billed in one transaction by the batch path (the sweep, a backlog).
 PRICING_BATCH = 500
+# Unpriced sessions the sweep looks up at a time, priced PRICING_BATCH at a time.
+SWEEP_PAGE = 10 * PRICING_BATCH
 
 
 def sessions_charge_batch(*, transaction_ids) -> int:
@@ -186,7 +188,8 @@ def sessions_price_missing(
     Ages are read from our own clock (``created_at``, ``updated_at``), never the station's timestamps, so
     a session stamped 1970 or 2099 is still found. A session the CSMS closed with an estimate waits
     ``ESTIMATE_GRACE_MINUTES``, so that a stop still in the station's queue prices it with the station's own
-    figures instead. Sessions go ``PRICING_BATCH`` at a time through ``sessions_charge_batch`` for about
+    figures instead. The unpriced are found ``SWEEP_PAGE`` at a time, oldest first, on an index-only walk of the
+    window's completed sessions, and go ``PRICING_BATCH`` at a time through ``sessions_charge_batch`` for about
     ``budget_seconds`` (the next run goes on), so a day's backlog clears in minutes. A batch that fails is
     priced one session at a time: one session failing never stops the others: it is logged, recorded on the
     session, and tried again on the next run. Returns how many were priced.
@@ -195,28 +198,32 @@ def sessions_price_missing(
     from sessions.models import Transaction
 
     now = now or timezone.now()
-    missing = (
-        Transaction.objects.filter(
-            status=Transaction.Status.COMPLETED,
-            created_at__gte=now - timedelta(days=days),
-            updated_at__lte=now - timedelta(seconds=settle_seconds),
-        )
+    # Unpriced sessions of the window, from the sweep's index (``transaction_completed_sweep``) and the charges'
+    # key alone; what settled, from the rows of those found only.
+    unpriced = (
+        Transaction.objects.filter(status=Transaction.Status.COMPLETED, created_at__gte=now - timedelta(days=days))
         .exclude(Exists(SessionCharge.objects.filter(transaction_id=OuterRef("pk"))))
-        .exclude(estimated_stop_q(), updated_at__gt=now - timedelta(minutes=app_settings.ESTIMATE_GRACE_MINUTES))
-        .order_by("pk")
-        .values_list("pk", flat=True)
+        .order_by("created_at", "pk")
+        .values_list("created_at", "pk")
     )
-    count, after, deadline = 0, 0, time.monotonic() + budget_seconds
-    while time.monotonic() < deadline:
-        batch = list(missing.filter(pk__gt=after)[:PRICING_BATCH])
-        if not batch:
-            break
-        after = batch[-1]
-        try:
-            count += sessions_charge_batch(transaction_ids=batch)
-        except Exception:
-            logger.exception("pricing sweep: the batch failed, pricing its sessions one by one")
-            count += _price_one_by_one(batch)
+    settled = Transaction.objects.filter(updated_at__lte=now - timedelta(seconds=settle_seconds)).exclude(
+        estimated_stop_q(), updated_at__gt=now - timedelta(minutes=app_settings.ESTIMATE_GRACE_MINUTES)
+    )
+    count, deadline = 0, time.monotonic() + budget_seconds
+    page = list(unpriced[:SWEEP_PAGE])
+    while page and time.monotonic() < deadline:
+        (created, after), page_ids = page[-1], [pk for _created, pk in page]
+        ready = list(settled.filter(pk__in=page_ids).order_by("created_at", "pk").values_list("pk", flat=True))
+        for start in range(0, len(ready), PRICING_BATCH):
+            if time.monotonic() >= deadline:
+                return count
+            batch = ready[start : start + PRICING_BATCH]
+            try:
+                count += sessions_charge_batch(transaction_ids=batch)
+            except Exception:
+                logger.exception("pricing sweep: the batch failed, pricing its sessions one by one")
+                count += _price_one_by_one(batch)
+        page = list(unpriced.filter(created_at__gte=created).exclude(created_at=created, pk__lte=after)[:SWEEP_PAGE])
     return count
 
 

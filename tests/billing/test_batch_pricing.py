@@ -248,6 +248,41 @@ def test_the_sweep_clears_a_backlog_in_batches_and_a_second_sweep_finds_nothing(
     assert services.sessions_price_missing(now=later) == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_racing_over_one_backlog_price_each_session_once_with_gap_free_numbers(
+    network, make_session, driver, monkeypatch
+):
+    from billing.services import pricing
+
+    monkeypatch.setattr(pricing, "PRICING_BATCH", 9)  # many batches, so that the two sweeps meet in each other's
+    sessions = [
+        make_session(user=driver, started_at=T0 + timedelta(minutes=5 * index), connector_id=index + 1)
+        for index in range(80)
+    ]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    priced, errors, start = [], [], threading.Barrier(2)
+
+    def sweep():
+        try:
+            start.wait()
+            priced.append(services.sessions_price_missing(now=later))
+        except Exception as error:  # reported to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(priced) == 80  # what one sweep skipped as locked, the other priced
+    _one_of_each(sessions)
+    assert _receipt_numbers() == list(range(1, 81))
+    assert services.sessions_price_missing(now=later) == 0
+
+
 def test_receipts_that_wait_for_the_issuer_and_statements_take_the_one_session_path(
     network, make_session, driver, operator
 ):
@@ -307,3 +342,20 @@ def test_a_wallet_that_covers_only_the_first_payment_pays_it_and_the_next_fails_
         (Payment.Status.SUCCEEDED, 1),
         (Payment.Status.FAILED, 1),
     ]
+
+
+def test_a_copied_row_that_breaks_a_constraint_raises_the_orms_integrity_error(network, make_session, driver):
+    """The batch writes by COPY (``billing.services.bulk``); its errors are the ORM's, as ``bulk_create``'s were, so
+    the batch's callers tell a session's bad data (DataError) from a lost race (IntegrityError) as before."""
+    from django.db import IntegrityError
+
+    from billing.services.bulk import ids_take, rows_copy
+
+    charge = services.session_charge_create(transaction_id=make_session(user=driver).pk)
+    twin = SessionCharge(
+        **{field.attname: getattr(charge, field.attname) for field in SessionCharge._meta.concrete_fields[1:]}
+    )
+    ids_take(SessionCharge, [twin])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_copy(SessionCharge, [twin])  # a second charge of the same session
+    assert SessionCharge.objects.filter(transaction_id=charge.transaction_id).count() == 1

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billing.money import round_money, tax_of, to_minor_units
 from billing.pricing import Allowance, PeriodSpec, TariffSpec, Usage, planned_usage, price_session
@@ -240,6 +242,37 @@ def test_subscription_included_energy_comes_first_then_the_discount():
     assert price.net == D("2.40")  # 6 kWh x 0.40
     used_up = price_session(spec, linear(T0, 60, 10_000), Allowance(included_wh=50_000))
     assert (used_up.net, used_up.included_wh) == (D("0.00"), 10_000)
+
+
+@given(
+    minutes=st.integers(0, 600),
+    energy_wh=st.integers(0, 200_000),
+    idle_after=st.one_of(st.none(), st.integers(0, 600)),
+    included_wh=st.integers(0, 50_000),
+    discount=st.integers(0, 100),
+    max_price=st.one_of(st.none(), st.integers(0, 100)),
+)
+def test_the_stored_breakdown_is_the_price_as_json(minutes, energy_wh, idle_after, included_wh, discount, max_price):
+    """``Price.as_dict`` (built without ``asdict``'s deep copies) is ``asdict``'s record with Decimals as strings."""
+    import json
+    from dataclasses import asdict
+
+    spec = tariff(
+        price_per_kwh=D("0.39"),
+        price_per_minute=D("0.02"),
+        start_fee=D("0.50"),
+        idle_price_per_minute=D("0.10"),
+        max_price=None if max_price is None else D(max_price),
+        periods=(PeriodSpec("Night", ALL_WEEK, time(22), time(6), price_per_kwh=D("0.29")),),
+    )
+    idle_from = None if idle_after is None else T0 + timedelta(minutes=min(idle_after, minutes))
+    price = price_session(
+        spec, linear(T0, minutes, energy_wh, idle_from), Allowance(included_wh, energy_discount_percent=D(discount))
+    )
+    record = asdict(price)
+    expected = json.loads(json.dumps(record, default=str))
+    assert price.as_dict() == expected
+    assert json.loads(json.dumps(price.as_dict())) == expected
 
 
 def test_estimate_prices_planned_energy_and_time():
