@@ -1,4 +1,8 @@
-"""The benchmark database: each script measures in a PostgreSQL database of its own, created on first use."""
+"""The benchmark database: each script measures in a PostgreSQL database of its own, created on first use; and the
+CPU its connection's server process spends, the figure that holds on a busy machine."""
+
+import os
+from pathlib import Path
 
 
 def create_database_if_missing(db: dict) -> None:
@@ -15,3 +19,17 @@ def create_database_if_missing(db: dict) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU seconds of this connection's PostgreSQL backend so far (None when the server is not on this machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime

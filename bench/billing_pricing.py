@@ -41,7 +41,7 @@ from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import create_database_if_missing
+from benchdb import backend_cpu_seconds, create_database_if_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "BENCH billing"
@@ -279,25 +279,11 @@ def engine_rate(ids: list[int], limit: int) -> tuple[float, int]:
     return rounds * len(usages) / (time.perf_counter() - began), rounds * len(usages)
 
 
-def backend_cpu_seconds() -> float:
-    """CPU seconds of this process's PostgreSQL backend so far, from /proc (0 for a server elsewhere)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def timed(work):
     """``work()``'s count, with the CPU seconds it took here and in this process's PostgreSQL backend."""
-    client, server = time.process_time(), backend_cpu_seconds()
+    client, server = time.process_time(), backend_cpu_seconds() or 0.0
     done = work()
-    return done, time.process_time() - client, backend_cpu_seconds() - server
+    return done, time.process_time() - client, (backend_cpu_seconds() or 0.0) - server
 
 
 def price_share(ids: list[int]) -> tuple[int, float, float]:

@@ -31,7 +31,7 @@ from datetime import time as clock
 from pathlib import Path
 from typing import NamedTuple
 
-from benchdb import create_database_if_missing
+from benchdb import backend_cpu_seconds, create_database_if_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_PREFIX = "BENCH load"
@@ -193,7 +193,7 @@ def end_to_end(site_ids: list[int]) -> Split:
 
     from smartcharging import load
 
-    cpu, server = time.process_time(), server_cpu_seconds()
+    cpu, server = time.process_time(), backend_cpu_seconds()
     began = time.perf_counter()
     with transaction.atomic():
         inputs = load.sites_read(site_ids=site_ids, lock=True)
@@ -202,7 +202,7 @@ def end_to_end(site_ids: list[int]) -> Split:
         allocated = time.perf_counter()
         to_send = load.sites_allocation_record(plans=list(plans.values()))
     stored = time.perf_counter()
-    server_after = server_cpu_seconds()
+    server_after = backend_cpu_seconds()
     return Split(
         read - began,
         allocated - read,
@@ -212,20 +212,6 @@ def end_to_end(site_ids: list[int]) -> Split:
         sum(len(plan.slots) for plan in plans.values()),
         len(to_send),
     )
-
-
-def server_cpu_seconds() -> float | None:
-    """CPU seconds of this connection's PostgreSQL backend so far (None when the server is not on this machine)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def deliver(site_ids: list[int]) -> None:
