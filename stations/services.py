@@ -490,44 +490,8 @@ def connector_statuses_store(*, reports: Sequence[dict]) -> list[ConnectorStatus
 
 
 def _statuses_apply(events: list[ConnectorStatusEvent]) -> list[ConnectorStatusEvent]:
-    """One UPDATE for all (a connector holding a newer status keeps it); connectors seen for the first time are
-    created, then updated. The events applied."""
-    applied = _statuses_update_statement(events)
-    missed = [e for e in events if (e.station.pk, e.connector_id) not in applied]
-    if missed:
-        Connector.objects.bulk_create(
-            [Connector(station=e.station, connector_id=e.connector_id) for e in missed], ignore_conflicts=True
-        )
-        applied |= _statuses_update_statement(missed)
-    return [e for e in events if (e.station.pk, e.connector_id) in applied]
-
-
-def _statuses_update_statement(events: list[ConnectorStatusEvent]) -> set[tuple[int, int]]:
-    params = [
-        [e.station.pk for e in events],
-        [e.connector_id for e in events],
-        [e.timestamp for e in events],
-        *([getattr(e, name) for e in events] for name in STATUS_FIELDS),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_statuses_sql(), params)
-        return {tuple(row) for row in cursor.fetchall()}
-
-
-@functools.cache
-def _statuses_sql() -> str:
-    """UPDATE ... FROM unnest(one array per column): one statement text whatever the number of connectors."""
-    columns = ("station", "connector_id", "status_at", *STATUS_FIELDS)
-    arrays = ", ".join(f"%s::{Connector._meta.get_field(name).db_type(connection)}[]" for name in columns)
-    # Identifiers from the model's metadata only; every value is a parameter.
-    return f"""
-        UPDATE {Connector._meta.db_table} AS c SET status_at = v.status_at,
-            {", ".join(f"{name} = v.{name}" for name in STATUS_FIELDS)}
-        FROM unnest({arrays}) AS v(station_id, connector_id, status_at, {", ".join(STATUS_FIELDS)})
-        WHERE c.station_id = v.station_id AND c.connector_id = v.connector_id
-            AND (c.status_at IS NULL OR c.status_at <= v.status_at)
-        RETURNING c.station_id, c.connector_id
-    """  # noqa: S608
+    """One UPDATE for all (a connector holding a newer status keeps it). The events applied."""
+    return _connectors_update(events, at="timestamp", column="status_at", fields=STATUS_FIELDS, keep_known=False)
 
 
 MEASURED = ("power_w", "soc_percent", "energy_register_wh")
@@ -595,43 +559,52 @@ def connectors_measurements_update(*, measurements: Sequence[Measurement]) -> li
 
 
 def _measurements_apply(measurements: list[Measurement]) -> list[Measurement]:
-    """One UPDATE for all; connectors seen for the first time are created, then updated."""
-    if not measurements:
+    """One UPDATE for all (a connector holding a newer measurement keeps it; a value not measured keeps the one
+    before). The measurements applied."""
+    return _connectors_update(measurements, at="measured_at", column="measured_at", fields=MEASURED, keep_known=True)
+
+
+def _connectors_update(items: list, *, at: str, column: str, fields: tuple[str, ...], keep_known: bool) -> list:
+    """Write ``fields`` of each item (with its ``station``, ``connector_id`` and its time ``at``) on its connector in
+    one UPDATE, unless the connector's ``column`` holds a later time; connectors seen for the first time are created,
+    then updated. With ``keep_known`` an empty value keeps the connector's. The items applied."""
+    if not items:
         return []
-    applied = _measurements_update_statement(measurements)
-    missed = [m for m in measurements if (m.station.pk, m.connector_id) not in applied]
+    applied = _connectors_update_statement(items, at, column, fields, keep_known)
+    missed = [item for item in items if (item.station.pk, item.connector_id) not in applied]
     if missed:
         Connector.objects.bulk_create(
-            [Connector(station=m.station, connector_id=m.connector_id) for m in missed], ignore_conflicts=True
+            [Connector(station=item.station, connector_id=item.connector_id) for item in missed], ignore_conflicts=True
         )
-        applied |= _measurements_update_statement(missed)
-    return [m for m in measurements if (m.station.pk, m.connector_id) in applied]
+        applied |= _connectors_update_statement(missed, at, column, fields, keep_known)
+    return [item for item in items if (item.station.pk, item.connector_id) in applied]
 
 
-def _measurements_update_statement(measurements: list[Measurement]) -> set[tuple[int, int]]:
+def _connectors_update_statement(items: list, at: str, column: str, fields: tuple, keep_known: bool) -> set:
     params = [
-        [m.station.pk for m in measurements],
-        [m.connector_id for m in measurements],
-        [m.measured_at for m in measurements],
-        *([getattr(m, name) for m in measurements] for name in MEASURED),
+        [item.station.pk for item in items],
+        [item.connector_id for item in items],
+        [getattr(item, at) for item in items],
+        *([getattr(item, name) for item in items] for name in fields),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_measurements_sql(), params)
+        cursor.execute(_connectors_sql(column, fields, keep_known), params)
         return {tuple(row) for row in cursor.fetchall()}
 
 
 @functools.cache
-def _measurements_sql() -> str:
+def _connectors_sql(column: str, fields: tuple, keep_known: bool) -> str:
     """UPDATE ... FROM unnest(one array per column): one statement text whatever the number of connectors."""
-    columns = ("station", "connector_id", "measured_at", *MEASURED)
+    columns = ("station", "connector_id", column, *fields)
     arrays = ", ".join(f"%s::{Connector._meta.get_field(name).db_type(connection)}[]" for name in columns)
+    values = [f"COALESCE(v.{name}, c.{name})" if keep_known else f"v.{name}" for name in fields]
     # Identifiers from the model's metadata only; every value is a parameter.
     return f"""
-        UPDATE {Connector._meta.db_table} AS c SET measured_at = v.measured_at,
-            {", ".join(f"{name} = COALESCE(v.{name}, c.{name})" for name in MEASURED)}
-        FROM unnest({arrays}) AS v(station_id, connector_id, measured_at, {", ".join(MEASURED)})
+        UPDATE {Connector._meta.db_table} AS c SET {column} = v.{column},
+            {", ".join(f"{name} = {value}" for name, value in zip(fields, values, strict=True))}
+        FROM unnest({arrays}) AS v(station_id, connector_id, {column}, {", ".join(fields)})
         WHERE c.station_id = v.station_id AND c.connector_id = v.connector_id
-            AND (c.measured_at IS NULL OR c.measured_at <= v.measured_at)
+            AND (c.{column} IS NULL OR c.{column} <= v.{column})
         RETURNING c.station_id, c.connector_id
     """  # noqa: S608
 
