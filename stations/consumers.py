@@ -138,9 +138,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         if _handshakes().crowded():
-            await self.refuse_busy()
+            await self.refuse_busy("too many handshakes waiting")
             return
+        queued_at = time.monotonic()
         async with _handshakes():
+            if time.monotonic() - queued_at > app_settings.HANDSHAKE_MAX_WAIT_SECONDS:
+                # Its station has given up, or soon will (daphne drops a handshake at its connect timeout):
+                # logging it in would be work for nobody, while the fresh ones behind it wait their turn.
+                await self.refuse_busy("handshake waited too long for its turn")
+                return
             login = await in_db_pool(security.station_login)(
                 ocpp_id=self.ocpp_id,
                 password=basic_auth_password(self.scope["headers"], self.ocpp_id),
@@ -187,10 +193,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
         await self.base_send({"type": "websocket.http.response.body", "body": b""})
 
-    async def refuse_busy(self) -> None:
-        """Too many handshakes wait already: 503 with a Retry-After, which a station takes as "later", not as
-        wrong credentials (daphne's plain refusal is a 403)."""
-        logger.info("station refused: too many handshakes waiting", extra={"station_id": self.ocpp_id})
+    async def refuse_busy(self, reason: str) -> None:
+        """The process is too busy for this handshake now: 503 with a Retry-After, which a station takes as
+        "later", not as wrong credentials (daphne's plain refusal is a 403)."""
+        logger.info(f"station refused: {reason}", extra={"station_id": self.ocpp_id})
         await self.refuse(HTTPStatus.SERVICE_UNAVAILABLE, [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())])
 
     async def record_online(self) -> None:
