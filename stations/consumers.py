@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 HANDSHAKES_AT_ONCE = 16
 # What a station refused for a crowded handshake queue is asked to wait before it tries again.
 BUSY_RETRY_AFTER_SECONDS = 10
+BUSY = [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())]
 
 
 def basic_auth_password(headers: list[tuple[bytes, bytes]], ocpp_id: str) -> bytes | None:
@@ -92,6 +93,28 @@ def _handshakes() -> HandshakeSlots:
     if _handshake_slots is None:
         _handshake_slots = HandshakeSlots(HANDSHAKES_AT_ONCE)
     return _handshake_slots
+
+
+def refusing_when_crowded(consumer_app):
+    """``consumer_app`` behind a gate that answers 503 at once while the process is ``crowded``.
+
+    A storm of 10,000 stations is mostly refused handshakes, and each of them, refused by the consumer, first
+    cost a consumer, a channel of the channel layer and its receive tasks, and their cancellation: on one
+    event loop, enough to delay every handshake served past its timeout. Here a refusal is two messages.
+    A server without the denial extension (an in-process test communicator) goes on to the consumer, which
+    refuses as it can.
+    """
+
+    async def gate(scope, receive, send):
+        if not (_handshakes().crowded() and handshake_denial.supported(scope)):
+            return await consumer_app(scope, receive, send)
+        await receive()  # websocket.connect
+        station_id = unquote(scope["url_route"]["kwargs"]["station_id"])
+        logger.info("station refused: too many handshakes waiting", extra={"station_id": station_id})
+        await send({"type": "websocket.http.response.start", "status": HTTPStatus.SERVICE_UNAVAILABLE, "headers": BUSY})
+        await send({"type": "websocket.http.response.body", "body": b""})
+
+    return gate
 
 
 def _record_connected(connections: list[services.StationConnection]) -> list[str]:
@@ -197,7 +220,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """The process is too busy for this handshake now: 503 with a Retry-After, which a station takes as
         "later", not as wrong credentials (daphne's plain refusal is a 403)."""
         logger.info(f"station refused: {reason}", extra={"station_id": self.ocpp_id})
-        await self.refuse(HTTPStatus.SERVICE_UNAVAILABLE, [(b"retry-after", str(BUSY_RETRY_AFTER_SECONDS).encode())])
+        await self.refuse(HTTPStatus.SERVICE_UNAVAILABLE, BUSY)
 
     async def record_online(self) -> None:
         """Record this connection as the station's, held by this node (by its current lease); the connection it
