@@ -181,7 +181,7 @@ class AppSettings:
 
         Keep it under the server's handshake timeout (``runcms``: 30 s) and the stations' connect timeouts: past
         those, the station has given up and the login, the online and offline records are work for nobody, while
-        the fresh handshakes behind wait and time out in turn (the collapse of a 10,000-station storm).
+        the fresh handshakes behind wait and time out in turn.
         """
         return setting("CMS_OCPP_HANDSHAKE_MAX_WAIT_SECONDS", 10.0, float)
 
