@@ -174,5 +174,16 @@ class AppSettings:
         """
         return setting("CMS_OCPP_HANDSHAKES_WAITING", 1000, int)
 
+    @property
+    def HANDSHAKE_MAX_WAIT_SECONDS(self) -> float:
+        """How long a handshake may wait for its turn; one that waited longer is refused with 503 and Retry-After
+        when its turn comes, instead of being logged in.
+
+        Keep it under the server's handshake timeout (``runcms``: 30 s) and the stations' connect timeouts: past
+        those, the station has given up and the login, the online and offline records are work for nobody, while
+        the fresh handshakes behind wait and time out in turn.
+        """
+        return setting("CMS_OCPP_HANDSHAKE_MAX_WAIT_SECONDS", 10.0, float)
+
 
 app_settings = AppSettings()

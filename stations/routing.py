@@ -2,8 +2,8 @@
 
 from django.urls import re_path
 
-from stations.consumers import OcppConsumer
+from stations.consumers import OcppConsumer, refusing_when_crowded
 
 websocket_urlpatterns = [
-    re_path(r"^ocpp/(?P<station_id>[^/]+)/?$", OcppConsumer.as_asgi()),
+    re_path(r"^ocpp/(?P<station_id>[^/]+)/?$", refusing_when_crowded(OcppConsumer.as_asgi())),
 ]

@@ -4,11 +4,13 @@ queue drains."""
 
 import asyncio
 
+import psycopg
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from stations.consumers import HandshakeSlots
+from stations.consumers import HANDSHAKES_AT_ONCE, HandshakeSlots
+from stations.models import Station
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import basic_auth_header, handshake_status
 
@@ -43,3 +45,34 @@ async def test_the_slots_count_the_handshakes_waiting(settings):
     slots.release()
     await waiters[1]
     assert slots.waiting == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_handshake_that_waited_past_the_limit_is_refused_and_a_fresh_one_served(node_servers, make_station):
+    """All slots held by logins stuck on a locked station table: the handshake queued behind them waits past
+    CMS_OCPP_HANDSHAKE_MAX_WAIT_SECONDS and, at its turn, is refused 503 unseen; the next, fresh, is accepted."""
+    await sync_to_async(make_station)("CP-1")
+    server = node_servers(CMS_OCPP_HANDSHAKE_MAX_WAIT_SECONDS="1")
+    headers = basic_auth_header("CP-1", STATION_PASSWORD)
+    assert await handshake_status(server, "CP-1", headers) == 101  # the server is up and warm
+    with psycopg.connect(**own_database_connection()) as locker:
+        locker.execute(f"LOCK TABLE {Station._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        holders = [asyncio.create_task(handshake_status(server, "CP-1", headers)) for _ in range(HANDSHAKES_AT_ONCE)]
+        await asyncio.sleep(0.5)  # every slot taken, its login waiting for the lock
+        stale = asyncio.create_task(handshake_status(server, "CP-1", headers))
+        await asyncio.sleep(2)  # past the limit, in the queue
+        assert not stale.done()
+        locker.rollback()
+    assert await asyncio.gather(*holders) == [101] * HANDSHAKES_AT_ONCE
+    assert await stale == 503
+    assert await handshake_status(server, "CP-1", headers) == 101
+
+
+def own_database_connection() -> dict:
+    """A connection of its own to the test database (the lock must outlive this test's awaits)."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    given = {"dbname": database["NAME"], "user": database["USER"], "password": database["PASSWORD"]}
+    given |= {"host": database["HOST"], "port": database["PORT"]}
+    return {name: value for name, value in given.items() if value}
