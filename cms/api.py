@@ -99,6 +99,7 @@ ERROR_DESCRIPTIONS = {
     "404": "Not found, or not yours.",
     "405": "Method not allowed.",
     "409": "Conflicts with the current state.",
+    "415": "The body's media type is not one the operation takes, or its encoding cannot be read.",
     "429": "Too many requests; try again later.",
 }
 
@@ -114,7 +115,8 @@ def error_responses_hook(result, generator, request, public):
     """drf-spectacular postprocessing: every operation documents the errors it can answer with the Error schema.
 
     400 and 403 for all (every request passes the NUL guard and the role checks), 401 where a token is required,
-    404 where the path names an object, 409 for deletes (other records may refer to the object); an error status
+    404 where the path names an object, 409 for deletes (other records may refer to the object), 415 where it takes
+    a body (one of another media type, or a multipart body without a readable boundary); an error status
     an operation already declares without a body gets the Error schema.
     """
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
@@ -128,6 +130,8 @@ def error_responses_hook(result, generator, request, public):
                 wanted.add("404")
             if method == "delete":
                 wanted.add("409")
+            if "requestBody" in operation:
+                wanted.add("415")
             for code in sorted(wanted - set(responses)):
                 responses[code] = _error_response(ERROR_DESCRIPTIONS[code])
             for code, response in responses.items():

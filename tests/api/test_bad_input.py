@@ -127,6 +127,21 @@ def test_the_schema_documents_the_errors_with_the_error_schema(admin_api):
     assert station["last_boot_at"]["nullable"] is True
 
 
+def test_a_body_of_another_media_type_is_415_as_documented(admin_api):
+    """A multipart body the parsers cannot read (schemathesis found one answered 415) is refused with a status the
+    schema names for an operation that takes a body."""
+    boundary = "704978aed5c4c42dd0fc4b3b474597ee"
+    body = f"--{boundary}\r\n\u00cb\u00c1h\u00d0\u00f1\u00ab2--{boundary}--\r\n".encode()
+    response = admin_api.generic(
+        "POST", "/api/stations/", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert response.status_code in (400, 415)  # by how far the parsers get; both are documented
+    assert response.json()["detail"]
+    schema = admin_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "415" in schema["paths"]["/api/stations/"]["post"]["responses"]
+    assert "415" not in schema["paths"]["/api/stations/"]["get"]["responses"]
+
+
 @pytest.mark.parametrize("page", ["99999999999999999999", "-1", "abc", "0"])
 def test_portal_lists_answer_any_page_number_with_a_page(network, client, operator_admin, page):
     client.force_login(operator_admin)
