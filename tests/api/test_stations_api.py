@@ -172,7 +172,7 @@ def test_typed_endpoints_speak_2_0_1_too(admin_api, make_station):
 def test_the_openapi_schema_documents_the_command_outcomes(admin_api):
     schema = admin_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     calls = schema["paths"]["/api/stations/{ocpp_id}/calls/"]
-    assert set(calls["post"]["responses"]) == {"200", "400", "401", "403", "404", "409", "502", "503", "504"}
+    assert set(calls["post"]["responses"]) == {"200", "400", "401", "403", "404", "409", "415", "502", "503", "504"}
     assert calls["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/StationCallRequest")
     assert "202" in schema["paths"]["/api/stations/{ocpp_id}/remote-start/"]["post"]["responses"]
     create = schema["components"]["schemas"]["StationCreateRequest"]
