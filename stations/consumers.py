@@ -111,8 +111,7 @@ def refusing_when_crowded(consumer_app):
         await receive()  # websocket.connect
         station_id = unquote(scope["url_route"]["kwargs"]["station_id"])
         logger.info("station refused: too many handshakes waiting", extra={"station_id": station_id})
-        await send({"type": "websocket.http.response.start", "status": HTTPStatus.SERVICE_UNAVAILABLE, "headers": BUSY})
-        await send({"type": "websocket.http.response.body", "body": b""})
+        await handshake_denial.deny(send, HTTPStatus.SERVICE_UNAVAILABLE, BUSY)
 
     return gate
 
@@ -213,8 +212,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if not handshake_denial.supported(self.scope):
             await self.close()
             return
-        await self.base_send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
-        await self.base_send({"type": "websocket.http.response.body", "body": b""})
+        await handshake_denial.deny(self.base_send, status, headers)
 
     async def refuse_busy(self, reason: str) -> None:
         """The process is too busy for this handshake now: 503 with a Retry-After, which a station takes as

@@ -28,6 +28,12 @@ def supported(scope) -> bool:
     return EXTENSION in (scope.get("extensions") or {})
 
 
+async def deny(send, status: int, headers=()) -> None:
+    """Answer a handshake with this HTTP status instead of accepting it (where ``supported``)."""
+    await send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "websocket.http.response.body", "body": b""})
+
+
 def install() -> None:
     """Patch daphne once per process, when daphne is the server (its command line imports it before loading
     ``cms.asgi``, which calls this); other processes are left alone. A server with the extension built in
