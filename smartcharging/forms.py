@@ -14,7 +14,7 @@ MAX_PERIODS = 12
 
 
 class GridLimitForm(forms.ModelForm):
-    """The limit of a site's grid connection; saved through ``load.load_group_save`` (applied at once)."""
+    """The limit of a site's grid connection; saved through ``limits.load_group_change`` (applied at once)."""
 
     class Meta:
         model = LoadGroup

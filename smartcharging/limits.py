@@ -108,5 +108,6 @@ def connector_load_settings_delete(*, settings: ConnectorLoadSettings) -> None:
 
 
 def _apply(station: Station) -> None:
-    if station.site_id is not None and LoadGroup.objects.filter(site_id=station.site_id, parent=None).exists():
-        load.site_protect_and_rebalance(site_id=station.site_id)
+    site_id = load.managed_site_of(station_id=station.pk)
+    if site_id is not None:
+        load.site_protect_and_rebalance(site_id=site_id)

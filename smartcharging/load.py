@@ -59,7 +59,6 @@ from smartcharging.selectors import (
     DEFAULT_MAX_A,
     DEFAULT_MIN_A,
     DEFAULT_PHASES,
-    caps_of,
     connector_caps,
     connector_rotations,
     managed_site_ids,
@@ -169,7 +168,7 @@ def _gc_paused():
 
 # Reading a site
 
-# A connector's (min A, max A, phases, priority) when nobody said (``selectors.caps_of``), as floats.
+# A connector's (min A, max A, phases, priority) when nobody said (as ``selectors.caps_of``), as floats.
 DEFAULT_CAPS = (float(DEFAULT_MIN_A), float(DEFAULT_MAX_A), DEFAULT_PHASES, 0)
 
 
@@ -999,7 +998,7 @@ def failsafe_current_a(*, station: Station, groups: Sequence[LoadGroup] | None =
     for pk in Station.objects.filter(site_id=station.site_id).values_list("pk", flat=True):
         lines, minimums = [], []
         for connector_id in connectors[pk] or [1]:  # a station whose connectors are not known yet: one at least
-            min_a, _, phases, _ = caps_of(caps, pk, connector_id)
+            min_a, _, phases, _ = caps.get((pk, connector_id), DEFAULT_CAPS)
             lines.append(
                 supply_lines(phases=phases, rotation=rotations.get((pk, connector_id)), site_phases=root.phases)[1]
             )
