@@ -34,7 +34,8 @@ def schedule(limit, unit="A"):
 
 
 async def latest_currents(station, connector_id=1) -> list[float]:
-    """The per-phase currents of the connector's last sample the CSMS stored."""
+    """The per-phase currents of the connector's last sample the CSMS stored (one reading: a state-change sample
+    and a periodic one can share a timestamp, told apart by their context)."""
     last = (
         await MeterSample.objects.filter(station=station, connector_id=connector_id, measurand="Current.Import")
         .order_by("-timestamp")
@@ -43,7 +44,11 @@ async def latest_currents(station, connector_id=1) -> list[float]:
     if last is None:
         return []
     samples = MeterSample.objects.filter(
-        station=station, connector_id=connector_id, measurand="Current.Import", timestamp=last.timestamp
+        station=station,
+        connector_id=connector_id,
+        measurand="Current.Import",
+        timestamp=last.timestamp,
+        context=last.context,
     )
     return [s.value async for s in samples]
 
