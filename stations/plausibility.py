@@ -37,17 +37,16 @@ def connector_limits(*, stations: list) -> dict[int, int]:
     """The highest connector id of each station: its NumberOfConnectors (1.6) or the highest EVSE id of its
     device model (2.0.1, where the connector of a session is the EVSE) when known, else ``MAX_CONNECTOR_ID``."""
     # Imported here: the pure framing code reads this module.
-    from stations.selectors import station_configuration, station_highest_evse_ids
+    from stations.selectors import station_connector_bounds
 
     limits = dict.fromkeys((station.pk for station in stations), MAX_CONNECTOR_ID)
-    described = station_highest_evse_ids(station_ids=list(limits))
-    limits.update({pk: max(1, highest) for pk, highest in described.items()})
-    configured = station_configuration(station_ids=limits, keys=["NumberOfConnectors"])
-    for station_id, keys in configured.items():
+    for station_id, (highest_evse_id, configured) in station_connector_bounds(station_ids=limits).items():
+        if highest_evse_id is not None:
+            limits[station_id] = max(1, highest_evse_id)
         try:
-            limits[station_id] = max(1, int(keys["NumberOfConnectors"].value))
+            limits[station_id] = max(1, int(configured))
         except (TypeError, ValueError):
-            continue  # a value the station reported badly: the default bound stands
+            continue  # not reported, or reported badly: the bound above stands
     return limits
 
 
