@@ -6,15 +6,16 @@ with the event loop stopped: at 5,000 stations about a million, 0.6-1.2 s a pass
 and every 5-30 s after (``bench/load.py --mode realistic``): the tail of the latency, and a third of the reconnect
 storm's CPU.
 
-So, every ``FREEZE_EVERY_S``, what arrived since the last tick is collected (short: a few thousand objects when
-quiet) and what survived is frozen, moved out of the collector's sight as the code loaded at start is
-(``cms/asgi.py``): the full passes then walk only what arrived since. A frozen object freed by its reference count
-goes as any other; what freezing keeps is garbage *cycles* among frozen objects (a closed connection's, a refused
-handshake's). Hence the sweep: everything unfrozen, collected in one pass (one pause of the old length) and frozen
-again, every ``SWEEP_EVERY_S``, or sooner once the heap (Python's allocated blocks, an O(1) reading: counting the
-frozen objects walks them all, 0.25 s at a million) has grown by ``SWEEP_GROWTH`` since the last sweep: what
-freezing can hold back stays under that share of the memory, and a reconnect storm of 10,000 stations costs a
-handful of sweeps (the heap grows geometrically between them) instead of a full pass every two seconds.
+So each full pass freezes what it found alive (a collector callback): those objects are moved out of the collector's
+sight, as the code loaded at start is (``cms/asgi.py``), and every object is walked by one full pass, not by all of
+them. A frozen object freed by its reference count goes as any other; what freezing keeps is garbage *cycles*
+among frozen objects (a closed connection's, a refused handshake's). Hence the sweep: everything unfrozen,
+collected in one pass (one pause of the old length) and frozen again, every ``SWEEP_EVERY_S``, or sooner once the
+heap (Python's allocated blocks, an O(1) reading: counting the frozen objects walks them all, 0.25 s at a million)
+has grown by ``SWEEP_GROWTH`` since the last sweep. What freezing can hold back stays under that share of the
+memory, and a reconnect storm of 10,000 stations costs a handful of sweeps (the heap grows geometrically between
+them) instead of a full pass over everything every second or two. The sweep is looked for every
+``SWEEP_CHECK_EVERY_S`` (a collector callback may not collect).
 
 Installed (like ``daphne_walks``) only when daphne is the server; ``tests/ocpp/test_long_lived.py``.
 """
@@ -23,7 +24,7 @@ import gc
 import sys
 import time
 
-FREEZE_EVERY_S = 2.0
+SWEEP_CHECK_EVERY_S = 2.0
 SWEEP_EVERY_S = 600.0
 SWEEP_GROWTH = 1.5
 # Below this many allocated blocks (a node's code, 600,000, and a few thousand stations) growth brings no sweep.
@@ -31,24 +32,31 @@ SWEEP_FLOOR_BLOCKS = 1_000_000
 
 
 class Collector:
-    """When to freeze and when to sweep; ``tick`` is called every ``FREEZE_EVERY_S`` by the server's reactor."""
+    """Freezes after each full pass (``start``); ``sweep_if_due`` is called every ``SWEEP_CHECK_EVERY_S``."""
 
     def __init__(self, *, clock=time.monotonic, floor: int = SWEEP_FLOOR_BLOCKS):
         self.clock, self.floor = clock, floor
         self.swept_at, self.swept_size = clock(), floor
 
-    def tick(self) -> str:
-        """Freeze what survived, then sweep when due; says which it did."""
-        gc.collect()  # the frozen objects stay out of it: only what arrived since the last tick is walked
-        gc.freeze()
+    def start(self) -> None:
+        gc.callbacks.append(self.after_pass)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self.after_pass)
+
+    @staticmethod
+    def after_pass(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    def sweep_if_due(self) -> bool:
         grown = sys.getallocatedblocks() > SWEEP_GROWTH * self.swept_size
         if not grown and self.clock() - self.swept_at < SWEEP_EVERY_S:
-            return "froze"
+            return False
         gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+        gc.collect()  # and frozen again by after_pass
         self.swept_at, self.swept_size = self.clock(), max(self.floor, sys.getallocatedblocks())
-        return "swept"
+        return True
 
 
 _installed = False
@@ -62,9 +70,10 @@ def install() -> None:
     _installed = True
     reactor = daphne_server.reactor
     collector = Collector()
+    collector.start()
 
-    def tick():
-        collector.tick()
-        reactor.callLater(FREEZE_EVERY_S, tick)
+    def check():
+        collector.sweep_if_due()
+        reactor.callLater(SWEEP_CHECK_EVERY_S, check)
 
-    reactor.callLater(FREEZE_EVERY_S, tick)
+    reactor.callLater(SWEEP_CHECK_EVERY_S, check)
