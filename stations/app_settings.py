@@ -166,6 +166,8 @@ class AppSettings:
     @property
     def HANDSHAKES_WAITING(self) -> int:
         """Handshakes a process lets wait for their turn; beyond, one is refused at once with 503 and Retry-After.
+        From half as many the process stops accepting new connections, until a quarter are left
+        (``stations.protocol.accepting``): the rest wait in the kernel's accept queue or retry their SYN.
 
         In a reconnect storm of more stations than a process can take in before their handshake timeout, the
         ones queued past it are dropped by daphne and come back at once: the process then spends itself on

@@ -15,7 +15,7 @@ from django.conf import settings
 from stations import client_certificates, login_throttle, security, services
 from stations.app_settings import app_settings
 from stations.live_outbox import live_outbox
-from stations.protocol import commands, handshake_denial
+from stations.protocol import accepting, commands, handshake_denial
 from stations.protocol.connection import ConsumerConnection
 from stations.protocol.db import in_db_pool
 from stations.protocol.group_commit import group_commit
@@ -68,7 +68,9 @@ class HandshakeSlots(asyncio.Semaphore):
     """Handshakes of this process in progress at once. In a reconnect storm of thousands of stations, the
     first come are accepted first, instead of all of them together (and late, past the server's
     handshake timeout), and the channel layer's Redis pool is not asked for a connection per station.
-    Those waiting are counted: past ``CMS_OCPP_HANDSHAKES_WAITING`` the process is ``crowded``."""
+    Those waiting are counted: from half ``CMS_OCPP_HANDSHAKES_WAITING`` the process stops accepting new
+    connections until they are down to a quarter (``accepting``); at the limit, one that still comes (those
+    accepted at once when it reads its sockets again overshoot) is refused (``crowded``)."""
 
     def __init__(self, value: int):
         super().__init__(value)
@@ -79,10 +81,14 @@ class HandshakeSlots(asyncio.Semaphore):
 
     async def acquire(self):
         self.waiting += 1
+        if self.waiting >= app_settings.HANDSHAKES_WAITING // 2:
+            accepting.crowded(True)
         try:
             return await super().acquire()
         finally:
             self.waiting -= 1
+            if self.waiting <= app_settings.HANDSHAKES_WAITING // 4:
+                accepting.crowded(False)
 
 
 _handshake_slots: HandshakeSlots | None = None

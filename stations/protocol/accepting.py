@@ -1,0 +1,54 @@
+"""A crowded process stops accepting connections for a while, instead of refusing them one by one.
+
+In a reconnect storm of 10,000 stations a process that answered the handshakes it could not take in time with
+503 spent most of its CPU on those refusals (each a TCP accept, an HTTP request parsed, an ASGI application
+started and ended: 54,000 of them for 10,000 stations, and their garbage), and took fewer stations in. While it
+stops reading its listening sockets, the connections wait in the kernel's accept queue (``runcms``'s listen
+backlog) and, past it, the stations' TCP retransmits their SYN with its own back-off: no work here at all. It
+reads them again once the handshakes waiting have come down (``HandshakeSlots`` in ``stations/consumers.py``
+calls ``crowded``). HTTP on the same port waits as well, for the seconds it takes.
+
+Installed (like ``daphne_walks``) only when daphne is the server: it records the ports daphne listens on.
+``tests/ocpp/test_accepting.py``.
+"""
+
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+_ports: list = []
+_paused = False
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    daphne_server = sys.modules.get("daphne.server")
+    if _installed or daphne_server is None:
+        return
+    _installed = True
+    Server = daphne_server.Server
+    listen_success = Server.listen_success
+
+    def listen_success_recorded(self, port):
+        _ports.append(port)
+        return listen_success(self, port)
+
+    Server.listen_success = listen_success_recorded
+
+
+def crowded(now: bool) -> None:
+    """Stop reading the listening sockets when ``now`` crowded, read them again when no longer (idempotent)."""
+    global _paused
+    if now == _paused or not _ports:
+        return
+    _paused = now
+    for port in _ports:
+        if not port.connected:  # stopped listening (shutting down)
+            continue
+        if now:
+            port.stopReading()
+        else:
+            port.startReading()
+    logger.info("new connections paused" if now else "new connections accepted again")

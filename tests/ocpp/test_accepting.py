@@ -1,0 +1,81 @@
+"""``stations.protocol.accepting``: a process whose handshakes queue up stops reading its listening sockets, and
+reads them again once the queue is down, driven by the handshake slots of ``stations.consumers``."""
+
+import asyncio
+import inspect
+
+import daphne.server
+import pytest
+from daphne.server import Server
+
+from stations.consumers import HandshakeSlots
+from stations.protocol import accepting
+
+
+class Port:
+    """What ``accepting`` calls on one of daphne's listening ports (a Twisted ``tcp.Port``)."""
+
+    def __init__(self):
+        self.connected = True
+        self.reading = True
+
+    def stopReading(self):
+        self.reading = False
+
+    def startReading(self):
+        self.reading = True
+
+
+@pytest.fixture
+def port(monkeypatch):
+    monkeypatch.setattr(accepting, "_ports", [])
+    monkeypatch.setattr(accepting, "_paused", False)
+    accepting.install()
+    listening = Port()
+    server = Server.__new__(Server)  # not run: its listen callback is called by hand
+    server.listening_addresses = []
+    server.listen_success(listening)
+    return listening
+
+
+def test_daphne_still_reports_its_ports_where_the_patch_records_them():
+    accepting.install()
+    assert list(inspect.signature(Server.listen_success).parameters) == ["self", "port"]
+    assert "listener.addCallback(self.listen_success)" in inspect.getsource(daphne.server.Server.run)
+
+
+def test_a_crowded_process_stops_reading_its_ports_and_reads_them_again_after(port):
+    accepting.crowded(True)
+    assert not port.reading
+    accepting.crowded(True)
+    assert not port.reading
+    accepting.crowded(False)
+    assert port.reading
+
+
+def test_a_port_no_longer_listening_is_left_alone(port):
+    accepting.crowded(True)
+    port.connected = False
+    accepting.crowded(False)
+    assert not port.reading
+
+
+async def test_the_handshakes_waiting_pause_it_from_half_the_limit_and_resume_it_at_a_quarter(port, settings):
+    settings.CMS_OCPP_HANDSHAKES_WAITING = 8
+    slots = HandshakeSlots(1)
+    await slots.acquire()  # the one handshake in progress
+    waiting = [asyncio.create_task(slots.acquire()) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert slots.waiting == 4
+    assert not port.reading
+    slots.release()
+    await asyncio.sleep(0)
+    assert slots.waiting == 3
+    assert not port.reading  # a quarter is 2
+    slots.release()
+    await asyncio.sleep(0)
+    assert slots.waiting == 2
+    assert port.reading
+    for _ in waiting:
+        slots.release()
+    await asyncio.gather(*waiting)
