@@ -13,21 +13,17 @@ Installed (like ``daphne_walks``) only when daphne is the server: it records the
 """
 
 import logging
-import sys
+
+from stations.protocol.daphne_patch import daphne_patch
 
 logger = logging.getLogger(__name__)
 
 _ports: list = []
 _paused = False
-_installed = False
 
 
-def install() -> None:
-    global _installed
-    daphne_server = sys.modules.get("daphne.server")
-    if _installed or daphne_server is None:
-        return
-    _installed = True
+@daphne_patch
+def install(daphne_server) -> None:
     Server = daphne_server.Server
     listen_success = Server.listen_success
 

@@ -17,7 +17,8 @@ fails when the daphne internals used here change shape, and proves the reaping o
 """
 
 import math
-import sys
+
+from stations.protocol.daphne_patch import daphne_patch
 
 # daphne's period for the timeout walk; the slices it is cut into.
 TIMEOUT_PERIOD = 2.0
@@ -27,15 +28,9 @@ TIMEOUT_SLICES = 20
 MARKED = "_voltgrid_marked"
 ROUND = "_voltgrid_timeout_round"
 
-_installed = False
 
-
-def install() -> None:
-    global _installed
-    daphne_server = sys.modules.get("daphne.server")
-    if _installed or daphne_server is None:
-        return
-    _installed = True
+@daphne_patch
+def install(daphne_server) -> None:
     Server = daphne_server.Server
     reactor = daphne_server.reactor
     check_all_applications = Server.application_checker

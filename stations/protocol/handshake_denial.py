@@ -16,11 +16,11 @@ its verification ends the TLS handshake, so a certificate found here is a verifi
 
 import functools
 import http
-import sys
+
+from stations.protocol.daphne_patch import daphne_patch
 
 EXTENSION = "websocket.http.response"
 TLS_EXTENSION = "tls"
-_installed = False
 
 
 def supported(scope) -> bool:
@@ -34,18 +34,12 @@ async def deny(send, status: int, headers=()) -> None:
     await send({"type": "websocket.http.response.body", "body": b""})
 
 
-def install() -> None:
-    """Patch daphne once per process, when daphne is the server (its command line imports it before loading
-    ``cms.asgi``, which calls this); other processes are left alone. A server with the extension built in
-    (uvicorn) declares it itself."""
-    global _installed
-    daphne_server = sys.modules.get("daphne.server")
-    if _installed or daphne_server is None:
-        return
+@daphne_patch
+def install(daphne_server) -> None:
+    """A server with the extension built in (uvicorn) declares it itself."""
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet.interfaces import ISSLTransport
 
-    _installed = True
     Server = daphne_server.Server
     create_application, handle_reply = Server.create_application, WebSocketProtocol.handle_reply
 

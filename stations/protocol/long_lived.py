@@ -24,6 +24,8 @@ import gc
 import sys
 import time
 
+from stations.protocol.daphne_patch import daphne_patch
+
 SWEEP_CHECK_EVERY_S = 2.0
 SWEEP_EVERY_S = 600.0
 SWEEP_GROWTH = 1.5
@@ -59,15 +61,8 @@ class Collector:
         return True
 
 
-_installed = False
-
-
-def install() -> None:
-    global _installed
-    daphne_server = sys.modules.get("daphne.server")
-    if _installed or daphne_server is None:
-        return
-    _installed = True
+@daphne_patch
+def install(daphne_server) -> None:
     reactor = daphne_server.reactor
     collector = Collector()
     collector.start()
