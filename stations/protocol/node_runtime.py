@@ -1,9 +1,9 @@
 """What a daphne node does in the background for the stations it holds: its lease, and their group memberships.
 
 The lease (``stations.nodes``) is held from the first OCPP connection of the process to the end of its
-last one, renewed from the event loop through the database pool, never blocking the loop. Each
-renewal also sweeps the expired leases of other nodes, so dead nodes' stations go offline even
-without Celery beat. If this node was itself taken for dead (its renewals could not reach the
+last one, renewed from the event loop through a thread of its own, never blocking the loop nor waiting behind
+station work. Each renewal also sweeps the expired leases of other nodes, so dead nodes' stations go offline
+even without Celery beat. If this node was itself taken for dead (its renewals could not reach the
 database for a lease time), its live connections are recorded online again.
 
 A station's new connection tells the one it takes over to close (``tell``): directly when this node holds
@@ -23,7 +23,7 @@ from stations import nodes
 from stations.app_settings import app_settings
 from stations.models import Node
 from stations.protocol.channel_layer import LAYER_ERRORS, layer_health
-from stations.protocol.db import in_db_pool
+from stations.protocol.db import in_lease_thread
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class NodeRuntime:
         self._bind()
         async with self._lock:
             if self.node is None:
-                self.node = await in_db_pool(self._acquire)()
+                self.node = await in_lease_thread(self._acquire)()
                 self._tasks = [asyncio.create_task(self._renew_forever()), asyncio.create_task(self._resend_forever())]
             self.connections[consumer.channel_name] = consumer
             return self.node
@@ -70,7 +70,7 @@ class NodeRuntime:
             for task in self._tasks:
                 task.cancel()
             try:
-                await in_db_pool(nodes.node_lease_release)(node=node)
+                await in_lease_thread(nodes.node_lease_release)(node=node)
             except Exception:
                 logger.exception("node lease not released (it will expire)", extra={"node": node.name})
 
@@ -87,15 +87,15 @@ class NodeRuntime:
                 logger.exception("node lease not renewed", extra={"node": self.name})
 
     async def _renew(self) -> None:
-        if not await in_db_pool(nodes.node_lease_renew)(node=self.node):
+        if not await in_lease_thread(nodes.node_lease_renew)(node=self.node):
             logger.error(
                 "node taken for dead (lease swept): recording its connections online again",
                 extra={"node": self.name, "connections": len(self.connections)},
             )
             async with self._lock:
-                self.node = await in_db_pool(self._acquire)()
+                self.node = await in_lease_thread(self._acquire)()
                 await asyncio.gather(*(consumer.record_online() for consumer in list(self.connections.values())))
-        await in_db_pool(nodes.nodes_sweep)()
+        await in_lease_thread(nodes.nodes_sweep)()
 
     async def tell(self, channel_name: str, event: dict) -> None:
         """Deliver ``event`` to the consumer of ``channel_name``: at once when this node holds it, else through the
