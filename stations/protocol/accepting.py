@@ -8,6 +8,11 @@ backlog) and, past it, the stations' TCP retransmits their SYN with its own back
 reads them again once the handshakes waiting have come down (``HandshakeSlots`` in ``stations/consumers.py``
 calls ``crowded``). HTTP on the same port waits as well, for the seconds it takes.
 
+A handshake is counted as waiting only once its request is read, an event-loop turn or more after the accept. So a
+port takes at most ``ACCEPTS_PER_READ`` connections a turn (Twisted raises its own bound by 20 after every full
+turn, and a storm then drained the whole accept queue, 4,096, before the first of them was counted: far past the
+limit, and the rest refused one by one).
+
 Installed (like ``daphne_walks``) only when daphne is the server: it records the ports daphne listens on.
 ``tests/ocpp/test_accepting.py``.
 """
@@ -17,6 +22,8 @@ import logging
 from stations.protocol.daphne_patch import daphne_patch
 
 logger = logging.getLogger(__name__)
+
+ACCEPTS_PER_READ = 64
 
 _ports: list = []
 _paused = False
@@ -29,9 +36,21 @@ def install(daphne_server) -> None:
 
     def listen_success_recorded(self, port):
         _ports.append(port)
+        bound_accepts(port)
         return listen_success(self, port)
 
     Server.listen_success = listen_success_recorded
+
+
+def bound_accepts(port) -> None:
+    """At most ``ACCEPTS_PER_READ`` connections taken in each time the port is read."""
+    read = port.doRead
+
+    def doRead():
+        port.numberAccepts = min(port.numberAccepts, ACCEPTS_PER_READ)
+        return read()
+
+    port.doRead = doRead
 
 
 def crowded(now: bool) -> None:

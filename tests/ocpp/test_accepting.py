@@ -7,6 +7,7 @@ import inspect
 import daphne.server
 import pytest
 from daphne.server import Server
+from twisted.internet import tcp
 
 from stations.consumers import HandshakeSlots
 from stations.protocol import accepting
@@ -15,9 +16,17 @@ from stations.protocol import accepting
 class Port:
     """What ``accepting`` calls on one of daphne's listening ports (a Twisted ``tcp.Port``)."""
 
+    numberAccepts = 100  # Twisted's first bound
+
     def __init__(self):
         self.connected = True
         self.reading = True
+        self.bounds = []
+
+    def doRead(self):
+        """As Twisted's: accept up to the bound; a full turn raises it by 20 (every turn is full in a storm)."""
+        self.bounds.append(self.numberAccepts)
+        self.numberAccepts += 20
 
     def stopReading(self):
         self.reading = False
@@ -42,6 +51,18 @@ def test_daphne_still_reports_its_ports_where_the_patch_records_them():
     accepting.install()
     assert list(inspect.signature(Server.listen_success).parameters) == ["self", "port"]
     assert "listener.addCallback(self.listen_success)" in inspect.getsource(daphne.server.Server.run)
+
+
+def test_twisted_still_bounds_its_accepts_a_turn_where_the_patch_sets_it():
+    source = inspect.getsource(tcp.Port.doRead)
+    assert "numAccepts = self.numberAccepts" in source
+    assert "self.numberAccepts += 20" in source
+
+
+def test_a_port_takes_in_a_bounded_number_of_connections_a_turn(port):
+    for _ in range(5):
+        port.doRead()
+    assert port.bounds == [accepting.ACCEPTS_PER_READ] * 5
 
 
 def test_a_crowded_process_stops_reading_its_ports_and_reads_them_again_after(port):
