@@ -66,15 +66,20 @@ def test_what_a_full_pass_finds_alive_is_frozen_and_a_cycle_dropped_after_waits_
     assert gc.get_freeze_count() > 0  # and what lives is frozen again
 
 
-def test_growth_of_the_heap_brings_the_sweep_forward(policy):
+def test_growth_of_the_heap_brings_the_sweep_forward_though_not_within_a_minute_of_the_last(policy, clock):
     alive, node = a_cycle()
     gc.collect()
     del node
     threshold = long_lived.SWEEP_GROWTH * policy.swept_size
     grown = [[] for _ in range(int(threshold * 0.9) - sys.getallocatedblocks())]
+    clock.now += long_lived.SWEEP_GROWTH_AFTER_S
     assert not policy.sweep_if_due()  # not quite grown enough
     assert alive() is not None
     grown.extend([] for _ in range(int(threshold * 0.2)))
+    clock.now -= 1
+    assert not policy.sweep_if_due()  # grown enough, but swept less than a minute ago
+    assert alive() is not None
+    clock.now += 1
     assert policy.sweep_if_due()
     assert alive() is None
     assert policy.swept_size > threshold  # the next sweep is measured from the grown size
