@@ -9,6 +9,7 @@ from http import HTTPStatus
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -75,19 +76,21 @@ class HandshakeSlots(asyncio.Semaphore):
     def __init__(self, value: int):
         super().__init__(value)
         self.waiting = 0
+        # Read once: a setting's lookup is dearer than the check itself, made for every handshake of a storm.
+        self.limit = app_settings.HANDSHAKES_WAITING
 
     def crowded(self) -> bool:
-        return self.waiting >= app_settings.HANDSHAKES_WAITING
+        return self.waiting >= self.limit
 
     async def acquire(self):
         self.waiting += 1
-        if self.waiting >= app_settings.HANDSHAKES_WAITING // 2:
+        if self.waiting >= self.limit // 2:
             accepting.crowded(True)
         try:
             return await super().acquire()
         finally:
             self.waiting -= 1
-            if self.waiting <= app_settings.HANDSHAKES_WAITING // 4:
+            if self.waiting <= self.limit // 4:
                 accepting.crowded(False)
 
 
@@ -262,6 +265,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if event["by"] != self.channel_name and event.get("at", float("inf")) >= self.connected_at:
             logger.info("connection replaced by a newer one", extra={"station_id": self.ocpp_id})
             await self.close(code=4000)
+
+    async def websocket_disconnect(self, message):
+        # Channels' own first closes the sync thread's stale database connections, a hop into that one thread
+        # for every closed socket (a storm's refused handshakes included); this consumer does no database work
+        # there (see stations.protocol.db), and joins no groups.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code):
         if self.accepted:

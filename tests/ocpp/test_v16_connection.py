@@ -7,6 +7,7 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.generic import websocket
 from channels.testing import WebsocketCommunicator
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -115,6 +116,28 @@ async def test_a_consumer_cancelled_by_the_server_records_its_station_offline(co
     with pytest.raises(asyncio.CancelledError):
         await communicator.future
     assert not await online("CP-1", expected=False)
+
+
+async def test_a_closed_connection_does_not_hop_to_the_sync_thread_to_close_its_database_connections(
+    consumer_here, make_station, monkeypatch
+):
+    """Channels' consumer does (a hop into its one sync thread for every closed socket, a storm's refusals
+    included); this one does no database work there."""
+    await sync_to_async(make_station)("CP-1")
+    hops = []
+
+    async def close_old_connections():
+        hops.append(1)
+
+    monkeypatch.setattr(websocket, "aclose_old_connections", close_old_connections)
+    communicator = WebsocketCommunicator(
+        consumer_here, "/ocpp/CP-1", headers=auth_headers("CP-1"), subprotocols=["ocpp1.6"]
+    )
+    assert await communicator.connect(timeout=5) == (True, "ocpp1.6")
+    assert await online("CP-1")
+    await communicator.disconnect()
+    assert not await online("CP-1", expected=False)
+    assert hops == []
 
 
 def test_a_password_verified_once_is_not_hashed_again_but_a_wrong_one_is_still_refused(make_station, monkeypatch):
