@@ -8,6 +8,8 @@ import daphne.server
 import pytest
 from daphne.server import Server
 from twisted.internet import tcp
+from twisted.internet.testing import StringTransport
+from twisted.web import http
 
 from stations.consumers import HandshakeSlots
 from stations.protocol import accepting
@@ -38,7 +40,8 @@ class Port:
 @pytest.fixture
 def port(monkeypatch):
     monkeypatch.setattr(accepting, "_ports", [])
-    monkeypatch.setattr(accepting, "_paused", False)
+    monkeypatch.setattr(accepting, "_paused_for", set())
+    monkeypatch.setattr(accepting, "_unread", 0)
     accepting.install()
     listening = Port()
     server = Server.__new__(Server)  # not run: its listen callback is called by hand
@@ -100,3 +103,37 @@ async def test_the_handshakes_waiting_pause_it_from_half_the_limit_and_resume_it
     for _ in waiting:
         slots.release()
     await asyncio.gather(*waiting)
+
+
+def accepted() -> http.HTTPChannel:
+    """A connection as daphne's port takes it in: an HTTP channel on its transport (Twisted's plain request)."""
+    channel = http.HTTPChannel()
+    channel.requestFactory = http.Request
+    channel.makeConnection(StringTransport())
+    return channel
+
+
+def test_connections_accepted_with_their_first_request_unread_pause_the_port_until_half_are_read(port, monkeypatch):
+    monkeypatch.setattr(accepting, "UNREAD_PAUSE", 4)
+    channels = [accepted() for _ in range(3)]
+    assert port.reading
+    channels.append(accepted())
+    assert not port.reading
+    channels[0].dataReceived(b"GET /ocpp/CP-1 HTTP/1.1\r\nHost: csms\r\n\r\n")
+    channels[0].dataReceived(b"GET /healthz HTTP/1.1\r\nHost: csms\r\n\r\n")  # a second request: counted once
+    assert not port.reading  # three unread, half is two
+    channels[1].connectionLost(None)  # gone before its request
+    assert port.reading
+    channels[0].connectionLost(None)  # read already: not counted again
+    assert accepting._unread == 2
+
+
+def test_either_reason_holds_the_port(port, monkeypatch):
+    monkeypatch.setattr(accepting, "UNREAD_PAUSE", 2)
+    channels = [accepted(), accepted()]
+    accepting.crowded(True)
+    for channel in channels:
+        channel.connectionLost(None)
+    assert not port.reading  # the handshakes waiting still hold it
+    accepting.crowded(False)
+    assert port.reading
