@@ -209,7 +209,9 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
         "trend": _over_time(styled(trend, "Availability and uptime per day", yaxis_title="%"), daily.column("day")),
         "error_codes": _categories(styled(faults, codes.title), len(codes.rows)),
         "models": _categories(styled(by_model, "Faults per station by model and firmware"), len(labels)),
-        "stations": styled(stations, "Least available stations", xaxis_title="Availability (%)"),
+        "stations": _categories(
+            styled(stations, "Least available stations", xaxis_title="Availability (%)"), len(worst)
+        ),
     }
 
 
