@@ -15,7 +15,11 @@ from analytics.models import (
 
 
 class RollupAdmin(admin.ModelAdmin):
-    """Rollups are derived data, for looking at: ``manage.py analytics_rebuild`` recomputes any edit away."""
+    """Rollups are derived data, for looking at: ``manage.py analytics_rebuild`` recomputes any edit away, so
+    none is added by hand."""
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(ConnectorDay)
@@ -65,7 +69,7 @@ class SiteHourAdmin(RollupAdmin):
 
 
 @admin.register(StationOfflinePeriod)
-class StationOfflinePeriodAdmin(admin.ModelAdmin):
+class StationOfflinePeriodAdmin(RollupAdmin):
     list_display = ["station", "started_at", "ended_at"]
     search_fields = ["station__ocpp_id"]
     raw_id_fields = ["station"]

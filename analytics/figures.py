@@ -185,10 +185,15 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
         f"{v} {m} {f}".strip() or "(unknown)"
         for v, m, f in zip(models.column("vendor"), models.column("model"), models.column("firmware"), strict=True)
     ]
+    per_station = _num(models.column("faults_per_station"))
+    if not any(models.column("faults")):
+        # Every model is a row, faulted or not: with no fault at all there is nothing to compare, and the chart
+        # says so (its empty state) instead of drawing bars of nought.
+        labels = per_station = []
     by_model = go.Figure(
         go.Bar(
             x=labels,
-            y=_num(models.column("faults_per_station")),
+            y=per_station,
             marker_color=THIRD,
             customdata=models.column("faults"),
             hovertemplate="%{x}: %{y} per station (%{customdata} faults)<extra></extra>",
@@ -204,7 +209,9 @@ def reliability(dash: Dashboard) -> dict[str, go.Figure]:
         "trend": _over_time(styled(trend, "Availability and uptime per day", yaxis_title="%"), daily.column("day")),
         "error_codes": _categories(styled(faults, codes.title), len(codes.rows)),
         "models": _categories(styled(by_model, "Faults per station by model and firmware"), len(labels)),
-        "stations": styled(stations, "Least available stations", xaxis_title="Availability (%)"),
+        "stations": _categories(
+            styled(stations, "Least available stations", xaxis_title="Availability (%)"), len(worst)
+        ),
     }
 
 

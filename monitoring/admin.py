@@ -74,10 +74,15 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(admin.ModelAdmin):
+    """Deliveries are made by the alerting itself, one per alert, channel and trigger: never added by hand."""
+
     list_display = ["created_at", "alert", "channel", "trigger", "status", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status", "trigger", "channel"]
     readonly_fields = ["alert", "channel", "trigger", "created_at", "sent_at", "last_error"]
     raw_id_fields = ["alert"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(FirmwareImage)

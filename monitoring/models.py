@@ -184,6 +184,7 @@ class AlertDelivery(models.Model):
 
     class Meta:
         db_table = "stations_alertdelivery"
+        verbose_name_plural = "alert deliveries"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(

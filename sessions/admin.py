@@ -54,6 +54,8 @@ class TransactionAdmin(admin.ModelAdmin):
 
 @admin.register(MeterSample)
 class MeterSampleAdmin(admin.ModelAdmin):
+    """Readings as the station sent them: never added by hand."""
+
     list_display = [
         "timestamp",
         "station",
@@ -70,6 +72,9 @@ class MeterSampleAdmin(admin.ModelAdmin):
     search_fields = ["station__ocpp_id", "=transaction__id"]
     raw_id_fields = ["station", "transaction"]
     date_hierarchy = "timestamp"
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Reservation)

@@ -81,7 +81,7 @@ class EVChargingNeeds(models.Model):
     class Meta:
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["station", "evse_id", "-received_at"])]
-        verbose_name_plural = "EV charging needs"
+        verbose_name = verbose_name_plural = "EV charging needs"
 
     def __str__(self):
         return f"EV needs on {self.station_id}/{self.evse_id} ({self.requested_energy_transfer})"
@@ -97,6 +97,7 @@ class EVChargingSchedule(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "EV charging schedule"
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["station", "evse_id", "-received_at"])]
 
@@ -237,6 +238,7 @@ class ConnectorLoadSettings(models.Model):
     priority = models.SmallIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "connector load settings"
         ordering = ["station", "connector_id"]
         constraints = [
             models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_load_settings"),

@@ -93,8 +93,16 @@ class ConnectorAdmin(admin.ModelAdmin):
     search_fields = ["station__ocpp_id"]
 
 
+class RecordedAdmin(admin.ModelAdmin):
+    """What a station sent or was sent, and what it reported: recorded as it happened, never added by hand (an
+    added command would not reach the station, an added key would not change it)."""
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(ConnectorStatusEvent)
-class ConnectorStatusEventAdmin(admin.ModelAdmin):
+class ConnectorStatusEventAdmin(RecordedAdmin):
     list_display = ["station", "connector_id", "status", "error_code", "timestamp"]
     list_filter = ["status", "error_code"]
     search_fields = ["station__ocpp_id"]
@@ -102,7 +110,7 @@ class ConnectorStatusEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(OcppMessage)
-class OcppMessageAdmin(admin.ModelAdmin):
+class OcppMessageAdmin(RecordedAdmin):
     list_display = ["created_at", "station", "direction", "message_type", "action", "unique_id", "error_code"]
     list_filter = ["direction", "message_type", "action"]
     search_fields = ["station__ocpp_id", "unique_id", "action"]
@@ -110,7 +118,7 @@ class OcppMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationCommand)
-class StationCommandAdmin(admin.ModelAdmin):
+class StationCommandAdmin(RecordedAdmin):
     list_display = ["created_at", "station", "action", "status", "requested_by", "answered_at"]
     list_filter = ["status", "action"]
     search_fields = ["station__ocpp_id", "action"]
@@ -118,7 +126,7 @@ class StationCommandAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConfigurationKey)
-class ConfigurationKeyAdmin(admin.ModelAdmin):
+class ConfigurationKeyAdmin(RecordedAdmin):
     list_display = ["station", "key", "value", "readonly", "reported_at"]
     list_filter = ["readonly", "key"]
     search_fields = ["station__ocpp_id", "key", "value"]

@@ -36,6 +36,43 @@ def test_every_model_has_a_working_admin_list_and_add_page(admin_client, model):
     assert add_page.status_code in (200, 403)
 
 
+# What the system records or derives: an added row would change nothing it stands for (a message no station sent, a
+# rollup the next rebuild recomputes, a reading no meter took).
+DERIVED = [
+    "analytics.ConnectorDay",
+    "analytics.DriverDay",
+    "analytics.FaultDay",
+    "analytics.MonthlyReport",
+    "analytics.NetworkHour",
+    "analytics.RevenueDay",
+    "analytics.SiteHour",
+    "analytics.StationOfflinePeriod",
+    "charging_sessions.MeterSample",
+    "monitoring.AlertDelivery",
+    "stations.ConfigurationKey",
+    "stations.ConnectorStatusEvent",
+    "stations.OcppMessage",
+    "stations.StationCommand",
+]
+
+
+@pytest.mark.parametrize("label", DERIVED)
+def test_derived_and_recorded_tables_offer_no_add_in_the_admin(admin_client, label):
+    info = tuple(label.lower().split("."))
+    changelist = admin_client.get(reverse("admin:{}_{}_changelist".format(*info))).content.decode()
+    assert reverse("admin:{}_{}_add".format(*info)) not in changelist
+    assert admin_client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 403
+
+
+def test_the_admin_names_every_table_in_plain_english(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    for name in ("Alert deliveries", "Connector load settings", "EV charging schedules", "EV charging needs"):
+        assert f">{name}</a>" in index
+    for model in admin.site._registry:
+        plural = str(model._meta.verbose_name_plural)
+        assert not plural.endswith(("ys", "ss")) or plural.endswith(("ays", "eys", "oys")), plural
+
+
 def test_station_admin_sets_a_hashed_password(admin_client):
     from stations.models import Station
 

@@ -71,6 +71,24 @@ def test_a_chart_with_nothing_to_draw_says_so(db):
     assert "plotly-graph-div" not in html
 
 
+def test_faults_by_model_without_a_fault_says_so_and_with_one_draws_every_model(make_station, rolled_up):
+    from analytics import figures, selectors
+    from analytics.filters import Filters
+
+    make_station("CP-QUIET")
+    charts = figures.reliability(_one_day(selectors.reliability_dashboard))
+    # A few stations are a few bars, not bands filling the chart.
+    assert charts["stations"].layout.bargap >= 0.5
+    assert _draws(charts["models"])  # the network's fault among the models, the quiet station's at nought
+    assert len(charts["models"].data[0].x) == len(_one_day(selectors.reliability_dashboard).tables["models"].rows)
+    calm = Filters(start=TUE - timedelta(days=30), end=TUE - timedelta(days=29), now=NOW)
+    dash = selectors.reliability_dashboard(calm)
+    assert dash.tables["models"].rows and not any(dash.tables["models"].column("faults"))
+    html = _html(figures.reliability(dash)["models"])
+    assert "No data in this period" in html and "Faults per station by model and firmware" in html
+    assert "plotly-graph-div" not in html
+
+
 def test_one_tariff_is_one_bar_among_a_few_not_the_width_of_the_chart(billed):
     from analytics import figures
     from analytics.money import money_dashboard
