@@ -1,6 +1,6 @@
 """The CSMS's own CA behind security profile 3, over real TLS: a certificate it signed for a station's CSR logs that
 station in at daphne's ``mtls:`` endpoint (the CA file written by ``pki_export_ca``) and stops doing so once
-revoked."""
+revoked; an ISO 15118 SECC (V2G) certificate, whose CN the CSMS cannot check, never logs any station in."""
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +12,7 @@ from tests.conftest import module_daphne, settle_before_teardown
 from tests.ocpp.certificates import station_pki
 from tests.ocpp.test_client_certificates import REFUSED, boot, client_context, handshake, station_client
 from tests.pki.csr import csr_pem, key_of
+from tests.pki.v2g import v2g_pki
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,3 +78,13 @@ async def test_a_certificate_our_ca_signed_logs_its_station_in_until_revoked(
     issued = await station.issued_certificates.aget()
     await sync_to_async(services.certificate_revoke)(certificate=issued, reason="keyCompromise")
     assert await handshake(mtls_server, "CP-1", client_context(tls, held), subprotocol) == REFUSED[subprotocol]
+
+
+async def test_a_v2g_certificate_never_logs_a_station_in(mtls_server, tls, make_station, tmp_path):
+    """A station may ask for an SECC certificate of any CN (its SECC-ID): were it signed by the station CA, any
+    station could so get a client certificate naming another and log in as it."""
+    await sync_to_async(make_station)("CP-1", password=None, security_profile=PROFILE_3)
+    other = await sync_to_async(make_station)("CP-2")
+    await sync_to_async(v2g_pki)()
+    secc = await sync_to_async(signed)(other, "CP-1", tmp_path, "secc", "V2GCertificate")
+    assert await handshake(mtls_server, "CP-1", client_context(tls, secc), "ocpp2.0.1") == "tls"
