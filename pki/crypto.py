@@ -200,10 +200,11 @@ def certificate_issue(
     server_auth: bool = False,
     crl_url: str = "",
 ) -> x509.Certificate:
-    """A station certificate for a checked CSR: its subject and key, for TLS client authentication (and, for
-    an ISO 15118 SECC certificate, ``server_auth``), expiring no later than the CA."""
+    """A station certificate for a checked CSR: its subject and key, for TLS client authentication (or, for an
+    ISO 15118 SECC certificate, ``server_auth``: the SECC is the TLS server to the EV, and never a client),
+    expiring no later than the CA."""
     not_after = min(now + timedelta(days=valid_days), ca_certificate.not_valid_after_utc)
-    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if server_auth else [])
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH if server_auth else ExtendedKeyUsageOID.CLIENT_AUTH]
     is_rsa = isinstance(csr.public_key(), rsa.RSAPublicKey)
     builder = (
         x509.CertificateBuilder()

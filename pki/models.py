@@ -7,13 +7,27 @@ from stations.models import Station, StationCommand
 
 
 class CertificateAuthority(models.Model):
-    """A CA of the operator; one is active (issues and signs the CRL), earlier ones stay for their certificates.
+    """A CA of the operator; one of each purpose is active (issues, and signs the CRL), earlier ones stay for
+    their certificates.
+
+    The station CA issues the stations' TLS client certificates (security profile 3). ISO 15118 SECC (V2G)
+    certificates are issued by another: the CPO Sub-CA of the V2G PKI that EVs trust, imported, never generated
+    here. Kept apart, an SECC certificate (whose CN, the SECC-ID, the CSMS cannot check) never chains to the CA
+    that daphne verifies station logins against.
 
     The private key is stored only encrypted (PKCS#8, with the passphrase from the environment: see app_settings).
     """
 
+    class Purpose(models.TextChoices):
+        STATION = "station", "Station CA (OCPP TLS client certificates)"
+        V2G = "v2g", "V2G CPO Sub-CA (ISO 15118 SECC certificates)"
+
     name = models.CharField(max_length=255)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.STATION)
     certificate_pem = models.TextField()
+    chain_pem = models.TextField(
+        blank=True, help_text="PEM: the CAs above it up to, not including, its root (sent with what it issues)."
+    )
     private_key_pem = models.TextField(help_text="Encrypted PKCS#8 PEM.")
     serial_number = models.CharField(max_length=40)
     fingerprint_sha256 = models.CharField(max_length=64, unique=True)
@@ -26,7 +40,9 @@ class CertificateAuthority(models.Model):
     class Meta:
         verbose_name_plural = "certificate authorities"
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_ca")
+            models.UniqueConstraint(
+                fields=["purpose"], condition=models.Q(is_active=True), name="one_active_ca_per_purpose"
+            )
         ]
 
     def __str__(self):

@@ -14,9 +14,11 @@ from pki import crypto
 from pki.models import CertificateAuthority, InstalledCertificate, IssuedCertificate
 from stations.models import Station
 
+Purpose = CertificateAuthority.Purpose
 
-def authority_active() -> CertificateAuthority | None:
-    return CertificateAuthority.objects.filter(is_active=True).first()
+
+def authority_active(purpose: str = Purpose.STATION) -> CertificateAuthority | None:
+    return CertificateAuthority.objects.filter(is_active=True, purpose=purpose).first()
 
 
 def certificate_is_revoked(serial: int | str) -> bool:
@@ -40,8 +42,8 @@ def client_certificate_refusal(
     certificate: x509.Certificate | str, *, station_id: str | None = None, now: datetime | None = None
 ) -> str | None:
     """Why a station's client certificate (object or PEM) must be refused, or None when it is good: issued by
-    one of our CAs (signature checked), within its validity, not revoked, and (given ``station_id``) its CN is
-    that station's id."""
+    one of our station CAs (signature checked; never the V2G CA's), within its validity, not revoked, and (given
+    ``station_id``) its CN is that station's id."""
     if isinstance(certificate, str):
         try:
             certificate = crypto.certificate_load(certificate)
@@ -50,8 +52,10 @@ def client_certificate_refusal(
     now = now or timezone.now()
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         return "The certificate is not valid at this time (expired, or not yet valid)."
-    if not any(_issued_by(certificate, authority) for authority in CertificateAuthority.objects.all()):
-        return "The certificate was not issued by this CSMS's CA."
+    if not any(
+        _issued_by(certificate, authority) for authority in CertificateAuthority.objects.filter(purpose=Purpose.STATION)
+    ):
+        return "The certificate was not issued by this CSMS's station CA."
     if certificate_is_revoked(certificate.serial_number):
         return "The certificate has been revoked."
     if station_id is not None:

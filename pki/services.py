@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CsrRefused"]
 
 Type = IssuedCertificate.Type
+Purpose = CertificateAuthority.Purpose
 Delivery = IssuedCertificate.Delivery
 # The security event recorded when a CSR is refused (our own name: neither version defines one for it).
 CSR_REFUSED_EVENT = "CertificateSigningRequestRefused"
@@ -42,7 +43,8 @@ READABLE_TYPES_16 = (InstalledCertificate.Type.CSMS_ROOT, InstalledCertificate.T
 
 
 class PkiUnavailable(RuntimeError):
-    """The CA cannot sign: its key does not decrypt with the configured passphrase; the message says what to do."""
+    """The CA cannot sign (its key does not decrypt with the configured passphrase, or no V2G CA was imported);
+    the message says what to do."""
 
 
 # The CA
@@ -71,30 +73,45 @@ def authority_ensure(*, now: datetime | None = None) -> CertificateAuthority:
 
 
 def authority_import(
-    *, certificate_pem: str, key_pem: str, key_passphrase: bytes | None = None
+    *, certificate_pem: str, key_pem: str, key_passphrase: bytes | None = None, purpose: str = Purpose.STATION
 ) -> CertificateAuthority:
-    """Make an existing CA (certificate and its private key, PEM) the active one; the previous one stays, for
-    the certificates it issued and its CRL. ValueError saying what is wrong with the files."""
-    certificate = crypto.certificate_load(certificate_pem)
+    """Make an existing CA (certificate and its private key, PEM) the active one of its purpose; the previous one
+    stays, for the certificates it issued and its CRL. ``certificate_pem`` may go on with the CAs above it (a V2G
+    CPO Sub-CA 2, then Sub-CA 1), which are sent with every certificate it issues. ValueError saying what is
+    wrong with the files."""
+    certificate, *chain = _pem_certificates(certificate_pem)
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=key_passphrase)
     except (ValueError, TypeError) as error:
         raise ValueError(f"The private key cannot be read: {error}") from None
     crypto.ca_check(certificate, key)
     with transaction.atomic():
-        CertificateAuthority.objects.filter(is_active=True).update(is_active=False)
         authority = CertificateAuthority.objects.filter(fingerprint_sha256=crypto.fingerprint(certificate)).first()
+        if authority is not None and authority.purpose != purpose:
+            raise ValueError(f"This CA is already the {authority.get_purpose_display()}: one CA, one purpose.")
+        CertificateAuthority.objects.filter(is_active=True, purpose=purpose).update(is_active=False)
         if authority is not None:
             authority.is_active = True
             authority.save(update_fields=["is_active"])
             return authority
-        return _authority_store(certificate, key, imported=True)
+        return _authority_store(certificate, key, imported=True, purpose=purpose, chain=chain)
 
 
-def _authority_store(certificate: x509.Certificate, key, *, imported: bool) -> CertificateAuthority:
+def _pem_certificates(text: str) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates((text or "").strip().encode())
+    except ValueError as error:
+        raise ValueError(f"Not a PEM certificate: {error}") from None
+
+
+def _authority_store(
+    certificate: x509.Certificate, key, *, imported: bool, purpose: str = Purpose.STATION, chain=()
+) -> CertificateAuthority:
     return CertificateAuthority.objects.create(
         name=crypto.subject_text(certificate.subject)[:255],
+        purpose=purpose,
         certificate_pem=crypto.pem(certificate),
+        chain_pem="".join(crypto.pem(link) for link in chain),
         private_key_pem=crypto.key_encrypt(key, app_settings.KEY_PASSPHRASE),
         serial_number=crypto.serial_hex(certificate.serial_number),
         fingerprint_sha256=crypto.fingerprint(certificate),
@@ -119,11 +136,14 @@ def _signing(authority: CertificateAuthority) -> tuple[x509.Certificate, object]
 
 def ca_export(*, path: str | None = None) -> Path:
     """Write the active CA's certificate (generating the CA on first use) where daphne's TLS client verification
-    reads it (CMS_OCPP_CLIENT_CA_FILE), with the certificates of earlier CAs still in use after it."""
+    reads it (CMS_OCPP_CLIENT_CA_FILE), with the certificates of earlier station CAs still in use after it (never
+    the V2G CA: what it signs logs no station in)."""
     authority = authority_ensure()
     target = Path(path or app_settings.CLIENT_CA_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
-    others = CertificateAuthority.objects.exclude(pk=authority.pk).filter(not_after__gt=timezone.now())
+    others = CertificateAuthority.objects.exclude(pk=authority.pk).filter(
+        purpose=Purpose.STATION, not_after__gt=timezone.now()
+    )
     bundle = "".join([authority.certificate_pem, *(other.certificate_pem for other in others)])
     target.write_text(bundle)
     target.chmod(0o644)
@@ -171,9 +191,19 @@ def certificate_sign_request(
     ).first()
     if again is not None:
         return again
-    authority = authority_ensure(now=now)
+    if certificate_type == Type.V2G:
+        authority = selectors.authority_active(Purpose.V2G)
+        if authority is None:
+            logger.warning("no V2G CA to sign an SECC certificate", extra={"station_id": station.ocpp_id})
+            raise PkiUnavailable(
+                "No V2G CA: an ISO 15118 SECC certificate is signed by the CPO Sub-CA of the V2G PKI that EVs "
+                "trust, never by the station CA. Import it with manage.py pki_import_ca --v2g."
+            )
+        crl_url = ""  # the V2G PKI publishes its revocations (OCSP), not this CSMS's CRL
+    else:
+        authority = authority_ensure(now=now)
+        crl_url = f"{app_settings.PUBLIC_URL}{CRL_PATH}" if app_settings.PUBLIC_URL else ""
     ca_certificate, ca_key = _signing(authority)
-    crl_url = f"{app_settings.PUBLIC_URL}{CRL_PATH}" if app_settings.PUBLIC_URL else ""
     certificate = crypto.certificate_issue(
         request,
         ca_certificate=ca_certificate,
@@ -210,9 +240,13 @@ def certificate_sign_request(
 
 def certificate_chain(issued: IssuedCertificate) -> str:
     """The PEM chain CertificateSigned carries: the station's certificate, then its CA's unless that is a root
-    (which the station holds as its CSMS root, or does not need)."""
-    ca = crypto.certificate_load(issued.authority.certificate_pem)
-    return issued.certificate_pem + ("" if crypto.is_self_signed(ca) else issued.authority.certificate_pem)
+    (which the station holds as its CSMS root, or does not need), then the CAs above that up to the root (a V2G
+    certificate's Sub-CA 2 and Sub-CA 1)."""
+    authority = issued.authority
+    ca = crypto.certificate_load(authority.certificate_pem)
+    return (
+        issued.certificate_pem + ("" if crypto.is_self_signed(ca) else authority.certificate_pem) + authority.chain_pem
+    )
 
 
 async def certificate_deliver(*, issued: IssuedCertificate, requested_by=None) -> IssuedCertificate:

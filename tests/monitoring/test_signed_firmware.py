@@ -285,14 +285,16 @@ def test_the_signed_update_is_a_valid_call_of_each_version(signer, version, sett
 
 
 class Station16(ChargePoint16):
-    """A 1.6 station with the security extension: downloads, verifies, installs (or reports InvalidSignature)."""
+    """A 1.6 station with the security extension: answers ``answer`` to SignedUpdateFirmware; when it accepts,
+    downloads, verifies, installs (or reports InvalidSignature)."""
 
+    answer = "Accepted"
     tamper = False  # the download is altered on the way: the signature no longer verifies
 
     @on(Action16.signed_update_firmware)
     def on_signed_update_firmware(self, request_id, firmware, **_):
         self.received = ("SignedUpdateFirmware", firmware)
-        return result16.SignedUpdateFirmware(status="Accepted")
+        return result16.SignedUpdateFirmware(status=self.answer)
 
     @on(Action16.update_firmware)
     def on_update_firmware(self, location, retrieve_date, **_):
@@ -301,6 +303,9 @@ class Station16(ChargePoint16):
 
     @after(Action16.signed_update_firmware)
     async def install(self, request_id, firmware, **_):
+        if self.answer != "Accepted":
+            return
+
         async def report(status):
             await self.call(call16.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
@@ -339,6 +344,9 @@ class Station201(ChargePoint201):
             return
         for status in ("SignatureVerified", "Installing", "Installed"):
             await report(status)
+
+
+STATIONS = {"1.6": Station16, "2.0.1": Station201}
 
 
 async def connected(server, ocpp_id, version, client_class):
@@ -391,21 +399,23 @@ async def test_a_16_station_with_the_security_extension_verifies_and_installs_si
     assert firmware["signing_certificate"] == image.signing_certificate
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
 async def test_a_tampered_download_is_refused_by_the_station_and_shown_as_invalid_signature(
-    daphne_server, files_url, make_station, signer, technician
+    daphne_server, files_url, make_16_station, signer, technician, version
 ):
-    await sync_to_async(make_station)("SF-201")
+    await sync_to_async(make_16_station)("SF-T")  # a 2.0.1 station ignores the 1.6 configuration
     image = await upload_signed(*signer)
-    Station201.tamper = True
+    station_class = STATIONS[version]
+    station_class.tamper = True
     try:
-        station, client, connection = await connected(daphne_server, "SF-201", "2.0.1", Station201)
+        station, client, connection = await connected(daphne_server, "SF-T", version, station_class)
         try:
             job = await run_job([station], image)
             await until(lambda: finished(job), what="the update to finish", within=UPDATE_WITHIN)
         finally:
             await connection.__aexit__(None, None, None)
     finally:
-        Station201.tamper = False
+        station_class.tamper = False
     target = await target_of(job)
     assert (target.status, target.progress) == ("failed", "InvalidSignature")
     assert target.detail == (
@@ -422,23 +432,25 @@ async def test_a_tampered_download_is_refused_by_the_station_and_shown_as_invali
     assert alert.kind == "firmware_failed" and "InvalidSignature" in alert.summary
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
 @pytest.mark.parametrize(
     ("answer", "what"), [("InvalidCertificate", "is not valid"), ("RevokedCertificate", "has been revoked")]
 )
 async def test_a_refused_signing_certificate_is_shown_as_such_and_alerted(
-    daphne_server, files_url, make_station, signer, answer, what
+    daphne_server, files_url, make_16_station, signer, answer, what, version
 ):
-    await sync_to_async(make_station)("SF-C")
+    await sync_to_async(make_16_station)("SF-C")
     image = await upload_signed(*signer)
-    Station201.answer = answer
+    station_class = STATIONS[version]
+    station_class.answer = answer
     try:
-        station, _, connection = await connected(daphne_server, "SF-C", "2.0.1", Station201)
+        station, _, connection = await connected(daphne_server, "SF-C", version, station_class)
         try:
             job = await run_job([station], image)
         finally:
             await connection.__aexit__(None, None, None)
     finally:
-        Station201.answer = "Accepted"
+        station_class.answer = "Accepted"
     target = await target_of(job)
     assert (target.status, target.progress) == ("rejected", answer)
     assert (

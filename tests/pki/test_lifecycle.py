@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from monitoring.models import Alert
 from pki import crypto, selectors, services
+from pki.app_settings import app_settings
 from pki.models import CertificateAuthority, IssuedCertificate
 from tests.pki.csr import csr_pem, key_of
+from tests.pki.v2g import v2g_pki
 
 pytestmark = pytest.mark.django_db
 Severity = Alert.Severity
@@ -144,7 +146,7 @@ def test_a_certificate_not_from_our_ca_expired_or_for_another_station_is_refused
     foreign = crypto.certificate_issue(
         crypto.csr_load(csr_pem("CP-1")), ca_certificate=other_ca, ca_key=other_key, valid_days=5, now=timezone.now()
     )
-    assert "not issued by this CSMS's CA" in selectors.client_certificate_refusal(crypto.pem(foreign))
+    assert "not issued by this CSMS's station CA" in selectors.client_certificate_refusal(crypto.pem(foreign))
     assert "Not a PEM certificate" in selectors.client_certificate_refusal("garbage")
 
 
@@ -239,6 +241,30 @@ def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certif
     crypto.certificate_load(new.certificate_pem).verify_directly_issued_by(ca_certificate)
     assert selectors.client_certificate_refusal(old.certificate_pem) is None  # the old CA's still count
     assert CertificateAuthority.objects.count() == 2
+
+
+def test_the_v2g_ca_is_imported_beside_the_station_ca_and_stays_out_of_the_client_ca_file(tmp_path, settings):
+    station_ca = services.authority_ensure()
+    v2g = v2g_pki()
+    assert selectors.authority_active() == station_ca
+    assert selectors.authority_active(CertificateAuthority.Purpose.V2G) == v2g.authority
+    assert v2g.authority.chain_pem == crypto.pem(v2g.sub_ca_1)
+
+    target = tmp_path / "client-ca.pem"
+    settings.CMS_OCPP_CLIENT_CA_FILE = str(target)
+    call_command("pki_export_ca", stdout=open(tmp_path / "out", "w"))
+    assert [crypto.fingerprint(c) for c in x509.load_pem_x509_certificates(target.read_bytes())] == [
+        station_ca.fingerprint_sha256
+    ]
+
+    (tmp_path / "ca.pem").write_text(station_ca.certificate_pem)
+    key = crypto.key_decrypt(station_ca.private_key_pem, app_settings.KEY_PASSPHRASE)
+    (tmp_path / "ca.key").write_text(crypto.key_encrypt(key, b"file passphrase"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PKI_IMPORT_KEY_PASSPHRASE", "file passphrase")
+        with pytest.raises(CommandError, match="one CA, one purpose"):
+            call_command("pki_import_ca", "--v2g", str(tmp_path / "ca.pem"), str(tmp_path / "ca.key"))
+    assert selectors.authority_active(CertificateAuthority.Purpose.V2G) == v2g.authority
 
 
 @given(

@@ -25,6 +25,7 @@ from stations.models import Station, StationCommand
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
 from tests.pki.csr import certificates_of, csr_pem, key_of, tampered
+from tests.pki.v2g import v2g_pki
 from tests.waiting import until
 
 SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
@@ -136,19 +137,36 @@ async def test_a_station_csr_comes_back_signed_by_our_ca(daphne_server, make_sta
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_201_v2g_certificate_is_signed_for_the_secc_id(daphne_server, make_station):
+async def test_a_201_v2g_certificate_is_signed_for_the_secc_id_by_the_v2g_ca(daphne_server, make_station):
     await sync_to_async(make_station)("CP-1")
+    v2g = await sync_to_async(v2g_pki)()
     async with connected(daphne_server, "2.0.1") as client:
         await wait_online()
         answer = await client.sign(csr_pem("DEABCS0000000000000000000000000000001"), "V2GCertificate")
         assert answer.status == "Accepted"
         certificate_type, chain = await delivered(client)
     assert certificate_type == "V2GCertificate"
-    [leaf] = certificates_of(chain)
+    leaf, sub_ca_2, sub_ca_1 = certificates_of(chain)  # up to the V2G root, which the EV holds
+    assert (sub_ca_2, sub_ca_1) == (v2g.sub_ca_2, v2g.sub_ca_1)
+    leaf.verify_directly_issued_by(v2g.sub_ca_2)
     [common_name] = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     assert common_name.value == "DEABCS0000000000000000000000000000001"
     usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert ExtendedKeyUsageOID.SERVER_AUTH in usages  # the SECC is the TLS server to the car
+    assert list(usages) == [ExtendedKeyUsageOID.SERVER_AUTH]  # the SECC is the TLS server to the car, no client
+    issued = await IssuedCertificate.objects.select_related("authority").aget()
+    assert issued.authority.purpose == "v2g"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_without_a_v2g_ca_an_secc_csr_is_rejected_and_the_station_ca_signs_nothing(daphne_server, make_station):
+    await sync_to_async(make_station)("CP-1")
+    async with connected(daphne_server, "2.0.1") as client:
+        await wait_online()
+        answer = await client.sign(csr_pem("CP-2"), "V2GCertificate")
+    assert answer.status == "Rejected"
+    assert "pki_import_ca --v2g" in answer.status_info["additional_info"]
+    assert client.chains == []
+    assert not await IssuedCertificate.objects.aexists()
 
 
 @pytest.mark.django_db(transaction=True)
