@@ -112,12 +112,8 @@ def group_lowest_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod]) ->
     return _available_a(group, min([group.limit, *(period.limit for period in periods)]))
 
 
-def _limit_amps(group: LoadGroup, limit) -> float:
-    return float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
-
-
 def _available_a(group: LoadGroup, limit) -> float:
-    return max(0.0, _limit_amps(group, limit) - (building_now_a(group) or 0.0))
+    return max(0.0, group.limit_a(limit) - (building_now_a(group) or 0.0))
 
 
 def building_now_a(group: LoadGroup) -> float | None:
@@ -1011,7 +1007,7 @@ def failsafe_current_a(*, station: Station, groups: Sequence[LoadGroup] | None =
 def _worst_case_limit_a(group: LoadGroup, periods: Sequence[LimitPeriod]) -> float:
     """The group's lowest limit of any period less the building's worst case, in A per phase."""
     lowest = min([group.limit, *(period.limit for period in periods)])
-    return max(0.0, _limit_amps(group, lowest) - building_worst_case_a(group))
+    return max(0.0, group.limit_a(lowest) - building_worst_case_a(group))
 
 
 def building_worst_case_a(group: LoadGroup) -> float:
