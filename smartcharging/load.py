@@ -13,7 +13,8 @@ Fail-safe: every station of a managed site gets a TxDefaultProfile (connector / 
 share that keeps every phase under its lowest limit with every connector of every station charging at its default
 and the building at its recent peak (``failsafe_current_a``); a station the CSMS loses keeps its last TxProfile, so
 it is counted at that until it is back. A station that rejects a profile is counted at its connectors' maximum and the
-operator is alerted, until it accepts one (or leaves load management).
+operator is alerted, until it accepts one (or leaves load management). A station that leaves load management has
+these profiles cleared (``stations_release``).
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
 (``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat), which shares
@@ -112,12 +113,8 @@ def group_lowest_limit_a(group: LoadGroup, *, periods: Sequence[LimitPeriod]) ->
     return _available_a(group, min([group.limit, *(period.limit for period in periods)]))
 
 
-def _limit_amps(group: LoadGroup, limit) -> float:
-    return float(limit) if group.limit_unit == LoadGroup.Unit.AMPS else _amps(float(limit) * 1000, group)
-
-
 def _available_a(group: LoadGroup, limit) -> float:
-    return max(0.0, _limit_amps(group, limit) - (building_now_a(group) or 0.0))
+    return max(0.0, group.limit_a(limit) - (building_now_a(group) or 0.0))
 
 
 def building_now_a(group: LoadGroup) -> float | None:
@@ -1011,7 +1008,7 @@ def failsafe_current_a(*, station: Station, groups: Sequence[LoadGroup] | None =
 def _worst_case_limit_a(group: LoadGroup, periods: Sequence[LimitPeriod]) -> float:
     """The group's lowest limit of any period less the building's worst case, in A per phase."""
     lowest = min([group.limit, *(period.limit for period in periods)])
-    return max(0.0, _limit_amps(group, lowest) - building_worst_case_a(group))
+    return max(0.0, group.limit_a(lowest) - building_worst_case_a(group))
 
 
 def building_worst_case_a(group: LoadGroup) -> float:
@@ -1068,6 +1065,34 @@ def stations_to_protect(*, now: datetime) -> list[Station]:
         .filter(Q(last_boot_at__gte=F("connected_at")) | Q(connected_at__lte=now - RECONNECT_SETTLE))
         .exclude(load_state__failsafe_connected_at=F("connected_at"))
     )
+
+
+def stations_release() -> list[int]:
+    """Clear the profiles load management left on the online stations no longer under it (their site's grid
+    connection removed, or the station moved to a site without one): else its fail-safe default, which does not end
+    with a session, would hold every later session at the old share, and a car waiting at 0 A would wait until it
+    leaves. A station is released once it answered (``StationLoadState`` is then forgotten: under load management
+    again, it is protected anew); one that did not is asked again at the next watch. Returns the stations released."""
+    leaving = Station.objects.filter(is_online=True, load_state__isnull=False).exclude(site__in=managed_site_ids())
+    return [station.pk for station in leaving if station_release(station=station)]
+
+
+def station_release(*, station: Station) -> bool:
+    """Clear load management's profiles on ``station`` by their ids: its default and a TxProfile on each connector
+    it has or charges on (a profile it does not hold is answered Unknown). False when a request went unanswered."""
+    connectors = {*Connector.objects.filter(station=station, connector_id__gt=0).values_list("connector_id", flat=True)}
+    connectors |= {
+        *Transaction.objects.filter(station=station, status=Transaction.Status.ACTIVE, connector_id__gt=0).values_list(
+            "connector_id", flat=True
+        )
+    }
+    for profile_id in [FAILSAFE_PROFILE_ID, *(TX_PROFILE_ID_BASE + connector for connector in sorted(connectors))]:
+        action, payload = outbound.charging_profile_clear(station.ocpp_version, profile_id=profile_id)
+        command = async_to_sync(station_call)(station=station, action=action, payload=payload)
+        if command.status not in (StationCommand.Status.ANSWERED, StationCommand.Status.CALL_ERROR):
+            return False  # not delivered: the next watch asks again (a CALL_ERROR would answer the same again)
+    StationLoadState.objects.filter(station=station).delete()
+    return True
 
 
 # The building's own load
@@ -1127,8 +1152,8 @@ def building_load_refresh(*, group: LoadGroup, now: datetime) -> bool:
 
 def sites_watch(*, now: datetime | None = None) -> set[int]:
     """The periodic look at every managed site: read the building meters, protect stations that (re)connected,
-    and share again the sites whose inputs changed or may have (``sites_due``: only those, the others' shares
-    stand). Returns the sites shared again."""
+    release those no longer under load management (``stations_release``), and share again the sites whose inputs
+    changed or may have (``sites_due``: only those, the others' shares stand). Returns the sites shared again."""
     now = now or timezone.now()
     due = set()
     for group in LoadGroup.objects.exclude(meter_source=LoadGroup.MeterSource.NONE):
@@ -1138,6 +1163,7 @@ def sites_watch(*, now: datetime | None = None) -> set[int]:
         station_failsafe_send(station=station)
         due.add(station.site_id)
     rejection_alerts_settle()
+    stations_release()
     due |= sites_due(now=now)
     sites_rebalance(site_ids=sorted(due))
     return due
@@ -1285,12 +1311,14 @@ def load_group_save(
 
 def load_group_delete(*, group: LoadGroup) -> None:
     """Remove a group (a feeder's stations fall back below its parent; the grid connection ends load management
-    at the site, and the profiles the CSMS sent are left to expire with their sessions)."""
+    at the site: its online stations have the profiles the CSMS sent cleared at once, the others when they are back,
+    ``stations_release``)."""
     site_id, root = group.site_id, group.parent_id is None
     group.delete()
     if root:
         ConnectorAllocation.objects.filter(site_id=site_id).delete()
         rejection_alerts_settle()
+        stations_release()
     else:
         site_protect_and_rebalance(site_id=site_id)
 

@@ -184,6 +184,13 @@ class LoadGroup(models.Model):
                 errors["parent"] = "The parent group is at another site."
         elif self.site_id and LoadGroup.objects.filter(site_id=self.site_id, parent=None).exclude(pk=self.pk).exists():
             errors["parent"] = "The site has its grid connection already: a feeder needs a parent group."
+        if "parent" not in errors and self.parent_id is not None and self._rating_changed():
+            own, parents = self.limit_a(), self.parent.limit_a()
+            if round(own, 1) > round(parents, 1):
+                errors["limit"] = (
+                    f"{own:.1f} A per phase is above the limit of {self.parent.name} ({parents:.1f} A per phase), "
+                    "which this feeder is inside: it could never be reached."
+                )
         if self.meter_source == self.MeterSource.MODBUS and not self.meter_host:
             errors["meter_host"] = "A Modbus TCP site meter needs its host."
         if self.meter_source == self.MeterSource.STATION and self.meter_station_id is None:
@@ -194,6 +201,22 @@ class LoadGroup(models.Model):
             errors["voltage"] = "The phase-to-neutral voltage is 100 to 400 V."
         if errors:
             raise ValidationError(errors)
+
+    def limit_a(self, limit=None) -> float:
+        """``limit`` (the group's default limit when None), in its unit, in amps per phase."""
+        limit = self.limit if limit is None else limit
+        if self.limit_unit == self.Unit.AMPS:
+            return float(limit)
+        return float(limit) * 1000 / (self.voltage * self.phases)
+
+    RATING_FIELDS = ("parent_id", "limit", "limit_unit", "phases", "voltage")
+
+    def _rating_changed(self) -> bool:
+        """Whether the group is new or its parent or default limit (as amps per phase) is not the stored one: a
+        feeder is held to its parent's limit when it is set, not when its parent is lowered below it later (a
+        lower grid limit for a while must not be refused) and the feeder is then edited for something else."""
+        stored = LoadGroup.objects.filter(pk=self.pk).values_list(*self.RATING_FIELDS).first() if self.pk else None
+        return stored != tuple(getattr(self, name) for name in self.RATING_FIELDS)
 
 
 class LimitPeriod(models.Model):

@@ -41,6 +41,18 @@ class ProfileHolder:
         self.held[(connector_id, purpose)] = profile
         return "Accepted"
 
+    def clear(self, profile_id: int | None) -> str:
+        """ClearChargingProfile by id (the only way load management clears), answered as a station does."""
+        self.cleared.append(profile_id)
+        found = [
+            key
+            for key, profile in self.held.items()
+            if profile.get("charging_profile_id", profile.get("id")) == profile_id
+        ]
+        for key in found:
+            del self.held[key]
+        return "Accepted" if found else "Unknown"
+
     def tx_limit(self, connector_id: int) -> float | None:
         """The first period's limit of the TxProfile held on ``connector_id``."""
         profile = self.held.get((connector_id, "TxProfile"))
@@ -54,21 +66,29 @@ class ProfileHolder:
 class Station16(ProfileHolder, ChargePoint16):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.received, self.held = [], {}
+        self.received, self.held, self.cleared = [], {}, []
 
     @on(Action16.set_charging_profile)
     def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
         return result16.SetChargingProfile(status=self.hold(connector_id, cs_charging_profiles))
 
+    @on(Action16.clear_charging_profile)
+    def on_clear_charging_profile(self, id=None, **_):
+        return result16.ClearChargingProfile(status=self.clear(id))
+
 
 class Station201(ProfileHolder, ChargePoint201):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.received, self.held = [], {}
+        self.received, self.held, self.cleared = [], {}, []
 
     @on(Action201.set_charging_profile)
     def on_set_charging_profile(self, evse_id, charging_profile, **_):
         return result201.SetChargingProfile(status=self.hold(evse_id, charging_profile))
+
+    @on(Action201.clear_charging_profile)
+    def on_clear_charging_profile(self, charging_profile_id=None, **_):
+        return result201.ClearChargingProfile(status=self.clear(charging_profile_id))
 
     @on(Action201.get_base_report)
     def on_get_base_report(self, **_):

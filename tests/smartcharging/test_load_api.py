@@ -152,6 +152,29 @@ def test_a_site_has_one_grid_connection_and_a_feeder_stays_inside_its_own_site(s
     assert cycle.status_code == 400 and "parent" in cycle.json()
 
 
+def test_a_feeder_above_its_parents_limit_is_refused_but_a_grid_limit_lowered_below_a_feeder_is_not(site, admin_api):
+    grid = LoadGroup.objects.create(site=site, name="Grid", limit=40)
+    feeder = {"site": site.pk, "parent": grid.pk, "name": "Hall"}
+    too_large = admin_api.post("/api/load-groups/", feeder | {"limit": "40.1"}, format="json")
+    assert too_large.status_code == 400 and "above the limit of Grid (40.0 A per phase)" in str(
+        too_large.json()["limit"]
+    )
+    # 30 kW on three phases of 230 V: 43.5 A per phase.
+    in_kw = admin_api.post("/api/load-groups/", feeder | {"limit": "30", "limit_unit": "kW"}, format="json")
+    assert in_kw.status_code == 400 and "43.5 A per phase" in str(in_kw.json()["limit"])
+    assert not LoadGroup.objects.filter(name="Hall").exists()
+    hall = admin_api.post("/api/load-groups/", feeder | {"limit": "40"}, format="json")
+    assert hall.status_code == 201, hall.content
+    # The grid limit lowered for a while: the feeder's limit never binds meanwhile, and the feeder stays editable.
+    lowered = admin_api.patch(f"/api/load-groups/{grid.pk}/", {"limit": "25"}, format="json")
+    assert lowered.status_code == 200, lowered.content
+    renamed = admin_api.patch(f"/api/load-groups/{hall.json()['id']}/", {"name": "Hall A"}, format="json")
+    assert renamed.status_code == 200, renamed.content
+    raised = admin_api.patch(f"/api/load-groups/{hall.json()['id']}/", {"limit": "32"}, format="json")
+    assert raised.status_code == 400 and "limit" in raised.json()
+    assert LoadGroup.objects.get(name="Hall A").limit == 40
+
+
 def test_a_station_in_one_feeder_is_refused_by_another(site, make_station, admin_api):
     station = make_station("FEED-1", site=site)
     grid = LoadGroup.objects.create(site=site, name="Grid", limit=40)

@@ -2,9 +2,12 @@
 charge at a managed site, and the profiles they are sent share its limit; a refusal, a reconnect."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from monitoring.models import Alert
+from smartcharging import load
 from smartcharging.models import ConnectorAllocation, LoadGroup, SiteLoadSample, StationLoadState
+from stations.models import Station
 from tests.smartcharging.conftest import connected, rebalance, start_session, watch
 from tests.waiting import until
 
@@ -195,3 +198,28 @@ async def test_a_new_peak_of_the_buildings_load_lowers_the_default_profiles_at_o
         await Connector.objects.filter(station=meter, connector_id=0).aupdate(power_w=0)
         await watch()
         assert default_limit(cp201) == 6.0  # the peak holds
+
+
+async def test_ending_load_management_clears_its_profiles_at_once_and_on_a_lost_station_once_it_is_back(
+    daphne_server, grid, stations
+):
+    ours = {load.FAILSAFE_PROFILE_ID, load.TX_PROFILE_ID_BASE + 1}
+    async with connected(daphne_server, "LM-16") as cp16:
+        async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
+            await start_session(cp16, 1, "TAG-1")
+            await start_session(cp201, 1, "TAG-2")
+            await watch()
+            for cp in (cp16, cp201):
+                await until(lambda cp=cp: cp.held.get((0, "TxDefaultProfile")) and cp.tx_limit(1), what="profiles")
+        await until(lambda: Station.objects.filter(ocpp_id="LM-201", is_online=False).aexists(), what="LM-201 lost")
+
+        await sync_to_async(load.load_group_delete)(group=grid)
+        assert cp16.held == {} and set(cp16.cleared) == ours  # a later session is no longer held at the old share
+        assert await StationLoadState.objects.filter(station__ocpp_id="LM-201").aexists()  # not yet asked
+
+    async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        await watch()
+        assert set(cp201.cleared) == ours
+    assert not await StationLoadState.objects.aexists()
+    await watch()  # released: not asked again
+    assert len(cp16.cleared) == 2

@@ -265,6 +265,7 @@ def test_removing_a_feeder_puts_its_stations_below_its_parent(site, grid, statio
         ({}, [("08:00", "12:00", "10"), ("11:00", "14:00", "20")], "Periods overlap"),
         ({}, [("08:00", "08:00", "10"), ("11:00", "14:00", "20")], "Periods overlap"),
         ({"voltage": "50"}, [], "100 to 400 V"),
+        ({"limit": "63.1"}, [], "above the limit of Grid connection (63.0 A per phase)"),
     ],
 )
 def test_bad_feeder_input_is_a_form_message_and_changes_nothing(site, grid, stations, tech, fields, periods, message):
