@@ -8,7 +8,9 @@ database for a lease time), its live connections are recorded online again.
 
 A station's new connection tells the one it takes over to close (``tell``): directly when this node holds
 it, through the channel layer otherwise; a notice that could not travel while Redis was away is sent once
-Redis answers again.
+Redis answers again. A notice the layer refuses as full is dropped: the process it is for is not reading its
+channel (killed, its lease not yet expired: after a crash its stations all reconnect at once, and all but the
+layer's capacity of their notices to the dead process were refused), and its connection is gone or soon will be.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import os
 import socket
 import uuid
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from stations import nodes
@@ -112,6 +115,8 @@ class NodeRuntime:
             return False
         try:
             await get_channel_layer().send(channel_name, event)
+        except ChannelFull:
+            logger.warning("notice dropped: its channel is full", extra={"channel": channel_name, **event})
         except LAYER_ERRORS as error:
             layer_health.failed(error)
             return False

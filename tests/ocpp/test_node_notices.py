@@ -1,0 +1,33 @@
+"""A new connection's notice to the one it replaces, when that one's process is gone: after a crash every station
+reconnects at once, and the dead process's channel fills up with notices nobody reads."""
+
+import logging
+import uuid
+
+import pytest
+from channels.layers import get_channel_layer
+
+from stations.protocol.node_runtime import NodeRuntime
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def small_layer(settings):
+    """The configured Redis layer, with room for two messages per channel (a process's, here a dead one's)."""
+    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("needs the Redis channel layer (REDIS_URL)")
+    config = settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {"default": {**config, "CONFIG": {**config["CONFIG"], "capacity": 2}}}
+    return get_channel_layer()
+
+
+async def test_notices_to_a_dead_process_past_its_channels_room_are_dropped_not_raised(small_layer, caplog):
+    runtime = NodeRuntime()
+    # A process's connections share one queue in channels_redis (left to expire: the layer's own expiry).
+    dead = f"specific.dead-{uuid.uuid4().hex}!"
+    with caplog.at_level(logging.WARNING, logger="stations.protocol.node_runtime"):
+        for connection in range(5):
+            await runtime.tell(f"{dead}{connection}", {"type": "station.replaced", "by": "new", "at": 0.0})
+    assert runtime._unsent == []  # nothing held to send again: nobody will read it
+    assert [record.getMessage() for record in caplog.records] == ["notice dropped: its channel is full"] * 3
