@@ -182,6 +182,21 @@ class ClientStats:
     dropped: int = 0
     held: int = 0
     failures: list[str] = field(default_factory=list)
+    drops: list[str] = field(default_factory=list)
+
+
+def drops_described(dropped: list, window) -> list[str]:
+    """Who closed the dropped connections and when: the server's close frame (its code and reason), or none (the
+    TCP connection was lost, or the client's own timeout), with the seconds from the window's start."""
+    groups: dict[str, list[float]] = {}
+    for station in dropped:
+        received = station.ws.protocol.close_rcvd
+        how = f"server closed {received.code} {received.reason!r}" if received else "no close frame from the server"
+        groups.setdefault(how, []).append((station.closed_at or time.time()) - window.start)
+    return [
+        f"dropped {len(at)}: {how}, {min(at):+.0f} to {max(at):+.0f} s from the window's start"
+        for how, at in sorted(groups.items(), key=lambda item: -len(item[1]))
+    ]
 
 
 class SimulatedStation:
@@ -197,6 +212,7 @@ class SimulatedStation:
         self.seq_no = 0
         self.card = card_of(ocpp_id)
         self.gone = False  # the connection closed under it: the station stops
+        self.closed_at: float | None = None  # when its reader saw the connection close
 
     async def connect(self, url: str, password: str | None) -> None:
         from websockets.asyncio.client import connect
@@ -243,6 +259,7 @@ class SimulatedStation:
                     waiting[0].set_result(frame)
         except ConnectionClosed:
             pass
+        self.closed_at = time.time()
         for future, _ in self.pending.values():
             if not future.done():
                 future.set_exception(ConnectionError("connection closed"))
@@ -447,6 +464,7 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
         task.cancel()
     stats.held = sum(1 for station in ready if station.ws.state.name == "OPEN")
     stats.dropped = len(ready) - stats.held
+    stats.drops.extend(drops_described([station for station in ready if station.ws.state.name != "OPEN"], window))
     # Not measured: the sessions end, so that the next run's storm does not find them left open.
     await asyncio.gather(
         *(station.stop_transaction() for station in ready if station.transaction_id and not station.gone)
@@ -580,6 +598,7 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
         "lost": sum(result.lost for result in results),
         "errors": sum(result.errors for result in results),
         "failures": [failure for result in results for failure in result.failures][:5],
+        "drops": [drop for result in results for drop in result.drops],
     }
 
 
@@ -713,7 +732,7 @@ def print_table(version: str, rows: list[tuple[str, dict]], args) -> None:
             line += f"   {statistics.mean(volts) / statistics.mean(floors):.2f}x"
         print(line)
     for name, figures in rows:
-        for failure in figures["failures"]:
+        for failure in figures["failures"] + figures["drops"]:
             print(f"  {name}: {failure}")
 
 
