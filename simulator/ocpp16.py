@@ -501,8 +501,11 @@ class SimulatedStation(StationBase, ChargePoint):
         return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
 
     def _profile_acceptable(self, connector_id: int, wire: dict) -> bool:
-        """What a 1.6 charge point checks before installing a profile (§3.13, §5.16)."""
+        """What a 1.6 charge point checks before installing a profile (§3.13, §5.16); one that implements
+        TxDefaultProfile only (``reject_tx_profiles``, as many do) refuses TxProfiles."""
         purpose = wire["charging_profile_purpose"]
+        if purpose == "TxProfile" and self.reject_tx_profiles:
+            return False
         periods = wire["charging_schedule"]["charging_schedule_period"]
         if connector_id != 0 and connector_id not in self.connectors:
             return False

@@ -88,6 +88,7 @@ class SimulatorConfig:
     step_delay: float = 0.5  # between the steps of a firmware update or a diagnostics upload
     transfer_timeout: float = 60.0  # for one firmware download or diagnostics upload
     reject_charging_profiles: bool = False  # answer every SetChargingProfile Rejected (a CSMS's fallback tested)
+    reject_tx_profiles: bool = False  # 1.6: answer a TxProfile Rejected, hold the other purposes (TxDefaultProfile)
     seed: int | None = None
 
 
@@ -152,6 +153,7 @@ class StationBase:
         self.configuration: dict[str, str] = {}  # the version's configuration keys or variables
         self.charging_profiles: dict[int, profiles.Profile] = {}  # by id
         self.reject_charging_profiles = self.config.reject_charging_profiles
+        self.reject_tx_profiles = self.config.reject_tx_profiles
         self.registration_status: str | None = None
         self.firmware_status = "Idle"
         self.downloaded_firmware: bytes | None = None

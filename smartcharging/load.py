@@ -2,19 +2,22 @@
 
 ``site_rebalance`` reads a site's limits (``LoadGroup`` tree, time-of-day periods, the building's own load), its
 active sessions, what their connectors can take and the phases their cars load (``supply_lines``), lets
-``smartcharging.allocation`` share the current on each phase, records
-each connector's share (``ConnectorAllocation``) and sends the stations the shares that changed: a TxProfile for
-the session (1.6 and 2.0.1 alike, through ``stations.protocol.outbound``), decreases before increases, so the
-site is never above its limit in between. Each profile covers the current limit period and the next one, then the
-lowest limit of any period for good, so a period that begins lowers the cars on time even before the CSMS
-recomputes, and a station that holds it while the CSMS is away stays under every period's limit.
+``smartcharging.allocation`` share the current on each phase, records each connector's share (``ConnectorAllocation``)
+and sends the stations the shares that changed: a TxProfile for the session (1.6 and 2.0.1 alike, through
+``stations.protocol.outbound``), decreases before increases, so the site is never above its limit in between. A 1.6
+station that refuses a TxProfile (many implement TxDefaultProfile only) is sent the share as its connector's
+TxDefaultProfile instead, above the fail-safe default, and its sessions' shares go that way until it boots again
+(``StationLoadState.tx_profile_refused_at``); the connector's default is cleared when its session ends, else the next
+session there would start at the old share. Each profile covers the current limit period and the next one, then the
+lowest limit of any period for good, so a period that begins lowers the cars on time even before the CSMS recomputes,
+and a station that holds it while the CSMS is away stays under every period's limit.
 
 Fail-safe: every station of a managed site gets a TxDefaultProfile (connector / EVSE 0) when it connects, with a
 share that keeps every phase under its lowest limit with every connector of every station charging at its default
 and the building at its recent peak (``failsafe_current_a``); a station the CSMS loses keeps its last TxProfile, so
 it is counted at that until it is back. A station that rejects a profile is counted at its connectors' maximum and the
-operator is alerted, until it accepts one (or leaves load management). A station that leaves load management has
-these profiles cleared (``stations_release``).
+operator is alerted, until it accepts one (or leaves load management); a 1.6 station only when it refuses its
+connector's default too. A station that leaves load management has these profiles cleared (``stations_release``).
 
 Triggers (``site_rebalance_soon``, after the commit, off the OCPP hot path): a session starting or stopping
 (``smartcharging.signals``), a limit change (``load_group_save``), and ``sites_watch`` (Celery beat), which shares
@@ -40,7 +43,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, TextField
+from django.db.models import BooleanField, Case, Exists, F, FloatField, Func, OuterRef, Q, TextField, When
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_close, alert_open
@@ -75,8 +78,12 @@ Delivery = ConnectorAllocation.Delivery
 # Profile ids and stack levels of load management: the session's TxProfile above the connection's default.
 FAILSAFE_PROFILE_ID = 900_000
 TX_PROFILE_ID_BASE = 910_000  # + the connector (EVSE) id: one TxProfile per connector, replaced in place
+# A station refusing TxProfiles (1.6): the session's share as its connector's default, above the station's fail-safe
+# (another purpose than a TxProfile's: the same stack level does not clash).
+TX_DEFAULT_PROFILE_ID_BASE = 920_000  # + the connector id: replaced in place, cleared by id
 FAILSAFE_STACK_LEVEL = 0
 TX_STACK_LEVEL = 1
+TX_DEFAULT_STACK_LEVEL = 1
 # A current reading older than this is not what the car draws now.
 DRAW_WINDOW = timedelta(minutes=2)
 # A building load moving by more than this (A per phase) is worth a new allocation.
@@ -178,6 +185,9 @@ class StationInfo(NamedTuple):
     is_online: bool
     rejected: bool
     failsafe_current_a: float | None
+    # None: it never refused a TxProfile; True: it did since its last boot (its shares go as its connectors'
+    # defaults); False: before it (new firmware or settings may take TxProfiles: they are tried again).
+    tx_refused: bool | None
 
 
 class SessionInfo(NamedTuple):
@@ -404,14 +414,21 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
     station_rows = (
         Station.objects.filter(_AnyOf("site_id", roots))
+        .annotate(tx_refused=TX_REFUSED)
         .values_list(
-            "pk", "site_id", "ocpp_version", "is_online", "load_state__rejected_at", "load_state__failsafe_current_a"
+            "pk",
+            "site_id",
+            "ocpp_version",
+            "is_online",
+            "load_state__rejected_at",
+            "load_state__failsafe_current_a",
+            "tx_refused",
         )
         .order_by()
     )
     stations = {
-        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe)
-        for pk, site_id, version, online, rejected_at, failsafe in station_rows
+        pk: StationInfo(pk, site_id, version, online, rejected_at is not None, failsafe, tx_refused)
+        for pk, site_id, version, online, rejected_at, failsafe, tx_refused in station_rows
     }
     placements = dict(
         LoadGroupStation.objects.filter(_AnyOf("station__site_id", roots))
@@ -459,6 +476,15 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         drawing,
         rotations,
     )
+
+
+# StationInfo.tx_refused, read as a boolean (a thousand sites' stations: no datetimes to decode).
+TX_REFUSED = Case(
+    When(load_state__tx_profile_refused_at__isnull=True, then=None),
+    When(Q(last_boot_at__isnull=True) | Q(load_state__tx_profile_refused_at__gte=F("last_boot_at")), then=True),
+    default=False,
+    output_field=BooleanField(null=True),
+)
 
 
 class _AnyOf(Func):
@@ -682,7 +708,8 @@ def _rebalance_once(site_ids: Sequence[int], *, now: datetime | None) -> dict[in
     with transaction.atomic():
         plans = sites_plan(site_ids=site_ids, now=now, lock=True)
         to_send = sites_allocation_record(plans=list(plans.values()))
-    outcomes = async_to_sync(_send_all)(to_send) if to_send else {}
+    ended = _connector_defaults_ended(plans.values())
+    outcomes = async_to_sync(_send_all)(to_send, clear=ended) if to_send or ended else {}
     results = {}
     for site_id, plan in plans.items():
         result = Rebalance(site_id=site_id, allocated=len(plan.slots))
@@ -843,25 +870,46 @@ def _most_loaded_phase(slots: Sequence[Slot], amps) -> float:
     return max(sum(amps(slot) for slot in slots if line in slot.lines) for line in allocation.LINES)
 
 
-def tx_profile(slot: Slot, *, starts_at: datetime) -> outbound.OutboundCall:
-    """The SetChargingProfile call holding the slot's session at its share (per period)."""
+def tx_profile(slot: Slot, *, starts_at: datetime, connector_default: bool = False) -> outbound.OutboundCall:
+    """The SetChargingProfile call holding the slot's session at its share (per period): its TxProfile, or with
+    ``connector_default`` (a station refusing TxProfiles) its connector's TxDefaultProfile, above the station's
+    fail-safe default; that one holds whatever session charges there, until it is cleared."""
     version = slot.station.ocpp_version
+    if connector_default:
+        profile_id, purpose, stack_level, transaction_id = (
+            TX_DEFAULT_PROFILE_ID_BASE + slot.connector_id,
+            "TxDefaultProfile",
+            TX_DEFAULT_STACK_LEVEL,
+            None,
+        )
+    else:
+        profile_id, purpose, stack_level, transaction_id = (
+            TX_PROFILE_ID_BASE + slot.connector_id,
+            "TxProfile",
+            TX_STACK_LEVEL,
+            outbound.station_transaction_id(version, slot.session),
+        )
     profile = outbound.current_limit_profile(
         version,
-        profile_id=TX_PROFILE_ID_BASE + slot.connector_id,
-        purpose="TxProfile",
-        stack_level=TX_STACK_LEVEL,
+        profile_id=profile_id,
+        purpose=purpose,
+        stack_level=stack_level,
         starts_at=starts_at,
         periods=[(offset, amps, slot.phases) for offset, amps in slot.schedule],
-        transaction_id=outbound.station_transaction_id(version, slot.session),
+        transaction_id=transaction_id,
     )
     return outbound.charging_profile_set(version, connector_id=slot.connector_id, profile=profile)
 
 
-async def _send_all(slots: Sequence[Slot]) -> dict[tuple[int, int], bool | None]:
-    """Send the decreases, then the increases and new sessions (each batch at once): True accepted, False rejected,
-    None not delivered (the station is lost: it keeps what it held, and the next watch sends again)."""
-    stations = {station.pk: station async for station in Station.objects.filter(pk__in={s.station.pk for s in slots})}
+async def _send_all(
+    slots: Sequence[Slot], *, clear: Sequence[tuple[int, int]] = ()
+) -> dict[tuple[int, int], bool | None]:
+    """Clear the connector defaults of ``clear`` (station, connector: their sessions ended), send the decreases, then
+    the increases and new sessions (each batch at once): True accepted, False rejected, None not delivered (the
+    station is lost: it keeps what it held, and the next watch sends again)."""
+    station_ids = {s.station.pk for s in slots} | {station_id for station_id, _ in clear}
+    stations = {station.pk: station async for station in Station.objects.filter(pk__in=station_ids)}
+    await _connector_defaults_clear([(stations[station_id], connector) for station_id, connector in clear])
     lower = [slot for slot in slots if slot.offered_a is not None and slot.schedule[0][1] <= slot.offered_a]
     higher = [slot for slot in slots if slot not in lower]
     outcomes = {}
@@ -872,9 +920,80 @@ async def _send_all(slots: Sequence[Slot]) -> dict[tuple[int, int], bool | None]
 
 
 async def _send_one(slot: Slot, station: Station) -> bool | None:
-    action, payload = tx_profile(slot, starts_at=slot.starts_at)
-    command = await station_call(station=station, action=action, payload=payload)
-    return await sync_to_async(_delivered)(slot, station, command)
+    """Send the slot's TxProfile; to a station that refused one since its last boot, or refuses it now where its
+    version allows (``outbound.tx_default_fallback``), its connector's default instead. A station taking a TxProfile
+    after refusing one before its boot has its connectors' defaults cleared."""
+    connector_default = bool(slot.station.tx_refused)
+    command = await _profile_send(slot, station, connector_default=connector_default)
+    if not connector_default and await sync_to_async(_tx_profile_refused)(slot, station, command):
+        connector_default = True
+        command = await _profile_send(slot, station, connector_default=True)
+    accepted = await sync_to_async(_delivered)(slot, station, command)
+    if accepted and not connector_default and slot.station.tx_refused is False:
+        await _tx_profile_taken(station)
+    return accepted
+
+
+async def _profile_send(slot: Slot, station: Station, *, connector_default: bool) -> StationCommand:
+    action, payload = tx_profile(slot, starts_at=slot.starts_at, connector_default=connector_default)
+    return await station_call(station=station, action=action, payload=payload)
+
+
+def _tx_profile_refused(slot: Slot, station: Station, command: StationCommand) -> bool:
+    """Whether the station refused the session's TxProfile where its connector's default may stand in: then it is
+    recorded, and its sessions' shares go as their connectors' defaults until it boots again. A session that ended
+    meanwhile proves nothing."""
+    if not outbound.tx_default_fallback(station.ocpp_version) or _accepted(station, command) is not False:
+        return False
+    if not Transaction.objects.filter(pk=slot.session.pk, status=Transaction.Status.ACTIVE).exists():
+        return False
+    StationLoadState.objects.update_or_create(station=station, defaults={"tx_profile_refused_at": timezone.now()})
+    logger.info(
+        "station refused a TxProfile: shares go as connector defaults",
+        extra={"station_id": station.ocpp_id, "detail": _reason(command)},
+    )
+    return True
+
+
+async def _tx_profile_taken(station: Station) -> None:
+    """The station took a TxProfile after refusing one before its last boot: the refusal is forgotten and the
+    defaults its connectors were sent are cleared (once: another session's TxProfile taken meanwhile finds it done)."""
+    refusal = StationLoadState.objects.filter(station=station, tx_profile_refused_at__isnull=False)
+    if await refusal.aupdate(tx_profile_refused_at=None):
+        connectors = await sync_to_async(_station_connectors)(station)
+        await _connector_defaults_clear([(station, connector) for connector in connectors])
+
+
+def _connector_defaults_ended(plans: Iterable[SitePlan]) -> list[tuple[int, int]]:
+    """The connectors (station, connector) whose session's share went as the connector's default and is gone (the
+    session ended): the default would hold the next session there at the old share."""
+    ended = [key for plan in plans for key in plan.previous.keys() - {slot.key for slot in plan.slots}]
+    if not ended:
+        return []
+    refusing = set(
+        StationLoadState.objects.filter(
+            station__in={station_id for station_id, _ in ended},
+            station__is_online=True,
+            tx_profile_refused_at__isnull=False,
+        ).values_list("station_id", flat=True)
+    )
+    return [key for key in ended if key[0] in refusing]
+
+
+async def _connector_defaults_clear(connectors: Sequence[tuple[Station, int]]) -> list[StationCommand]:
+    """Clear the connector defaults load management sent (by id; one the station does not hold is answered
+    Unknown), all at once; a station that does not answer keeps its default until the next session there replaces
+    it or load management releases the station."""
+    calls = [
+        outbound.charging_profile_clear(station.ocpp_version, profile_id=TX_DEFAULT_PROFILE_ID_BASE + connector)
+        for station, connector in connectors
+    ]
+    return await asyncio.gather(
+        *(
+            station_call(station=station, action=action, payload=payload)
+            for (station, _), (action, payload) in zip(connectors, calls, strict=True)
+        )
+    )
 
 
 def _delivered(slot: Slot, station: Station, command: StationCommand) -> bool | None:
@@ -1079,20 +1198,30 @@ def stations_release() -> list[int]:
 
 def station_release(*, station: Station) -> bool:
     """Clear load management's profiles on ``station`` by their ids: its default and a TxProfile on each connector
-    it has or charges on (a profile it does not hold is answered Unknown). False when a request went unanswered."""
-    connectors = {*Connector.objects.filter(station=station, connector_id__gt=0).values_list("connector_id", flat=True)}
-    connectors |= {
-        *Transaction.objects.filter(station=station, status=Transaction.Status.ACTIVE, connector_id__gt=0).values_list(
-            "connector_id", flat=True
-        )
-    }
-    for profile_id in [FAILSAFE_PROFILE_ID, *(TX_PROFILE_ID_BASE + connector for connector in sorted(connectors))]:
+    it has or charges on, and the connector's default where its version may have been sent one instead (a profile
+    it does not hold is answered Unknown). False when a request went unanswered."""
+    bases = [TX_PROFILE_ID_BASE]
+    if outbound.tx_default_fallback(station.ocpp_version):
+        bases.append(TX_DEFAULT_PROFILE_ID_BASE)
+    ids = [FAILSAFE_PROFILE_ID, *(base + connector for base in bases for connector in _station_connectors(station))]
+    for profile_id in ids:
         action, payload = outbound.charging_profile_clear(station.ocpp_version, profile_id=profile_id)
         command = async_to_sync(station_call)(station=station, action=action, payload=payload)
         if command.status not in (StationCommand.Status.ANSWERED, StationCommand.Status.CALL_ERROR):
             return False  # not delivered: the next watch asks again (a CALL_ERROR would answer the same again)
     StationLoadState.objects.filter(station=station).delete()
     return True
+
+
+def _station_connectors(station: Station) -> list[int]:
+    """The connectors the station has or charges on (a connector the CSMS has no row of yet may have a session)."""
+    connectors = {*Connector.objects.filter(station=station, connector_id__gt=0).values_list("connector_id", flat=True)}
+    connectors |= {
+        *Transaction.objects.filter(station=station, status=Transaction.Status.ACTIVE, connector_id__gt=0).values_list(
+            "connector_id", flat=True
+        )
+    }
+    return sorted(connectors)
 
 
 # The building's own load

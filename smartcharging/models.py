@@ -315,14 +315,16 @@ class ConnectorAllocation(models.Model):
 
 
 class StationLoadState(models.Model):
-    """What load management knows of a station: the connection its fail-safe default profile was sent on, and
-    whether it refuses profiles (then it is counted at its maximum until it reconnects)."""
+    """What load management knows of a station: the connection its fail-safe default profile was sent on,
+    whether it refuses profiles (then it is counted at its maximum until it reconnects), and when it last refused a
+    session's TxProfile (since its last boot, its sessions' shares go as their connectors' TxDefaultProfile)."""
 
     station = models.OneToOneField("stations.Station", on_delete=models.CASCADE, related_name="load_state")
     failsafe_connected_at = models.DateTimeField(null=True, blank=True)
     failsafe_current_a = models.FloatField(null=True, blank=True)
     rejected_at = models.DateTimeField(null=True, blank=True)
     rejected_detail = models.CharField(max_length=255, blank=True)
+    tx_profile_refused_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"Load state of {self.station_id}"

@@ -346,6 +346,11 @@ def charging_profile_clear(
     )
 
 
+def tx_default_fallback(ocpp_version: str) -> bool:
+    """Whether a session's limit may go as its connector's TxDefaultProfile when the station refuses TxProfiles."""
+    return _wire(ocpp_version).TX_DEFAULT_FALLBACK
+
+
 def composite_schedule(
     ocpp_version: str, *, connector_id: int, duration: int, rate_unit: str | None = None
 ) -> OutboundCall:

@@ -29,15 +29,17 @@ from tests.waiting import until
 
 
 class ProfileHolder:
-    """What a station does with profiles: keeps each by (connector, purpose), or refuses them all (``refuse``)."""
+    """What a station does with profiles: keeps each by (connector, purpose), or refuses them all (``refuse``) or
+    its TxProfiles only (``refuse_tx``: many 1.6 charge points implement TxDefaultProfile only)."""
 
     refuse = False
+    refuse_tx = False
 
     def hold(self, connector_id: int, profile: dict) -> str:
         self.received.append((connector_id, profile))
-        if self.refuse:
-            return "Rejected"
         purpose = profile.get("charging_profile_purpose")
+        if self.refuse or (self.refuse_tx and purpose == "TxProfile"):
+            return "Rejected"
         self.held[(connector_id, purpose)] = profile
         return "Accepted"
 
@@ -53,9 +55,9 @@ class ProfileHolder:
             del self.held[key]
         return "Accepted" if found else "Unknown"
 
-    def tx_limit(self, connector_id: int) -> float | None:
-        """The first period's limit of the TxProfile held on ``connector_id``."""
-        profile = self.held.get((connector_id, "TxProfile"))
+    def tx_limit(self, connector_id: int, purpose: str = "TxProfile") -> float | None:
+        """The first period's limit of the TxProfile (or other ``purpose``) held on ``connector_id``."""
+        profile = self.held.get((connector_id, purpose))
         if profile is None:
             return None
         schedule = profile["charging_schedule"]

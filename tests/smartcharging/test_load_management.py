@@ -204,6 +204,7 @@ async def test_ending_load_management_clears_its_profiles_at_once_and_on_a_lost_
     daphne_server, grid, stations
 ):
     ours = {load.FAILSAFE_PROFILE_ID, load.TX_PROFILE_ID_BASE + 1}
+    ours16 = ours | {load.TX_DEFAULT_PROFILE_ID_BASE + 1}  # where a 1.6 station may hold its connector's default
     async with connected(daphne_server, "LM-16") as cp16:
         async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
             await start_session(cp16, 1, "TAG-1")
@@ -214,7 +215,7 @@ async def test_ending_load_management_clears_its_profiles_at_once_and_on_a_lost_
         await until(lambda: Station.objects.filter(ocpp_id="LM-201", is_online=False).aexists(), what="LM-201 lost")
 
         await sync_to_async(load.load_group_delete)(group=grid)
-        assert cp16.held == {} and set(cp16.cleared) == ours  # a later session is no longer held at the old share
+        assert cp16.held == {} and set(cp16.cleared) == ours16  # a later session is no longer held at the old share
         assert await StationLoadState.objects.filter(station__ocpp_id="LM-201").aexists()  # not yet asked
 
     async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
@@ -222,4 +223,112 @@ async def test_ending_load_management_clears_its_profiles_at_once_and_on_a_lost_
         assert set(cp201.cleared) == ours
     assert not await StationLoadState.objects.aexists()
     await watch()  # released: not asked again
-    assert len(cp16.cleared) == 2
+    assert len(cp16.cleared) == 3
+
+
+def purposes_sent(cp, connector_id: int) -> list[str]:
+    return [profile["charging_profile_purpose"] for connector, profile in cp.received if connector == connector_id]
+
+
+async def test_a_16_station_refusing_tx_profiles_gets_each_share_as_its_connectors_default_and_no_alert(
+    daphne_server, grid, stations
+):
+    async with connected(daphne_server, "LM-16") as cp16, connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        cp16.refuse_tx = True
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp201, 1, "TAG-2")
+        result = await rebalance(site_id=grid.site_id)
+        assert (result.sent, result.rejected) == (2, [])
+        assert purposes_sent(cp16, 1) == ["TxProfile", "TxDefaultProfile"]
+        default = cp16.held[(1, "TxDefaultProfile")]
+        assert default["charging_profile_id"] == load.TX_DEFAULT_PROFILE_ID_BASE + 1
+        assert default["stack_level"] > load.FAILSAFE_STACK_LEVEL and "transaction_id" not in default
+        assert (cp16.tx_limit(1, "TxDefaultProfile"), cp201.tx_limit(1)) == (10.0, 10.0)
+        assert (await allocations())[("LM-16", 1)] == (10.0, State.CHARGING)
+        assert await ConnectorAllocation.objects.filter(station=stations[0], delivery="sent").aexists()
+
+        # Its next session's share goes as its connector's default at once, and the first one's is lowered.
+        await start_session(cp16, 2, "TAG-3")
+        await rebalance(site_id=grid.site_id)
+        assert purposes_sent(cp16, 2) == ["TxDefaultProfile"]
+        assert purposes_sent(cp16, 1) == ["TxProfile", "TxDefaultProfile", "TxDefaultProfile"]
+        assert cp16.held[(2, "TxDefaultProfile")]["charging_profile_id"] == load.TX_DEFAULT_PROFILE_ID_BASE + 2
+        limits = [cp16.tx_limit(1, "TxDefaultProfile"), cp16.tx_limit(2, "TxDefaultProfile"), cp201.tx_limit(1)]
+        assert sorted(limits) == [6.6, 6.7, 6.7]
+    assert not await Alert.objects.aexists()
+    state = await StationLoadState.objects.aget(station=stations[0])
+    assert state.tx_profile_refused_at is not None and state.rejected_at is None
+
+
+async def test_a_station_refusing_its_connectors_default_too_or_a_201_station_its_tx_profile_is_counted_at_its_maximum(
+    daphne_server, grid, stations
+):
+    await LoadGroup.objects.filter(pk=grid.pk).aupdate(limit=40)
+    async with connected(daphne_server, "LM-16") as cp16, connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        cp16.refuse = True
+        cp201.refuse_tx = True  # 2.0.1: no fallback
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp201, 1, "TAG-2")
+        await rebalance(site_id=grid.site_id)
+        assert purposes_sent(cp16, 1) == ["TxProfile", "TxDefaultProfile"]
+        assert purposes_sent(cp201, 1) == ["TxProfile"]
+        shares = await allocations()
+        assert shares[("LM-16", 1)] == shares[("LM-201", 1)] == (32.0, State.REJECTED)
+    alerted = Alert.objects.filter(kind=Alert.Kind.PROFILE_REJECTED, closed_at__isnull=True)
+    assert {alert.station_id async for alert in alerted} == {stations[0].pk, stations[1].pk}
+
+
+async def test_a_session_ending_clears_its_connectors_default_so_the_next_session_there_does_not_inherit_it(
+    daphne_server, grid, stations
+):
+    from tests.smartcharging.conftest import stop_session
+
+    async with connected(daphne_server, "LM-16") as cp16, connected(daphne_server, "LM-201", "2.0.1") as cp201:
+        cp16.refuse_tx = True
+        await start_session(cp16, 1, "TAG-1")
+        await start_session(cp201, 1, "TAG-2")
+        await rebalance(site_id=grid.site_id)
+        assert cp16.tx_limit(1, "TxDefaultProfile") == 10.0
+
+        await stop_session(cp16, 1)
+        await rebalance(site_id=grid.site_id)
+        assert cp16.cleared == [load.TX_DEFAULT_PROFILE_ID_BASE + 1]
+        assert (1, "TxDefaultProfile") not in cp16.held  # a car plugging in there starts at the fail-safe default
+        assert cp201.tx_limit(1) == 20.0
+
+        await start_session(cp16, 1, "TAG-3")
+        await rebalance(site_id=grid.site_id)
+        assert cp16.tx_limit(1, "TxDefaultProfile") == 10.0
+        assert purposes_sent(cp16, 1)[-1] == "TxDefaultProfile"
+
+
+async def test_ending_load_management_clears_the_connector_defaults_sent_for_refused_tx_profiles(
+    daphne_server, grid, stations
+):
+    async with connected(daphne_server, "LM-16") as cp16:
+        cp16.refuse_tx = True
+        await start_session(cp16, 1, "TAG-1")
+        await watch()
+        await until(lambda: cp16.held.get((0, "TxDefaultProfile")), what="the fail-safe default")
+        await until(lambda: cp16.tx_limit(1, "TxDefaultProfile") == 20.0, what="the session's share")
+
+        await sync_to_async(load.load_group_delete)(group=grid)
+        assert cp16.held == {} and load.TX_DEFAULT_PROFILE_ID_BASE + 1 in cp16.cleared
+
+
+async def test_a_16_station_is_asked_for_tx_profiles_again_after_a_boot_and_its_connectors_defaults_cleared(
+    daphne_server, grid, stations
+):
+    async with connected(daphne_server, "LM-16") as cp16:
+        cp16.refuse_tx = True
+        await start_session(cp16, 1, "TAG-1")
+        await watch()
+        await until(lambda: cp16.tx_limit(1, "TxDefaultProfile") == 20.0, what="the session's share as a default")
+    await until(lambda: Station.objects.filter(ocpp_id="LM-16", is_online=False).aexists(), what="LM-16 lost")
+
+    async with connected(daphne_server, "LM-16") as cp16:  # booted again (new firmware): it takes TxProfiles
+        await watch()
+        await until(lambda: cp16.tx_limit(1) == 20.0, what="the session's TxProfile")
+        assert purposes_sent(cp16, 1) == ["TxProfile"]
+        assert load.TX_DEFAULT_PROFILE_ID_BASE + 1 in cp16.cleared
+    assert not await StationLoadState.objects.filter(tx_profile_refused_at__isnull=False).aexists()

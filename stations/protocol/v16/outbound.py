@@ -33,6 +33,8 @@ WHOLE_STATION = "OCPP 1.6 {} a whole station or a connector, not an EVSE: leave 
 # The security whitepaper's AuthorizationKey: 16 to 20 bytes, sent as hexadecimal; the station's Basic-auth password
 # is the decoded bytes, so ASCII passwords of up to 20 characters arrive as themselves.
 PASSWORD_MAX_LENGTH = 20
+# Many 1.6 charge points implement TxDefaultProfile only: a session's limit can go as its connector's default.
+TX_DEFAULT_FALLBACK = True
 
 
 def _present(**fields) -> dict:

@@ -19,6 +19,8 @@ UNSUPPORTED: dict[str, str] = {
 }
 # SecurityCtrlr.BasicAuthPassword: a passwordString of 16 to 40 characters (Part 2 A00.FR.205), sent as it is.
 PASSWORD_MAX_LENGTH = 40
+# A 2.0.1 station with smart charging takes TxProfiles (K01): a refusal is not worked around.
+TX_DEFAULT_FALLBACK = False
 # The LocalAuthListCtrlr variables a local-list sync reads, by the 1.6 configuration key they stand for
 # (Available, whether the station has a local list at all, stands for the LocalAuthListManagement profile).
 LOCAL_LIST_CONTROLLER = "LocalAuthListCtrlr"
