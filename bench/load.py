@@ -452,7 +452,9 @@ async def run_clients(pipe, url: str, ids: list[str], version: str, password: st
     gc.collect()
     gc.freeze()
     pipe.send(("ready",))
-    window.start, window.stop = pipe.recv()
+    # Waited for off the event loop: the other processes may take a minute more to start their sessions, and a
+    # loop blocked that long answers no ping, so the server drops its connections as dead (30 s), rightly.
+    window.start, window.stop = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
     if options["mode"] == "realistic":
         runs = [station.realistic(options["compress"]) for station in ready]
     elif options["mode"] == "burst":
