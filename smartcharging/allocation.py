@@ -104,7 +104,8 @@ def allocate(nodes: Iterable[Node], demands: Iterable[Demand]) -> dict[Hashable,
                 remaining[pair] -= amount
         else:
             queue.append(demand)
-    admitted = _admit(queue, loads, remaining, given)
+    limits = {key: units(node.limit_a) for key, node in tree.items()}
+    admitted = _admit(queue, loads, remaining, given, limits)
     by_priority: dict[int, list[_Rising]] = {}
     for demand in admitted:
         cap = units(demand.cap_a())
@@ -137,16 +138,22 @@ def _path(tree: Mapping[Hashable, Node], key: Hashable) -> tuple:
     return tuple(path)
 
 
-def _admit(ordered: Sequence[Demand], loads: dict, remaining: dict, given: dict) -> list[Demand]:
+def _admit(ordered: Sequence[Demand], loads: dict, remaining: dict, given: dict, limits: dict) -> list[Demand]:
     """Give each demand its minimum in queue order while it fits on every phase it loads; those that do not fit wait
-    at 0 and block the phases they load of the nodes they did not fit under."""
+    at 0 and block, at the nodes they did not fit under, every phase they load, so that no later car passes them
+    there. A demand that could never fit (its minimum above its maximum, or above a node's limit) waits without
+    blocking: it would hold the queue for good."""
     blocked: set = set()
     admitted = []
     for demand in ordered:
         minimum = max(1, units(demand.min_a, up=True))  # an admitted car gets something: 0 means it waits
         load = loads[demand.key]
+        if minimum > units(demand.max_a) or any(limits[node] < minimum for node, _ in load):
+            given[demand.key] = 0
+            continue
         short = {node for node, line in load if remaining[(node, line)] < minimum}
-        if short or minimum > units(demand.max_a) or (blocked and not blocked.isdisjoint(load)):
+        short |= {node for node, line in load if (node, line) in blocked}
+        if short:
             given[demand.key] = 0
             blocked.update(pair for pair in load if pair[0] in short)
             continue

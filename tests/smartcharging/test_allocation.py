@@ -213,6 +213,29 @@ def test_a_three_phase_car_that_does_not_fit_on_one_phase_waits_and_later_cars_o
     assert allocate([Node("site", None, 16)], demands) == {"one-l1": 12, "three": 0, "one-l2": 0}
 
 
+def test_a_car_waiting_behind_another_on_one_phase_holds_its_other_phases_too():
+    demands = [
+        Demand(key="fixed-l1", node="site", min_a=6, max_a=32, arrival=0, lines=(1,), fixed_a=8),
+        Demand(key="one-l1", node="site", min_a=10, max_a=32, arrival=1, lines=(1,)),
+        Demand(key="three", node="site", min_a=6, max_a=32, arrival=2),
+        Demand(key="one-l2", node="site", min_a=6, max_a=32, arrival=3, lines=(2,)),
+    ]
+    # 16 A per phase, 8 A fixed on L1: the one-phase car of 10 A on L1 waits; the three-phase car's 6 A would fit
+    # but waits behind it (L1), and the later car on L2 does not pass the three-phase one.
+    assert allocate([Node("site", None, 16)], demands) == {"fixed-l1": 8, "one-l1": 0, "three": 0, "one-l2": 0}
+
+
+def test_a_car_that_could_never_fit_does_not_hold_the_queue():
+    """Its minimum above the site's limit (or above its own maximum): waiting for it would stop the others for good."""
+    demands = [
+        Demand(key="too-big", node="site", min_a=8, max_a=32, priority=1, lines=(1,)),
+        Demand(key="broken", node="site", min_a=10, max_a=6, priority=1, arrival=1),
+        Demand(key="three", node="site", min_a=6, max_a=6, arrival=2),
+        Demand(key="one-l2", node="site", min_a=6, max_a=6, arrival=3, lines=(2,)),
+    ]
+    assert allocate([Node("site", None, 6)], demands) == {"too-big": 0, "broken": 0, "three": 6, "one-l2": 0}
+
+
 def test_a_demand_on_no_phase_or_an_unknown_one_is_refused():
     for lines in [(), (4,), (1, 1)]:
         with pytest.raises(ValueError, match="phases"):
