@@ -1,14 +1,12 @@
-"""Reads of the pki app: the active CA, a station's certificates, and whether a certificate may be trusted.
+"""Reads of the pki app: the active CA, a station's certificates, and whether one of them was revoked.
 
-``certificate_is_revoked`` and ``client_certificate_refusal`` are what TLS client authentication (security
-profile 3) asks: a revoked certificate, or one not issued by a CA of ours, is refused.
+Security profile 3 trusts what TLS verified against CMS_OCPP_CLIENT_CA_FILE (daphne's ``mtls:`` endpoint, or a proxy
+and then ``stations.client_certificates`` once more): the station CAs ``pki_export_ca`` writes there, never the V2G
+CA, and certificate dates. The CSMS adds its own revocations: ``certificate_revoked``, registered with the login's
+checks in ``pki.apps``; the login (``stations.security.station_login``) compares the CN with the station id.
 """
 
-from datetime import datetime
-
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from django.utils import timezone
 
 from pki import crypto
 from pki.models import CertificateAuthority, InstalledCertificate, IssuedCertificate
@@ -23,7 +21,7 @@ def authority_active(purpose: str = Purpose.STATION) -> CertificateAuthority | N
 
 def certificate_is_revoked(serial: int | str) -> bool:
     """Whether the CA revoked the certificate with this serial number (an int, or hex as OCPP writes it).
-    A serial the CA never issued is not revoked by it: ``client_certificate_refusal`` refuses those."""
+    A serial the CA never issued is not revoked by it (another CA's certificate is TLS's to refuse)."""
     try:
         serial_text = crypto.serial_hex(crypto.serial_parse(serial))
     except ValueError:
@@ -36,41 +34,6 @@ def certificate_revoked(certificate: x509.Certificate) -> bool:
     issuers = CertificateAuthority.objects.values_list("certificate_pem", flat=True)
     ours = any(crypto.certificate_load(pem).subject == certificate.issuer for pem in issuers)
     return ours and certificate_is_revoked(certificate.serial_number)
-
-
-def client_certificate_refusal(
-    certificate: x509.Certificate | str, *, station_id: str | None = None, now: datetime | None = None
-) -> str | None:
-    """Why a station's client certificate (object or PEM) must be refused, or None when it is good: issued by
-    one of our station CAs (signature checked; never the V2G CA's), within its validity, not revoked, and (given
-    ``station_id``) its CN is that station's id."""
-    if isinstance(certificate, str):
-        try:
-            certificate = crypto.certificate_load(certificate)
-        except ValueError as error:
-            return str(error)
-    now = now or timezone.now()
-    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-        return "The certificate is not valid at this time (expired, or not yet valid)."
-    if not any(
-        _issued_by(certificate, authority) for authority in CertificateAuthority.objects.filter(purpose=Purpose.STATION)
-    ):
-        return "The certificate was not issued by this CSMS's station CA."
-    if certificate_is_revoked(certificate.serial_number):
-        return "The certificate has been revoked."
-    if station_id is not None:
-        names = [str(a.value) for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
-        if names != [station_id]:
-            return f"The certificate's CN is {names or 'missing'}, not the station's id {station_id!r}."
-    return None
-
-
-def _issued_by(certificate: x509.Certificate, authority: CertificateAuthority) -> bool:
-    try:
-        certificate.verify_directly_issued_by(crypto.certificate_load(authority.certificate_pem))
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def station_issued_certificates(*, station: Station):

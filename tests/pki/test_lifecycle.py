@@ -2,6 +2,7 @@
 management commands: expiry alerts, revocation (the CRL and every check of ours), export for daphne, import."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from cryptography import x509
@@ -15,11 +16,15 @@ from monitoring.models import Alert
 from pki import crypto, selectors, services
 from pki.app_settings import app_settings
 from pki.models import CertificateAuthority, IssuedCertificate
+from stations.client_certificates import ClientCertificate, presented_certificate
+from stations.models import Station
+from stations.security import station_login
 from tests.pki.csr import csr_pem, key_of
 from tests.pki.v2g import v2g_pki
 
 pytestmark = pytest.mark.django_db
 Severity = Alert.Severity
+PROFILE_3 = Station.SecurityProfile.TLS_CLIENT_CERTIFICATE
 
 
 def issue(station, *, now=None, accepted=True, csr=None) -> IssuedCertificate:
@@ -31,6 +36,27 @@ def issue(station, *, now=None, accepted=True, csr=None) -> IssuedCertificate:
 
 def open_alerts(kind):
     return list(Alert.objects.filter(kind=kind, closed_at__isnull=True))
+
+
+@pytest.fixture
+def behind_tls_proxy(settings, tmp_path):
+    """Deployment B of docs/deploy.md: the application believes the proxy's headers and checks the forwarded
+    certificate once more against the CA file, here the one ``pki_export_ca`` writes."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.CMS_OCPP_CLIENT_CA_FILE = str(tmp_path / "client-ca.pem")
+
+
+def forwarded(certificate_pem: str) -> ClientCertificate | None:
+    """The certificate as the TLS proxy forwards it (nginx's URL-encoded PEM), read against the CA file exported
+    now: our station CAs of the moment, never the V2G CA."""
+    services.ca_export()
+    headers = [(b"x-ssl-client-verify", b"SUCCESS"), (b"x-ssl-client-cert", quote(certificate_pem, safe="").encode())]
+    return presented_certificate({"headers": headers})
+
+
+def profile_3_login(certificate_pem: str, ocpp_id: str = "CP-1") -> Station | None:
+    login = station_login(ocpp_id=ocpp_id, password=None, certificate=forwarded(certificate_pem), client="192.0.2.1")
+    return login.station
 
 
 # Expiry
@@ -102,7 +128,7 @@ def test_a_revoked_certificate_is_refused_by_every_check_and_listed_on_the_crl(m
     station = make_station("CP-1")
     issued = issue(station)
     certificate = crypto.certificate_load(issued.certificate_pem)
-    assert selectors.client_certificate_refusal(certificate, station_id="CP-1") is None
+    assert not selectors.certificate_revoked(certificate)
     assert not selectors.certificate_is_revoked(issued.serial_number)
 
     assert services.certificate_revoke(certificate=issued, reason="keyCompromise", revoked_by=operator_admin)
@@ -112,7 +138,7 @@ def test_a_revoked_certificate_is_refused_by_every_check_and_listed_on_the_crl(m
     assert selectors.certificate_is_revoked(certificate.serial_number)  # as an int, as TLS gives it
     assert selectors.certificate_is_revoked("0x" + issued.serial_number.upper())
     assert not selectors.certificate_is_revoked("abc123") and not selectors.certificate_is_revoked("not hex")
-    assert "revoked" in selectors.client_certificate_refusal(issued.certificate_pem)
+    assert selectors.certificate_revoked(certificate)  # what the profile-3 login asks (registered in pki.apps)
 
     response = Client().get("/pki/crl.der")  # public: no login
     assert response.status_code == 200 and response["Content-Type"] == "application/pkix-crl"
@@ -135,19 +161,40 @@ def test_the_same_csr_after_revocation_gets_a_new_certificate(make_station):
     assert renewed.pk != first.pk and renewed.serial_number != first.serial_number
 
 
-def test_a_certificate_not_from_our_ca_expired_or_for_another_station_is_refused(make_station):
-    issued = issue(make_station("CP-1"))
-    assert "CN is ['CP-1'], not the station's id 'CP-2'" in selectors.client_certificate_refusal(
-        issued.certificate_pem, station_id="CP-2"
-    )
-    later = issued.not_after + timedelta(seconds=1)
-    assert "not valid at this time" in selectors.client_certificate_refusal(issued.certificate_pem, now=later)
-    other_ca, other_key = crypto.ca_generate(common_name="Other", organization="x", valid_days=9, now=timezone.now())
+def test_a_certificate_not_from_our_station_ca_expired_or_for_another_station_logs_no_station_in(
+    make_station, settings, behind_tls_proxy
+):
+    settings.CMS_PKI_CERTIFICATE_VALIDITY_DAYS = 1
+    station = make_station("CP-1", password=None, security_profile=PROFILE_3)
+    make_station("CP-2", password=None, security_profile=PROFILE_3)
+    expired = issue(station, now=timezone.now() - timedelta(days=2))
+    issued = issue(station)
+    assert profile_3_login(issued.certificate_pem) == station
+    assert profile_3_login(issued.certificate_pem, "CP-2") is None  # CP-1's certificate
+
+    assert "expired" in forwarded(expired.certificate_pem).refusal
+    assert profile_3_login(expired.certificate_pem) is None
+
+    # A CA of the same name as ours: its certificates carry our issuer name, not our signature.
+    ours = crypto.certificate_load(CertificateAuthority.objects.get().certificate_pem)
+    name = {"common_name": app_settings.CA_COMMON_NAME, "organization": app_settings.ORGANIZATION}
+    other_ca, other_key = crypto.ca_generate(**name, valid_days=9, now=timezone.now())
     foreign = crypto.certificate_issue(
         crypto.csr_load(csr_pem("CP-1")), ca_certificate=other_ca, ca_key=other_key, valid_days=5, now=timezone.now()
     )
-    assert "not issued by this CSMS's station CA" in selectors.client_certificate_refusal(crypto.pem(foreign))
-    assert "Not a PEM certificate" in selectors.client_certificate_refusal("garbage")
+    assert foreign.issuer == ours.subject
+    assert "not issued by a CA of CMS_OCPP_CLIENT_CA_FILE" in forwarded(crypto.pem(foreign)).refusal
+    assert profile_3_login(crypto.pem(foreign)) is None
+
+    v2g_pki()  # its CPO Sub-CA signs an SECC certificate of any CN: never a station's login
+    secc = services.certificate_sign_request(
+        station=station, csr=csr_pem("CP-1"), certificate_type=IssuedCertificate.Type.V2G
+    )
+    assert "not issued by a CA of CMS_OCPP_CLIENT_CA_FILE" in forwarded(secc.certificate_pem).refusal
+    assert profile_3_login(secc.certificate_pem) is None
+
+    assert "does not parse" in forwarded("garbage").refusal
+    assert profile_3_login("garbage") is None
 
 
 @pytest.mark.parametrize(("role", "expected"), [("operator_admin", 200), ("technician", 403), ("analyst", 403)])
@@ -217,8 +264,10 @@ def test_pki_export_ca_writes_the_ca_certificate_for_daphne(tmp_path, settings):
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certificates(make_station, tmp_path):
-    station = make_station("CP-1")
+def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certificates(
+    make_station, tmp_path, behind_tls_proxy
+):
+    station = make_station("CP-1", password=None, security_profile=PROFILE_3)
     old = issue(station)
     ca_certificate, ca_key = crypto.ca_generate(
         common_name="Imported CA", organization="x", valid_days=100, now=timezone.now()
@@ -239,7 +288,8 @@ def test_an_imported_ca_issues_from_then_on_and_the_old_one_stays_for_its_certif
     assert selectors.authority_active().name == "O=x,CN=Imported CA"
     new = issue(station, csr=csr_pem("CP-1"))
     crypto.certificate_load(new.certificate_pem).verify_directly_issued_by(ca_certificate)
-    assert selectors.client_certificate_refusal(old.certificate_pem) is None  # the old CA's still count
+    assert profile_3_login(new.certificate_pem) == station
+    assert profile_3_login(old.certificate_pem) == station  # the old CA stays in the CA file
     assert CertificateAuthority.objects.count() == 2
 
 
