@@ -1328,6 +1328,7 @@ def load_group_delete(*, group: LoadGroup) -> None:
 
 # A driver says when they leave within this (a later departure is a typo, or no plan at all).
 DRIVER_DEPARTURE_HORIZON = timedelta(hours=48)
+SESSION_ENDED = "This session has ended: its charging needs can no longer be changed."
 
 
 def driver_needs_set(
@@ -1347,7 +1348,7 @@ def driver_needs_set(
     with transaction.atomic():
         session = Transaction.objects.select_for_update().get(pk=session.pk)  # a stop meanwhile waits, or is seen
         if session.status != Transaction.Status.ACTIVE:
-            raise ValidationError("This session has ended: its charging needs can no longer be changed.")
+            raise ValidationError(SESSION_ENDED)
         row = DriverChargingNeeds.objects.filter(transaction=session).first() or DriverChargingNeeds(
             transaction=session
         )

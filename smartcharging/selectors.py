@@ -1,6 +1,7 @@
 """Reads of what stations reported of smart charging, for load management and the portal."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -109,13 +110,30 @@ def sessions_needs(*, transactions: Sequence[Transaction], now: datetime | None 
     return found
 
 
-def session_allocation(*, transaction: Transaction) -> ConnectorAllocation | None:
-    """The share load management gave the session, when its site is managed and it was shared."""
-    return ConnectorAllocation.objects.filter(transaction=transaction).first()
+@dataclass(frozen=True)
+class SessionLoad:
+    """What load management knows of one session, for its driver: the needs they stated, the needs it is planned
+    by (theirs merged with the car's), whether its site shares a limit, and the share it was given there."""
+
+    stated: DriverChargingNeeds | None
+    planned: Needs | None
+    managed: bool
+    allocation: ConnectorAllocation | None
 
 
-def site_is_managed(*, site_id: int | None) -> bool:
-    return site_id is not None and LoadGroup.objects.filter(site_id=site_id, parent__isnull=True).exists()
+def session_load(*, session: Transaction) -> SessionLoad:
+    stated = DriverChargingNeeds.objects.filter(transaction=session).first()
+    active = session.status == Transaction.Status.ACTIVE
+    managed = (
+        session.station.site_id is not None
+        and LoadGroup.objects.filter(site_id=session.station.site_id, parent__isnull=True).exists()
+    )
+    return SessionLoad(
+        stated=stated,
+        planned=sessions_needs(transactions=[session]).get(session.pk) if active else None,
+        managed=managed,
+        allocation=ConnectorAllocation.objects.filter(transaction=session).first() if active and managed else None,
+    )
 
 
 # Load management
