@@ -98,6 +98,9 @@ def _site_page(request, site: Site, grid: LoadGroup | None, *, form=None, meter_
     """The site's page, with the forms given (bound, with their errors) or fresh ones."""
     can_write = user_has_role(request.user, *LIMIT_WRITE_ROLES)
     allocations = selectors.site_allocations(site_id=site.pk)
+    needs = selectors.sessions_needs(transactions=[row.transaction for row in allocations if row.transaction])
+    for row in allocations:
+        row.needs = needs.get(row.transaction_id)
     samples = list(selectors.site_load_history(site_id=site.pk, since=timezone.now() - HISTORY))
     State = ConnectorAllocation.State
     groups = selectors.site_load_groups(site_id=site.pk)
