@@ -13,6 +13,7 @@ urlpatterns = [
     path("me/cards/<int:pk>/block/", views.id_token_block, name="id_token_block"),
     path("me/sessions/", views.sessions, name="sessions"),
     path("me/sessions/<int:pk>/", views.session_detail, name="session"),
+    path("me/sessions/<int:pk>/needs/", views.session_needs, name="session_needs"),
     path("operator/id-tokens/", views.operator_id_tokens, name="operator_id_tokens"),
     path("operator/id-tokens/new/", views.operator_id_token_issue, name="operator_id_token_issue"),
     path("operator/id-tokens/<int:pk>/status/", views.operator_id_token_status, name="operator_id_token_status"),

@@ -1,11 +1,14 @@
 """Portal views: a driver's own cards and sessions (/me/), and the operator's token pages (/operator/)."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import (
@@ -17,6 +20,10 @@ from accounts.forms import (
 )
 from accounts.models import IdToken, IdTokenClaim, IdTokenEvent
 from accounts.roles import Role, role_required, user_has_role
+from sessions.models import Transaction
+from smartcharging import load
+from smartcharging import selectors as smartcharging_selectors
+from smartcharging.forms import DriverNeedsForm, form_refused
 
 STAFF = (Role.OPERATOR_ADMIN, Role.TECHNICIAN, Role.FINANCE, Role.ANALYST)
 
@@ -119,7 +126,48 @@ def sessions(request):
 @login_required
 def session_detail(request, pk: int):
     session = get_object_or_404(selectors.driver_transactions(user=request.user), pk=pk)
-    return render(request, "accounts/session_detail.html", {"session": session})
+    context = {"session": session, "load": smartcharging_selectors.session_load(session=session)}
+    with timezone.override(_local_zone(session)):
+        return render(request, "accounts/session_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_needs(request, pk: int):
+    """The driver's needs for their session in progress (an ended one, or another's, is not found)."""
+    sessions = selectors.driver_transactions(user=request.user).filter(status=Transaction.Status.ACTIVE)
+    session = get_object_or_404(sessions, pk=pk)
+    stated = smartcharging_selectors.session_load(session=session).stated
+    with timezone.override(_local_zone(session)):
+        initial = {"departure_at": stated.departure_at, "energy_kwh": stated.energy_kwh} if stated else {}
+        form = DriverNeedsForm(request.POST or None, initial=initial)
+        if request.method == "POST" and "clear" in request.POST:
+            load.driver_needs_clear(session=session)
+            messages.success(request, "Your charging needs are cleared.")
+            return redirect("accounts:session", pk=session.pk)
+        if request.method == "POST" and form.is_valid():
+            try:
+                load.driver_needs_set(
+                    session=session,
+                    departure_at=form.cleaned_data["departure_at"],
+                    energy_kwh=form.cleaned_data["energy_kwh"],
+                )
+            except ValidationError as error:
+                form_refused(form, error)
+            else:
+                messages.success(request, "Your charging needs are saved.")
+                return redirect("accounts:session", pk=session.pk)
+        context = {"session": session, "form": form, "stated": stated}
+        return render(request, "accounts/session_needs.html", context, status=400 if form.errors else 200)
+
+
+def _local_zone(session) -> ZoneInfo:
+    """The time zone of the session's site (the driver is there), else UTC."""
+    site = session.station.site
+    try:
+        return ZoneInfo(site.timezone if site and site.timezone else "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")
 
 
 # Operator pages: every staff role reads the tokens; operator admins issue, block and decide claims.

@@ -1,13 +1,25 @@
 """Portal forms of load management: a site's grid connection and feeders with their limits, time-of-day periods and
-stations, the site meter, and connectors' current ranges. Saved through ``smartcharging.limits`` (applied at once)."""
+stations, the site meter, and connectors' current ranges. Saved through ``smartcharging.limits`` (applied at once).
+And the driver's needs for a session (``DriverNeedsForm``)."""
 
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from smartcharging import selectors
 from smartcharging.models import LoadGroup
 from stations.models import Site, Station
+
+
+def form_refused(form, error: ValidationError) -> None:
+    """A service's refusal on the form: on the field it names when the form has it, else above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
 
 LIMIT_HELP = "What the cars may draw together (the building's measured load is taken off it)."
 MAX_PERIODS = 12
@@ -154,3 +166,22 @@ class ConnectorSettingsForm(forms.Form):
     def __init__(self, *args, site: Site, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["station"].queryset = Station.objects.filter(site=site).order_by("ocpp_id")
+
+
+class DriverNeedsForm(forms.Form):
+    """A driver's needs for their session in progress, on the phone: the departure in the site's local time (the
+    view activates its time zone); ``load.driver_needs_set`` checks the ranges."""
+
+    departure_at = forms.DateTimeField(
+        label="I leave at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Within the next 48 hours, in the charger's local time.",
+    )
+    energy_kwh = forms.DecimalField(
+        label="Energy I want from this session (kWh, optional)",
+        required=False,
+        max_digits=9,
+        decimal_places=3,
+        help_text="In all, counting what you already charged. Cars that report their own needs use theirs.",
+        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0.1", "inputmode": "decimal"}),
+    )

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -49,10 +50,10 @@ from django.utils import timezone
 from monitoring.alerts import Condition, alert_close, alert_open
 from monitoring.models import Alert
 from sessions.models import MeterSample, Transaction
-from smartcharging import allocation, site_meter
+from smartcharging import allocation, needs, site_meter
 from smartcharging.models import (
     ConnectorAllocation,
-    EVChargingNeeds,
+    DriverChargingNeeds,
     LimitPeriod,
     LoadGroup,
     LoadGroupStation,
@@ -65,6 +66,8 @@ from smartcharging.selectors import (
     DEFAULT_PHASES,
     connector_caps,
     connector_rotations,
+    driver_needs_current,
+    ev_charging_needs_current,
     managed_site_ids,
 )
 from stations.models import Connector, Site, Station, StationCommand
@@ -336,18 +339,6 @@ def supply_lines(
     return phases, tuple(sorted(ROTATION_LINES[letters[line - 1]] for line in own))
 
 
-def _required_amps(session: SessionInfo, needs: EVChargingNeeds | None, *, now: datetime, voltage: int, phases: int):
-    """The current that gets the EV its energy by its departure, when it said both (2.0.1 NotifyEVChargingNeeds)."""
-    if needs is None or needs.departure_time is None or needs.received_at.timestamp() < session.arrival:
-        return None
-    parameters = needs.charging_needs.get("acChargingParameters") or needs.charging_needs.get("dcChargingParameters")
-    energy_wh = (parameters or {}).get("energyAmount")
-    hours = (needs.departure_time - now).total_seconds() / 3600
-    if energy_wh is None or hours <= 0:
-        return None
-    return float(energy_wh) / (hours * voltage * phases)
-
-
 @dataclass(frozen=True)
 class SiteInputs:
     """What ``sites_read`` read for all the sites at once: by site, and by station (and connector)."""
@@ -362,7 +353,8 @@ class SiteInputs:
     previous: dict
     previous_by_site: dict
     drawn: dict
-    needs: dict
+    needs: dict  # the car's latest EVChargingNeeds by (station, EVSE)
+    driver_needs: dict  # by session: (the driver's ``needs.Stated``, Wh delivered so far)
     periods: dict
     drawing: dict  # the current on each of a connector's phases, when its meter says
     rotations: dict
@@ -450,11 +442,18 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     previous = _shares(site_ids=list(roots), lock=lock)
     voltages = {pk: roots[station.site_id].voltage for pk, station in stations.items()}
     drawn, drawing = _drawn_amps(list(roots), now=now, voltages=voltages)
-    needs = {
+    car_needs = {
         (row.station_id, row.evse_id): row
-        for row in EVChargingNeeds.objects.filter(_AnyOf("station__site_id", roots), departure_time__gt=now).order_by(
-            "received_at", "pk"
+        for row in ev_charging_needs_current(now=now).filter(_AnyOf("station__site_id", roots))
+    }
+    driver_needs = {
+        transaction_id: (
+            needs.driver_stated(departure_at, energy_kwh),
+            needs.delivered_wh(meter_start=start, register_wh=register),
         )
+        for transaction_id, departure_at, energy_kwh, start, register in driver_needs_current(now=now)
+        .filter(_AnyOf("transaction__station__site_id", roots))
+        .values_list("transaction_id", "departure_at", "energy_kwh", "transaction__meter_start", "register_wh")
     }
     previous_by_site = defaultdict(dict)
     for key, share in previous.items():
@@ -471,7 +470,8 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         previous,
         previous_by_site,
         drawn,
-        needs,
+        car_needs,
+        driver_needs,
         periods,
         drawing,
         rotations,
@@ -535,7 +535,8 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
     tz = ZoneInfo(root.site.timezone or "UTC")
     group_ids = {group.pk for group in groups}
     slots = []
-    default_node, drawn, needs, previous = root.pk, inputs.drawn, inputs.needs, inputs.previous
+    default_node, drawn, car_needs, previous = root.pk, inputs.drawn, inputs.needs, inputs.previous
+    driver_needs = inputs.driver_needs
     stations, caps, placements = inputs.stations, inputs.caps, inputs.placements
     for session in sessions:
         station = stations[session.station_id]
@@ -546,7 +547,9 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         )
         before = previous.get(key)
         placed = placements.get(session.station_id)
-        need = needs.get(key)
+        need = needs.session_needs(
+            started_at=session.arrival, car=car_needs.get(key), driver=driver_needs.get(session.pk), now=now
+        )
         slot = Slot(
             key=key,
             station=station,
@@ -559,9 +562,7 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             lines=lines,
             priority=priority,
             arrival=session.arrival,
-            required_a=None
-            if need is None
-            else _required_amps(session, need, now=now, voltage=root.voltage, phases=phases),
+            required_a=needs.required_amps(need, now=now, voltage=root.voltage, phases=phases),
             offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
             drawn_a=drawn.get(key),
         )
@@ -1450,6 +1451,61 @@ def load_group_delete(*, group: LoadGroup) -> None:
         stations_release()
     else:
         site_protect_and_rebalance(site_id=site_id)
+
+
+# Needs stated by the driver
+
+# A driver says when they leave within this (a later departure is a typo, or no plan at all).
+DRIVER_DEPARTURE_HORIZON = timedelta(hours=48)
+SESSION_ENDED = "This session has ended: its charging needs can no longer be changed."
+
+
+def driver_needs_set(
+    *, session: Transaction, departure_at: datetime, energy_kwh: Decimal | None = None, now: datetime | None = None
+) -> DriverChargingNeeds:
+    """State (or change) a session's needs as its driver said them, and share its site again after the commit.
+    Raises ValidationError: the session has ended, the departure is not in the next 48 hours, the energy is out of
+    range. The caller checks the session is the driver's."""
+    now = now or timezone.now()
+    errors = {}
+    if timezone.is_naive(departure_at):
+        errors["departure_at"] = "Give the departure with its time zone."
+    elif departure_at <= now:
+        errors["departure_at"] = "The departure must be in the future."
+    elif departure_at > now + DRIVER_DEPARTURE_HORIZON:
+        errors["departure_at"] = "The departure must be within the next 48 hours."
+    with transaction.atomic():
+        session = Transaction.objects.select_for_update().get(pk=session.pk)  # a stop meanwhile waits, or is seen
+        if session.status != Transaction.Status.ACTIVE:
+            raise ValidationError(SESSION_ENDED)
+        row = DriverChargingNeeds.objects.filter(transaction=session).first() or DriverChargingNeeds(
+            transaction=session
+        )
+        row.departure_at, row.energy_kwh = departure_at, energy_kwh
+        try:
+            row.full_clean(exclude=["transaction", "departure_at"])
+        except ValidationError as error:
+            errors.update(error.message_dict)
+        if errors:
+            raise ValidationError(errors)
+        row.save()
+    _rebalance_if_managed(session)
+    return row
+
+
+def driver_needs_clear(*, session: Transaction) -> bool:
+    """Forget what the driver said of the session (the car's own needs, if any, still plan it); whether there was
+    anything to forget."""
+    deleted, _ = DriverChargingNeeds.objects.filter(transaction=session).delete()
+    if deleted:
+        _rebalance_if_managed(session)
+    return bool(deleted)
+
+
+def _rebalance_if_managed(session: Transaction) -> None:
+    site_id = managed_site_of(station_id=session.station_id)
+    if site_id is not None:
+        site_rebalance_soon(site_id=site_id)
 
 
 def site_protect_and_rebalance(*, site_id: int) -> Rebalance | None:

@@ -1,9 +1,11 @@
 """What stations report of smart charging (OCPP 2.0.1 block K): the charging profiles they hold, and the charging
 needs and schedules of the EVs plugged in. Kept as reported (the payload's own camelCase JSON beside the few
-fields read by queries), for load management to build on."""
+fields read by queries), for load management to build on; beside them, the needs drivers state themselves."""
+
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -85,6 +87,41 @@ class EVChargingNeeds(models.Model):
 
     def __str__(self):
         return f"EV needs on {self.station_id}/{self.evse_id} ({self.requested_energy_transfer})"
+
+
+# No car's battery takes more from one session.
+MAX_DRIVER_ENERGY_KWH = 200
+
+
+class DriverChargingNeeds(models.Model):
+    """What the driver said of a session on their phone: when they leave and, optionally, how much energy they want
+    from this session in all (load management plans by it where the car says less: ``smartcharging.needs``)."""
+
+    transaction = models.OneToOneField(
+        "charging_sessions.Transaction", on_delete=models.CASCADE, related_name="driver_needs"
+    )
+    departure_at = models.DateTimeField()
+    energy_kwh = models.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(Decimal("0.1"), "The energy must be more than 0 kWh."),
+            MaxValueValidator(MAX_DRIVER_ENERGY_KWH, f"At most {MAX_DRIVER_ENERGY_KWH} kWh per session."),
+        ],
+        help_text="The energy wanted from this session in all, kWh.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "driver charging needs"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(energy_kwh__gt=0), name="driver_needs_energy_positive"),
+        ]
+
+    def __str__(self):
+        return f"Driver needs of session {self.transaction_id}: by {self.departure_at:%Y-%m-%d %H:%M}"
 
 
 class EVChargingSchedule(models.Model):

@@ -1,15 +1,20 @@
 """Reads of what stations reported of smart charging, for load management and the portal."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 
+from sessions.models import Transaction
+from smartcharging import needs
 from smartcharging.models import (
     ChargingProfileReport,
     ConnectorAllocation,
     ConnectorLoadSettings,
+    DriverChargingNeeds,
     EVChargingNeeds,
     EVChargingSchedule,
     LoadGroup,
@@ -17,7 +22,8 @@ from smartcharging.models import (
     ReportedChargingProfile,
     SiteLoadSample,
 )
-from stations.models import ConfigurationKey, DeviceModelVariable, Site, Station
+from smartcharging.needs import Needs
+from stations.models import ConfigurationKey, Connector, DeviceModelVariable, Site, Station
 
 Status = ChargingProfileReport.Status
 State = ConnectorAllocation.State
@@ -55,6 +61,79 @@ def ev_charging_needs_latest(*, station: Station, evse_id: int) -> EVChargingNee
 def ev_charging_schedule_latest(*, station: Station, evse_id: int) -> EVChargingSchedule | None:
     """The schedule the EV at ``evse_id`` last chose."""
     return EVChargingSchedule.objects.filter(station=station, evse_id=evse_id).order_by("-received_at", "-pk").first()
+
+
+def ev_charging_needs_current(*, now: datetime) -> QuerySet[EVChargingNeeds]:
+    """The EV needs that may still plan a session (a departure ahead, or none said), oldest first: the last of a
+    connector's is its car's latest."""
+    departure = Q(departure_time__gt=now) | Q(departure_time__isnull=True)
+    return EVChargingNeeds.objects.filter(departure).order_by("received_at", "pk")
+
+
+def driver_needs_current(*, now: datetime) -> QuerySet[DriverChargingNeeds]:
+    """Drivers' needs of sessions in progress with a departure ahead, with ``register_wh``: their connector's
+    energy register (for what was delivered so far)."""
+    register = Connector.objects.filter(
+        station_id=OuterRef("transaction__station_id"), connector_id=OuterRef("transaction__connector_id")
+    ).values("energy_register_wh")[:1]
+    return DriverChargingNeeds.objects.filter(
+        transaction__status=Transaction.Status.ACTIVE, departure_at__gt=now
+    ).annotate(register_wh=Subquery(register))
+
+
+def sessions_needs(*, transactions: Sequence[Transaction], now: datetime | None = None) -> dict[int, Needs]:
+    """The needs each of ``transactions`` (in progress) is planned by, as the allocation reads them (one read for
+    all): the sessions without any are left out."""
+    now = now or timezone.now()
+    ids = [session.pk for session in transactions]
+    drivers = {
+        row.transaction_id: (
+            needs.driver_stated(row.departure_at, row.energy_kwh),
+            needs.delivered_wh(meter_start=row.transaction.meter_start, register_wh=row.register_wh),
+        )
+        for row in driver_needs_current(now=now).filter(transaction_id__in=ids).select_related("transaction")
+    }
+    stations = {session.station_id for session in transactions}
+    cars = {
+        (row.station_id, row.evse_id): row for row in ev_charging_needs_current(now=now).filter(station_id__in=stations)
+    }
+    found = {}
+    for session in transactions:
+        merged = needs.session_needs(
+            started_at=session.started_at.timestamp(),
+            car=cars.get((session.station_id, session.connector_id)),
+            driver=drivers.get(session.pk),
+            now=now,
+        )
+        if merged is not None:
+            found[session.pk] = merged
+    return found
+
+
+@dataclass(frozen=True)
+class SessionLoad:
+    """What load management knows of one session, for its driver: the needs they stated, the needs it is planned
+    by (theirs merged with the car's), whether its site shares a limit, and the share it was given there."""
+
+    stated: DriverChargingNeeds | None
+    planned: Needs | None
+    managed: bool
+    allocation: ConnectorAllocation | None
+
+
+def session_load(*, session: Transaction) -> SessionLoad:
+    stated = DriverChargingNeeds.objects.filter(transaction=session).first()
+    active = session.status == Transaction.Status.ACTIVE
+    managed = (
+        session.station.site_id is not None
+        and LoadGroup.objects.filter(site_id=session.station.site_id, parent__isnull=True).exists()
+    )
+    return SessionLoad(
+        stated=stated,
+        planned=sessions_needs(transactions=[session]).get(session.pk) if active else None,
+        managed=managed,
+        allocation=ConnectorAllocation.objects.filter(transaction=session).first() if active and managed else None,
+    )
 
 
 # Load management

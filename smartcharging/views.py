@@ -24,6 +24,7 @@ from smartcharging.forms import (
     LoadGroupForm,
     ManagedSiteForm,
     SiteMeterForm,
+    form_refused,
     kept_periods,
 )
 from smartcharging.models import ConnectorAllocation, ConnectorLoadSettings, LoadGroup
@@ -35,15 +36,6 @@ LIMIT_WRITE_ROLES = COMMAND_ROLES
 LOAD_READ_ROLES = VIEW_ROLES
 HISTORY = timedelta(hours=6)
 GRID_NAME = "Grid connection"
-
-
-def _refused(form, error: ValidationError) -> None:
-    """A service's refusal on the form: on the field it names when the form has it, else above the form."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, errors in error.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _status(*forms) -> int:
@@ -64,7 +56,7 @@ def load_sites(request):
             try:
                 limits.load_group_change(group=group)
             except ValidationError as error:
-                _refused(form, error)
+                form_refused(form, error)
             else:
                 messages.success(
                     request, f"{group.site.name} is under load management: {group.limit} {group.limit_unit}."
@@ -95,7 +87,7 @@ def load_site(request, site_id: int):
             try:
                 limits.load_group_change(group=group)
             except ValidationError as error:
-                _refused(form, error)
+                form_refused(form, error)
             else:
                 messages.success(request, f"Limit of {site.name} set to {group.limit} {group.limit_unit}: applied.")
                 return redirect("smartcharging:load-site", site_id=site.pk)
@@ -106,6 +98,9 @@ def _site_page(request, site: Site, grid: LoadGroup | None, *, form=None, meter_
     """The site's page, with the forms given (bound, with their errors) or fresh ones."""
     can_write = user_has_role(request.user, *LIMIT_WRITE_ROLES)
     allocations = selectors.site_allocations(site_id=site.pk)
+    needs = selectors.sessions_needs(transactions=[row.transaction for row in allocations if row.transaction])
+    for row in allocations:
+        row.needs = needs.get(row.transaction_id)
     samples = list(selectors.site_load_history(site_id=site.pk, since=timezone.now() - HISTORY))
     State = ConnectorAllocation.State
     groups = selectors.site_load_groups(site_id=site.pk)
@@ -151,7 +146,7 @@ def load_site_meter(request, site_id: int):
         try:
             limits.load_group_change(group=group)
         except ValidationError as error:
-            _refused(form, error)
+            form_refused(form, error)
         else:
             messages.success(request, f"Building meter of {site.name}: {group.get_meter_source_display()}.")
             return redirect("smartcharging:load-site", site_id=site.pk)
@@ -192,7 +187,7 @@ def _group_page(request, site: Site, group: LoadGroup):
         try:
             limits.load_group_change(group=saved, periods=kept_periods(formset), stations=stations)
         except ValidationError as error:
-            _refused(form, error)
+            form_refused(form, error)
         else:
             messages.success(request, f"{saved.name} saved: {saved.limit} {saved.limit_unit}, applied.")
             return redirect("smartcharging:load-site", site_id=site.pk)
@@ -225,7 +220,7 @@ def load_connector_set(request, site_id: int):
         try:
             settings = limits.connector_load_settings_set(**form.cleaned_data)
         except ValidationError as error:
-            _refused(form, error)
+            form_refused(form, error)
         else:
             messages.success(request, f"Connector {settings.station.ocpp_id}/{settings.connector_id}: {settings}.")
             return redirect("smartcharging:load-site", site_id=site.pk)

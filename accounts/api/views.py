@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.response import Response
 
 from accounts import selectors, services
@@ -21,6 +21,9 @@ from accounts.api.serializers import (
 )
 from accounts.models import IdToken, IdTokenEvent, normalize_token
 from accounts.permissions import IsStaffReadOperatorAdminWrite
+from smartcharging import load
+from smartcharging import selectors as smartcharging_selectors
+from smartcharging.api.serializers import DriverChargingNeedsSerializer
 
 SOURCE = IdTokenEvent.Source.API
 ID_TOKEN_FILTERS = [
@@ -29,6 +32,9 @@ ID_TOKEN_FILTERS = [
     OpenApiParameter("parent", OpenApiTypes.STR, description="Only the members of this group token."),
     OpenApiParameter("search", OpenApiTypes.STR, description="Tokens whose number or label contains this."),
 ]
+
+
+NO_NEEDS = "You have not stated charging needs for this session."
 
 
 def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -179,7 +185,8 @@ class MyIdTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     retrieve=extend_schema(summary="One of my charging sessions"),
 )
 class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
-    """The signed-in driver's own sessions, read only; another driver's session is not found (404)."""
+    """The signed-in driver's own sessions, read only but for the charging needs they state; another driver's
+    session is not found (404)."""
 
     serializer_class = MySessionSerializer
     lookup_value_converter = "int"
@@ -188,3 +195,52 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return selectors.driver_transactions(user=None).none()
         return selectors.driver_transactions(user=self.request.user)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The charging needs I stated for one of my sessions",
+        responses={
+            200: DriverChargingNeedsSerializer,
+            404: OpenApiResponse(description="Not your session, or no needs stated for it."),
+        },
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="State when I leave and how much energy I want (a session in progress)",
+        description="Where the site shares a limit, its current is shared again at once with these needs.",
+        request=DriverChargingNeedsSerializer,
+        responses={
+            200: DriverChargingNeedsSerializer,
+            400: OpenApiResponse(description="A departure not in the next 48 hours, or an energy out of range."),
+            409: OpenApiResponse(description="The session has ended."),
+        },
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Forget the charging needs I stated",
+        responses={204: None, 404: OpenApiResponse(description="Not your session, or no needs stated for it.")},
+    )
+    @action(detail=True, methods=["get", "put", "delete"], url_path="charging-needs", pagination_class=None)
+    def charging_needs(self, request, pk=None):
+        session = self.get_object()
+        if request.method == "PUT":
+            serializer = DriverChargingNeedsSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            if session.status != session.Status.ACTIVE:
+                return Response({"detail": load.SESSION_ENDED}, status=status.HTTP_409_CONFLICT)
+            try:
+                load.driver_needs_set(
+                    session=session,
+                    departure_at=serializer.validated_data["departure_at"],
+                    energy_kwh=serializer.validated_data.get("energy_kwh"),
+                )
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc) from exc
+        elif request.method == "DELETE":
+            if not load.driver_needs_clear(session=session):
+                raise NotFound(NO_NEEDS)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        stated = smartcharging_selectors.session_load(session=session)
+        if stated.stated is None:
+            raise NotFound(NO_NEEDS)
+        return Response(DriverChargingNeedsSerializer(DriverChargingNeedsSerializer.of(stated)).data)

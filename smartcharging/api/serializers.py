@@ -1,10 +1,13 @@
-"""Serializers of the load-management API: a site's groups with their limits, and each connector's share."""
+"""Serializers of the load-management API: a site's groups with their limits, each connector's share, and a
+driver's charging needs."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from smartcharging import limits
-from smartcharging.models import ConnectorAllocation, LimitPeriod, LoadGroup
+from smartcharging.models import MAX_DRIVER_ENERGY_KWH, ConnectorAllocation, LimitPeriod, LoadGroup
+from smartcharging.needs import CAR, DRIVER
+from smartcharging.selectors import SessionLoad
 from stations.models import Site, Station
 
 
@@ -111,3 +114,44 @@ class ConnectorAllocationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class PlannedNeedsSerializer(serializers.Serializer):
+    departure_at = serializers.DateTimeField(read_only=True)
+    departure_from = serializers.ChoiceField(choices=[CAR, DRIVER], read_only=True, help_text="Whose departure it is.")
+    energy_wh = serializers.FloatField(read_only=True, allow_null=True, help_text="Still to deliver; null: unknown.")
+    energy_from = serializers.ChoiceField(choices=[CAR, DRIVER], read_only=True, allow_null=True)
+
+
+class DriverChargingNeedsSerializer(serializers.Serializer):
+    """A session's needs as its driver states them (``load.driver_needs_set`` checks the ranges), with what load
+    management makes of them."""
+
+    departure_at = serializers.DateTimeField(help_text="When you leave: within the next 48 hours.")
+    energy_kwh = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,  # as given: the model's range and precision decide, with their messages
+        required=False,
+        allow_null=True,
+        help_text=f"The energy you want from this session in all, 0.1 to {MAX_DRIVER_ENERGY_KWH} kWh; the car's own "
+        "figure is used when it reports one.",
+    )
+    updated_at = serializers.DateTimeField(read_only=True)
+    planned = PlannedNeedsSerializer(
+        read_only=True, allow_null=True, help_text="What the allocation plans the session by (yours and the car's)."
+    )
+    load_managed = serializers.BooleanField(read_only=True, help_text="Whether the site shares a limit.")
+    current_a = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="The session's share (A per phase) where the site shares a limit."
+    )
+
+    @staticmethod
+    def of(load: SessionLoad) -> dict:
+        return {
+            "departure_at": load.stated.departure_at,
+            "energy_kwh": load.stated.energy_kwh,
+            "updated_at": load.stated.updated_at,
+            "planned": load.planned,
+            "load_managed": load.managed,
+            "current_a": load.allocation.current_a if load.allocation else None,
+        }

@@ -8,9 +8,11 @@ from the portal. Drivers reach their own things only: another's invoice or sessi
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -120,7 +122,12 @@ READS = [
     Row("GET", "/api/pki/certificates/", may(200, A, T, N)),
     Row("GET", "/operator/stations/{station}/certificates/", may(200, *STAFF)),
 ]
+NEEDS = "/api/me/sessions/{active_session}/charging-needs/"
 WRITES = [
+    # A driver's needs for their session in progress: theirs alone (a write, read back, then forgotten).
+    Row("PUT", NEEDS, may(404, *STAFF, driver=200), {"departure_at": "{soon}"}),
+    Row("GET", NEEDS, may(404, *STAFF, driver=200)),
+    Row("DELETE", NEEDS, may(404, *STAFF, driver=204)),
     Row("POST", "/api/stations/", may(201, A, T), {"id": "CP-NEXT", "password": STATION_PASSWORD}),
     Row("PATCH", "/api/stations/{station}/", may(200, A, T), {"name": "Yard 2"}),
     # No station is connected: a command someone may send is answered 409 offline.
@@ -213,6 +220,8 @@ def ids(network) -> dict[str, object]:
         "invoice": n.invoice.pk,
         "payment": n.payment.pk,
         "session": n.session.pk,
+        "active_session": n.active_session.pk,
+        "soon": (timezone.now() + timedelta(hours=2)).isoformat(),
         "site": n.station.site_id,
     }
 

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from sessions.models import Transaction
 from smartcharging import limits, load
-from smartcharging.models import ConnectorAllocation, ConnectorLoadSettings, LoadGroup, SiteLoadSample
+from smartcharging.models import (
+    ConnectorAllocation,
+    ConnectorLoadSettings,
+    EVChargingNeeds,
+    LoadGroup,
+    SiteLoadSample,
+)
 from stations.models import Site
 from tests.portal.support import make_staff
 
@@ -473,3 +479,35 @@ def test_the_site_page_shows_each_share_and_draw_the_queue_in_order_and_the_load
     assert "16.0</td>" in html and "12.5</td>" in html and "Load against the limit" in html
     queue = html[html.index('id="load-queue"') :]
     assert queue.index("LOAD-1/3") < queue.index("LOAD-1/2")
+
+
+def test_the_site_page_shows_each_sessions_needs_and_whether_the_car_or_the_driver_said_them(
+    site, grid, stations, django_user_model
+):
+    now = timezone.now()
+    started = now - timedelta(minutes=5)
+    sessions = [
+        Transaction.objects.create(station=stations[0], connector_id=key, started_at=started, id_tag="T")
+        for key in (1, 2, 3)
+    ]
+    leaving = (now + timedelta(hours=3)).replace(second=0, microsecond=0)
+    load.driver_needs_set(session=sessions[0], departure_at=leaving, energy_kwh=Decimal(12))
+    EVChargingNeeds.objects.create(
+        station=stations[0],
+        evse_id=2,
+        requested_energy_transfer="AC_three_phase",
+        departure_time=leaving + timedelta(hours=1),
+        charging_needs={"acChargingParameters": {"energyAmount": 30000}},
+    )
+    for key, state in ((1, "charging"), (2, "charging"), (3, "queued")):
+        ConnectorAllocation.objects.create(
+            site=site, station=stations[0], connector_id=key, transaction=sessions[key - 1], state=state, current_a=8
+        )
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    rows = {key: html[html.index(f"LOAD-1/{key}") :].split("</tr>")[0] for key in (1, 2, 3)}
+    local = timezone.localtime
+    assert f"leaves {local(leaving):%Y-%m-%d %H:%M}" in rows[1] and "12.00 kWh to go" in rows[1]
+    assert rows[1].count("(driver)") == 2
+    assert f"leaves {local(leaving + timedelta(hours=1)):%Y-%m-%d %H:%M}" in rows[2] and "30.00 kWh to go" in rows[2]
+    assert rows[2].count("(car)") == 2
+    assert "leaves" not in rows[3] and "—" in rows[3]
