@@ -7,6 +7,7 @@ from smartcharging import load
 from smartcharging.models import (
     ChargingProfileReport,
     ConnectorLoadSettings,
+    DriverChargingNeeds,
     EVChargingNeeds,
     EVChargingSchedule,
     ReportedChargingProfile,
@@ -45,6 +46,15 @@ class EVChargingNeedsAdmin(ReadOnlyAdmin):
     list_display = ["station", "evse_id", "requested_energy_transfer", "departure_time", "received_at"]
     search_fields = ["station__ocpp_id"]
     list_select_related = ["station"]
+
+
+@admin.register(DriverChargingNeeds)
+class DriverChargingNeedsAdmin(ReadOnlyAdmin):
+    """The driver states them on their phone (their session page or the API); shown here, not edited."""
+
+    list_display = ["transaction", "departure_at", "energy_kwh", "updated_at"]
+    search_fields = ["transaction__station__ocpp_id", "transaction__id_token__token"]
+    list_select_related = ["transaction"]
 
 
 @admin.register(EVChargingSchedule)

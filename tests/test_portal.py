@@ -49,6 +49,7 @@ DERIVED = [
     "analytics.StationOfflinePeriod",
     "charging_sessions.MeterSample",
     "monitoring.AlertDelivery",
+    "smartcharging.DriverChargingNeeds",
     "stations.ConfigurationKey",
     "stations.ConnectorStatusEvent",
     "stations.OcppMessage",
