@@ -51,6 +51,10 @@ class TransactionAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     inlines = [TransactionEventInline]
 
+    def has_add_permission(self, request):
+        """A session is what a station recorded and billing priced; one typed in here would be neither."""
+        return False
+
 
 @admin.register(MeterSample)
 class MeterSampleAdmin(admin.ModelAdmin):

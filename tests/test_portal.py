@@ -48,6 +48,7 @@ DERIVED = [
     "analytics.SiteHour",
     "analytics.StationOfflinePeriod",
     "charging_sessions.MeterSample",
+    "charging_sessions.Transaction",
     "monitoring.AlertDelivery",
     "smartcharging.DriverChargingNeeds",
     "stations.ConfigurationKey",
