@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import BooleanField, Case, F, Prefetch, Q, QuerySet, When
 
 from smartcharging.models import (
     ChargingProfileReport,
@@ -102,6 +102,21 @@ def connector_rotations(*, site_ids: Sequence[int]) -> dict[tuple[int, int], str
 
 def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, Decimal, int, int]:
     return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
+
+
+def tx_refused(station: str = "") -> Case:
+    """Whether a station refuses TxProfiles, as load management acts on it: None when it never refused one; True
+    when it did since its last boot (its sessions' shares go as their connectors' TxDefaultProfile); False when before
+    it (new firmware or settings may take TxProfiles: the next share tries one again). ``station`` is the path to the
+    station from the model queried ("station__"), empty for a Station; read as a boolean (a thousand sites' stations:
+    no datetimes to decode)."""
+    refused_at, boot = f"{station}load_state__tx_profile_refused_at", f"{station}last_boot_at"
+    return Case(
+        When(**{f"{refused_at}__isnull": True}, then=None),
+        When(Q(**{f"{boot}__isnull": True}) | Q(**{f"{refused_at}__gte": F(boot)}), then=True),
+        default=False,
+        output_field=BooleanField(null=True),
+    )
 
 
 def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
