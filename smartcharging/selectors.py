@@ -119,10 +119,23 @@ def tx_refused(station: str = "") -> Case:
     )
 
 
+def _with_load_mode(rows: QuerySet, station: str = "") -> QuerySet:
+    """``rows`` with what the operator is shown of their station's load-management mode: ``tx_refused`` (above),
+    ``tx_profile_refused_at``, and ``rejected_at`` / ``rejected_detail`` (it refuses every profile: counted at its
+    maximum and alerted)."""
+    return rows.annotate(
+        tx_refused=tx_refused(station),
+        tx_profile_refused_at=F(f"{station}load_state__tx_profile_refused_at"),
+        rejected_at=F(f"{station}load_state__rejected_at"),
+        rejected_detail=F(f"{station}load_state__rejected_detail"),
+    )
+
+
 def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
-    """Each connector's share at the site: charging ones, then the queue in the order it is served (priority,
-    then arrival), then those out of the pool."""
-    rows = list(ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction"))
+    """Each connector's share at the site, with its station's load-management mode (``_with_load_mode``): charging
+    ones, then the queue in the order it is served (priority, then arrival), then those out of the pool."""
+    allocations = ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction")
+    rows = list(_with_load_mode(allocations, "station__"))
     caps = connector_caps(site_ids=[site_id])
     rank = {State.CHARGING: 0, State.QUEUED: 1, State.REJECTED: 2, State.LOST: 3}
 
@@ -132,6 +145,15 @@ def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
         return (rank.get(row.state, 9), -priority, started, row.station.ocpp_id, row.connector_id)
 
     return sorted(rows, key=order)
+
+
+def site_stations_load_modes(*, site_id: int) -> QuerySet[Station]:
+    """The site's stations load management does not reach as it should (``_with_load_mode``): refusing TxProfiles
+    (their shares go as connector defaults) or rejecting every profile, by OCPP id."""
+    stations = Station.objects.filter(site_id=site_id).filter(
+        Q(load_state__tx_profile_refused_at__isnull=False) | Q(load_state__rejected_at__isnull=False)
+    )
+    return _with_load_mode(stations).order_by("ocpp_id")
 
 
 def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSample]:

@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 
 from sessions.models import Transaction
 from smartcharging import limits, load
-from smartcharging.models import ConnectorAllocation, ConnectorLoadSettings, LoadGroup, SiteLoadSample
-from stations.models import Site
+from smartcharging.models import (
+    ConnectorAllocation,
+    ConnectorLoadSettings,
+    LoadGroup,
+    SiteLoadSample,
+    StationLoadState,
+)
+from stations.models import Site, Station
 from tests.portal.support import make_staff
 
 WRITERS = ["operator_admin", "technician"]
@@ -473,3 +479,73 @@ def test_the_site_page_shows_each_share_and_draw_the_queue_in_order_and_the_load
     assert "16.0</td>" in html and "12.5</td>" in html and "Load against the limit" in html
     queue = html[html.index('id="load-queue"') :]
     assert queue.index("LOAD-1/3") < queue.index("LOAD-1/2")
+
+
+# A station load management reaches otherwise: shares as connector defaults, or counted at its maximum
+
+
+def charging_at(site, station, connector_id=1, state=ConnectorAllocation.State.CHARGING) -> ConnectorAllocation:
+    session = Transaction.objects.create(
+        station=station, connector_id=connector_id, started_at=timezone.now(), id_tag="T"
+    )
+    return ConnectorAllocation.objects.create(
+        site=site, station=station, connector_id=connector_id, transaction=session, state=state, current_a=10.0
+    )
+
+
+def row_of(html: str, table: str, connector: str) -> str:
+    rows = html[html.index(f'id="{table}"') :]
+    start = rows.index(f"<td>{connector}")
+    return rows[start : rows.index("</tr>", start)]
+
+
+def test_the_site_page_marks_the_sessions_of_a_station_refusing_txprofiles(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=refused_at)
+    StationLoadState.objects.create(station=stations[1], failsafe_current_a=10.0)
+    charging_at(site, stations[0])
+    charging_at(site, stations[1])
+    charging_at(site, stations[0], connector_id=2, state=ConnectorAllocation.State.QUEUED)
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    since = f"(refuses TxProfile since {timezone.localtime(refused_at):%Y-%m-%d %H:%M})"
+    for table, connector in (("load-charging", "LOAD-1/1"), ("load-queue", "LOAD-1/2")):
+        assert "connector default</span>" in row_of(html, table, connector)
+        assert since in row_of(html, table, connector)
+    assert "connector default" not in row_of(html, "load-charging", "LOAD-2/1")
+    start = html.index('id="load-station-modes"')
+    modes = html[start : html.index("</section>", start)]
+    assert 'data-station="LOAD-1"' in modes and "LOAD-2" not in modes and since in modes
+
+
+def test_a_refusal_before_the_stations_last_boot_is_told_as_such(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    Station.objects.filter(pk=stations[0].pk).update(last_boot_at=refused_at + timedelta(minutes=5))
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=refused_at)
+    charging_at(site, stations[0])
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    row = row_of(html, "load-charging", "LOAD-1/1")
+    assert "before its last boot" in row and "refuses TxProfile since" not in row
+
+
+def test_a_site_without_refusing_stations_shows_no_connector_default(site, grid, stations, django_user_model):
+    StationLoadState.objects.create(station=stations[0], failsafe_current_a=10.0)
+    charging_at(site, stations[0])
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    assert "connector default" not in html and 'id="load-station-modes"' not in html
+
+
+def test_a_station_refusing_txprofiles_and_connector_defaults_is_counted_at_its_maximum(
+    site, grid, stations, django_user_model
+):
+    """Refusing both, it is out of the pool (and alerted): told with the rejection's wording, not as connector
+    defaults."""
+    now = timezone.now()
+    StationLoadState.objects.create(
+        station=stations[0], tx_profile_refused_at=now, rejected_at=now, rejected_detail="SetChargingProfile: Rejected"
+    )
+    charging_at(site, stations[0], state=ConnectorAllocation.State.REJECTED)
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    row = row_of(html, "load-out-of-pool", "LOAD-1/1")
+    assert "Profile rejected: counted at its maximum" in row and "alerted" in row
+    assert "a TxProfile and its connector's default alike" in row
+    assert "connector default</span>" not in html
