@@ -156,6 +156,13 @@ def site_stations_load_modes(*, site_id: int) -> QuerySet[Station]:
     return _with_load_mode(stations).order_by("ocpp_id")
 
 
+def station_load_mode(*, station: Station) -> Station | None:
+    """The station with its load-management mode (``_with_load_mode``) and ``failsafe_current_a``, None when load
+    management never dealt with it."""
+    stations = Station.objects.filter(pk=station.pk, load_state__isnull=False)
+    return _with_load_mode(stations).annotate(failsafe_current_a=F("load_state__failsafe_current_a")).first()
+
+
 def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSample]:
     """The site's load samples from ``since`` on, oldest first."""
     return SiteLoadSample.objects.filter(site_id=site_id, at__gte=since).order_by("at")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -549,3 +550,24 @@ def test_a_station_refusing_txprofiles_and_connector_defaults_is_counted_at_its_
     assert "Profile rejected: counted at its maximum" in row and "alerted" in row
     assert "a TxProfile and its connector's default alike" in row
     assert "connector default</span>" not in html
+
+
+def test_the_station_page_tells_its_sessions_shares_go_as_connector_defaults(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    StationLoadState.objects.create(station=stations[0], failsafe_current_a=8.0, tx_profile_refused_at=refused_at)
+    StationLoadState.objects.create(station=stations[1], failsafe_current_a=8.0)
+    client = portal(django_user_model, "technician")
+
+    def card(station) -> str:
+        html = client.get(reverse("stations:station", args=[station.ocpp_id])).content.decode()
+        if 'id="load-management"' not in html:
+            return ""
+        start = html.index('id="load-management"')
+        return html[start : html.index("</section>", start)]
+
+    refusing = card(stations[0])
+    assert "connector default</span>" in refusing and "It refuses TxProfiles" in refusing
+    assert f"(refuses TxProfile since {timezone.localtime(refused_at):%Y-%m-%d %H:%M})" in refusing
+    assert f'href="/operator/load/sites/{site.pk}/"' in refusing and "8.0 A per phase" in refusing
+    assert "as TxProfiles" in card(stations[1]) and "connector default" not in card(stations[1])
+    assert card(stations[2]) == ""  # load management never dealt with it
