@@ -571,3 +571,14 @@ def test_the_station_page_tells_its_sessions_shares_go_as_connector_defaults(sit
     assert f'href="/operator/load/sites/{site.pk}/"' in refusing and "8.0 A per phase" in refusing
     assert "as TxProfiles" in card(stations[1]) and "connector default" not in card(stations[1])
     assert card(stations[2]) == ""  # load management never dealt with it
+
+
+def test_the_admin_lists_and_filters_refusing_stations_read_only(site, stations, admin_client):
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=timezone.now())
+    state = StationLoadState.objects.create(station=stations[1])
+    changelist = "/admin/smartcharging/stationloadstate/"
+    refusing = admin_client.get(changelist, {"tx_profile_refused_at__isnull": "False"}).content.decode()
+    assert "LOAD-1" in refusing and "LOAD-2" not in refusing
+    assert "tx_profile_refused_at" in admin_client.get(changelist).content.decode()  # a column
+    change = admin_client.get(f"{changelist}{state.pk}/change/")
+    assert change.status_code == 200 and 'name="tx_profile_refused_at' not in change.content.decode()
