@@ -1,5 +1,5 @@
-"""Admin of smart charging: what stations reported, read only (the stations are the source); connectors' load
-settings."""
+"""Admin of smart charging: what stations reported and what load management knows of them, read only (the stations
+and load management are the source); connectors' load settings."""
 
 from django.contrib import admin
 
@@ -11,6 +11,7 @@ from smartcharging.models import (
     EVChargingNeeds,
     EVChargingSchedule,
     ReportedChargingProfile,
+    StationLoadState,
 )
 
 
@@ -62,6 +63,26 @@ class EVChargingScheduleAdmin(ReadOnlyAdmin):
     list_display = ["station", "evse_id", "time_base", "received_at"]
     search_fields = ["station__ocpp_id"]
     list_select_related = ["station"]
+
+
+@admin.register(StationLoadState)
+class StationLoadStateAdmin(ReadOnlyAdmin):
+    """Load management writes it (``smartcharging.load``); changed here, it would disagree with what the station
+    holds."""
+
+    list_display = ["station", "failsafe_current_a", "failsafe_connected_at", "tx_profile_refused_at", "rejected_at"]
+    # A date filter on a nullable field also offers "Has date" / "No date": whether it refuses.
+    list_filter = ["tx_profile_refused_at", "rejected_at"]
+    search_fields = ["station__ocpp_id"]
+    list_select_related = ["station"]
+    readonly_fields = [
+        "station",
+        "failsafe_connected_at",
+        "failsafe_current_a",
+        "tx_profile_refused_at",
+        "rejected_at",
+        "rejected_detail",
+    ]
 
 
 @admin.register(ConnectorLoadSettings)

@@ -44,7 +44,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Exists, F, FloatField, Func, OuterRef, Q, TextField, When
+from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, TextField
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_close, alert_open
@@ -69,6 +69,7 @@ from smartcharging.selectors import (
     driver_needs_current,
     ev_charging_needs_current,
     managed_site_ids,
+    tx_refused,
 )
 from stations.models import Connector, Site, Station, StationCommand
 from stations.protocol import outbound
@@ -406,7 +407,7 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
     station_rows = (
         Station.objects.filter(_AnyOf("site_id", roots))
-        .annotate(tx_refused=TX_REFUSED)
+        .annotate(tx_refused=tx_refused())
         .values_list(
             "pk",
             "site_id",
@@ -476,15 +477,6 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         drawing,
         rotations,
     )
-
-
-# StationInfo.tx_refused, read as a boolean (a thousand sites' stations: no datetimes to decode).
-TX_REFUSED = Case(
-    When(load_state__tx_profile_refused_at__isnull=True, then=None),
-    When(Q(last_boot_at__isnull=True) | Q(load_state__tx_profile_refused_at__gte=F("last_boot_at")), then=True),
-    default=False,
-    output_field=BooleanField(null=True),
-)
 
 
 class _AnyOf(Func):

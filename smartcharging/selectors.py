@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
 from sessions.models import Transaction
@@ -183,10 +183,38 @@ def caps_of(caps: dict, station_id: int, connector_id: int) -> tuple[Decimal, De
     return caps.get((station_id, connector_id), (DEFAULT_MIN_A, DEFAULT_MAX_A, DEFAULT_PHASES, 0))
 
 
+def tx_refused(station: str = "") -> Case:
+    """Whether a station refuses TxProfiles, as load management acts on it: None when it never refused one; True
+    when it did since its last boot (its sessions' shares go as their connectors' TxDefaultProfile); False when before
+    it (new firmware or settings may take TxProfiles: the next share tries one again). ``station`` is the path to the
+    station from the model queried ("station__"), empty for a Station; read as a boolean (a thousand sites' stations:
+    no datetimes to decode)."""
+    refused_at, boot = f"{station}load_state__tx_profile_refused_at", f"{station}last_boot_at"
+    return Case(
+        When(**{f"{refused_at}__isnull": True}, then=None),
+        When(Q(**{f"{boot}__isnull": True}) | Q(**{f"{refused_at}__gte": F(boot)}), then=True),
+        default=False,
+        output_field=BooleanField(null=True),
+    )
+
+
+def _with_load_mode(rows: QuerySet, station: str = "") -> QuerySet:
+    """``rows`` with what the operator is shown of their station's load-management mode: ``tx_refused`` (above),
+    ``tx_profile_refused_at``, and ``rejected_at`` / ``rejected_detail`` (it refuses every profile: counted at its
+    maximum and alerted)."""
+    return rows.annotate(
+        tx_refused=tx_refused(station),
+        tx_profile_refused_at=F(f"{station}load_state__tx_profile_refused_at"),
+        rejected_at=F(f"{station}load_state__rejected_at"),
+        rejected_detail=F(f"{station}load_state__rejected_detail"),
+    )
+
+
 def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
-    """Each connector's share at the site: charging ones, then the queue in the order it is served (priority,
-    then arrival), then those out of the pool."""
-    rows = list(ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction"))
+    """Each connector's share at the site, with its station's load-management mode (``_with_load_mode``): charging
+    ones, then the queue in the order it is served (priority, then arrival), then those out of the pool."""
+    allocations = ConnectorAllocation.objects.filter(site_id=site_id).select_related("station", "transaction")
+    rows = list(_with_load_mode(allocations, "station__"))
     caps = connector_caps(site_ids=[site_id])
     rank = {State.CHARGING: 0, State.QUEUED: 1, State.REJECTED: 2, State.LOST: 3}
 
@@ -196,6 +224,22 @@ def site_allocations(*, site_id: int) -> list[ConnectorAllocation]:
         return (rank.get(row.state, 9), -priority, started, row.station.ocpp_id, row.connector_id)
 
     return sorted(rows, key=order)
+
+
+def site_stations_load_modes(*, site_id: int) -> QuerySet[Station]:
+    """The site's stations load management does not reach as it should (``_with_load_mode``): refusing TxProfiles
+    (their shares go as connector defaults) or rejecting every profile, by OCPP id."""
+    stations = Station.objects.filter(site_id=site_id).filter(
+        Q(load_state__tx_profile_refused_at__isnull=False) | Q(load_state__rejected_at__isnull=False)
+    )
+    return _with_load_mode(stations).order_by("ocpp_id")
+
+
+def station_load_mode(*, station: Station) -> Station | None:
+    """The station with its load-management mode (``_with_load_mode``) and ``failsafe_current_a``, None when load
+    management never dealt with it."""
+    stations = Station.objects.filter(pk=station.pk, load_state__isnull=False)
+    return _with_load_mode(stations).annotate(failsafe_current_a=F("load_state__failsafe_current_a")).first()
 
 
 def site_load_history(*, site_id: int, since: datetime) -> QuerySet[SiteLoadSample]:

@@ -114,6 +114,7 @@ def _site_page(request, site: Site, grid: LoadGroup | None, *, form=None, meter_
         "meter_form": meter_form or (SiteMeterForm(instance=grid, site=site) if grid else None),
         "connector_form": connector_form or ConnectorSettingsForm(site=site),
         "connector_settings": selectors.site_connector_settings(site_id=site.pk),
+        "station_modes": selectors.site_stations_load_modes(site_id=site.pk),
         "can_write": can_write,
         "charging": [row for row in allocations if row.state == State.CHARGING],
         "queue": [row for row in allocations if row.state == State.QUEUED],

@@ -14,6 +14,7 @@ from analytics.staticfiles import STATIC_PATH as PLOTLY_JS
 from cms.plots import to_html
 from monitoring.selectors import station_monitoring
 from sessions.models import Transaction
+from smartcharging.selectors import station_load_mode
 from stations import selectors
 from stations.figures import meter_curve
 from stations.models import ConnectorStatusEvent, OcppMessage, Site, Station
@@ -104,6 +105,7 @@ def station_detail(request, ocpp_id: str):
         "configuration": None if is_v201 else selectors.station_configuration_known(station=station),
         "device_model": selectors.station_device_model_summary(station=station) if is_v201 else None,
         "local_list": station_local_list_state(station=station),
+        "load_mode": station_load_mode(station=station),
         "commands": station.commands.select_related("requested_by").order_by("-created_at")[:20],
         "recent_messages": OcppMessage.objects.filter(station=station).order_by("-created_at", "-pk")[:10],
         "can_command": user_has_role(request.user, *COMMAND_ROLES),

@@ -1,8 +1,11 @@
 """A technician builds a site's load management in a real browser (1366x900): puts the site under a limit from the
 load list, adds a feeder with a station and a cheaper night window, and finds both on the site's page beside its
-load graph. Screenshots go to var/screens/load/."""
+load graph, with its station that refuses TxProfiles marked as held by connector defaults. Screenshots go to
+var/screens/load/."""
 
-from smartcharging.models import LoadGroup
+from django.utils import timezone
+
+from smartcharging.models import LoadGroup, StationLoadState
 from stations.models import Site
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.test_crawl import UNLABELLED_FIELDS
@@ -14,7 +17,8 @@ PATIENCE_MS = 60_000
 def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, make_station, user_with_role):
     site = Site.objects.create(name="Harbour depot", timezone="Europe/Berlin")
     make_station("HARBOUR-1", site=site)
-    make_station("HARBOUR-2", site=site)
+    refusing = make_station("HARBOUR-2", site=site)
+    StationLoadState.objects.create(station=refusing, tx_profile_refused_at=timezone.now())
     technician = user_with_role("technician")
     browser = browse(DESKTOP, user=technician)
     browser.context.set_default_timeout(PATIENCE_MS)
@@ -47,6 +51,8 @@ def test_a_technician_builds_a_site_with_a_feeder_and_a_night_period(browse, mak
     assert "HARBOUR-1" in row.inner_text() and "HARBOUR-2" not in row.inner_text()
     assert "Car park saved" in page.locator("body").inner_text()
     page.locator(".js-plotly-plot").wait_for()  # the site's load against its limit
+    badge = page.locator('#load-station-modes [data-station="HARBOUR-2"] .badge')
+    assert badge.inner_text() == "connector default" and "refuses TxProfiles" in badge.get_attribute("title")
     assert page.evaluate(UNLABELLED_FIELDS) == []  # the limit, meter and connector forms
     browser.screenshot("load/site_with_feeder")
     feeder = LoadGroup.objects.get(name="Car park")

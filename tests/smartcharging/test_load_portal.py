@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,8 +20,9 @@ from smartcharging.models import (
     EVChargingNeeds,
     LoadGroup,
     SiteLoadSample,
+    StationLoadState,
 )
-from stations.models import Site
+from stations.models import Site, Station
 from tests.portal.support import make_staff
 
 WRITERS = ["operator_admin", "technician"]
@@ -511,3 +513,105 @@ def test_the_site_page_shows_each_sessions_needs_and_whether_the_car_or_the_driv
     assert f"leaves {local(leaving + timedelta(hours=1)):%Y-%m-%d %H:%M}" in rows[2] and "30.00 kWh to go" in rows[2]
     assert rows[2].count("(car)") == 2
     assert "leaves" not in rows[3] and "—" in rows[3]
+
+
+# A station load management reaches otherwise: shares as connector defaults, or counted at its maximum
+
+
+def charging_at(site, station, connector_id=1, state=ConnectorAllocation.State.CHARGING) -> ConnectorAllocation:
+    session = Transaction.objects.create(
+        station=station, connector_id=connector_id, started_at=timezone.now(), id_tag="T"
+    )
+    return ConnectorAllocation.objects.create(
+        site=site, station=station, connector_id=connector_id, transaction=session, state=state, current_a=10.0
+    )
+
+
+def row_of(html: str, table: str, connector: str) -> str:
+    rows = html[html.index(f'id="{table}"') :]
+    start = rows.index(f"<td>{connector}")
+    return rows[start : rows.index("</tr>", start)]
+
+
+def test_the_site_page_marks_the_sessions_of_a_station_refusing_txprofiles(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=refused_at)
+    StationLoadState.objects.create(station=stations[1], failsafe_current_a=10.0)
+    charging_at(site, stations[0])
+    charging_at(site, stations[1])
+    charging_at(site, stations[0], connector_id=2, state=ConnectorAllocation.State.QUEUED)
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    since = f"(refuses TxProfile since {timezone.localtime(refused_at):%Y-%m-%d %H:%M})"
+    for table, connector in (("load-charging", "LOAD-1/1"), ("load-queue", "LOAD-1/2")):
+        assert "connector default</span>" in row_of(html, table, connector)
+        assert since in row_of(html, table, connector)
+    assert "connector default" not in row_of(html, "load-charging", "LOAD-2/1")
+    start = html.index('id="load-station-modes"')
+    modes = html[start : html.index("</section>", start)]
+    assert 'data-station="LOAD-1"' in modes and "LOAD-2" not in modes and since in modes
+
+
+def test_a_refusal_before_the_stations_last_boot_is_told_as_such(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    Station.objects.filter(pk=stations[0].pk).update(last_boot_at=refused_at + timedelta(minutes=5))
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=refused_at)
+    charging_at(site, stations[0])
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    row = row_of(html, "load-charging", "LOAD-1/1")
+    assert "before its last boot" in row and "refuses TxProfile since" not in row
+
+
+def test_a_site_without_refusing_stations_shows_no_connector_default(site, grid, stations, django_user_model):
+    StationLoadState.objects.create(station=stations[0], failsafe_current_a=10.0)
+    charging_at(site, stations[0])
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    assert "connector default" not in html and 'id="load-station-modes"' not in html
+
+
+def test_a_station_refusing_txprofiles_and_connector_defaults_is_counted_at_its_maximum(
+    site, grid, stations, django_user_model
+):
+    """Refusing both, it is out of the pool (and alerted): told with the rejection's wording, not as connector
+    defaults."""
+    now = timezone.now()
+    StationLoadState.objects.create(
+        station=stations[0], tx_profile_refused_at=now, rejected_at=now, rejected_detail="SetChargingProfile: Rejected"
+    )
+    charging_at(site, stations[0], state=ConnectorAllocation.State.REJECTED)
+    html = portal(django_user_model, "analyst").get(f"/operator/load/sites/{site.pk}/").content.decode()
+    row = row_of(html, "load-out-of-pool", "LOAD-1/1")
+    assert "Profile rejected: counted at its maximum" in row and "alerted" in row
+    assert "a TxProfile and its connector's default alike" in row
+    assert "connector default</span>" not in html
+
+
+def test_the_station_page_tells_its_sessions_shares_go_as_connector_defaults(site, grid, stations, django_user_model):
+    refused_at = timezone.now() - timedelta(hours=1)
+    StationLoadState.objects.create(station=stations[0], failsafe_current_a=8.0, tx_profile_refused_at=refused_at)
+    StationLoadState.objects.create(station=stations[1], failsafe_current_a=8.0)
+    client = portal(django_user_model, "technician")
+
+    def card(station) -> str:
+        html = client.get(reverse("stations:station", args=[station.ocpp_id])).content.decode()
+        if 'id="load-management"' not in html:
+            return ""
+        start = html.index('id="load-management"')
+        return html[start : html.index("</section>", start)]
+
+    refusing = card(stations[0])
+    assert "connector default</span>" in refusing and "It refuses TxProfiles" in refusing
+    assert f"(refuses TxProfile since {timezone.localtime(refused_at):%Y-%m-%d %H:%M})" in refusing
+    assert f'href="/operator/load/sites/{site.pk}/"' in refusing and "8.0 A per phase" in refusing
+    assert "as TxProfiles" in card(stations[1]) and "connector default" not in card(stations[1])
+    assert card(stations[2]) == ""  # load management never dealt with it
+
+
+def test_the_admin_lists_and_filters_refusing_stations_read_only(site, stations, admin_client):
+    StationLoadState.objects.create(station=stations[0], tx_profile_refused_at=timezone.now())
+    state = StationLoadState.objects.create(station=stations[1])
+    changelist = "/admin/smartcharging/stationloadstate/"
+    refusing = admin_client.get(changelist, {"tx_profile_refused_at__isnull": "False"}).content.decode()
+    assert "LOAD-1" in refusing and "LOAD-2" not in refusing
+    assert "tx_profile_refused_at" in admin_client.get(changelist).content.decode()  # a column
+    change = admin_client.get(f"{changelist}{state.pk}/change/")
+    assert change.status_code == 200 and 'name="tx_profile_refused_at' not in change.content.decode()
