@@ -11,12 +11,15 @@ it, through the channel layer otherwise; a notice that could not travel while Re
 Redis answers again. A notice the layer refuses as full is dropped: the process it is for is not reading its
 channel (killed, its lease not yet expired: after a crash its stations all reconnect at once, and all but the
 layer's capacity of their notices to the dead process were refused), and its connection is gone or soon will be.
+Then the notices to that process are dropped here for ``FULL_PROCESS_SECONDS``, without a Redis round trip and a
+warning each (10,000 of them in such a storm): one warning says so.
 """
 
 import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 
 from channels.exceptions import ChannelFull
@@ -32,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 # How often the node looks for notices to send again after a Redis outage (in memory; cheap).
 RESEND_CHECK_SECONDS = 0.5
+# How long notices to a process whose channel was found full are dropped without trying (its lease's length: by
+# then a dead process is swept and nothing is sent to it).
+FULL_PROCESS_SECONDS = 30.0
 
 
 class NodeRuntime:
@@ -44,13 +50,14 @@ class NodeRuntime:
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task] = []
         self._unsent: list[tuple[str, dict]] = []  # (channel, notice) that Redis could not carry
+        self._full_until: dict[str, float] = {}  # a process's channel prefix -> until when its notices are dropped
 
     def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # First use, or a new event loop (tests): what ran on the old one will never run again.
             self._loop, self._lock, self.node, self.connections, self._tasks = loop, asyncio.Lock(), None, {}, []
-            self._unsent = []
+            self._unsent, self._full_until = [], {}
 
     async def hold(self, consumer) -> Node:
         """Register an accepted connection; the node's lease (acquired by the first one)."""
@@ -111,12 +118,19 @@ class NodeRuntime:
             self._unsent.append((channel_name, event))
 
     async def _send(self, channel_name: str, event: dict) -> bool:
+        process = channel_name.partition("!")[0]  # channels_redis: one queue per process
+        if self._full_until.get(process, 0.0) > time.monotonic():
+            return True  # dropped: see the module's docstring
         if not layer_health.worth_trying():
             return False
         try:
             await get_channel_layer().send(channel_name, event)
         except ChannelFull:
-            logger.warning("notice dropped: its channel is full", extra={"channel": channel_name, **event})
+            self._full_until[process] = time.monotonic() + FULL_PROCESS_SECONDS
+            logger.warning(
+                "notices dropped: the channel of the process they are for is full",
+                extra={"channel": channel_name, "for_seconds": FULL_PROCESS_SECONDS, **event},
+            )
         except LAYER_ERRORS as error:
             layer_health.failed(error)
             return False

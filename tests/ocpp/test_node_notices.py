@@ -30,4 +30,20 @@ async def test_notices_to_a_dead_process_past_its_channels_room_are_dropped_not_
         for connection in range(5):
             await runtime.tell(f"{dead}{connection}", {"type": "station.replaced", "by": "new", "at": 0.0})
     assert runtime._unsent == []  # nothing held to send again: nobody will read it
-    assert [record.getMessage() for record in caplog.records] == ["notice dropped: its channel is full"] * 3
+    # The layer refused the third; the fourth and fifth were not tried (a warning and a round trip each, in a storm).
+    assert [record.getMessage() for record in caplog.records] == [
+        "notices dropped: the channel of the process they are for is full"
+    ]
+
+
+async def test_notices_to_a_process_found_full_are_tried_again_after_a_while(small_layer):
+    runtime = NodeRuntime()
+    # This test's own process stands for the slow one, so that the test can read its channel.
+    slow = f"specific.{small_layer.client_prefix}!"
+    for connection in range(3):
+        await runtime.tell(f"{slow}{connection}", {"type": "station.replaced", "by": "new", "at": 0.0})
+    for connection in range(2):
+        assert (await small_layer.receive(f"{slow}{connection}"))["by"] == "new"  # it read its channel after all
+    runtime._full_until[slow[:-1]] = 0.0  # the pause has passed
+    await runtime.tell(f"{slow}3", {"type": "station.replaced", "by": "again", "at": 0.0})
+    assert (await small_layer.receive(f"{slow}3"))["by"] == "again"
