@@ -85,46 +85,91 @@ def queue_order(demand: Demand) -> tuple:
 def allocate(nodes: Iterable[Node], demands: Iterable[Demand]) -> dict[Hashable, float]:
     """Each demand's current in amps per phase (0: it waits). Raises ValueError for a demand below an unknown node,
     one whose lines are not a non-empty set of 1, 2 and 3, or a node whose parent is unknown (a cycle included)."""
-    tree = {node.key: node for node in nodes}
-    paths = {key: _path(tree, key) for key in tree}
-    # What is left of each node's limit on each phase; a demand counts against the (node, line) pairs it loads.
-    remaining = {(key, line): units(node.limit_a) for key, node in tree.items() for line in LINES}
-    loads: dict[Hashable, tuple] = {}
-    given: dict[Hashable, int] = {}
-    queue = []
+    return allocate_each([nodes], demands)[0]
+
+
+def allocate_each(trees: Sequence[Iterable[Node]], demands: Iterable[Demand]) -> list[dict[Hashable, float]]:
+    """``allocate`` of the same demands under each of ``trees`` (a site's limits now and in the periods ahead): the
+    demands are ordered and converted once, and the loads once per shape of tree."""
+    ordered = []
     for demand in sorted(demands, key=queue_order):
-        if demand.node not in tree:
-            raise ValueError(f"Demand {demand.key!r} is below unknown node {demand.node!r}.")
         if not demand.lines or not set(demand.lines) <= set(LINES) or len(set(demand.lines)) != len(demand.lines):
             raise ValueError(f"Demand {demand.key!r} loads phases {demand.lines!r}: give some of 1, 2 and 3, once.")
-        loads[demand.key] = load = tuple((key, line) for key in paths[demand.node] for line in demand.lines)
-        if demand.fixed_a is not None:
-            given[demand.key] = amount = units(demand.fixed_a)
-            for pair in load:
-                remaining[pair] -= amount
-        else:
-            queue.append(demand)
-    limits = {key: units(node.limit_a) for key, node in tree.items()}
-    admitted = _admit(queue, loads, remaining, given, limits)
-    by_priority: dict[int, list[_Rising]] = {}
-    for demand in admitted:
-        cap = units(demand.cap_a())
-        rising = _Rising(
-            demand.key, loads[demand.key], cap, None if demand.required_a is None else units(demand.required_a)
+        ordered.append(
+            _Asked(
+                demand.key,
+                demand.node,
+                demand.lines,
+                demand.priority,
+                max(1, units(demand.min_a, up=True)),  # an admitted car gets something: 0 means it waits
+                units(demand.max_a),
+                units(demand.cap_a()),
+                None if demand.required_a is None else units(demand.required_a),
+                None if demand.fixed_a is None else units(demand.fixed_a),
+            )
         )
-        by_priority.setdefault(demand.priority, []).append(rising)
-    for priority in sorted(by_priority, reverse=True):
-        group = by_priority[priority]
-        _fill([(r.key, r.load, min(r.cap, r.required)) for r in group if r.required is not None], remaining, given)
-        _fill([(r.key, r.load, r.cap) for r in group], remaining, given)
-    return {key: amount / UNITS_PER_AMP for key, amount in given.items()}
+    shapes: dict[frozenset, tuple[dict, dict]] = {}
+    results = []
+    for nodes in trees:
+        tree = {node.key: node for node in nodes}
+        shape = frozenset((key, node.parent) for key, node in tree.items())
+        if shape not in shapes:
+            shapes[shape] = _shape(tree, ordered)
+        results.append(_allocate(tree, ordered, *shapes[shape]))
+    return results
 
 
-class _Rising(NamedTuple):
+class _Asked(NamedTuple):
+    """A demand in tenths of an amp: its minimum (at least 1), maximum, cap, required and fixed current."""
+
     key: Hashable
-    load: tuple
+    node: Hashable
+    lines: tuple[int, ...]
+    priority: int
+    minimum: int
+    maximum: int
     cap: int
     required: int | None
+    fixed: int | None
+
+
+def _shape(tree: Mapping[Hashable, Node], ordered: Sequence[_Asked]) -> tuple[dict, dict]:
+    """Each node's path to the root, and the (node, line) pairs each demand counts against."""
+    paths = {key: _path(tree, key) for key in tree}
+    loads = {}
+    for asked in ordered:
+        if asked.node not in tree:
+            raise ValueError(f"Demand {asked.key!r} is below unknown node {asked.node!r}.")
+        loads[asked.key] = tuple((key, line) for key in paths[asked.node] for line in asked.lines)
+    return paths, loads
+
+
+def _allocate(tree: Mapping[Hashable, Node], ordered: Sequence[_Asked], paths: dict, loads: dict) -> dict:
+    limits = {key: units(node.limit_a) for key, node in tree.items()}
+    # What is left of each node's limit on each phase; a demand counts against the (node, line) pairs it loads.
+    remaining = {(key, line): limit for key, limit in limits.items() for line in LINES}
+    # The lowest limit on the way from each node to the root: a minimum above it never fits.
+    lowest = {key: min(limits[step] for step in path) for key, path in paths.items()}
+    given: dict[Hashable, int] = {}
+    queue = []
+    for asked in ordered:
+        if asked.fixed is not None:
+            given[asked.key] = asked.fixed
+            for pair in loads[asked.key]:
+                remaining[pair] -= asked.fixed
+        else:
+            queue.append(asked)
+    admitted = _admit(queue, loads, remaining, given, lowest)
+    by_priority: dict[int, list[_Asked]] = {}
+    for asked in admitted:
+        by_priority.setdefault(asked.priority, []).append(asked)
+    for priority in sorted(by_priority, reverse=True):
+        group = by_priority[priority]
+        _fill(
+            [(a.key, loads[a.key], min(a.cap, a.required)) for a in group if a.required is not None], remaining, given
+        )
+        _fill([(a.key, loads[a.key], a.cap) for a in group], remaining, given)
+    return {key: amount / UNITS_PER_AMP for key, amount in given.items()}
 
 
 def _path(tree: Mapping[Hashable, Node], key: Hashable) -> tuple:
@@ -138,29 +183,27 @@ def _path(tree: Mapping[Hashable, Node], key: Hashable) -> tuple:
     return tuple(path)
 
 
-def _admit(ordered: Sequence[Demand], loads: dict, remaining: dict, given: dict, limits: dict) -> list[Demand]:
+def _admit(ordered: Sequence[_Asked], loads: dict, remaining: dict, given: dict, lowest: dict) -> list[_Asked]:
     """Give each demand its minimum in queue order while it fits on every phase it loads; those that do not fit wait
     at 0 and block, at the nodes they did not fit under, every phase they load, so that no later car passes them
     there. A demand that could never fit (its minimum above its maximum, or above a node's limit) waits without
     blocking: it would hold the queue for good."""
     blocked: set = set()
     admitted = []
-    for demand in ordered:
-        minimum = max(1, units(demand.min_a, up=True))  # an admitted car gets something: 0 means it waits
-        load = loads[demand.key]
-        if minimum > units(demand.max_a) or any(limits[node] < minimum for node, _ in load):
-            given[demand.key] = 0
+    for asked in ordered:
+        minimum, load = asked.minimum, loads[asked.key]
+        if minimum > asked.maximum or minimum > lowest[asked.node]:
+            given[asked.key] = 0
             continue
-        short = {node for node, line in load if remaining[(node, line)] < minimum}
-        short |= {node for node, line in load if (node, line) in blocked}
+        short = {node for node, line in load if remaining[(node, line)] < minimum or (node, line) in blocked}
         if short:
-            given[demand.key] = 0
+            given[asked.key] = 0
             blocked.update(pair for pair in load if pair[0] in short)
             continue
-        given[demand.key] = minimum
+        given[asked.key] = minimum
         for pair in load:
             remaining[pair] -= minimum
-        admitted.append(demand)
+        admitted.append(asked)
     return admitted
 
 

@@ -563,12 +563,14 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         slots.append(slot)
     periods = inputs.periods
     change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
-    demands, last_limits, shares = [_demand(slot) for slot in slots], None, {}
+    steps, last_limits = [], None
     for moment, limits in _limits_ahead(groups, periods, now=now, change_at=change_at, tz=tz):
-        if limits == last_limits:
-            continue  # the next period does not change this site's limits
-        nodes = [allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups]
-        shares, last_limits = allocation.allocate(nodes, demands), limits
+        if limits != last_limits:  # else the next period does not change this site's limits
+            steps.append((moment, limits))
+            last_limits = limits
+    trees = [[allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups] for _, limits in steps]
+    each = allocation.allocate_each(trees, [_demand(slot) for slot in slots])
+    for (moment, _), shares in zip(steps, each, strict=True):
         offset = round((moment - now).total_seconds())
         for slot in slots:
             slot.schedule.append((offset, shares[slot.key]))

@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartcharging.allocation import LINES, Demand, Fallback, Node, allocate, failsafe_shares, queue_order, units
+from smartcharging.allocation import (
+    LINES,
+    Demand,
+    Fallback,
+    Node,
+    allocate,
+    allocate_each,
+    failsafe_shares,
+    queue_order,
+    units,
+)
 
 EPSILON = 1e-9
 ONE_PHASE = [(1,), (2,), (3,)]
@@ -96,6 +106,15 @@ def test_a_waiting_session_is_never_passed_by_a_later_one_below_the_same_node(si
         for later in queued[position + 1 :]:
             if later.node == waiting.node and later.min_a >= waiting.min_a and set(later.lines) & set(waiting.lines):
                 assert shares[later.key] == 0, (waiting, later)
+
+
+@given(sites(), st.lists(st.floats(0, 250).map(lambda a: round(a, 1)), min_size=1, max_size=3))
+@settings(max_examples=200, deadline=None)
+def test_allocating_under_several_limits_at_once_is_allocating_under_each(site, site_limits):
+    """What the plan does for the limit periods ahead: the demands prepared once, the same shares as one by one."""
+    nodes, demands = site
+    trees = [[Node(n.key, n.parent, limit if n.parent is None else n.limit_a) for n in nodes] for limit in site_limits]
+    assert allocate_each(trees, demands) == [allocate(tree, demands) for tree in trees]
 
 
 @given(sites(), st.randoms(use_true_random=False))
