@@ -426,3 +426,34 @@ def test_planning_many_sites_reads_them_in_the_same_few_queries_as_one(make_stat
     with django_assert_max_num_queries(len(one.captured_queries)):
         plans = load.sites_plan(site_ids=[site.pk for site in sites])
     assert all(len(plan.slots) == 2 for plan in plans.values())
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        [],
+        [[0, 10.0]],
+        [[0, 10.0], [600, 24.5]],
+        [[0, 6.3], [600, 24.0], [1200, 8.0]],
+        [[0, 1], [60, 2], [90, 3], [120, 4]],
+    ],
+    ids=["empty", "one", "two", "three", "four"],
+)
+def test_the_stored_fingerprint_of_a_delivered_schedule_is_the_one_a_plan_compares_with(site, online, schedule):
+    """The database writes it (``SENT_KEY_SQL``), the plan (``_sent_key``): if they differed, every share would be
+    sent again at every watch."""
+    from smartcharging.models import ConnectorAllocation
+
+    start = timezone.now().replace(microsecond=0) - timedelta(seconds=30.4)
+    ConnectorAllocation.objects.create(
+        site=site,
+        station=online,
+        connector_id=1,
+        state="charging",
+        current_a=10.0,
+        schedule=schedule,
+        schedule_start=start,
+        delivery="sent",
+    )
+    stored = load._shares(site_ids=[site.pk])[(online.pk, 1)].sent_key
+    assert stored == (load._sent_key(schedule, start.timestamp()) if schedule else None)
