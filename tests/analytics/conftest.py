@@ -95,7 +95,7 @@ def network(db, django_user_model):
         station=cp_b,
         connector_id=0,
         status="unmatched",
-        ocpp_transaction_id="77",
+        ocpp_transaction_id="STATION-77",  # a station's own id: never one the CSMS numbers (str of a key)
         started_at=at(2, 9),
         stopped_at=at(2, 9, 20),
         meter_stop=4000,
