@@ -265,11 +265,14 @@ def unmanaged_sites() -> QuerySet[Site]:
 
 def site_load_groups(*, site_id: int) -> list[LoadGroup]:
     """The site's groups, its grid connection first and then each feeder below its parent (depth first, by name),
-    with ``depth`` set, their periods and their placed stations."""
+    with ``depth`` set, their periods and their placed stations (by id: rows come back in no set order)."""
     groups = list(
         LoadGroup.objects.filter(site_id=site_id)
         .prefetch_related(
-            "periods", Prefetch("placements", queryset=LoadGroupStation.objects.select_related("station"))
+            "periods",
+            Prefetch(
+                "placements", queryset=LoadGroupStation.objects.select_related("station").order_by("station__ocpp_id")
+            ),
         )
         .order_by("name", "pk")
     )
