@@ -67,6 +67,7 @@ from smartcharging.selectors import (
     connector_caps,
     connector_rotations,
     driver_needs_current,
+    drivers_stated,
     ev_charging_needs_current,
     managed_site_ids,
     tx_refused,
@@ -447,15 +448,7 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         (row.station_id, row.evse_id): row
         for row in ev_charging_needs_current(now=now).filter(_AnyOf("station__site_id", roots))
     }
-    driver_needs = {
-        transaction_id: (
-            needs.driver_stated(departure_at, energy_kwh),
-            needs.delivered_wh(meter_start=start, register_wh=register),
-        )
-        for transaction_id, departure_at, energy_kwh, start, register in driver_needs_current(now=now)
-        .filter(_AnyOf("transaction__station__site_id", roots))
-        .values_list("transaction_id", "departure_at", "energy_kwh", "transaction__meter_start", "register_wh")
-    }
+    driver_needs = drivers_stated(driver_needs_current(now=now).filter(_AnyOf("transaction__station__site_id", roots)))
     previous_by_site = defaultdict(dict)
     for key, share in previous.items():
         previous_by_site[share.site_id][key] = share
@@ -1489,7 +1482,7 @@ def driver_needs_set(
         if errors:
             raise ValidationError(errors)
         row.save()
-    _rebalance_if_managed(session)
+    station_site_rebalance_soon(station_id=session.station_id)
     return row
 
 
@@ -1498,12 +1491,13 @@ def driver_needs_clear(*, session: Transaction) -> bool:
     anything to forget."""
     deleted, _ = DriverChargingNeeds.objects.filter(transaction=session).delete()
     if deleted:
-        _rebalance_if_managed(session)
+        station_site_rebalance_soon(station_id=session.station_id)
     return bool(deleted)
 
 
-def _rebalance_if_managed(session: Transaction) -> None:
-    site_id = managed_site_of(station_id=session.station_id)
+def station_site_rebalance_soon(*, station_id: int) -> None:
+    """Share the station's site again after the commit, if it is under load management."""
+    site_id = managed_site_of(station_id=station_id)
     if site_id is not None:
         site_rebalance_soon(site_id=site_id)
 

@@ -81,18 +81,25 @@ def driver_needs_current(*, now: datetime) -> QuerySet[DriverChargingNeeds]:
     ).annotate(register_wh=Subquery(register))
 
 
+def drivers_stated(rows: QuerySet[DriverChargingNeeds]) -> dict[int, tuple[needs.Stated, int]]:
+    """Of ``driver_needs_current`` rows: by session, what its driver said and the Wh it delivered so far."""
+    return {
+        transaction_id: (
+            needs.driver_stated(departure_at, energy_kwh),
+            needs.delivered_wh(meter_start=start, register_wh=register),
+        )
+        for transaction_id, departure_at, energy_kwh, start, register in rows.values_list(
+            "transaction_id", "departure_at", "energy_kwh", "transaction__meter_start", "register_wh"
+        )
+    }
+
+
 def sessions_needs(*, transactions: Sequence[Transaction], now: datetime | None = None) -> dict[int, Needs]:
     """The needs each of ``transactions`` (in progress) is planned by, as the allocation reads them (one read for
     all): the sessions without any are left out."""
     now = now or timezone.now()
     ids = [session.pk for session in transactions]
-    drivers = {
-        row.transaction_id: (
-            needs.driver_stated(row.departure_at, row.energy_kwh),
-            needs.delivered_wh(meter_start=row.transaction.meter_start, register_wh=row.register_wh),
-        )
-        for row in driver_needs_current(now=now).filter(transaction_id__in=ids).select_related("transaction")
-    }
+    drivers = drivers_stated(driver_needs_current(now=now).filter(transaction_id__in=ids))
     stations = {session.station_id for session in transactions}
     cars = {
         (row.station_id, row.evse_id): row for row in ev_charging_needs_current(now=now).filter(station_id__in=stations)

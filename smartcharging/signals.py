@@ -11,6 +11,4 @@ SHARE_FIELDS = frozenset({"status", "connector_id", "stopped_at"})
 def session_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
     if not created and update_fields is not None and not SHARE_FIELDS.intersection(update_fields):
         return
-    site_id = load.managed_site_of(station_id=instance.station_id)
-    if site_id is not None:
-        load.site_rebalance_soon(site_id=site_id)
+    load.station_site_rebalance_soon(station_id=instance.station_id)
