@@ -40,10 +40,21 @@ def _attribute(component, variable, value=None, mutability="ReadWrite"):
 
 
 async def _nowhere_in_clear(station) -> None:
-    """Neither the command log nor the message log holds the password."""
+    """Neither the command log nor the message log holds the password.
+
+    The message log is written in batches after the exchange: the check waits until it holds every command's
+    frame to the station, so that it reads the frames that carried the password."""
     commands = [c async for c in StationCommand.objects.filter(station=station).values_list("payload", "response")]
+    assert commands
+    sent = OcppMessage.objects.filter(
+        station=station, direction=OcppMessage.Direction.OUT, message_type=OcppMessage.MessageType.CALL
+    )
+
+    async def all_logged():
+        return await sent.acount() >= len(commands)
+
+    await until(all_logged, what="the commands' frames in the message log")
     frames = [m async for m in OcppMessage.objects.filter(station=station).values_list("payload", flat=True)]
-    assert commands and frames
     assert NEW_PASSWORD not in repr(commands) + repr(frames)
 
 
