@@ -19,6 +19,7 @@ its one phase only (``Demand.lines``). The allocation
 Computed in integer tenths of an amp (OCPP's limits are multiples of 0.1 A), so sums are exact.
 """
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class Demand:
     ``required_a``: what it needs to get its energy by its departure, when the car or driver said.
     ``offered_a``/``drawn_a``: its previous allocation and what it draws now, when known.
     ``lines``: the site's phases it draws on (all three for a three-phase car; one for a one-phase car).
+
+    The allocation reads only these attributes: any object that has them may stand for a demand (the load
+    manager's connector slots do, a thousand sites' worth at a time).
     """
 
     key: Hashable
@@ -65,12 +69,19 @@ class Demand:
     lines: tuple[int, ...] = LINES
 
     def cap_a(self) -> float:
-        """The most worth offering: its maximum, or its draw plus a margin when it uses much less than offered."""
-        if self.drawn_a is not None and self.offered_a and self.drawn_a < self.offered_a * RECLAIM_RATIO:
-            return max(self.min_a, min(self.max_a, self.drawn_a + RECLAIM_HEADROOM_A))
-        return self.max_a
+        return cap_a(self)
 
 
+def cap_a(demand: Demand) -> float:
+    """The most worth offering a demand: its maximum, or its draw plus a margin when it uses much less than
+    offered."""
+    drawn_a, offered_a = demand.drawn_a, demand.offered_a
+    if drawn_a is not None and offered_a and drawn_a < offered_a * RECLAIM_RATIO:
+        return max(demand.min_a, min(demand.max_a, drawn_a + RECLAIM_HEADROOM_A))
+    return demand.max_a
+
+
+@functools.lru_cache(maxsize=4096)  # a site's few amounts recur in every period and every burst
 def units(amps: float, *, up: bool = False) -> int:
     """Amps as whole tenths, rounded down (a limit, a maximum) or ``up`` (a minimum), never below 0."""
     scaled = round(amps * UNITS_PER_AMP, 6)  # 6.0 stays 60, not 59.999...
@@ -91,10 +102,12 @@ def allocate(nodes: Iterable[Node], demands: Iterable[Demand]) -> dict[Hashable,
 def allocate_each(trees: Sequence[Iterable[Node]], demands: Iterable[Demand]) -> list[dict[Hashable, float]]:
     """``allocate`` of the same demands under each of ``trees`` (a site's limits now and in the periods ahead): the
     demands are ordered and converted once, and the loads once per shape of tree."""
-    ordered = []
+    ordered, checked = [], set()
     for demand in sorted(demands, key=queue_order):
-        if not demand.lines or not set(demand.lines) <= set(LINES) or len(set(demand.lines)) != len(demand.lines):
-            raise ValueError(f"Demand {demand.key!r} loads phases {demand.lines!r}: give some of 1, 2 and 3, once.")
+        if demand.lines not in checked:
+            if not demand.lines or not set(demand.lines) <= set(LINES) or len(set(demand.lines)) != len(demand.lines):
+                raise ValueError(f"Demand {demand.key!r} loads phases {demand.lines!r}: give some of 1, 2 and 3, once.")
+            checked.add(demand.lines)
         ordered.append(
             _Asked(
                 demand.key,
@@ -103,20 +116,35 @@ def allocate_each(trees: Sequence[Iterable[Node]], demands: Iterable[Demand]) ->
                 demand.priority,
                 max(1, units(demand.min_a, up=True)),  # an admitted car gets something: 0 means it waits
                 units(demand.max_a),
-                units(demand.cap_a()),
+                units(cap_a(demand)),
                 None if demand.required_a is None else units(demand.required_a),
                 None if demand.fixed_a is None else units(demand.fixed_a),
             )
         )
+    lines = _line_classes(asked.lines for asked in ordered)
     shapes: dict[frozenset, tuple[dict, dict]] = {}
+    done: dict[frozenset, dict] = {}
     results = []
     for nodes in trees:
         tree = {node.key: node for node in nodes}
-        shape = frozenset((key, node.parent) for key, node in tree.items())
-        if shape not in shapes:
-            shapes[shape] = _shape(tree, ordered)
-        results.append(_allocate(tree, ordered, *shapes[shape]))
+        limits = frozenset((key, node.parent, units(node.limit_a)) for key, node in tree.items())
+        if limits not in done:  # a later period often has the limits of an earlier one (the lowest of all, say)
+            shape = frozenset((key, node.parent) for key, node in tree.items())
+            if shape not in shapes:
+                shapes[shape] = _shape(tree, ordered, lines)
+            done[limits] = _allocate(tree, ordered, lines, *shapes[shape])
+        results.append(dict(done[limits]))
     return results
+
+
+def _line_classes(loaded: Iterable[tuple[int, ...]]) -> dict[int, int]:
+    """Each phase to the phase that stands for it: phases loaded by the same demands carry the same current all
+    along (every node's limit is the same on each), so one of them is computed for all (a site of three-phase cars
+    is computed on L1 alone)."""
+    classes = [frozenset(LINES)]
+    for lines in set(loaded):
+        classes = [part for group in classes for part in (group & set(lines), group - set(lines)) if part]
+    return {line: min(group) for group in classes for line in group}
 
 
 class _Asked(NamedTuple):
@@ -133,21 +161,28 @@ class _Asked(NamedTuple):
     fixed: int | None
 
 
-def _shape(tree: Mapping[Hashable, Node], ordered: Sequence[_Asked]) -> tuple[dict, dict]:
-    """Each node's path to the root, and the (node, line) pairs each demand counts against."""
+def _shape(tree: Mapping[Hashable, Node], ordered: Sequence[_Asked], lines: Mapping[int, int]) -> tuple[dict, dict]:
+    """Each node's path to the root, and the (node, line) pairs each demand counts against (of the ``lines`` that
+    stand for the others)."""
     paths = {key: _path(tree, key) for key in tree}
-    loads = {}
+    loads, pairs = {}, {}
     for asked in ordered:
         if asked.node not in tree:
             raise ValueError(f"Demand {asked.key!r} is below unknown node {asked.node!r}.")
-        loads[asked.key] = tuple((key, line) for key in paths[asked.node] for line in asked.lines)
+        at = (asked.node, asked.lines)
+        if at not in pairs:
+            own = sorted({lines[line] for line in asked.lines})
+            pairs[at] = tuple((key, line) for key in paths[asked.node] for line in own)
+        loads[asked.key] = pairs[at]
     return paths, loads
 
 
-def _allocate(tree: Mapping[Hashable, Node], ordered: Sequence[_Asked], paths: dict, loads: dict) -> dict:
+def _allocate(
+    tree: Mapping[Hashable, Node], ordered: Sequence[_Asked], lines: Mapping[int, int], paths: dict, loads: dict
+) -> dict:
     limits = {key: units(node.limit_a) for key, node in tree.items()}
     # What is left of each node's limit on each phase; a demand counts against the (node, line) pairs it loads.
-    remaining = {(key, line): limit for key, limit in limits.items() for line in LINES}
+    remaining = {(key, line): limit for key, limit in limits.items() for line in set(lines.values())}
     # The lowest limit on the way from each node to the root: a minimum above it never fits.
     lowest = {key: min(limits[step] for step in path) for key, path in paths.items()}
     given: dict[Hashable, int] = {}
@@ -195,11 +230,17 @@ def _admit(ordered: Sequence[_Asked], loads: dict, remaining: dict, given: dict,
         if minimum > asked.maximum or minimum > lowest[asked.node]:
             given[asked.key] = 0
             continue
-        short = {node for node, line in load if remaining[(node, line)] < minimum or (node, line) in blocked}
-        if short:
-            given[asked.key] = 0
-            blocked.update(pair for pair in load if pair[0] in short)
-            continue
+        fits = not blocked
+        for pair in load if fits else ():  # the common case: nothing blocked yet, and room on every phase
+            if remaining[pair] < minimum:
+                fits = False
+                break
+        if not fits:
+            short = {node for node, line in load if remaining[(node, line)] < minimum or (node, line) in blocked}
+            if short:
+                given[asked.key] = 0
+                blocked.update(pair for pair in load if pair[0] in short)
+                continue
         given[asked.key] = minimum
         for pair in load:
             remaining[pair] -= minimum
