@@ -163,7 +163,7 @@ def engine_seconds(site_ids: list[int]) -> tuple[float, int]:
     inputs = []
     for plan in plans.values():
         nodes = [allocation.Node(g.pk, g.parent_id, float(g.limit)) for g in plan.groups]
-        inputs.append((nodes, [load._demand(slot) for slot in plan.slots]))
+        inputs.append((nodes, plan.slots))
     began = time.perf_counter()
     for nodes, demands in inputs:
         allocation.allocate(nodes, demands)

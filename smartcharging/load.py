@@ -27,6 +27,7 @@ not delivered, and at least every ``SAMPLE_EVERY`` for the operator's graph.
 """
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -44,13 +45,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, TextField
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, TextField
 from django.utils import timezone
 
 from monitoring.alerts import Condition, alert_close, alert_open
 from monitoring.models import Alert
 from sessions.models import MeterSample, Transaction
 from smartcharging import allocation, needs, site_meter
+from smartcharging.arrays import AnyOf, array_literal
 from smartcharging.models import (
     ConnectorAllocation,
     DriverChargingNeeds,
@@ -267,7 +269,7 @@ def _drawn_amps(
     own phases (1 to 3), for ``supply_lines``."""
     rows = (
         Connector.objects.filter(
-            _AnyOf("station__site_id", site_ids),
+            AnyOf("station__site_id", site_ids),
             connector_id__gt=0,
             power_w__isnull=False,
             measured_at__gte=now - DRAW_WINDOW,
@@ -280,7 +282,7 @@ def _drawn_amps(
     by_phase: dict[tuple[int, int], tuple[datetime, dict[int, float]]] = {}
     samples = (
         MeterSample.objects.filter(
-            _AnyOf("station__site_id", site_ids),
+            AnyOf("station__site_id", site_ids),
             measurand="Current.Import",
             timestamp__gte=now - DRAW_WINDOW,
             value__isnull=False,
@@ -341,6 +343,12 @@ def supply_lines(
     return phases, tuple(sorted(ROTATION_LINES[letters[line - 1]] for line in own))
 
 
+@functools.lru_cache(maxsize=256)
+def _unmetered_lines(phases: int, rotation: str | None, site_phases: int) -> tuple[int, tuple[int, ...]]:
+    """``supply_lines`` of a connector whose meter says nothing of its phases (the same few answers for all)."""
+    return supply_lines(phases=phases, rotation=rotation, site_phases=site_phases)
+
+
 @dataclass(frozen=True)
 class SiteInputs:
     """What ``sites_read`` read for all the sites at once: by site, and by station (and connector)."""
@@ -399,15 +407,15 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     """What the allocation of ``site_ids`` needs, read for all of them at once (see ``sites_plan``)."""
     now = (now or timezone.now()).replace(microsecond=0)  # whole seconds: see sites_plan
     groups_of: dict[int, list[LoadGroup]] = defaultdict(list)
-    groups = LoadGroup.objects.filter(_AnyOf("site_id", site_ids)).select_related("site").only(*PLAN_GROUP_FIELDS)
+    groups = LoadGroup.objects.filter(AnyOf("site_id", site_ids)).select_related("site").only(*PLAN_GROUP_FIELDS)
     for group in groups:
         groups_of[group.site_id].append(group)
     periods = defaultdict(list)
-    for period in LimitPeriod.objects.filter(_AnyOf("group__site_id", site_ids)):
+    for period in LimitPeriod.objects.filter(AnyOf("group__site_id", site_ids)):
         periods[period.group_id].append(period)
     roots = {site_id: _root(groups) for site_id, groups in groups_of.items() if _root(groups) is not None}
     station_rows = (
-        Station.objects.filter(_AnyOf("site_id", roots))
+        Station.objects.filter(AnyOf("site_id", roots))
         .annotate(tx_refused=tx_refused())
         .values_list(
             "pk",
@@ -425,14 +433,14 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         for pk, site_id, version, online, rejected_at, failsafe, tx_refused in station_rows
     }
     placements = dict(
-        LoadGroupStation.objects.filter(_AnyOf("station__site_id", roots))
+        LoadGroupStation.objects.filter(AnyOf("station__site_id", roots))
         .values_list("station_id", "group_id")
         .order_by()
     )
     sessions = defaultdict(list)
     active = (
         Transaction.objects.filter(
-            _AnyOf("station__site_id", roots), status=Transaction.Status.ACTIVE, connector_id__gt=0
+            AnyOf("station__site_id", roots), status=Transaction.Status.ACTIVE, connector_id__gt=0
         )
         .annotate(arrival=_epoch("started_at"))
         .values_list("pk", "station_id", "connector_id", "arrival", "ocpp_transaction_id")
@@ -446,9 +454,9 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     drawn, drawing = _drawn_amps(list(roots), now=now, voltages=voltages)
     car_needs = {
         (row.station_id, row.evse_id): row
-        for row in ev_charging_needs_current(now=now).filter(_AnyOf("station__site_id", roots))
+        for row in ev_charging_needs_current(now=now).filter(AnyOf("station__site_id", roots))
     }
-    driver_needs = drivers_stated(driver_needs_current(now=now).filter(_AnyOf("transaction__station__site_id", roots)))
+    driver_needs = drivers_stated(driver_needs_current(now=now).filter(AnyOf("transaction__station__site_id", roots)))
     previous_by_site = defaultdict(dict)
     for key, share in previous.items():
         previous_by_site[share.site_id][key] = share
@@ -470,20 +478,6 @@ def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
         drawing,
         rotations,
     )
-
-
-class _AnyOf(Func):
-    """``field = ANY(ids)``: the ids travel as one array (``__in`` prepares each of a thousand sites' ids apart)."""
-
-    output_field = BooleanField()
-
-    def __init__(self, field: str, ids: Iterable[int]):
-        super().__init__(F(field))
-        self.ids = list(ids)
-
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"{sql} = ANY(%s::bigint[])", (*params, _array_literal(self.ids))
 
 
 def _epoch(field: str) -> Func:
@@ -514,7 +508,7 @@ def _sent_key(schedule: Sequence, start: float) -> str:
 
 
 def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
-    rows = ConnectorAllocation.objects.filter(_AnyOf("site_id", site_ids)).order_by("pk")
+    rows = ConnectorAllocation.objects.filter(AnyOf("site_id", site_ids)).order_by("pk")
     if lock:
         rows = rows.select_for_update()
     rows = rows.annotate(sent_key=Func(template=SENT_KEY_SQL, output_field=TextField()))
@@ -533,14 +527,17 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         station = stations[session.station_id]
         key = (session.station_id, session.connector_id)
         min_a, max_a, phases, priority = caps.get(key, DEFAULT_CAPS)
-        phases, lines = supply_lines(
-            phases=phases, rotation=inputs.rotations.get(key), drawing=inputs.drawing.get(key), site_phases=root.phases
-        )
+        rotation, drawing = inputs.rotations.get(key), inputs.drawing.get(key)
+        if drawing:
+            phases, lines = supply_lines(phases=phases, rotation=rotation, drawing=drawing, site_phases=root.phases)
+        else:
+            phases, lines = _unmetered_lines(phases, rotation, root.phases)
         before = previous.get(key)
         placed = placements.get(session.station_id)
-        need = needs.session_needs(
-            started_at=session.arrival, car=car_needs.get(key), driver=driver_needs.get(session.pk), now=now
-        )
+        car, driver = car_needs.get(key), driver_needs.get(session.pk)
+        need = None
+        if car is not None or driver is not None:  # most sessions say nothing
+            need = needs.session_needs(started_at=session.arrival, car=car, driver=driver, now=now)
         slot = Slot(
             key=key,
             station=station,
@@ -568,7 +565,7 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             steps.append((moment, limits))
             last_limits = limits
     trees = [[allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups] for _, limits in steps]
-    each = allocation.allocate_each(trees, [_demand(slot) for slot in slots])
+    each = allocation.allocate_each(trees, slots)  # a slot has what the allocation reads of a demand
     for (moment, _), shares in zip(steps, each, strict=True):
         offset = round((moment - now).total_seconds())
         for slot in slots:
@@ -625,22 +622,6 @@ def _highest_ahead(sent_key: str, *, now: datetime) -> float:
     elapsed = now.timestamp()
     running = max((index for index, (start, _) in enumerate(periods) if index == 0 or start <= elapsed), default=0)
     return max(amps for _, amps in periods[running:])
-
-
-def _demand(slot: Slot) -> allocation.Demand:
-    return allocation.Demand(
-        key=slot.key,
-        node=slot.node,
-        min_a=slot.min_a,
-        max_a=slot.max_a,
-        priority=slot.priority,
-        arrival=slot.arrival,
-        required_a=slot.required_a,
-        offered_a=slot.offered_a,
-        drawn_a=slot.drawn_a,
-        fixed_a=slot.fixed_a,
-        lines=slot.lines,
-    )
 
 
 # Allocating and sending
@@ -731,11 +712,11 @@ def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     with transaction.atomic():
         keep = set()
         for plan in plans:
-            previous, start = plan.previous, plan.at.timestamp()
+            previous, start, sent_keys = plan.previous, plan.at.timestamp(), {}
             for slot in plan.slots:
                 before = previous.get(slot.key)
                 keep.add(slot.key)
-                row, send = _share(plan, slot, before, start=start)
+                row, send = _share(plan, slot, before, start=start, sent_keys=sent_keys)
                 if row is not None:
                     rows.append(row)
                 if send:
@@ -754,17 +735,21 @@ def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     return [slot for *_, slot in sorted(changed, key=lambda item: item[:2])]
 
 
-def _share(plan: SitePlan, slot: Slot, before: Share | None, *, start: float) -> tuple[tuple | None, bool]:
+def _share(
+    plan: SitePlan, slot: Slot, before: Share | None, *, start: float, sent_keys: dict
+) -> tuple[tuple | None, bool]:
     """The slot's row to store (None when the stored one is still right), and whether its profile must be sent (a
     managed slot whose schedule changed, or was never delivered). A row holds the schedule only when it is sent;
-    otherwise the stored schedule and its delivery stay as they are."""
+    otherwise the stored schedule and its delivery stay as they are. ``sent_keys``: the plan's schedules'
+    ``_sent_key`` so far (a site's cars mostly share one schedule)."""
     current_a, session_id = slot.schedule[0][1], slot.session.pk
-    send = slot.fixed_a is None and (
-        before is None
-        or before.transaction_id != session_id
-        or before.sent_key is None
-        or before.sent_key != _sent_key(slot.schedule, start)
-    )
+    send = slot.fixed_a is None
+    if send and before is not None and before.transaction_id == session_id and before.sent_key is not None:
+        schedule = tuple(slot.schedule)
+        key = sent_keys.get(schedule)
+        if key is None:
+            key = sent_keys[schedule] = _sent_key(schedule, start)
+        send = before.sent_key != key
     site_id = plan.site.id
     if send:
         slot.starts_at = plan.at
@@ -807,18 +792,7 @@ def _shares_upsert(rows: Sequence[tuple]) -> None:
         columns[-2] = [moments[at] for at in columns[-2]]
         columns[-1] = [None if schedule is None else json.dumps(schedule) for schedule in columns[-1]]
         with connection.cursor() as cursor:
-            cursor.execute(UPSERT, [*map(_array_literal, columns), now])
-
-
-def _array_literal(values: Iterable) -> str:
-    """A PostgreSQL array literal of numbers and strings (None: NULL)."""
-    return "{" + ",".join("NULL" if value is None else _array_item(value) for value in values) + "}"
-
-
-def _array_item(value) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+            cursor.execute(UPSERT, [*map(array_literal, columns), now])
 
 
 # A share sent is stored with its schedule, from its plan's moment, to be delivered; one not sent (schedule NULL)
@@ -861,7 +835,12 @@ def _sample(plan: SitePlan) -> SiteLoadSample:
 
 
 def _most_loaded_phase(slots: Sequence[Slot], amps) -> float:
-    return max(sum(amps(slot) for slot in slots if line in slot.lines) for line in allocation.LINES)
+    totals = dict.fromkeys(allocation.LINES, 0)
+    for slot in slots:
+        value = amps(slot)
+        for line in slot.lines:
+            totals[line] += value
+    return max(totals.values())
 
 
 def tx_profile(slot: Slot, *, starts_at: datetime, connector_default: bool = False) -> outbound.OutboundCall:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from sessions.models import Transaction
 from smartcharging import needs
+from smartcharging.arrays import AnyOf
 from smartcharging.models import (
     ChargingProfileReport,
     ConnectorAllocation,
@@ -151,10 +152,13 @@ def connector_caps(*, site_ids: Sequence[int]) -> dict[tuple[int, int], tuple[De
     count a 2.0.1 station's device model gives (EVSE SupplyPhases); the rest take the defaults (``caps_of``)."""
     caps = {
         (row.station_id, row.connector_id): (row.min_current_a, row.max_current_a, row.phases, row.priority)
-        for row in ConnectorLoadSettings.objects.filter(station__site_id__in=site_ids)
+        for row in ConnectorLoadSettings.objects.filter(AnyOf("station__site_id", site_ids))
     }
     reported = DeviceModelVariable.objects.filter(
-        station__site_id__in=site_ids, component_name="EVSE", variable_name="SupplyPhases", attribute_type="Actual"
+        AnyOf("station__site_id", site_ids),
+        component_name="EVSE",
+        variable_name="SupplyPhases",
+        attribute_type="Actual",
     ).values_list("station_id", "evse_id", "value")
     for station_id, evse_id, value in reported:
         if (station_id, evse_id) not in caps and value in ("1", "3"):
@@ -167,14 +171,14 @@ def connector_rotations(*, site_ids: Sequence[int]) -> dict[tuple[int, int], str
     "STR": its L1 on the site's L2): a 1.6 station's ConnectorPhaseRotation ("0.RST, 1.RST, 2.STR"), a 2.0.1 station's
     EVSE PhaseRotation, else its connector's."""
     rotations = {}
-    keys = ConfigurationKey.objects.filter(station__site_id__in=site_ids, key="ConnectorPhaseRotation")
+    keys = ConfigurationKey.objects.filter(AnyOf("station__site_id", site_ids), key="ConnectorPhaseRotation")
     for station_id, value in keys.values_list("station_id", "value"):
         for entry in (value or "").split(","):
             connector, _, rotation = entry.strip().partition(".")
             if connector.isdigit() and rotation:
                 rotations[(station_id, int(connector))] = rotation.strip()
     reported = DeviceModelVariable.objects.filter(
-        station__site_id__in=site_ids,
+        AnyOf("station__site_id", site_ids),
         component_name__in=("EVSE", "Connector"),
         variable_name="PhaseRotation",
         attribute_type="Actual",
