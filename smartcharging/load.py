@@ -61,6 +61,7 @@ from smartcharging.models import (
     LoadGroupStation,
     SiteLoadSample,
     StationLoadState,
+    schedule_fingerprint,
 )
 from smartcharging.selectors import (
     DEFAULT_MAX_A,
@@ -217,7 +218,7 @@ class Share(NamedTuple):
     current_a: float
     drawn_a: float | None
     delivery: str
-    sent_key: str | None  # the schedule it holds (``_sent_key``) when delivered, else None
+    sent_key: str | None  # the schedule it holds (``schedule_fingerprint``) when delivered, else None
 
 
 @dataclass(slots=True)
@@ -485,26 +486,8 @@ def _epoch(field: str) -> Func:
     return Func(F(field), template="EXTRACT(EPOCH FROM %(expressions)s)::float8", output_field=FloatField())
 
 
-# The fingerprint of a delivered schedule as ``_sent_key`` writes it: each later period's start to the second since
-# the epoch (the first at 0) and its amps as the JSON holds them. A plan's schedule has at most three periods
-# (``_limits_ahead``), written out element by element: a third of the time of expanding every row's array.
-SENT_KEY_SQL = """CASE WHEN delivery = 'sent' THEN (CASE WHEN jsonb_array_length(schedule) <= 3
-    THEN '0:' || (schedule->0->>1)
-        || COALESCE(' ' || ROUND(EXTRACT(EPOCH FROM schedule_start) + (schedule->1->>0)::numeric)::text
-            || ':' || (schedule->1->>1), '')
-        || COALESCE(' ' || ROUND(EXTRACT(EPOCH FROM schedule_start) + (schedule->2->>0)::numeric)::text
-            || ':' || (schedule->2->>1), '')
-    ELSE (SELECT string_agg(CASE WHEN o = 1 THEN '0'
-        ELSE ROUND(EXTRACT(EPOCH FROM schedule_start) + (p->>0)::numeric)::text END || ':' || (p->>1), ' ' ORDER BY o)
-        FROM jsonb_array_elements(schedule) WITH ORDINALITY AS e(p, o)) END) END"""
-
-
-def _sent_key(schedule: Sequence, start: float) -> str:
-    """The schedule as sent from ``start`` (seconds since the epoch), its periods' starts in absolute seconds: the
-    same plan made a second later compares equal (a period's offset is rounded from the moment of its plan, so its
-    start is found again by rounding)."""
-    periods = enumerate(schedule)
-    return " ".join([f"{round(start + offset) if index else 0}:{amps!r}" for index, (offset, amps) in periods])
+# A share's schedule as it holds it (``schedule_fingerprint``, stored with the schedule), once delivered.
+SENT_KEY_SQL = "CASE WHEN delivery = 'sent' THEN NULLIF(schedule_key, '') END"
 
 
 def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, int], Share]:
@@ -616,7 +599,7 @@ def _fix_if_unmanaged(slot: Slot, before: Share | None, *, now: datetime) -> Non
 
 
 def _highest_ahead(sent_key: str, *, now: datetime) -> float:
-    """The highest limit of a delivered schedule (its ``_sent_key``: the first period, then each later one's start
+    """The highest limit of a delivered schedule (its fingerprint: the first period, then each later one's start
     in seconds since the epoch) from the period running at ``now`` on."""
     periods = [(float(start), float(amps)) for start, amps in (period.split(":") for period in sent_key.split())]
     elapsed = now.timestamp()
@@ -740,23 +723,24 @@ def _share(
 ) -> tuple[tuple | None, bool]:
     """The slot's row to store (None when the stored one is still right), and whether its profile must be sent (a
     managed slot whose schedule changed, or was never delivered). A row holds the schedule only when it is sent;
-    otherwise the stored schedule and its delivery stay as they are. ``sent_keys``: the plan's schedules'
-    ``_sent_key`` so far (a site's cars mostly share one schedule)."""
+    otherwise the stored schedule, its fingerprint and its delivery stay as they are. ``sent_keys``: the plan's
+    schedules' fingerprints so far (a site's cars mostly share one schedule)."""
     current_a, session_id = slot.schedule[0][1], slot.session.pk
-    send = slot.fixed_a is None
-    if send and before is not None and before.transaction_id == session_id and before.sent_key is not None:
+    send, key = slot.fixed_a is None, None
+    if send:
         schedule = tuple(slot.schedule)
         key = sent_keys.get(schedule)
         if key is None:
-            key = sent_keys[schedule] = _sent_key(schedule, start)
-        send = before.sent_key != key
+            key = sent_keys[schedule] = schedule_fingerprint(schedule, start)
+        delivered = before is not None and before.transaction_id == session_id and before.sent_key is not None
+        send = not delivered or before.sent_key != key
     site_id = plan.site.id
     if send:
         slot.starts_at = plan.at
     elif before is not None and before[:5] == (site_id, session_id, slot.state, current_a, slot.drawn_a):
         return None, False
-    schedule = [list(period) for period in slot.schedule] if send else None
-    return (*slot.key, site_id, session_id, slot.state, current_a, slot.drawn_a, plan.at, schedule), send
+    schedule, key = ([list(period) for period in slot.schedule], key) if send else (None, None)
+    return (*slot.key, site_id, session_id, slot.state, current_a, slot.drawn_a, key, plan.at, schedule), send
 
 
 def _last_sampled(*, site_ids: Sequence[int]) -> dict[int, datetime]:
@@ -799,13 +783,13 @@ def _shares_upsert(rows: Sequence[tuple]) -> None:
 # keeps the schedule and the delivery stored. Queued since the first allocation that queued it.
 UPSERT = """
 INSERT INTO smartcharging_connectorallocation AS a (station_id, connector_id, site_id, transaction_id, state, current_a,
-    drawn_a, queued_since, schedule, schedule_start, delivery, delivery_detail, updated_at)
+    drawn_a, queued_since, schedule, schedule_start, schedule_key, delivery, delivery_detail, updated_at)
 SELECT k.station_id, k.connector_id, k.site_id, k.transaction_id, k.state, k.current_a, k.drawn_a,
     CASE WHEN k.state = 'queued' THEN k.at END, COALESCE(k.schedule, '[]'),
-    CASE WHEN k.schedule IS NOT NULL THEN k.at END, 'pending', '', t.now
-FROM unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[], %s::float8[],
+    CASE WHEN k.schedule IS NOT NULL THEN k.at END, COALESCE(k.schedule_key, ''), 'pending', '', t.now
+FROM unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::text[],
     %s::timestamptz[], %s::jsonb[]) AS k(station_id, connector_id, site_id, transaction_id, state, current_a, drawn_a,
-    at, schedule)
+    schedule_key, at, schedule)
 CROSS JOIN (SELECT %s::timestamptz) AS t(now)
 ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
     transaction_id = EXCLUDED.transaction_id, state = EXCLUDED.state, current_a = EXCLUDED.current_a,
@@ -813,6 +797,7 @@ ON CONFLICT (station_id, connector_id) DO UPDATE SET site_id = EXCLUDED.site_id,
     queued_since = CASE WHEN EXCLUDED.state = 'queued' THEN COALESCE(a.queued_since, EXCLUDED.queued_since) END,
     schedule = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.schedule ELSE EXCLUDED.schedule END,
     schedule_start = COALESCE(EXCLUDED.schedule_start, a.schedule_start),
+    schedule_key = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.schedule_key ELSE EXCLUDED.schedule_key END,
     delivery = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.delivery ELSE 'pending' END,
     delivery_detail = CASE WHEN EXCLUDED.schedule_start IS NULL THEN a.delivery_detail ELSE '' END,
     updated_at = EXCLUDED.updated_at

@@ -312,6 +312,14 @@ class ConnectorLoadSettings(models.Model):
         return f"{self.station_id}/{self.connector_id}: {self.min_current_a}-{self.max_current_a} A"
 
 
+def schedule_fingerprint(schedule, start: float) -> str:
+    """A schedule as sent from ``start`` (seconds since the epoch), its later periods' starts in absolute seconds:
+    the same plan made a second later compares equal (a period's offset is rounded from the moment of its plan, so
+    its start is found again by rounding)."""
+    periods = enumerate(schedule)
+    return " ".join([f"{round(start + offset) if index else 0}:{amps!r}" for index, (offset, amps) in periods])
+
+
 class ConnectorAllocation(models.Model):
     """The current the CSMS gave a connector's session, and what it sent the station to hold it there."""
 
@@ -337,6 +345,11 @@ class ConnectorAllocation(models.Model):
     current_a = models.FloatField(help_text="Allocated now, A per phase.")
     schedule = models.JSONField(default=list, help_text="[[seconds from schedule_start, A], ...] as sent.")
     schedule_start = models.DateTimeField(null=True, blank=True)
+    schedule_key = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The schedule's fingerprint (schedule_fingerprint), written with it: what a new plan compares with.",
+    )
     queued_since = models.DateTimeField(null=True, blank=True)
     delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.PENDING)
     delivery_detail = models.CharField(max_length=255, blank=True)
@@ -349,6 +362,11 @@ class ConnectorAllocation(models.Model):
 
     def __str__(self):
         return f"{self.station_id}/{self.connector_id}: {self.current_a} A ({self.state})"
+
+    def save(self, *args, **kwargs):
+        start = self.schedule_start
+        self.schedule_key = schedule_fingerprint(self.schedule, start.timestamp()) if start and self.schedule else ""
+        super().save(*args, **kwargs)
 
 
 class StationLoadState(models.Model):

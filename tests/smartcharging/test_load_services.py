@@ -6,13 +6,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessions.models import Transaction
 from smartcharging import load
-from smartcharging.models import EVChargingNeeds, LimitPeriod, LoadGroup, LoadGroupStation
+from smartcharging.models import EVChargingNeeds, LimitPeriod, LoadGroup, LoadGroupStation, schedule_fingerprint
 from stations.models import Connector, Site, Station
 
 pytestmark = pytest.mark.django_db
@@ -440,8 +441,8 @@ def test_planning_many_sites_reads_them_in_the_same_few_queries_as_one(make_stat
     ids=["empty", "one", "two", "three", "four"],
 )
 def test_the_stored_fingerprint_of_a_delivered_schedule_is_the_one_a_plan_compares_with(site, online, schedule):
-    """The database writes it (``SENT_KEY_SQL``), the plan (``_sent_key``): if they differed, every share would be
-    sent again at every watch."""
+    """A share written through the model keeps the fingerprint a plan compares with (``schedule_fingerprint``): if
+    they differed, every share would be sent again at every watch."""
     from smartcharging.models import ConnectorAllocation
 
     start = timezone.now().replace(microsecond=0) - timedelta(seconds=30.4)
@@ -456,4 +457,21 @@ def test_the_stored_fingerprint_of_a_delivered_schedule_is_the_one_a_plan_compar
         delivery="sent",
     )
     stored = load._shares(site_ids=[site.pk])[(online.pk, 1)].sent_key
-    assert stored == (load._sent_key(schedule, start.timestamp()) if schedule else None)
+    assert stored == (schedule_fingerprint(schedule, start.timestamp()) if schedule else None)
+
+
+def test_a_recorded_share_once_delivered_holds_its_plans_fingerprint_and_the_same_plan_is_not_sent_again(site, online):
+    from smartcharging.models import ConnectorAllocation
+
+    LoadGroup.objects.create(site=site, name="Grid", limit=40)
+    charging(online, 1, 2)
+    with transaction.atomic():
+        plan = load.sites_plan(site_ids=[site.pk], lock=True)[site.pk]
+        assert len(load.sites_allocation_record(plans=[plan])) == 2
+    ConnectorAllocation.objects.update(delivery="sent")
+    stored = load._shares(site_ids=[site.pk])
+    for slot in plan.slots:
+        assert stored[slot.key].sent_key == schedule_fingerprint(slot.schedule, plan.at.timestamp())
+    with transaction.atomic():
+        again = load.sites_plan(site_ids=[site.pk], lock=True)
+        assert load.sites_allocation_record(plans=list(again.values())) == []
