@@ -188,7 +188,15 @@ class Split(NamedTuple):
 
 
 def end_to_end(site_ids: list[int]) -> Split:
-    """Read, allocate and store every site's shares as a rebalance does (in one transaction, the shares locked)."""
+    """Read, allocate and store every site's shares as a rebalance does (in one transaction, the shares locked, the
+    garbage collector paused until what was read and planned is freed)."""
+    from smartcharging import load
+
+    with load.gc_paused():
+        return _timed_rebalance(site_ids)
+
+
+def _timed_rebalance(site_ids: list[int]) -> Split:
     from django.db import transaction
 
     from smartcharging import load

@@ -165,10 +165,11 @@ def next_period_change(periods: Iterable[LimitPeriod], *, after: datetime, tz: Z
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     """Reading, allocating and storing a thousand sites makes a few hundred thousand small objects, none of them in
     a cycle: the cycle collector's passes over everything alive would cost a third of the work. Reference counting
-    still frees them; the collector resumes after (if it ran before: another thread may pause it too)."""
+    still frees them; the collector resumes after (if it ran before: another thread may pause it too), and its next
+    young pass walks what was made meanwhile and still lives: pause around a call that drops what it made."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -379,7 +380,7 @@ def sites_plan(*, site_ids: Sequence[int], now: datetime | None = None, lock: bo
     return plans_from(sites_read(site_ids=site_ids, now=now, lock=lock))
 
 
-@_gc_paused()
+@gc_paused()
 def plans_from(inputs: SiteInputs) -> dict[int, SitePlan]:
     """The allocation of each site ``inputs`` holds (no query)."""
     return {
@@ -403,7 +404,7 @@ PLAN_GROUP_FIELDS = (
 )
 
 
-@_gc_paused()
+@gc_paused()
 def sites_read(*, site_ids: Sequence[int], now: datetime | None = None, lock: bool = False) -> SiteInputs:
     """What the allocation of ``site_ids`` needs, read for all of them at once (see ``sites_plan``)."""
     now = (now or timezone.now()).replace(microsecond=0)  # whole seconds: see sites_plan
@@ -663,27 +664,45 @@ def _again_key(site_id: int) -> str:
 
 
 def _rebalance_once(site_ids: Sequence[int], *, now: datetime | None) -> dict[int, Rebalance]:
+    to_send, ended, results = _recorded(site_ids, now=now)
+    outcomes = async_to_sync(_send_all)(to_send, clear=ended) if to_send or ended else {}
+    rejected = defaultdict(set)
+    for slot in to_send:
+        outcome = outcomes.get(slot.key)
+        results[slot.station.site_id].sent += bool(outcome)
+        if outcome is False:
+            rejected[slot.station.site_id].add(slot.station.pk)
+    for site_id, stations in rejected.items():
+        results[site_id].rejected = sorted(stations)
+    return results
+
+
+@gc_paused()
+def _recorded(
+    site_ids: Sequence[int], *, now: datetime | None
+) -> tuple[list[Slot], list[tuple[int, int]], dict[int, Rebalance]]:
+    """The sites' shares planned and stored: the slots to send, the connector defaults to clear, each site's counts.
+    What was read and planned is freed as this returns, before the collector resumes (it would walk it all)."""
     with transaction.atomic():
         plans = sites_plan(site_ids=site_ids, now=now, lock=True)
         to_send = sites_allocation_record(plans=list(plans.values()))
     ended = _connector_defaults_ended(plans.values())
-    outcomes = async_to_sync(_send_all)(to_send, clear=ended) if to_send or ended else {}
-    results = {}
-    for site_id, plan in plans.items():
-        result = Rebalance(site_id=site_id, allocated=len(plan.slots))
-        result.queued = sum(1 for slot in plan.slots if slot.state == State.QUEUED)
-        mine = [outcomes[slot.key] for slot in plan.slots if slot.key in outcomes]
-        result.sent = sum(1 for ok in mine if ok)
-        result.rejected = sorted({s.station.pk for s in plan.slots if outcomes.get(s.key, True) is False})
-        results[site_id] = result
-    return results
+    results = {
+        site_id: Rebalance(
+            site_id=site_id,
+            allocated=len(plan.slots),
+            queued=sum(1 for slot in plan.slots if slot.state == State.QUEUED),
+        )
+        for site_id, plan in plans.items()
+    }
+    return to_send, ended, results
 
 
 # Rows written per statement when many sites' shares are stored at once.
 RECORD_BATCH = 5000
 
 
-@_gc_paused()
+@gc_paused()
 def sites_allocation_record(*, plans: Sequence[SitePlan]) -> list[Slot]:
     """Store each connector's share (the rows that changed, in one upsert); returns the slots whose share changed
     (or was never delivered) and must be sent: decreases first, new sessions last. Call it in the transaction
