@@ -502,16 +502,16 @@ def _shares(*, site_ids: Sequence[int], lock: bool = False) -> dict[tuple[int, i
 
 def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: SiteInputs, *, now: datetime) -> SitePlan:
     tz = ZoneInfo(root.site.timezone or "UTC")
-    group_ids = {group.pk for group in groups}
+    group_ids = {group.id for group in groups}
     slots = []
-    default_node, drawn, car_needs, previous = root.pk, inputs.drawn, inputs.needs, inputs.previous
-    driver_needs = inputs.driver_needs
+    default_node, drawn, car_needs, previous = root.id, inputs.drawn, inputs.needs, inputs.previous
+    driver_needs, rotations, metered = inputs.driver_needs, inputs.rotations, inputs.drawing
     stations, caps, placements = inputs.stations, inputs.caps, inputs.placements
     for session in sessions:
         station = stations[session.station_id]
         key = (session.station_id, session.connector_id)
         min_a, max_a, phases, priority = caps.get(key, DEFAULT_CAPS)
-        rotation, drawing = inputs.rotations.get(key), inputs.drawing.get(key)
+        rotation, drawing = rotations.get(key), metered.get(key)
         if drawing:
             phases, lines = supply_lines(phases=phases, rotation=rotation, drawing=drawing, site_phases=root.phases)
         else:
@@ -519,9 +519,10 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
         before = previous.get(key)
         placed = placements.get(session.station_id)
         car, driver = car_needs.get(key), driver_needs.get(session.pk)
-        need = None
+        required_a = None
         if car is not None or driver is not None:  # most sessions say nothing
             need = needs.session_needs(started_at=session.arrival, car=car, driver=driver, now=now)
+            required_a = needs.required_amps(need, now=now, voltage=root.voltage, phases=phases)
         slot = Slot(
             key=key,
             station=station,
@@ -534,7 +535,7 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             lines=lines,
             priority=priority,
             arrival=session.arrival,
-            required_a=needs.required_amps(need, now=now, voltage=root.voltage, phases=phases),
+            required_a=required_a,
             offered_a=before.current_a if before is not None and before.transaction_id == session.pk else None,
             drawn_a=drawn.get(key),
         )
@@ -542,19 +543,19 @@ def _plan(root: LoadGroup, groups: list[LoadGroup], sessions: list, inputs: Site
             _fix_if_unmanaged(slot, before, now=now)
         slots.append(slot)
     periods = inputs.periods
-    change_at = next_period_change([p for group in groups for p in periods[group.pk]], after=now, tz=tz)
+    change_at = next_period_change([p for group in groups for p in periods[group.id]], after=now, tz=tz)
     steps, last_limits = [], None
     for moment, limits in _limits_ahead(groups, periods, now=now, change_at=change_at, tz=tz):
         if limits != last_limits:  # else the next period does not change this site's limits
             steps.append((moment, limits))
             last_limits = limits
-    trees = [[allocation.Node(group.pk, group.parent_id, limits[group.pk]) for group in groups] for _, limits in steps]
+    trees = [[allocation.Node(group.id, group.parent_id, limits[group.id]) for group in groups] for _, limits in steps]
     each = allocation.allocate_each(trees, slots)  # a slot has what the allocation reads of a demand
-    for (moment, _), shares in zip(steps, each, strict=True):
-        offset = round((moment - now).total_seconds())
-        for slot in slots:
-            slot.schedule.append((offset, shares[slot.key]))
+    offsets = [round((moment - now).total_seconds()) for moment, _ in steps]
+    periods_shares = list(zip(offsets, each, strict=True))
     for slot in slots:
+        key = slot.key
+        slot.schedule = [(offset, shares[key]) for offset, shares in periods_shares]
         if slot.fixed_a is None and slot.schedule[0][1] == 0:
             slot.state = State.QUEUED
     building = building_now_a(root)
@@ -567,18 +568,18 @@ def _limits_ahead(groups, periods, *, now: datetime, change_at: datetime | None,
     """(moment, each group's limit) of the schedule sent: now, the next limit period's change, and from the change
     after it the lowest limit of any period, for good: a station that holds its profile while the CSMS is away (the
     CSMS or the connection down across several changes) stays under every period's limit."""
-    steps = [(now, {group.pk: group_limit_a(group, periods=periods[group.pk], at=now, tz=tz) for group in groups})]
+    steps = [(now, {group.id: group_limit_a(group, periods=periods[group.id], at=now, tz=tz) for group in groups})]
     if change_at is None:
         return steps
     steps.append(
         (
             change_at,
-            {group.pk: group_limit_a(group, periods=periods[group.pk], at=change_at, tz=tz) for group in groups},
+            {group.id: group_limit_a(group, periods=periods[group.id], at=change_at, tz=tz) for group in groups},
         )
     )
-    then = next_period_change([p for group in groups for p in periods[group.pk]], after=change_at, tz=tz)
+    then = next_period_change([p for group in groups for p in periods[group.id]], after=change_at, tz=tz)
     if then is not None:
-        steps.append((then, {group.pk: group_lowest_limit_a(group, periods=periods[group.pk]) for group in groups}))
+        steps.append((then, {group.id: group_lowest_limit_a(group, periods=periods[group.id]) for group in groups}))
     return steps
 
 
