@@ -68,9 +68,6 @@ class Demand:
     fixed_a: float | None = None
     lines: tuple[int, ...] = LINES
 
-    def cap_a(self) -> float:
-        return cap_a(self)
-
 
 def cap_a(demand: Demand) -> float:
     """The most worth offering a demand: its maximum, or its draw plus a margin when it uses much less than

@@ -1354,7 +1354,7 @@ def _draws_changed(shares, *, site_ids: Iterable[int], now: datetime) -> set[int
 def _cap_units(min_a, max_a, *, offered_a: float, drawn_a: float | None) -> int:
     """The most the allocation would offer a car drawing ``drawn_a`` of ``offered_a``, in its units."""
     demand = allocation.Demand(None, None, float(min_a), float(max_a), offered_a=offered_a, drawn_a=drawn_a)
-    return allocation.units(demand.cap_a())
+    return allocation.units(allocation.cap_a(demand))
 
 
 class PeriodBounds(NamedTuple):

@@ -14,6 +14,7 @@ from smartcharging.allocation import (
     Node,
     allocate,
     allocate_each,
+    cap_a,
     failsafe_shares,
     queue_order,
     units,
@@ -136,7 +137,7 @@ def test_capacity_left_over_means_every_admitted_session_is_at_its_cap(site):
     shares = allocate(nodes, demands)
     for demand in demands:
         share = shares[demand.key]
-        if demand.fixed_a is not None or share == 0 or share >= demand.cap_a() - 0.1 - EPSILON:
+        if demand.fixed_a is not None or share == 0 or share >= cap_a(demand) - 0.1 - EPSILON:
             continue
         left = []
         for key in path(nodes, demand.node):
