@@ -177,6 +177,7 @@ class ClientStats:
     """What one client process saw; merged by the parent."""
 
     latencies: list[float] = field(default_factory=list)
+    by_action: dict[str, list[float]] = field(default_factory=dict)  # the same latencies, by the call's action
     answered: int = 0
     lost: int = 0
     errors: int = 0
@@ -288,7 +289,9 @@ class SimulatedStation:
                     self.stats.failures.append(f"{self.ocpp_id} {action}: {type(error).__name__} {error}")
             return None
         if measured:
-            self.stats.latencies.append(time.monotonic() - sent_at)
+            latency = time.monotonic() - sent_at
+            self.stats.latencies.append(latency)
+            self.stats.by_action.setdefault(action, []).append(latency)
             self.stats.answered += 1
             if frame[0] != 3:
                 self.stats.errors += 1
@@ -590,8 +593,14 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
     latencies = sorted(itertools.chain.from_iterable(result.latencies for result in results))
     answered = sum(result.answered for result in results)
 
-    def percentile(fraction: float) -> float:
-        return latencies[max(0, int(len(latencies) * fraction) - 1)] * 1000 if latencies else float("nan")
+    def percentile(fraction: float, measured: list[float] = latencies) -> float:
+        return measured[max(0, int(len(measured) * fraction) - 1)] * 1000 if measured else float("nan")
+
+    by_action: dict[str, list[float]] = {}
+    for result in results:
+        for action, seen in result.by_action.items():
+            by_action.setdefault(action, []).extend(seen)
+    actions = {action: sorted(seen) for action, seen in by_action.items()}
 
     return {
         "booted": booted,
@@ -612,6 +621,10 @@ def measure(url: str, server_pid: int, version: str, password: str | None, args,
         "rss_peak_mb": max(rss_peak, rss_end),
         "lost": sum(result.lost for result in results),
         "errors": sum(result.errors for result in results),
+        "by_action": {
+            action: (len(seen), statistics.median(seen) * 1000, percentile(0.99, seen), seen[-1] * 1000)
+            for action, seen in sorted(actions.items())
+        },
         "failures": [failure for result in results for failure in result.failures][:5],
         "drops": [drop for result in results for drop in result.drops],
     }
@@ -746,6 +759,9 @@ def print_table(version: str, rows: list[tuple[str, dict]], args) -> None:
         if floors and volts and statistics.mean(floors):
             line += f"   {statistics.mean(volts) / statistics.mean(floors):.2f}x"
         print(line)
+    for name, figures in rows:  # where the tail is: each action's own latencies
+        for action, (count, p50, p99, most) in figures["by_action"].items():
+            print(f"  {name}: {action:24s} {count:>7,} calls, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms, max {most:7.1f} ms")
     for name, figures in rows:
         for failure in figures["failures"] + figures["drops"]:
             print(f"  {name}: {failure}")
