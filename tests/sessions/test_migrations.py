@@ -4,30 +4,16 @@ by the transaction id their station was handed, and stops still find them."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from sessions.models import Transaction
 from sessions.services import session_stop
+from tests.migrating import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("charging_sessions", "0005_unique_start_key")
 AFTER = ("charging_sessions", "0006_station_transaction_ids_and_id_token_types")
 STARTED = datetime(2026, 1, 1, 10, tzinfo=UTC)
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
-
-
-def migrate_to_latest():
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ profile again."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from smartcharging import load
 from smartcharging.models import schedule_fingerprint
 from stations.models import Site
+from tests.migrating import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,20 +17,11 @@ BEFORE = ("smartcharging", "0006_driver_charging_needs")
 START = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 
 
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
-
-
 @pytest.fixture
 def migrated_back():
     apps = migrate(BEFORE)
     yield apps
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_to_latest()
 
 
 def test_stored_schedules_get_the_fingerprint_a_plan_compares_with(make_station, migrated_back):
@@ -44,9 +34,7 @@ def test_stored_schedules_get_the_fingerprint_a_plan_compares_with(make_station,
     old.objects.create(connector_id=2, schedule=[[0, 16.0]], schedule_start=START, delivery="pending", **common)
     old.objects.create(connector_id=3, schedule=[], delivery="sent", **common)
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_to_latest()
 
     shares = load._shares(site_ids=[site.pk])
     assert shares[(station.pk, 1)].sent_key == schedule_fingerprint(delivered, START.timestamp())
