@@ -14,7 +14,14 @@ from django.urls import re_path  # noqa: E402
 
 from stations.live_consumers import PortalOriginValidator  # noqa: E402
 from stations.live_consumers import websocket_urlpatterns as live_routes  # noqa: E402
-from stations.protocol import accepting, autobahn_debug, daphne_walks, handshake_denial, long_lived  # noqa: E402
+from stations.protocol import (  # noqa: E402
+    accepting,
+    autobahn_debug,
+    daphne_walks,
+    handshake_denial,
+    long_lived,
+    prompt_writes,
+)
 from stations.routing import websocket_urlpatterns as station_routes  # noqa: E402
 
 # Before daphne builds its server: OCPP 2.0.1 handshakes are refused with the status the spec names.
@@ -27,6 +34,8 @@ long_lived.install()
 accepting.install()
 # And autobahn formats its debug lines only when they are written.
 autobahn_debug.install()
+# And what it writes is sent at the end of the loop's turn, without a round through the selector.
+prompt_writes.install()
 
 # Chargers send no Origin header and authenticate per station, so the OCPP routes are not wrapped in
 # the browser's session and origin checks; the browser routes under /ws/ are.
