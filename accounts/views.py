@@ -20,6 +20,7 @@ from accounts.forms import (
 )
 from accounts.models import IdToken, IdTokenClaim, IdTokenEvent
 from accounts.roles import Role, role_required, user_has_role
+from billing import selectors as billing_selectors
 from sessions.models import Transaction
 from smartcharging import load
 from smartcharging import selectors as smartcharging_selectors
@@ -162,12 +163,14 @@ def session_needs(request, pk: int):
 
 
 def _local_zone(session) -> ZoneInfo:
-    """The time zone of the session's site (the driver is there), else UTC."""
-    site = session.station.site
+    """The time zone the session's times are shown in: the one its tariff's periods were applied in (its site's,
+    else its operator's, else the installation's), so that a driver reads the same hours on the page as on the
+    invoice."""
+    station = session.station
     try:
-        return ZoneInfo(site.timezone if site and site.timezone else "UTC")
+        return ZoneInfo(billing_selectors.timezone_for(station, billing_selectors.operator_for(station)))
     except (ValueError, ZoneInfoNotFoundError):
-        return ZoneInfo("UTC")
+        return timezone.get_default_timezone()
 
 
 # Operator pages: every staff role reads the tokens; operator admins issue, block and decide claims.

@@ -1,7 +1,7 @@
 """A driver's own pages: cards (add, see, block) and sessions; nobody else's, ever (404), and CSRF on."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -119,6 +119,27 @@ def test_a_session_page_shows_the_session(alice_client, alice, make_station, mak
     session = make_transaction(make_station("CP-1"), user=alice, energy_wh=7_500)
     html = alice_client.get(reverse("accounts:session", args=[session.pk])).content.decode()
     assert "7.50 kWh" in html and "1 h 35 min" in html and "CP-1" in html
+
+
+@pytest.mark.parametrize(
+    ("site_zone", "operator_zone", "shown"),
+    [("Europe/Paris", "America/New_York", "12:00:00"), ("", "America/New_York", "06:00:00"), ("", None, "11:00:00")],
+)
+def test_a_session_page_shows_the_hours_its_invoice_uses(
+    alice_client, alice, make_station, make_transaction, settings, site_zone, operator_zone, shown
+):
+    """The site's zone, else the billing operator's, else the installation's (TIME_ZONE), as pricing and invoices."""
+    from billing.models import Operator
+    from stations.models import Site
+
+    settings.TIME_ZONE = "Europe/London"
+    if operator_zone:
+        Operator.objects.create(name="Op", legal_name="Op", is_default=True, timezone=operator_zone)
+    site = Site.objects.create(name="Quay", timezone=site_zone) if site_zone else None
+    started_at = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # summer: Paris +2, New York -4, London +1
+    session = make_transaction(make_station("CP-TZ", site=site), user=alice, started_at=started_at)
+    html = alice_client.get(reverse("accounts:session", args=[session.pk])).content.decode()
+    assert f"2026-06-01 {shown}" in html
 
 
 def test_another_drivers_session_is_not_found(alice_client, bob, make_station, make_transaction):
