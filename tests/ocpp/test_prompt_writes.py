@@ -25,10 +25,22 @@ def patched(monkeypatch):
 
 
 @pytest.fixture
-async def served(patched):
-    """A listening port of a Twisted asyncio reactor on this test's loop, the server side of one accepted
-    connection and the client's socket, with the loop's writer registrations counted."""
-    loop = asyncio.get_running_loop()
+def served(patched):
+    """Runs ``test(server, client, registrations)`` on an event loop of its own with a Twisted asyncio reactor (the
+    test session's loop never sees either): a listening port, the server side of one accepted connection, the
+    client's socket, and the loop's writer registrations counted."""
+
+    def run(test):
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(_served(loop, test))
+        finally:
+            loop.close()
+
+    return run
+
+
+async def _served(loop, test) -> None:
     reactor = AsyncioSelectorReactor(loop)
     registrations = []
     add_writer = loop.add_writer
@@ -43,15 +55,18 @@ async def served(patched):
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     client = socket.create_connection(("127.0.0.1", port.getHost().port))
     client.setblocking(False)
-    server = await asyncio.wait_for(factory.connections.get(), 5)
-    yield server, client, registrations
-    client.close()
-    server.transport.abortConnection()
-    await port.stopListening().asFuture(loop)
-    del loop.add_writer
-    # The reactor is not run: what its constructor registered on the test's loop (its waker) goes with it.
-    reactor.removeAll()
-    reactor.waker.connectionLost(None)
+    try:
+        server = await asyncio.wait_for(factory.connections.get(), 5)
+        try:
+            await test(server, client, registrations)
+        finally:
+            server.transport.abortConnection()
+    finally:
+        client.close()
+        await port.stopListening().asFuture(loop)
+        # The reactor is never run: its waker, registered on the loop by its constructor, is closed by hand.
+        reactor.removeReader(reactor.waker)
+        reactor.waker.connectionLost(None)
 
 
 async def received(client: socket.socket, size: int) -> bytes:
@@ -65,37 +80,46 @@ async def received(client: socket.socket, size: int) -> bytes:
     return data
 
 
-async def test_a_small_write_leaves_without_registering_for_writability(served):
-    server, client, registrations = served
-    server.transport.write(b"pong")
-    assert await received(client, 4) == b"pong"
-    assert registrations == []
+def test_a_small_write_leaves_without_registering_for_writability(served):
+    async def test(server, client, registrations):
+        server.transport.write(b"pong")
+        assert await received(client, 4) == b"pong"
+        assert registrations == []
+
+    served(test)
 
 
-async def test_the_writes_of_one_turn_leave_in_one_send(served, monkeypatch):
-    server, client, _ = served
+def test_the_writes_of_one_turn_leave_in_one_send(served, monkeypatch):
     sends = []
     write_some = tcp.Connection.writeSomeData
     monkeypatch.setattr(
         tcp.Connection, "writeSomeData", lambda self, data: sends.append(bytes(data)) or write_some(self, data)
     )
-    for part in (b"a", b"b", b"c"):
-        server.transport.write(part)
-    assert await received(client, 3) == b"abc"
-    assert sends == [b"abc"]
+
+    async def test(server, client, _):
+        for part in (b"a", b"b", b"c"):
+            server.transport.write(part)
+        assert await received(client, 3) == b"abc"
+        assert sends == [b"abc"]
+
+    served(test)
 
 
-async def test_what_the_kernel_cannot_take_at_once_arrives_whole(served):
-    server, client, registrations = served
-    payload = bytes(range(256)) * 40_000  # 10 MB: more than the socket buffers of both sides
-    server.transport.write(payload)
-    assert await received(client, len(payload)) == payload
-    assert registrations  # the rest waited for writability, as without the patch
+def test_what_the_kernel_cannot_take_at_once_arrives_whole(served):
+    async def test(server, client, registrations):
+        payload = bytes(range(256)) * 40_000  # 10 MB: more than the socket buffers of both sides
+        server.transport.write(payload)
+        assert await received(client, len(payload)) == payload
+        assert registrations  # the rest waited for writability, as without the patch
+
+    served(test)
 
 
-async def test_a_close_after_a_write_delivers_the_write_then_closes(served):
-    server, client, _ = served
-    server.transport.write(b"last words")
-    server.transport.loseConnection()
-    assert await received(client, 11) == b"last words"  # then the end of the stream
-    assert not server.transport.connected
+def test_a_close_after_a_write_delivers_the_write_then_closes(served):
+    async def test(server, client, _):
+        server.transport.write(b"last words")
+        server.transport.loseConnection()
+        assert await received(client, 11) == b"last words"  # then the end of the stream
+        assert not server.transport.connected
+
+    served(test)
