@@ -166,9 +166,8 @@ def _local_zone(session) -> ZoneInfo:
     """The time zone the session's times are shown in: the one its tariff's periods were applied in (its site's,
     else its operator's, else the installation's), so that a driver reads the same hours on the page as on the
     invoice."""
-    station = session.station
     try:
-        return ZoneInfo(billing_selectors.timezone_for(station, billing_selectors.operator_for(station)))
+        return ZoneInfo(billing_selectors.station_timezone(session.station))
     except (ValueError, ZoneInfoNotFoundError):
         return timezone.get_default_timezone()
 

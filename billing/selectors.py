@@ -111,6 +111,14 @@ def timezone_for(station, operator: Operator | None = None) -> str:
     return operator.timezone if operator else settings.TIME_ZONE
 
 
+def station_timezone(station) -> str:
+    """The zone the station's sessions are priced and invoiced in (``timezone_for`` its billing operator); the
+    operator is looked up only for a station whose site names no zone."""
+    if station.site_id and station.site.timezone:
+        return station.site.timezone
+    return timezone_for(station, operator_for(station))
+
+
 def live_subscription(user, *, at: datetime | None = None) -> Subscription | None:
     if user is None or not user.pk:
         return None
@@ -275,7 +283,7 @@ def session_running_cost(transaction, *, at: datetime | None = None) -> RunningC
     tariff = tariff_for(station=transaction.station, user=user, at=transaction.started_at)
     if tariff is None:
         return RunningCost(price=None, tariff=None, energy_wh=usage.energy_wh, as_of=at)
-    spec = TariffSpec.from_model(tariff, timezone_for(transaction.station, operator_for(transaction.station)))
+    spec = TariffSpec.from_model(tariff, station_timezone(transaction.station))
     allowance = allowance_of(live_subscription(user, at=transaction.started_at), tariff.currency)
     return RunningCost(price=price_session(spec, usage, allowance), tariff=tariff, energy_wh=usage.energy_wh, as_of=at)
 
@@ -305,7 +313,7 @@ def session_price_estimate(
     tariff = tariff_for(station=station, user=user, at=starts_at)
     if tariff is None:
         return None, None
-    spec = TariffSpec.from_model(tariff, timezone_for(station, operator_for(station)))
+    spec = TariffSpec.from_model(tariff, station_timezone(station))
     allowance = allowance_of(live_subscription(user, at=starts_at), tariff.currency)
     usage = planned_usage(starts_at=starts_at, energy_wh=energy_wh, minutes=minutes)
     return tariff, price_session(spec, usage, allowance)

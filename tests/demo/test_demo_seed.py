@@ -81,14 +81,14 @@ def test_demo_history_covers_ninety_days_of_sessions_faults_and_outages(demo, db
 def test_demo_sessions_are_priced_as_billing_prices_them(demo, db):
     """Billing's own reading of the stored rows (session_usage, tariff_for) gives each charge exactly."""
     from billing.pricing import TariffSpec, price_session
-    from billing.selectors import operator_for, session_usage, tariff_for, timezone_for
+    from billing.selectors import session_usage, station_timezone, tariff_for
     from sessions.models import Transaction
 
     sessions = list(Transaction.objects.select_related("station__site", "user", "charge"))
     assert all(hasattr(session, "charge") for session in sessions)
     for session in random.Random(7).sample(sessions, 60):
         tariff = tariff_for(station=session.station, user=session.user, at=session.started_at)
-        spec = TariffSpec.from_model(tariff, timezone_for(session.station, operator_for(session.station)))
+        spec = TariffSpec.from_model(tariff, station_timezone(session.station))
         price = price_session(spec, session_usage(session))
         assert (session.charge.tariff_id, session.charge.gross_amount, session.charge.energy_wh) == (
             tariff.pk,
