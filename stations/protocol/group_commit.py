@@ -15,18 +15,15 @@ the other items are stored. Callbacks registered with ``transaction.on_commit`` 
 the writer thread once the data is committed.
 """
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from django.db import close_old_connections, connection, connections, transaction
 
-logger = logging.getLogger(__name__)
+from stations.protocol.batching import Batches, Job, by_function
 
-BatchFunction = Callable[[list], Sequence]
+logger = logging.getLogger(__name__)
 
 # Items per transaction: large enough to carry a storm, small enough to keep one commit short.
 MAX_BATCH = 500
@@ -37,61 +34,21 @@ LOCK_TIMEOUT = "500ms"
 CONNECTION_CHECK_INTERVAL = 10.0
 
 
-class GroupCommit:
+class GroupCommit(Batches):
     def __init__(self, *, max_batch: int = MAX_BATCH):
-        self.max_batch = max_batch
-        self._waiting: list[tuple[BatchFunction, Any, asyncio.Future]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._running: asyncio.Task | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-group-commit")
+        super().__init__(
+            executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-group-commit"), max_batch=max_batch
+        )
         self._connection_checked = time.monotonic()
         self._prepared = None  # the database connection whose session settings are made
 
-    async def submit(self, fn: BatchFunction, item):
-        """Store ``item`` with ``fn`` in the next transaction; its result once committed (or its error).
-
-        A caller cancelled meanwhile (its station disconnected) does not withdraw the item: what the
-        station sent is stored all the same.
-        """
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # First use, or a new event loop (tests): the old one's task and callers will never run again.
-            self._loop, self._running, self._waiting = loop, None, []
-        future = loop.create_future()
-        self._waiting.append((fn, item, future))
-        if self._running is None:
-            self._running = loop.create_task(self._run())
-        return await future
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-                try:
-                    outcomes = await loop.run_in_executor(self._thread, self._write, [job[:2] for job in batch])
-                except Exception as error:  # the writer itself failed: nothing of the batch is known stored
-                    outcomes = [error] * len(batch)
-                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._running = None
-
-    def _write(self, jobs: list[tuple[BatchFunction, Any]]) -> list:
+    def run_batch(self, jobs: list[Job]) -> list:
         """In the writer thread: all the jobs in one transaction, or each alone if that fails."""
         self._prepare_connection()
-        by_function: dict[BatchFunction, list[int]] = {}
-        for index, (fn, _) in enumerate(jobs):
-            by_function.setdefault(fn, []).append(index)
         outcomes: list = [None] * len(jobs)
         try:
             with transaction.atomic():
-                for fn, indexes in by_function.items():
+                for fn, indexes in by_function(jobs).items():
                     results = fn([jobs[index][1] for index in indexes])
                     for index, result in zip(indexes, results, strict=True):
                         outcomes[index] = result
@@ -131,8 +88,8 @@ class GroupCommit:
 
     def shutdown(self) -> None:
         """Close the writer thread and its database connection (for tests)."""
-        self._thread.submit(connections.close_all).result()
-        self._thread.shutdown()
+        self._executor.submit(connections.close_all).result()
+        self._executor.shutdown()
 
 
 _group_commit: GroupCommit | None = None

@@ -1,0 +1,78 @@
+"""Calls gathered into batches: what is submitted while a batch runs in a thread goes together in the next one.
+
+A call is ``submit(fn, item)``, with a batch function ``fn(items) -> results`` (one result per item, in order);
+each caller gets its own result, or the error that failed its function's part of the batch. Idle, a call runs
+at once, alone; under load one batch carries the calls of hundreds of stations and nobody waits more than about
+two batches. ``group_commit`` writes in batches this way, the handshakes' logins read this way.
+"""
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+BatchFunction = Callable[[list], Sequence]
+Job = tuple[BatchFunction, Any]
+
+
+class Batches:
+    def __init__(self, *, executor: Executor, max_batch: int):
+        self.max_batch = max_batch
+        self._executor = executor
+        self._waiting: list[tuple[BatchFunction, Any, asyncio.Future]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: asyncio.Task | None = None
+
+    async def submit(self, fn: BatchFunction, item):
+        """``fn``'s result for ``item``, from the next batch (or its error).
+
+        A caller cancelled meanwhile (its station disconnected) does not withdraw the item: it is run all the same.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # First use, or a new event loop (tests): the old one's task and callers will never run again.
+            self._loop, self._running, self._waiting = loop, None, []
+        future = loop.create_future()
+        self._waiting.append((fn, item, future))
+        if self._running is None:
+            self._running = loop.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self.run_batch, [job[:2] for job in batch])
+                except Exception as error:  # the batch itself failed: no item has its result
+                    outcomes = [error] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._running = None
+
+    def run_batch(self, jobs: list[Job]) -> list:
+        """In the executor's thread: each function once with its items; a function that raises fails its items."""
+        outcomes: list = [None] * len(jobs)
+        for fn, indexes in by_function(jobs).items():
+            try:
+                results = fn([jobs[index][1] for index in indexes])
+            except Exception as error:
+                results = [error] * len(indexes)
+            for index, result in zip(indexes, results, strict=True):
+                outcomes[index] = result
+        return outcomes
+
+
+def by_function(jobs: list[Job]) -> dict[BatchFunction, list[int]]:
+    """The indexes of the jobs of each function, in order."""
+    indexes: dict[BatchFunction, list[int]] = {}
+    for index, (fn, _) in enumerate(jobs):
+        indexes.setdefault(fn, []).append(index)
+    return indexes
