@@ -18,7 +18,7 @@ from stations.app_settings import app_settings
 from stations.live_outbox import live_outbox
 from stations.protocol import accepting, commands, handshake_denial
 from stations.protocol.connection import ConsumerConnection
-from stations.protocol.db import in_db_pool
+from stations.protocol.db import PoolBatches, in_db_pool
 from stations.protocol.group_commit import group_commit
 from stations.protocol.node_runtime import node_runtime
 from stations.protocol.versions import version_chosen
@@ -106,6 +106,18 @@ def _handshakes() -> HandshakeSlots:
     return _handshake_slots
 
 
+_login_batches: PoolBatches | None = None
+
+
+def _logins() -> PoolBatches:
+    """The handshakes' logins, read together (``security.station_logins``): a round trip per batch, not three per
+    handshake, and one hop into the pool's threads."""
+    global _login_batches
+    if _login_batches is None:
+        _login_batches = PoolBatches(max_batch=HANDSHAKES_AT_ONCE)
+    return _login_batches
+
+
 def refusing_when_crowded(consumer_app):
     """``consumer_app`` behind a gate that answers 503 at once while the process is ``crowded``.
 
@@ -180,12 +192,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 # logging it in would be work for nobody, while the fresh ones behind it wait their turn.
                 await self.refuse_busy("handshake waited too long for its turn")
                 return
-            login = await in_db_pool(security.station_login)(
+            attempt = security.LoginAttempt(
                 ocpp_id=self.ocpp_id,
                 password=basic_auth_password(self.scope["headers"], self.ocpp_id),
                 certificate=client_certificates.presented_certificate(self.scope),
                 client=login_throttle.handshake_address(self.scope),
             )
+            login = await _logins().submit(security.station_logins, attempt)
             self.station = login.station
             if login.throttled:
                 await self.refuse(HTTPStatus.TOO_MANY_REQUESTS)

@@ -11,6 +11,7 @@ refused (``cms/cache.py`` reads as empty; a known outage of the channel layer's 
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 
 from django.conf import settings
 
@@ -47,11 +48,17 @@ def _limits(ocpp_id: str, address: str) -> list[tuple[str, int, str]]:
 
 def login_throttled(*, ocpp_id: str, address: str) -> bool:
     """Whether a handshake for this id from this address is to be refused without looking at its credentials."""
-    limits = _limits(ocpp_id, address)
-    if not limits or layer_health.down:
-        return False
-    counts = cache.get_many([key for key, _, _ in limits])
-    return any(counts.get(key, 0) >= limit for key, limit, _ in limits)
+    return logins_throttled([(ocpp_id, address)])[0]
+
+
+def logins_throttled(attempts: Sequence[tuple[str, str]]) -> list[bool]:
+    """``login_throttled`` of many handshakes, (station id, address) each, with one round trip to the cache."""
+    limits = [_limits(ocpp_id, address) for ocpp_id, address in attempts]
+    keys = sorted({key for of_attempt in limits for key, _, _ in of_attempt})
+    if not keys or layer_health.down:
+        return [False] * len(attempts)
+    counts = cache.get_many(keys)
+    return [any(counts.get(key, 0) >= limit for key, limit, _ in of_attempt) for of_attempt in limits]
 
 
 def login_failed(*, ocpp_id: str, address: str, reason: str) -> None:

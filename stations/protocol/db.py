@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connections
 
+from stations.protocol.batching import Batches, Job
+
 POOL_SIZE = 4
 CONNECTION_CHECK_INTERVAL = 10.0
 
@@ -32,6 +34,16 @@ _checked = threading.local()
 def in_db_pool(function):
     """``function`` as a coroutine function run in the pool."""
     return SyncToAsync(_with_connection_care(function), thread_sensitive=False, executor=_pool)
+
+
+class PoolBatches(Batches):
+    """Batches (``stations.protocol.batching``) run in the pool, with its connection care."""
+
+    def __init__(self, *, max_batch: int):
+        super().__init__(executor=_pool, max_batch=max_batch)
+
+    def run_batch(self, jobs: list[Job]) -> list:
+        return _with_connection_care(super().run_batch)(jobs)
 
 
 def in_lease_thread(function):
