@@ -18,6 +18,7 @@ from stations.protocol import (  # noqa: E402
     accepting,
     autobahn_debug,
     daphne_walks,
+    frame_masking,
     handshake_denial,
     long_lived,
     prompt_writes,
@@ -36,6 +37,8 @@ accepting.install()
 autobahn_debug.install()
 # And what it writes is sent at the end of the loop's turn, without a round through the selector.
 prompt_writes.install()
+# And the stations' small frames are unmasked without autobahn's calls into C.
+frame_masking.install()
 
 # Chargers send no Origin header and authenticate per station, so the OCPP routes are not wrapped in
 # the browser's session and origin checks; the browser routes under /ws/ are.
