@@ -16,6 +16,7 @@ from stations.live_consumers import PortalOriginValidator  # noqa: E402
 from stations.live_consumers import websocket_urlpatterns as live_routes  # noqa: E402
 from stations.protocol import (  # noqa: E402
     accepting,
+    access_log,
     autobahn_debug,
     daphne_walks,
     frame_masking,
@@ -39,6 +40,8 @@ autobahn_debug.install()
 prompt_writes.install()
 # And the stations' small frames are unmasked without autobahn's calls into C.
 frame_masking.install()
+# And its access log leaves the station sockets to ours, which names the station.
+access_log.install()
 
 # Chargers send no Origin header and authenticate per station, so the OCPP routes are not wrapped in
 # the browser's session and origin checks; the browser routes under /ws/ are.
