@@ -10,7 +10,7 @@ import json
 
 import pytest
 from ocpp.charge_point import ChargePoint as LibraryChargePoint
-from ocpp.routing import after, on
+from ocpp.routing import after, create_route_map, on
 from ocpp.v16 import ChargePoint as LibraryChargePoint16
 from ocpp.v16 import call, call_result
 from ocpp.v201 import ChargePoint as LibraryChargePoint201
@@ -19,6 +19,7 @@ from stations.models import Station
 from stations.protocol import ocpp_compat
 from stations.protocol.framing import parse_frame
 from stations.protocol.v16 import ChargePoint16
+from stations.protocol.v201.charge_point import ChargePoint201
 from tests.waiting import until
 
 
@@ -121,3 +122,54 @@ async def test_our_calls_and_the_library_call_both_go_through_our_charge_point()
     charge_point.connection_lost([])
     with pytest.raises(asyncio.CancelledError):
         await charge_point.call_payload("Reset", {"type": "Hard"}, 2)
+
+
+@pytest.mark.parametrize("library_class", [LibraryChargePoint16, LibraryChargePoint201])
+def test_our_init_makes_the_state_the_library_s_init_makes(library_class):
+    """ChargePointCompat replaces the library's __init__ (for the route map): an upgrade that adds to it shows here."""
+
+    class Ours(ocpp_compat.ChargePointCompat, library_class):
+        pass
+
+    theirs, ours = library_class("CP-1", Wire(), response_timeout=7), Ours("CP-1", Wire(), response_timeout=7)
+    assert vars(ours).keys() == vars(theirs).keys()
+    for name, value in vars(theirs).items():
+        assert type(vars(ours)[name]) is type(value) or name == "route_map", name
+        if name not in {"_connection", "route_map", "_call_lock", "_response_queue"}:
+            assert vars(ours)[name] == value, name
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_our_route_map_reads_as_the_library_s(version):
+    charge_point_class = {"1.6": ChargePoint16, "2.0.1": ChargePoint201}[version]
+    charge_point, other = (charge_point_class(Station(ocpp_id=ocpp_id), Wire()) for ocpp_id in ("CP-1", "CP-2"))
+    library_map = create_route_map(charge_point)
+    assert len(library_map) > 10
+    for action, entry in library_map.items():
+        assert ocpp_compat.action_handlers(charge_point, action) == entry, action
+        assert charge_point.route_map[action] == entry, action
+    assert ocpp_compat.action_handlers(charge_point, "NoSuchAction") == {}
+    with pytest.raises(KeyError):
+        charge_point.route_map["NoSuchAction"]
+
+    ocpp_compat.on_action_replace(charge_point, "Heartbeat", print)
+    assert ocpp_compat.action_handlers(charge_point, "Heartbeat")[ocpp_compat.ON_ACTION] is print
+    assert ocpp_compat.action_handlers(other, "Heartbeat")[ocpp_compat.ON_ACTION] == other.on_heartbeat
+
+
+def test_a_new_connection_s_charge_point_does_not_walk_its_class_again(monkeypatch):
+    walked = []
+
+    def counted(obj):
+        walked.append(obj)
+        return create_route_map(obj)
+
+    monkeypatch.setattr("ocpp.charge_point.create_route_map", counted)  # the library's __init__ walks with it
+    monkeypatch.setattr("stations.protocol.ocpp_compat.create_route_map", counted)
+    ocpp_compat.class_routes.cache_clear()
+    charge_points = [ChargePoint16(Station(ocpp_id=f"CP-{number}"), Wire()) for number in range(3)]
+    for charge_point in charge_points:
+        assert (
+            ocpp_compat.action_handlers(charge_point, "Heartbeat")[ocpp_compat.ON_ACTION] == charge_point.on_heartbeat
+        )
+    assert walked == [ChargePoint16]
