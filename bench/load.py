@@ -693,6 +693,7 @@ def prepare_voltgrid_database(stations: int) -> None:
         batch_size=2000,
     )
     warm_verified_credentials(bench_stations, template.password_hash)
+    describe_device_models(bench_stations)
     # The rows every message rewrites: a server with autovacuum on keeps them compact, and so must each run
     # here (on a server without autovacuum, each run would otherwise start slower than the last).
     from django.db import connection
@@ -700,6 +701,31 @@ def prepare_voltgrid_database(stations: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Station._meta.db_table}, {Connector._meta.db_table}")
     connection.close()
+
+
+def describe_device_models(bench_stations) -> None:
+    """Each station's device model as its first connection left it (a 2.0.1 station describes itself once, when
+    first accepted, see ``SimulatedStation.report``): a run's storm is a reconnect, not the onboarding of new
+    stations that each are asked for their report (``--mode storm`` ends before most have answered)."""
+    from stations.models import DeviceModelVariable
+
+    undescribed = bench_stations.exclude(pk__in=DeviceModelVariable.objects.values("station_id"))
+    reported_at = datetime.now(UTC)
+    DeviceModelVariable.objects.bulk_create(
+        [
+            DeviceModelVariable(
+                station_id=pk,
+                component_name="ChargingStation",
+                variable_name="Model",
+                value="Bench",
+                mutability="ReadOnly",
+                data_type="string",
+                reported_at=reported_at,
+            )
+            for pk in undescribed.values_list("pk", flat=True)
+        ],
+        batch_size=2000,
+    )
 
 
 def warm_verified_credentials(bench_stations, password_hash: str) -> None:
