@@ -106,16 +106,9 @@ def _handshakes() -> HandshakeSlots:
     return _handshake_slots
 
 
-_login_batches: PoolBatches | None = None
-
-
-def _logins() -> PoolBatches:
-    """The handshakes' logins, read together (``security.station_logins``): a round trip per batch, not three per
-    handshake, and one hop into the pool's threads."""
-    global _login_batches
-    if _login_batches is None:
-        _login_batches = PoolBatches(max_batch=HANDSHAKES_AT_ONCE)
-    return _login_batches
+# The handshakes' logins, read together (``security.station_logins``): a round trip per batch, not three per
+# handshake, and one hop into the pool's threads.
+login_batches = PoolBatches(max_batch=HANDSHAKES_AT_ONCE)
 
 
 def refusing_when_crowded(consumer_app):
@@ -198,7 +191,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 certificate=client_certificates.presented_certificate(self.scope),
                 client=login_throttle.handshake_address(self.scope),
             )
-            login = await _logins().submit(security.station_logins, attempt)
+            login = await login_batches.submit(security.station_logins, attempt)
             self.station = login.station
             if login.throttled:
                 await self.refuse(HTTPStatus.TOO_MANY_REQUESTS)

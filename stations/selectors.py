@@ -1,6 +1,6 @@
 """Reads for the operator portal: the live network board, a station's page, its message log."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -241,9 +241,15 @@ def station_configuration(*, station_ids: Iterable[int], keys: Iterable[str]) ->
     return known
 
 
-def station_has_device_model(*, station: Station) -> bool:
-    """Whether an OCPP 2.0.1 station has described its device model (NotifyReport) at least once."""
-    return DeviceModelVariable.objects.filter(station=station).exists()
+def stations_described(stations: Sequence[Station]) -> list[bool]:
+    """For each OCPP 2.0.1 station, whether it has described its device model (NotifyReport) at least once; one
+    query for all (every accepted boot asks, and a reconnect storm boots thousands)."""
+    described = set(
+        DeviceModelVariable.objects.filter(station__in=[station.pk for station in stations])
+        .values_list("station_id", flat=True)
+        .distinct()
+    )
+    return [station.pk in described for station in stations]
 
 
 def station_connector_bounds(*, station_ids: Iterable[int]) -> dict[int, tuple[int | None, str | None]]:

@@ -4,6 +4,7 @@ import pytest
 
 from stations.models import DeviceModelVariable
 from stations.plausibility import MAX_CONNECTOR_ID, connector_limits
+from stations.selectors import stations_described
 from stations.services import device_model_events_record, device_model_report_store
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +80,10 @@ def test_the_highest_evse_of_the_device_model_bounds_the_connector_ids(make_stat
         report_data=[item(evse={"id": 1}), item("Connector", evse={"id": 2, "connector_id": 2})],
     )
     assert connector_limits(stations=[described, unknown]) == {described.pk: 2, unknown.pk: MAX_CONNECTOR_ID}
+
+
+def test_which_stations_have_described_themselves_is_one_query(make_station, django_assert_num_queries):
+    described, new = make_station("CP-1"), make_station("CP-2")
+    device_model_report_store(station=described, request_id=1, report_data=[item()])
+    with django_assert_num_queries(1):
+        assert stations_described([new, described, new]) == [False, True, False]

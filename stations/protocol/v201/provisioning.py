@@ -12,11 +12,14 @@ from stations import selectors, services
 from stations.app_settings import app_settings
 from stations.models import Station
 from stations.protocol import commands
-from stations.protocol.db import in_db_pool
+from stations.protocol.db import PoolBatches, in_db_pool
 from stations.protocol.framing import parse_timestamp
 from stations.protocol.group_commit import group_commit
 
 logger = logging.getLogger(__name__)
+
+# Whether a booted station has described its device model, asked for the stations booted meanwhile together.
+described_batches = PoolBatches(max_batch=500)
 
 
 def boot_fields(charging_station: dict) -> dict:
@@ -48,7 +51,7 @@ class ProvisioningHandlers:
         """Ask an accepted station for its whole device model the first time (GetBaseReport FullInventory)."""
         if self.registration_status != Station.RegistrationStatus.ACCEPTED:
             return
-        if await in_db_pool(selectors.station_has_device_model)(station=self.station):
+        if await described_batches.submit(selectors.stations_described, self.station):
             return
         # requestId: seconds since the epoch, unique per station and request, within int32 until 2038.
         payload = {"requestId": int(time.time()) % 2**31, "reportBase": "FullInventory"}
