@@ -694,6 +694,7 @@ def prepare_voltgrid_database(stations: int) -> None:
     )
     warm_verified_credentials(bench_stations, template.password_hash)
     describe_device_models(bench_stations)
+    ensure_a_tariff()
     # The rows every message rewrites: a server with autovacuum on keeps them compact, and so must each run
     # here (on a server without autovacuum, each run would otherwise start slower than the last).
     from django.db import connection
@@ -701,6 +702,23 @@ def prepare_voltgrid_database(stations: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Station._meta.db_table}, {Connector._meta.db_table}")
     connection.close()
+
+
+def ensure_a_tariff() -> None:
+    """A network-wide tariff, as every commercial network has: sessions are priced when they stop, and a 2.0.1
+    station is sent its running cost (CostUpdated) while it charges. Without one, the cost path ends at
+    ``tariff_for`` and the run measures less than a real network does."""
+    from decimal import Decimal
+
+    from billing.models import Tariff
+
+    if not Tariff.objects.filter(station=None, site=None, driver_group=None).exists():
+        Tariff.objects.create(
+            name="Bench",
+            tax_rate=Decimal("19"),
+            valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+            price_per_kwh=Decimal("0.40"),
+        )
 
 
 def describe_device_models(bench_stations) -> None:
