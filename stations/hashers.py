@@ -56,16 +56,11 @@ class VerifiedCredentials:
 
     def matches(self, *, station_pk: int, password_hash: str, password: str) -> bool:
         """Whether ``password`` is the one ``password_hash`` was made from (``check_password``, once)."""
-        digest = self._digest(password_hash, password)
-        with self._lock:
-            known = self._local.get(station_pk)
-        if known is None:
-            known = self.shared.get(self._shared_key(station_pk))
-        if known is not None and constant_time_compare(known, digest):
-            self._remember(station_pk, digest)
+        if self.known([(station_pk, password_hash, [password])])[0]:
             return True
         if not check_password(password, password_hash):
             return False
+        digest = self._digest(password_hash, password)
         self._remember(station_pk, digest)
         self.shared.set(self._shared_key(station_pk), digest, self.SHARED_TIMEOUT)
         return True
@@ -88,8 +83,8 @@ class VerifiedCredentials:
             verified = digest is not None and any(
                 constant_time_compare(digest, self._digest(password_hash, form)) for form in forms
             )
-            if verified and not seen:
-                self._remember(station_pk, digest)
+            if verified:
+                self._remember(station_pk, digest)  # and most recently used
             answers.append(verified)
         return answers
 
