@@ -59,20 +59,23 @@ class Batches:
 
     def run_batch(self, jobs: list[Job]) -> list:
         """In the executor's thread: each function once with its items; a function that raises fails its items."""
-        outcomes: list = [None] * len(jobs)
-        for fn, indexes in by_function(jobs).items():
-            try:
-                results = fn([jobs[index][1] for index in indexes])
-            except Exception as error:
-                results = [error] * len(indexes)
-            for index, result in zip(indexes, results, strict=True):
-                outcomes[index] = result
-        return outcomes
+        return results_by_function(jobs, _results_or_the_error)
 
 
-def by_function(jobs: list[Job]) -> dict[BatchFunction, list[int]]:
-    """The indexes of the jobs of each function, in order."""
+def results_by_function(jobs: list[Job], call: Callable[[BatchFunction, list], Sequence]) -> list:
+    """The jobs' results in their order, ``call(fn, items)`` made once per function with the items of its jobs."""
     indexes: dict[BatchFunction, list[int]] = {}
     for index, (fn, _) in enumerate(jobs):
         indexes.setdefault(fn, []).append(index)
-    return indexes
+    outcomes: list = [None] * len(jobs)
+    for fn, of_fn in indexes.items():
+        for index, result in zip(of_fn, call(fn, [jobs[index][1] for index in of_fn]), strict=True):
+            outcomes[index] = result
+    return outcomes
+
+
+def _results_or_the_error(fn: BatchFunction, items: list) -> Sequence:
+    try:
+        return fn(items)
+    except Exception as error:
+        return [error] * len(items)

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection, connections, transaction
 
-from stations.protocol.batching import Batches, Job, by_function
+from stations.protocol.batching import Batches, Job, results_by_function
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +45,16 @@ class GroupCommit(Batches):
     def run_batch(self, jobs: list[Job]) -> list:
         """In the writer thread: all the jobs in one transaction, or each alone if that fails."""
         self._prepare_connection()
-        outcomes: list = [None] * len(jobs)
         try:
             with transaction.atomic():
-                for fn, indexes in by_function(jobs).items():
-                    results = fn([jobs[index][1] for index in indexes])
-                    for index, result in zip(indexes, results, strict=True):
-                        outcomes[index] = result
-            return outcomes
+                return results_by_function(jobs, lambda fn, items: fn(items))
         except Exception as error:
             logger.warning(
                 "group commit failed; writing its items one by one",
                 extra={"items": len(jobs), "error": f"{type(error).__name__}: {error}"},
             )
         close_old_connections()
+        outcomes: list = [None] * len(jobs)
         failures = 0
         for index, (fn, item) in enumerate(jobs):
             try:
