@@ -15,7 +15,7 @@ class BillingConfig(AppConfig):
         cost_source_register(
             CostSource(
                 tariff_text=session_costs.tariff_text,
-                running_cost=session_costs.running_cost,
+                running_costs=session_costs.running_costs,
                 final_cost=session_costs.final_cost,
             )
         )

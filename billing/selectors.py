@@ -1,5 +1,6 @@
 """Reads of the billing app: which tariff and issuer apply, what a session costs so far, may a driver charge."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -58,12 +59,18 @@ def _first_in_precedence(candidates, station) -> Tariff | None:
 
 
 class TariffBook:
-    """``tariff_for`` of many sessions (the batch pricing): the tariffs in force over a span of time and the
-    driver groups of the drivers, read once; each session's choice made from them by the same rules."""
+    """``tariff_for`` of many sessions (the batch pricing): the tariffs in force at their stations over a span of
+    time and the driver groups of the drivers, read once; each session's choice made from them by the same rules."""
 
-    def __init__(self, *, since: datetime, until: datetime, user_ids):
+    def __init__(self, *, since: datetime, until: datetime, user_ids, stations):
+        site_ids = {station.site_id for station in stations if station.site_id}
+        place = (
+            Q(station_id__in={station.pk for station in stations})
+            | Q(station__isnull=True, site__isnull=True)
+            | Q(station__isnull=True, site_id__in=site_ids)
+        )
         self.tariffs = list(
-            Tariff.objects.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=since), valid_from__lte=until)
+            Tariff.objects.filter(place, Q(valid_until__isnull=True) | Q(valid_until__gt=since), valid_from__lte=until)
             .prefetch_related("periods")
             .order_by("pk")
         )
@@ -141,50 +148,26 @@ def allowance_of(subscription: Subscription | None, currency: str) -> Allowance:
 
 
 def session_usage(transaction, *, until: datetime | None = None) -> Usage:
-    """The usage of a session from its meter samples and its connector's status history."""
-    from sessions.models import MeterSample
-    from stations.models import ConnectorStatusEvent
-
-    ended_at = transaction.stopped_at or until or timezone.now()
-    samples = (
-        MeterSample.objects.filter(
-            transaction=transaction,
-            measurand=ENERGY_REGISTER,
-            location__in=DELIVERY_LOCATIONS,
-            value__isnull=False,
-            timestamp__gte=transaction.started_at,
-            timestamp__lte=ended_at,
-        )
-        .order_by("timestamp", "pk")
-        .values_list("timestamp", "phase", "value")
-    )
-    events = (
-        ConnectorStatusEvent.objects.filter(
-            station_id=transaction.station_id,
-            connector_id=transaction.connector_id,
-            timestamp__gte=transaction.started_at,
-            timestamp__lt=ended_at,
-        )
-        .order_by("timestamp", "pk")
-        .values_list("timestamp", "status")
-    )
-    return _usage_of(transaction, ended_at, samples, list(events))
+    """The usage of a session from its meter samples and its connector's status history; a running one's until
+    ``until`` (default: now)."""
+    return sessions_usage([transaction], until=None if until is None else {transaction.pk: until})[transaction.pk]
 
 
-def sessions_usage(transactions) -> dict[int, Usage]:
-    """``session_usage`` of many stopped sessions at once (the batch pricing): two queries for all of them.
+def sessions_usage(transactions, *, until: Mapping[int, datetime] | None = None) -> dict[int, Usage]:
+    """``session_usage`` of many sessions at once (the batch pricing, the running costs): two queries for all.
 
-    Same readings and status events as ``session_usage`` takes one session at a time, and the same rules.
+    A stopped session's usage runs to its stop, a running one's to ``until[pk]`` (default: now).
     """
     from sessions.models import MeterSample
     from stations.models import ConnectorStatusEvent
 
-    transactions = [session for session in transactions if session.stopped_at is not None]
     if not transactions:
         return {}
+    now = timezone.now()
+    ends = {session.pk: session.stopped_at or (until or {}).get(session.pk) or now for session in transactions}
     samples: dict[int, list] = {session.pk: [] for session in transactions}
     since = min(session.started_at for session in transactions)
-    until = max(session.stopped_at for session in transactions)
+    last = max(ends.values())
     rows = (
         MeterSample.objects.filter(
             transaction_id__in=list(samples),
@@ -192,7 +175,7 @@ def sessions_usage(transactions) -> dict[int, Usage]:
             location__in=DELIVERY_LOCATIONS,
             value__isnull=False,
             timestamp__gte=since,  # the batch's span: only its months' partitions are read
-            timestamp__lte=until,
+            timestamp__lte=last,
         )
         .order_by("transaction_id", "timestamp", "pk")
         .values_list("transaction_id", "timestamp", "phase", "value")
@@ -204,7 +187,7 @@ def sessions_usage(transactions) -> dict[int, Usage]:
         ConnectorStatusEvent.objects.filter(
             station_id__in={session.station_id for session in transactions},
             timestamp__gte=since,
-            timestamp__lt=until,
+            timestamp__lt=last,
         )
         .order_by("timestamp", "pk")
         .values_list("station_id", "connector_id", "timestamp", "status")
@@ -213,7 +196,7 @@ def sessions_usage(transactions) -> dict[int, Usage]:
         events.setdefault((station_id, connector_id), []).append((moment, status))
     usages = {}
     for session in transactions:
-        started, ended = session.started_at, session.stopped_at
+        started, ended = session.started_at, ends[session.pk]
         within = [sample for sample in samples[session.pk] if started <= sample[0] <= ended]
         history = events.get((session.station_id, session.connector_id), ())
         usages[session.pk] = _usage_of(
@@ -272,20 +255,105 @@ def session_running_cost(transaction, *, at: datetime | None = None) -> RunningC
 
     Nothing is stored; the subscription's included energy is read, not consumed.
     """
-    if hasattr(transaction, "charge"):
-        charge = transaction.charge
-        tariff = charge.tariff
-        price = _stored_price(charge)
-        return RunningCost(price=price, tariff=tariff, energy_wh=charge.energy_wh, as_of=charge.priced_at)
-    at = at or timezone.now()
-    usage = session_usage(transaction, until=at)
-    user = driver_of(transaction)
-    tariff = tariff_for(station=transaction.station, user=user, at=transaction.started_at)
-    if tariff is None:
-        return RunningCost(price=None, tariff=None, energy_wh=usage.energy_wh, as_of=at)
-    spec = TariffSpec.from_model(tariff, station_timezone(transaction.station))
-    allowance = allowance_of(live_subscription(user, at=transaction.started_at), tariff.currency)
-    return RunningCost(price=price_session(spec, usage, allowance), tariff=tariff, energy_wh=usage.energy_wh, as_of=at)
+    return sessions_running_cost([(transaction, at or timezone.now())])[0]
+
+
+def sessions_running_cost(asked: list[tuple]) -> list[RunningCost]:
+    """``session_running_cost`` of many (session, as of) at once, in their order: what the 2.0.1 chargers are
+    told while they charge, a few queries for all of them (``BatchPricingReads``)."""
+    charges = {
+        charge.transaction_id: charge
+        for charge in SessionCharge.objects.filter(transaction_id__in=[session.pk for session, _ in asked])
+        .select_related("tariff")
+        .prefetch_related("tariff__periods")
+    }
+    running = [(session, at) for session, at in asked if session.pk not in charges]
+    reads = BatchPricingReads([session for session, _ in running], until=dict((s.pk, at) for s, at in running))
+    costs = []
+    for session, at in asked:
+        if (charge := charges.get(session.pk)) is not None:
+            price = _stored_price(charge)
+            costs.append(
+                RunningCost(price=price, tariff=charge.tariff, energy_wh=charge.energy_wh, as_of=charge.priced_at)
+            )
+            continue
+        usage = reads.usage(session)
+        user = driver_of(session)
+        tariff = reads.tariff(station=session.station, user=user, at=session.started_at)
+        if tariff is None:
+            costs.append(RunningCost(price=None, tariff=None, energy_wh=usage.energy_wh, as_of=at))
+            continue
+        spec = TariffSpec.from_model(tariff, reads.timezone(session.station))
+        allowance = allowance_of(reads.subscription(user, at=session.started_at), tariff.currency)
+        price = price_session(spec, usage, allowance)
+        costs.append(RunningCost(price=price, tariff=tariff, energy_wh=usage.energy_wh, as_of=at))
+    return costs
+
+
+class PricingReads:
+    """What pricing reads besides the session: one session's worth, a few queries each."""
+
+    def operator(self, station):
+        return operator_for(station)
+
+    def timezone(self, station) -> str:
+        return station_timezone(station)
+
+    def usage(self, session):
+        return session_usage(session)
+
+    def tariff(self, *, station, user, at):
+        return tariff_for(station=station, user=user, at=at)
+
+    def subscription(self, user, *, at):
+        return live_subscription(user, at=at)
+
+
+class BatchPricingReads(PricingReads):
+    """The same reads for a batch of sessions, each made once for all of them: usages in two queries (a running
+    session's until ``until[pk]``), the tariffs in force at their stations and the drivers' groups in two,
+    operators and zones once per site, the drivers' live subscriptions in one."""
+
+    def __init__(self, sessions: list, *, until: Mapping[int, datetime] | None = None):
+        self._operators: dict = {}
+        self._zones: dict = {}
+        if not sessions:
+            return
+        self._usages = sessions_usage(sessions, until=until)
+        user_ids = {user.pk for user in map(driver_of, sessions) if user is not None}
+        starts = [session.started_at for session in sessions]
+        self._tariffs = TariffBook(
+            since=min(starts), until=max(starts), user_ids=user_ids, stations=[session.station for session in sessions]
+        )
+        self._subscriptions = {
+            subscription.user_id: subscription
+            for subscription in Subscription.objects.select_related("plan").filter(
+                user_id__in=user_ids, status=Subscription.Status.ACTIVE
+            )
+        }
+
+    def operator(self, station):
+        if station.site_id not in self._operators:
+            self._operators[station.site_id] = operator_for(station)
+        return self._operators[station.site_id]
+
+    def timezone(self, station) -> str:
+        if station.site_id not in self._zones:
+            self._zones[station.site_id] = station_timezone(station)
+        return self._zones[station.site_id]
+
+    def usage(self, session):
+        return self._usages[session.pk]
+
+    def tariff(self, *, station, user, at):
+        return self._tariffs.tariff_for(station=station, user=user, at=at)
+
+    def subscription(self, user, *, at):
+        """``live_subscription``: a driver has one active subscription at most (``one_live_subscription``)."""
+        live = self._subscriptions.get(user.pk) if user is not None else None
+        if live is None or not live.current_period_start <= at < live.current_period_end:
+            return None
+        return live
 
 
 def _stored_price(charge: SessionCharge) -> Price:

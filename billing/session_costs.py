@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from billing.models import SessionCharge, Tariff
 from billing.money import minor_unit_digits
-from billing.selectors import session_running_cost, tariff_for
+from billing.selectors import sessions_running_cost, tariff_for
 from billing.services.pricing import session_charge_create
 
 # The most a charger's message (OCPP 2.0.1 MessageContentType.content) holds.
@@ -21,10 +21,9 @@ def tariff_text(*, station, user) -> str | None:
     return None if tariff is None else tariff_in_words(tariff)
 
 
-def running_cost(*, session, at) -> Decimal | None:
-    """The session's price so far (gross, rounded as a charge is), as of ``at``; None without a tariff."""
-    price = session_running_cost(session, at=at).price
-    return None if price is None else price.gross
+def running_costs(asked: list[tuple]) -> list[Decimal | None]:
+    """Each (session, at)'s price so far (gross, rounded as a charge is), as of ``at``; None without a tariff."""
+    return [None if cost.price is None else cost.price.gross for cost in sessions_running_cost(asked)]
 
 
 def final_cost(*, session) -> Decimal | None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from sessions.models import Transaction
+from stations.models import Station
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +24,8 @@ logger = logging.getLogger(__name__)
 class CostSource:
     # (station, user) -> the prices the user charges at there, in words for a charger's display; None: no tariff.
     tariff_text: Callable[..., str | None]
-    # (session, at) -> what the running session costs so far (gross), as of ``at``; None: no tariff.
-    running_cost: Callable[..., Decimal | None]
+    # ([(session, at), ...]) -> what each running session costs so far (gross), as of its ``at``; None: no tariff.
+    running_costs: Callable[..., list[Decimal | None]]
     # (session) -> the final price of a stopped session, as billed (gross); None: not priced (no tariff, held).
     final_cost: Callable[..., Decimal | None]
 
@@ -41,17 +42,44 @@ def tariff_text(*, station, user) -> str | None:
     return _source.tariff_text(station=station, user=user) if _source else None
 
 
-def running_cost(*, station, transaction_id: str, at: datetime) -> Decimal | None:
-    """What the open session the station knows as ``transaction_id`` costs so far; None when it is not open
-    (refused, ended, unknown) or has no tariff."""
-    if _source is None:
-        return None
-    session = (
-        Transaction.objects.select_related("station__site", "user", "id_token__owner")
-        .filter(station=station, ocpp_transaction_id=transaction_id, status=Transaction.Status.ACTIVE)
-        .first()
-    )
-    return None if session is None else _source.running_cost(session=session, at=min(at, timezone.now()))
+@dataclass(frozen=True)
+class RunningCostAsked:
+    """A running cost wanted: of the open session ``station`` knows as ``transaction_id``, as of ``at``."""
+
+    station: Station
+    transaction_id: str
+    at: datetime
+
+
+def running_costs(asked: list[RunningCostAsked]) -> list[Decimal | None]:
+    """What each session asked for costs so far, in their order, priced together (a batch of the 2.0.1 stations'
+    metered events); None for a session that is not open (refused, ended, unknown) or has no tariff."""
+    if _source is None or not asked:
+        return [None] * len(asked)
+    open_sessions = {
+        (session.station_id, session.ocpp_transaction_id): session
+        for session in Transaction.objects.select_related("station__site", "user", "id_token__owner").filter(
+            station_id__in={one.station.pk for one in asked},
+            ocpp_transaction_id__in={one.transaction_id for one in asked},
+            status=Transaction.Status.ACTIVE,
+        )
+    }
+    now = timezone.now()
+    found = [(one, open_sessions.get((one.station.pk, one.transaction_id))) for one in asked]
+    priced = iter(_priced_apart([(session, min(one.at, now)) for one, session in found if session is not None]))
+    return [None if session is None else next(priced) for _, session in found]
+
+
+def _priced_apart(asked: list[tuple]) -> list[Decimal | None]:
+    """The running costs priced together; if that fails, each on its own, so that one session the engine cannot
+    price (None) does not keep the others' from their chargers."""
+    try:
+        return _source.running_costs(asked)
+    except Exception:
+        if len(asked) == 1:
+            logger.exception("running cost unknown", extra={"transaction_id": asked[0][0].pk})
+            return [None]
+    return [cost for one in asked for cost in _priced_apart([one])]
 
 
 def final_cost(*, session: Transaction) -> Decimal | None:

@@ -17,14 +17,11 @@ from billing.models import SessionCharge, Subscription, Tariff, TariffPeriod
 from billing.money import ZERO
 from billing.pricing import Price, TariffSpec, price_session
 from billing.selectors import (
-    TariffBook,
+    BatchPricingReads,
+    PricingReads,
     allowance_of,
     driver_of,
-    live_subscription,
     operator_for,
-    session_usage,
-    sessions_usage,
-    tariff_for,
     timezone_for,
 )
 from billing.services.invoices import charges_save_and_bill, invoice_add_session
@@ -161,7 +158,7 @@ def _batch_create(transaction_ids: list[int]) -> int:
         )
         if not sessions:
             return 0
-        lookups = _BatchLookups(sessions)
+        lookups = BatchPricingReads(sessions)
         # Driver by driver, in time order: a subscription's included energy goes to the earlier sessions, and
         # racing batches lock subscriptions in the same order. Receipts follow the sessions' order.
         by_driver = sorted(sessions, key=lambda session: (_driver_id(session), session.started_at, session.pk))
@@ -263,61 +260,12 @@ def _unpriceable(session) -> str:
     return ""
 
 
-class _Lookups:
-    """What pricing reads besides the session: one session's worth, a few queries each."""
-
-    def operator(self, station):
-        return operator_for(station)
-
-    def usage(self, session):
-        return session_usage(session)
-
-    def tariff(self, *, station, user, at):
-        return tariff_for(station=station, user=user, at=at)
-
-    def subscription(self, user, *, at):
-        return live_subscription(user, at=at)
-
-
-class _BatchLookups(_Lookups):
-    """The same reads for a batch of sessions, each made once for all of them: usages in two queries, the
-    tariffs in force and drivers' groups in two, operators once per site, subscriptions only of the drivers
-    who have one."""
-
-    def __init__(self, sessions: list):
-        self._usages = sessions_usage(sessions)
-        users = [driver_of(session) for session in sessions]
-        user_ids = {user.pk for user in users if user is not None}
-        starts = [session.started_at for session in sessions]
-        self._tariffs = TariffBook(since=min(starts), until=max(starts), user_ids=user_ids)
-        self._subscribed = set(
-            Subscription.objects.filter(user_id__in=user_ids, status=Subscription.Status.ACTIVE).values_list(
-                "user_id", flat=True
-            )
-        )
-        self._operators: dict = {}
-
-    def operator(self, station):
-        if station.site_id not in self._operators:
-            self._operators[station.site_id] = operator_for(station)
-        return self._operators[station.site_id]
-
-    def usage(self, session):
-        return self._usages[session.pk] if session.pk in self._usages else session_usage(session)
-
-    def tariff(self, *, station, user, at):
-        return self._tariffs.tariff_for(station=station, user=user, at=at)
-
-    def subscription(self, user, *, at):
-        return live_subscription(user, at=at) if user is not None and user.pk in self._subscribed else None
-
-
-def _priced(session, lookups: _Lookups | None = None) -> SessionCharge:
+def _priced(session, lookups: PricingReads | None = None) -> SessionCharge:
     """The session's charge, not saved yet; the subscription's included energy is consumed here.
 
     Should be called while holding a SELECT FOR UPDATE lock on the session.
     """
-    lookups = lookups or _Lookups()
+    lookups = lookups or PricingReads()
     user = driver_of(session)
     operator = lookups.operator(session.station)
     reason = _unpriceable(session)

@@ -275,35 +275,47 @@ async def _send_and_wait(channel_name: str, command: StationCommand, payload: di
 
 async def serve_call(charge_point, event, channel_layer) -> None:
     """Run on the daphne process that holds the station's socket: make the call, send back the outcome."""
-    timeout = event["timeout"]
+    if charge_point is None:
+        outcome = {"status": Status.OFFLINE, "error_description": "The station's connection is not ready."}
+    else:
+        try:
+            outcome = await call_outcome(charge_point, event["action"], event["payload"], event["timeout"])
+        except asyncio.CancelledError:
+            # The connection closed while the station still owed the answer.
+            await _reply(
+                channel_layer,
+                event,
+                {"status": Status.OFFLINE, "error_description": "The station disconnected before answering."},
+            )
+            raise
+    await _reply(channel_layer, event, outcome)
+
+
+async def call_outcome(charge_point, action: str, payload: dict, timeout: float) -> dict:  # noqa: ASYNC109
+    """One call on a socket this process holds, its outcome as a command's (answered, call_error, timeout).
+
+    ``serve_call`` makes an operator's commands with it; a connection calls its own station with it directly
+    (a 2.0.1 running cost): no record and no channel-layer hop, the message log keeps both frames.
+    """
     try:
-        if charge_point is None:
-            outcome = {"status": Status.OFFLINE, "error_description": "The station's connection is not ready."}
-        else:
-            outcome = await asyncio.wait_for(_call(charge_point, event["action"], event["payload"], timeout), timeout)
+        return await asyncio.wait_for(_call(charge_point, action, payload, timeout), timeout)
     except TimeoutError:
-        outcome = {"status": Status.TIMEOUT, "error_description": f"The station did not answer within {timeout:g} s."}
-    except asyncio.CancelledError:
-        # The connection closed while the station still owed the answer.
-        await _reply(
-            channel_layer,
-            event,
-            {"status": Status.OFFLINE, "error_description": "The station disconnected before answering."},
-        )
-        raise
+        return {"status": Status.TIMEOUT, "error_description": f"The station did not answer within {timeout:g} s."}
     except Exception as error:
-        logger.exception("station command failed", extra={"action": event["action"]})
-        outcome = {
+        logger.exception("station command failed", extra={"action": action})
+        return {
             "status": Status.CALL_ERROR,
             "error_code": "InternalError",
             "error_description": f"The call could not be made: {error}",
         }
-    await _reply(channel_layer, event, outcome)
 
 
 async def _reply(channel_layer, event: dict, outcome: dict) -> None:
     try:
         await channel_layer.send(event["reply_channel"], outcome)
+    except ChannelFull:
+        # The caller's reply channel is over capacity: it has long stopped waiting (timed out) or is stuck.
+        logger.warning("command outcome not returned to its caller", extra={"command_id": event.get("command_id")})
     except LAYER_ERRORS as error:
         # Redis went away meanwhile: the caller times out waiting; the station's answer is in the message log.
         layer_health.failed(error)

@@ -135,7 +135,7 @@ def test_a_batch_charges_exactly_what_pricing_one_at_a_time_charges(network, mak
 @given(
     scopes=st.lists(
         st.tuples(
-            st.sampled_from(["station", "site", "network"]),
+            st.sampled_from(["station", "elsewhere", "site", "network"]),
             st.booleans(),  # for the fleet only
             st.integers(-3, 3),  # valid from, days after T0
             st.one_of(st.none(), st.integers(1, 5)),  # lasting days
@@ -150,7 +150,7 @@ def test_the_batchs_tariff_choice_is_tariff_for(
     network, site, scopes, at_days, user_index, station_index, django_user_model
 ):
     with transaction.atomic():
-        station = network["stations"][station_index]
+        station, elsewhere = network["stations"][station_index], network["stations"][1 - station_index]
         fleet = DriverGroup.objects.get(name="Fleet")
         for index, (scope, fleet_only, from_days, lasting) in enumerate(scopes):
             valid_from = T0 + timedelta(days=from_days)
@@ -160,13 +160,16 @@ def test_the_batchs_tariff_choice_is_tariff_for(
                 price_per_kwh=D("0.1"),
                 valid_from=valid_from,
                 valid_until=valid_from + timedelta(days=lasting) if lasting else None,
-                station=station if scope == "station" else None,
+                station={"station": station, "elsewhere": elsewhere}.get(scope),
                 site=site if scope == "site" else None,
                 driver_group=fleet if fleet_only else None,
             )
         user, at = network["users"][user_index], T0 + timedelta(days=at_days, hours=5)
         book = selectors.TariffBook(
-            since=at - timedelta(days=1), until=at + timedelta(days=1), user_ids=[user.pk] if user else []
+            since=at - timedelta(days=1),
+            until=at + timedelta(days=1),
+            user_ids=[user.pk] if user else [],
+            stations=[station],
         )
         assert book.tariff_for(station=station, user=user, at=at) == selectors.tariff_for(
             station=station, user=user, at=at

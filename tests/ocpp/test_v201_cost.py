@@ -19,7 +19,8 @@ from billing.models import InvoiceLine, Operator, SessionCharge, Tariff
 from billing.money import tax_of
 from billing.pricing import TariffSpec, Usage, price_session
 from sessions.models import Transaction
-from stations.models import StationCommand
+from stations.models import OcppMessage, StationCommand
+from stations.protocol.framing import CALL, CALL_ERROR, CALL_RESULT
 from tests.conftest import module_daphne, settle_before_teardown
 from tests.factories import STATION_PASSWORD
 from tests.ocpp_client import ocpp_connection
@@ -140,11 +141,11 @@ def engine_price(tariff: TariffSpec, minutes: int, wh: int) -> Decimal:
     return price_session(tariff, usage).gross
 
 
-async def cost_commands(status=None) -> list[StationCommand]:
-    commands = StationCommand.objects.filter(action="CostUpdated").order_by("pk")
-    if status is not None:
-        commands = commands.filter(status=status)
-    return [command async for command in commands]
+async def cost_frames(count: int) -> list[tuple[str, int, str]] | None:
+    """The CostUpdated frames in the message log once there are ``count``, in order: (direction, type, error)."""
+    frames = OcppMessage.objects.filter(action="CostUpdated").order_by("created_at", "pk")
+    logged = [(frame.direction, frame.message_type, frame.error_code) async for frame in frames]
+    return logged if len(logged) >= count else None
 
 
 async def test_the_driver_sees_their_tariff_the_running_cost_and_the_final_cost_the_invoice_bills(
@@ -168,7 +169,14 @@ async def test_the_driver_sees_their_tariff_the_running_cost_and_the_final_cost_
     line = await InvoiceLine.objects.aget(session_charge=charge)
     assert Decimal(str(end.total_cost)) == charge.gross_amount == Decimal("6.66")
     assert line.net_amount + tax_of(line.net_amount, line.tax_rate, "EUR") == charge.gross_amount
-    assert [command.status for command in await cost_commands()] == ["answered", "answered"]
+    # Sent on the station's own socket, not as an operator's command: the message log has the calls and answers.
+    assert await until(lambda: cost_frames(4), what="the running costs logged") == [
+        ("out", CALL, ""),
+        ("in", CALL_RESULT, ""),
+        ("out", CALL, ""),
+        ("in", CALL_RESULT, ""),
+    ]
+    assert not await StationCommand.objects.filter(action="CostUpdated").aexists()
 
 
 async def test_without_a_tariff_no_cost_is_sent_and_the_ended_answer_has_none(cost_server, station, card):
@@ -179,7 +187,7 @@ async def test_without_a_tariff_no_cost_is_sent_and_the_ended_answer_has_none(co
         end = await cp.call(ended(2, 20, 3000))
     assert authorized.id_token_info["personal_message"]["content"] == "Welcome."
     assert end.total_cost is None
-    assert cp.costs == [] and await cost_commands() == []
+    assert cp.costs == [] and await cost_frames(1) is None
     assert (await Transaction.objects.aget(ocpp_transaction_id="TX-1")).status == Transaction.Status.COMPLETED
 
 
@@ -191,7 +199,7 @@ async def test_a_refused_token_is_shown_no_tariff_and_costs_nothing(cost_server,
         end = await cp.call(ended(2, 20, 3000))
     assert start.id_token_info["personal_message"]["content"] == "This card is blocked."
     assert end.total_cost is None
-    assert cp.costs == [] and await cost_commands() == []
+    assert cp.costs == [] and await cost_frames(1) is None
     assert not await SessionCharge.objects.aexists()
 
 
@@ -200,7 +208,8 @@ async def test_a_station_refusing_the_running_cost_leaves_the_session_unaffected
         cp.refuse = True
         await cp.call(started())
         await cp.call(updated(1, 10, 2000))
-        await until(lambda: cost_commands(StationCommand.Status.CALL_ERROR), what="the refused CostUpdated recorded")
+        refused = await until(lambda: cost_frames(2), what="the refused CostUpdated logged")
+        assert refused == [("out", CALL, ""), ("in", CALL_ERROR, "InternalError")]
         end = await cp.call(ended(2, 20, 3500))
     session = await Transaction.objects.aget(ocpp_transaction_id="TX-1")
     charge = await SessionCharge.objects.aget(transaction=session)

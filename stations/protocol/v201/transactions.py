@@ -19,14 +19,17 @@ from sessions import costs, services
 from stations.app_settings import app_settings
 from stations.models import StationCommand
 from stations.protocol import outbound
-from stations.protocol.commands import station_call
-from stations.protocol.db import in_db_pool
+from stations.protocol.commands import call_outcome
+from stations.protocol.db import PoolBatches, in_db_pool
 from stations.protocol.framing import parse_timestamp, property_violation
 from stations.protocol.group_commit import group_commit
 from stations.protocol.v201.authorization import driver_tariff, id_token_info
 from stations.protocol.v201.metering import readings_of
 
 logger = logging.getLogger(__name__)
+
+# The running costs of the sessions metered meanwhile, priced together (``sessions.costs.running_costs``).
+running_cost_batches = PoolBatches(max_batch=500)
 
 
 class TransactionHandlers:
@@ -86,7 +89,12 @@ class TransactionHandlers:
     @after(Action.transaction_event)
     async def send_running_cost(self, event_type, timestamp, transaction_info, meter_value=(), offline=False, **_):
         """CostUpdated after an Updated event with meter values, at most every CMS_OCPP_COST_UPDATE_SECONDS per
-        session; never lower than the last one sent. Not for events replayed from the station's offline queue."""
+        session; never lower than the last one sent. Not for events replayed from the station's offline queue.
+
+        Priced with the other stations' events of the moment (``running_cost_batches``) and sent straight on this
+        connection's socket: the station's own running cost is no operator's command to record (the message log
+        keeps both frames) and needs no channel-layer hop to find the socket it is on.
+        """
         transaction_id = transaction_info["transaction_id"]
         # transaction id -> (loop time priced, total last sent)
         sent = self.__dict__.setdefault("_running_costs_sent", {})
@@ -101,20 +109,24 @@ class TransactionHandlers:
             last_at, last_total = sent.get(transaction_id, (None, None))
             if last_at is not None and now - last_at < app_settings.COST_UPDATE_SECONDS:
                 return
-            total = await in_db_pool(costs.running_cost)(
-                station=self.station, transaction_id=transaction_id, at=parse_timestamp(timestamp, field="timestamp")
-            )
+            asked = costs.RunningCostAsked(self.station, transaction_id, parse_timestamp(timestamp, field="timestamp"))
+            total = await running_cost_batches.submit(costs.running_costs, asked)
             if total is None or (last_total is not None and total <= last_total):
                 # Priced once per interval even when nothing is sent (no tariff, no increase): not at every event.
                 sent[transaction_id] = (now, last_total)
                 return
             sent[transaction_id] = (now, total)
             action, payload = outbound.cost_updated(self.ocpp_version, total_cost=total, transaction_id=transaction_id)
-            command = await station_call(station=self.station, action=action, payload=payload)
-        if command.status != StationCommand.Status.ANSWERED:
+            outcome = await call_outcome(self, action, payload, app_settings.RESPONSE_TIMEOUT)
+        if outcome["status"] != StationCommand.Status.ANSWERED:
             logger.info(
                 "running cost not delivered",
-                extra={"station_id": self.station.ocpp_id, "transaction_id": transaction_id, "status": command.status},
+                extra={
+                    "station_id": self.station.ocpp_id,
+                    "transaction_id": transaction_id,
+                    "status": outcome["status"],
+                    "error_code": outcome.get("error_code", ""),
+                },
             )
 
 
