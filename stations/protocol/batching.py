@@ -16,8 +16,11 @@ Job = tuple[BatchFunction, Any]
 
 
 class Batches:
-    def __init__(self, *, executor: Executor, max_batch: int):
+    def __init__(self, *, executor: Executor, max_batch: int, linger: float = 0.0):
+        """``linger``: seconds each batch waits for more calls before it runs, for work whose callers can wait (a
+        charger's running cost): fewer, larger batches."""
         self.max_batch = max_batch
+        self.linger = linger
         self._executor = executor
         self._waiting: list[tuple[BatchFunction, Any, asyncio.Future]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -42,6 +45,8 @@ class Batches:
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
+                if self.linger:
+                    await asyncio.sleep(self.linger)
                 batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
                 try:
                     outcomes = await loop.run_in_executor(self._executor, self.run_batch, [job[:2] for job in batch])

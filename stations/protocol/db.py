@@ -39,8 +39,8 @@ def in_db_pool(function):
 class PoolBatches(Batches):
     """Batches (``stations.protocol.batching``) run in the pool, with its connection care."""
 
-    def __init__(self, *, max_batch: int):
-        super().__init__(executor=_pool, max_batch=max_batch)
+    def __init__(self, *, max_batch: int, linger: float = 0.0):
+        super().__init__(executor=_pool, max_batch=max_batch, linger=linger)
 
     def run_batch(self, jobs: list[Job]) -> list:
         return _with_connection_care(super().run_batch)(jobs)

@@ -49,3 +49,19 @@ async def test_a_function_that_raises_fails_its_own_items_only(executor):
     )
     assert [type(outcome) for outcome in outcomes] == [ValueError, int, ValueError]
     assert outcomes[1] == 2
+
+
+async def test_a_lingering_batch_waits_for_the_calls_of_its_linger(executor):
+    batches = []
+
+    def recorded(items):
+        batches.append(list(items))
+        return items
+
+    batching = Batches(executor=executor, max_batch=10, linger=0.2)
+    first = asyncio.ensure_future(batching.submit(recorded, 1))
+    await asyncio.sleep(0.05)
+    assert batches == []  # not run at once, idle as the thread is
+    second = asyncio.ensure_future(batching.submit(recorded, 2))
+    assert await asyncio.gather(first, second) == [1, 2]
+    assert batches == [[1, 2]]

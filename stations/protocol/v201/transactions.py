@@ -28,8 +28,9 @@ from stations.protocol.v201.metering import readings_of
 
 logger = logging.getLogger(__name__)
 
-# The running costs of the sessions metered meanwhile, priced together (``sessions.costs.running_costs``).
-running_cost_batches = PoolBatches(max_batch=500)
+# The running costs of the sessions metered within a second, priced together (``sessions.costs.running_costs``): a
+# second later on a charger's display than it could be, a few queries a second for a whole node's sessions.
+running_cost_batches = PoolBatches(max_batch=500, linger=1.0)
 
 
 class TransactionHandlers:
