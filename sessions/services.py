@@ -1071,24 +1071,29 @@ def session_events_append_many(
     stores it, with the whole fold)."""
     received_at = received_at or timezone.now()
     named = {(station.pk, event.transaction_id) for station, event in items}
+    stations = {station.pk: station for station, _ in items}
+    # One statement on the path of every metered event of the node: the sessions locked, each with the last seqNo
+    # stored; their stations are the callers' (no join).
+    last_seq_no = (
+        TransactionEvent.objects.filter(transaction=models.OuterRef("pk")).order_by("-seq_no").values("seq_no")[:1]
+    )
     sessions = {
         (session.station_id, session.ocpp_transaction_id): session
         for session in Transaction.objects.select_for_update(of=("self",))
-        .select_related("station")
         .filter(
-            station_id__in={station for station, _ in named},
+            station_id__in=list(stations),
             ocpp_transaction_id__in={transaction_id for _, transaction_id in named},
             status=Transaction.Status.ACTIVE,
         )
         .exclude(connector_id=UNKNOWN_CONNECTOR)
+        .annotate(last_seq_no=models.Subquery(last_seq_no))
         .order_by("pk")
         if (session.station_id, session.ocpp_transaction_id) in named
     }
-    last_seq_nos = dict(
-        TransactionEvent.objects.filter(transaction__in=[session.pk for session in sessions.values()])
-        .values_list("transaction")
-        .annotate(last=models.Max("seq_no"))
-    )
+    last_seq_nos = {}
+    for session in sessions.values():
+        session.station = stations[session.station_id]
+        last_seq_nos[session.pk] = -1 if session.last_seq_no is None else session.last_seq_no
     outcomes: list[SessionEventOutcome | None] = []
     appended: list[tuple[Transaction, SessionEvent]] = []
     for station, event in items:
