@@ -152,6 +152,8 @@ try {
     chargingNeeds: { requestedEnergyTransfer: 'AC_three_phase', departureTime: at(-120), acChargingParameters: { energyAmount: 20000, evMinCurrent: 6, evMaxCurrent: 32, evMaxVoltage: 400 } },
   });
   results.answers.TransactionEventUpdated = await event('Updated', 1, 20, 'MeterValuePeriodic', { meterValue: register(20, 2000, 'Sample.Periodic') });
+  // The CSMS prices running costs a second's worth at a time: still charging when it does, so it sends one.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
   results.answers.TransactionEventEnded = await event('Ended', 2, 10, 'EVCommunicationLost', {
     meterValue: register(10, 3500, 'Transaction.End'), transactionInfo: { stoppedReason: 'EVDisconnected' },
   });
