@@ -263,12 +263,12 @@ def sessions_running_cost(asked: list[tuple]) -> list[RunningCost]:
     told while they charge, a few queries for all of them (``BatchPricingReads``)."""
     charges = {
         charge.transaction_id: charge
-        for charge in SessionCharge.objects.filter(transaction_id__in=[session.pk for session, _ in asked])
-        .select_related("tariff")
-        .prefetch_related("tariff__periods")
+        for charge in SessionCharge.objects.filter(
+            transaction_id__in=[session.pk for session, _ in asked]
+        ).select_related("tariff")
     }
     running = [(session, at) for session, at in asked if session.pk not in charges]
-    reads = BatchPricingReads([session for session, _ in running], until=dict((s.pk, at) for s, at in running))
+    reads = BatchPricingReads([session for session, _ in running], until={session.pk: at for session, at in running})
     costs = []
     for session, at in asked:
         if (charge := charges.get(session.pk)) is not None:

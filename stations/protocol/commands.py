@@ -313,12 +313,11 @@ async def call_outcome(charge_point, action: str, payload: dict, timeout: float)
 async def _reply(channel_layer, event: dict, outcome: dict) -> None:
     try:
         await channel_layer.send(event["reply_channel"], outcome)
-    except ChannelFull:
-        # The caller's reply channel is over capacity: it has long stopped waiting (timed out) or is stuck.
-        logger.warning("command outcome not returned to its caller", extra={"command_id": event.get("command_id")})
-    except LAYER_ERRORS as error:
-        # Redis went away meanwhile: the caller times out waiting; the station's answer is in the message log.
-        layer_health.failed(error)
+    except (ChannelFull, *LAYER_ERRORS) as error:
+        # Redis went away meanwhile, or the caller's process has more waiting than the layer's capacity: the caller
+        # times out waiting; the station's answer is in the message log.
+        if not isinstance(error, ChannelFull):
+            layer_health.failed(error)
         logger.warning("command outcome not returned to its caller", extra={"command_id": event.get("command_id")})
 
 
