@@ -70,7 +70,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import IdTokenEvent
@@ -99,7 +99,6 @@ from stations.services import (
     Measurement,
     connector_ensure,
     connector_measurements_update,
-    connector_status_report,
     connector_statuses_store,
     connectors_measurements_update,
 )
@@ -1028,6 +1027,14 @@ def _charging_state_record(
     """A 2.0.1 station reports its connector Occupied and says whether it charges in the TransactionEvent: the
     connector's status history gets the 1.6 status that means the same, at the event's time (a replay adds no
     row: the history is unique per moment and status; an older one does not overwrite the current status)."""
+    if (report := _charging_state_report(session, event, received_at=received_at)) is not None:
+        connector_statuses_store(reports=[report])
+
+
+def _charging_state_report(
+    session: Transaction, event: SessionEvent | TransactionEvent, *, received_at: datetime
+) -> dict | None:
+    """The status report (``connector_status_report``'s arguments) the event's charging state amounts to, if any."""
     connector_id = event.evse_id or session.connector_id
     status = charging_state_status(event.event_type, event.charging_state)
     # A clockless station's moment would become the receipt time, a new row at each replay.
@@ -1036,10 +1043,8 @@ def _charging_state_record(
         or connector_id == UNKNOWN_CONNECTOR
         or not time_is_plausible(event.timestamp, received_at=received_at)
     ):
-        return
-    connector_status_report(
-        station=session.station, connector_id=connector_id, status=status, timestamp=event.timestamp
-    )
+        return None
+    return {"station": session.station, "connector_id": connector_id, "status": status, "timestamp": event.timestamp}
 
 
 def session_event_appendable(event: SessionEvent, *, received_at: datetime | None = None) -> bool:
@@ -1070,25 +1075,22 @@ def session_events_append_many(
     few statements for all, without the fold. None for an item that is not that case (``session_event_record``
     stores it, with the whole fold)."""
     received_at = received_at or timezone.now()
-    named = {(station.pk, event.transaction_id) for station, event in items}
     stations = {station.pk: station for station, _ in items}
-    # One statement on the path of every metered event of the node: the sessions locked, each with the last seqNo
-    # stored; their stations are the callers' (no join).
-    last_seq_no = (
-        TransactionEvent.objects.filter(transaction=models.OuterRef("pk")).order_by("-seq_no").values("seq_no")[:1]
-    )
+    named = sorted({(station.pk, event.transaction_id) for station, event in items})
+    # One statement on the path of every metered event of the node: the open sessions named locked (in id order, as
+    # every batch locks them) and touched, each with the last seqNo stored; their stations are the callers'.
     sessions = {
         (session.station_id, session.ocpp_transaction_id): session
-        for session in Transaction.objects.select_for_update(of=("self",))
-        .filter(
-            station_id__in=list(stations),
-            ocpp_transaction_id__in={transaction_id for _, transaction_id in named},
-            status=Transaction.Status.ACTIVE,
+        for session in Transaction.objects.raw(
+            _sessions_touch_sql(),
+            [
+                [station_id for station_id, _ in named],
+                [transaction_id for _, transaction_id in named],
+                Transaction.Status.ACTIVE,
+                UNKNOWN_CONNECTOR,
+                timezone.now(),
+            ],
         )
-        .exclude(connector_id=UNKNOWN_CONNECTOR)
-        .annotate(last_seq_no=models.Subquery(last_seq_no))
-        .order_by("pk")
-        if (session.station_id, session.ocpp_transaction_id) in named
     }
     last_seq_nos = {}
     for session in sessions.values():
@@ -1119,7 +1121,6 @@ def session_events_append_many(
         _store_readings_of(
             [(session.station, session.connector_id, session, event.readings) for session, event in appended]
         )
-        Transaction.objects.filter(pk__in={session.pk for session, _ in appended}).update(updated_at=timezone.now())
         connectors_measurements_update(
             measurements=[
                 Measurement(
@@ -1134,9 +1135,28 @@ def session_events_append_many(
                 if (live := live_values(event.readings)) is not None
             ]
         )
-        for session, event in appended:
-            _charging_state_record(session, event, received_at=received_at)
+        # A station may repeat its chargingState in every event: one statement or two for all of them.
+        reports = [_charging_state_report(session, event, received_at=received_at) for session, event in appended]
+        if reports := [report for report in reports if report is not None]:
+            connector_statuses_store(reports=reports)
     return outcomes
+
+
+@functools.cache
+def _sessions_touch_sql() -> str:
+    """Lock and touch the open sessions of (station, transaction id) pairs, returning each with its last seqNo."""
+    session, event = Transaction._meta, TransactionEvent._meta
+    column = {name: event.get_field(name).column for name in ("transaction", "seq_no")}
+    # Identifiers from the models' metadata only; every value is a parameter.
+    return (
+        f"WITH locked AS (SELECT s.id FROM {session.db_table} s "  # noqa: S608
+        "JOIN unnest(%s::bigint[], %s::varchar[]) AS named (station_id, ocpp_transaction_id) "
+        "USING (station_id, ocpp_transaction_id) "
+        "WHERE s.status = %s AND s.connector_id <> %s ORDER BY s.id FOR UPDATE OF s) "
+        f"UPDATE {session.db_table} s SET updated_at = %s FROM locked WHERE s.id = locked.id "
+        f"RETURNING s.*, (SELECT e.{column['seq_no']} FROM {event.db_table} e WHERE e.{column['transaction']} = s.id "
+        f"ORDER BY e.{column['seq_no']} DESC LIMIT 1) AS last_seq_no"
+    )
 
 
 def _event_row(session: Transaction, event: SessionEvent) -> TransactionEvent:

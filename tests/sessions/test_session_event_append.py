@@ -3,14 +3,17 @@ OCPP group commit writes): a live Updated of an active session after every event
 path, the session, its events, readings, connector and status history are what ``session_event_record`` alone
 makes of the same events, in any order and duplication."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import IdToken
 from sessions.metering import Reading
 from sessions.models import MeterSample, Transaction, TransactionEvent
 from sessions.services import (
@@ -147,3 +150,30 @@ def without_ids(state: dict) -> dict:
 
 def without_live_values(state: dict) -> dict:
     return state | {"connector": {key: state["connector"][key] for key in ("status", "status_at")}}
+
+
+def test_a_batch_of_many_stations_repeating_their_charging_state_costs_the_statements_of_one(make_station):
+    """Stations may repeat chargingState in every Updated: the batch stores their statuses together, as each
+    alone would, in as many statements for 20 sessions as for 2."""
+
+    def started(stations) -> list:
+        for station in stations:
+            card = IdToken.objects.create(token=f"TAG-{station.ocpp_id}")
+            session_event_record(station=station, event=SESSION[0], received_at=RECEIVED)
+            authorized = replace(SESSION[1], id_token=PresentedIdToken(card.token, "ISO14443"))
+            session_event_record(station=station, event=authorized, received_at=RECEIVED)
+        charging = event(
+            "Updated", 2, 2, "ChargingStateChanged", charging_state="Charging", readings=metered(2, 1000, 7000)
+        )
+        return [(station, charging) for station in stations]
+
+    def statements(items) -> int:
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            assert all(session_events_append_many(items=items, received_at=RECEIVED))
+        return len(queries)
+
+    stations = [make_station(f"CP-{number}") for number in range(22)]
+    assert statements(started(stations[:2])) == statements(started(stations[2:]))
+    charging = ConnectorStatusEvent.objects.filter(status="Charging", timestamp=START + timedelta(minutes=2))
+    assert charging.count() == 22
+    assert Connector.objects.filter(station__in=stations, connector_id=1, status="Charging").count() == 22
