@@ -53,7 +53,7 @@ class AppSettings:
     @property
     def FRAME_LOG_FLUSH_MS(self) -> float:
         """Longest time a frame waits in a daphne process before the message log is written."""
-        return setting("CMS_OCPP_FRAME_LOG_FLUSH_MS", 20.0, float)
+        return setting("CMS_OCPP_FRAME_LOG_FLUSH_MS", 250.0, float)
 
     @property
     def FRAME_LOG_BATCH(self) -> int:
