@@ -106,10 +106,14 @@ class MeterSample(models.Model):
     law) keeps its blob in ``signed_data``; its ``value`` is empty.
     """
 
+    # Not indexed alone: the (transaction, timestamp) and (station, timestamp) indexes serve those lookups, and every
+    # index is written at each of the thousands of readings a second the hot path inserts.
     transaction = models.ForeignKey(
-        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
+        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples", db_index=False
     )
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="meter_samples")
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.CASCADE, related_name="meter_samples", db_index=False
+    )
     connector_id = models.PositiveIntegerField()
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=64, default="Energy.Active.Import.Register")
@@ -150,7 +154,8 @@ class TransactionEvent(models.Model):
         UPDATED = "Updated"
         ENDED = "Ended"
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    # Not indexed alone: the unique (transaction, seq_no) serves it.
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq_no = models.PositiveIntegerField()
     event_type = models.CharField(max_length=8, choices=Type.choices)
     timestamp = models.DateTimeField(help_text="The station's")

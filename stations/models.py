@@ -194,7 +194,8 @@ class Connector(models.Model):
 class ConnectorStatusEvent(models.Model):
     """Every status change a station reports, kept for uptime and fault analytics."""
 
-    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="status_events")
+    # Not indexed alone: "status_event_station_recent" serves it (the history is written at every status).
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="status_events", db_index=False)
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=32)
     error_code = models.CharField(max_length=50, blank=True)
@@ -291,7 +292,8 @@ class OcppMessage(models.Model):
         CALL_RESULT = 3
         CALL_ERROR = 4
 
-    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="messages")
+    # Not indexed alone: the (station, -created_at) index serves it (two rows per message are written).
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="messages", db_index=False)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.PositiveSmallIntegerField(choices=MessageType.choices, null=True)
     action = models.CharField(max_length=64, blank=True)
