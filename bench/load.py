@@ -204,6 +204,10 @@ def drops_described(dropped: list, window) -> list[str]:
     ]
 
 
+# The answers to the server's commands whose schema has no status (the rest are {"status": "Accepted"}).
+ANSWERS = {"CostUpdated": {}}
+
+
 class SimulatedStation:
     """A station that speaks raw OCPP-J frames (a few microseconds each, so one process carries thousands)."""
 
@@ -256,8 +260,8 @@ class SimulatedStation:
         try:
             async for text in self.ws:
                 frame = json.loads(text)
-                if frame[0] == 2:  # a command from the server: accepted
-                    await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+                if frame[0] == 2:  # a command from the server: accepted (a running cost: noted, its answer is empty)
+                    await self.ws.send(json.dumps([3, frame[1], ANSWERS.get(frame[2], {"status": "Accepted"})]))
                     if frame[2] == "GetBaseReport":  # a 2.0.1 station's first accepted boot: it describes itself
                         task = asyncio.create_task(self.report(frame[3]["requestId"]))
                         self.tasks.add(task)
