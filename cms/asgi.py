@@ -56,8 +56,8 @@ application = ProtocolTypeRouter(
 )
 
 # The hot path's writer thread (stations.protocol.group_commit) gives up the interpreter at each of its database
-# round trips and must get it back from the event loop to go on: by default it waits up to 5 ms each time, a dozen
-# times per batch. With 10,000 stations held the batches' time, not their CPU, was the latency's tail.
+# round trips (six for a batch of one metered event) and must get it back from the event loop to go on: by default it
+# waits up to 5 ms each time. With 10,000 stations held the batches' time, not their CPU, was the latency's tail.
 sys.setswitchinterval(0.001)
 
 # What is loaded by now (Django, the apps, the routes) lives as long as the process: keep it out of the
