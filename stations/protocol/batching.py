@@ -52,19 +52,24 @@ class Batches:
                     outcomes = await loop.run_in_executor(self._executor, self.run_batch, [job[:2] for job in batch])
                 except Exception as error:  # the batch itself failed: no item has its result
                     outcomes = [error] * len(batch)
-                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                settle([(future, outcome) for (_, _, future), outcome in zip(batch, outcomes, strict=True)])
         finally:
             self._running = None
 
     def run_batch(self, jobs: list[Job]) -> list:
         """In the executor's thread: each function once with its items; a function that raises fails its items."""
         return results_by_function(jobs, _results_or_the_error)
+
+
+def settle(answers: list[tuple[asyncio.Future, Any]]) -> None:
+    """On the callers' event loop: each caller's result, or its error (a caller gone meanwhile is skipped)."""
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def results_by_function(jobs: list[Job], call: Callable[[BatchFunction, list], Sequence]) -> list:

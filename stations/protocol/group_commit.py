@@ -13,15 +13,21 @@ If the transaction fails, each item is written again alone, in a transaction of 
 database refuses fails only its own call (its handler raises, the station gets InternalError), and
 the other items are stored. Callbacks registered with ``transaction.on_commit`` (live events) run in
 the writer thread once the data is committed.
+
+The writer takes its next batch itself, as soon as it has committed one; only the answers go through the
+event loop. Asking the loop for each batch (``Batches``' way) left the writer idle for the loop's turn:
+1.4 to 2.5 ms of every 14 to 15 ms batch with 100 busy stations, whose loop is never idle.
 """
 
+import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection, connections, transaction
 
-from stations.protocol.batching import Batches, Job, results_by_function
+from stations.protocol.batching import Batches, Job, results_by_function, settle
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,42 @@ class GroupCommit(Batches):
         )
         self._connection_checked = time.monotonic()
         self._prepared = None  # the database connection whose session settings are made
+        self._lock = threading.Lock()  # guards _waiting and _writing, shared with the writer thread
+        self._writing = False
+
+    async def submit(self, fn, item):
+        """``fn``'s result for ``item``, once the transaction that stored it has committed (or its error).
+
+        A caller cancelled meanwhile (its station disconnected) does not withdraw the item: it is stored all the same.
+        """
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiting.append((fn, item, future))
+            start, self._writing = not self._writing, True
+        if start:
+            self._executor.submit(self._write_while_waiting)
+        return await future
+
+    def _write_while_waiting(self) -> None:
+        """In the writer thread: batch after batch until nothing waits."""
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._writing = False
+                    return
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                outcomes = self.run_batch([job[:2] for job in batch])
+            except Exception as error:  # the batch itself failed: no item has its result
+                outcomes = [error] * len(batch)
+            answers: dict[asyncio.AbstractEventLoop, list] = {}
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                answers.setdefault(future.get_loop(), []).append((future, outcome))
+            for loop, settled in answers.items():
+                try:
+                    loop.call_soon_threadsafe(settle, settled)
+                except RuntimeError:
+                    continue  # its event loop is closed (a test's that ended): nobody waits for these
 
     def run_batch(self, jobs: list[Job]) -> list:
         """In the writer thread: all the jobs in one transaction, or each alone if that fails."""
