@@ -645,12 +645,12 @@ def _connector_update(station: Station, connector_id: int, moment_field: str, mo
     return bool(rows.filter(newer_or_unknown).update(**{moment_field: moment}, **values))
 
 
+@transaction.atomic
 def ocpp_messages_store(*, records: Sequence) -> None:
     """Write a batch of frames (``stations.protocol.framing.log.FrameRecord``) to the message log.
 
-    One COPY for the batch and one UPDATE of the stations'
-    ``last_seen_at``. A row the database refuses (a station deleted meanwhile, a NUL character in a
-    payload) is dropped alone, not the batch.
+    One COPY for the batch and one UPDATE of the stations' ``last_seen_at``, in one transaction. A row the
+    database refuses (a station deleted meanwhile, a NUL character in a payload) is dropped alone, not the batch.
     """
     if not records:
         return
@@ -663,11 +663,19 @@ def ocpp_messages_store(*, records: Sequence) -> None:
     if incoming:
         # The batch's last moment for each of its stations (a batch spans milliseconds), and only where
         # the time known is older than LAST_SEEN_RESOLUTION: a busy station's row is not rewritten per frame.
+        # A row locked meanwhile (by the hot path's writer: a heartbeat, a boot) is skipped, not waited for: the
+        # log's thread would wait on the writer's transaction, and two threads locking rows in different orders
+        # can deadlock. The next batch brings it up to date.
         seen_at = max(record.created_at for record in incoming)
-        Station.objects.filter(
-            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen_at - LAST_SEEN_RESOLUTION),
-            pk__in={record.station_id for record in incoming},
-        ).update(last_seen_at=seen_at)
+        unlocked = (
+            Station.objects.filter(
+                Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen_at - LAST_SEEN_RESOLUTION),
+                pk__in={record.station_id for record in incoming},
+            )
+            .select_for_update(skip_locked=True)
+            .values("pk")
+        )
+        Station.objects.filter(pk__in=unlocked).update(last_seen_at=seen_at)
 
 
 def _copy_messages(records: Sequence) -> None:

@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections, transaction
 from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -15,6 +17,7 @@ from stations.models import OcppMessage, Station
 from stations.protocol.commands import station_call
 from stations.tasks import purge_ocpp_messages
 from tests.factories import STATION_PASSWORD
+from tests.ocpp.test_v16_group_commit import hold_the_writer
 from tests.ocpp_client import ocpp_connection
 from tests.waiting import until
 
@@ -115,6 +118,56 @@ async def test_frames_are_written_in_one_batch_when_enough_wait_or_on_flush(make
     record("4")
     await log.flush()
     assert await OcppMessage.objects.acount() == 4
+
+
+async def test_the_log_is_written_beside_the_hot_path_s_writer_not_in_its_transactions(make_station, group_commit_here):
+    """Stations wait for the writer's transactions; a COPY of the log in one of them made it 7 ms longer."""
+    from stations.protocol.framing.log import FrameLog, FrameRecord
+
+    station = await sync_to_async(make_station)("CP-1")
+    log = FrameLog(flush_interval=3600, batch_size=100)
+    release, held = await hold_the_writer(group_commit_here)
+    try:
+        log.record(FrameRecord(station.pk, IN, 2, "Heartbeat", "1", {}, "", "", None, timezone.now()))
+        await asyncio.wait_for(log.flush(), 5)
+        assert await OcppMessage.objects.acount() == 1
+    finally:
+        release.set()
+        await held
+
+
+def test_a_station_row_locked_meanwhile_does_not_hold_the_log_up(make_station):
+    """The writer's transaction holds the rows of the stations it serves; the log skips their last_seen_at."""
+    from stations.protocol.framing.log import FrameRecord
+    from stations.services import ocpp_messages_store
+
+    station = make_station("CP-1")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        with transaction.atomic():
+            Station.objects.select_for_update().get(pk=station.pk)
+            locked.set()
+            release.wait(5)
+        connections.close_all()
+
+    def frame(unique_id):
+        return FrameRecord(station.pk, IN, 2, "Heartbeat", unique_id, {}, "", "", None, timezone.now())
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        ocpp_messages_store(records=[frame("1")])
+        station.refresh_from_db()
+        assert station.last_seen_at is None  # skipped, not waited for
+        assert OcppMessage.objects.count() == 1
+    finally:
+        release.set()
+        holder.join()
+    ocpp_messages_store(records=[frame("2")])
+    station.refresh_from_db()
+    assert station.last_seen_at is not None
 
 
 def test_retention_purges_older_frames_in_batches(make_station, settings):

@@ -3,10 +3,10 @@
 Writing one row per frame would put a database round trip on the path of every message. Instead each
 daphne process keeps one buffer: a frame is appended in microseconds, and the buffer is written in one
 statement (``stations.services.ocpp_messages_store``) every ``CMS_OCPP_FRAME_LOG_FLUSH_MS``
-milliseconds, or as soon as ``CMS_OCPP_FRAME_LOG_BATCH`` frames wait, in the next transaction of the
-process's group commit (``group_commit``), beside the hot path's own writes. The log is a record of
-the wire, not the domain data: handlers store that themselves before they answer. If the database is
-unavailable the rows wait (up to ``MAX_WAITING``) and are retried.
+milliseconds, or as soon as ``CMS_OCPP_FRAME_LOG_BATCH`` frames wait, by a thread and database connection
+of its own (``stations.protocol.db.in_frame_log_thread``), not by the hot path's writer whose transactions
+stations wait for. The log is a record of the wire, not the domain data: handlers store that themselves
+before they answer. If the database is unavailable the rows wait (up to ``MAX_WAITING``) and are retried.
 """
 
 import asyncio
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from stations.app_settings import app_settings
-from stations.protocol.group_commit import group_commit
+from stations.protocol.db import in_frame_log_thread
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class FrameLog:
         batch, self._waiting = self._waiting, []
         loop = asyncio.get_running_loop()
         try:
-            await group_commit().submit(_store, batch)
+            await _store_in_its_thread(batch)
         except Exception:
             logger.exception("OCPP message log write failed; retrying", extra={"frames": len(batch)})
             self._waiting[:0] = batch
@@ -101,16 +101,18 @@ class FrameLog:
         if self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                _store([batch])
+                _store(batch)
             except Exception:
                 logger.exception("OCPP message log: frames lost at exit", extra={"frames": len(batch)})
 
 
-def _store(batches: list[list[FrameRecord]]) -> list[None]:
+def _store(batch: list[FrameRecord]) -> None:
     from stations.services import ocpp_messages_store
 
-    ocpp_messages_store(records=[record for batch in batches for record in batch])
-    return [None] * len(batches)
+    ocpp_messages_store(records=batch)
+
+
+_store_in_its_thread = in_frame_log_thread(_store)
 
 
 _frame_log: FrameLog | None = None
