@@ -93,6 +93,7 @@ from stations.plausibility import (
     ValueRejected,
     connector_id_check,
     connector_limits,
+    connector_limits_where_needed,
     time_is_plausible,
 )
 from stations.services import (
@@ -386,7 +387,8 @@ def connector_statuses_record(*, reports: Sequence[dict]) -> list[ConnectorStatu
     """StatusNotifications (the OCPP layer batches them; each report holds ``connector_status_report``'s
     arguments): each stored, or ValueRejected for a connector the station does not have. A connector
     reporting Available has no session: one left open there, started before, is completed."""
-    limits = connector_limits(stations=list({report["station"].pk: report["station"] for report in reports}.values()))
+    named = [(report["station"], report["connector_id"]) for report in reports]
+    limits = connector_limits_where_needed(connectors=named)
     results: list[ConnectorStatusEvent | ValueRejected | None] = []
     accepted = []
     for report in reports:
@@ -840,7 +842,7 @@ def meter_values_record_many(
     the connectors' live values. Returns each report's session, or ValueRejected (not raised: the other
     reports are stored) for a connector the station does not have or a transaction id no station may use."""
     received_at = received_at or timezone.now()
-    limits = connector_limits(stations=list({report.station.pk: report.station for report in reports}.values()))
+    limits = connector_limits_where_needed(connectors=[(report.station, report.connector_id) for report in reports])
     outcomes: list[Transaction | ValueRejected | None] = []
     accepted: list[tuple[MeterValuesReport, Transaction | None, list[Reading]]] = []
     found = _sessions_named(reports)

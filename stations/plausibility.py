@@ -10,7 +10,9 @@ A value that cannot be taken at all (a connector the station does not have, a ne
 raises ``ValueRejected``; each OCPP version's adapter answers it with its PropertyConstraintViolation.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # OCPP-J 1.6 was published in 2015: no station speaking it measured anything before.
 EARLIEST_PLAUSIBLE = datetime(2015, 1, 1, tzinfo=UTC)
@@ -18,6 +20,8 @@ EARLIEST_PLAUSIBLE = datetime(2015, 1, 1, tzinfo=UTC)
 CLOCK_AHEAD_TOLERANCE = timedelta(minutes=5)
 # The highest connector id of a station whose configuration does not say NumberOfConnectors.
 MAX_CONNECTOR_ID = 32
+# Connector 0 (the station itself) and 1 are every station's, whatever it reports.
+ALWAYS_PRESENT = 1
 
 
 class ValueRejected(ValueError):
@@ -47,6 +51,18 @@ def connector_limits(*, stations: list) -> dict[int, int]:
             limits[station_id] = max(1, int(configured))
         except (TypeError, ValueError):
             continue  # not reported, or reported badly: the bound above stands
+    return limits
+
+
+def connector_limits_where_needed(*, connectors: Iterable[tuple[Any, int]]) -> dict[int, int]:
+    """For (station, connector id) pairs, each station's limit for checking them: read (``connector_limits``) only for
+    the stations named with an id above ``ALWAYS_PRESENT``, the others get ``ALWAYS_PRESENT``. The readings and
+    statuses of one-connector stations, most of the hot path, read nothing."""
+    pairs = list(connectors)
+    limits = {station.pk: ALWAYS_PRESENT for station, _ in pairs}
+    needed = {station.pk: station for station, connector_id in pairs if connector_id > ALWAYS_PRESENT}
+    if needed:
+        limits.update(connector_limits(stations=list(needed.values())))
     return limits
 
 

@@ -7,6 +7,8 @@ The pure rules for values are in test_reading_values.py; the OCPP 1.6 wire tests
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import IdToken
@@ -408,6 +410,23 @@ def test_the_station_s_number_of_connectors_bounds_every_message(station):
     assert isinstance(status(station, connector_id=7), ValueRejected)
     assert sorted(Connector.objects.values_list("connector_id", flat=True)) == [2]
     assert [sample.connector_id for sample in MeterSample.objects.all()] == [2]
+
+
+def test_connectors_0_and_1_are_every_station_s_so_their_messages_read_no_bounds(station):
+    """Most of the hot path is one-connector stations: their readings and statuses must not pay for the bounds."""
+    ConfigurationKey.objects.create(
+        station=station, key="NumberOfConnectors", value="1", readonly=True, reported_at=START
+    )
+    with CaptureQueriesContext(connection) as queries:
+        connector_1, station_meter = [MeterValuesReport(station, n, [register(START, 5 + n)]) for n in (1, 0)]
+        outcome = meter_values_record_many(reports=[connector_1, station_meter])
+        statuses = [status(station, connector_id=0), status(station, connector_id=1)]
+    assert outcome == [None, None] and not any(isinstance(answer, ValueRejected) for answer in statuses)
+    assert not [query for query in queries if ConfigurationKey._meta.db_table in query["sql"]]
+    assert sorted(MeterSample.objects.values_list("connector_id", flat=True)) == [0, 1]
+    # A higher id is still checked against what the station reported.
+    beyond = meter_values_record_many(reports=[MeterValuesReport(station, 2, [register(START, 7)])])
+    assert isinstance(beyond[0], ValueRejected)
 
 
 def test_a_meter_stop_no_meter_shows_is_replaced_by_the_last_register_reading(station, celery_eager):
