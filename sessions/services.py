@@ -65,6 +65,7 @@ a start (either version) with a reservationId          that reservation of this 
 """
 
 import functools
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -765,38 +766,38 @@ SAMPLE_COLUMNS = (
 def _store_readings_of(groups: Sequence[tuple[Station, int, Transaction | None, Sequence[Reading]]]) -> None:
     """One INSERT for all the readings; those already stored (a replay) are skipped by the unique key."""
     rows = [
-        (
+        [
             station.pk,
             connector_id,
             session.pk if session else None,
-            reading.timestamp,
+            reading.timestamp.isoformat(),
             reading.measurand,
             reading.phase,
             reading.location,
             reading.context,
             reading.unit,
-            reading.value,
+            str(reading.value),  # exact: PostgreSQL reads the decimal's text
             reading.signed_data,
-        )
+        ]
         for station, connector_id, session, readings in groups
         for reading in readings
     ]
     if not rows:
         return
-    # The ORM's bulk INSERT costs twice as much per row as one array per column (and the hot path writes
-    # thousands of readings a second).
+    # The rows as one JSON text: the ORM's bulk INSERT cost twice as much per row as one array per column, and
+    # the arrays' quoting, a regular expression per value, was the largest part of the hot path writer's CPU.
     with connection.cursor() as cursor:
-        cursor.execute(_samples_sql(), [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(_samples_sql(), [json.dumps(rows)])
 
 
 @functools.cache
 def _samples_sql() -> str:
     fields = [MeterSample._meta.get_field(name) for name in SAMPLE_COLUMNS]
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    values = ", ".join(f"(r->>{index})::{field.db_type(connection)}" for index, field in enumerate(fields))
     # Identifiers from the model's metadata only; every value is a parameter.
     return (
         f"INSERT INTO {MeterSample._meta.db_table} ({', '.join(field.column for field in fields)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        f"SELECT {values} FROM json_array_elements(%s::json) AS r ON CONFLICT DO NOTHING"
     )
 
 
