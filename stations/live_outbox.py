@@ -50,6 +50,11 @@ class LiveOutbox:
     def put(self, event: dict) -> None:
         """Publish ``event`` soon; callable from any thread."""
         loop = self._loop
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            # The daphne process is stopping: its event loop has stopped and its writer commits its last batches.
+            # Publishing each at once, as the interpreter shuts down, failed with an error per event (hundreds);
+            # a board that reconnects to another process loads the state from the database.
+            return
         if loop is None or not loop.is_running():
             live_publish_sync(event)
             return

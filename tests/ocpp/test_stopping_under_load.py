@@ -1,0 +1,89 @@
+"""A daphne process stopped while its stations send: it stops without an error in its log.
+
+Its event loop stops first; its group-commit writer still commits the batches it holds, and their live events
+(``stations.live_outbox``) used to be published one by one as the interpreter shut down, each failing with an
+error: hundreds of ERROR lines at every restart of a busy node.
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from stations.live import NETWORK_GROUP
+from stations.live_outbox import LiveOutbox
+from tests.conftest import _free_port, _start_daphne
+from tests.factories import STATION_PASSWORD
+from tests.ocpp_client import basic_auth_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATIONS = 40
+READING = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": "1"}]}
+METER_VALUES = {"connectorId": 1, "meterValue": [READING]}
+
+
+async def send_until_closed(port: int, ocpp_id: str, sent: list) -> None:
+    """MeterValues, one after the other, until the server goes away."""
+    with contextlib.suppress(OSError, websockets.ConnectionClosed):
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ocpp/{ocpp_id}",
+            subprotocols=["ocpp1.6"],
+            additional_headers=basic_auth_header(ocpp_id, STATION_PASSWORD),
+        ) as ws:
+            for n in range(100_000):
+                await ws.send(json.dumps([2, f"m-{n}", "MeterValues", METER_VALUES]))
+                sent.append(n)
+                await ws.recv()
+
+
+@pytest.fixture
+def node(django_db_blocker):
+    port = _free_port()
+    process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
+    yield port, process, log
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+    log.close()
+
+
+async def test_a_node_stopped_while_stations_send_meter_values_logs_no_error(node, make_station):
+    port, process, log = node
+    for n in range(STATIONS):
+        await sync_to_async(make_station)(f"CP-{n}")
+    sent: list[int] = []
+    senders = [asyncio.create_task(send_until_closed(port, f"CP-{n}", sent)) for n in range(STATIONS)]
+    while len(sent) < 20 * STATIONS:  # every station sending, the writer busy
+        await asyncio.sleep(0.05)
+    process.terminate()
+    await asyncio.to_thread(process.wait, 20)
+    await asyncio.wait_for(asyncio.gather(*senders), 10)
+    lines = Path(log.name).read_text().splitlines()
+    errors = [line for line in lines if re.search(r"level=(ERROR|CRITICAL)|Traceback", line)]
+    assert not errors, f"{len(errors)} error lines, the first: {errors[0][:500]}"
+
+
+async def test_the_live_outbox_of_a_stopped_event_loop_publishes_nothing_more():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(NETWORK_GROUP, channel)
+    stopped = asyncio.new_event_loop()  # bound, and no longer running: a daphne process stopping
+    outbox = LiveOutbox()
+    outbox.bind(stopped)
+    try:
+        await asyncio.to_thread(outbox.put, {"kind": "station", "station": "CP-1"})  # as the writer thread does
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.5)
+    finally:
+        stopped.close()
+    # A process without an event loop of its own (a Celery worker) still publishes at once.
+    await asyncio.to_thread(LiveOutbox().put, {"kind": "station", "station": "CP-2"})
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+    assert message["events"] == [{"kind": "station", "station": "CP-2"}]
