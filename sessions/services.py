@@ -776,7 +776,7 @@ def _store_readings_of(groups: Sequence[tuple[Station, int, Transaction | None, 
             reading.location,
             reading.context,
             reading.unit,
-            str(reading.value),  # exact: PostgreSQL reads the decimal's text
+            None if reading.value is None else str(reading.value),  # exact: PostgreSQL reads the decimal's text
             reading.signed_data,
         ]
         for station, connector_id, session, readings in groups
