@@ -606,28 +606,32 @@ def _connectors_update(items: list, *, at: str, column: str, fields: tuple[str, 
 
 
 def _connectors_update_statement(items: list, at: str, column: str, fields: tuple, keep_known: bool) -> set:
-    params = [
-        [item.station.pk for item in items],
-        [item.connector_id for item in items],
-        [getattr(item, at) for item in items],
-        *([getattr(item, name) for item in items] for name in fields),
+    rows = [
+        [item.station.pk, item.connector_id, getattr(item, at), *(getattr(item, name) for name in fields)]
+        for item in items
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_connectors_sql(column, fields, keep_known), params)
+        # Times and decimals as their text, which PostgreSQL reads exactly.
+        cursor.execute(_connectors_sql(column, fields, keep_known), [json.dumps(rows, default=str)])
         return {tuple(row) for row in cursor.fetchall()}
 
 
 @functools.cache
 def _connectors_sql(column: str, fields: tuple, keep_known: bool) -> str:
-    """UPDATE ... FROM unnest(one array per column): one statement text whatever the number of connectors."""
+    """UPDATE ... FROM the rows of one jsonb array: one statement text whatever the number of connectors, and, as
+    for the meter samples (``sessions.services._store_readings_of``), cheaper on both sides than one array per
+    column, whose client-side quoting was the hot path writer's largest CPU cost."""
     columns = ("station", "connector_id", column, *fields)
-    arrays = ", ".join(f"%s::{Connector._meta.get_field(name).db_type(connection)}[]" for name in columns)
+    typed = ", ".join(
+        f"(r->>{index})::{Connector._meta.get_field(name).db_type(connection)}" for index, name in enumerate(columns)
+    )
     values = [f"COALESCE(v.{name}, c.{name})" if keep_known else f"v.{name}" for name in fields]
     # Identifiers from the model's metadata only; every value is a parameter.
     return f"""
         UPDATE {Connector._meta.db_table} AS c SET {column} = v.{column},
             {", ".join(f"{name} = {value}" for name, value in zip(fields, values, strict=True))}
-        FROM unnest({arrays}) AS v(station_id, connector_id, {column}, {", ".join(fields)})
+        FROM (SELECT {typed} FROM jsonb_array_elements(%s::jsonb) AS r)
+            AS v(station_id, connector_id, {column}, {", ".join(fields)})
         WHERE c.station_id = v.station_id AND c.connector_id = v.connector_id
             AND (c.{column} IS NULL OR c.{column} <= v.{column})
         RETURNING c.station_id, c.connector_id
