@@ -50,13 +50,15 @@ class LiveOutbox:
     def put(self, event: dict) -> None:
         """Publish ``event`` soon; callable from any thread."""
         loop = self._loop
-        if loop is not None and not loop.is_running() and not loop.is_closed():
-            # The daphne process is stopping: its event loop has stopped and its writer commits its last batches.
-            # Publishing each at once, as the interpreter shuts down, failed with an error per event (hundreds);
-            # a board that reconnects to another process loads the state from the database.
-            return
         if loop is None or not loop.is_running():
-            live_publish_sync(event)
+            try:
+                live_publish_sync(event)
+            except RuntimeError as error:
+                if "interpreter shutdown" not in str(error):
+                    raise
+                # The process is exiting: its event loop has stopped and its writer commits its last batches, whose
+                # events can no longer be published (an error per event, hundreds at every restart of a busy node,
+                # before). A board that reconnects loads the state from the database.
             return
         key = _subject(event)
         with self._lock:
