@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cms.bulk_rows import rows_parameter, rows_select
 from cms.partitions import partitioned_table, partitions_drop_before
 from stations.app_settings import app_settings
 from stations.authorization_key import password_forms
@@ -611,27 +612,21 @@ def _connectors_update_statement(items: list, at: str, column: str, fields: tupl
         for item in items
     ]
     with connection.cursor() as cursor:
-        # Times and decimals as their text, which PostgreSQL reads exactly.
-        cursor.execute(_connectors_sql(column, fields, keep_known), [json.dumps(rows, default=str)])
+        cursor.execute(_connectors_sql(column, fields, keep_known), [rows_parameter(rows)])
         return {tuple(row) for row in cursor.fetchall()}
 
 
 @functools.cache
 def _connectors_sql(column: str, fields: tuple, keep_known: bool) -> str:
-    """UPDATE ... FROM the rows of one jsonb array: one statement text whatever the number of connectors, and, as
-    for the meter samples (``sessions.services._store_readings_of``), cheaper on both sides than one array per
-    column, whose client-side quoting was the hot path writer's largest CPU cost."""
-    columns = ("station", "connector_id", column, *fields)
-    typed = ", ".join(
-        f"(r->>{index})::{Connector._meta.get_field(name).db_type(connection)}" for index, name in enumerate(columns)
-    )
+    """UPDATE ... FROM the rows of one parameter (``cms.bulk_rows``): one statement text whatever the number of
+    connectors."""
+    columns = [Connector._meta.get_field(name) for name in ("station", "connector_id", column, *fields)]
     values = [f"COALESCE(v.{name}, c.{name})" if keep_known else f"v.{name}" for name in fields]
     # Identifiers from the model's metadata only; every value is a parameter.
     return f"""
         UPDATE {Connector._meta.db_table} AS c SET {column} = v.{column},
             {", ".join(f"{name} = {value}" for name, value in zip(fields, values, strict=True))}
-        FROM (SELECT {typed} FROM jsonb_array_elements(%s::jsonb) AS r)
-            AS v(station_id, connector_id, {column}, {", ".join(fields)})
+        FROM ({rows_select(columns)}) AS v(station_id, connector_id, {column}, {", ".join(fields)})
         WHERE c.station_id = v.station_id AND c.connector_id = v.connector_id
             AND (c.{column} IS NULL OR c.{column} <= v.{column})
         RETURNING c.station_id, c.connector_id
