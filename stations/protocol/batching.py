@@ -3,7 +3,8 @@
 A call is ``submit(fn, item)``, with a batch function ``fn(items) -> results`` (one result per item, in order);
 each caller gets its own result, or the error that failed its function's part of the batch. Idle, a call runs
 at once, alone; under load one batch carries the calls of hundreds of stations and nobody waits more than about
-two batches. ``group_commit`` writes in batches this way, the handshakes' logins read this way.
+two batches. The handshakes' logins read this way; the hot path's writer (``group_commit``) batches the same way
+but takes its next batch itself, without the event loop.
 """
 
 import asyncio
