@@ -17,9 +17,8 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from tests.conftest import ROOT, _free_port, _start_daphne
-from tests.factories import STATION_PASSWORD
-from tests.ocpp_client import basic_auth_header
+from tests.conftest import ROOT, LiveServer, _free_port, _start_daphne
+from tests.ocpp.test_v16_framing import raw_station
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +27,10 @@ READING = {"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [{"value": "1"}]
 METER_VALUES = {"connectorId": 1, "meterValue": [READING]}
 
 
-async def send_until_closed(port: int, ocpp_id: str, sent: list) -> None:
+async def send_until_closed(server: LiveServer, ocpp_id: str, sent: list) -> None:
     """MeterValues, one after the other, until the server goes away."""
     with contextlib.suppress(OSError, websockets.ConnectionClosed):
-        async with websockets.connect(
-            f"ws://127.0.0.1:{port}/ocpp/{ocpp_id}",
-            subprotocols=["ocpp1.6"],
-            additional_headers=basic_auth_header(ocpp_id, STATION_PASSWORD),
-        ) as ws:
+        async with raw_station(server, ocpp_id) as ws:
             for n in range(100_000):
                 await ws.send(json.dumps([2, f"m-{n}", "MeterValues", METER_VALUES]))
                 sent.append(n)
@@ -58,7 +53,8 @@ async def test_a_node_stopped_while_stations_send_meter_values_logs_no_error(nod
     for n in range(STATIONS):
         await sync_to_async(make_station)(f"CP-{n}")
     sent: list[int] = []
-    senders = [asyncio.create_task(send_until_closed(port, f"CP-{n}", sent)) for n in range(STATIONS)]
+    server = LiveServer(port)
+    senders = [asyncio.create_task(send_until_closed(server, f"CP-{n}", sent)) for n in range(STATIONS)]
     while len(sent) < 20 * STATIONS:  # every station sending, the writer busy
         await asyncio.sleep(0.05)
     process.terminate()
