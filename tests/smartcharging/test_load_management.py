@@ -112,6 +112,8 @@ async def test_a_station_that_reconnects_gets_its_default_profile_and_its_sessio
     # LM-16 is lost: it keeps the profile it held, and is counted at it.
     async with connected(daphne_server, "LM-201", "2.0.1") as cp201:
         await until(lambda: StationLoadState.objects.filter(station__ocpp_id="LM-16").aexists(), what="state")
+        # Its disconnection is recorded by the node's writer, a moment after its socket closed.
+        await until(lambda: Station.objects.filter(ocpp_id="LM-16", is_online=False).aexists(), what="LM-16 offline")
         await rebalance(site_id=grid.site_id)
         assert (await allocations())[("LM-16", 1)] == (10.0, State.LOST)
 
