@@ -288,11 +288,10 @@ def _station_boot_update(pk: int, now: datetime, fields: dict) -> str:
     return row[0]
 
 
-def station_heartbeats_record(*, stations: Sequence[Station]) -> datetime:
-    """Heartbeats of many stations at once (the OCPP layer batches them): one UPDATE; the time to answer."""
+def station_heartbeats_record(*, stations: Sequence[Station]) -> None:
+    """Heartbeats of many stations at once (the OCPP layer batches them): one UPDATE."""
     now = timezone.now()
     Station.objects.filter(pk__in=[station.pk for station in stations]).update(last_heartbeat_at=now, last_seen_at=now)
-    return now
 
 
 def station_firmware_status(*, station: Station, status: str) -> None:

@@ -6,8 +6,10 @@ per process. Instead each daphne process has one writer thread with its own data
 handler submits an item with the batch service that stores it (``fn(items) -> results``, one result
 per item, in order) and waits. The writer takes everything submitted while its previous transaction
 was being written, calls each service once with all of its items, commits, and only then wakes each
-waiting handler with its own result. Idle, a message is written at once; under load a transaction
-carries the messages of hundreds of stations and nobody waits more than about two of them.
+waiting handler with its own result. A write whose answer depends on nothing stored (a Heartbeat's) is
+enqueued instead, and nobody waits for it (``stations.protocol.heartbeats``). Idle, a message is written at
+once; under load a transaction carries the messages of hundreds of stations and nobody waits more than about
+two of them.
 
 If the transaction fails, each item is written again alone, in a transaction of its own: an item the
 database refuses fails only its own call (its handler raises, the station gets InternalError), and
@@ -58,10 +60,18 @@ class GroupCommit:
         """
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((fn, item, future))
+        self._start_writing()
+        return await future
+
+    def enqueue(self, fn, item) -> None:
+        """``item`` stored by ``fn`` in the next transaction, with nobody waiting for it (a failure is logged)."""
+        self._waiting.append((fn, item, None))
+        self._start_writing()
+
+    def _start_writing(self) -> None:
         if not self._writing:
             self._writing = True
             self._executor.submit(self._write_while_waiting)
-        return await future
 
     def _write_while_waiting(self) -> None:
         """In the writer thread: batch after batch until nothing waits."""
@@ -80,8 +90,14 @@ class GroupCommit:
             except Exception as error:  # the batch itself failed: no item has its result
                 outcomes = [error] * len(batch)
             answers: dict[asyncio.AbstractEventLoop, list] = {}
+            unstored = 0
             for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                answers.setdefault(future.get_loop(), []).append((future, outcome))
+                if future is not None:
+                    answers.setdefault(future.get_loop(), []).append((future, outcome))
+                elif isinstance(outcome, BaseException):
+                    unstored += 1
+            if unstored:
+                logger.error("writes nobody waited for were not stored", extra={"items": unstored})
             for loop, settled in answers.items():
                 try:
                     loop.call_soon_threadsafe(settle, settled)

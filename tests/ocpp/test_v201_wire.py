@@ -167,6 +167,9 @@ async def test_accepted_boot_stores_the_station_and_asks_once_for_its_device_mod
         assert cp.report_requests[0][1] == "FullInventory"
         heartbeat = await cp.call(call.Heartbeat())
         assert datetime.fromisoformat(heartbeat.current_time) > datetime.now(UTC) - timedelta(minutes=1)
+    # Answered at once; the writer records it a moment later (stations.protocol.heartbeats).
+    heard = Station.objects.filter(pk=station.pk, last_heartbeat_at__isnull=False)
+    await until(heard.aexists, what="heartbeat recorded")
     stored = await Station.objects.aget(pk=station.pk)
     assert (stored.vendor, stored.model, stored.serial_number, stored.firmware_version) == (
         "Kempower",

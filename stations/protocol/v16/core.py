@@ -8,6 +8,7 @@ from ocpp.v16.enums import Action
 from stations import services
 from stations.app_settings import app_settings
 from stations.protocol.group_commit import group_commit
+from stations.protocol.heartbeats import heartbeat_received
 
 BOOT_FIELDS = {
     "charge_point_vendor": "vendor",
@@ -36,13 +37,7 @@ class CoreHandlers:
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
-        now = await group_commit().submit(_record_heartbeats, self.station)
-        return call_result.Heartbeat(current_time=now.isoformat())
-
-
-def _record_heartbeats(stations: list) -> list:
-    now = services.station_heartbeats_record(stations=stations)
-    return [now] * len(stations)
+        return call_result.Heartbeat(current_time=heartbeat_received(self.station).isoformat())
 
 
 def _record_boots(boots: list[dict]) -> list[str]:

@@ -15,6 +15,7 @@ from stations.protocol import commands
 from stations.protocol.db import PoolBatches, in_db_pool
 from stations.protocol.framing import parse_timestamp
 from stations.protocol.group_commit import group_commit
+from stations.protocol.heartbeats import heartbeat_received
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,7 @@ class ProvisioningHandlers:
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **_):
-        now = await group_commit().submit(_record_heartbeats, self.station)
-        return call_result.Heartbeat(current_time=now.isoformat())
+        return call_result.Heartbeat(current_time=heartbeat_received(self.station).isoformat())
 
     @on(Action.notify_report)
     async def on_notify_report(self, request_id, generated_at, seq_no, report_data=(), tbc=False, **_):
@@ -77,11 +77,6 @@ class ProvisioningHandlers:
             extra={"station_id": self.station.ocpp_id, "request_id": request_id, "seq_no": seq_no, "tbc": tbc},
         )
         return call_result.NotifyReport()
-
-
-def _record_heartbeats(stations: list) -> list:
-    now = services.station_heartbeats_record(stations=stations)
-    return [now] * len(stations)
 
 
 def _record_boots(boots: list[dict]) -> list[str]:
