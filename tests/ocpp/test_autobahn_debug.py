@@ -4,6 +4,7 @@ import inspect
 import logging
 from pprint import pformat
 
+from autobahn import util
 from autobahn.websocket import protocol
 
 from stations.protocol import autobahn_debug
@@ -39,3 +40,14 @@ def test_timings_still_print_as_text():
     timings = protocol.Timings()
     timings.track("onOpen")
     assert str(timings) == pformat(timings._timings)
+
+
+def test_the_arguments_of_the_line_written_for_every_frame_sent_are_coloured_only_when_it_is_written(caplog):
+    autobahn_debug.install()
+    source = inspect.getsource(protocol.WebSocketProtocol.sendData)
+    assert "func=hltype(self.sendData)" in source and "data_len=hlval(len(data))" in source
+    data_len = protocol.hlval(42)
+    assert isinstance(data_len, autobahn_debug.Formatted)
+    assert str(data_len) == util.hlval(42)
+    assert f"{protocol.hltype(test_timings_still_print_as_text)}" == util.hltype(test_timings_still_print_as_text)
+    assert str(protocol.hlval("x", color="red", bold=False)) == util.hlval("x", color="red", bold=False)
