@@ -17,7 +17,7 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from tests.conftest import ROOT, LiveServer, _free_port, _start_daphne
+from tests.conftest import ROOT, LiveServer
 from tests.ocpp.test_v16_framing import raw_station
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,30 +37,18 @@ async def send_until_closed(server: LiveServer, ocpp_id: str, sent: list) -> Non
                 await ws.recv()
 
 
-@pytest.fixture
-def node(django_db_blocker):
-    port = _free_port()
-    process, log = _start_daphne(django_db_blocker, ["-b", "127.0.0.1", "-p", str(port)], port)
-    yield port, process, log
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    log.close()
-
-
-async def test_a_node_stopped_while_stations_send_meter_values_logs_no_error(node, make_station):
-    port, process, log = node
+async def test_a_node_stopped_while_stations_send_meter_values_logs_no_error(node_servers, make_station):
+    server = node_servers()
     for n in range(STATIONS):
         await sync_to_async(make_station)(f"CP-{n}")
     sent: list[int] = []
-    server = LiveServer(port)
     senders = [asyncio.create_task(send_until_closed(server, f"CP-{n}", sent)) for n in range(STATIONS)]
     while len(sent) < 20 * STATIONS:  # every station sending, the writer busy
         await asyncio.sleep(0.05)
-    process.terminate()
-    await asyncio.to_thread(process.wait, 20)
+    server.process.terminate()
+    await asyncio.to_thread(server.process.wait, 20)
     await asyncio.wait_for(asyncio.gather(*senders), 10)
-    lines = Path(log.name).read_text().splitlines()
+    lines = Path(server.log_path).read_text().splitlines()
     errors = [line for line in lines if re.search(r"level=(ERROR|CRITICAL)|Traceback", line)]
     assert not errors, f"{len(errors)} error lines, the first: {errors[0][:500]}"
 
